@@ -1,0 +1,210 @@
+//! Reading files that botscope does not control.
+//!
+//! Input comes from sensors, feeds and operators' exports: it may be gzipped or not, may be a
+//! pipe, and may hold a line of gigabytes. [`open`] hides compression; [`BoundedLines`] yields
+//! lines with their numbers and never holds more than its limit of one line in memory, reporting
+//! an over-long line as such instead of growing without bound.
+#![deny(missing_docs)]
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+/// The gzip magic number.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// An input could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open {name}: {source}")]
+pub struct OpenError {
+    /// The path as given.
+    pub name: String,
+    /// Why.
+    pub source: io::Error,
+}
+
+/// Opens `path` for reading (`-` is standard input), decompressing it if it starts with the gzip
+/// magic number, whatever its name.
+pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, OpenError> {
+    let name = path.display().to_string();
+    let raw: Box<dyn Read + Send> = if path == Path::new("-") {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|source| OpenError { name: name.clone(), source })?)
+    };
+    decompressing(raw).map_err(|source| OpenError { name, source })
+}
+
+/// Wraps a reader so that gzip input is decompressed and anything else passes through.
+pub fn decompressing(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, raw);
+    let head = buffered.fill_buf()?;
+    if head.starts_with(&GZIP_MAGIC) {
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(buffered))))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}
+
+/// One line of input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// The line's bytes, without the line ending (`\n` or `\r\n`).
+    Text(&'a [u8]),
+    /// The line was longer than the limit; its bytes were read and dropped.
+    TooLong {
+        /// How long it really was.
+        length: u64,
+    },
+}
+
+/// Lines of a reader, numbered from 1, none held longer than a limit.
+pub struct BoundedLines<R> {
+    reader: R,
+    buffer: Vec<u8>,
+    max_line: usize,
+    line_number: u64,
+    bytes_read: u64,
+}
+
+impl<R: BufRead> BoundedLines<R> {
+    /// Reads lines of at most `max_line` bytes from `reader`.
+    pub fn new(reader: R, max_line: usize) -> Self {
+        BoundedLines { reader, buffer: Vec::new(), max_line, line_number: 0, bytes_read: 0 }
+    }
+
+    /// Bytes consumed so far (decompressed), for progress reporting.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The next line and its number, or `None` at the end of input.
+    pub fn next_line(&mut self) -> io::Result<Option<(u64, Line<'_>)>> {
+        self.buffer.clear();
+        let mut length: u64 = 0;
+        let mut saw_any = false;
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                break;
+            }
+            saw_any = true;
+            let (taken, done) = match available.iter().position(|b| *b == b'\n') {
+                Some(at) => (at + 1, true),
+                None => (available.len(), false),
+            };
+            let body = if done { &available[..taken - 1] } else { available };
+            length += body.len() as u64;
+            if self.buffer.len() + body.len() <= self.max_line {
+                self.buffer.extend_from_slice(body);
+            }
+            self.reader.consume(taken);
+            self.bytes_read += taken as u64;
+            if done {
+                break;
+            }
+        }
+        if !saw_any {
+            return Ok(None);
+        }
+        self.line_number += 1;
+        if length > self.max_line as u64 {
+            return Ok(Some((self.line_number, Line::TooLong { length })));
+        }
+        if self.buffer.last() == Some(&b'\r') {
+            self.buffer.pop();
+        }
+        Ok(Some((self.line_number, Line::Text(&self.buffer))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    fn collect(input: &[u8], max: usize) -> Vec<(u64, Result<Vec<u8>, u64>)> {
+        let mut lines = BoundedLines::new(input, max);
+        let mut out = Vec::new();
+        while let Some((n, line)) = lines.next_line().unwrap() {
+            out.push((n, match line {
+                Line::Text(t) => Ok(t.to_vec()),
+                Line::TooLong { length } => Err(length),
+            }));
+        }
+        out
+    }
+
+    #[test]
+    fn numbers_lines_and_strips_endings() {
+        let got = collect(b"a\r\nbb\n\nlast", 10);
+        assert_eq!(got, vec![
+            (1, Ok(b"a".to_vec())),
+            (2, Ok(b"bb".to_vec())),
+            (3, Ok(vec![])),
+            (4, Ok(b"last".to_vec()))
+        ]);
+    }
+
+    #[test]
+    fn over_long_line_is_reported_and_the_next_one_still_read() {
+        let mut input = vec![b'x'; 100_000];
+        input.extend_from_slice(b"\nok\n");
+        let got = collect(&input, 1_000);
+        assert_eq!(got, vec![(1, Err(100_000)), (2, Ok(b"ok".to_vec()))]);
+    }
+
+    #[test]
+    fn gzip_is_recognised_by_content_not_name() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(b"one\ntwo\n").unwrap();
+        let compressed = encoder.finish().unwrap();
+        let mut reader = decompressing(Box::new(io::Cursor::new(compressed))).unwrap();
+        let mut text = String::new();
+        reader.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "one\ntwo\n");
+        let mut plain = decompressing(Box::new(io::Cursor::new(b"plain".to_vec()))).unwrap();
+        text.clear();
+        plain.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "plain");
+    }
+
+    #[test]
+    fn broken_gzip_is_an_error_not_a_panic() {
+        let mut reader = decompressing(Box::new(io::Cursor::new(vec![0x1f, 0x8b, 8, 0, 1, 2, 3]))).unwrap();
+        let mut lines = BoundedLines::new(&mut reader, 100);
+        assert!(lines.next_line().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn lines_rejoin_to_the_input(input in prop::collection::vec(prop::sample::select(b"ab\r\n".to_vec()), 0..200)) {
+            let lines = collect(&input, usize::MAX);
+            let mut total = 0u64;
+            for (_, line) in &lines {
+                total += line.as_ref().unwrap().len() as u64;
+            }
+            let newlines = input.iter().filter(|b| **b == b'\n').count() as u64;
+            let crlf = input.windows(2).filter(|w| w == b"\r\n").count() as u64;
+            let trailing_cr = u64::from(!input.ends_with(b"\n") && input.ends_with(b"\r"));
+            prop_assert_eq!(total, input.len() as u64 - newlines - crlf - trailing_cr);
+        }
+
+        #[test]
+        fn memory_stays_bounded(len in 0usize..5_000, max in 1usize..100) {
+            let input = vec![b'y'; len];
+            let mut lines = BoundedLines::new(&input[..], max);
+            while let Some((_, line)) = lines.next_line().unwrap() {
+                if let Line::Text(t) = line { prop_assert!(t.len() <= max); }
+            }
+            prop_assert!(lines.buffer.capacity() <= max.max(8) * 2 + 64);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An ISP taking part: who it is, which ASNs are its, and how it wants to be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Isp {
+    /// Stable id; derived from the handle when absent on input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    /// Short handle used everywhere else (`[a-z0-9][a-z0-9-]*`, at most 63 characters).
+    pub handle: String,
+    /// Display name.
+    pub name: String,
+    /// Autonomous systems whose routed prefixes belong to this ISP.
+    pub asns: Vec<u32>,
+    /// Where notifications go (an abuse mailbox, normally).
+    pub contact: String,
+    /// Language of notifications and guides.
+    #[serde(default)]
+    pub language: Language,
+    /// What to send and how.
+    #[serde(default)]
+    pub notify: NotifyPreferences,
+}
+
+impl Isp {
+    pub(crate) fn natural_key(&self) -> String {
+        format!("isp|{}", self.handle)
+    }
+
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if !is_valid_handle(&self.handle) {
+            return Err(format!(
+                "handle {:?} must be 1-63 of a-z, 0-9 and '-', starting with a letter or digit",
+                self.handle
+            ));
+        }
+        if self.name.trim().is_empty() {
+            return Err("name must not be empty".into());
+        }
+        if self.asns.is_empty() {
+            return Err("asns must name at least one AS (an ISP without one can never be attributed)".into());
+        }
+        if self.contact.trim().is_empty() {
+            return Err("contact must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// Whether `handle` is a valid ISP handle.
+pub fn is_valid_handle(handle: &str) -> bool {
+    let bytes = handle.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0] != b'-'
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+/// A language botscope writes notifications and guides in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// Japanese.
+    #[default]
+    Ja,
+    /// English.
+    En,
+}
+
+/// What an ISP wants to receive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyPreferences {
+    /// Send the daily list of infected hosts.
+    #[serde(default = "yes")]
+    pub daily_infected: bool,
+    /// Send the monthly list of vulnerable devices.
+    #[serde(default = "yes")]
+    pub monthly_vulnerable: bool,
+    /// File format of the lists.
+    #[serde(default)]
+    pub format: NotifyFormat,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for NotifyPreferences {
+    fn default() -> Self {
+        NotifyPreferences { daily_infected: true, monthly_vulnerable: true, format: NotifyFormat::Csv }
+    }
+}
+
+/// File format of notification lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyFormat {
+    /// Shadowserver-style CSV.
+    #[default]
+    Csv,
+    /// JSON Lines.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles() {
+        for good in ["a", "example-net", "isp1", "0-9"] {
+            assert!(is_valid_handle(good), "{good}");
+        }
+        for bad in ["", "-a", "Ex", "a b", "a_b", &"a".repeat(64)] {
+            assert!(!is_valid_handle(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The records every part of botscope exchanges.
+//!
+//! Sensors (survey, telescope, flow analyser) and the centre meet here: each writes and reads the
+//! typed records below, one JSON object per line, tagged by `kind`. The types own their format, so
+//! `docs/formats.md` and this crate must say the same thing; the tests beside each type hold an
+//! example line that the documentation repeats.
+//!
+//! This crate does no I/O.
+#![deny(missing_docs)]
+
+mod activity;
+mod botnet;
+mod cnc;
+mod device;
+mod finding;
+mod id;
+mod isp;
+mod notification;
+mod record;
+mod routing;
+mod time;
+
+pub use activity::{ActivityClass, PortCount, SourceActivity, Transport};
+pub use botnet::{Botnet, BotnetStatus, CncEndpoint};
+pub use cnc::{CncCandidate, DetectionMethod};
+pub use device::{Device, DeviceType};
+pub use finding::{Finding, FindingIssue, Service};
+pub use id::record_id;
+pub use isp::{Isp, Language, NotifyFormat, NotifyPreferences, is_valid_handle};
+pub use notification::{Notification, NotificationReason, NotificationStatus};
+pub use record::{Kind, LineError, Record, RecordError, parse_line};
+pub use routing::{Origin, OriginParseError, RoutedPrefix};
+pub use time::Timestamp;

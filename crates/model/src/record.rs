@@ -1,0 +1,252 @@
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Botnet, CncCandidate, Finding, Isp, Notification, SourceActivity, Timestamp};
+
+/// Any record, tagged by its `kind` field when written as a JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    /// A survey finding.
+    Finding(Finding),
+    /// A telescope source-activity summary.
+    Activity(SourceActivity),
+    /// A C&C candidate from a flow analyser.
+    Cnc(CncCandidate),
+    /// A botnet tracked by the centre.
+    Botnet(Botnet),
+    /// A per-ISP notification.
+    Notification(Notification),
+    /// A participating ISP.
+    Isp(Isp),
+}
+
+/// The kinds of record, as named in the `kind` field and on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `finding`
+    Finding,
+    /// `activity`
+    Activity,
+    /// `cnc`
+    Cnc,
+    /// `botnet`
+    Botnet,
+    /// `notification`
+    Notification,
+    /// `isp`
+    Isp,
+}
+
+impl Kind {
+    /// Every kind, in documentation order.
+    pub const ALL: [Kind; 6] =
+        [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Botnet, Kind::Notification, Kind::Isp];
+
+    /// The name used in the `kind` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Finding => "finding",
+            Kind::Activity => "activity",
+            Kind::Cnc => "cnc",
+            Kind::Botnet => "botnet",
+            Kind::Notification => "notification",
+            Kind::Isp => "isp",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name).ok_or_else(|| {
+            let names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown record kind {:?} (expected one of: {})", name, names.join(", "))
+        })
+    }
+}
+
+/// A record that parsed but breaks a rule of its format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind} record: {reason}")]
+pub struct RecordError {
+    /// Kind of the record.
+    pub kind: Kind,
+    /// Which rule it broke.
+    pub reason: String,
+}
+
+/// Why one line could not be read as a record.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    /// Not JSON, or JSON of the wrong shape (unknown or missing field, bad value).
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// The line has no `kind` field and no kind was given.
+    #[error("no \"kind\" field (add one, or pass the kind of the whole file with --kind)")]
+    MissingKind,
+    /// The `kind` field names no known kind.
+    #[error("{0}")]
+    UnknownKind(String),
+    /// The line's kind differs from the kind the caller insisted on.
+    #[error("record is kind {found} but {expected} was required")]
+    KindMismatch {
+        /// Kind in the line.
+        found: Kind,
+        /// Kind required.
+        expected: Kind,
+    },
+    /// Parsed, but breaks a rule of its format.
+    #[error(transparent)]
+    Invalid(#[from] RecordError),
+}
+
+#[derive(Deserialize)]
+struct KindProbe<'a> {
+    #[serde(borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Reads one JSON line as a record, checks it and gives it its stable id.
+///
+/// `required` is the kind the caller expects: lines without a `kind` field are read as that
+/// kind, lines with a different one are rejected. Returns `Ok(None)` for a blank line.
+pub fn parse_line(line: &[u8], required: Option<Kind>) -> Result<Option<Record>, LineError> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let probe: KindProbe = serde_json::from_slice(line)?;
+    let mut record = match (probe.kind, required) {
+        (Some(name), required) => {
+            let found: Kind = name.parse().map_err(LineError::UnknownKind)?;
+            if let Some(expected) = required.filter(|expected| *expected != found) {
+                return Err(LineError::KindMismatch { found, expected });
+            }
+            serde_json::from_slice::<Record>(line)?
+        }
+        (None, Some(kind)) => match kind {
+            Kind::Finding => Record::Finding(serde_json::from_slice(line)?),
+            Kind::Activity => Record::Activity(serde_json::from_slice(line)?),
+            Kind::Cnc => Record::Cnc(serde_json::from_slice(line)?),
+            Kind::Botnet => Record::Botnet(serde_json::from_slice(line)?),
+            Kind::Notification => Record::Notification(serde_json::from_slice(line)?),
+            Kind::Isp => Record::Isp(serde_json::from_slice(line)?),
+        },
+        (None, None) => return Err(LineError::MissingKind),
+    };
+    record.validate()?;
+    record.ensure_id();
+    Ok(Some(record))
+}
+
+impl Record {
+    /// The record's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Record::Finding(_) => Kind::Finding,
+            Record::Activity(_) => Kind::Activity,
+            Record::Cnc(_) => Kind::Cnc,
+            Record::Botnet(_) => Kind::Botnet,
+            Record::Notification(_) => Kind::Notification,
+            Record::Isp(_) => Kind::Isp,
+        }
+    }
+
+    /// Checks the rules of the record's format that its types alone cannot express.
+    pub fn validate(&self) -> Result<(), RecordError> {
+        let checked = match self {
+            Record::Finding(r) => r.check(),
+            Record::Activity(r) => r.check(),
+            Record::Cnc(r) => r.check(),
+            Record::Botnet(r) => r.check(),
+            Record::Notification(r) => r.check(),
+            Record::Isp(r) => r.check(),
+        };
+        checked.map_err(|reason| RecordError { kind: self.kind(), reason })
+    }
+
+    fn id_slot(&mut self) -> &mut Option<Uuid> {
+        match self {
+            Record::Finding(r) => &mut r.id,
+            Record::Activity(r) => &mut r.id,
+            Record::Cnc(r) => &mut r.id,
+            Record::Botnet(r) => &mut r.id,
+            Record::Notification(r) => &mut r.id,
+            Record::Isp(r) => &mut r.id,
+        }
+    }
+
+    /// The id derived from the record's natural key (what [`Record::ensure_id`] assigns).
+    pub fn derived_id(&self) -> Uuid {
+        let key = match self {
+            Record::Finding(r) => r.natural_key(),
+            Record::Activity(r) => r.natural_key(),
+            Record::Cnc(r) => r.natural_key(),
+            Record::Botnet(r) => r.natural_key(),
+            Record::Notification(r) => r.natural_key(),
+            Record::Isp(r) => r.natural_key(),
+        };
+        crate::record_id(&key)
+    }
+
+    /// Gives the record its stable id if it has none, and returns the id.
+    pub fn ensure_id(&mut self) -> Uuid {
+        let derived = self.derived_id();
+        *self.id_slot().get_or_insert(derived)
+    }
+
+    /// The record's id, if it has one yet.
+    pub fn id(&self) -> Option<Uuid> {
+        match self {
+            Record::Finding(r) => r.id,
+            Record::Activity(r) => r.id,
+            Record::Cnc(r) => r.id,
+            Record::Botnet(r) => r.id,
+            Record::Notification(r) => r.id,
+            Record::Isp(r) => r.id,
+        }
+    }
+
+    /// The time a record is filed under: when it was observed or made.
+    pub fn time(&self) -> Option<Timestamp> {
+        match self {
+            Record::Finding(r) => Some(r.observed_at),
+            Record::Activity(r) => Some(r.window_start),
+            Record::Cnc(r) => Some(r.last_seen),
+            Record::Botnet(r) => Some(r.last_seen),
+            Record::Notification(r) => Some(r.created_at),
+            Record::Isp(_) => None,
+        }
+    }
+
+    /// The address a record is about, which attribution maps to an ISP.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            Record::Finding(r) => Some(r.ip),
+            Record::Activity(r) => Some(r.src_ip),
+            Record::Cnc(r) => Some(r.ip),
+            Record::Notification(r) => Some(r.ip),
+            Record::Botnet(_) | Record::Isp(_) => None,
+        }
+    }
+
+    /// The record as one JSON line, without the trailing newline.
+    pub fn to_json_line(&self) -> String {
+        // Serialising these types cannot fail: no maps with non-string keys, no failing Serialize impls.
+        serde_json::to_string(self).expect("records always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests;

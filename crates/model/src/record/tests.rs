@@ -1,0 +1,125 @@
+//! The example lines here are the ones `docs/formats.md` shows; if one changes, change both.
+use super::*;
+use proptest::prelude::*;
+
+pub(crate) const EXAMPLES: [&str; 6] = [
+    r#"{"kind":"finding","id":"8d0f3f0e-51b6-5b8e-9d62-2f35a3e0c1a4","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"service":"telnet","issue":"weak_credential","credential_id":17,"device":{"vendor":"Example Networks","model":"XR-500","device_type":"router","release_year":2012,"end_of_life":true},"round":"2026-11","sensor":"survey-1"}"#,
+    r#"{"kind":"activity","window_start":"2026-11-02T00:00:00Z","window_end":"2026-11-03T00:00:00Z","src_ip":"127.17.9.3","class":"mirai","packets":4120,"mirai_packets":4120,"distinct_destinations":3987,"top_ports":[{"port":23,"transport":"tcp","packets":3708},{"port":2323,"transport":"tcp","packets":412}],"first_seen":"2026-11-02T00:03:51Z","last_seen":"2026-11-02T23:58:12Z","sensor":"darknet-a"}"#,
+    r#"{"kind":"cnc","ip":"127.64.0.10","port":6667,"transport":"tcp","first_seen":"2026-11-01T09:00:00Z","last_seen":"2026-11-02T21:40:00Z","score":0.93,"method":"graph_and_model","bot_clients":41,"flows":1290,"family":"mirai","sensor":"isp-hikari"}"#,
+    r#"{"kind":"botnet","serial":"BN-2026-0007","family":"mirai","status":"active","first_seen":"2026-10-20T00:00:00Z","last_seen":"2026-11-02T21:40:00Z","members":388,"cnc":[{"ip":"127.64.0.9","port":6667,"transport":"tcp","first_seen":"2026-10-20T00:00:00Z","last_seen":"2026-10-31T12:00:00Z"},{"ip":"127.64.0.10","port":6667,"transport":"tcp","first_seen":"2026-10-31T12:05:00Z","last_seen":"2026-11-02T21:40:00Z"}]}"#,
+    r#"{"kind":"notification","isp":"hikari-net","ip":"127.16.4.21","reason":"weak_credential","created_at":"2026-11-03T01:00:00Z","status":"sent","language":"ja","evidence":["8d0f3f0e-51b6-5b8e-9d62-2f35a3e0c1a4"]}"#,
+    r#"{"kind":"isp","handle":"hikari-net","name":"Hikari Net","asns":[64500,64501],"contact":"abuse@hikari.example","language":"ja","notify":{"daily_infected":true,"monthly_vulnerable":true,"format":"csv"}}"#,
+];
+
+#[test]
+fn every_documented_example_parses_and_round_trips() {
+    for (line, kind) in EXAMPLES.iter().zip(Kind::ALL) {
+        let record = parse_line(line.as_bytes(), None).unwrap().unwrap();
+        assert_eq!(record.kind(), kind);
+        let again = parse_line(record.to_json_line().as_bytes(), None).unwrap().unwrap();
+        assert_eq!(again, record, "{kind} does not survive a round trip");
+    }
+}
+
+#[test]
+fn ids_are_kept_when_given_and_derived_when_absent() {
+    let given = parse_line(EXAMPLES[0].as_bytes(), None).unwrap().unwrap();
+    assert_eq!(given.id().unwrap().to_string(), "8d0f3f0e-51b6-5b8e-9d62-2f35a3e0c1a4");
+    let a = parse_line(EXAMPLES[2].as_bytes(), None).unwrap().unwrap();
+    let b = parse_line(EXAMPLES[2].as_bytes(), None).unwrap().unwrap();
+    assert_eq!(a.id(), b.id());
+    assert_eq!(a.id(), Some(a.derived_id()));
+}
+
+#[test]
+fn same_instant_in_another_offset_gets_the_same_id() {
+    let utc = EXAMPLES[2];
+    let jst = utc.replace("2026-11-01T09:00:00Z", "2026-11-01T18:00:00+09:00");
+    let a = parse_line(utc.as_bytes(), None).unwrap().unwrap();
+    let b = parse_line(jst.as_bytes(), None).unwrap().unwrap();
+    assert_eq!(a.id(), b.id());
+    assert!(b.to_json_line().contains("\"first_seen\":\"2026-11-01T09:00:00Z\""));
+}
+
+#[test]
+fn kind_can_come_from_the_caller() {
+    let without_kind = EXAMPLES[2].replace(r#""kind":"cnc","#, "");
+    assert!(matches!(parse_line(without_kind.as_bytes(), None), Err(LineError::MissingKind)));
+    let record = parse_line(without_kind.as_bytes(), Some(Kind::Cnc)).unwrap().unwrap();
+    assert_eq!(record.kind(), Kind::Cnc);
+    let mismatch = parse_line(EXAMPLES[2].as_bytes(), Some(Kind::Finding));
+    assert!(matches!(
+        mismatch,
+        Err(LineError::KindMismatch { found: Kind::Cnc, expected: Kind::Finding })
+    ));
+}
+
+#[test]
+fn unknown_fields_and_kinds_are_rejected_with_their_names() {
+    let typo = EXAMPLES[2].replace("\"score\"", "\"scroe\"");
+    let err = parse_line(typo.as_bytes(), None).unwrap_err().to_string();
+    assert!(err.contains("scroe"), "{err}");
+    let err = parse_line(br#"{"kind":"bogus"}"#, None).unwrap_err().to_string();
+    assert!(err.contains("bogus") && err.contains("finding"), "{err}");
+}
+
+#[test]
+fn rules_beyond_types_are_checked() {
+    let cases = [
+        (EXAMPLES[0].replace(r#""credential_id":17,"#, ""), "needs credential_id"),
+        (EXAMPLES[0].replace("\"port\":23", "\"port\":0"), "port"),
+        (EXAMPLES[2].replace("0.93", "1.5"), "score"),
+        (EXAMPLES[1].replace("\"mirai_packets\":4120", "\"mirai_packets\":9999"), "mirai_packets"),
+        (EXAMPLES[3].replace("BN-2026-0007", " "), "serial"),
+        (EXAMPLES[4].replace("hikari-net", "Hikari Net"), "handle"),
+        (EXAMPLES[5].replace("[64500,64501]", "[]"), "asns"),
+    ];
+    for (line, expected) in cases {
+        let err = parse_line(line.as_bytes(), None).unwrap_err().to_string();
+        assert!(err.contains(expected), "{line}\n -> {err}");
+    }
+}
+
+#[test]
+fn blank_lines_are_not_records() {
+    assert!(parse_line(b"", None).unwrap().is_none());
+    assert!(parse_line(b" \t\r", None).unwrap().is_none());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = parse_line(&bytes, None);
+        let _ = parse_line(&bytes, Some(Kind::Activity));
+    }
+
+    #[test]
+    fn mangled_examples_never_panic(which in 0usize..6, cut in 0usize..400, byte in any::<u8>()) {
+        let mut line = EXAMPLES[which].as_bytes().to_vec();
+        let at = cut.min(line.len().saturating_sub(1));
+        line[at] = byte;
+        let _ = parse_line(&line, None);
+        line.truncate(cut.min(line.len()));
+        let _ = parse_line(&line, None);
+    }
+
+    #[test]
+    fn valid_findings_round_trip(
+        octets in any::<[u8; 4]>(), port in 1u16.., credential in any::<u32>(), secs in 0i64..4_000_000_000,
+    ) {
+        let record = Record::Finding(Finding {
+            id: None,
+            observed_at: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
+            ip: std::net::Ipv4Addr::from(octets).into(),
+            port,
+            service: crate::Service::Telnet,
+            issue: crate::FindingIssue::WeakCredential,
+            credential_id: Some(credential),
+            device: None,
+            round: None,
+            sensor: None,
+        });
+        let parsed = parse_line(record.to_json_line().as_bytes(), None).unwrap().unwrap();
+        prop_assert_eq!(parsed.derived_id(), record.derived_id());
+    }
+}

@@ -1,0 +1,213 @@
+//! Where botscope keeps its records: the [`Store`] trait and its two implementations.
+//!
+//! SQLite ([`SqliteStore`]) is the default, one file beside the operator; PostgreSQL
+//! ([`PostgresStore`]) serves a centre with remote sensors. Both embed their migrations and run
+//! them on open, and both pass the same test suite (`tests/suite.rs`).
+//!
+//! Every write is one transaction: a caller that got `Ok` back may rely on the data being there
+//! after a crash, and a batch that failed left nothing behind. Records are keyed by their stable
+//! id, so writing the same record twice stores it once.
+#![deny(missing_docs)]
+
+mod error;
+mod postgres;
+mod sqlite;
+mod url;
+
+use std::future::Future;
+
+use botscope_model::{Isp, Kind, Record, RoutedPrefix, Timestamp};
+use uuid::Uuid;
+
+pub use error::StoreError;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use url::{StoreUrl, redact};
+
+/// What a batch write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PutSummary {
+    /// Records new to the store.
+    pub inserted: u64,
+    /// Records whose id was already stored (left as they were).
+    pub duplicates: u64,
+}
+
+impl PutSummary {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: PutSummary) {
+        self.inserted += other.inserted;
+        self.duplicates += other.duplicates;
+    }
+}
+
+/// The routing snapshot attribution currently uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingSnapshot {
+    /// Where it was loaded from (a file name, normally).
+    pub source: String,
+    /// When it was loaded.
+    pub loaded_at: Timestamp,
+    /// How many prefixes it holds.
+    pub prefixes: u64,
+}
+
+/// A page of records, in id order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordQuery {
+    /// Only this kind; all kinds when `None`.
+    pub kind: Option<Kind>,
+    /// Only records whose id sorts after this one (for paging).
+    pub after: Option<Uuid>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Storage every part of botscope shares.
+///
+/// Implementations must make each method one transaction and must be safe to share between tasks.
+pub trait Store: Send + Sync {
+    /// Which database this is, for messages.
+    fn describe(&self) -> String;
+
+    /// Stores records that are not stored yet, in one transaction. Records must carry their id
+    /// (see [`Record::ensure_id`]); ISP records also update the ISP registry.
+    fn put_records(
+        &self,
+        records: &[Record],
+    ) -> impl Future<Output = Result<PutSummary, StoreError>> + Send;
+
+    /// Counts stored records, of one kind or of all.
+    fn count_records(&self, kind: Option<Kind>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// One record by id.
+    fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// A page of records in id order.
+    fn records(&self, query: &RecordQuery) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
+
+    /// Replaces the routing table with a new snapshot, in one transaction.
+    fn replace_routed_prefixes(
+        &self,
+        prefixes: &[RoutedPrefix],
+        source: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The whole routing table.
+    fn routed_prefixes(&self) -> impl Future<Output = Result<Vec<RoutedPrefix>, StoreError>> + Send;
+
+    /// Where the routing table came from, if one was loaded.
+    fn routing_snapshot(&self) -> impl Future<Output = Result<Option<RoutingSnapshot>, StoreError>> + Send;
+
+    /// Replaces the ISP registry, in one transaction.
+    fn replace_isps(&self, isps: &[Isp]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The ISP registry, by handle.
+    fn isps(&self) -> impl Future<Output = Result<Vec<Isp>, StoreError>> + Send;
+}
+
+/// A store opened from a URL: whichever backend the URL names.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// SQLite.
+    Sqlite(SqliteStore),
+    /// PostgreSQL.
+    Postgres(PostgresStore),
+}
+
+impl AnyStore {
+    /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
+    pub async fn open(url: &StoreUrl, max_connections: u32) -> Result<Self, StoreError> {
+        Ok(match url {
+            StoreUrl::Sqlite(path) => AnyStore::Sqlite(SqliteStore::open(path, max_connections).await?),
+            StoreUrl::Postgres(url) => AnyStore::Postgres(PostgresStore::open(url, max_connections).await?),
+        })
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Sqlite($store) => $call,
+            AnyStore::Postgres($store) => $call,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    fn describe(&self) -> String {
+        dispatch!(self, s => s.describe())
+    }
+    async fn put_records(&self, records: &[Record]) -> Result<PutSummary, StoreError> {
+        dispatch!(self, s => s.put_records(records).await)
+    }
+    async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_records(kind).await)
+    }
+    async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
+        dispatch!(self, s => s.record(id).await)
+    }
+    async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+        dispatch!(self, s => s.records(query).await)
+    }
+    async fn replace_routed_prefixes(&self, prefixes: &[RoutedPrefix], source: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.replace_routed_prefixes(prefixes, source).await)
+    }
+    async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
+        dispatch!(self, s => s.routed_prefixes().await)
+    }
+    async fn routing_snapshot(&self) -> Result<Option<RoutingSnapshot>, StoreError> {
+        dispatch!(self, s => s.routing_snapshot().await)
+    }
+    async fn replace_isps(&self, isps: &[Isp]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.replace_isps(isps).await)
+    }
+    async fn isps(&self) -> Result<Vec<Isp>, StoreError> {
+        dispatch!(self, s => s.isps().await)
+    }
+}
+
+/// Reads a stored JSON body back into a record; a body that no longer parses is corruption.
+fn decode_record(id: &str, body: &str) -> Result<Record, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt { what: format!("record {id}"), reason: e.to_string() })
+}
+
+fn decode_isp(handle: &str, body: &str) -> Result<Isp, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt { what: format!("isp {handle}"), reason: e.to_string() })
+}
+
+fn decode_prefix(prefix: &str, origin: &str) -> Result<RoutedPrefix, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { what: format!("routed prefix {prefix}"), reason };
+    Ok(RoutedPrefix {
+        prefix: prefix.parse().map_err(|e: ipnet::AddrParseError| corrupt(e.to_string()))?,
+        origin: origin.parse().map_err(|e: botscope_model::OriginParseError| corrupt(e.to_string()))?,
+    })
+}
+
+/// ISP records in a batch, last one per handle winning, as the registry should see them.
+fn latest_isps(records: &[Record]) -> Vec<&Isp> {
+    let mut latest: Vec<&Isp> = Vec::new();
+    for record in records {
+        if let Record::Isp(isp) = record {
+            match latest.iter_mut().find(|seen| seen.handle == isp.handle) {
+                Some(seen) => *seen = isp,
+                None => latest.push(isp),
+            }
+        }
+    }
+    latest
+}
+
+/// The snapshot's prefixes, each once: a prefix named twice keeps its last origin, as a reader of
+/// the file top to bottom would conclude.
+fn last_per_prefix(prefixes: &[RoutedPrefix]) -> Vec<&RoutedPrefix> {
+    let mut last = std::collections::HashMap::with_capacity(prefixes.len());
+    for (at, routed) in prefixes.iter().enumerate() {
+        last.insert(routed.prefix, at);
+    }
+    prefixes.iter().enumerate().filter(|(at, routed)| last[&routed.prefix] == *at).map(|(_, routed)| routed).collect()
+}
+
+fn require_id(record: &Record) -> Result<Uuid, StoreError> {
+    record.id().ok_or(StoreError::MissingId { kind: record.kind() })
+}

@@ -1,0 +1,195 @@
+use botscope_model::{Isp, Kind, Record, RoutedPrefix, Timestamp};
+use chrono::Utc;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+use crate::{PutSummary, RecordQuery, RoutingSnapshot, Store, StoreError};
+
+/// Rows per array-bound INSERT: large enough to amortise round trips, small enough to keep each
+/// statement's memory modest.
+const ROWS_PER_INSERT: usize = 20_000;
+
+/// The centre's store on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    url: String,
+}
+
+impl PostgresStore {
+    /// Connects to and migrates the database at `url`.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let shown = crate::redact(url);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Open { url: shown.clone(), source })?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { url: shown.clone(), source })?;
+        Ok(PostgresStore { pool, url: shown })
+    }
+}
+
+impl Store for PostgresStore {
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    async fn put_records(&self, records: &[Record]) -> Result<PutSummary, StoreError> {
+        let ingested_at = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for chunk in records.chunks(ROWS_PER_INSERT) {
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut kinds = Vec::with_capacity(chunk.len());
+            let mut times: Vec<Option<Timestamp>> = Vec::with_capacity(chunk.len());
+            let mut ips = Vec::with_capacity(chunk.len());
+            let mut bodies = Vec::with_capacity(chunk.len());
+            for record in chunk {
+                ids.push(crate::require_id(record)?);
+                kinds.push(record.kind().as_str().to_string());
+                times.push(record.time());
+                ips.push(record.address().map(|ip| ip.to_string()));
+                bodies.push(record.to_json_line());
+            }
+            inserted += sqlx::query(
+                "INSERT INTO records (id, kind, time, ip, body, ingested_at) \
+                 SELECT id, kind, time, ip, body::jsonb, $6 \
+                 FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) \
+                   AS batch (id, kind, time, ip, body) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(ids)
+            .bind(kinds)
+            .bind(times)
+            .bind(ips)
+            .bind(bodies)
+            .bind(ingested_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        for isp in crate::latest_isps(records) {
+            upsert_isp(&mut tx, isp).await?;
+        }
+        tx.commit().await?;
+        Ok(PutSummary { inserted, duplicates: records.len() as u64 - inserted })
+    }
+
+    async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
+        let count: i64 = match kind {
+            Some(kind) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = $1")
+                    .bind(kind.as_str())
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(&self.pool).await?,
+        };
+        Ok(count as u64)
+    }
+
+    async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body::text FROM records WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        body.map(|body| crate::decode_record(&id.to_string(), &body)).transpose()
+    }
+
+    async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+        let mut select: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT id::text, body::text FROM records WHERE TRUE");
+        if let Some(kind) = query.kind {
+            select.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if let Some(after) = query.after {
+            select.push(" AND id > ").push_bind(after);
+        }
+        select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
+        let rows = select.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|row| crate::decode_record(row.get(0), row.get(1))).collect()
+    }
+
+    async fn replace_routed_prefixes(&self, prefixes: &[RoutedPrefix], source: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM routed_prefixes").execute(&mut *tx).await?;
+        for chunk in crate::last_per_prefix(prefixes).chunks(ROWS_PER_INSERT * 5) {
+            let texts: Vec<String> = chunk.iter().map(|routed| routed.prefix.to_string()).collect();
+            let origins: Vec<String> = chunk.iter().map(|routed| routed.origin.to_string()).collect();
+            sqlx::query("INSERT INTO routed_prefixes (prefix, origin) SELECT * FROM UNNEST($1::text[], $2::text[])")
+                .bind(texts)
+                .bind(origins)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO routing_snapshot (id, source, loaded_at, prefixes) \
+             VALUES (1, $1, $2, (SELECT COUNT(*) FROM routed_prefixes)) \
+             ON CONFLICT (id) DO UPDATE SET source = excluded.source, loaded_at = excluded.loaded_at, \
+             prefixes = excluded.prefixes",
+        )
+        .bind(source)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
+        let rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| crate::decode_prefix(row.get(0), row.get(1))).collect()
+    }
+
+    async fn routing_snapshot(&self) -> Result<Option<RoutingSnapshot>, StoreError> {
+        let row = sqlx::query("SELECT source, loaded_at, prefixes FROM routing_snapshot WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| RoutingSnapshot {
+            source: row.get(0),
+            loaded_at: row.get(1),
+            prefixes: row.get::<i64, _>(2) as u64,
+        }))
+    }
+
+    async fn replace_isps(&self, isps: &[Isp]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM isp_asns").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM isps").execute(&mut *tx).await?;
+        for isp in isps {
+            upsert_isp(&mut tx, isp).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn isps(&self) -> Result<Vec<Isp>, StoreError> {
+        let rows = sqlx::query("SELECT handle, body::text FROM isps ORDER BY handle").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| crate::decode_isp(row.get(0), row.get(1))).collect()
+    }
+}
+
+async fn upsert_isp(tx: &mut sqlx::Transaction<'_, Postgres>, isp: &Isp) -> Result<(), StoreError> {
+    let body = serde_json::to_string(isp).expect("ISPs always serialise");
+    sqlx::query(
+        "INSERT INTO isps (handle, body) VALUES ($1, $2::jsonb) \
+         ON CONFLICT (handle) DO UPDATE SET body = excluded.body",
+    )
+    .bind(&isp.handle)
+    .bind(body)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM isp_asns WHERE handle = $1").bind(&isp.handle).execute(&mut **tx).await?;
+    let asns: Vec<i64> = isp.asns.iter().map(|asn| i64::from(*asn)).collect();
+    sqlx::query("INSERT INTO isp_asns (asn, handle) SELECT DISTINCT asn, $2 FROM UNNEST($1::bigint[]) AS a (asn)")
+        .bind(asns)
+        .bind(&isp.handle)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use botscope_model::{Isp, Kind, Record, RoutedPrefix};
+use chrono::{SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use uuid::Uuid;
+
+use crate::{PutSummary, RecordQuery, RoutingSnapshot, Store, StoreError};
+
+/// SQLite rows per multi-row INSERT: well under SQLite's 32,766 bound variables.
+const ROWS_PER_INSERT: usize = 2_000;
+
+/// The embedded store: one SQLite file in WAL mode.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// Times are stored as fixed-width RFC 3339 text, so that text order is time order.
+fn time_text(time: chrono::DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database file at `path`.
+    pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before we report it, so an acknowledged batch survives even
+            // a power cut, not only a killed process.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { url: url.clone(), source })?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { url, source })?;
+        Ok(SqliteStore { pool, path: path.to_path_buf() })
+    }
+}
+
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+
+    async fn put_records(&self, records: &[Record]) -> Result<PutSummary, StoreError> {
+        let ingested_at = time_text(Utc::now());
+        let mut rows = Vec::with_capacity(records.len());
+        for record in records {
+            rows.push((
+                crate::require_id(record)?.to_string(),
+                record.kind().as_str(),
+                record.time().map(time_text),
+                record.address().map(|ip| ip.to_string()),
+                record.to_json_line(),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut insert: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO records (id, kind, time, ip, body, ingested_at) ");
+            insert.push_values(chunk, |mut row, (id, kind, time, ip, body)| {
+                row.push_bind(id).push_bind(*kind).push_bind(time).push_bind(ip).push_bind(body).push_bind(&ingested_at);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            inserted += insert.build().execute(&mut *tx).await?.rows_affected();
+        }
+        for isp in crate::latest_isps(records) {
+            upsert_isp(&mut tx, isp).await?;
+        }
+        tx.commit().await?;
+        Ok(PutSummary { inserted, duplicates: records.len() as u64 - inserted })
+    }
+
+    async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
+        let count: i64 = match kind {
+            Some(kind) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = $1")
+                    .bind(kind.as_str())
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(&self.pool).await?,
+        };
+        Ok(count as u64)
+    }
+
+    async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM records WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        body.map(|body| crate::decode_record(&id.to_string(), &body)).transpose()
+    }
+
+    async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+        let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, body FROM records WHERE 1 = 1");
+        if let Some(kind) = query.kind {
+            select.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if let Some(after) = query.after {
+            select.push(" AND id > ").push_bind(after.to_string());
+        }
+        select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
+        let rows = select.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|row| crate::decode_record(row.get("id"), row.get("body"))).collect()
+    }
+
+    async fn replace_routed_prefixes(&self, prefixes: &[RoutedPrefix], source: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM routed_prefixes").execute(&mut *tx).await?;
+        for chunk in crate::last_per_prefix(prefixes).chunks(ROWS_PER_INSERT * 2) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO routed_prefixes (prefix, origin) ");
+            insert.push_values(chunk, |mut row, routed| {
+                row.push_bind(routed.prefix.to_string()).push_bind(routed.origin.to_string());
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM routed_prefixes").fetch_one(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO routing_snapshot (id, source, loaded_at, prefixes) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET source = excluded.source, loaded_at = excluded.loaded_at, \
+             prefixes = excluded.prefixes",
+        )
+        .bind(source)
+        .bind(time_text(Utc::now()))
+        .bind(stored)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
+        let rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| crate::decode_prefix(row.get(0), row.get(1))).collect()
+    }
+
+    async fn routing_snapshot(&self) -> Result<Option<RoutingSnapshot>, StoreError> {
+        let row = sqlx::query("SELECT source, loaded_at, prefixes FROM routing_snapshot WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let loaded_at: String = row.get(1);
+            Ok(RoutingSnapshot {
+                source: row.get(0),
+                loaded_at: loaded_at.parse().map_err(|e: chrono::ParseError| StoreError::Corrupt {
+                    what: "routing snapshot".into(),
+                    reason: e.to_string(),
+                })?,
+                prefixes: row.get::<i64, _>(2) as u64,
+            })
+        })
+        .transpose()
+    }
+
+    async fn replace_isps(&self, isps: &[Isp]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM isp_asns").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM isps").execute(&mut *tx).await?;
+        for isp in isps {
+            upsert_isp(&mut tx, isp).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn isps(&self) -> Result<Vec<Isp>, StoreError> {
+        let rows = sqlx::query("SELECT handle, body FROM isps ORDER BY handle").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| crate::decode_isp(row.get(0), row.get(1))).collect()
+    }
+}
+
+async fn upsert_isp(tx: &mut sqlx::Transaction<'_, Sqlite>, isp: &Isp) -> Result<(), StoreError> {
+    let body = serde_json::to_string(isp).expect("ISPs always serialise");
+    sqlx::query("INSERT INTO isps (handle, body) VALUES ($1, $2) ON CONFLICT (handle) DO UPDATE SET body = excluded.body")
+        .bind(&isp.handle)
+        .bind(body)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM isp_asns WHERE handle = $1").bind(&isp.handle).execute(&mut **tx).await?;
+    for asn in &isp.asns {
+        sqlx::query("INSERT INTO isp_asns (asn, handle) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(i64::from(*asn))
+            .bind(&isp.handle)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
