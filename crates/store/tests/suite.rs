@@ -1,0 +1,180 @@
+//! One suite, run against both backends: whatever the SQLite store promises, PostgreSQL keeps too.
+//!
+//! Each case gets a fresh, empty store. The PostgreSQL run starts a real throw-away cluster on
+//! 127.0.0.1 (see botscope-testkit) and removes it afterwards.
+
+use std::future::Future;
+
+use botscope_model::{Isp, Kind, Record, RoutedPrefix, parse_line};
+use botscope_store::{PostgresStore, RecordQuery, SqliteStore, Store, StoreError};
+use botscope_testkit::PgCluster;
+
+const FINDING: &str = r#"{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"service":"telnet","issue":"weak_credential","credential_id":17}"#;
+const ACTIVITY: &str = r#"{"kind":"activity","window_start":"2026-11-02T00:00:00Z","window_end":"2026-11-03T00:00:00Z","src_ip":"2001:db8::7","class":"mirai","packets":10,"mirai_packets":10,"distinct_destinations":9,"first_seen":"2026-11-02T00:03:51Z","last_seen":"2026-11-02T23:58:12Z"}"#;
+const CNC: &str = r#"{"kind":"cnc","ip":"127.64.0.10","port":6667,"transport":"tcp","first_seen":"2026-11-01T09:00:00Z","last_seen":"2026-11-02T21:40:00Z","score":0.93,"method":"graph","bot_clients":41,"flows":1290}"#;
+const ISP: &str = r#"{"kind":"isp","handle":"hikari-net","name":"Hikari Net","asns":[64500,64501],"contact":"abuse@hikari.example"}"#;
+
+fn record(line: &str) -> Record {
+    parse_line(line.as_bytes(), None).unwrap().unwrap()
+}
+
+fn finding_at(host: u32) -> Record {
+    record(&FINDING.replace("127.16.4.21", &std::net::Ipv4Addr::from(0x7f10_0000 + host).to_string()))
+}
+
+fn isp(handle: &str, asns: &[u32]) -> Isp {
+    let Record::Isp(mut isp) = record(ISP) else { unreachable!() };
+    isp.handle = handle.into();
+    isp.asns = asns.to_vec();
+    isp.id = None;
+    isp
+}
+
+async fn records_round_trip_exactly(store: impl Store) {
+    let batch = vec![record(FINDING), record(ACTIVITY), record(CNC)];
+    let summary = store.put_records(&batch).await.unwrap();
+    assert_eq!((summary.inserted, summary.duplicates), (3, 0));
+    for original in &batch {
+        let stored = store.record(original.id().unwrap()).await.unwrap().expect("stored record");
+        assert_eq!(&stored, original);
+    }
+    assert_eq!(store.count_records(None).await.unwrap(), 3);
+    assert_eq!(store.count_records(Some(Kind::Activity)).await.unwrap(), 1);
+    assert_eq!(store.record(uuid::Uuid::nil()).await.unwrap(), None);
+}
+
+async fn writing_the_same_records_again_stores_them_once(store: impl Store) {
+    let batch: Vec<Record> = (0..50).map(finding_at).collect();
+    store.put_records(&batch).await.unwrap();
+    let again = store.put_records(&batch).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 50));
+    let mut with_repeats = batch[..10].to_vec();
+    with_repeats.extend(batch[..10].iter().cloned());
+    with_repeats.push(finding_at(1000));
+    let mixed = store.put_records(&with_repeats).await.unwrap();
+    assert_eq!((mixed.inserted, mixed.duplicates), (1, 20));
+    assert_eq!(store.count_records(Some(Kind::Finding)).await.unwrap(), 51);
+}
+
+async fn a_failed_batch_leaves_nothing_behind(store: impl Store) {
+    let mut batch: Vec<Record> = (0..20).map(finding_at).collect();
+    let mut without_id = finding_at(99);
+    if let Record::Finding(f) = &mut without_id {
+        f.id = None;
+    }
+    batch.push(without_id);
+    assert!(matches!(store.put_records(&batch).await, Err(StoreError::MissingId { kind: Kind::Finding })));
+    assert_eq!(store.count_records(None).await.unwrap(), 0);
+}
+
+async fn large_batches_are_split_and_paged_in_id_order(store: impl Store) {
+    let batch: Vec<Record> = (0..25_000).map(finding_at).collect();
+    assert_eq!(store.put_records(&batch).await.unwrap().inserted, 25_000);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.records(&RecordQuery { kind: Some(Kind::Finding), after, limit: 7_000 }).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().and_then(Record::id);
+        seen.extend(page.iter().map(|r| r.id().unwrap()));
+    }
+    let mut expected: Vec<_> = batch.iter().map(|r| r.id().unwrap()).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
+async fn routing_snapshots_replace_each_other(store: impl Store) {
+    assert!(store.routing_snapshot().await.unwrap().is_none());
+    let first: Vec<RoutedPrefix> = ["127.16.0.0\t12\t64500", "2001:db8::\t32\t64501_64502,64503", "127.16.0.0\t12\t64509"]
+        .iter()
+        .map(|l| botscope_isp::pfx2as::parse_line(l.as_bytes()).unwrap().unwrap())
+        .collect();
+    store.replace_routed_prefixes(&first, "first.txt").await.unwrap();
+    let mut stored = store.routed_prefixes().await.unwrap();
+    stored.sort_by_key(|p| p.prefix);
+    assert_eq!(stored, vec![first[2].clone(), first[1].clone()], "a repeated prefix keeps its last origin");
+    let snapshot = store.routing_snapshot().await.unwrap().unwrap();
+    assert_eq!((snapshot.source.as_str(), snapshot.prefixes), ("first.txt", 2));
+
+    let second = vec![botscope_isp::pfx2as::parse_line(b"192.0.2.0\t24\t64510").unwrap().unwrap()];
+    store.replace_routed_prefixes(&second, "second.txt").await.unwrap();
+    assert_eq!(store.routed_prefixes().await.unwrap(), second);
+    assert_eq!(store.routing_snapshot().await.unwrap().unwrap().prefixes, 1);
+}
+
+async fn isp_registry_is_replaced_and_ingested_isps_update_it(store: impl Store) {
+    store.replace_isps(&[isp("alpha", &[1, 2]), isp("beta", &[3])]).await.unwrap();
+    store.replace_isps(&[isp("beta", &[3, 4]), isp("gamma", &[5])]).await.unwrap();
+    let handles: Vec<_> = store.isps().await.unwrap().into_iter().map(|i| (i.handle, i.asns)).collect();
+    assert_eq!(handles, vec![("beta".into(), vec![3, 4]), ("gamma".into(), vec![5])]);
+
+    let mut renamed = record(&ISP.replace("hikari-net", "gamma").replace("Hikari Net", "Gamma Renamed"));
+    renamed.ensure_id();
+    store.put_records(&[renamed]).await.unwrap();
+    let gamma = store.isps().await.unwrap().into_iter().find(|i| i.handle == "gamma").unwrap();
+    assert_eq!((gamma.name.as_str(), gamma.asns.as_slice()), ("Gamma Renamed", &[64500, 64501][..]));
+}
+
+async fn concurrent_writers_do_not_lose_records(store: impl Store + Clone + 'static) {
+    let mut tasks = Vec::new();
+    for worker in 0..4u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..10u32 {
+                let batch: Vec<Record> = (0..100).map(|i| finding_at(worker * 100_000 + round * 1_000 + i)).collect();
+                store.put_records(&batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(store.count_records(None).await.unwrap(), 4_000);
+}
+
+/// Runs every case, each on a fresh store made by `open(case_name)`.
+async fn run_suite<S, F, Fut>(open: F)
+where
+    S: Store + Clone + 'static,
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = S>,
+{
+    records_round_trip_exactly(open("round_trip").await).await;
+    writing_the_same_records_again_stores_them_once(open("dedup").await).await;
+    a_failed_batch_leaves_nothing_behind(open("atomic").await).await;
+    large_batches_are_split_and_paged_in_id_order(open("paging").await).await;
+    routing_snapshots_replace_each_other(open("routing").await).await;
+    isp_registry_is_replaced_and_ingested_isps_update_it(open("registry").await).await;
+    concurrent_writers_do_not_lose_records(open("concurrent").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    run_suite(|name| {
+        let path = root.join(format!("{name}.db"));
+        async move { SqliteStore::open(&path, 4).await.unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_on_postgres() {
+    let cluster = PgCluster::start();
+    let cluster = &cluster;
+    run_suite(|name| async move { PostgresStore::open(&cluster.create_database(name), 4).await.unwrap() }).await;
+}
+
+#[tokio::test]
+async fn sqlite_file_reopens_with_its_data_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reopen.db");
+    let store = SqliteStore::open(&path, 1).await.unwrap();
+    store.put_records(&[record(CNC)]).await.unwrap();
+    drop(store);
+    let again = SqliteStore::open(&path, 1).await.unwrap();
+    assert_eq!(again.count_records(None).await.unwrap(), 1);
+}
