@@ -1,1 +1,93 @@
-fn main() {}
+//! The `botscope` command: parses the command line, loads the configuration, sets up logging and
+//! hands over to one command module. Errors are reported here, once, with their causes.
+
+mod cli;
+mod commands;
+mod config;
+mod logging;
+mod progress;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use botscope_store::{AnyStore, StoreUrl};
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, LogFormat, LogLevel, Source};
+
+/// The configuration every command runs with: the file, then environment and flags on top.
+pub struct Settings {
+    pub config: Config,
+    pub source: Source,
+    /// Whether progress bars may be drawn (a terminal, text logs, not quiet).
+    pub show_progress: bool,
+}
+
+impl Settings {
+    fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
+        let (mut config, source) = config::load(cli.global.config.as_deref())?;
+        if let Some(db) = &cli.global.db {
+            StoreUrl::parse(db).map_err(|e| anyhow::anyhow!("--db / BOTSCOPE_DB: {e}"))?;
+            config.store.url = db.clone();
+        }
+        if let Some(format) = cli.global.log_format {
+            config.log.format = format;
+        }
+        if let Some(level) = cli.global.log_level {
+            config.log.level = level;
+        }
+        config.log.level = config.log.level.shifted(cli.global.verbose as i8 - cli.global.quiet as i8);
+        let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && config.log.format == LogFormat::Text
+            && config.log.level >= LogLevel::Info;
+        Ok(Settings { config, source, show_progress })
+    }
+
+    /// Opens (and migrates) the configured store.
+    pub async fn open_store(&self) -> anyhow::Result<AnyStore> {
+        let url = StoreUrl::parse(&self.config.store.url)?;
+        let store = AnyStore::open(&url, self.config.store.max_connections.get() as u32)
+            .await
+            .with_context(|| format!("store {url}"))?;
+        tracing::debug!(store = %url, "store open");
+        Ok(store)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(settings.config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Ingest(args) => commands::ingest::run(args, &settings).await,
+            Command::Isp(command) => commands::isp::run(command, &settings).await,
+            Command::Config(command) => commands::config::run(command, &settings),
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            if settings.config.log.format == LogFormat::Json || settings.config.log.level < LogLevel::Error {
+                // The log line may be JSON or filtered out; the person at the terminal still needs it.
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! `botscope config check`
+
+use std::process::ExitCode;
+
+use crate::Settings;
+use crate::cli::ConfigCommand;
+use crate::config::Source;
+
+pub fn run(command: ConfigCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        ConfigCommand::Check => {
+            let origin = match &settings.source {
+                Source::Defaults => "built-in defaults (no configuration file)".to_string(),
+                Source::File(path) => path.display().to_string(),
+            };
+            let mut shown = settings.config.clone();
+            shown.store.url = botscope_store::redact(&shown.store.url);
+            println!("# configuration is valid; read from {origin}");
+            println!("# effective values, with environment and flags applied:");
+            print!("{}", toml::to_string_pretty(&shown)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

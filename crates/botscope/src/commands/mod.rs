@@ -1,0 +1,5 @@
+//! One module per command.
+
+pub mod config;
+pub mod ingest;
+pub mod isp;
