@@ -186,7 +186,8 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<(Config, Source)> {
         None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
         None => return Ok((Config::default(), Source::Defaults)),
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read configuration {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read configuration {}", path.display()))?;
     let config = parse(&text).with_context(|| format!("invalid configuration {}", path.display()))?;
     Ok((config, Source::File(path)))
 }

@@ -134,10 +134,13 @@ mod tests {
         let mut lines = BoundedLines::new(input, max);
         let mut out = Vec::new();
         while let Some((n, line)) = lines.next_line().unwrap() {
-            out.push((n, match line {
-                Line::Text(t) => Ok(t.to_vec()),
-                Line::TooLong { length } => Err(length),
-            }));
+            out.push((
+                n,
+                match line {
+                    Line::Text(t) => Ok(t.to_vec()),
+                    Line::TooLong { length } => Err(length),
+                },
+            ));
         }
         out
     }
@@ -145,12 +148,10 @@ mod tests {
     #[test]
     fn numbers_lines_and_strips_endings() {
         let got = collect(b"a\r\nbb\n\nlast", 10);
-        assert_eq!(got, vec![
-            (1, Ok(b"a".to_vec())),
-            (2, Ok(b"bb".to_vec())),
-            (3, Ok(vec![])),
-            (4, Ok(b"last".to_vec()))
-        ]);
+        assert_eq!(
+            got,
+            vec![(1, Ok(b"a".to_vec())), (2, Ok(b"bb".to_vec())), (3, Ok(vec![])), (4, Ok(b"last".to_vec()))]
+        );
     }
 
     #[test]

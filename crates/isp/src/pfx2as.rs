@@ -86,7 +86,8 @@ pub fn parse_line(line: &[u8]) -> Result<Option<RoutedPrefix>, String> {
         return Ok(None);
     }
     let mut fields = text.split_ascii_whitespace();
-    let (Some(address), Some(length), Some(origin), None) = (fields.next(), fields.next(), fields.next(), fields.next())
+    let (Some(address), Some(length), Some(origin), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
     else {
         return Err("expected three fields: prefix, length, origin AS".into());
     };

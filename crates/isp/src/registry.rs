@@ -70,10 +70,10 @@ pub fn parse(text: &str) -> Result<Vec<Isp>, RegistryError> {
             return Err(invalid(format!("handle already used by the entry at line {first}")));
         }
         for asn in &isp.asns {
-            if let Some(owner) = owner_of_asn.insert(*asn, isp.handle.clone()) {
-                if owner != isp.handle {
-                    return Err(invalid(format!("AS{asn} is already claimed by ISP {owner:?}")));
-                }
+            if let Some(owner) = owner_of_asn.insert(*asn, isp.handle.clone())
+                && owner != isp.handle
+            {
+                return Err(invalid(format!("AS{asn} is already claimed by ISP {owner:?}")));
             }
         }
         record.ensure_id();

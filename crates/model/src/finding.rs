@@ -57,13 +57,10 @@ impl Finding {
             return Err("port must be 1-65535".into());
         }
         match (self.issue, self.credential_id) {
-            (FindingIssue::WeakCredential, None) => {
-                Err("issue weak_credential needs credential_id".into())
+            (FindingIssue::WeakCredential, None) => Err("issue weak_credential needs credential_id".into()),
+            (issue, Some(_)) if issue != FindingIssue::WeakCredential => {
+                Err(format!("credential_id is only allowed with issue weak_credential, not {}", issue.as_str()))
             }
-            (issue, Some(_)) if issue != FindingIssue::WeakCredential => Err(format!(
-                "credential_id is only allowed with issue weak_credential, not {}",
-                issue.as_str()
-            )),
             _ => Ok(()),
         }
     }

@@ -34,13 +34,7 @@ pub struct Notification {
 
 impl Notification {
     pub(crate) fn natural_key(&self) -> String {
-        format!(
-            "notification|{}|{}|{}|{}",
-            self.isp,
-            self.ip,
-            self.reason.as_str(),
-            self.created_at.to_rfc3339()
-        )
+        format!("notification|{}|{}|{}|{}", self.isp, self.ip, self.reason.as_str(), self.created_at.to_rfc3339())
     }
 
     pub(crate) fn check(&self) -> Result<(), String> {

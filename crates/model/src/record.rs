@@ -44,8 +44,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in documentation order.
-    pub const ALL: [Kind; 6] =
-        [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Botnet, Kind::Notification, Kind::Isp];
+    pub const ALL: [Kind; 6] = [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Botnet, Kind::Notification, Kind::Isp];
 
     /// The name used in the `kind` field.
     pub fn as_str(self) -> &'static str {

@@ -72,10 +72,7 @@ pub trait Store: Send + Sync {
 
     /// Stores records that are not stored yet, in one transaction. Records must carry their id
     /// (see [`Record::ensure_id`]); ISP records also update the ISP registry.
-    fn put_records(
-        &self,
-        records: &[Record],
-    ) -> impl Future<Output = Result<PutSummary, StoreError>> + Send;
+    fn put_records(&self, records: &[Record]) -> impl Future<Output = Result<PutSummary, StoreError>> + Send;
 
     /// Counts stored records, of one kind or of all.
     fn count_records(&self, kind: Option<Kind>) -> impl Future<Output = Result<u64, StoreError>> + Send;

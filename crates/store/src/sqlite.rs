@@ -42,10 +42,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { url: url.clone(), source })?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { url, source })?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|source| StoreError::Migrate { url, source })?;
         Ok(SqliteStore { pool, path: path.to_path_buf() })
     }
 }
@@ -73,7 +70,12 @@ impl Store for SqliteStore {
             let mut insert: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO records (id, kind, time, ip, body, ingested_at) ");
             insert.push_values(chunk, |mut row, (id, kind, time, ip, body)| {
-                row.push_bind(id).push_bind(*kind).push_bind(time).push_bind(ip).push_bind(body).push_bind(&ingested_at);
+                row.push_bind(id)
+                    .push_bind(*kind)
+                    .push_bind(time)
+                    .push_bind(ip)
+                    .push_bind(body)
+                    .push_bind(&ingested_at);
             });
             insert.push(" ON CONFLICT (id) DO NOTHING");
             inserted += insert.build().execute(&mut *tx).await?.rows_affected();
@@ -186,11 +188,13 @@ impl Store for SqliteStore {
 
 async fn upsert_isp(tx: &mut sqlx::Transaction<'_, Sqlite>, isp: &Isp) -> Result<(), StoreError> {
     let body = serde_json::to_string(isp).expect("ISPs always serialise");
-    sqlx::query("INSERT INTO isps (handle, body) VALUES ($1, $2) ON CONFLICT (handle) DO UPDATE SET body = excluded.body")
-        .bind(&isp.handle)
-        .bind(body)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO isps (handle, body) VALUES ($1, $2) ON CONFLICT (handle) DO UPDATE SET body = excluded.body",
+    )
+    .bind(&isp.handle)
+    .bind(body)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query("DELETE FROM isp_asns WHERE handle = $1").bind(&isp.handle).execute(&mut **tx).await?;
     for asn in &isp.asns {
         sqlx::query("INSERT INTO isp_asns (asn, handle) VALUES ($1, $2) ON CONFLICT DO NOTHING")

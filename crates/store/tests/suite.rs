@@ -12,7 +12,8 @@ use botscope_testkit::PgCluster;
 const FINDING: &str = r#"{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"service":"telnet","issue":"weak_credential","credential_id":17}"#;
 const ACTIVITY: &str = r#"{"kind":"activity","window_start":"2026-11-02T00:00:00Z","window_end":"2026-11-03T00:00:00Z","src_ip":"2001:db8::7","class":"mirai","packets":10,"mirai_packets":10,"distinct_destinations":9,"first_seen":"2026-11-02T00:03:51Z","last_seen":"2026-11-02T23:58:12Z"}"#;
 const CNC: &str = r#"{"kind":"cnc","ip":"127.64.0.10","port":6667,"transport":"tcp","first_seen":"2026-11-01T09:00:00Z","last_seen":"2026-11-02T21:40:00Z","score":0.93,"method":"graph","bot_clients":41,"flows":1290}"#;
-const ISP: &str = r#"{"kind":"isp","handle":"hikari-net","name":"Hikari Net","asns":[64500,64501],"contact":"abuse@hikari.example"}"#;
+const ISP: &str =
+    r#"{"kind":"isp","handle":"hikari-net","name":"Hikari Net","asns":[64500,64501],"contact":"abuse@hikari.example"}"#;
 
 fn record(line: &str) -> Record {
     parse_line(line.as_bytes(), None).unwrap().unwrap()
@@ -87,10 +88,11 @@ async fn large_batches_are_split_and_paged_in_id_order(store: impl Store) {
 
 async fn routing_snapshots_replace_each_other(store: impl Store) {
     assert!(store.routing_snapshot().await.unwrap().is_none());
-    let first: Vec<RoutedPrefix> = ["127.16.0.0\t12\t64500", "2001:db8::\t32\t64501_64502,64503", "127.16.0.0\t12\t64509"]
-        .iter()
-        .map(|l| botscope_isp::pfx2as::parse_line(l.as_bytes()).unwrap().unwrap())
-        .collect();
+    let first: Vec<RoutedPrefix> =
+        ["127.16.0.0\t12\t64500", "2001:db8::\t32\t64501_64502,64503", "127.16.0.0\t12\t64509"]
+            .iter()
+            .map(|l| botscope_isp::pfx2as::parse_line(l.as_bytes()).unwrap().unwrap())
+            .collect();
     store.replace_routed_prefixes(&first, "first.txt").await.unwrap();
     let mut stored = store.routed_prefixes().await.unwrap();
     stored.sort_by_key(|p| p.prefix);

@@ -41,7 +41,15 @@ impl PgCluster {
         let cluster = PgCluster { port: free_loopback_port(), dir, bin, run_as };
         let data = cluster.data_dir();
         cluster.pg("initdb", |c| {
-            c.arg("-D").arg(&data).args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"]);
+            c.arg("-D").arg(&data).args([
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ]);
         });
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off -c max_connections=200",

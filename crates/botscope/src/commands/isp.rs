@@ -90,7 +90,9 @@ struct JsonAnswer<'a> {
 async fn lookup(args: IspLookupArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = settings.open_store().await?;
     if store.routing_snapshot().await?.is_none() {
-        tracing::warn!("no routing table loaded: every address is unattributed (load one with `botscope isp load --pfx2as FILE`)");
+        tracing::warn!(
+            "no routing table loaded: every address is unattributed (load one with `botscope isp load --pfx2as FILE`)"
+        );
     }
     let attributor = Attributor::new(store.routed_prefixes().await?, &store.isps().await?);
     tracing::debug!(prefixes = ?attributor.len(), "routing table loaded");
@@ -103,7 +105,8 @@ async fn lookup(args: IspLookupArgs, settings: &Settings) -> anyhow::Result<Exit
             while let Some((number, line)) = lines.next_line().context("reading addresses from stdin")? {
                 match line {
                     Line::Text(bytes) => {
-                        invalid += u64::from(!answer(&String::from_utf8_lossy(bytes), &attributor, args.json, &mut out)?)
+                        invalid +=
+                            u64::from(!answer(&String::from_utf8_lossy(bytes), &attributor, args.json, &mut out)?)
                     }
                     Line::TooLong { .. } => {
                         invalid += 1;

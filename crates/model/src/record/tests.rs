@@ -48,10 +48,7 @@ fn kind_can_come_from_the_caller() {
     let record = parse_line(without_kind.as_bytes(), Some(Kind::Cnc)).unwrap().unwrap();
     assert_eq!(record.kind(), Kind::Cnc);
     let mismatch = parse_line(EXAMPLES[2].as_bytes(), Some(Kind::Finding));
-    assert!(matches!(
-        mismatch,
-        Err(LineError::KindMismatch { found: Kind::Cnc, expected: Kind::Finding })
-    ));
+    assert!(matches!(mismatch, Err(LineError::KindMismatch { found: Kind::Cnc, expected: Kind::Finding })));
 }
 
 #[test]
