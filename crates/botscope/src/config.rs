@@ -238,3 +238,22 @@ mod tests {
         assert_eq!(LogLevel::Warn.shifted(-5), LogLevel::Error);
     }
 }
+
+#[cfg(test)]
+mod documentation {
+    use super::*;
+
+    #[test]
+    fn every_key_is_documented_in_configuration_md() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        for (section, keys) in &defaults {
+            for (key, value) in keys.as_table().unwrap() {
+                let row = format!("| `{section}.{key}` | `{value}` |");
+                assert!(doc.contains(&row), "docs/configuration.md lacks the row starting {row}");
+            }
+        }
+        let full_example = toml::to_string_pretty(&Config::default()).unwrap();
+        assert!(doc.contains(full_example.trim()), "the complete example in docs/configuration.md drifted");
+    }
+}

@@ -120,3 +120,13 @@ proptest! {
         prop_assert_eq!(parsed.derived_id(), record.derived_id());
     }
 }
+
+#[test]
+fn formats_doc_shows_every_example_line() {
+    let doc = include_str!("../../../../docs/formats.md");
+    for line in EXAMPLES {
+        assert!(doc.contains(line), "docs/formats.md lacks the example line {line}");
+    }
+    let shipped = include_str!("../../../../data/examples/records.jsonl");
+    assert_eq!(shipped.lines().collect::<Vec<_>>(), EXAMPLES, "data/examples/records.jsonl drifted");
+}
