@@ -1,6 +1,11 @@
 use botscope_model::{Isp, Kind, Record, RoutedPrefix, Timestamp};
 use chrono::Utc;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
@@ -21,9 +26,13 @@ impl PostgresStore {
     /// Connects to and migrates the database at `url`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let shown = crate::redact(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Open { url: shown.clone(), source })?
+            // Reading a whole routing table is slow by nature; that is not worth a warning.
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { url: shown.clone(), source })?;
         sqlx::migrate!("./migrations/postgres")
@@ -142,8 +151,13 @@ impl Store for PostgresStore {
     }
 
     async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
-        let rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch_all(&self.pool).await?;
-        rows.iter().map(|row| crate::decode_prefix(row.get(0), row.get(1))).collect()
+        // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
+        let mut rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch(&self.pool);
+        let mut prefixes = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            prefixes.push(crate::decode_prefix(row.get(0), row.get(1))?);
+        }
+        Ok(prefixes)
     }
 
     async fn routing_snapshot(&self) -> Result<Option<RoutingSnapshot>, StoreError> {

@@ -3,8 +3,9 @@ use std::time::Duration;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix};
 use chrono::{SecondsFormat, Utc};
+use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
 use crate::{PutSummary, RecordQuery, RoutingSnapshot, Store, StoreError};
@@ -36,7 +37,9 @@ impl SqliteStore {
             // a power cut, not only a killed process.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // Reading a whole routing table is slow by nature; that is not worth a warning.
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options)
@@ -147,8 +150,13 @@ impl Store for SqliteStore {
     }
 
     async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
-        let rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch_all(&self.pool).await?;
-        rows.iter().map(|row| crate::decode_prefix(row.get(0), row.get(1))).collect()
+        // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
+        let mut rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch(&self.pool);
+        let mut prefixes = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            prefixes.push(crate::decode_prefix(row.get(0), row.get(1))?);
+        }
+        Ok(prefixes)
     }
 
     async fn routing_snapshot(&self) -> Result<Option<RoutingSnapshot>, StoreError> {
