@@ -122,6 +122,37 @@ impl AnyStore {
     }
 }
 
+/// `Store` methods whose SQL and row handling are the same on SQLite and PostgreSQL, written once
+/// and expanded inside each backend's `impl Store` (where `self.pool` has the backend's type).
+macro_rules! same_on_every_backend {
+    () => {
+        async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
+            let count: i64 = match kind {
+                Some(kind) => {
+                    sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = $1")
+                        .bind(kind.as_str())
+                        .fetch_one(&self.pool)
+                        .await?
+                }
+                None => sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(&self.pool).await?,
+            };
+            Ok(count as u64)
+        }
+
+        async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
+            use futures_util::TryStreamExt;
+            // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
+            let mut rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch(&self.pool);
+            let mut prefixes = Vec::new();
+            while let Some(row) = rows.try_next().await? {
+                prefixes.push(crate::decode_prefix(row.get(0), row.get(1))?);
+            }
+            Ok(prefixes)
+        }
+    };
+}
+pub(crate) use same_on_every_backend;
+
 macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {

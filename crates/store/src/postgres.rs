@@ -3,7 +3,6 @@ use chrono::Utc;
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -89,18 +88,7 @@ impl Store for PostgresStore {
         Ok(PutSummary { inserted, duplicates: records.len() as u64 - inserted })
     }
 
-    async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
-        let count: i64 = match kind {
-            Some(kind) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = $1")
-                    .bind(kind.as_str())
-                    .fetch_one(&self.pool)
-                    .await?
-            }
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(&self.pool).await?,
-        };
-        Ok(count as u64)
-    }
+    crate::same_on_every_backend!();
 
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         let body: Option<String> = sqlx::query_scalar("SELECT body::text FROM records WHERE id = $1")
@@ -148,16 +136,6 @@ impl Store for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
-        // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
-        let mut rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch(&self.pool);
-        let mut prefixes = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            prefixes.push(crate::decode_prefix(row.get(0), row.get(1))?);
-        }
-        Ok(prefixes)
     }
 
     async fn routing_snapshot(&self) -> Result<Option<RoutingSnapshot>, StoreError> {

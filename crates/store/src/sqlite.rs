@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix};
 use chrono::{SecondsFormat, Utc};
-use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
@@ -90,18 +89,7 @@ impl Store for SqliteStore {
         Ok(PutSummary { inserted, duplicates: records.len() as u64 - inserted })
     }
 
-    async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
-        let count: i64 = match kind {
-            Some(kind) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = $1")
-                    .bind(kind.as_str())
-                    .fetch_one(&self.pool)
-                    .await?
-            }
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(&self.pool).await?,
-        };
-        Ok(count as u64)
-    }
+    crate::same_on_every_backend!();
 
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         let body: Option<String> = sqlx::query_scalar("SELECT body FROM records WHERE id = $1")
@@ -147,16 +135,6 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
-        // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
-        let mut rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes").fetch(&self.pool);
-        let mut prefixes = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            prefixes.push(crate::decode_prefix(row.get(0), row.get(1))?);
-        }
-        Ok(prefixes)
     }
 
     async fn routing_snapshot(&self) -> Result<Option<RoutingSnapshot>, StoreError> {
