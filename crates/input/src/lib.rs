@@ -37,6 +37,16 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, OpenError> {
     decompressing(raw).map_err(|source| OpenError { name, source })
 }
 
+/// The size of `path` when it is a plain (uncompressed) regular file: the total that progress over
+/// decompressed bytes can be measured against. `None` for stdin, pipes and gzip files, whose size
+/// says nothing about how many bytes they decompress to.
+pub fn plain_file_size(path: &Path) -> Option<u64> {
+    let meta = std::fs::metadata(path).ok().filter(|meta| meta.is_file())?;
+    let mut magic = [0u8; 2];
+    let gzipped = File::open(path).and_then(|mut file| file.read_exact(&mut magic)).is_ok() && magic == GZIP_MAGIC;
+    (!gzipped).then_some(meta.len())
+}
+
 /// Wraps a reader so that gzip input is decompressed and anything else passes through.
 pub fn decompressing(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn BufRead + Send>> {
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
@@ -175,6 +185,21 @@ mod tests {
         text.clear();
         plain.read_to_string(&mut text).unwrap();
         assert_eq!(text, "plain");
+    }
+
+    #[test]
+    fn only_plain_files_have_a_progress_total() {
+        let dir = std::env::temp_dir().join(format!("botscope-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = dir.join("plain.gz"); // the name lies; the content decides
+        std::fs::write(&plain, b"hello\n").unwrap();
+        let gzipped = dir.join("data.txt");
+        std::fs::write(&gzipped, [0x1f, 0x8b, 8, 0]).unwrap();
+        assert_eq!(plain_file_size(&plain), Some(6));
+        assert_eq!(plain_file_size(&gzipped), None);
+        assert_eq!(plain_file_size(Path::new("-")), None);
+        assert_eq!(plain_file_size(&dir), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,7 +5,7 @@
 #![deny(missing_docs)]
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// A PostgreSQL cluster living in a temporary directory for the length of a test.
@@ -93,7 +93,8 @@ impl PgCluster {
         self.dir.path().join("data")
     }
 
-    fn pg(&self, tool: &str, configure: impl FnOnce(&mut Command)) -> Output {
+    /// A PostgreSQL tool from the cluster's bin directory, run as the cluster's owner.
+    fn tool(&self, tool: &str) -> Command {
         let program = self.bin.join(tool);
         let program = if program.exists() { program } else { PathBuf::from(tool) };
         let mut command = match &self.run_as {
@@ -105,6 +106,11 @@ impl PgCluster {
             None => Command::new(program),
         };
         command.current_dir(self.dir.path());
+        command
+    }
+
+    fn pg(&self, tool: &str, configure: impl FnOnce(&mut Command)) -> Output {
+        let mut command = self.tool(tool);
         configure(&mut command);
         run(&mut command, tool)
     }
@@ -112,23 +118,8 @@ impl PgCluster {
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let data = self.data_dir();
-        let _ = self.pg_quiet(&data);
-    }
-}
-
-impl PgCluster {
-    fn pg_quiet(&self, data: &Path) -> std::io::Result<Output> {
-        let program = self.bin.join("pg_ctl");
-        let mut command = match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(program);
-                c
-            }
-            None => Command::new(program),
-        };
-        command.arg("-D").arg(data).args(["-m", "immediate", "-w", "stop"]).output()
+        // Best effort: a failed stop must not turn a passing test into a panic during unwinding.
+        let _ = self.tool("pg_ctl").arg("-D").arg(self.data_dir()).args(["-m", "immediate", "-w", "stop"]).output();
     }
 }
 

@@ -5,7 +5,7 @@
 //! line number, skipped and counted.
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -152,8 +152,7 @@ async fn load_file(
             return Ok(summary);
         }
     };
-    let size = file_size(&input.path);
-    let bar = crate::progress::bytes(show_progress, size, input.name.clone());
+    let bar = crate::progress::bytes(show_progress, botscope_input::plain_file_size(&input.path), input.name.clone());
     let mut lines = BoundedLines::new(reader, max_line);
     let mut batch: Vec<Record> = Vec::with_capacity(batch_size);
     loop {
@@ -216,16 +215,6 @@ async fn commit(store: &impl Store, batch: &mut Vec<Record>, summary: &mut FileS
     );
     batch.clear();
     Ok(())
-}
-
-fn file_size(path: &Path) -> Option<u64> {
-    let meta = std::fs::metadata(path).ok()?;
-    // A gzip file's size says nothing about how many bytes it decompresses to.
-    let gzipped = std::fs::File::open(path).ok().and_then(|mut f| {
-        let mut magic = [0u8; 2];
-        std::io::Read::read_exact(&mut f, &mut magic).ok().map(|_| magic == [0x1f, 0x8b])
-    });
-    (meta.is_file() && gzipped == Some(false)).then_some(meta.len())
 }
 
 fn print_summary(summaries: &[FileSummary], totals: &Totals, json: bool) -> anyhow::Result<()> {

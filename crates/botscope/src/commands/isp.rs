@@ -59,10 +59,8 @@ async fn load(args: IspLoadArgs, settings: &Settings) -> anyhow::Result<ExitCode
 
 fn read_table(path: &Path, show_progress: bool) -> anyhow::Result<pfx2as::Table> {
     let reader = botscope_input::open(path)?;
-    let size = std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len());
-    // Progress is over decompressed bytes, so only a plain file has a meaningful total.
-    let plain = path.extension().is_none_or(|ext| ext != "gz");
-    let bar = crate::progress::bytes(show_progress, size.filter(|_| plain), format!("reading {}", path.display()));
+    let total = botscope_input::plain_file_size(path);
+    let bar = crate::progress::bytes(show_progress, total, format!("reading {}", path.display()));
     let table = pfx2as::read(reader, |bytes| bar.set_position(bytes)).with_context(|| path.display().to_string())?;
     bar.finish_and_clear();
     for problem in &table.problems {
