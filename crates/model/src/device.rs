@@ -12,8 +12,8 @@ pub struct Device {
     /// Model name as printed on the device, e.g. `"XR-500"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Broad class of device.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Broad class of device (`type` in records).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub device_type: Option<DeviceType>,
     /// Firmware version string as reported by the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,8 +21,8 @@ pub struct Device {
     /// Year the model was released.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_year: Option<u16>,
-    /// Whether the vendor has ended support for the model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Whether the vendor has ended support for the model (`eol` in records).
+    #[serde(default, rename = "eol", skip_serializing_if = "Option::is_none")]
     pub end_of_life: Option<bool>,
 }
 

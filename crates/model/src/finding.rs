@@ -22,11 +22,12 @@ pub struct Finding {
     pub ip: IpAddr,
     /// TCP port of the service.
     pub port: u16,
-    /// Service spoken on the port.
+    /// Protocol spoken on the port (`protocol` in records, as in ZGrab2's envelope).
+    #[serde(rename = "protocol")]
     pub service: Service,
     /// What is wrong.
     pub issue: FindingIssue,
-    /// Dictionary id of the pair that logged in; set exactly when `issue` is `weak_credential`.
+    /// Dictionary id of the pair that logged in; set exactly when `issue` is `default_credential`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<u32>,
     /// What the device is, when fingerprinting could tell.
@@ -57,9 +58,9 @@ impl Finding {
             return Err("port must be 1-65535".into());
         }
         match (self.issue, self.credential_id) {
-            (FindingIssue::WeakCredential, None) => Err("issue weak_credential needs credential_id".into()),
-            (issue, Some(_)) if issue != FindingIssue::WeakCredential => {
-                Err(format!("credential_id is only allowed with issue weak_credential, not {}", issue.as_str()))
+            (FindingIssue::DefaultCredential, None) => Err("issue default_credential needs credential_id".into()),
+            (issue, Some(_)) if issue != FindingIssue::DefaultCredential => {
+                Err(format!("credential_id is only allowed with issue default_credential, not {}", issue.as_str()))
             }
             _ => Ok(()),
         }
@@ -92,7 +93,32 @@ pub enum Service {
     Other,
 }
 
+impl std::str::FromStr for Service {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Service::ALL.into_iter().find(|s| s.as_str() == name).ok_or_else(|| {
+            let names: Vec<_> = Service::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown service {name:?} (expected one of: {})", names.join(", "))
+        })
+    }
+}
+
 impl Service {
+    /// Every service, in documentation order.
+    pub const ALL: [Service; 10] = [
+        Service::Telnet,
+        Service::Ssh,
+        Service::Http,
+        Service::Https,
+        Service::Ftp,
+        Service::Cwmp,
+        Service::Adb,
+        Service::Mqtt,
+        Service::Upnp,
+        Service::Other,
+    ];
+
     /// The name used in records.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -115,23 +141,26 @@ impl Service {
 #[serde(rename_all = "snake_case")]
 pub enum FindingIssue {
     /// A default or weak ID/password pair logged in.
-    WeakCredential,
+    DefaultCredential,
     /// The service gave access with no authentication at all.
     NoAuthentication,
     /// A management port that should not face the internet answered.
     ExposedManagement,
-    /// The device is end-of-life or runs outdated firmware.
-    OutdatedDevice,
+    /// The device runs firmware older than the newest its vendor released.
+    OutdatedFirmware,
+    /// The vendor no longer supports the model (end of life): it will get no more fixes.
+    EolDevice,
 }
 
 impl FindingIssue {
     /// The name used in records.
     pub fn as_str(self) -> &'static str {
         match self {
-            FindingIssue::WeakCredential => "weak_credential",
+            FindingIssue::DefaultCredential => "default_credential",
             FindingIssue::NoAuthentication => "no_authentication",
             FindingIssue::ExposedManagement => "exposed_management",
-            FindingIssue::OutdatedDevice => "outdated_device",
+            FindingIssue::OutdatedFirmware => "outdated_firmware",
+            FindingIssue::EolDevice => "eol_device",
         }
     }
 }

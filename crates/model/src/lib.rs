@@ -18,6 +18,7 @@ mod isp;
 mod notification;
 mod record;
 mod routing;
+mod service;
 mod time;
 
 pub use activity::{ActivityClass, PortCount, SourceActivity, Transport};
@@ -30,4 +31,5 @@ pub use isp::{Isp, Language, NotifyFormat, NotifyPreferences, is_valid_handle};
 pub use notification::{Notification, NotificationReason, NotificationStatus};
 pub use record::{Kind, LineError, Record, RecordError, parse_line};
 pub use routing::{Origin, OriginParseError, RoutedPrefix};
+pub use service::{AuthKind, GrabStatus, ServiceObservation};
 pub use time::Timestamp;

@@ -52,13 +52,15 @@ pub enum NotificationReason {
     /// Seen scanning like a bot.
     Infected,
     /// A default or weak password logged in.
-    WeakCredential,
+    DefaultCredential,
     /// Usable without authentication.
     NoAuthentication,
     /// A management port faces the internet.
     ExposedManagement,
-    /// End-of-life or outdated device.
-    OutdatedDevice,
+    /// Runs outdated firmware.
+    OutdatedFirmware,
+    /// The model is end of life.
+    EolDevice,
 }
 
 impl NotificationReason {
@@ -66,10 +68,11 @@ impl NotificationReason {
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationReason::Infected => "infected",
-            NotificationReason::WeakCredential => "weak_credential",
+            NotificationReason::DefaultCredential => "default_credential",
             NotificationReason::NoAuthentication => "no_authentication",
             NotificationReason::ExposedManagement => "exposed_management",
-            NotificationReason::OutdatedDevice => "outdated_device",
+            NotificationReason::OutdatedFirmware => "outdated_firmware",
+            NotificationReason::EolDevice => "eol_device",
         }
     }
 }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Botnet, CncCandidate, Finding, Isp, Notification, SourceActivity, Timestamp};
+use crate::{Botnet, CncCandidate, Finding, Isp, Notification, ServiceObservation, SourceActivity, Timestamp};
 
 /// Any record, tagged by its `kind` field when written as a JSON line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub enum Record {
     Notification(Notification),
     /// A participating ISP.
     Isp(Isp),
+    /// A responsive service the survey talked to.
+    Service(ServiceObservation),
 }
 
 /// The kinds of record, as named in the `kind` field and on the command line.
@@ -40,11 +42,14 @@ pub enum Kind {
     Notification,
     /// `isp`
     Isp,
+    /// `service`
+    Service,
 }
 
 impl Kind {
     /// Every kind, in documentation order.
-    pub const ALL: [Kind; 6] = [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Botnet, Kind::Notification, Kind::Isp];
+    pub const ALL: [Kind; 7] =
+        [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Botnet, Kind::Notification, Kind::Isp, Kind::Service];
 
     /// The name used in the `kind` field.
     pub fn as_str(self) -> &'static str {
@@ -55,6 +60,7 @@ impl Kind {
             Kind::Botnet => "botnet",
             Kind::Notification => "notification",
             Kind::Isp => "isp",
+            Kind::Service => "service",
         }
     }
 }
@@ -141,6 +147,7 @@ pub fn parse_line(line: &[u8], required: Option<Kind>) -> Result<Option<Record>,
             Kind::Botnet => Record::Botnet(serde_json::from_slice(line)?),
             Kind::Notification => Record::Notification(serde_json::from_slice(line)?),
             Kind::Isp => Record::Isp(serde_json::from_slice(line)?),
+            Kind::Service => Record::Service(serde_json::from_slice(line)?),
         },
         (None, None) => return Err(LineError::MissingKind),
     };
@@ -159,6 +166,7 @@ impl Record {
             Record::Botnet(_) => Kind::Botnet,
             Record::Notification(_) => Kind::Notification,
             Record::Isp(_) => Kind::Isp,
+            Record::Service(_) => Kind::Service,
         }
     }
 
@@ -171,6 +179,7 @@ impl Record {
             Record::Botnet(r) => r.check(),
             Record::Notification(r) => r.check(),
             Record::Isp(r) => r.check(),
+            Record::Service(r) => r.check(),
         };
         checked.map_err(|reason| RecordError { kind: self.kind(), reason })
     }
@@ -183,6 +192,7 @@ impl Record {
             Record::Botnet(r) => &mut r.id,
             Record::Notification(r) => &mut r.id,
             Record::Isp(r) => &mut r.id,
+            Record::Service(r) => &mut r.id,
         }
     }
 
@@ -195,6 +205,7 @@ impl Record {
             Record::Botnet(r) => r.natural_key(),
             Record::Notification(r) => r.natural_key(),
             Record::Isp(r) => r.natural_key(),
+            Record::Service(r) => r.natural_key(),
         };
         crate::record_id(&key)
     }
@@ -214,6 +225,7 @@ impl Record {
             Record::Botnet(r) => r.id,
             Record::Notification(r) => r.id,
             Record::Isp(r) => r.id,
+            Record::Service(r) => r.id,
         }
     }
 
@@ -225,6 +237,7 @@ impl Record {
             Record::Cnc(r) => Some(r.last_seen),
             Record::Botnet(r) => Some(r.last_seen),
             Record::Notification(r) => Some(r.created_at),
+            Record::Service(r) => Some(r.observed_at),
             Record::Isp(_) => None,
         }
     }
@@ -236,6 +249,7 @@ impl Record {
             Record::Activity(r) => Some(r.src_ip),
             Record::Cnc(r) => Some(r.ip),
             Record::Notification(r) => Some(r.ip),
+            Record::Service(r) => Some(r.ip),
             Record::Botnet(_) | Record::Isp(_) => None,
         }
     }

@@ -117,7 +117,7 @@ impl Rng {
 pub fn finding_line(n: u32) -> String {
     let ip = std::net::Ipv4Addr::from(0x7f10_0000 + n);
     format!(
-        r#"{{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"{ip}","port":23,"service":"telnet","issue":"weak_credential","credential_id":{}}}"#,
+        r#"{{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"{ip}","port":23,"protocol":"telnet","issue":"default_credential","credential_id":{}}}"#,
         n % 62
     )
 }

@@ -2,13 +2,14 @@
 use super::*;
 use proptest::prelude::*;
 
-pub(crate) const EXAMPLES: [&str; 6] = [
-    r#"{"kind":"finding","id":"8d0f3f0e-51b6-5b8e-9d62-2f35a3e0c1a4","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"service":"telnet","issue":"weak_credential","credential_id":17,"device":{"vendor":"Example Networks","model":"XR-500","device_type":"router","release_year":2012,"end_of_life":true},"round":"2026-11","sensor":"survey-1"}"#,
+pub(crate) const EXAMPLES: [&str; 7] = [
+    r#"{"kind":"finding","id":"8d0f3f0e-51b6-5b8e-9d62-2f35a3e0c1a4","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"protocol":"telnet","issue":"default_credential","credential_id":17,"device":{"vendor":"Example Networks","model":"XR-500","type":"router","release_year":2012,"eol":true},"round":"2026-11","sensor":"survey-1"}"#,
     r#"{"kind":"activity","window_start":"2026-11-02T00:00:00Z","window_end":"2026-11-03T00:00:00Z","src_ip":"127.17.9.3","class":"mirai","packets":4120,"mirai_packets":4120,"distinct_destinations":3987,"top_ports":[{"port":23,"transport":"tcp","packets":3708},{"port":2323,"transport":"tcp","packets":412}],"first_seen":"2026-11-02T00:03:51Z","last_seen":"2026-11-02T23:58:12Z","sensor":"darknet-a"}"#,
     r#"{"kind":"cnc","ip":"127.64.0.10","port":6667,"transport":"tcp","first_seen":"2026-11-01T09:00:00Z","last_seen":"2026-11-02T21:40:00Z","score":0.93,"method":"graph_and_model","bot_clients":41,"flows":1290,"family":"mirai","sensor":"isp-hikari"}"#,
     r#"{"kind":"botnet","serial":"BN-2026-0007","family":"mirai","status":"active","first_seen":"2026-10-20T00:00:00Z","last_seen":"2026-11-02T21:40:00Z","members":388,"cnc":[{"ip":"127.64.0.9","port":6667,"transport":"tcp","first_seen":"2026-10-20T00:00:00Z","last_seen":"2026-10-31T12:00:00Z"},{"ip":"127.64.0.10","port":6667,"transport":"tcp","first_seen":"2026-10-31T12:05:00Z","last_seen":"2026-11-02T21:40:00Z"}]}"#,
-    r#"{"kind":"notification","isp":"hikari-net","ip":"127.16.4.21","reason":"weak_credential","created_at":"2026-11-03T01:00:00Z","status":"sent","language":"ja","evidence":["8d0f3f0e-51b6-5b8e-9d62-2f35a3e0c1a4"]}"#,
+    r#"{"kind":"notification","isp":"hikari-net","ip":"127.16.4.21","reason":"default_credential","created_at":"2026-11-03T01:00:00Z","status":"sent","language":"ja","evidence":["8d0f3f0e-51b6-5b8e-9d62-2f35a3e0c1a4"]}"#,
     r#"{"kind":"isp","handle":"hikari-net","name":"Hikari Net","asns":[64500,64501],"contact":"abuse@hikari.example","language":"ja","notify":{"daily_infected":true,"monthly_vulnerable":true,"format":"csv"}}"#,
+    r#"{"kind":"service","observed_at":"2026-11-02T04:12:07Z","ip":"127.16.4.21","port":23,"protocol":"telnet","status":"success","banner":"XR-500 Broadband Router (firmware 1.0.8)\r\nXR-500 login: ","auth":"password","device":{"vendor":"Example Networks","model":"XR-500","type":"router","firmware":"1.0.8","release_year":2012,"eol":true},"round":"2026-11","sensor":"survey-1"}"#,
 ];
 
 #[test]
@@ -110,7 +111,7 @@ proptest! {
             ip: std::net::Ipv4Addr::from(octets).into(),
             port,
             service: crate::Service::Telnet,
-            issue: crate::FindingIssue::WeakCredential,
+            issue: crate::FindingIssue::DefaultCredential,
             credential_id: Some(credential),
             device: None,
             round: None,

@@ -1,0 +1,655 @@
+//! A survey run: connect probes over the permuted target space, then, host by host, banner grabs,
+//! logins and identification, with every record handed to the caller's channel.
+//!
+//! Two stages, as NOTICE runs them: the port stage finds open address x port pairs in permuted
+//! order; the service stage visits each host that had any, one service after another (so a device
+//! never has two survey conversations at once), and writes the host's records when it is done, so
+//! every finding carries the identification of the whole device.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use botscope_model::{AuthKind, Device, Finding, FindingIssue, GrabStatus, Record, Service, ServiceObservation};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::catalog::{Dictionary, PortEntry, parse_version};
+use crate::conn::{self, ConnError, Conversation, Limits, banner_text};
+use crate::fingerprint::{Field, Fingerprints, Identity};
+use crate::login::{AuditEntry, LoginContext, LoginOutcome, Shared};
+use crate::modules::{http, ssh, telnet};
+use crate::pace::{RateLimiter, SubnetGate};
+use crate::scope::Scope;
+use crate::targets::{Target, TargetSpace};
+use crate::{SurveyError, tls};
+
+/// Everything a run is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Ports to probe and what they speak.
+    pub ports: Vec<PortEntry>,
+    /// Credential dictionary.
+    pub dictionary: Dictionary,
+    /// Identification rules and the device catalogue.
+    pub fingerprints: Fingerprints,
+    /// New connections per second, all stages together.
+    pub rate: u32,
+    /// Conversations open at once.
+    pub concurrency: usize,
+    /// Conversations open at once with one /24.
+    pub per_subnet_concurrency: usize,
+    /// Login attempts per host, all its services together.
+    pub max_attempts_per_host: u32,
+    /// This worker's shard and the number of shards.
+    pub shard: (u64, u64),
+    /// Orders the permutation; every shard of a run must use the same seed.
+    pub seed: u64,
+    /// Per-conversation limits.
+    pub limits: Limits,
+    /// Only loopback may be contacted (checked again before every connect).
+    pub lab: bool,
+    /// Survey round written into records.
+    pub round: Option<String>,
+    /// Worker name written into records.
+    pub sensor: Option<String>,
+}
+
+/// Live counters, for progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Address x port pairs in this shard.
+    pub probes_total: AtomicU64,
+    /// Pairs probed.
+    pub probes_done: AtomicU64,
+    /// Pairs that accepted a connection.
+    pub open: AtomicU64,
+    /// Hosts with an open port (known once the port stage ends).
+    pub hosts_total: AtomicU64,
+    /// Hosts whose services are done.
+    pub hosts_done: AtomicU64,
+    /// Findings so far.
+    pub findings: AtomicU64,
+    /// Whether the service stage has begun.
+    pub service_stage: AtomicBool,
+}
+
+/// What a run did, written as the run's summary (as ZMap's metadata file).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// When the run started.
+    pub started_at: String,
+    /// When it ended.
+    pub finished_at: String,
+    /// Seconds it took.
+    pub duration_seconds: f64,
+    /// Addresses asked for before exclusions.
+    pub addresses_requested: u64,
+    /// Addresses in scope after the blocklist and exclusions.
+    pub addresses_in_scope: u64,
+    /// Ports per address.
+    pub ports: Vec<u16>,
+    /// This worker's shard (`I/N`).
+    pub shard: String,
+    /// Connect probes sent.
+    pub probes: u64,
+    /// Pairs that accepted a connection.
+    pub open: u64,
+    /// Services that completed a protocol conversation.
+    pub services: u64,
+    /// Hosts with at least one open port.
+    pub hosts_responsive: u64,
+    /// Login attempts made.
+    pub logins_tried: u64,
+    /// Findings by kind.
+    pub findings: HashMap<String, u64>,
+    /// Services whose conversation ended early, by status.
+    pub grab_errors: HashMap<String, u64>,
+    /// Connect probes per second over the port stage.
+    pub probe_rate: f64,
+    /// Login attempts per second over the service stage.
+    pub login_rate: f64,
+    /// Seconds spent in the port stage.
+    pub port_stage_seconds: f64,
+    /// Seconds spent in the service stage.
+    pub service_stage_seconds: f64,
+}
+
+/// What the run hands to its caller, in order per host.
+#[derive(Debug)]
+pub enum Output {
+    /// A service or finding record.
+    Record(Box<Record>),
+    /// A login attempt for the audit trail.
+    Audit(AuditEntry),
+}
+
+struct Run {
+    config: Config,
+    rate: RateLimiter,
+    subnets: SubnetGate,
+    connections: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    tls: tokio_rustls::TlsConnector,
+    progress: Arc<Progress>,
+    services: AtomicU64,
+    grab_errors: std::sync::Mutex<HashMap<String, u64>>,
+    findings: std::sync::Mutex<HashMap<String, u64>>,
+}
+
+/// Runs the survey over `scope`, sending records and audit entries to `out`. Stops early (after the
+/// conversations in flight) when `stop` is set.
+pub async fn run(
+    scope: &Scope,
+    config: Config,
+    out: mpsc::Sender<Output>,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Result<Summary, SurveyError> {
+    let started = chrono::Utc::now();
+    let clock = std::time::Instant::now();
+    if config.lab && !scope.targets.intervals().iter().all(|i| Ipv4Addr::from(i.first).is_loopback() && Ipv4Addr::from(i.last).is_loopback())
+    {
+        return Err(SurveyError::LabOutsideLoopback("scope".into()));
+    }
+    let ports: Vec<u16> = config.ports.iter().map(|p| p.port).collect();
+    let space = TargetSpace::new(scope.targets.clone(), ports.clone(), config.seed);
+    if space.is_empty() {
+        return Err(SurveyError::NothingToSurvey);
+    }
+    let (shard, shards) = config.shard;
+    let run = Arc::new(Run {
+        rate: RateLimiter::new(config.rate),
+        subnets: SubnetGate::new(config.per_subnet_concurrency),
+        connections: Arc::new(Semaphore::new(config.concurrency.max(1))),
+        shared: Shared::new(config.seed ^ 0x5eed),
+        tls: tls::connector(),
+        progress: progress.clone(),
+        services: AtomicU64::new(0),
+        grab_errors: Default::default(),
+        findings: Default::default(),
+        config,
+    });
+    progress.probes_total.store(space.shard_len(shard, shards), Ordering::Relaxed);
+
+    // Port stage.
+    let open: Arc<std::sync::Mutex<Vec<Target>>> = Default::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for target in space.shard(shard, shards) {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let permit = run.connections.clone().acquire_owned().await.expect("semaphore never closed");
+        run.rate.acquire().await;
+        let (run, open) = (run.clone(), open.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let _subnet = run.subnets.enter(target.ip).await;
+            let addr = SocketAddr::new(IpAddr::V4(target.ip), target.port);
+            if run.guard(addr).is_ok() && probe(addr, &run.config.limits).await {
+                run.progress.open.fetch_add(1, Ordering::Relaxed);
+                open.lock().expect("open list lock").push(target);
+            }
+            run.progress.probes_done.fetch_add(1, Ordering::Relaxed);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let port_stage = clock.elapsed();
+    let probes = progress.probes_done.load(Ordering::Relaxed);
+
+    // Service stage: group by host, keeping discovery order (already a random order).
+    let open = std::mem::take(&mut *open.lock().expect("open list lock"));
+    let open_count = open.len() as u64;
+    let mut hosts: Vec<(Ipv4Addr, Vec<u16>)> = Vec::new();
+    let mut index: HashMap<Ipv4Addr, usize> = HashMap::new();
+    for target in open {
+        let slot = *index.entry(target.ip).or_insert_with(|| {
+            hosts.push((target.ip, Vec::new()));
+            hosts.len() - 1
+        });
+        hosts[slot].1.push(target.port);
+    }
+    progress.hosts_total.store(hosts.len() as u64, Ordering::Relaxed);
+    progress.service_stage.store(true, Ordering::Relaxed);
+    let service_clock = std::time::Instant::now();
+    let hosts_responsive = hosts.len() as u64;
+    for (ip, mut host_ports) in hosts {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        host_ports.sort_unstable();
+        let permit = run.connections.clone().acquire_owned().await.expect("semaphore never closed");
+        let (run, out) = (run.clone(), out.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let _subnet = run.subnets.enter(ip).await;
+            run.survey_host(ip, &host_ports, &out).await;
+            run.progress.hosts_done.fetch_add(1, Ordering::Relaxed);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let service_stage = service_clock.elapsed();
+
+    let logins = run.shared.attempts.load(Ordering::Relaxed);
+    let finished = chrono::Utc::now();
+    Ok(Summary {
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        finished_at: finished.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_seconds: clock.elapsed().as_secs_f64(),
+        addresses_requested: scope.requested,
+        addresses_in_scope: scope.targets.len(),
+        ports,
+        shard: format!("{shard}/{shards}"),
+        probes,
+        open: open_count,
+        services: run.services.load(Ordering::Relaxed),
+        hosts_responsive,
+        logins_tried: logins,
+        findings: run.findings.lock().expect("lock").clone(),
+        grab_errors: run.grab_errors.lock().expect("lock").clone(),
+        probe_rate: probes as f64 / port_stage.as_secs_f64().max(1e-9),
+        login_rate: logins as f64 / service_stage.as_secs_f64().max(1e-9),
+        port_stage_seconds: port_stage.as_secs_f64(),
+        service_stage_seconds: service_stage.as_secs_f64(),
+    })
+}
+
+/// One TCP connect, closed at once with a reset so that neither side keeps TIME_WAIT state.
+async fn probe(addr: SocketAddr, limits: &Limits) -> bool {
+    match conn::connect(addr, limits).await {
+        Ok(stream) => {
+            // Linger zero never blocks (the deprecation is about non-zero values): it closes with
+            // a reset so neither side keeps TIME_WAIT state for millions of probes.
+            #[allow(deprecated)]
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// What one service showed and how its login went.
+struct ServiceResult {
+    entry: PortEntry,
+    status: GrabStatus,
+    banner: Option<String>,
+    auth: Option<AuthKind>,
+    identities: Vec<Identity>,
+    login: Option<LoginOutcome>,
+    /// An HTTP page that is open without a password (judged once the device is identified).
+    open_page: bool,
+    /// A management protocol answered as itself.
+    management_confirmed: bool,
+}
+
+impl Run {
+    /// Refuses, again, anything outside loopback in lab mode.
+    fn guard(&self, addr: SocketAddr) -> Result<(), ConnError> {
+        if self.config.lab && !addr.ip().is_loopback() {
+            return Err(ConnError::Protocol(format!("{addr} is outside loopback in lab mode")));
+        }
+        Ok(())
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> Result<TcpStream, ConnError> {
+        self.guard(addr)?;
+        self.rate.acquire().await;
+        conn::connect(addr, &self.config.limits).await
+    }
+
+    async fn conversation(&self, addr: SocketAddr) -> Result<Conversation<TcpStream>, ConnError> {
+        Ok(Conversation::new(self.connect(addr).await?, self.config.limits))
+    }
+
+    async fn survey_host(&self, ip: Ipv4Addr, ports: &[u16], out: &mpsc::Sender<Output>) {
+        let budget = AtomicU32::new(self.config.max_attempts_per_host);
+        let (audit_tx, mut audit_rx) = mpsc::channel::<AuditEntry>(64);
+        let forward = {
+            let out = out.clone();
+            tokio::spawn(async move {
+                while let Some(entry) = audit_rx.recv().await {
+                    let _ = out.send(Output::Audit(entry)).await;
+                }
+            })
+        };
+        let mut results = Vec::new();
+        for port in ports {
+            let Some(entry) = self.config.ports.iter().find(|p| p.port == *port).cloned() else { continue };
+            let addr = SocketAddr::new(IpAddr::V4(ip), entry.port);
+            results.push(self.survey_service(addr, entry, &budget, &audit_tx).await);
+        }
+        drop(audit_tx);
+        let _ = forward.await;
+        for record in self.records_for_host(ip, results) {
+            if let Record::Finding(finding) = &record {
+                self.progress.findings.fetch_add(1, Ordering::Relaxed);
+                *self.findings.lock().expect("lock").entry(finding.issue.as_str().to_string()).or_default() += 1;
+            }
+            let _ = out.send(Output::Record(Box::new(record))).await;
+        }
+    }
+
+    async fn survey_service(
+        &self,
+        addr: SocketAddr,
+        entry: PortEntry,
+        budget: &AtomicU32,
+        audit: &mpsc::Sender<AuditEntry>,
+    ) -> ServiceResult {
+        let mut result = ServiceResult {
+            entry: entry.clone(),
+            status: GrabStatus::Success,
+            banner: None,
+            auth: None,
+            identities: Vec::new(),
+            login: None,
+            open_page: false,
+            management_confirmed: false,
+        };
+        let context = LoginContext::new(addr, entry.protocol, self.config.dictionary.ordered(), budget, Some(audit), &self.shared);
+        let outcome = match entry.protocol {
+            Service::Telnet => self.telnet(addr, &entry, &context, &mut result).await,
+            Service::Ssh => self.ssh(addr, &entry, &context, &mut result).await,
+            Service::Http | Service::Https | Service::Cwmp => self.http(addr, &entry, &context, &mut result).await,
+            Service::Adb => self.adb(addr, &mut result).await,
+            _ => self.plain(addr, &mut result).await,
+        };
+        if let Err(error) = outcome {
+            result.status = error.status();
+            *self.grab_errors.lock().expect("lock").entry(result.status.as_str().to_string()).or_default() += 1;
+        } else {
+            self.services.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn telnet(
+        &self,
+        addr: SocketAddr,
+        entry: &PortEntry,
+        context: &LoginContext<'_>,
+        result: &mut ServiceResult,
+    ) -> Result<(), ConnError> {
+        let conversation = self.conversation(addr).await?;
+        let (session, greeting) = telnet::greet(conversation).await;
+        let greeting = greeting?;
+        let banner = banner_text(&greeting.banner);
+        if let Some(identity) = self.config.fingerprints.identify(Field::TelnetBanner, &banner) {
+            result.identities.push(identity);
+        }
+        result.banner = Some(banner);
+        result.auth = Some(if greeting.prompt == telnet::Prompt::Shell { AuthKind::None } else { AuthKind::Password });
+        let session = session.expect("a greeting comes with its session");
+        if entry.login || greeting.prompt == telnet::Prompt::Shell {
+            let outcome = telnet::login(context, session, greeting.prompt, || self.conversation(addr)).await;
+            if let LoginOutcome::Aborted { error, .. } = &outcome {
+                tracing::debug!(%addr, %error, "telnet login aborted");
+            }
+            result.login = Some(outcome);
+        } else {
+            session.close().await;
+        }
+        Ok(())
+    }
+
+    async fn ssh(
+        &self,
+        addr: SocketAddr,
+        entry: &PortEntry,
+        context: &LoginContext<'_>,
+        result: &mut ServiceResult,
+    ) -> Result<(), ConnError> {
+        let mut conversation = self.conversation(addr).await?;
+        let (line, preamble) = ssh::read_version(&mut conversation).await?;
+        if let Some(identity) = self.config.fingerprints.identify(Field::SshBanner, &line) {
+            result.identities.push(identity);
+        }
+        result.banner = Some(banner_text(line.as_bytes()));
+        result.auth = Some(AuthKind::Password);
+        if !entry.login {
+            conversation.close().await;
+            return Ok(());
+        }
+        let timeout = self.config.limits.read;
+        let reconnect = || async {
+            let mut next = self.conversation(addr).await?;
+            let (_, preamble) = ssh::read_version(&mut next).await?;
+            Ok((next, preamble))
+        };
+        let outcome = ssh::login(context, (conversation, preamble), timeout, reconnect).await;
+        if let LoginOutcome::NotFound { tried: 0 } = outcome {
+            result.auth = Some(AuthKind::PublicKeyOnly);
+        }
+        if let LoginOutcome::Aborted { error, .. } = &outcome {
+            tracing::debug!(%addr, %error, "ssh login aborted");
+        }
+        result.login = Some(outcome);
+        Ok(())
+    }
+
+    async fn http_client(&self, addr: SocketAddr, tls: bool) -> Result<http::Client<Box<dyn conn::Stream>>, ConnError> {
+        let stream = self.connect(addr).await?;
+        let stream: Box<dyn conn::Stream> = if tls {
+            Box::new(tls::handshake(&self.tls, stream, self.config.limits.read).await?)
+        } else {
+            Box::new(stream)
+        };
+        Ok(http::Client::new(Conversation::new(stream, self.config.limits), addr.to_string()))
+    }
+
+    async fn http(
+        &self,
+        addr: SocketAddr,
+        entry: &PortEntry,
+        context: &LoginContext<'_>,
+        result: &mut ServiceResult,
+    ) -> Result<(), ConnError> {
+        let tls = entry.protocol == Service::Https;
+        let mut client = self.http_client(addr, tls).await?;
+        let response = client.get("/", None).await?;
+        let server = response.head.header("server").map(str::to_string);
+        let title = response.title();
+        let challenge = (response.head.status == 401).then(|| http::challenge(&response.head)).flatten();
+        let mut banner = format!("{} {}", response.head.version, response.head.status);
+        if let Some(server) = &server {
+            banner.push_str(&format!("\nServer: {server}"));
+            if let Some(identity) = self.config.fingerprints.identify(Field::HttpServer, server) {
+                result.identities.push(identity);
+            }
+        }
+        if let Some(value) = response.head.header("www-authenticate") {
+            banner.push_str(&format!("\nWWW-Authenticate: {value}"));
+        }
+        if let Some(title) = &title {
+            banner.push_str(&format!("\nTitle: {title}"));
+            if let Some(identity) = self.config.fingerprints.identify(Field::HttpTitle, title) {
+                result.identities.push(identity);
+            }
+        }
+        let realm = match &challenge {
+            Some(http::Challenge::Basic { realm }) => Some(realm.clone()),
+            Some(http::Challenge::Digest(digest)) => Some(digest.realm.clone()),
+            None => None,
+        };
+        if let Some(identity) = realm.as_deref().and_then(|realm| self.config.fingerprints.identify(Field::HttpRealm, realm)) {
+            result.identities.push(identity);
+        }
+        result.banner = Some(banner_text(banner.as_bytes()));
+        result.management_confirmed = entry.management;
+        match challenge {
+            Some(challenge) => {
+                result.auth = Some(match challenge {
+                    http::Challenge::Basic { .. } => AuthKind::Basic,
+                    http::Challenge::Digest(_) => AuthKind::Digest,
+                });
+                if entry.login {
+                    let reusable = response.reusable;
+                    let first = if reusable {
+                        client
+                    } else {
+                        client.close().await;
+                        self.http_client(addr, tls).await?
+                    };
+                    let outcome = http::login(context, first, challenge, || self.http_client(addr, tls)).await;
+                    result.login = Some(outcome);
+                } else {
+                    client.close().await;
+                }
+            }
+            None if response.head.status == 401 => client.close().await,
+            None => {
+                let form = response.has_password_form();
+                result.auth = Some(if form { AuthKind::Form } else { AuthKind::None });
+                result.open_page = (200..300).contains(&response.head.status) && !form && entry.login;
+                client.close().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// ADB: a CNXN message; a device answers with its own CNXN and a banner naming the product.
+    async fn adb(&self, addr: SocketAddr, result: &mut ServiceResult) -> Result<(), ConnError> {
+        let mut conversation = self.conversation(addr).await?;
+        conversation.send(&adb_connect()).await?;
+        let mut reply = Vec::new();
+        while reply.len() < 24 {
+            conversation.read_some(&mut reply).await?;
+        }
+        if !reply.starts_with(b"CNXN") {
+            return Err(ConnError::Protocol("not an ADB reply".into()));
+        }
+        let length = u32::from_le_bytes([reply[12], reply[13], reply[14], reply[15]]) as usize;
+        let want = 24 + length.min(4096);
+        while reply.len() < want {
+            if conversation.read_some(&mut reply).await.is_err() {
+                break;
+            }
+        }
+        result.banner = Some(banner_text(&reply[24.min(reply.len())..]));
+        result.auth = Some(AuthKind::None);
+        result.management_confirmed = true;
+        conversation.close().await;
+        Ok(())
+    }
+
+    /// Any other service: what it says first, if anything, within a short wait.
+    async fn plain(&self, addr: SocketAddr, result: &mut ServiceResult) -> Result<(), ConnError> {
+        let limits = Limits { read: Duration::from_secs(2).min(self.config.limits.read), ..self.config.limits };
+        let mut conversation = Conversation::new(self.connect(addr).await?, limits);
+        let mut first = Vec::new();
+        let _ = conversation.read_some(&mut first).await;
+        if !first.is_empty() {
+            result.banner = Some(banner_text(&first));
+        }
+        result.management_confirmed = result.entry.management;
+        conversation.close().await;
+        Ok(())
+    }
+
+    fn records_for_host(&self, ip: Ipv4Addr, results: Vec<ServiceResult>) -> Vec<Record> {
+        let now = chrono::Utc::now();
+        let identities: Vec<Identity> = results.iter().flat_map(|r| r.identities.iter().cloned()).collect();
+        let described = self.config.fingerprints.describe(&identities);
+        let device: Option<Device> = described.as_ref().map(|(device, _)| device.clone());
+        let model = described.as_ref().and_then(|(_, model)| *model);
+        let mut records = Vec::new();
+        let finding = |port: u16, protocol: Service, issue: FindingIssue, credential_id: Option<u32>| {
+            Record::Finding(Finding {
+                id: None,
+                observed_at: now,
+                ip: IpAddr::V4(ip),
+                port,
+                service: protocol,
+                issue,
+                credential_id,
+                device: device.clone(),
+                round: self.config.round.clone(),
+                sensor: self.config.sensor.clone(),
+            })
+        };
+        let mut findings = Vec::new();
+        for result in &results {
+            let protocol = result.entry.protocol;
+            records.push(Record::Service(ServiceObservation {
+                id: None,
+                observed_at: now,
+                ip: IpAddr::V4(ip),
+                port: result.entry.port,
+                protocol,
+                status: result.status,
+                banner: result.banner.clone(),
+                auth: result.auth,
+                device: self.config.fingerprints.describe(&result.identities).map(|(device, _)| device),
+                round: self.config.round.clone(),
+                sensor: self.config.sensor.clone(),
+            }));
+            match &result.login {
+                Some(LoginOutcome::Found { credential_id, .. }) => {
+                    findings.push(finding(result.entry.port, protocol, FindingIssue::DefaultCredential, Some(*credential_id)))
+                }
+                Some(LoginOutcome::NoAuthentication) => {
+                    findings.push(finding(result.entry.port, protocol, FindingIssue::NoAuthentication, None))
+                }
+                _ => {}
+            }
+            // An open page counts only on a recognised device: a web server's public page is not an
+            // unprotected admin interface.
+            if result.open_page && result.identities.iter().any(|i| i.catalog_id.is_some()) {
+                findings.push(finding(result.entry.port, protocol, FindingIssue::NoAuthentication, None));
+            }
+            if result.entry.management && result.management_confirmed && result.status == GrabStatus::Success {
+                findings.push(finding(result.entry.port, protocol, FindingIssue::ExposedManagement, None));
+            }
+        }
+        if let (Some(model), Some(device)) = (model, &device) {
+            let anchor = results
+                .iter()
+                .find(|r| r.identities.iter().any(|i| i.catalog_id.as_deref() == Some(model.id.as_str())))
+                .map(|r| (r.entry.port, r.entry.protocol));
+            if let Some((port, protocol)) = anchor {
+                if model.eol {
+                    findings.push(finding(port, protocol, FindingIssue::EolDevice, None));
+                }
+                let outdated = device
+                    .firmware
+                    .as_deref()
+                    .and_then(parse_version)
+                    .zip(parse_version(&model.latest_firmware))
+                    .is_some_and(|(have, latest)| have < latest);
+                if outdated {
+                    let firmware_port = results
+                        .iter()
+                        .find(|r| r.identities.iter().any(|i| i.firmware.is_some()))
+                        .map_or((port, protocol), |r| (r.entry.port, r.entry.protocol));
+                    findings.push(finding(firmware_port.0, firmware_port.1, FindingIssue::OutdatedFirmware, None));
+                }
+            }
+        }
+        records.extend(findings);
+        for record in &mut records {
+            record.ensure_id();
+        }
+        records
+    }
+}
+
+/// An ADB CNXN message announcing a host client (version 0x01000000, max payload 4096).
+fn adb_connect() -> Vec<u8> {
+    let payload = b"host::\0";
+    let command = u32::from_le_bytes(*b"CNXN");
+    let mut message = Vec::with_capacity(24 + payload.len());
+    message.extend_from_slice(&command.to_le_bytes());
+    message.extend_from_slice(&0x0100_0000u32.to_le_bytes());
+    message.extend_from_slice(&4096u32.to_le_bytes());
+    message.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    let checksum: u32 = payload.iter().map(|b| u32::from(*b)).sum();
+    message.extend_from_slice(&checksum.to_le_bytes());
+    message.extend_from_slice(&(command ^ 0xffff_ffff).to_le_bytes());
+    message.extend_from_slice(payload);
+    message
+}

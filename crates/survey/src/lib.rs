@@ -1,0 +1,59 @@
+//! The survey: NOTICE rebuilt. Given the ranges an operator is authorised to survey, find devices
+//! that accept default or weak ID/password pairs over telnet, ssh, http and https, devices usable
+//! with no authentication and management ports that should not face the internet, and say which
+//! vendor and model each is.
+//!
+//! The pieces, in the order a run uses them: [`scope`] (what may be touched), [`targets`] (in what
+//! order), [`pace`] (how fast), [`modules`] (how each protocol is spoken, over [`conn`]'s bounded
+//! conversations), [`login`] (the dictionary, budget and audit trail), [`fingerprint`] and
+//! [`catalog`] (what the device is), and [`engine`] (a whole run).
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod conn;
+pub mod engine;
+pub mod fingerprint;
+pub mod login;
+pub mod modules;
+pub mod pace;
+pub mod scope;
+pub mod targets;
+pub mod tls;
+
+/// Why a survey could not start or a catalogue could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SurveyError {
+    /// No scope was given.
+    #[error("no scope: give the ranges you are authorised to survey with --scope CIDR or --scope-file FILE")]
+    NoScope,
+    /// Lab mode was asked to touch something outside loopback.
+    #[error("--lab allows loopback (127.0.0.0/8) targets only, and {0} is not inside it")]
+    LabOutsideLoopback(String),
+    /// After exclusions nothing is left.
+    #[error("nothing to survey: every address in scope is excluded (see --dry-run for what was removed)")]
+    NothingToSurvey,
+    /// A named port set does not exist.
+    #[error("no port set {name:?} (known sets: {known})")]
+    UnknownPortSet {
+        /// The name given.
+        name: String,
+        /// The sets the catalogue has.
+        known: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {name}: {source}")]
+    Read {
+        /// The file.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file or argument is malformed.
+    #[error("{name}: {reason}")]
+    Invalid {
+        /// Where.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,169 @@
+//! What every login module shares: the dictionary in trial order, the per-host attempt budget, the
+//! audit trail, and the outcome vocabulary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use botscope_model::{Service, Timestamp};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::catalog::Credential;
+use crate::conn::ConnError;
+
+/// How one login attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attempt {
+    /// The pair logged in (confirmed).
+    Success,
+    /// The device rejected the pair.
+    Failure,
+    /// The attempt could not be completed (timeout, reset, protocol error).
+    Error,
+}
+
+/// One line of the audit trail: every login attempt, never a password.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// When the attempt ended.
+    pub time: Timestamp,
+    /// Target address.
+    pub ip: std::net::IpAddr,
+    /// Target port.
+    pub port: u16,
+    /// Protocol.
+    pub protocol: Service,
+    /// Dictionary id of the pair tried.
+    pub credential_id: u32,
+    /// How it ended.
+    pub outcome: Attempt,
+}
+
+/// How a login module's work on one service ended.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// A dictionary pair logged in.
+    Found {
+        /// Its id.
+        credential_id: u32,
+        /// Attempts made on this service.
+        tried: u32,
+    },
+    /// The service gave access with no credentials.
+    NoAuthentication,
+    /// Every pair was tried and rejected.
+    NotFound {
+        /// Attempts made.
+        tried: u32,
+    },
+    /// The host's attempt budget ran out first.
+    BudgetExhausted {
+        /// Attempts made.
+        tried: u32,
+    },
+    /// The device stopped cooperating.
+    Aborted {
+        /// Attempts made before.
+        tried: u32,
+        /// Why.
+        error: ConnError,
+    },
+}
+
+impl LoginOutcome {
+    /// Attempts made.
+    pub fn tried(&self) -> u32 {
+        match self {
+            LoginOutcome::Found { tried, .. }
+            | LoginOutcome::NotFound { tried }
+            | LoginOutcome::BudgetExhausted { tried }
+            | LoginOutcome::Aborted { tried, .. } => *tried,
+            LoginOutcome::NoAuthentication => 0,
+        }
+    }
+}
+
+/// Everything a login module needs for one service.
+pub struct LoginContext<'a> {
+    /// The service.
+    pub target: SocketAddr,
+    /// Its protocol (for the audit trail).
+    pub protocol: Service,
+    credentials: &'a [Credential],
+    budget: &'a AtomicU32,
+    audit: Option<&'a mpsc::Sender<AuditEntry>>,
+    tokens: &'a AtomicU64,
+    attempts: &'a AtomicU64,
+}
+
+impl<'a> LoginContext<'a> {
+    /// A context over `credentials` drawing on the host's `budget`.
+    pub fn new(
+        target: SocketAddr,
+        protocol: Service,
+        credentials: &'a [Credential],
+        budget: &'a AtomicU32,
+        audit: Option<&'a mpsc::Sender<AuditEntry>>,
+        shared: &'a Shared,
+    ) -> LoginContext<'a> {
+        LoginContext { target, protocol, credentials, budget, audit, tokens: &shared.tokens, attempts: &shared.attempts }
+    }
+
+    /// The pairs, in trial order.
+    pub fn credentials(&self) -> &'a [Credential] {
+        self.credentials
+    }
+
+    /// Takes one attempt from the host's budget; false when it is spent.
+    pub fn take_attempt(&self) -> bool {
+        let taken = self.budget.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(1)).is_ok();
+        if taken {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Gives back an attempt that was never judged (the connection dropped before the answer).
+    pub fn refund_attempt(&self) {
+        self.budget.fetch_add(1, Ordering::AcqRel);
+        self.attempts.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A fresh, unpredictable token for shell confirmation and digest nonces.
+    pub fn token(&self) -> u64 {
+        let mut state = self.tokens.fetch_add(0x9e37_79b9, Ordering::Relaxed) ^ std::process::id() as u64;
+        crate::targets::splitmix(&mut state)
+    }
+
+    /// Records an attempt in the audit trail (waits if the writer is behind: never drops).
+    pub async fn audit(&self, credential_id: u32, outcome: Attempt) {
+        if let Some(audit) = self.audit {
+            let entry = AuditEntry {
+                time: chrono::Utc::now(),
+                ip: self.target.ip(),
+                port: self.target.port(),
+                protocol: self.protocol,
+                credential_id,
+                outcome,
+            };
+            let _ = audit.send(entry).await;
+        }
+    }
+}
+
+/// Counters shared by every task of a run.
+#[derive(Debug, Default)]
+pub struct Shared {
+    tokens: AtomicU64,
+    /// Login attempts made so far.
+    pub attempts: AtomicU64,
+}
+
+impl Shared {
+    /// Counters seeded for tokens.
+    pub fn new(seed: u64) -> Arc<Shared> {
+        Arc::new(Shared { tokens: AtomicU64::new(seed), attempts: AtomicU64::new(0) })
+    }
+}

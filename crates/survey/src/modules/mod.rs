@@ -1,0 +1,5 @@
+//! One module per protocol the survey logs into.
+
+pub mod http;
+pub mod ssh;
+pub mod telnet;

@@ -1,0 +1,540 @@
+//! Telnet: option negotiation (RFC 854/855), prompt recognition, and the login dialogue.
+//!
+//! The decoder and the prompt classifier are pure functions over bytes (fuzzed in
+//! `fuzz/fuzz_targets/telnet_dialogue.rs`); the async part only moves bytes. Success is never
+//! inferred from a prompt alone: after a shell-like prompt the survey sends `echo A''B` and needs
+//! the shell's output `AB` (which the terminal's echo of the command line cannot contain).
+
+use crate::conn::{ConnError, Conversation, Stream};
+use crate::login::{Attempt, LoginContext, LoginOutcome};
+
+const IAC: u8 = 255;
+const DONT: u8 = 254;
+const DO: u8 = 253;
+const WONT: u8 = 252;
+const WILL: u8 = 251;
+const SB: u8 = 250;
+const SE: u8 = 240;
+const OPT_ECHO: u8 = 1;
+const OPT_SGA: u8 = 3;
+
+/// More negotiation commands than this with no text in between means the peer is stalling.
+pub const MAX_NEGOTIATIONS_WITHOUT_TEXT: u32 = 512;
+/// Longest sub-negotiation accepted.
+const MAX_SUBNEGOTIATION: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Data,
+    Iac,
+    Option(u8),
+    Sub,
+    SubIac,
+    CarriageReturn,
+}
+
+/// Splits a telnet byte stream into text and negotiation, and answers the negotiation: it agrees
+/// to the server echoing and suppressing go-ahead (what every login dialogue uses) and refuses
+/// everything else, answering each option once so two stubborn peers cannot loop.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    state: State,
+    answered: [u8; 256],
+    sub_len: usize,
+    negotiations_since_text: u32,
+}
+
+/// What one call to [`Decoder::feed`] produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// Text bytes (negotiation removed, CR NUL folded to CR, NUL dropped).
+    pub text: Vec<u8>,
+    /// Bytes to send back.
+    pub reply: Vec<u8>,
+}
+
+/// The peer broke the protocol in a way that ends the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NegotiationError {
+    /// Negotiation without end.
+    #[error("endless option negotiation ({0} commands without text)")]
+    Endless(u32),
+    /// A sub-negotiation longer than any real option needs.
+    #[error("sub-negotiation longer than {MAX_SUBNEGOTIATION} bytes")]
+    SubnegotiationTooLong,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder { state: State::Data, answered: [0; 256], sub_len: 0, negotiations_since_text: 0 }
+    }
+}
+
+impl Decoder {
+    /// Decodes `input`, appending to `out`.
+    pub fn feed(&mut self, input: &[u8], out: &mut Decoded) -> Result<(), NegotiationError> {
+        for &byte in input {
+            match self.state {
+                State::Data => match byte {
+                    IAC => self.state = State::Iac,
+                    b'\r' => {
+                        self.text(out, b'\r');
+                        self.state = State::CarriageReturn;
+                    }
+                    0 => {}
+                    other => self.text(out, other),
+                },
+                State::CarriageReturn => {
+                    self.state = State::Data;
+                    match byte {
+                        0 => {}
+                        IAC => self.state = State::Iac,
+                        b'\r' => {
+                            self.text(out, b'\r');
+                            self.state = State::CarriageReturn;
+                        }
+                        other => self.text(out, other),
+                    }
+                }
+                State::Iac => match byte {
+                    IAC => {
+                        self.text(out, IAC);
+                        self.state = State::Data;
+                    }
+                    WILL | WONT | DO | DONT => self.state = State::Option(byte),
+                    SB => {
+                        self.sub_len = 0;
+                        self.state = State::Sub;
+                    }
+                    _ => {
+                        // NOP, GA, DM, AYT, ...: nothing to do for a login dialogue.
+                        self.negotiated()?;
+                        self.state = State::Data;
+                    }
+                },
+                State::Option(command) => {
+                    self.negotiated()?;
+                    self.answer(command, byte, out);
+                    self.state = State::Data;
+                }
+                State::Sub => {
+                    if byte == IAC {
+                        self.state = State::SubIac;
+                    } else {
+                        self.sub_len += 1;
+                        if self.sub_len > MAX_SUBNEGOTIATION {
+                            return Err(NegotiationError::SubnegotiationTooLong);
+                        }
+                    }
+                }
+                State::SubIac => {
+                    if byte == SE {
+                        self.negotiated()?;
+                        self.state = State::Data;
+                    } else {
+                        self.state = State::Sub;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, out: &mut Decoded, byte: u8) {
+        self.negotiations_since_text = 0;
+        out.text.push(byte);
+    }
+
+    fn negotiated(&mut self) -> Result<(), NegotiationError> {
+        self.negotiations_since_text += 1;
+        if self.negotiations_since_text > MAX_NEGOTIATIONS_WITHOUT_TEXT {
+            return Err(NegotiationError::Endless(self.negotiations_since_text));
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, command: u8, option: u8, out: &mut Decoded) {
+        let response = match command {
+            WILL if matches!(option, OPT_ECHO | OPT_SGA) => DO,
+            WILL => DONT,
+            DO => WONT,
+            // Acknowledging WONT/DONT with the same is what RFC 854 asks, once.
+            WONT => DONT,
+            _ => WONT,
+        };
+        let slot = &mut self.answered[option as usize];
+        let bit = 1u8 << (command - WILL);
+        if *slot & bit == 0 {
+            *slot |= bit;
+            out.reply.extend_from_slice(&[IAC, response, option]);
+        }
+    }
+}
+
+/// What the text received so far ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// Asks for a login name.
+    Login,
+    /// Asks for a password.
+    Password,
+    /// Looks like a shell or CLI prompt.
+    Shell,
+}
+
+/// Classifies the last line of `text` (the part after the last newline, which is where a prompt
+/// that waits for input sits). `None` means the peer is not waiting for us yet.
+pub fn classify_prompt(text: &[u8]) -> Option<Prompt> {
+    let start = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let tail = &text[start..];
+    let tail = String::from_utf8_lossy(tail);
+    let tail = tail.trim_matches(|c: char| c.is_whitespace() || c == '\0').to_ascii_lowercase();
+    if tail.is_empty() || tail.len() > 200 {
+        return None;
+    }
+    let last = tail.chars().last()?;
+    if last == ':' || last == '>' && (tail.contains("password") || tail.contains("login")) {
+        if tail.contains("password") || tail.contains("passcode") || tail.contains("passwd") {
+            return Some(Prompt::Password);
+        }
+        if ["login", "user", "name", "account"].iter().any(|word| tail.contains(word)) {
+            return Some(Prompt::Login);
+        }
+        return None;
+    }
+    if matches!(last, '#' | '$' | '>' | '%') {
+        return Some(Prompt::Shell);
+    }
+    None
+}
+
+/// What the telnet service showed before any login.
+#[derive(Debug, Clone)]
+pub struct Greeting {
+    /// Text up to and including the first prompt.
+    pub banner: Vec<u8>,
+    /// The first prompt.
+    pub prompt: Prompt,
+}
+
+/// A telnet connection at the text level.
+pub struct Session<S> {
+    conversation: Conversation<S>,
+    decoder: Decoder,
+    text: Vec<u8>,
+}
+
+impl<S: Stream> Session<S> {
+    /// Wraps a connected stream.
+    pub fn new(conversation: Conversation<S>) -> Session<S> {
+        Session { conversation, decoder: Decoder::default(), text: Vec::new() }
+    }
+
+    /// Reads until the peer waits at a prompt. The text read is kept for [`Session::take_text`].
+    pub async fn until_prompt(&mut self) -> Result<Prompt, ConnError> {
+        let mut raw = Vec::with_capacity(4096);
+        loop {
+            if let Some(prompt) = classify_prompt(&self.text) {
+                return Ok(prompt);
+            }
+            raw.clear();
+            self.conversation.read_some(&mut raw).await?;
+            let mut decoded = Decoded::default();
+            self.decoder.feed(&raw, &mut decoded).map_err(|e| ConnError::Protocol(e.to_string()))?;
+            if !decoded.reply.is_empty() {
+                self.conversation.send(&decoded.reply).await?;
+            }
+            self.text.extend_from_slice(&decoded.text);
+            // Only the recent text matters for prompts; keep memory flat against chatty peers.
+            if self.text.len() > 16 * 1024 {
+                let cut = self.text.len() - 8 * 1024;
+                self.text.drain(..cut);
+            }
+        }
+    }
+
+    /// Reads until `needle` appears in the text or a prompt follows text containing it; returns
+    /// whether it appeared before the next prompt.
+    async fn expect_output(&mut self, needle: &[u8]) -> Result<bool, ConnError> {
+        loop {
+            if contains(&self.text, needle) {
+                return Ok(true);
+            }
+            let before = self.text.len();
+            let prompt = self.until_prompt().await?;
+            if contains(&self.text, needle) {
+                return Ok(true);
+            }
+            if prompt == Prompt::Shell && self.text.len() > before && ends_after_command(&self.text) {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Everything read since the last call.
+    pub fn take_text(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.text)
+    }
+
+    /// Sends a line (CR LF, as telnet clients do).
+    pub async fn send_line(&mut self, line: &str) -> Result<(), ConnError> {
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        for &byte in line.as_bytes() {
+            bytes.push(byte);
+            if byte == IAC {
+                bytes.push(IAC);
+            }
+        }
+        bytes.extend_from_slice(b"\r\n");
+        self.conversation.send(&bytes).await
+    }
+
+    /// Ends the conversation.
+    pub async fn close(self) {
+        self.conversation.close().await
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+// A shell prompt that arrives after at least one full line of output (the echoed command).
+fn ends_after_command(text: &[u8]) -> bool {
+    text.iter().filter(|b| **b == b'\n').count() >= 1
+}
+
+/// Connects and reads the greeting.
+pub async fn greet<S: Stream>(conversation: Conversation<S>) -> (Option<Session<S>>, Result<Greeting, ConnError>) {
+    let mut session = Session::new(conversation);
+    match session.until_prompt().await {
+        Ok(prompt) => {
+            let banner = session.take_text();
+            (Some(session), Ok(Greeting { banner, prompt }))
+        }
+        Err(error) => {
+            let _partial = session.take_text();
+            (None, Err(error))
+        }
+    }
+}
+
+/// Proves a shell is real: `echo X''Y` must print `XY`.
+async fn confirm_shell<S: Stream>(session: &mut Session<S>, token: u64) -> Result<bool, ConnError> {
+    let (left, right) = (token % 1_000_000, (token / 1_000_000) % 1_000_000);
+    let expected = format!("bs{left:06}{right:06}");
+    session.take_text();
+    session.send_line(&format!("echo bs{left:06}''{right:06}")).await?;
+    session.expect_output(expected.as_bytes()).await
+}
+
+/// Tries the dictionary over as many connections as needed; stops at the first pair that yields a
+/// confirmed shell. `first` is the session the greeting was read on (at its first prompt).
+pub async fn login<S: Stream, F, Fut>(
+    context: &LoginContext<'_>,
+    first: Session<S>,
+    first_prompt: Prompt,
+    reconnect: F,
+) -> LoginOutcome
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Conversation<S>, ConnError>>,
+{
+    let mut session = Some((first, first_prompt));
+    if first_prompt == Prompt::Shell {
+        let (mut open, _) = session.take().expect("just set");
+        let confirmed = confirm_shell(&mut open, context.token()).await;
+        open.close().await;
+        return match confirmed {
+            Ok(true) => LoginOutcome::NoAuthentication,
+            Ok(false) => LoginOutcome::NotFound { tried: 0 },
+            Err(error) => LoginOutcome::Aborted { tried: 0, error },
+        };
+    }
+    let mut tried = 0;
+    let mut failures_in_a_row = 0;
+    let credentials = context.credentials();
+    let mut index = 0;
+    while index < credentials.len() {
+        let credential = &credentials[index];
+        let (mut open, prompt) = match session.take() {
+            Some(open) => open,
+            None => {
+                let conversation = match reconnect().await {
+                    Ok(conversation) => conversation,
+                    Err(error) => return LoginOutcome::Aborted { tried, error },
+                };
+                let (open, greeting) = greet(conversation).await;
+                match (open, greeting) {
+                    (Some(open), Ok(greeting)) if greeting.prompt != Prompt::Shell => (open, greeting.prompt),
+                    (_, Err(error)) => {
+                        failures_in_a_row += 1;
+                        if failures_in_a_row >= 3 {
+                            return LoginOutcome::Aborted { tried, error };
+                        }
+                        continue;
+                    }
+                    _ => return LoginOutcome::Aborted { tried, error: ConnError::Protocol("shell without login on reconnect".into()) },
+                }
+            }
+        };
+        if !context.take_attempt() {
+            open.close().await;
+            return LoginOutcome::BudgetExhausted { tried };
+        }
+        tried += 1;
+        let result = attempt(&mut open, prompt, &credential.username, &credential.password, context.token()).await;
+        match result {
+            Ok(Step::Success) => {
+                context.audit(credential.id, Attempt::Success).await;
+                let _ = open.send_line("exit").await;
+                open.close().await;
+                return LoginOutcome::Found { credential_id: credential.id, tried };
+            }
+            Ok(Step::Failed(next)) => {
+                context.audit(credential.id, Attempt::Failure).await;
+                failures_in_a_row = 0;
+                index += 1;
+                match next {
+                    Some(prompt) if prompt != Prompt::Shell => session = Some((open, prompt)),
+                    _ => open.close().await,
+                }
+            }
+            Err(ConnError::Closed) => {
+                // The device hung up after the attempt: a failure, as most devices do after 3 tries.
+                context.audit(credential.id, Attempt::Failure).await;
+                index += 1;
+            }
+            Err(error) => {
+                context.audit(credential.id, Attempt::Error).await;
+                failures_in_a_row += 1;
+                index += 1;
+                if failures_in_a_row >= 2 {
+                    return LoginOutcome::Aborted { tried, error };
+                }
+            }
+        }
+    }
+    LoginOutcome::NotFound { tried }
+}
+
+enum Step {
+    Success,
+    /// Rejected; the prompt the device showed next, if any.
+    Failed(Option<Prompt>),
+}
+
+async fn attempt<S: Stream>(
+    session: &mut Session<S>,
+    prompt: Prompt,
+    username: &str,
+    password: &str,
+    token: u64,
+) -> Result<Step, ConnError> {
+    session.take_text();
+    let mut prompt = prompt;
+    if prompt == Prompt::Login {
+        session.send_line(username).await?;
+        prompt = session.until_prompt().await?;
+        if prompt == Prompt::Login {
+            return Ok(Step::Failed(Some(prompt)));
+        }
+    }
+    if prompt == Prompt::Password {
+        session.take_text();
+        session.send_line(password).await?;
+        prompt = session.until_prompt().await?;
+    }
+    if prompt != Prompt::Shell {
+        return Ok(Step::Failed(Some(prompt)));
+    }
+    if confirm_shell(session, token).await? { Ok(Step::Success) } else { Ok(Step::Failed(None)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode(input: &[u8]) -> Decoded {
+        let mut out = Decoded::default();
+        Decoder::default().feed(input, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn negotiation_is_answered_once_and_removed_from_text() {
+        let out = decode(&[IAC, WILL, OPT_ECHO, IAC, DO, 24, b'h', b'i', IAC, WILL, OPT_ECHO, IAC, IAC]);
+        assert_eq!(out.text, vec![b'h', b'i', IAC]);
+        assert_eq!(out.reply, vec![IAC, DO, OPT_ECHO, IAC, WONT, 24]);
+    }
+
+    #[test]
+    fn subnegotiation_and_cr_nul_are_handled() {
+        let out = decode(&[IAC, SB, 24, 1, IAC, SE, b'a', b'\r', 0, b'b']);
+        assert_eq!(out.text, b"a\rb");
+    }
+
+    #[test]
+    fn endless_negotiation_is_an_error() {
+        let mut decoder = Decoder::default();
+        let mut out = Decoded::default();
+        let flood: Vec<u8> = (0..=MAX_NEGOTIATIONS_WITHOUT_TEXT).flat_map(|i| [IAC, DO, (i % 200) as u8]).collect();
+        assert!(matches!(decoder.feed(&flood, &mut out), Err(NegotiationError::Endless(_))));
+    }
+
+    #[test]
+    fn overlong_subnegotiation_is_an_error() {
+        let mut input = vec![IAC, SB, 24];
+        input.extend(std::iter::repeat_n(b'x', 2000));
+        let mut out = Decoded::default();
+        assert_eq!(Decoder::default().feed(&input, &mut out), Err(NegotiationError::SubnegotiationTooLong));
+    }
+
+    #[test]
+    fn prompts_of_real_devices_are_recognised() {
+        for (text, expected) in [
+            ("BusyBox v1.36.1\r\nrouter login: ", Some(Prompt::Login)),
+            ("Username:", Some(Prompt::Login)),
+            ("User Name : ", Some(Prompt::Login)),
+            ("Password: ", Some(Prompt::Password)),
+            ("\r\n\r\nBusyBox v1.36.1 built-in shell (ash)\r\n~ # ", Some(Prompt::Shell)),
+            ("SR-300> ", Some(Prompt::Shell)),
+            ("$ ", Some(Prompt::Shell)),
+            ("Welcome to the device", None),
+            ("Login incorrect\r\n", None),
+            ("", None),
+        ] {
+            assert_eq!(classify_prompt(text.as_bytes()), expected, "{text:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decoder_never_panics_and_text_never_exceeds_input(input in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let mut out = Decoded::default();
+            let _ = Decoder::default().feed(&input, &mut out);
+            prop_assert!(out.text.len() <= input.len());
+            prop_assert!(out.reply.len() <= 3 * 256 * 4);
+        }
+
+        #[test]
+        fn feeding_in_pieces_equals_feeding_at_once(input in proptest::collection::vec(any::<u8>(), 0..512), cut in 0usize..512) {
+            let cut = cut.min(input.len());
+            let mut whole = Decoded::default();
+            let a = Decoder::default().feed(&input, &mut whole);
+            let mut pieces = Decoded::default();
+            let mut decoder = Decoder::default();
+            let b = decoder.feed(&input[..cut], &mut pieces).and_then(|_| decoder.feed(&input[cut..], &mut pieces));
+            prop_assert_eq!(a.is_ok(), b.is_ok());
+            if a.is_ok() {
+                prop_assert_eq!(whole, pieces);
+            }
+        }
+
+        #[test]
+        fn plain_text_passes_through(text in "[a-zA-Z0-9 :#>$\n]{0,200}") {
+            prop_assert_eq!(decode(text.as_bytes()).text, text.as_bytes());
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The order targets are probed in: a keyed pseudo-random permutation of every address x port
+//! pair, so that no network sees a burst (consecutive probes almost never share a /24), and so that
+//! `--shard I/N` workers split one permutation without talking to each other.
+//!
+//! ZMap walks a cyclic multiplicative group; this uses a balanced Feistel network over the smallest
+//! even power of two covering the pairs, with cycle-walking (indices whose image falls outside the
+//! domain are skipped). A Feistel network is a bijection for any round function, so every pair is
+//! visited exactly once per run, and the key (the seed) decides the order.
+
+use std::net::Ipv4Addr;
+
+use crate::scope::IntervalSet;
+
+/// A keyed permutation of `0..size`.
+#[derive(Debug, Clone)]
+pub struct Permutation {
+    size: u64,
+    half_bits: u32,
+    keys: [u64; 4],
+}
+
+impl Permutation {
+    /// A permutation of `0..size` chosen by `seed`.
+    pub fn new(size: u64, seed: u64) -> Permutation {
+        let bits = 64 - size.saturating_sub(1).leading_zeros();
+        let half_bits = bits.div_ceil(2).max(1);
+        let mut state = seed;
+        let keys = [splitmix(&mut state), splitmix(&mut state), splitmix(&mut state), splitmix(&mut state)];
+        Permutation { size, half_bits, keys }
+    }
+
+    /// How many elements are permuted.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Size of the Feistel domain the permutation walks (a power of four >= size).
+    pub fn domain(&self) -> u64 {
+        1u64 << (2 * self.half_bits)
+    }
+
+    /// The image of `index` in the Feistel domain (not cycle-walked).
+    fn feistel(&self, index: u64) -> u64 {
+        let mask = (1u64 << self.half_bits) - 1;
+        let (mut left, mut right) = (index >> self.half_bits, index & mask);
+        for key in self.keys {
+            let mixed = round(right, key) & mask;
+            (left, right) = (right, left ^ mixed);
+        }
+        (left << self.half_bits) | right
+    }
+
+    /// The elements at domain positions `shard`, `shard + shards`, ... in order: one worker's
+    /// share of the permutation. The shares of `0..shards` are disjoint and cover `0..size`.
+    pub fn shard(&self, shard: u64, shards: u64) -> impl Iterator<Item = u64> + '_ {
+        let shards = shards.max(1);
+        (shard..self.domain()).step_by(shards as usize).map(|position| self.feistel(position)).filter(|v| *v < self.size)
+    }
+}
+
+fn round(value: u64, key: u64) -> u64 {
+    let mut state = value ^ key;
+    splitmix(&mut state)
+}
+
+/// SplitMix64: a small, well-mixed generator; also the survey's source of tokens.
+pub fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One address and port to probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The address.
+    pub ip: Ipv4Addr,
+    /// The TCP port.
+    pub port: u16,
+}
+
+/// Every address x port pair of a scope, in permuted order.
+#[derive(Debug, Clone)]
+pub struct TargetSpace {
+    addresses: IntervalSet,
+    ports: Vec<u16>,
+    permutation: Permutation,
+}
+
+impl TargetSpace {
+    /// The pairs of `addresses` x `ports`, ordered by `seed`.
+    pub fn new(addresses: IntervalSet, ports: Vec<u16>, seed: u64) -> TargetSpace {
+        let size = addresses.len() * ports.len() as u64;
+        TargetSpace { permutation: Permutation::new(size, seed), addresses, ports }
+    }
+
+    /// Number of pairs in the whole space.
+    pub fn len(&self) -> u64 {
+        self.permutation.size()
+    }
+
+    /// Whether there is nothing to probe.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of pairs in one shard.
+    pub fn shard_len(&self, shard: u64, shards: u64) -> u64 {
+        self.permutation.shard(shard, shards).count() as u64
+    }
+
+    /// One shard's pairs, in permuted order.
+    pub fn shard(&self, shard: u64, shards: u64) -> impl Iterator<Item = Target> + '_ {
+        let ports = self.ports.len() as u64;
+        self.permutation.shard(shard, shards).filter_map(move |element| {
+            let ip = self.addresses.nth(element / ports)?;
+            Some(Target { ip, port: self.ports[(element % ports) as usize] })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::Interval;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    proptest! {
+        #[test]
+        fn shards_partition_the_space_exactly(size in 0u64..5000, seed: u64, shards in 1u64..5) {
+            let permutation = Permutation::new(size, seed);
+            let mut seen = HashSet::new();
+            for shard in 0..shards {
+                for value in permutation.shard(shard, shards) {
+                    prop_assert!(value < size);
+                    prop_assert!(seen.insert(value), "{} visited twice", value);
+                }
+            }
+            prop_assert_eq!(seen.len() as u64, size);
+        }
+    }
+
+    #[test]
+    fn consecutive_probes_rarely_hit_the_same_slash_24() {
+        let addresses = IntervalSet::from_intervals(vec![Interval {
+            first: u32::from(Ipv4Addr::new(127, 16, 0, 0)),
+            last: u32::from(Ipv4Addr::new(127, 16, 63, 255)),
+        }]);
+        let space = TargetSpace::new(addresses, vec![23, 80], 7);
+        let order: Vec<Target> = space.shard(0, 1).collect();
+        assert_eq!(order.len(), 64 * 256 * 2);
+        let same = order.windows(2).filter(|w| w[0].ip.octets()[..3] == w[1].ip.octets()[..3]).count();
+        // 64 /24s: a random order puts neighbours in the same /24 about 1 time in 64.
+        assert!(same < order.len() / 32, "{same} neighbours share a /24");
+    }
+
+    #[test]
+    fn the_seed_changes_the_order_but_not_the_set() {
+        let addresses = IntervalSet::from_intervals(vec![Interval { first: 100, last: 1099 }]);
+        let a: Vec<_> = TargetSpace::new(addresses.clone(), vec![23], 1).shard(0, 1).collect();
+        let b: Vec<_> = TargetSpace::new(addresses, vec![23], 2).shard(0, 1).collect();
+        assert_ne!(a, b);
+        let (sa, sb): (HashSet<_>, HashSet<_>) = (a.into_iter().collect(), b.into_iter().collect());
+        assert_eq!(sa, sb);
+    }
+}

@@ -1,0 +1,244 @@
+#!/bin/bash
+# Start real login servers on 127.0.0.1 for the survey's interop tests and the peer benchmark.
+#
+#   start-peers.sh DIR     DIR: an empty temp dir made by the caller; all state lives inside it
+#   stop-peers.sh DIR      stops everything started here
+#
+# Prints one line per service, "NAME PORT", then exits 0 once every service accepts TCP
+# connections (non-zero and a message on stderr if one fails to come up; whatever did
+# start is stopped again). Everything binds 127.0.0.1 only, on free ports in 20000-29999.
+# DIR/accounts.tsv lists "service<TAB>user<TAB>password" for every account.
+#
+# Services:
+#   telnet_weak       busybox telnetd + the real busybox `login`; admin/admin (in the Mirai
+#                     dictionary), weakuser/admin, stronguser/<strong>
+#   telnet_strong     same, only admin/<strong> and stronguser/<strong>
+#   ssh_weak          dropbear, password auth; admin/admin, stronguser/<strong>
+#   ssh_strong        dropbear; admin/<strong>, stronguser/<strong>
+#   http_basic_weak   lighttpd, Basic auth on "/", realm botscope-lab; admin/admin
+#   http_digest_weak  lighttpd, Digest (MD5) auth on "/", realm botscope-lab; admin/1234
+#   http_basic_strong lighttpd, Basic auth on "/"; admin/<strong>
+#   (<strong> = Xq7#pL2v!9mR)
+#
+# Server-side attempt counts: telnet DIR/NAME/auth.log ("invalid password for 'USER'", one line
+# per failed login; successes of non-root users are not logged), ssh DIR/NAME/log (dropbear:
+# "Bad password attempt for" / "Password auth succeeded for"), http DIR/NAME/access.log
+# (one line per request, status 401 or 200).
+#
+# Accounts without touching the system: busybox login and dropbear both read the fixed
+# paths /etc/passwd and /etc/shadow (there is no option for another file). Each telnet and
+# ssh server therefore runs in its own private mount namespace (`unshare --mount`, root
+# only) in which DIR/NAME/{passwd,shadow,group} are bind-mounted over /etc/{passwd,shadow,
+# group}. The host's files are never modified and no system users are created; the bind
+# mounts vanish with the namespace when the server exits. Test accounts have uids 64100+
+# (no host user owns files with them), shell /bin/sh, home "/"; root has a random password.
+# The real busybox login is used (not a script) so tests meet real behaviour, including its
+# fixed 3 s pause after each wrong password and at most 3 tries per connection.
+#
+# Needs: root, util-linux (unshare, setsid), iproute2 (ss), busybox-static, dropbear-bin,
+# lighttpd.
+set -eu
+
+STRONG='Xq7#pL2v!9mR'
+
+die() { echo "start-peers: $*" >&2; exit 1; }
+
+[ $# -eq 1 ] || die "usage: start-peers.sh DIR"
+DIR=$(cd "$1" && pwd) || die "no such directory: $1"
+[ "$(id -u)" -eq 0 ] || die "must run as root (mount namespaces for the login accounts)"
+for b in busybox dropbear dropbearkey lighttpd unshare setsid ss; do
+    command -v "$b" >/dev/null || die "missing $b (apt-get install busybox-static dropbear-bin lighttpd util-linux iproute2)"
+done
+BUSYBOX=$(command -v busybox)
+LIGHTTPD=$(command -v lighttpd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+# If anything below fails, stop what was already started.
+trap 'rc=$?; [ $rc -eq 0 ] || "$HERE/stop-peers.sh" "$DIR" >/dev/null 2>&1 || true' EXIT
+
+USED=" "
+PORT=
+# pick_port: sets PORT to a free port (not a subshell, so USED is kept)
+pick_port() {
+    local p n=0
+    while :; do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 10000))
+        n=$((n + 1))
+        [ $n -lt 1000 ] || die "no free port found in 20000-29999"
+        case "$USED" in *" $p "*) continue ;; esac
+        # any socket (listening or not) with this local port means "taken"
+        [ -z "$(ss -Htan "sport = :$p")" ] || continue
+        USED="$USED$p "
+        PORT=$p
+        return
+    done
+}
+
+: >"$DIR/accounts.tsv"
+SERVICES=""   # "name port" pairs, in start order
+
+# account files for one service: write_accounts NAME user:password ...
+write_accounts() {
+    local name=$1 uid=64100 u p
+    shift
+    local d="$DIR/$name"
+    mkdir -p "$d"
+    echo "root:x:0:0:root:/root:/bin/sh" >"$d/passwd"
+    # root gets a random password nobody knows: busybox login dies with "bad salt" on a
+    # locked ("!") hash instead of answering "Login incorrect"
+    echo "root:$("$BUSYBOX" mkpasswd -m sha512 "$(head -c 18 /dev/urandom | base64)"):19000:0:99999:7:::" >"$d/shadow"
+    { echo "root:x:0:"; echo "lab:x:64100:"; } >"$d/group"
+    for pair in "$@"; do
+        u=${pair%%:*}
+        p=${pair#*:}
+        echo "$u:x:$uid:64100:botscope lab:/:/bin/sh" >>"$d/passwd"
+        echo "$u:$("$BUSYBOX" mkpasswd -m sha512 "$p"):19000:0:99999:7:::" >>"$d/shadow"
+        printf '%s\t%s\t%s\n' "$name" "$u" "$p" >>"$DIR/accounts.tsv"
+        uid=$((uid + 1))
+    done
+    chmod 644 "$d/passwd" "$d/group"
+    chmod 600 "$d/shadow"
+}
+
+# run_with_accounts NAME TELNET CMD...: start CMD in the background in its own session, in
+# private mount + UTS namespaces with the service's account files over /etc; the pid (which
+# is also the process group id) goes to DIR/NAME/pid. Hostname: botscope-lab.
+# TELNET=1 also gives the namespace a private /dev (tmpfs with the host's null, zero, random,
+# urandom, tty and pts bound in, ptmx -> pts/ptmx) so a busybox syslogd can own /dev/log there and write
+# busybox login's messages ("invalid password for 'USER'") to DIR/NAME/auth.log: one line per
+# failed attempt, the server-side count of attempts. The host has no /dev/log to disturb.
+run_with_accounts() {
+    local name=$1 telnet=$2
+    shift 2
+    local d="$DIR/$name"
+    : >"$d/motd"
+    : >"$d/auth.log"
+    mkdir -p "$d/hostdev"
+    setsid unshare --mount --uts --propagation private sh -c '
+        d=$1; telnet=$2; bb=$3; shift 3
+        set -e
+        "$bb" hostname botscope-lab
+        mount --bind "$d/passwd" /etc/passwd
+        mount --bind "$d/shadow" /etc/shadow
+        mount --bind "$d/group" /etc/group
+        if [ -e /etc/motd ]; then mount --bind "$d/motd" /etc/motd; fi
+        if [ "$telnet" = 1 ]; then
+            mount --rbind /dev "$d/hostdev"
+            mount -t tmpfs -o mode=755,size=64k botscope-lab-dev /dev
+            for n in null zero full random urandom tty; do
+                : >"/dev/$n"
+                mount --bind "$d/hostdev/$n" "/dev/$n"
+            done
+            mkdir /dev/pts
+            mount --rbind "$d/hostdev/pts" /dev/pts
+            ln -s pts/ptmx /dev/ptmx    # a bound ptmx node cannot find its devpts; root may open pts/ptmx
+            ln -s /proc/self/fd /dev/fd
+            "$bb" syslogd -n -S -O "$d/auth.log" &
+            i=0
+            while [ ! -S /dev/log ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
+        fi
+        exec "$@"' sh "$d" "$telnet" "$BUSYBOX" "$@" </dev/null >>"$d/log" 2>&1 &
+    echo $! >"$d/pid"
+}
+
+# ---- telnet: busybox telnetd -> busybox login -------------------------------------------
+mkdir -p "$DIR/bin"
+ln -sf "$BUSYBOX" "$DIR/bin/login"   # busybox picks the applet from argv[0]: "login"
+
+start_telnet() {
+    local name=$1
+    shift
+    write_accounts "$name" "$@"
+    local port
+    pick_port
+    port=$PORT
+    printf 'botscope lab telnet (%s)\r\n' "$name" >"$DIR/$name/issue"
+    run_with_accounts "$name" 1 "$BUSYBOX" telnetd -F -b 127.0.0.1 -p "$port" \
+        -l "$DIR/bin/login" -f "$DIR/$name/issue"
+    SERVICES="$SERVICES$name $port
+"
+}
+
+start_telnet telnet_weak "admin:admin" "weakuser:admin" "stronguser:$STRONG"
+start_telnet telnet_strong "admin:$STRONG" "stronguser:$STRONG"
+
+# ---- ssh: dropbear ------------------------------------------------------------------------
+# Host keys of the three kinds old and new clients expect. dropbear reads the accounts
+# through glibc (getpwnam/getspnam + crypt), so the same bind-mount trick applies.
+start_ssh() {
+    local name=$1
+    shift
+    write_accounts "$name" "$@"
+    local d="$DIR/$name" port
+    for t in rsa ecdsa ed25519; do
+        dropbearkey -t "$t" -f "$d/host_$t" >/dev/null 2>&1 || die "dropbearkey -t $t failed"
+    done
+    pick_port
+    port=$PORT
+    # -F foreground, -E log to stderr, -s not given: password auth on; -j/-k: no forwarding
+    run_with_accounts "$name" 0 dropbear -F -E -j -k -p "127.0.0.1:$port" -P "$d/dropbear.pid" \
+        -r "$d/host_rsa" -r "$d/host_ecdsa" -r "$d/host_ed25519"
+    SERVICES="$SERVICES$name $port
+"
+}
+
+start_ssh ssh_weak "admin:admin" "stronguser:$STRONG"
+start_ssh ssh_strong "admin:$STRONG" "stronguser:$STRONG"
+
+# ---- http: lighttpd with mod_auth + plain backend -------------------------------------
+start_http() {
+    local name=$1 method=$2 user=$3 pass=$4
+    local d="$DIR/$name" port
+    mkdir -p "$d/www"
+    pick_port
+    port=$PORT
+    printf '%s:%s\n' "$user" "$pass" >"$d/users"
+    chmod 600 "$d/users"
+    printf '%s\t%s\t%s\n' "$name" "$user" "$pass" >>"$DIR/accounts.tsv"
+    cat >"$d/www/index.html" <<EOF
+<!DOCTYPE html>
+<html><head><title>botscope lab device ($name)</title></head>
+<body><h1>Device administration</h1><p>Logged in.</p></body></html>
+EOF
+    cat >"$d/lighttpd.conf" <<EOF
+server.modules = ("mod_auth", "mod_authn_file", "mod_accesslog")
+accesslog.filename = "$d/access.log"
+server.bind = "127.0.0.1"
+server.port = $port
+server.document-root = "$d/www"
+server.errorlog = "$d/error.log"
+server.pid-file = "$d/lighttpd.pid"
+server.tag = "lighttpd"
+index-file.names = ("index.html")
+mimetype.assign = (".html" => "text/html; charset=utf-8")
+auth.backend = "plain"
+auth.backend.plain.userfile = "$d/users"
+auth.require = ("/" => ("method" => "$method", "realm" => "botscope-lab", "require" => "valid-user"))
+EOF
+    "$LIGHTTPD" -tt -f "$d/lighttpd.conf" >>"$d/log" 2>&1 || die "$name: bad lighttpd config (see $d/log)"
+    setsid "$LIGHTTPD" -D -f "$d/lighttpd.conf" </dev/null >>"$d/log" 2>&1 &
+    echo $! >"$d/pid"
+    SERVICES="$SERVICES$name $port
+"
+}
+
+start_http http_basic_weak basic admin admin
+start_http http_digest_weak digest admin 1234
+start_http http_basic_strong basic admin "$STRONG"
+
+# ---- wait until every service accepts connections ------------------------------------
+deadline=$((SECONDS + 20))
+while read -r name port; do
+    [ -n "$name" ] || continue
+    while :; do
+        pid=$(cat "$DIR/$name/pid")
+        kill -0 "$pid" 2>/dev/null || die "$name exited early; log: $(tail -n 5 "$DIR/$name/log" 2>/dev/null)"
+        [ -z "$(ss -Htln "sport = :$port")" ] || break
+        [ $SECONDS -lt $deadline ] || die "$name not listening on 127.0.0.1:$port after 20 s"
+        sleep 0.05
+    done
+done <<EOF
+$SERVICES
+EOF
+
+printf '%s' "$SERVICES" | tee "$DIR/services"
