@@ -72,6 +72,220 @@ pub enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+
+    /// Authorised survey for default credentials, open admin pages and exposed management ports
+    #[command(after_help = SURVEY_EXAMPLES, long_about = SURVEY_ABOUT)]
+    Survey(Box<SurveyArgs>),
+
+    /// Check identification rules: run every rule's examples (shipped and --fingerprints DIR)
+    #[command(after_help = FINGERPRINTS_EXAMPLES)]
+    Fingerprints(FingerprintsArgs),
+
+    /// The lab: emulated devices on loopback, with ground truth
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+const SURVEY_ABOUT: &str =
+    "Authorised survey for default credentials, open admin pages and exposed management ports (NOTICE).
+
+Only the ranges you are authorised to survey: --scope or --scope-file is required. A built-in \
+blocklist of special-purpose ranges (private, loopback, multicast, documentation, ...) and every \
+--exclude-file (operator exclusions, opt-outs) are always subtracted; --dry-run shows what is left \
+and sends nothing. --lab allows loopback targets only (for the lab fleet).
+
+Stage 1 connect-probes every address x port in a seeded pseudo-random order (no network sees a \
+burst; --shard I/N splits the same order between workers). Stage 2 visits each host with an open \
+port: reads banners, identifies the model, and tries the credential dictionary (highest weight \
+first) on telnet, ssh, http and https, stopping at the first pair that works. Telnet success is \
+confirmed with a harmless `echo`; nothing on a device is ever changed, downloaded or run.
+
+--out writes one JSON line per responsive service (kind \"service\") and per finding (kind \
+\"finding\": default_credential, no_authentication, exposed_management, outdated_firmware, \
+eol_device); see docs/formats.md. --audit records every login attempt with its dictionary id, \
+never a password. --db (or BOTSCOPE_DB) also stores the findings. Policy: docs/scanning-policy.md.";
+
+const SURVEY_EXAMPLES: &str = "\
+Examples:
+  botscope survey --scope-file authorised.txt --exclude-file optout.txt --dry-run
+  botscope survey --scope-file authorised.txt --exclude-file optout.txt --round 2026-11 \\
+      --out findings.jsonl --audit audit.jsonl --summary run.json
+  botscope survey --scope 198.51.100.0/24 --port-set quick --shard 1/4 --out shard1.jsonl
+  botscope survey --lab --scope 127.16.0.0/16 --ports 10023/telnet,10080/http --out lab.jsonl";
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scope_source").required(true).multiple(true).args(["scope", "scope_file"])))]
+#[command(group(clap::ArgGroup::new("port_source").args(["ports", "port_set"])))]
+pub struct SurveyArgs {
+    /// An authorised range (IPv4 CIDR or address); repeat for more
+    #[arg(long, value_name = "CIDR")]
+    pub scope: Vec<String>,
+
+    /// File of authorised ranges, one CIDR per line, # comments
+    #[arg(long, value_name = "FILE")]
+    pub scope_file: Vec<PathBuf>,
+
+    /// File of ranges never to touch (exclusions, opt-outs), one CIDR per line; the comment after
+    /// # is kept as the reason; repeatable
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
+
+    /// Ports to probe: 23,2323,80 (protocols from data/ports.toml) or PORT/PROTOCOL (10023/telnet)
+    #[arg(long, value_name = "LIST")]
+    pub ports: Option<String>,
+
+    /// Named port set from data/ports.toml: notice (39 IoT ports), quick, telnet, web
+    #[arg(long, value_name = "NAME", default_value = "notice")]
+    pub port_set: String,
+
+    /// Credential dictionary (TOML, format of data/credentials.toml) [default: the shipped one]
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+
+    /// Extra identification rules: *.toml in botscope's format, *.xml in Rapid7 Recog's
+    #[arg(long, value_name = "DIR")]
+    pub fingerprints: Option<PathBuf>,
+
+    /// New connections per second, all stages together
+    #[arg(long, value_name = "PROBES_PER_S", default_value_t = 200)]
+    pub rate: u32,
+
+    /// Conversations open at once
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub concurrency: usize,
+
+    /// Conversations open at once with any one /24
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub per_subnet_concurrency: usize,
+
+    /// Login attempts per host, all its services together
+    #[arg(long, value_name = "K", default_value_t = 100)]
+    pub max_attempts_per_host: u32,
+
+    /// This worker's share of the run: I/N (1-based), same --seed on every worker
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Seed of the probe order (every shard of a run must share it)
+    #[arg(long, value_name = "S", default_value_t = 2019)]
+    pub seed: u64,
+
+    /// Write service and finding records here (JSON Lines); - for standard output
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Write every login attempt here (JSON Lines: time, target, port, protocol, credential id,
+    /// outcome; never a password)
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+
+    /// Write the run summary (JSON) here
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Show targets, exclusions and the plan; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Lab mode: loopback (127.0.0.0/8) targets only, nothing else is accepted
+    #[arg(long)]
+    pub lab: bool,
+
+    /// Survey round written into records, e.g. 2026-11
+    #[arg(long, value_name = "ROUND")]
+    pub round: Option<String>,
+
+    /// Worker name written into records
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+
+    /// Seconds to wait for a connection
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub connect_timeout: f64,
+
+    /// Seconds to wait for a device's next bytes
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub read_timeout: f64,
+
+    /// Seconds one conversation (connection) may last at most
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub conversation_timeout: f64,
+}
+
+const FINGERPRINTS_EXAMPLES: &str = "\
+Examples:
+  botscope fingerprints
+  botscope fingerprints --fingerprints ~/recog/xml";
+
+#[derive(Debug, Args)]
+pub struct FingerprintsArgs {
+    /// Also load this directory (*.toml botscope rules, *.xml Recog files)
+    #[arg(long, value_name = "DIR")]
+    pub fingerprints: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Run emulated IoT devices on loopback until stopped (or for --duration)
+    #[command(after_help = LAB_DEVICES_EXAMPLES, long_about = LAB_DEVICES_ABOUT)]
+    Devices(LabDevicesArgs),
+}
+
+const LAB_DEVICES_ABOUT: &str = "Run emulated IoT devices on loopback until stopped (or for --duration).
+
+A seeded mix of the models in data/devices.toml (routers, cameras, DVRs, NAS, ...) with their \
+banners and login dialogues: telnet, ssh (real SSH), http and https (Basic, Digest, login forms, \
+open admin pages), TR-069 and ADB ports. Some devices use a dictionary pair, most a strong random \
+password, some none at all; --misbehaving of them are slow, lock out after a few failures, \
+tarpit, reset, send garbage or negotiate telnet options forever. --truth writes one JSON line per \
+device: address, ports, model, firmware, credential kind and dictionary id, and the findings a \
+correct survey reports. Addresses are inside --subnet (loopback only); one listener per service \
+port on the loopback device serves every device, so 20,000 devices fit in one process. \
+Prints `ready` on standard output once listening.";
+
+const LAB_DEVICES_EXAMPLES: &str = "\
+Examples:
+  botscope lab devices --count 1000 --seed 7 --truth truth.jsonl
+  botscope lab devices --count 200 --seed 1 --subnet 127.20.0.0/16 \\
+      --ports telnet=10023,ssh=10022,http=10080,https=10443,cwmp=17547,adb=15555 --duration 300";
+
+#[derive(Debug, Args)]
+pub struct LabDevicesArgs {
+    /// Number of devices
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub count: usize,
+
+    /// Seed: the same seed gives the same fleet
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Where the devices live; must be inside 127.0.0.0/8
+    #[arg(long, value_name = "CIDR", default_value = "127.16.0.0/12")]
+    pub subnet: String,
+
+    /// Service ports: SERVICE=PORT,... (telnet, ssh, http, https, cwmp, adb) [default: 23, 22, 80, 443, 7547, 5555]
+    #[arg(long, value_name = "LIST")]
+    pub ports: Option<String>,
+
+    /// Write the truth here (one JSON line per device)
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+
+    /// Stop after this many seconds [default: run until interrupted]
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Share of devices that misbehave (slow, lockout, tarpit, reset, garbage, endless negotiation)
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.15)]
+    pub misbehaving: f64,
+
+    /// Most conversations open at once (beyond it new connections are dropped)
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_open: usize,
+
+    /// Serve only this partition of the fleet (used by the lab itself for large fleets)
+    #[arg(long, value_name = "I/K", hide = true)]
+    pub partition: Option<String>,
 }
 
 const INGEST_ABOUT: &str = "Load record files (JSON Lines) into the store.

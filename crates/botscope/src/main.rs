@@ -77,6 +77,9 @@ fn main() -> ExitCode {
             Command::Ingest(args) => commands::ingest::run(args, &settings).await,
             Command::Isp(command) => commands::isp::run(command, &settings).await,
             Command::Config(command) => commands::config::run(command, &settings),
+            Command::Survey(args) => commands::survey::run(*args, &settings, cli.global.db.is_some()).await,
+            Command::Fingerprints(args) => commands::survey::fingerprints(args),
+            Command::Lab(command) => commands::lab::run(command).await,
         }
     });
     match outcome {

@@ -59,11 +59,15 @@ impl PortCatalog {
 
     /// Parses a catalogue; `name` is used in errors.
     pub fn parse(text: &str, name: &str) -> Result<PortCatalog, SurveyError> {
-        let file: PortsFile = toml::from_str(text).map_err(|e| SurveyError::Invalid { name: name.into(), reason: e.to_string() })?;
+        let file: PortsFile =
+            toml::from_str(text).map_err(|e| SurveyError::Invalid { name: name.into(), reason: e.to_string() })?;
         let mut seen = HashSet::new();
         for entry in &file.port {
             if entry.port == 0 || !seen.insert(entry.port) {
-                return Err(SurveyError::Invalid { name: name.into(), reason: format!("port {} is 0 or listed twice", entry.port) });
+                return Err(SurveyError::Invalid {
+                    name: name.into(),
+                    reason: format!("port {} is 0 or listed twice", entry.port),
+                });
             }
         }
         Ok(PortCatalog { entries: file.port })
@@ -106,14 +110,22 @@ impl PortCatalog {
                 Some((port, protocol)) => (port, Some(protocol)),
                 None => (item, None),
             };
-            let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| invalid("not a port 1-65535".into()))?;
+            let port: u16 =
+                port.parse().ok().filter(|p| *p != 0).ok_or_else(|| invalid("not a port 1-65535".into()))?;
             let entry = match (protocol, self.get(port)) {
                 (Some(protocol), known) => {
                     let protocol: Service = protocol.parse().map_err(invalid)?;
                     let login = matches!(protocol, Service::Telnet | Service::Ssh | Service::Http | Service::Https);
                     let management = known.is_some_and(|k| k.protocol == protocol && k.management)
                         || matches!(protocol, Service::Cwmp | Service::Adb);
-                    PortEntry { port, protocol, description: format!("{} (given)", protocol.as_str()), login, management, sets: vec![] }
+                    PortEntry {
+                        port,
+                        protocol,
+                        description: format!("{} (given)", protocol.as_str()),
+                        login,
+                        management,
+                        sets: vec![],
+                    }
                 }
                 (None, Some(known)) => known.clone(),
                 (None, None) => {
@@ -173,7 +185,8 @@ struct CredentialsFile {
 impl Dictionary {
     /// The shipped dictionary.
     pub fn shipped() -> Dictionary {
-        Dictionary::parse(SHIPPED_CREDENTIALS, "data/credentials.toml").expect("the shipped dictionary is valid (tested)")
+        Dictionary::parse(SHIPPED_CREDENTIALS, "data/credentials.toml")
+            .expect("the shipped dictionary is valid (tested)")
     }
 
     /// Reads a dictionary file.
@@ -325,7 +338,8 @@ struct DevicesFile {
 impl DeviceCatalog {
     /// The shipped catalogue.
     pub fn shipped() -> DeviceCatalog {
-        DeviceCatalog::parse(SHIPPED_DEVICES, "data/devices.toml").expect("the shipped device catalogue is valid (tested)")
+        DeviceCatalog::parse(SHIPPED_DEVICES, "data/devices.toml")
+            .expect("the shipped device catalogue is valid (tested)")
     }
 
     /// Parses a catalogue.
@@ -338,7 +352,10 @@ impl DeviceCatalog {
                 return Err(invalid(format!("device id {} is used twice", model.id)));
             }
             if parse_version(&model.latest_firmware).is_none() {
-                return Err(invalid(format!("device {}: latest_firmware {:?} is not a dotted version", model.id, model.latest_firmware)));
+                return Err(invalid(format!(
+                    "device {}: latest_firmware {:?} is not a dotted version",
+                    model.id, model.latest_firmware
+                )));
             }
         }
         Ok(DeviceCatalog { models: file.device, index })
@@ -400,7 +417,10 @@ mod tests {
     fn dictionary_orders_by_weight_then_id_and_scales_to_600_pairs() {
         let mut text = String::new();
         for id in 1..=650u32 {
-            text.push_str(&format!("[[credential]]\nid = {id}\nusername = \"u{id}\"\npassword = \"p{id}\"\nweight = {}\n", id % 7));
+            text.push_str(&format!(
+                "[[credential]]\nid = {id}\nusername = \"u{id}\"\npassword = \"p{id}\"\nweight = {}\n",
+                id % 7
+            ));
         }
         let dictionary = Dictionary::parse(&text, "t").unwrap();
         assert_eq!(dictionary.len(), 650);

@@ -120,7 +120,8 @@ impl<S: Stream> Conversation<S> {
         let mut chunk = [0u8; 4096];
         let want = chunk.len().min(left);
         let wait = self.limits.read.min(self.deadline.saturating_duration_since(Instant::now()));
-        let read = tokio::time::timeout(wait, self.stream.read(&mut chunk[..want])).await.map_err(|_| ConnError::Timeout)?;
+        let read =
+            tokio::time::timeout(wait, self.stream.read(&mut chunk[..want])).await.map_err(|_| ConnError::Timeout)?;
         match read {
             Ok(0) => Err(ConnError::Closed),
             Ok(n) => {

@@ -151,7 +151,12 @@ pub async fn run(
 ) -> Result<Summary, SurveyError> {
     let started = chrono::Utc::now();
     let clock = std::time::Instant::now();
-    if config.lab && !scope.targets.intervals().iter().all(|i| Ipv4Addr::from(i.first).is_loopback() && Ipv4Addr::from(i.last).is_loopback())
+    if config.lab
+        && !scope
+            .targets
+            .intervals()
+            .iter()
+            .all(|i| Ipv4Addr::from(i.first).is_loopback() && Ipv4Addr::from(i.last).is_loopback())
     {
         return Err(SurveyError::LabOutsideLoopback("scope".into()));
     }
@@ -351,7 +356,14 @@ impl Run {
             open_page: false,
             management_confirmed: false,
         };
-        let context = LoginContext::new(addr, entry.protocol, self.config.dictionary.ordered(), budget, Some(audit), &self.shared);
+        let context = LoginContext::new(
+            addr,
+            entry.protocol,
+            self.config.dictionary.ordered(),
+            budget,
+            Some(audit),
+            &self.shared,
+        );
         let outcome = match entry.protocol {
             Service::Telnet => self.telnet(addr, &entry, &context, &mut result).await,
             Service::Ssh => self.ssh(addr, &entry, &context, &mut result).await,
@@ -476,7 +488,9 @@ impl Run {
             Some(http::Challenge::Digest(digest)) => Some(digest.realm.clone()),
             None => None,
         };
-        if let Some(identity) = realm.as_deref().and_then(|realm| self.config.fingerprints.identify(Field::HttpRealm, realm)) {
+        if let Some(identity) =
+            realm.as_deref().and_then(|realm| self.config.fingerprints.identify(Field::HttpRealm, realm))
+        {
             result.identities.push(identity);
         }
         result.banner = Some(banner_text(banner.as_bytes()));
@@ -589,9 +603,12 @@ impl Run {
                 sensor: self.config.sensor.clone(),
             }));
             match &result.login {
-                Some(LoginOutcome::Found { credential_id, .. }) => {
-                    findings.push(finding(result.entry.port, protocol, FindingIssue::DefaultCredential, Some(*credential_id)))
-                }
+                Some(LoginOutcome::Found { credential_id, .. }) => findings.push(finding(
+                    result.entry.port,
+                    protocol,
+                    FindingIssue::DefaultCredential,
+                    Some(*credential_id),
+                )),
                 Some(LoginOutcome::NoAuthentication) => {
                     findings.push(finding(result.entry.port, protocol, FindingIssue::NoAuthentication, None))
                 }

@@ -108,7 +108,15 @@ impl<'a> LoginContext<'a> {
         audit: Option<&'a mpsc::Sender<AuditEntry>>,
         shared: &'a Shared,
     ) -> LoginContext<'a> {
-        LoginContext { target, protocol, credentials, budget, audit, tokens: &shared.tokens, attempts: &shared.attempts }
+        LoginContext {
+            target,
+            protocol,
+            credentials,
+            budget,
+            audit,
+            tokens: &shared.tokens,
+            attempts: &shared.attempts,
+        }
     }
 
     /// The pairs, in trial order.

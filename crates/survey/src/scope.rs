@@ -333,9 +333,8 @@ mod tests {
     }
 
     fn arb_intervals() -> impl Strategy<Value = Vec<Interval>> {
-        proptest::collection::vec((0u32..4096, 0u32..64), 0..12).prop_map(|pairs| {
-            pairs.into_iter().map(|(first, width)| Interval { first, last: first + width }).collect()
-        })
+        proptest::collection::vec((0u32..4096, 0u32..64), 0..12)
+            .prop_map(|pairs| pairs.into_iter().map(|(first, width)| Interval { first, last: first + width }).collect())
     }
 
     fn members(set: &IntervalSet) -> std::collections::BTreeSet<u32> {

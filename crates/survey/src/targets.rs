@@ -54,7 +54,10 @@ impl Permutation {
     /// share of the permutation. The shares of `0..shards` are disjoint and cover `0..size`.
     pub fn shard(&self, shard: u64, shards: u64) -> impl Iterator<Item = u64> + '_ {
         let shards = shards.max(1);
-        (shard..self.domain()).step_by(shards as usize).map(|position| self.feistel(position)).filter(|v| *v < self.size)
+        (shard..self.domain())
+            .step_by(shards as usize)
+            .map(|position| self.feistel(position))
+            .filter(|v| *v < self.size)
     }
 }
 

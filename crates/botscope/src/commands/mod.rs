@@ -3,3 +3,5 @@
 pub mod config;
 pub mod ingest;
 pub mod isp;
+pub mod lab;
+pub mod survey;

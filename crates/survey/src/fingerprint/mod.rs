@@ -92,7 +92,9 @@ impl Value {
         match self {
             Value::None => None,
             Value::Fixed(text) => Some(text.clone()),
-            Value::Group(index) => captures.get(*index).map(|m| m.as_str().trim().to_string()).filter(|s| !s.is_empty()),
+            Value::Group(index) => {
+                captures.get(*index).map(|m| m.as_str().trim().to_string()).filter(|s| !s.is_empty())
+            }
         }
     }
 }
@@ -193,7 +195,8 @@ impl Fingerprints {
             if !matches!(extension, "toml" | "xml") {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(|source| SurveyError::Read { name: file.clone(), source })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| SurveyError::Read { name: file.clone(), source })?;
             if extension == "toml" {
                 self.rules.extend(parse_rules(&text, &file, &self.catalog)?);
             } else {
@@ -239,8 +242,14 @@ impl Fingerprints {
         }
         let model = merged.catalog_id.as_deref().and_then(|id| self.catalog.get(id)).or_else(|| {
             let (vendor, name) = (merged.vendor.as_deref()?, merged.model.as_deref()?);
-            self.catalog.models().iter().find(|m| m.vendor.eq_ignore_ascii_case(vendor) && m.model.eq_ignore_ascii_case(name))
+            self.catalog
+                .models()
+                .iter()
+                .find(|m| m.vendor.eq_ignore_ascii_case(vendor) && m.model.eq_ignore_ascii_case(name))
         });
+        if model.is_none() && merged.vendor.is_none() && merged.model.is_none() && merged.device_type.is_none() {
+            return None;
+        }
         let device = Device {
             vendor: model.map(|m| m.vendor.clone()).or(merged.vendor),
             model: model.map(|m| m.model.clone()).or(merged.model),
@@ -257,7 +266,8 @@ impl Fingerprints {
         let mut failures = Vec::new();
         for rule in &self.rules {
             for example in &rule.examples {
-                let fail = |problem: String| ExampleFailure { rule: rule.name.clone(), text: example.text.clone(), problem };
+                let fail =
+                    |problem: String| ExampleFailure { rule: rule.name.clone(), text: example.text.clone(), problem };
                 match rule.apply(&example.text) {
                     None => failures.push(fail("does not match".into())),
                     Some(identity) => {
@@ -323,18 +333,18 @@ pub fn parse_rules(text: &str, name: &str, catalog: &DeviceCatalog) -> Result<Ve
         }
         let (vendor, model, device_type) = match &spec.device {
             Some(id) => {
-                let model = catalog.get(id).ok_or_else(|| invalid(format!("rule {}: no device {id:?} in the catalogue", spec.id)))?;
+                let model = catalog
+                    .get(id)
+                    .ok_or_else(|| invalid(format!("rule {}: no device {id:?} in the catalogue", spec.id)))?;
                 (Value::Fixed(model.vendor.clone()), Value::Fixed(model.model.clone()), Some(model.device_type))
             }
             None => {
                 if spec.vendor.is_none() && spec.product.is_none() && spec.device_type.is_none() {
                     return Err(invalid(format!("rule {}: names no device, vendor, product or type", spec.id)));
                 }
-                (
-                    spec.vendor.clone().map_or(Value::None, Value::Fixed),
-                    spec.product.clone().map_or(Value::None, Value::Fixed),
-                    spec.device_type,
-                )
+                // `product` names the software (BusyBox, lighttpd), not the device model: it is for
+                // people reading the rule and does not become the device's model.
+                (spec.vendor.clone().map_or(Value::None, Value::Fixed), Value::None, spec.device_type)
             }
         };
         if spec.examples.is_empty() {
@@ -347,7 +357,10 @@ pub fn parse_rules(text: &str, name: &str, catalog: &DeviceCatalog) -> Result<Ve
                 let mut expect = Vec::new();
                 if let Some(firmware) = &example.firmware {
                     if parse_version(firmware).is_none() {
-                        return Err(invalid(format!("rule {}: example firmware {firmware:?} is not a dotted version", spec.id)));
+                        return Err(invalid(format!(
+                            "rule {}: example firmware {firmware:?} is not a dotted version",
+                            spec.id
+                        )));
                     }
                     expect.push(("firmware".to_string(), firmware.clone()));
                 }
@@ -381,7 +394,18 @@ pub(crate) fn rule_from_parts(
     examples: Vec<Example>,
 ) -> Rule {
     let (vendor, model, device_type, firmware) = values;
-    Rule { name, field, regex, catalog_id: None, vendor, model, device_type, firmware, examples, ssh_software_only: false }
+    Rule {
+        name,
+        field,
+        regex,
+        catalog_id: None,
+        vendor,
+        model,
+        device_type,
+        firmware,
+        examples,
+        ssh_software_only: false,
+    }
 }
 
 #[cfg(test)]
@@ -439,7 +463,8 @@ mod tests {
         assert!(parse_rules(unknown, "t", &catalog).unwrap_err().to_string().contains("no device"));
         let bare = "[[rule]]\nid='x'\nfield='http.server'\npattern='x'\nvendor='V'\n";
         assert!(parse_rules(bare, "t", &catalog).unwrap_err().to_string().contains("example"));
-        let group = "[[rule]]\nid='x'\nfield='http.server'\npattern='x'\nvendor='V'\nfirmware_group=2\nexamples=[{text='x'}]\n";
+        let group =
+            "[[rule]]\nid='x'\nfield='http.server'\npattern='x'\nvendor='V'\nfirmware_group=2\nexamples=[{text='x'}]\n";
         assert!(parse_rules(group, "t", &catalog).unwrap_err().to_string().contains("firmware_group"));
     }
 }

@@ -45,7 +45,8 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Rule>, SurveyError> {
         if index >= MAX_FINGERPRINTS {
             return Err(invalid(format!("more than {MAX_FINGERPRINTS} fingerprints")));
         }
-        let pattern = node.attribute("pattern").ok_or_else(|| invalid(format!("fingerprint {} has no pattern", index + 1)))?;
+        let pattern =
+            node.attribute("pattern").ok_or_else(|| invalid(format!("fingerprint {} has no pattern", index + 1)))?;
         let flags = node.attribute("flags").unwrap_or("");
         let case_insensitive = flags.contains("REG_ICASE");
         let dot_newline = flags.contains("REG_DOT_NEWLINE") || flags.contains("REG_MULTILINE");
@@ -63,12 +64,15 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Rule>, SurveyError> {
             let (Some(pos), Some(param_name)) = (param.attribute("pos"), param.attribute("name")) else {
                 return Err(invalid(format!("{description}: <param> needs pos and name")));
             };
-            let pos: usize = pos.parse().map_err(|_| invalid(format!("{description}: param pos {pos:?} is not a number")))?;
+            let pos: usize =
+                pos.parse().map_err(|_| invalid(format!("{description}: param pos {pos:?} is not a number")))?;
             let value = if pos == 0 {
                 Value::Fixed(param.attribute("value").unwrap_or("").to_string())
             } else {
                 if pos >= regex.captures_len() {
-                    return Err(invalid(format!("{description}: param {param_name} uses group {pos}, which does not exist")));
+                    return Err(invalid(format!(
+                        "{description}: param {param_name} uses group {pos}, which does not exist"
+                    )));
                 }
                 Value::Group(pos)
             };
@@ -223,7 +227,11 @@ login: </example>
         assert!(parse("<fingerprints matches='telnet.banner'><fingerprint/></fingerprints>", "x.xml").is_err());
         let bad_group = "<fingerprints matches='telnet.banner'><fingerprint pattern='x'><param pos='3' name='hw.version'/></fingerprint></fingerprints>";
         assert!(parse(bad_group, "x.xml").unwrap_err().to_string().contains("group 3"));
-        assert!(parse("<fingerprints matches='smtp.banner'><fingerprint pattern='x'/></fingerprints>", "x.xml").unwrap().is_empty());
+        assert!(
+            parse("<fingerprints matches='smtp.banner'><fingerprint pattern='x'/></fingerprints>", "x.xml")
+                .unwrap()
+                .is_empty()
+        );
         assert!(parse("not xml", "x.xml").is_err());
     }
 }

@@ -80,8 +80,11 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
     let status_line = lines.next().ok_or(HttpError::NotHttp)?;
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().filter(|v| v.starts_with("HTTP/")).ok_or(HttpError::NotHttp)?.to_string();
-    let status: u16 =
-        parts.next().and_then(|code| code.parse().ok()).filter(|code| (100..1000).contains(code)).ok_or(HttpError::NotHttp)?;
+    let status: u16 = parts
+        .next()
+        .and_then(|code| code.parse().ok())
+        .filter(|code| (100..1000).contains(code))
+        .ok_or(HttpError::NotHttp)?;
     let mut headers = Vec::new();
     for line in lines.filter(|line| !line.is_empty()) {
         let (name, value) = line.split_once(':').ok_or(HttpError::BadHeader)?;
@@ -224,7 +227,8 @@ impl<S: Stream> Client<S> {
             };
             let line = String::from_utf8_lossy(&self.buffer[..line_end]).to_string();
             let size_text = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16).map_err(|_| ConnError::Protocol(HttpError::BadChunk.to_string()))?;
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| ConnError::Protocol(HttpError::BadChunk.to_string()))?;
             self.buffer.drain(..line_end + 2);
             if size == 0 {
                 // Trailers are not used by devices; drop the final CRLF if it is there.
@@ -500,7 +504,8 @@ mod tests {
         assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\nServer: x\r\n"), Ok(None));
         assert_eq!(parse_head(b"SSH-2.0-dropbear\r\n"), Err(HttpError::NotHttp));
         assert_eq!(parse_head(&[b'H'; MAX_HEAD + 10]), Err(HttpError::NotHttp));
-        let long: Vec<u8> = b"HTTP/1.1 200 OK\r\nX: ".iter().copied().chain(std::iter::repeat_n(b'a', MAX_HEAD)).collect();
+        let long: Vec<u8> =
+            b"HTTP/1.1 200 OK\r\nX: ".iter().copied().chain(std::iter::repeat_n(b'a', MAX_HEAD)).collect();
         assert_eq!(parse_head(&long), Err(HttpError::HeadTooLong));
     }
 
@@ -514,7 +519,8 @@ mod tests {
             qop_auth: true,
             sha256: false,
         };
-        let value = digest_authorization(&challenge, "Mufasa", "Circle Of Life", "GET", "/dir/index.html", 1, "0a4f113b");
+        let value =
+            digest_authorization(&challenge, "Mufasa", "Circle Of Life", "GET", "/dir/index.html", 1, "0a4f113b");
         assert!(value.contains("response=\"6629fae49393a05397450978507c4ef1\""), "{value}");
     }
 

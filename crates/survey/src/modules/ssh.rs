@@ -109,7 +109,10 @@ pub fn client_config(timeout: Duration) -> Arc<client::Config> {
 fn password_allowed(result: &client::AuthResult) -> bool {
     match result {
         client::AuthResult::Success => true,
-        client::AuthResult::Failure { remaining_methods, .. } => remaining_methods.iter().any(|m| *m == MethodKind::Password),
+        // An empty list says nothing (some servers send none); only a list without password rules it out.
+        client::AuthResult::Failure { remaining_methods, .. } => {
+            remaining_methods.is_empty() || remaining_methods.iter().any(|m| *m == MethodKind::Password)
+        }
     }
 }
 
@@ -161,7 +164,9 @@ where
             return LoginOutcome::BudgetExhausted { tried };
         }
         tried += 1;
-        let auth = tokio::time::timeout(timeout, session.authenticate_password(&credential.username, &credential.password)).await;
+        let auth =
+            tokio::time::timeout(timeout, session.authenticate_password(&credential.username, &credential.password))
+                .await;
         match auth {
             Ok(Ok(result)) if result.success() => {
                 context.audit(credential.id, Attempt::Success).await;

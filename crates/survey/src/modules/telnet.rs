@@ -374,7 +374,12 @@ where
                         }
                         continue;
                     }
-                    _ => return LoginOutcome::Aborted { tried, error: ConnError::Protocol("shell without login on reconnect".into()) },
+                    _ => {
+                        return LoginOutcome::Aborted {
+                            tried,
+                            error: ConnError::Protocol("shell without login on reconnect".into()),
+                        };
+                    }
                 }
             }
         };
@@ -400,12 +405,23 @@ where
                     _ => open.close().await,
                 }
             }
-            Err(ConnError::Closed) => {
-                // The device hung up after the attempt: a failure, as most devices do after 3 tries.
+            Err((ConnError::Closed, false)) => {
+                // Hung up before the password went out (devices close after three tries): the pair
+                // was not tried; try it again on a new connection.
+                tried -= 1;
+                context.refund_attempt();
+                failures_in_a_row += 1;
+                if failures_in_a_row >= 3 {
+                    return LoginOutcome::Aborted { tried, error: ConnError::Closed };
+                }
+            }
+            Err((ConnError::Closed, true)) => {
+                // Hung up after the password: the device's way of saying no.
                 context.audit(credential.id, Attempt::Failure).await;
+                failures_in_a_row = 0;
                 index += 1;
             }
-            Err(error) => {
+            Err((error, _)) => {
                 context.audit(credential.id, Attempt::Error).await;
                 failures_in_a_row += 1;
                 index += 1;
@@ -424,31 +440,36 @@ enum Step {
     Failed(Option<Prompt>),
 }
 
+/// One pair on an open session. Errors say whether the password had been sent.
 async fn attempt<S: Stream>(
     session: &mut Session<S>,
     prompt: Prompt,
     username: &str,
     password: &str,
     token: u64,
-) -> Result<Step, ConnError> {
+) -> Result<Step, (ConnError, bool)> {
     session.take_text();
     let mut prompt = prompt;
     if prompt == Prompt::Login {
-        session.send_line(username).await?;
-        prompt = session.until_prompt().await?;
+        session.send_line(username).await.map_err(|e| (e, false))?;
+        prompt = session.until_prompt().await.map_err(|e| (e, false))?;
         if prompt == Prompt::Login {
             return Ok(Step::Failed(Some(prompt)));
         }
     }
     if prompt == Prompt::Password {
         session.take_text();
-        session.send_line(password).await?;
-        prompt = session.until_prompt().await?;
+        session.send_line(password).await.map_err(|e| (e, false))?;
+        prompt = session.until_prompt().await.map_err(|e| (e, true))?;
     }
     if prompt != Prompt::Shell {
         return Ok(Step::Failed(Some(prompt)));
     }
-    if confirm_shell(session, token).await? { Ok(Step::Success) } else { Ok(Step::Failed(None)) }
+    match confirm_shell(session, token).await {
+        Ok(true) => Ok(Step::Success),
+        Ok(false) => Ok(Step::Failed(None)),
+        Err(error) => Err((error, true)),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,187 @@
+//! `botscope lab ...`: the miniature internet on loopback.
+
+use std::io::Write;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use botscope_lab::fleet::{self, Device, FleetSpec, PortMap};
+use botscope_lab::serve;
+use botscope_survey::catalog::{DeviceCatalog, Dictionary};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+use crate::cli::{LabCommand, LabDevicesArgs};
+
+pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        LabCommand::Devices(args) => devices(args).await,
+    }
+}
+
+async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {
+    let subnet = args.subnet.parse().with_context(|| format!("--subnet {}: not an IPv4 CIDR", args.subnet))?;
+    let ports = match &args.ports {
+        Some(list) => PortMap::parse(list)?,
+        None => PortMap::default(),
+    };
+    anyhow::ensure!((0.0..=1.0).contains(&args.misbehaving), "--misbehaving must be between 0 and 1");
+    anyhow::ensure!(args.count > 0, "--count must be at least 1");
+    let spec = FleetSpec { count: args.count, seed: args.seed, subnet, ports, misbehaving: args.misbehaving };
+    let mut fleet = fleet::build(&spec, &DeviceCatalog::shipped(), &Dictionary::shipped())?;
+    let stop = stop_after(args.duration);
+
+    if let Some(partition) = &args.partition {
+        // A worker: serve one share of the fleet until the parent closes our stdin.
+        let (index, parts) = parse_partition(partition)?;
+        fleet = fleet.into_iter().enumerate().filter(|(i, _)| i % parts == index).map(|(_, d)| d).collect();
+        let lab = serve::bind(fleet, args.seed, args.max_open).await?;
+        println!("ready");
+        std::io::stdout().flush()?;
+        let parent_gone = async {
+            let mut sink = [0u8; 64];
+            let mut stdin = tokio::io::stdin();
+            while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+        };
+        lab.run(async {
+            tokio::select! { _ = stop => {}, _ = parent_gone => {} }
+        })
+        .await;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    if let Some(path) = &args.truth {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for device in &fleet {
+            serde_json::to_writer(&mut out, &device.truth())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let listening = port_list(&fleet);
+    let needed = serve::listeners_needed(&fleet);
+    let budget = (open_file_limit() * 6 / 10).max(256);
+    let parts = needed.div_ceil(budget);
+    let ready = |parts: usize| {
+        println!(
+            "ready: {} devices in {} on ports {listening} ({parts} process{})",
+            args.count,
+            args.subnet,
+            if parts == 1 { "" } else { "es" }
+        );
+        println!("survey them with: botscope survey --lab --scope {} --ports {listening}", args.subnet);
+        std::io::stdout().flush()
+    };
+    if parts <= 1 {
+        let lab =
+            serve::bind(fleet, args.seed, args.max_open.min(open_file_limit().saturating_sub(needed + 64)).max(16))
+                .await?;
+        let stats = lab.stats();
+        ready(1)?;
+        lab.run(stop).await;
+        tracing::info!(
+            accepted = stats.accepted.load(std::sync::atomic::Ordering::Relaxed),
+            shed = stats.shed.load(std::sync::atomic::Ordering::Relaxed),
+            "lab stopped"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // Too many listeners for one process's descriptors: one worker process per share.
+    drop(fleet);
+    let exe = std::env::current_exe().context("cannot find the botscope executable to start lab workers")?;
+    let per_worker_open = (open_file_limit().saturating_sub(budget + 64)).clamp(16, args.max_open);
+    let mut workers = Vec::new();
+    // Held here, not in the Child: tokio closes a child's stdin when waiting on it, and a worker
+    // takes a closed stdin as the parent gone.
+    let mut lifelines = Vec::new();
+    for index in 0..parts {
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .args(["lab", "devices", "--count", &args.count.to_string(), "--seed", &args.seed.to_string()])
+            .args(["--subnet", &args.subnet, "--misbehaving", &args.misbehaving.to_string()])
+            .args(["--max-open", &per_worker_open.to_string(), "--partition", &format!("{index}/{parts}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(list) = &args.ports {
+            command.args(["--ports", list]);
+        }
+        let mut child = command.spawn().context("cannot start a lab worker")?;
+        lifelines.push(child.stdin.take().expect("piped"));
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = BufReader::new(stdout).lines();
+        match lines.next_line().await? {
+            Some(line) if line == "ready" => {}
+            _ => {
+                let status = child.wait().await?;
+                anyhow::bail!("lab worker {index}/{parts} did not start ({status}); see its errors above");
+            }
+        }
+        workers.push(child);
+    }
+    ready(parts)?;
+    tokio::select! {
+        _ = stop => {},
+        _ = async {
+            for worker in &mut workers {
+                let _ = worker.wait().await;
+            }
+        } => anyhow::bail!("a lab worker stopped unexpectedly"),
+    }
+    drop(lifelines);
+    for mut worker in workers {
+        let _ = worker.kill().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn port_list(fleet: &[Device]) -> String {
+    let mut ports: Vec<(u16, &'static str)> =
+        fleet.iter().flat_map(|d| d.services.iter().map(|(s, p)| (*p, s.as_str()))).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports.iter().map(|(port, name)| format!("{port}/{name}")).collect::<Vec<_>>().join(",")
+}
+
+fn parse_partition(text: &str) -> anyhow::Result<(usize, usize)> {
+    let parsed = text.split_once('/').and_then(|(i, k)| Some((i.parse::<usize>().ok()?, k.parse::<usize>().ok()?)));
+    match parsed {
+        Some((i, k)) if i < k => Ok((i, k)),
+        _ => anyhow::bail!("--partition {text}: expected I/K with I < K"),
+    }
+}
+
+/// The soft limit on open files (from /proc; 1024 when unknown).
+fn open_file_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse().ok()
+        })
+        .unwrap_or(1024)
+}
+
+async fn stop_after(duration: Option<f64>) {
+    let interrupted = shutdown_signal();
+    match duration.map(Duration::from_secs_f64) {
+        Some(limit) => tokio::select! { _ = tokio::time::sleep(limit) => {}, _ = interrupted => {} },
+        None => interrupted.await,
+    }
+}
+
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

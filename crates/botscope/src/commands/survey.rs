@@ -1,0 +1,285 @@
+//! `botscope survey` and `botscope fingerprints`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use botscope_model::Record;
+use botscope_store::Store;
+use botscope_survey::catalog::{Dictionary, PortCatalog};
+use botscope_survey::conn::Limits;
+use botscope_survey::engine::{self, Output, Progress};
+use botscope_survey::fingerprint::Fingerprints;
+use botscope_survey::scope::{self, Scope};
+use tokio::sync::mpsc;
+
+use crate::Settings;
+use crate::cli::{FingerprintsArgs, SurveyArgs};
+
+/// Records stored per transaction.
+const STORE_BATCH: usize = 500;
+
+pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
+    let mut requested = Vec::new();
+    for text in &args.scope {
+        requested.push(scope::parse_range(text).map_err(|e| anyhow::anyhow!("--scope {e}"))?);
+    }
+    for path in &args.scope_file {
+        requested.extend(scope::read_range_file(path)?.into_iter().map(|(net, _)| net));
+    }
+    let mut excluded = Vec::new();
+    for path in &args.exclude_file {
+        excluded.extend(scope::read_range_file(path)?);
+    }
+    let scope = Scope::build(&requested, &excluded, args.lab)?;
+    let catalog = PortCatalog::shipped();
+    let ports = match &args.ports {
+        Some(list) => catalog.parse_list(list)?,
+        None => catalog.set(&args.port_set)?,
+    };
+    let dictionary = match &args.credentials {
+        Some(path) => Dictionary::load(path)?,
+        None => Dictionary::shipped(),
+    };
+    anyhow::ensure!(!dictionary.is_empty(), "the credential dictionary is empty");
+    let mut fingerprints = Fingerprints::shipped();
+    if let Some(dir) = &args.fingerprints {
+        let added = fingerprints.add_dir(dir)?;
+        tracing::info!(rules = added, dir = %dir.display(), "identification rules loaded");
+    }
+    let shard = parse_shard(args.shard.as_deref())?;
+    anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
+    anyhow::ensure!(args.concurrency > 0 && args.per_subnet_concurrency > 0, "concurrency limits must be at least 1");
+
+    let pairs = scope.targets.len() * ports.len() as u64;
+    if args.dry_run || scope.targets.is_empty() {
+        print_plan(&scope, &ports, pairs, shard, &args, dictionary.len());
+        if scope.targets.is_empty() {
+            anyhow::bail!("nothing to survey: every address in scope is excluded");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let store = if db_given { Some(settings.open_store().await?) } else { None };
+    let config = engine::Config {
+        ports,
+        dictionary,
+        fingerprints,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        per_subnet_concurrency: args.per_subnet_concurrency,
+        max_attempts_per_host: args.max_attempts_per_host,
+        shard,
+        seed: args.seed,
+        limits: Limits {
+            connect: seconds(args.connect_timeout, "--connect-timeout")?,
+            read: seconds(args.read_timeout, "--read-timeout")?,
+            conversation: seconds(args.conversation_timeout, "--conversation-timeout")?,
+            ..Limits::default()
+        },
+        lab: args.lab,
+        round: args.round.clone(),
+        sensor: args.sensor.clone(),
+    };
+    tracing::info!(
+        addresses = scope.targets.len(),
+        ports = config.ports.len(),
+        pairs,
+        shard = %format!("{}/{}", shard.0 + 1, shard.1),
+        rate = args.rate,
+        "survey starting"
+    );
+
+    let mut out = open_output(args.out.as_deref())?;
+    let mut audit = match &args.audit {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let progress = Arc::new(Progress::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            crate::commands::lab::shutdown_signal().await;
+            tracing::warn!("interrupted: finishing the conversations in flight, then writing the summary");
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let (tx, mut rx) = mpsc::channel::<Output>(1024);
+    let watcher = tokio::spawn(watch(progress.clone(), settings.show_progress));
+    let survey = tokio::spawn({
+        let (scope, progress, stop) = (scope.clone(), progress.clone(), stop.clone());
+        async move { engine::run(&scope, config, tx, progress, stop).await }
+    });
+
+    let mut batch: Vec<Record> = Vec::new();
+    let mut stored = 0u64;
+    while let Some(item) = rx.recv().await {
+        match item {
+            Output::Record(record) => {
+                if let Some(out) = out.as_mut() {
+                    writeln!(out, "{}", record.to_json_line()).context("cannot write --out")?;
+                }
+                if store.is_some() && matches!(*record, Record::Finding(_)) {
+                    batch.push(*record);
+                    if batch.len() >= STORE_BATCH {
+                        stored += store.as_ref().expect("checked").put_records(&batch).await?.inserted;
+                        batch.clear();
+                    }
+                }
+            }
+            Output::Audit(entry) => {
+                if let Some(audit) = audit.as_mut() {
+                    serde_json::to_writer(&mut *audit, &entry)?;
+                    audit.write_all(b"\n").context("cannot write --audit")?;
+                }
+            }
+        }
+    }
+    if let Some(store) = &store {
+        if !batch.is_empty() {
+            stored += store.put_records(&batch).await?.inserted;
+        }
+    }
+    if let Some(out) = out.as_mut() {
+        out.flush().context("cannot write --out")?;
+    }
+    if let Some(audit) = audit.as_mut() {
+        audit.flush().context("cannot write --audit")?;
+    }
+    let summary = survey.await.context("survey task failed")??;
+    watcher.abort();
+    if let Some(path) = &args.summary {
+        let mut text = serde_json::to_string_pretty(&summary)?;
+        text.push('\n');
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let findings: u64 = summary.findings.values().sum();
+    tracing::info!(
+        probes = summary.probes,
+        open = summary.open,
+        hosts = summary.hosts_responsive,
+        logins = summary.logins_tried,
+        findings,
+        stored,
+        seconds = format!("{:.1}", summary.duration_seconds),
+        probes_per_s = format!("{:.0}", summary.probe_rate),
+        logins_per_s = format!("{:.0}", summary.login_rate),
+        "survey finished"
+    );
+    if stop.load(Ordering::Relaxed) {
+        eprintln!("survey stopped early; the records written so far are complete per host");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    anyhow::ensure!(value.is_finite() && value > 0.0 && value <= 3600.0, "{flag} must be between 0 and 3600 seconds");
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn parse_shard(text: Option<&str>) -> anyhow::Result<(u64, u64)> {
+    let Some(text) = text else { return Ok((0, 1)) };
+    let parsed =
+        text.split_once('/').and_then(|(i, n)| Some((i.trim().parse::<u64>().ok()?, n.trim().parse::<u64>().ok()?)));
+    match parsed {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => Ok((i - 1, n)),
+        _ => anyhow::bail!("--shard {text}: expected I/N with 1 <= I <= N, e.g. 2/4"),
+    }
+}
+
+fn open_output(path: Option<&Path>) -> anyhow::Result<Option<Box<dyn Write>>> {
+    Ok(match path {
+        None => None,
+        Some(path) if path == Path::new("-") => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+        Some(path) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        ))),
+    })
+}
+
+fn print_plan(
+    scope: &Scope,
+    ports: &[botscope_survey::catalog::PortEntry],
+    pairs: u64,
+    shard: (u64, u64),
+    args: &SurveyArgs,
+    pairs_in_dictionary: usize,
+) {
+    println!("scope: {} addresses requested, {} in scope after exclusions", scope.requested, scope.targets.len());
+    for exclusion in &scope.exclusions {
+        println!("  excluded {} addresses: {}", exclusion.removed.len(), exclusion.reason);
+    }
+    let list: Vec<String> = ports.iter().map(|p| format!("{}/{}", p.port, p.protocol.as_str())).collect();
+    println!("ports: {} ({})", ports.len(), list.join(","));
+    let share = pairs.div_ceil(shard.1);
+    println!("probes: {pairs} address x port pairs; shard {}/{} takes about {share}", shard.0 + 1, shard.1);
+    println!(
+        "pace: {} new connections/s, {} at once, {} per /24, {} login attempts per host; dictionary of {pairs_in_dictionary} pairs",
+        args.rate, args.concurrency, args.per_subnet_concurrency, args.max_attempts_per_host
+    );
+    println!("port stage alone takes at least {:.0} s at this rate", share as f64 / f64::from(args.rate.max(1)));
+    if args.dry_run {
+        println!("dry run: nothing was sent");
+    }
+}
+
+/// A progress bar on a terminal; a status line every 10 seconds otherwise.
+async fn watch(progress: Arc<Progress>, show_bar: bool) {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let bar = if show_bar {
+        let bar = ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
+    } else {
+        None
+    };
+    let mut ticks = 0u64;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        ticks += 1;
+        let service_stage = progress.service_stage.load(Ordering::Relaxed);
+        let (done, total, label) = if service_stage {
+            (progress.hosts_done.load(Ordering::Relaxed), progress.hosts_total.load(Ordering::Relaxed), "hosts")
+        } else {
+            (progress.probes_done.load(Ordering::Relaxed), progress.probes_total.load(Ordering::Relaxed), "probes")
+        };
+        let findings = progress.findings.load(Ordering::Relaxed);
+        let open = progress.open.load(Ordering::Relaxed);
+        match &bar {
+            Some(bar) => {
+                bar.set_length(total);
+                bar.set_position(done);
+                bar.set_message(format!("{label} (open {open}, findings {findings})"));
+            }
+            None if ticks % 40 == 0 => {
+                tracing::info!(stage = label, done, total, open, findings, "survey progress");
+            }
+            None => {}
+        }
+    }
+}
+
+pub fn fingerprints(args: FingerprintsArgs) -> anyhow::Result<ExitCode> {
+    let mut fingerprints = Fingerprints::shipped();
+    if let Some(dir) = &args.fingerprints {
+        fingerprints.add_dir(dir)?;
+    }
+    let examples: usize = fingerprints.rules().iter().map(|r| r.examples().len()).sum();
+    let failures = fingerprints.check_examples();
+    for failure in &failures {
+        println!("FAIL {}: {}: {:?}", failure.rule, failure.problem, failure.text);
+    }
+    println!("{} rules, {} examples, {} failed", fingerprints.rules().len(), examples, failures.len());
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
