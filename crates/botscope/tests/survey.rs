@@ -217,10 +217,10 @@ fn peak_memory_until_exit(mut child: Child) -> u64 {
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(status) = std::fs::read_to_string(&status_path) {
-            if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
-                peak = peak.max(line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap());
-            }
+        if let Ok(status) = std::fs::read_to_string(&status_path)
+            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak = peak.max(line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap());
         }
         if let Some(exit) = child.try_wait().unwrap() {
             assert!(exit.success(), "survey failed: {exit}");

@@ -126,10 +126,12 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                 if let Some(out) = out.as_mut() {
                     writeln!(out, "{}", record.to_json_line()).context("cannot write --out")?;
                 }
-                if store.is_some() && matches!(*record, Record::Finding(_)) {
+                if let Some(store) = &store
+                    && matches!(*record, Record::Finding(_))
+                {
                     batch.push(*record);
                     if batch.len() >= STORE_BATCH {
-                        stored += store.as_ref().expect("checked").put_records(&batch).await?.inserted;
+                        stored += store.put_records(&batch).await?.inserted;
                         batch.clear();
                     }
                 }
@@ -142,10 +144,10 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
             }
         }
     }
-    if let Some(store) = &store {
-        if !batch.is_empty() {
-            stored += store.put_records(&batch).await?.inserted;
-        }
+    if let Some(store) = &store
+        && !batch.is_empty()
+    {
+        stored += store.put_records(&batch).await?.inserted;
     }
     if let Some(out) = out.as_mut() {
         out.flush().context("cannot write --out")?;
@@ -262,7 +264,7 @@ async fn watch(progress: Arc<Progress>, show_bar: bool) {
                 bar.set_position(done);
                 bar.set_message(format!("{label} (open {open}, findings {findings})"));
             }
-            None if ticks % 40 == 0 => {
+            None if ticks.is_multiple_of(40) => {
                 tracing::info!(stage = label, done, total, open, findings, "survey progress");
             }
             None => {}

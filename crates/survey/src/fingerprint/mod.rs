@@ -326,10 +326,10 @@ pub fn parse_rules(text: &str, name: &str, catalog: &DeviceCatalog) -> Result<Ve
     let mut rules = Vec::new();
     for spec in file.rule {
         let regex = compile(&spec.pattern, false, false).map_err(|e| invalid(format!("rule {}: {e}", spec.id)))?;
-        if let Some(group) = spec.firmware_group {
-            if group >= regex.captures_len() {
-                return Err(invalid(format!("rule {}: firmware_group {group} does not exist in the pattern", spec.id)));
-            }
+        if let Some(group) = spec.firmware_group
+            && group >= regex.captures_len()
+        {
+            return Err(invalid(format!("rule {}: firmware_group {group} does not exist in the pattern", spec.id)));
         }
         let (vendor, model, device_type) = match &spec.device {
             Some(id) => {

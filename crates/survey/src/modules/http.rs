@@ -451,13 +451,13 @@ where
             Ok(response) => {
                 context.audit(credential.id, Attempt::Failure).await;
                 errors_in_a_row = 0;
-                if response.head.status == 401 {
-                    if let Some(Challenge::Digest(next)) = challenge(&response.head) {
-                        if next.nonce != digest_nonce(&current) {
-                            nc = 0;
-                        }
-                        current = Challenge::Digest(next);
+                if response.head.status == 401
+                    && let Some(Challenge::Digest(next)) = challenge(&response.head)
+                {
+                    if next.nonce != digest_nonce(&current) {
+                        nc = 0;
                     }
+                    current = Challenge::Digest(next);
                 }
                 if response.reusable {
                     client = Some(open);

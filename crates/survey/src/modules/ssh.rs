@@ -111,7 +111,7 @@ fn password_allowed(result: &client::AuthResult) -> bool {
         client::AuthResult::Success => true,
         // An empty list says nothing (some servers send none); only a list without password rules it out.
         client::AuthResult::Failure { remaining_methods, .. } => {
-            remaining_methods.is_empty() || remaining_methods.iter().any(|m| *m == MethodKind::Password)
+            remaining_methods.is_empty() || remaining_methods.contains(&MethodKind::Password)
         }
     }
 }
