@@ -113,13 +113,18 @@ impl<S: Stream> Conversation<S> {
 
     /// Reads what is available (at least one byte) into `buf`, within the limits.
     pub async fn read_some(&mut self, buf: &mut Vec<u8>) -> Result<usize, ConnError> {
+        self.read_some_within(buf, self.limits.read).await
+    }
+
+    /// As [`Conversation::read_some`], waiting at most `wait` (and never past the read timeout).
+    pub async fn read_some_within(&mut self, buf: &mut Vec<u8>, wait: Duration) -> Result<usize, ConnError> {
         let left = self.limits.max_bytes.saturating_sub(self.received);
         if left == 0 {
             return Err(ConnError::TooMuch(self.limits.max_bytes));
         }
         let mut chunk = [0u8; 4096];
         let want = chunk.len().min(left);
-        let wait = self.limits.read.min(self.deadline.saturating_duration_since(Instant::now()));
+        let wait = wait.min(self.limits.read).min(self.deadline.saturating_duration_since(Instant::now()));
         let read =
             tokio::time::timeout(wait, self.stream.read(&mut chunk[..want])).await.map_err(|_| ConnError::Timeout)?;
         match read {

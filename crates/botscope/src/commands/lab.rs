@@ -82,6 +82,7 @@ async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(
             accepted = stats.accepted.load(std::sync::atomic::Ordering::Relaxed),
             shed = stats.shed.load(std::sync::atomic::Ordering::Relaxed),
+            logins = botscope_lab::devices::LOGIN_ATTEMPTS.load(std::sync::atomic::Ordering::Relaxed),
             "lab stopped"
         );
         return Ok(ExitCode::SUCCESS);

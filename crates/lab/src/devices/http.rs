@@ -103,7 +103,7 @@ fn web(state: &DeviceState, head: &str, nonce: &str) -> String {
                 } else {
                     basic_ok(&device.credential, &value)
                 };
-                if ok && state.login_allowed(1) {
+                if state.login_allowed(1) && ok {
                     return respond(200, &server, None, &admin, true);
                 }
                 state.login_failed(1);

@@ -13,6 +13,9 @@ use tokio::net::TcpStream;
 
 use crate::fleet::{Behaviour, Device};
 
+/// Login attempts judged by every device of this process (benchmarks compare tools by it).
+pub static LOGIN_ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+
 /// A device and what it remembers while the lab runs.
 #[derive(Debug)]
 pub struct DeviceState {
@@ -31,6 +34,7 @@ impl DeviceState {
 
     /// Whether a login on `family` may still succeed (false once locked out).
     pub fn login_allowed(&self, family: usize) -> bool {
+        LOGIN_ATTEMPTS.fetch_add(1, Ordering::Relaxed);
         match self.device.behaviour {
             Behaviour::Lockout { after } => self.failures[family].load(Ordering::Relaxed) < after,
             _ => true,

@@ -36,7 +36,8 @@ impl server::Handler for Handler {
             Ok(Auth::Accept)
         } else {
             self.state.login_failed(2);
-            Ok(Auth::reject())
+            // Name password as still possible: an empty list tells the client to give up.
+            Ok(Auth::Reject { proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])), partial_success: false })
         }
     }
 }

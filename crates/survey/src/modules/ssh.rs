@@ -134,10 +134,21 @@ where
     let mut tried = 0;
     let mut errors_in_a_row = 0;
     let mut index = 0;
+    let mut user_on_connection: Option<&str> = None;
+    let mut retried = false;
     let credentials = context.credentials();
     while index < credentials.len() {
         let credential = &credentials[index];
+        // SSH servers refuse a change of user name on one connection (Dropbear disconnects,
+        // OpenSSH too), and hang up after their own try limit: start afresh in both cases.
+        let new_user = user_on_connection.is_some_and(|user| user != credential.username);
+        if new_user || handle.as_ref().is_some_and(|h| h.is_closed()) {
+            if let Some(old) = handle.take() {
+                let _ = old.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+            }
+        }
         if handle.is_none() {
+            user_on_connection = None;
             let (conversation, preamble) = match pending.take() {
                 Some(first) => first,
                 None => match reconnect().await {
@@ -173,9 +184,20 @@ where
                 let _ = session.disconnect(russh::Disconnect::ByApplication, "", "en").await;
                 return LoginOutcome::Found { credential_id: credential.id, tried };
             }
+            Ok(Ok(client::AuthResult::Failure { remaining_methods, .. }))
+                if session.is_closed() && remaining_methods.is_empty() && !retried =>
+            {
+                // The connection ended with no real answer (the library reports a failure with
+                // no methods): try this pair once more on a fresh connection.
+                handle = None;
+                tried -= 1;
+                context.refund_attempt();
+                retried = true;
+            }
             Ok(Ok(result)) => {
                 context.audit(credential.id, Attempt::Failure).await;
                 errors_in_a_row = 0;
+                retried = false;
                 index += 1;
                 if !password_allowed(&result) {
                     return LoginOutcome::NotFound { tried };

@@ -15,6 +15,7 @@ const WONT: u8 = 252;
 const WILL: u8 = 251;
 const SB: u8 = 250;
 const SE: u8 = 240;
+const NOP: u8 = 241;
 const OPT_ECHO: u8 = 1;
 const OPT_SGA: u8 = 3;
 
@@ -304,9 +305,38 @@ fn ends_after_command(text: &[u8]) -> bool {
     text.iter().filter(|b| **b == b'\n').count() >= 1
 }
 
+/// How long a silent new connection waits before the survey nudges it.
+const NUDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Connects and reads the greeting.
-pub async fn greet<S: Stream>(conversation: Conversation<S>) -> (Option<Session<S>>, Result<Greeting, ConnError>) {
+///
+/// A telnetd with a tiny listen backlog (BusyBox hard-codes 1) can leave a connection that the
+/// client saw complete but the server never accepted; one byte from the client (IAC NOP) after a
+/// short silence makes the kernel recover it. A device that is merely slow loses nothing by it.
+pub async fn greet<S: Stream>(mut conversation: Conversation<S>) -> (Option<Session<S>>, Result<Greeting, ConnError>) {
+    let mut first = Vec::new();
+    match conversation.read_some_within(&mut first, NUDGE_AFTER).await {
+        Ok(_) => {}
+        Err(ConnError::Timeout) => {
+            if let Err(error) = conversation.send(&[IAC, NOP]).await {
+                return (None, Err(error));
+            }
+        }
+        Err(error) => return (None, Err(error)),
+    }
     let mut session = Session::new(conversation);
+    if !first.is_empty() {
+        let mut decoded = Decoded::default();
+        if let Err(error) = session.decoder.feed(&first, &mut decoded) {
+            return (None, Err(ConnError::Protocol(error.to_string())));
+        }
+        if !decoded.reply.is_empty()
+            && let Err(error) = session.conversation.send(&decoded.reply).await
+        {
+            return (None, Err(error));
+        }
+        session.text.extend_from_slice(&decoded.text);
+    }
     match session.until_prompt().await {
         Ok(prompt) => {
             let banner = session.take_text();

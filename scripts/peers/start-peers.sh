@@ -35,7 +35,7 @@
 # The real busybox login is used (not a script) so tests meet real behaviour, including its
 # fixed 3 s pause after each wrong password and at most 3 tries per connection.
 #
-# Needs: root, util-linux (unshare, setsid), iproute2 (ss), busybox-static, dropbear-bin,
+# Needs: root, util-linux (unshare, setsid, flock), iproute2 (ss), busybox-static, dropbear-bin,
 # lighttpd.
 set -eu
 
@@ -46,7 +46,7 @@ die() { echo "start-peers: $*" >&2; exit 1; }
 [ $# -eq 1 ] || die "usage: start-peers.sh DIR"
 DIR=$(cd "$1" && pwd) || die "no such directory: $1"
 [ "$(id -u)" -eq 0 ] || die "must run as root (mount namespaces for the login accounts)"
-for b in busybox dropbear dropbearkey lighttpd unshare setsid ss; do
+for b in busybox dropbear dropbearkey lighttpd unshare setsid flock ss; do
     command -v "$b" >/dev/null || die "missing $b (apt-get install busybox-static dropbear-bin lighttpd util-linux iproute2)"
 done
 BUSYBOX=$(command -v busybox)
@@ -55,6 +55,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 # If anything below fails, stop what was already started.
 trap 'rc=$?; [ $rc -eq 0 ] || "$HERE/stop-peers.sh" "$DIR" >/dev/null 2>&1 || true' EXIT
+
+# Several test processes may start peers at once: serialise port picking up to "listening" with
+# a lock (fd 9, closed in every server so the lock is not inherited).
+exec 9>"${TMPDIR:-/tmp}/botscope-start-peers.lock"
+flock -w 60 9 || die "could not take ${TMPDIR:-/tmp}/botscope-start-peers.lock"
 
 USED=" "
 PORT=
@@ -137,7 +142,7 @@ run_with_accounts() {
             i=0
             while [ ! -S /dev/log ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
         fi
-        exec "$@"' sh "$d" "$telnet" "$BUSYBOX" "$@" </dev/null >>"$d/log" 2>&1 &
+        exec "$@"' sh "$d" "$telnet" "$BUSYBOX" "$@" </dev/null >>"$d/log" 2>&1 9>&- &
     echo $! >"$d/pid"
 }
 
@@ -216,7 +221,7 @@ auth.backend.plain.userfile = "$d/users"
 auth.require = ("/" => ("method" => "$method", "realm" => "botscope-lab", "require" => "valid-user"))
 EOF
     "$LIGHTTPD" -tt -f "$d/lighttpd.conf" >>"$d/log" 2>&1 || die "$name: bad lighttpd config (see $d/log)"
-    setsid "$LIGHTTPD" -D -f "$d/lighttpd.conf" </dev/null >>"$d/log" 2>&1 &
+    setsid "$LIGHTTPD" -D -f "$d/lighttpd.conf" </dev/null >>"$d/log" 2>&1 9>&- &
     echo $! >"$d/pid"
     SERVICES="$SERVICES$name $port
 "
