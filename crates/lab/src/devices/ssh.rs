@@ -37,7 +37,10 @@ impl server::Handler for Handler {
         } else {
             self.state.login_failed(2);
             // Name password as still possible: an empty list tells the client to give up.
-            Ok(Auth::Reject { proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])), partial_success: false })
+            Ok(Auth::Reject {
+                proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
+                partial_success: false,
+            })
         }
     }
 }

@@ -142,10 +142,10 @@ where
         // SSH servers refuse a change of user name on one connection (Dropbear disconnects,
         // OpenSSH too), and hang up after their own try limit: start afresh in both cases.
         let new_user = user_on_connection.is_some_and(|user| user != credential.username);
-        if new_user || handle.as_ref().is_some_and(|h| h.is_closed()) {
-            if let Some(old) = handle.take() {
-                let _ = old.disconnect(russh::Disconnect::ByApplication, "", "en").await;
-            }
+        if (new_user || handle.as_ref().is_some_and(|h| h.is_closed()))
+            && let Some(old) = handle.take()
+        {
+            let _ = old.disconnect(russh::Disconnect::ByApplication, "", "en").await;
         }
         if handle.is_none() {
             user_on_connection = None;
