@@ -351,19 +351,37 @@ fn shards_split_the_run_without_overlap() {
 }
 
 #[test]
-fn findings_are_stored_with_db() {
+fn findings_are_stored_with_db_and_attributed_to_their_isp() {
     let scratch = Scratch::new();
-    let fleet = Fleet::start(&scratch, 25, 21, "127.35.0.0/22", 20500, 0.0);
+    let fleet = Fleet::start(&scratch, 25, 21, "127.17.0.0/22", 20500, 0.0);
     let db = scratch.db();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/examples");
+    scratch
+        .run(&[
+            "--db",
+            db.to_str().unwrap(),
+            "isp",
+            "load",
+            "--pfx2as",
+            &format!("{examples}/pfx2as.txt"),
+            "--registry",
+            &format!("{examples}/isps.toml"),
+        ])
+        .ok();
     let out = scratch
         .botscope()
-        .args(["--db", db.to_str().unwrap(), "survey", "--lab", "--scope", "127.35.0.0/22", "--ports", &fleet.ports])
+        .args(["--db", db.to_str().unwrap(), "survey", "--lab", "--scope", "127.17.0.0/22", "--ports", &fleet.ports])
         .args(["--rate", "20000", "--max-attempts-per-host", "2000", "--out", "out.jsonl"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let findings = lines(&scratch.path("out.jsonl")).iter().filter(|r| r["kind"] == "finding").count();
+    let records = lines(&scratch.path("out.jsonl"));
+    let findings = records.iter().filter(|r| r["kind"] == "finding").count();
     assert!(findings > 0);
+    // 127.16.0.0/14 is AS64500, which the example registry gives to hikari-net.
+    for finding in records.iter().filter(|r| r["kind"] == "finding") {
+        assert_eq!(finding["isp"], "hikari-net", "{finding}");
+    }
     // Loading the same file again adds nothing: the survey stored exactly its findings.
     let report = scratch.run(&["--db", db.to_str().unwrap(), "ingest", "--json", "out.jsonl"]).ok();
     let report: Value = serde_json::from_str(&report.stdout).unwrap();

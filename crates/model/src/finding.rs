@@ -39,6 +39,10 @@ pub struct Finding {
     /// Name of the survey worker that made the check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensor: Option<String>,
+    /// Handle of the ISP the address belongs to, when attribution was loaded (several ISPs
+    /// sharing the origin AS are joined by commas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isp: Option<String>,
 }
 
 impl Finding {

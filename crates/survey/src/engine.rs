@@ -21,7 +21,7 @@ use crate::catalog::{Dictionary, PortEntry, parse_version};
 use crate::conn::{self, ConnError, Conversation, Limits, banner_text};
 use crate::fingerprint::{Field, Fingerprints, Identity};
 use crate::login::{AuditEntry, LoginContext, LoginOutcome, Shared};
-use crate::modules::{http, ssh, telnet};
+use crate::modules::{adb, http, ssh, telnet};
 use crate::pace::{RateLimiter, SubnetGate};
 use crate::scope::Scope;
 use crate::targets::{Target, TargetSpace};
@@ -178,7 +178,7 @@ pub async fn run(
         findings: Default::default(),
         config,
     });
-    progress.probes_total.store(space.shard_len(shard, shards), Ordering::Relaxed);
+    progress.probes_total.store(space.shard_len_estimate(shards), Ordering::Relaxed);
 
     // Port stage.
     let open: Arc<std::sync::Mutex<Vec<Target>>> = Default::default();
@@ -529,7 +529,7 @@ impl Run {
     /// ADB: a CNXN message; a device answers with its own CNXN and a banner naming the product.
     async fn adb(&self, addr: SocketAddr, result: &mut ServiceResult) -> Result<(), ConnError> {
         let mut conversation = self.conversation(addr).await?;
-        conversation.send(&adb_connect()).await?;
+        conversation.send(&adb::host_connect()).await?;
         let mut reply = Vec::new();
         while reply.len() < 24 {
             conversation.read_some(&mut reply).await?;
@@ -537,7 +537,7 @@ impl Run {
         if !reply.starts_with(b"CNXN") {
             return Err(ConnError::Protocol("not an ADB reply".into()));
         }
-        let length = u32::from_le_bytes([reply[12], reply[13], reply[14], reply[15]]) as usize;
+        let length = adb::payload_length(&reply).unwrap_or(0);
         let want = 24 + length.min(4096);
         while reply.len() < want {
             if conversation.read_some(&mut reply).await.is_err() {
@@ -584,6 +584,7 @@ impl Run {
                 device: device.clone(),
                 round: self.config.round.clone(),
                 sensor: self.config.sensor.clone(),
+                isp: None,
             })
         };
         let mut findings = Vec::new();
@@ -624,9 +625,12 @@ impl Run {
             }
         }
         if let (Some(model), Some(device)) = (model, &device) {
+            // The service whose rule named the model, else (matched by vendor and model name)
+            // the first service that identified anything.
             let anchor = results
                 .iter()
                 .find(|r| r.identities.iter().any(|i| i.catalog_id.as_deref() == Some(model.id.as_str())))
+                .or_else(|| results.iter().find(|r| !r.identities.is_empty()))
                 .map(|r| (r.entry.port, r.entry.protocol));
             if let Some((port, protocol)) = anchor {
                 if model.eol {
@@ -653,20 +657,4 @@ impl Run {
         }
         records
     }
-}
-
-/// An ADB CNXN message announcing a host client (version 0x01000000, max payload 4096).
-fn adb_connect() -> Vec<u8> {
-    let payload = b"host::\0";
-    let command = u32::from_le_bytes(*b"CNXN");
-    let mut message = Vec::with_capacity(24 + payload.len());
-    message.extend_from_slice(&command.to_le_bytes());
-    message.extend_from_slice(&0x0100_0000u32.to_le_bytes());
-    message.extend_from_slice(&4096u32.to_le_bytes());
-    message.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    let checksum: u32 = payload.iter().map(|b| u32::from(*b)).sum();
-    message.extend_from_slice(&checksum.to_le_bytes());
-    message.extend_from_slice(&(command ^ 0xffff_ffff).to_le_bytes());
-    message.extend_from_slice(payload);
-    message
 }

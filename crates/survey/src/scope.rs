@@ -76,6 +76,8 @@ impl fmt::Display for Interval {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntervalSet {
     intervals: Vec<Interval>,
+    /// Addresses before each interval, for `nth` by binary search (opt-out lists make many).
+    before: Vec<u64>,
 }
 
 impl IntervalSet {
@@ -89,7 +91,17 @@ impl IntervalSet {
                 _ => merged.push(next),
             }
         }
-        IntervalSet { intervals: merged }
+        IntervalSet::indexed(merged)
+    }
+
+    fn indexed(intervals: Vec<Interval>) -> IntervalSet {
+        let mut before = Vec::with_capacity(intervals.len());
+        let mut total = 0;
+        for interval in &intervals {
+            before.push(total);
+            total += interval.len();
+        }
+        IntervalSet { intervals, before }
     }
 
     /// The set of these networks.
@@ -136,7 +148,7 @@ impl IntervalSet {
                 j += 1;
             }
         }
-        IntervalSet { intervals: out }
+        IntervalSet::indexed(out)
     }
 
     /// The addresses of `self` that are not in `other`.
@@ -162,18 +174,15 @@ impl IntervalSet {
                 out.push(Interval { first: first as u32, last: last as u32 });
             }
         }
-        IntervalSet { intervals: out }
+        IntervalSet::indexed(out)
     }
 
     /// The `index`-th address of the set, in address order.
-    pub fn nth(&self, mut index: u64) -> Option<Ipv4Addr> {
-        for interval in &self.intervals {
-            if index < interval.len() {
-                return Some(Ipv4Addr::from(interval.first + index as u32));
-            }
-            index -= interval.len();
-        }
-        None
+    pub fn nth(&self, index: u64) -> Option<Ipv4Addr> {
+        let slot = self.before.partition_point(|before| *before <= index).checked_sub(1)?;
+        let offset = index - self.before[slot];
+        let interval = self.intervals[slot];
+        (offset < interval.len()).then(|| Ipv4Addr::from(interval.first + offset as u32))
     }
 }
 

@@ -26,6 +26,12 @@ async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {
     };
     anyhow::ensure!((0.0..=1.0).contains(&args.misbehaving), "--misbehaving must be between 0 and 1");
     anyhow::ensure!(args.count > 0, "--count must be at least 1");
+    if let Some(duration) = args.duration {
+        anyhow::ensure!(
+            duration.is_finite() && duration > 0.0 && duration <= 7.0 * 86400.0,
+            "--duration must be between 0 and a week, in seconds"
+        );
+    }
     let spec = FleetSpec { count: args.count, seed: args.seed, subnet, ports, misbehaving: args.misbehaving };
     let mut fleet = fleet::build(&spec, &DeviceCatalog::shipped(), &Dictionary::shipped())?;
     let stop = stop_after(args.duration);

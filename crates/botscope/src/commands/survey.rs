@@ -65,6 +65,13 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     }
 
     let store = if db_given { Some(settings.open_store().await?) } else { None };
+    // With a store that holds a routing table, every finding names the ISP its address belongs to.
+    let attributor = match &store {
+        Some(store) if store.routing_snapshot().await?.is_some() => {
+            Some(botscope_isp::Attributor::new(store.routed_prefixes().await?, &store.isps().await?))
+        }
+        _ => None,
+    };
     let config = engine::Config {
         ports,
         dictionary,
@@ -122,7 +129,13 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     let mut stored = 0u64;
     while let Some(item) = rx.recv().await {
         match item {
-            Output::Record(record) => {
+            Output::Record(mut record) => {
+                if let (Some(attributor), Record::Finding(finding)) = (&attributor, record.as_mut()) {
+                    let isps = attributor.lookup(finding.ip).isps;
+                    if !isps.is_empty() {
+                        finding.isp = Some(isps.join(","));
+                    }
+                }
                 if let Some(out) = out.as_mut() {
                     writeln!(out, "{}", record.to_json_line()).context("cannot write --out")?;
                 }

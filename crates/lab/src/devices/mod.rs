@@ -109,7 +109,7 @@ pub async fn misbehave(state: &DeviceState, mut stream: TcpStream, telnet: bool)
 pub async fn adb(state: &DeviceState, mut stream: TcpStream) -> std::io::Result<()> {
     let mut header = [0u8; 24];
     stream.read_exact(&mut header).await?;
-    let length = u32::from_le_bytes([header[12], header[13], header[14], header[15]]).min(4096) as usize;
+    let length = botscope_survey::modules::adb::payload_length(&header).unwrap_or(0).min(4096);
     let mut payload = vec![0u8; length];
     stream.read_exact(&mut payload).await?;
     if &header[..4] != b"CNXN" {
@@ -117,14 +117,6 @@ pub async fn adb(state: &DeviceState, mut stream: TcpStream) -> std::io::Result<
     }
     let model = &state.device.model.model;
     let banner = format!("device::ro.product.name={model};ro.product.model={model};ro.product.device={model};\0");
-    let command = u32::from_le_bytes(*b"CNXN");
-    let mut reply = Vec::with_capacity(24 + banner.len());
-    reply.extend_from_slice(&command.to_le_bytes());
-    reply.extend_from_slice(&0x0100_0000u32.to_le_bytes());
-    reply.extend_from_slice(&4096u32.to_le_bytes());
-    reply.extend_from_slice(&(banner.len() as u32).to_le_bytes());
-    reply.extend_from_slice(&banner.bytes().map(u32::from).sum::<u32>().to_le_bytes());
-    reply.extend_from_slice(&(command ^ 0xffff_ffff).to_le_bytes());
-    reply.extend_from_slice(banner.as_bytes());
+    let reply = botscope_survey::modules::adb::message(*b"CNXN", 0x0100_0000, 4096, banner.as_bytes());
     stream.write_all(&reply).await
 }

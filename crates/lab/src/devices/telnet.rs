@@ -8,19 +8,19 @@ use tokio::net::TcpStream;
 use super::{DeviceState, pause};
 use crate::fleet::Credential;
 
-const IAC: u8 = 255;
-const WILL: u8 = 251;
-const DO: u8 = 253;
-const SB: u8 = 250;
-const SE: u8 = 240;
+use botscope_survey::modules::telnet::{DO, IAC, SB, SE, WILL};
+
 const MAX_LINE: usize = 256;
 
 /// Serves one connection.
 pub async fn serve(state: &DeviceState, mut stream: TcpStream) -> std::io::Result<()> {
     let device = &state.device;
     let lab = &device.model.lab;
-    // What BusyBox telnetd offers: server echo, suppress go-ahead, and a window-size request.
-    stream.write_all(&[IAC, WILL, 1, IAC, WILL, 3, IAC, DO, 31]).await?;
+    // What BusyBox telnetd sends, in its order: DO ECHO, DO NAWS, WILL ECHO, WILL SGA.
+    stream.write_all(&[IAC, DO, 1, IAC, DO, 31, IAC, WILL, 1, IAC, WILL, 3]).await?;
+    // Like a telnetd that starts `login` once the client has answered the options (some clients
+    // throw away text that arrives with the negotiation), wait briefly for that answer.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(200), stream.readable()).await;
     let mut input = LineReader::default();
     pause(device).await;
     let banner = device.show(&lab.telnet_banner);

@@ -116,6 +116,7 @@ proptest! {
             device: None,
             round: None,
             sensor: None,
+            isp: None,
         });
         let parsed = parse_line(record.to_json_line().as_bytes(), None).unwrap().unwrap();
         prop_assert_eq!(parsed.derived_id(), record.derived_id());

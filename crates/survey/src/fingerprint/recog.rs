@@ -22,7 +22,8 @@ pub const SUPPORTED_MATCHES: &[(&str, Field)] = &[
 
 const VENDOR: &[&str] = &["hw.vendor", "os.vendor", "service.vendor"];
 const MODEL: &[&str] = &["hw.product", "os.product", "service.product"];
-const FIRMWARE: &[&str] = &["hw.version", "os.version", "service.version"];
+// service.version is the version of a program (OpenSSH, BusyBox), not the device's firmware.
+const FIRMWARE: &[&str] = &["hw.version", "os.version"];
 
 /// Most fingerprints read from one file (Recog's largest file has about 1,500).
 const MAX_FINGERPRINTS: usize = 20_000;
@@ -198,7 +199,7 @@ login: </example>
   </fingerprint>
   <fingerprint pattern="^BusyBox v([\d.]+)">
     <description>BusyBox</description>
-    <example service.version="1.36.1">BusyBox v1.36.1 (2023-01-01) built-in shell</example>
+    <example>BusyBox v1.36.1 (2023-01-01) built-in shell</example>
     <param pos="0" name="service.vendor" value="BusyBox"/>
     <param pos="1" name="service.version"/>
   </fingerprint>

@@ -237,7 +237,8 @@ impl<S: Stream> Client<S> {
                 }
                 return Ok(body);
             }
-            if body.len() + size > MAX_BODY {
+            // Compared before any arithmetic: a hostile size near usize::MAX must not wrap.
+            if size > MAX_BODY - body.len() {
                 *reusable = false;
                 return Ok(body);
             }
@@ -298,9 +299,11 @@ pub fn challenge(head: &Head) -> Option<Challenge> {
                 if !(algorithm.is_empty() || algorithm == "MD5" || algorithm == "SHA-256") {
                     continue;
                 }
+                // A Digest challenge without a nonce is unusable; a Basic one beside it still is.
+                let Some(nonce) = get("nonce") else { continue };
                 return Some(Challenge::Digest(DigestChallenge {
                     realm: get("realm").unwrap_or_default(),
-                    nonce: get("nonce")?,
+                    nonce,
                     opaque: get("opaque"),
                     qop_auth: get("qop").is_some_and(|q| q.split(',').any(|q| q.trim().eq_ignore_ascii_case("auth"))),
                     sha256: algorithm == "SHA-256",
@@ -418,11 +421,18 @@ where
     Fut: std::future::Future<Output = Result<Client<S>, ConnError>>,
 {
     let mut client = Some(first);
+    // Whether `client` has already carried a request: a reused connection that fails before
+    // answering (idle close, deadline, byte budget) has not judged the pair.
+    let mut reused = true;
+    let mut retried = false;
     let mut current = first_challenge;
     let mut nc = 0u32;
     let mut tried = 0;
     let mut errors_in_a_row = 0;
-    for credential in context.credentials() {
+    let credentials = context.credentials();
+    let mut index = 0;
+    while index < credentials.len() {
+        let credential = &credentials[index];
         if !context.take_attempt() {
             return LoginOutcome::BudgetExhausted { tried };
         }
@@ -430,7 +440,10 @@ where
         let mut open = match client.take() {
             Some(open) => open,
             None => match reconnect().await {
-                Ok(open) => open,
+                Ok(open) => {
+                    reused = false;
+                    open
+                }
                 Err(error) => return LoginOutcome::Aborted { tried, error },
             },
         };
@@ -451,6 +464,8 @@ where
             Ok(response) => {
                 context.audit(credential.id, Attempt::Failure).await;
                 errors_in_a_row = 0;
+                retried = false;
+                index += 1;
                 if response.head.status == 401
                     && let Some(Challenge::Digest(next)) = challenge(&response.head)
                 {
@@ -461,13 +476,22 @@ where
                 }
                 if response.reusable {
                     client = Some(open);
+                    reused = true;
                 } else {
                     open.close().await;
                 }
             }
+            Err(_) if reused && !retried => {
+                // Try the same pair once more on a fresh connection.
+                tried -= 1;
+                context.refund_attempt();
+                retried = true;
+            }
             Err(error) => {
                 context.audit(credential.id, Attempt::Error).await;
                 errors_in_a_row += 1;
+                retried = false;
+                index += 1;
                 if errors_in_a_row >= 2 {
                     return LoginOutcome::Aborted { tried, error };
                 }
@@ -545,11 +569,43 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_challenge_without_nonce_leaves_basic_usable() {
+        let (head, _) = parse_head(
+            b"HTTP/1.1 401 x\r\nWWW-Authenticate: Digest realm=\"a\"\r\nWWW-Authenticate: Basic realm=\"b\"\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(challenge(&head), Some(Challenge::Basic { realm: "b".into() }));
+    }
+
+    #[test]
     fn basic_encodes_user_and_password() {
         assert_eq!(basic_authorization("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
     }
 
     proptest! {
+        #[test]
+        fn chunked_bodies_never_panic_or_exceed_the_cap(sizes in proptest::collection::vec("[0-9a-fA-F]{1,20}", 1..4)) {
+            let mut raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n".to_vec();
+            for size in &sizes {
+                raw.extend_from_slice(format!("{size}\r\n").as_bytes());
+                raw.extend_from_slice(&[b'x'; 64]);
+                raw.extend_from_slice(b"\r\n");
+            }
+            raw.extend_from_slice(b"0\r\n\r\n");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let (mut server, client) = tokio::io::duplex(1 << 20);
+                tokio::io::AsyncWriteExt::write_all(&mut server, &raw).await.unwrap();
+                drop(server);
+                let limits = crate::conn::Limits { read: std::time::Duration::from_millis(200), ..Default::default() };
+                let mut client = Client::new(Conversation::new(client, limits), "t".into());
+                if let Ok(response) = client.read_response().await {
+                    assert!(response.body.len() <= MAX_BODY);
+                }
+            });
+        }
+
         #[test]
         fn parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
             let _ = parse_head(&bytes);

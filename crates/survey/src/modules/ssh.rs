@@ -175,6 +175,7 @@ where
             return LoginOutcome::BudgetExhausted { tried };
         }
         tried += 1;
+        user_on_connection = Some(&credential.username);
         let auth =
             tokio::time::timeout(timeout, session.authenticate_password(&credential.username, &credential.password))
                 .await;
@@ -200,6 +201,11 @@ where
                 retried = false;
                 index += 1;
                 if !password_allowed(&result) {
+                    // The server takes no passwords at all (keys only): no pair was really judged.
+                    if tried == 1 {
+                        context.refund_attempt();
+                        return LoginOutcome::NotFound { tried: 0 };
+                    }
                     return LoginOutcome::NotFound { tried };
                 }
             }

@@ -8,14 +8,22 @@
 use crate::conn::{ConnError, Conversation, Stream};
 use crate::login::{Attempt, LoginContext, LoginOutcome};
 
-const IAC: u8 = 255;
-const DONT: u8 = 254;
-const DO: u8 = 253;
-const WONT: u8 = 252;
-const WILL: u8 = 251;
-const SB: u8 = 250;
-const SE: u8 = 240;
-const NOP: u8 = 241;
+/// Interpret As Command (RFC 854).
+pub const IAC: u8 = 255;
+/// DON'T.
+pub const DONT: u8 = 254;
+/// DO.
+pub const DO: u8 = 253;
+/// WON'T.
+pub const WONT: u8 = 252;
+/// WILL.
+pub const WILL: u8 = 251;
+/// Sub-negotiation begins.
+pub const SB: u8 = 250;
+/// Sub-negotiation ends.
+pub const SE: u8 = 240;
+/// No operation.
+pub const NOP: u8 = 241;
 const OPT_ECHO: u8 = 1;
 const OPT_SGA: u8 = 3;
 
@@ -193,6 +201,9 @@ pub fn classify_prompt(text: &[u8]) -> Option<Prompt> {
     if tail.is_empty() || tail.len() > 200 {
         return None;
     }
+    if tail.starts_with("last login") {
+        return None;
+    }
     let last = tail.chars().last()?;
     if last == ':' || last == '>' && (tail.contains("password") || tail.contains("login")) {
         if tail.contains("password") || tail.contains("passcode") || tail.contains("passwd") {
@@ -233,43 +244,69 @@ impl<S: Stream> Session<S> {
 
     /// Reads until the peer waits at a prompt. The text read is kept for [`Session::take_text`].
     pub async fn until_prompt(&mut self) -> Result<Prompt, ConnError> {
-        let mut raw = Vec::with_capacity(4096);
         loop {
             if let Some(prompt) = classify_prompt(&self.text) {
                 return Ok(prompt);
             }
-            raw.clear();
-            self.conversation.read_some(&mut raw).await?;
-            let mut decoded = Decoded::default();
-            self.decoder.feed(&raw, &mut decoded).map_err(|e| ConnError::Protocol(e.to_string()))?;
-            if !decoded.reply.is_empty() {
-                self.conversation.send(&decoded.reply).await?;
+            self.read_more().await?;
+        }
+    }
+
+    /// Reads one chunk (waiting at most the read timeout), answers its negotiation, keeps its text.
+    async fn read_more(&mut self) -> Result<(), ConnError> {
+        let mut raw = Vec::with_capacity(4096);
+        self.conversation.read_some(&mut raw).await?;
+        let mut decoded = Decoded::default();
+        self.decoder.feed(&raw, &mut decoded).map_err(|e| ConnError::Protocol(e.to_string()))?;
+        if !decoded.reply.is_empty() {
+            self.conversation.send(&decoded.reply).await?;
+        }
+        self.text.extend_from_slice(&decoded.text);
+        // Only the recent text matters for prompts; keep memory flat against chatty peers.
+        if self.text.len() > 16 * 1024 {
+            let cut = self.text.len() - 8 * 1024;
+            self.text.drain(..cut);
+        }
+        Ok(())
+    }
+
+    /// Reads until `needle` appears (true) or a prompt follows at least one line of new text
+    /// (false). Every turn reads new bytes first, so a device that answers with a bare prompt
+    /// costs a read timeout, never a spin.
+    async fn expect_output(&mut self, needle: &[u8]) -> Result<bool, ConnError> {
+        loop {
+            self.read_more().await?;
+            if contains(&self.text, needle) {
+                return Ok(true);
             }
-            self.text.extend_from_slice(&decoded.text);
-            // Only the recent text matters for prompts; keep memory flat against chatty peers.
-            if self.text.len() > 16 * 1024 {
-                let cut = self.text.len() - 8 * 1024;
-                self.text.drain(..cut);
+            if classify_prompt(&self.text).is_some() && ends_after_command(&self.text) {
+                return Ok(false);
             }
         }
     }
 
-    /// Reads until `needle` appears in the text or a prompt follows text containing it; returns
-    /// whether it appeared before the next prompt.
-    async fn expect_output(&mut self, needle: &[u8]) -> Result<bool, ConnError> {
-        loop {
-            if contains(&self.text, needle) {
-                return Ok(true);
-            }
-            let before = self.text.len();
-            let prompt = self.until_prompt().await?;
-            if contains(&self.text, needle) {
-                return Ok(true);
-            }
-            if prompt == Prompt::Shell && self.text.len() > before && ends_after_command(&self.text) {
-                return Ok(false);
-            }
+    /// After a password: a login prompt with no failure message may be the start of a longer
+    /// greeting cut by the network ("Last login: ..."); give it a moment to go on.
+    async fn settle_login_prompt(&mut self) -> Result<Prompt, ConnError> {
+        let lower = String::from_utf8_lossy(&self.text).to_ascii_lowercase();
+        if ["incorrect", "invalid", "fail", "denied", "wrong", "bad ", "error"].iter().any(|m| lower.contains(m)) {
+            return Ok(Prompt::Login);
         }
+        let before = self.text.len();
+        let mut raw = Vec::new();
+        match self.conversation.read_some_within(&mut raw, SETTLE).await {
+            Ok(_) => {
+                let mut decoded = Decoded::default();
+                self.decoder.feed(&raw, &mut decoded).map_err(|e| ConnError::Protocol(e.to_string()))?;
+                if !decoded.reply.is_empty() {
+                    self.conversation.send(&decoded.reply).await?;
+                }
+                self.text.extend_from_slice(&decoded.text);
+            }
+            Err(ConnError::Timeout) => {}
+            Err(error) => return Err(error),
+        }
+        if self.text.len() == before { Ok(Prompt::Login) } else { self.until_prompt().await }
     }
 
     /// Everything read since the last call.
@@ -304,6 +341,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn ends_after_command(text: &[u8]) -> bool {
     text.iter().filter(|b| **b == b'\n').count() >= 1
 }
+
+/// How long an unexplained login prompt after a password may still grow.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// How long a silent new connection waits before the survey nudges it.
 const NUDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
@@ -431,7 +471,9 @@ where
                 failures_in_a_row = 0;
                 index += 1;
                 match next {
-                    Some(prompt) if prompt != Prompt::Shell => session = Some((open, prompt)),
+                    // A login prompt starts the next pair cleanly. A password prompt again would
+                    // pair the next password with this username: start afresh instead.
+                    Some(Prompt::Login) => session = Some((open, Prompt::Login)),
                     _ => open.close().await,
                 }
             }
@@ -491,6 +533,9 @@ async fn attempt<S: Stream>(
         session.take_text();
         session.send_line(password).await.map_err(|e| (e, false))?;
         prompt = session.until_prompt().await.map_err(|e| (e, true))?;
+        if prompt == Prompt::Login {
+            prompt = session.settle_login_prompt().await.map_err(|e| (e, true))?;
+        }
     }
     if prompt != Prompt::Shell {
         return Ok(Step::Failed(Some(prompt)));
@@ -558,6 +603,21 @@ mod tests {
         ] {
             assert_eq!(classify_prompt(text.as_bytes()), expected, "{text:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_bare_prompt_after_the_echo_costs_a_timeout_not_a_spin() {
+        let (client, mut device) = tokio::io::duplex(4096);
+        let limits = crate::conn::Limits { read: std::time::Duration::from_millis(100), ..Default::default() };
+        let mut session = Session::new(Conversation::new(client, limits));
+        tokio::io::AsyncWriteExt::write_all(&mut device, b"# ").await.unwrap();
+        let confirmed = tokio::time::timeout(std::time::Duration::from_secs(5), confirm_shell(&mut session, 42)).await;
+        assert!(matches!(confirmed, Ok(Err(ConnError::Timeout))), "{confirmed:?}");
+    }
+
+    #[test]
+    fn last_login_lines_are_not_login_prompts() {
+        assert_eq!(classify_prompt(b"Password: \r\nLast login:"), None);
     }
 
     proptest! {
