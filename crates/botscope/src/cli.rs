@@ -103,7 +103,9 @@ confirmed with a harmless `echo`; nothing on a device is ever changed, downloade
 --out writes one JSON line per responsive service (kind \"service\") and per finding (kind \
 \"finding\": default_credential, no_authentication, exposed_management, outdated_firmware, \
 eol_device); see docs/formats.md. --audit records every login attempt with its dictionary id, \
-never a password. --db (or BOTSCOPE_DB) also stores the findings. Policy: docs/scanning-policy.md.";
+never a password. --db (or BOTSCOPE_DB) also stores the findings, each naming the ISP its address \
+belongs to when a routing table and ISP registry are loaded (botscope isp load). Policy: \
+docs/scanning-policy.md.";
 
 const SURVEY_EXAMPLES: &str = "\
 Examples:
