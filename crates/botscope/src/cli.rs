@@ -113,6 +113,7 @@ Examples:
   botscope survey --scope-file authorised.txt --exclude-file optout.txt --round 2026-11 \\
       --out findings.jsonl --audit audit.jsonl --summary run.json
   botscope survey --scope 198.51.100.0/24 --port-set quick --shard 1/4 --out shard1.jsonl
+  botscope survey --scope-file authorised.txt --checkpoint round.ckpt --out round.jsonl   # Ctrl-C, then the same again resumes
   botscope survey --lab --scope 127.16.0.0/16 --ports 10023/telnet,10080/http --out lab.jsonl";
 
 #[derive(Debug, Args)]
@@ -184,6 +185,11 @@ pub struct SurveyArgs {
     /// Write the run summary (JSON) here
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+
+    /// Keep progress here so an interrupted run can be resumed: run the same command again and it
+    /// skips the finished port stage and every finished host, appending to --out and --audit
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
 
     /// Show targets, exclusions and the plan; send nothing
     #[arg(long)]

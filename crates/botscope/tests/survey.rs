@@ -387,3 +387,78 @@ fn findings_are_stored_with_db_and_attributed_to_their_isp() {
     let report: Value = serde_json::from_str(&report.stdout).unwrap();
     assert_eq!(report["totals"]["duplicates"].as_u64().unwrap(), findings as u64, "{report}");
 }
+
+#[test]
+fn an_interrupted_survey_resumes_from_its_checkpoint_without_repeating_a_host() {
+    let scratch = Scratch::new();
+    let fleet = Fleet::start(&scratch, 60, 17, "127.36.0.0/20", 20600, 0.2);
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "survey",
+            "--lab",
+            "--scope",
+            "127.36.0.0/20",
+            "--ports",
+            &fleet.ports,
+            "--rate",
+            "20000",
+            "--concurrency",
+            "4",
+            "--max-attempts-per-host",
+            "2000",
+            "--read-timeout",
+            "3",
+            "--conversation-timeout",
+            "20",
+            "--checkpoint",
+            "run.ckpt",
+            "--out",
+            "out.jsonl",
+            "--audit",
+            "audit.jsonl",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let mut first = scratch.botscope().args(args(&[])).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Interrupt once the service stage has written its first hosts.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let done = std::fs::read_to_string(scratch.path("run.ckpt")).unwrap_or_default().matches("\"done\"").count();
+        if done >= 3 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap();
+    assert!(first.wait().unwrap().success());
+    let checkpoint = std::fs::read_to_string(scratch.path("run.ckpt")).unwrap();
+    let done_before = checkpoint.matches("\"done\"").count();
+    let truth = lines(&scratch.path("truth.jsonl"));
+    assert!(done_before >= 3 && done_before < truth.len(), "interrupted after {done_before} of {} hosts", truth.len());
+
+    // Run the same command again: it finishes the rest.
+    let second = scratch.botscope().args(args(&["--summary", "summary.json"])).output().unwrap();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let records = lines(&scratch.path("out.jsonl"));
+    let mut services = BTreeSet::new();
+    for record in records.iter().filter(|r| r["kind"] == "service") {
+        let key = (record["ip"].as_str().unwrap().to_string(), record["port"].as_u64().unwrap());
+        assert!(services.insert(key.clone()), "{key:?} surveyed twice");
+    }
+    let expected = expected_findings(&truth);
+    let reported = reported_findings(&records);
+    assert_eq!(reported, expected);
+    // The second run skipped the port stage.
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["probes"].as_u64(), Some(0), "{summary}");
+
+    // A checkpoint of another run is refused.
+    let other = scratch
+        .run(&["survey", "--lab", "--scope", "127.36.0.0/24", "--ports", &fleet.ports, "--checkpoint", "run.ckpt"])
+        .fails();
+    assert!(other.stderr.contains("another run"), "{}", other.stderr);
+}

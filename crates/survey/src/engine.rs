@@ -92,7 +92,7 @@ pub struct Summary {
     pub addresses_in_scope: u64,
     /// Ports per address.
     pub ports: Vec<u16>,
-    /// This worker's shard (`I/N`).
+    /// This worker's shard (`I/N`, 1-based as on the command line).
     pub shard: String,
     /// Connect probes sent.
     pub probes: u64,
@@ -125,6 +125,19 @@ pub enum Output {
     Record(Box<Record>),
     /// A login attempt for the audit trail.
     Audit(AuditEntry),
+    /// The port stage is complete and found these open pairs (for a checkpoint).
+    PortStageDone(Vec<Target>),
+    /// Every record of this host has been handed over (for a checkpoint).
+    HostDone(Ipv4Addr),
+}
+
+/// Where an interrupted run stood, to carry on from.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// The open pairs of a completed port stage (the stage is skipped).
+    pub open: Option<Vec<Target>>,
+    /// Hosts whose records are all written (they are skipped).
+    pub done: std::collections::HashSet<Ipv4Addr>,
 }
 
 struct Run {
@@ -148,6 +161,7 @@ pub async fn run(
     out: mpsc::Sender<Output>,
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
+    resume: Resume,
 ) -> Result<Summary, SurveyError> {
     let started = chrono::Utc::now();
     let clock = std::time::Instant::now();
@@ -180,10 +194,12 @@ pub async fn run(
     });
     progress.probes_total.store(space.shard_len_estimate(shards), Ordering::Relaxed);
 
-    // Port stage.
-    let open: Arc<std::sync::Mutex<Vec<Target>>> = Default::default();
+    // Port stage (skipped when a checkpoint holds its result).
+    let resumed_open = resume.open.is_some();
+    let open: Arc<std::sync::Mutex<Vec<Target>>> = Arc::new(std::sync::Mutex::new(resume.open.unwrap_or_default()));
     let mut tasks = tokio::task::JoinSet::new();
-    for target in space.shard(shard, shards) {
+    let targets = space.shard(shard, shards).take_while(|_| !resumed_open);
+    for target in targets {
         if stop.load(Ordering::Relaxed) {
             break;
         }
@@ -209,6 +225,9 @@ pub async fn run(
     // Service stage: group by host, keeping discovery order (already a random order).
     let open = std::mem::take(&mut *open.lock().expect("open list lock"));
     let open_count = open.len() as u64;
+    if !resumed_open && !stop.load(Ordering::Relaxed) {
+        let _ = out.send(Output::PortStageDone(open.clone())).await;
+    }
     let mut hosts: Vec<(Ipv4Addr, Vec<u16>)> = Vec::new();
     let mut index: HashMap<Ipv4Addr, usize> = HashMap::new();
     for target in open {
@@ -225,6 +244,10 @@ pub async fn run(
     for (ip, mut host_ports) in hosts {
         if stop.load(Ordering::Relaxed) {
             break;
+        }
+        if resume.done.contains(&ip) {
+            progress.hosts_done.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
         host_ports.sort_unstable();
         let permit = run.connections.clone().acquire_owned().await.expect("semaphore never closed");
@@ -249,7 +272,7 @@ pub async fn run(
         addresses_requested: scope.requested,
         addresses_in_scope: scope.targets.len(),
         ports,
-        shard: format!("{shard}/{shards}"),
+        shard: format!("{}/{shards}", shard + 1),
         probes,
         open: open_count,
         services: run.services.load(Ordering::Relaxed),
@@ -337,6 +360,7 @@ impl Run {
             }
             let _ = out.send(Output::Record(Box::new(record))).await;
         }
+        let _ = out.send(Output::HostDone(ip)).await;
     }
 
     async fn survey_service(

@@ -101,11 +101,32 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         "survey starting"
     );
 
-    let mut out = open_output(args.out.as_deref())?;
+    let run_key = format!(
+        "scope={};ports={};seed={};shard={}/{}",
+        scope.targets.intervals().iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+        config.ports.iter().map(|p| format!("{}/{}", p.port, p.protocol.as_str())).collect::<Vec<_>>().join(","),
+        args.seed,
+        shard.0 + 1,
+        shard.1
+    );
+    let (mut checkpoint, resume) = match &args.checkpoint {
+        Some(path) => {
+            let (writer, resume) = Checkpoint::open(path, &run_key)?;
+            (Some(writer), resume)
+        }
+        None => (None, engine::Resume::default()),
+    };
+    let resuming = resume.open.is_some() || !resume.done.is_empty();
+    if resuming {
+        tracing::info!(
+            port_stage_done = resume.open.is_some(),
+            hosts_done = resume.done.len(),
+            "resuming from the checkpoint; appending to --out and --audit"
+        );
+    }
+    let mut out = open_output(args.out.as_deref(), resuming)?;
     let mut audit = match &args.audit {
-        Some(path) => Some(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
+        Some(path) => Some(std::io::BufWriter::new(create_or_append(path, resuming)?)),
         None => None,
     };
     let progress = Arc::new(Progress::default());
@@ -122,7 +143,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     let watcher = tokio::spawn(watch(progress.clone(), settings.show_progress));
     let survey = tokio::spawn({
         let (scope, progress, stop) = (scope.clone(), progress.clone(), stop.clone());
-        async move { engine::run(&scope, config, tx, progress, stop).await }
+        async move { engine::run(&scope, config, tx, progress, stop, resume).await }
     });
 
     let mut batch: Vec<Record> = Vec::new();
@@ -153,6 +174,29 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                 if let Some(audit) = audit.as_mut() {
                     serde_json::to_writer(&mut *audit, &entry)?;
                     audit.write_all(b"\n").context("cannot write --audit")?;
+                }
+            }
+            Output::PortStageDone(open) => {
+                if let Some(checkpoint) = checkpoint.as_mut() {
+                    checkpoint.port_stage_done(&open)?;
+                }
+            }
+            Output::HostDone(ip) => {
+                if let Some(checkpoint) = checkpoint.as_mut() {
+                    // The host's records reach the files before the checkpoint says it is done.
+                    if let Some(out) = out.as_mut() {
+                        out.flush().context("cannot write --out")?;
+                    }
+                    if let Some(audit) = audit.as_mut() {
+                        audit.flush().context("cannot write --audit")?;
+                    }
+                    if let Some(store) = &store
+                        && !batch.is_empty()
+                    {
+                        stored += store.put_records(&batch).await?.inserted;
+                        batch.clear();
+                    }
+                    checkpoint.host_done(ip)?;
                 }
             }
         }
@@ -209,14 +253,95 @@ fn parse_shard(text: Option<&str>) -> anyhow::Result<(u64, u64)> {
     }
 }
 
-fn open_output(path: Option<&Path>) -> anyhow::Result<Option<Box<dyn Write>>> {
+fn open_output(path: Option<&Path>, append: bool) -> anyhow::Result<Option<Box<dyn Write>>> {
     Ok(match path {
         None => None,
         Some(path) if path == Path::new("-") => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
-        Some(path) => Some(Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        ))),
+        Some(path) => Some(Box::new(std::io::BufWriter::new(create_or_append(path, append)?))),
     })
+}
+
+fn create_or_append(path: &Path, append: bool) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    if append {
+        options.append(true).create(true);
+    } else {
+        options.write(true).create(true).truncate(true);
+    }
+    options.open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// A run's progress on disk: a header naming the run, the port stage's open pairs once it is
+/// complete, then one line per finished host. Written line by line and flushed, so a killed run
+/// loses at most the hosts in flight.
+struct Checkpoint {
+    file: std::fs::File,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CheckpointLine {
+    Run(String),
+    Open(Vec<String>),
+    Done(std::net::Ipv4Addr),
+}
+
+impl Checkpoint {
+    fn open(path: &Path, run_key: &str) -> anyhow::Result<(Checkpoint, engine::Resume)> {
+        let mut resume = engine::Resume::default();
+        let existing = match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => return Err(error).with_context(|| format!("cannot read checkpoint {}", path.display())),
+        };
+        let name = path.display();
+        if let Some(text) = existing.filter(|t| !t.trim().is_empty()) {
+            for (number, line) in text.lines().enumerate() {
+                // A line cut by a crash is the last one; everything before it stands.
+                let Ok(entry) = serde_json::from_str::<CheckpointLine>(line) else {
+                    anyhow::ensure!(number + 1 == text.lines().count(), "{name}:{}: not a checkpoint line", number + 1);
+                    break;
+                };
+                match entry {
+                    CheckpointLine::Run(key) => anyhow::ensure!(
+                        key == run_key,
+                        "{name} belongs to another run (scope, ports, seed or shard differ); use a new checkpoint file"
+                    ),
+                    CheckpointLine::Open(pairs) => {
+                        let mut open = Vec::with_capacity(pairs.len());
+                        for pair in pairs {
+                            let addr: std::net::SocketAddrV4 =
+                                pair.parse().with_context(|| format!("{name}: bad open pair {pair:?}"))?;
+                            open.push(botscope_survey::targets::Target { ip: *addr.ip(), port: addr.port() });
+                        }
+                        resume.open = Some(open);
+                    }
+                    CheckpointLine::Done(ip) => {
+                        resume.done.insert(ip);
+                    }
+                }
+            }
+            let file = create_or_append(path, true)?;
+            return Ok((Checkpoint { file }, resume));
+        }
+        let mut checkpoint = Checkpoint { file: create_or_append(path, false)? };
+        checkpoint.write(&CheckpointLine::Run(run_key.to_string()))?;
+        Ok((checkpoint, resume))
+    }
+
+    fn write(&mut self, line: &CheckpointLine) -> anyhow::Result<()> {
+        let mut text = serde_json::to_string(line)?;
+        text.push('\n');
+        self.file.write_all(text.as_bytes()).context("cannot write the checkpoint")
+    }
+
+    fn port_stage_done(&mut self, open: &[botscope_survey::targets::Target]) -> anyhow::Result<()> {
+        self.write(&CheckpointLine::Open(open.iter().map(|t| format!("{}:{}", t.ip, t.port)).collect()))
+    }
+
+    fn host_done(&mut self, ip: std::net::Ipv4Addr) -> anyhow::Result<()> {
+        self.write(&CheckpointLine::Done(ip))
+    }
 }
 
 fn print_plan(
