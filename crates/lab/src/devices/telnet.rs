@@ -33,11 +33,9 @@ pub async fn serve(state: &DeviceState, mut stream: TcpStream) -> std::io::Resul
     greeting.push_str(&lab.telnet_login_prompt);
     stream.write_all(greeting.as_bytes()).await?;
     for _try in 0..3 {
-        let Some(username) = input.line(&mut stream).await? else { return Ok(()) };
-        stream.write_all(format!("{username}\r\n").as_bytes()).await?;
+        let Some(username) = input.line(&mut stream, true).await? else { return Ok(()) };
         stream.write_all(lab.telnet_password_prompt.as_bytes()).await?;
-        let Some(password) = input.line(&mut stream).await? else { return Ok(()) };
-        stream.write_all(b"\r\n").await?;
+        let Some(password) = input.line(&mut stream, false).await? else { return Ok(()) };
         if state.login_allowed(0) && device.credential.accepts(&username, &password) {
             stream.write_all(device.show(&lab.shell_prompt).as_bytes()).await?;
             return shell(state, &mut stream, &mut input).await;
@@ -51,8 +49,8 @@ pub async fn serve(state: &DeviceState, mut stream: TcpStream) -> std::io::Resul
 async fn shell(state: &DeviceState, stream: &mut TcpStream, input: &mut LineReader) -> std::io::Result<()> {
     let prompt = state.device.show(&state.device.model.lab.shell_prompt);
     for _ in 0..32 {
-        let Some(line) = input.line(stream).await? else { return Ok(()) };
-        let mut reply = format!("{line}\r\n");
+        let Some(line) = input.line(stream, true).await? else { return Ok(()) };
+        let mut reply = String::new();
         let command = line.trim();
         if command == "exit" {
             stream.write_all(reply.as_bytes()).await?;
@@ -71,19 +69,28 @@ async fn shell(state: &DeviceState, stream: &mut TcpStream, input: &mut LineRead
     Ok(())
 }
 
-/// Reads input lines, dropping telnet negotiation; a line longer than [`MAX_LINE`] ends the
-/// connection (what a device's fixed buffer would do).
+/// Reads input lines, dropping telnet negotiation, echoing typed characters as they arrive (the
+/// server does the echo in telnet; clients that type one character at a time wait for it) unless
+/// a password is being typed, and answering the end of a line with CR LF. A line longer than
+/// [`MAX_LINE`] ends the connection (what a device's fixed buffer would do).
 #[derive(Default)]
 struct LineReader {
     pending: Vec<u8>,
+    /// How much of `pending` has been echoed already.
+    echoed: usize,
     state: u8,
 }
 
 impl LineReader {
-    async fn line(&mut self, stream: &mut TcpStream) -> std::io::Result<Option<String>> {
+    async fn line(&mut self, stream: &mut TcpStream, echo: bool) -> std::io::Result<Option<String>> {
         let mut buf = [0u8; 512];
         loop {
             if let Some(end) = self.pending.iter().position(|b| *b == b'\n' || *b == b'\r') {
+                if echo {
+                    stream.write_all(&self.pending[self.echoed.min(end)..end]).await?;
+                }
+                self.echoed = 0;
+                stream.write_all(b"\r\n").await?;
                 let line: Vec<u8> = self.pending.drain(..end).collect();
                 // Drop the terminator and a following LF or NUL.
                 self.pending.remove(0);
@@ -91,6 +98,10 @@ impl LineReader {
                     self.pending.remove(0);
                 }
                 return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+            if echo && self.echoed < self.pending.len() {
+                stream.write_all(&self.pending[self.echoed..]).await?;
+                self.echoed = self.pending.len();
             }
             if self.pending.len() > MAX_LINE {
                 return Ok(None);
