@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod logging;
 mod progress;
+mod stop;
 
 use std::process::ExitCode;
 

@@ -99,8 +99,11 @@ fn reported_findings(records: &[Value]) -> BTreeSet<Key> {
     out
 }
 
-fn survey_lab(scratch: &Scratch, subnet: &str, ports: &str, extra: &[&str]) -> common::Run {
-    let mut args = vec![
+/// `botscope survey` over a lab subnet, fast and patient enough for misbehaving devices, writing
+/// out.jsonl, audit.jsonl and summary.json.
+fn lab_survey_args(subnet: &str, ports: &str, concurrency: usize, extra: &[&str]) -> Vec<String> {
+    let concurrency = concurrency.to_string();
+    let mut args: Vec<String> = [
         "survey",
         "--lab",
         "--scope",
@@ -110,7 +113,7 @@ fn survey_lab(scratch: &Scratch, subnet: &str, ports: &str, extra: &[&str]) -> c
         "--rate",
         "20000",
         "--concurrency",
-        "800",
+        &concurrency,
         "--per-subnet-concurrency",
         "64",
         "--max-attempts-per-host",
@@ -125,9 +128,16 @@ fn survey_lab(scratch: &Scratch, subnet: &str, ports: &str, extra: &[&str]) -> c
         "audit.jsonl",
         "--summary",
         "summary.json",
-    ];
-    args.extend_from_slice(extra);
-    scratch.run(&args)
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn survey_lab(scratch: &Scratch, subnet: &str, ports: &str, extra: &[&str]) -> common::Run {
+    common::Run::from(scratch.botscope().args(lab_survey_args(subnet, ports, 800, extra)).output().unwrap())
 }
 
 fn check_against_truth(scratch: &Scratch) {
@@ -392,38 +402,14 @@ fn findings_are_stored_with_db_and_attributed_to_their_isp() {
 fn an_interrupted_survey_resumes_from_its_checkpoint_without_repeating_a_host() {
     let scratch = Scratch::new();
     let fleet = Fleet::start(&scratch, 60, 17, "127.36.0.0/20", 20600, 0.2);
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "survey",
-            "--lab",
-            "--scope",
-            "127.36.0.0/20",
-            "--ports",
-            &fleet.ports,
-            "--rate",
-            "20000",
-            "--concurrency",
-            "4",
-            "--max-attempts-per-host",
-            "2000",
-            "--read-timeout",
-            "3",
-            "--conversation-timeout",
-            "20",
-            "--checkpoint",
-            "run.ckpt",
-            "--out",
-            "out.jsonl",
-            "--audit",
-            "audit.jsonl",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    };
-    let mut first = scratch.botscope().args(args(&[])).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let args = |extra: &[&str]| lab_survey_args("127.36.0.0/20", &fleet.ports, 4, extra);
+    let mut first = scratch
+        .botscope()
+        .args(args(&["--checkpoint", "run.ckpt"]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     // Interrupt once the service stage has written its first hosts.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
@@ -441,7 +427,7 @@ fn an_interrupted_survey_resumes_from_its_checkpoint_without_repeating_a_host() 
     assert!(done_before >= 3 && done_before < truth.len(), "interrupted after {done_before} of {} hosts", truth.len());
 
     // Run the same command again: it finishes the rest.
-    let second = scratch.botscope().args(args(&["--summary", "summary.json"])).output().unwrap();
+    let second = scratch.botscope().args(args(&["--checkpoint", "run.ckpt"])).output().unwrap();
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     let records = lines(&scratch.path("out.jsonl"));
     let mut services = BTreeSet::new();

@@ -336,23 +336,12 @@ impl Run {
 
     async fn survey_host(&self, ip: Ipv4Addr, ports: &[u16], out: &mpsc::Sender<Output>) {
         let budget = AtomicU32::new(self.config.max_attempts_per_host);
-        let (audit_tx, mut audit_rx) = mpsc::channel::<AuditEntry>(64);
-        let forward = {
-            let out = out.clone();
-            tokio::spawn(async move {
-                while let Some(entry) = audit_rx.recv().await {
-                    let _ = out.send(Output::Audit(entry)).await;
-                }
-            })
-        };
         let mut results = Vec::new();
         for port in ports {
             let Some(entry) = self.config.ports.iter().find(|p| p.port == *port).cloned() else { continue };
             let addr = SocketAddr::new(IpAddr::V4(ip), entry.port);
-            results.push(self.survey_service(addr, entry, &budget, &audit_tx).await);
+            results.push(self.survey_service(addr, entry, &budget, out).await);
         }
-        drop(audit_tx);
-        let _ = forward.await;
         for record in self.records_for_host(ip, results) {
             if let Record::Finding(finding) = &record {
                 self.progress.findings.fetch_add(1, Ordering::Relaxed);
@@ -368,7 +357,7 @@ impl Run {
         addr: SocketAddr,
         entry: PortEntry,
         budget: &AtomicU32,
-        audit: &mpsc::Sender<AuditEntry>,
+        out: &mpsc::Sender<Output>,
     ) -> ServiceResult {
         let mut result = ServiceResult {
             entry: entry.clone(),
@@ -380,14 +369,8 @@ impl Run {
             open_page: false,
             management_confirmed: false,
         };
-        let context = LoginContext::new(
-            addr,
-            entry.protocol,
-            self.config.dictionary.ordered(),
-            budget,
-            Some(audit),
-            &self.shared,
-        );
+        let context =
+            LoginContext::new(addr, entry.protocol, self.config.dictionary.ordered(), budget, Some(out), &self.shared);
         let outcome = match entry.protocol {
             Service::Telnet => self.telnet(addr, &entry, &context, &mut result).await,
             Service::Ssh => self.ssh(addr, &entry, &context, &mut result).await,

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::Credential;
 use crate::conn::ConnError;
+use crate::engine::Output;
 
 /// How one login attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,7 +94,7 @@ pub struct LoginContext<'a> {
     pub protocol: Service,
     credentials: &'a [Credential],
     budget: &'a AtomicU32,
-    audit: Option<&'a mpsc::Sender<AuditEntry>>,
+    audit: Option<&'a mpsc::Sender<Output>>,
     tokens: &'a AtomicU64,
     attempts: &'a AtomicU64,
 }
@@ -105,7 +106,7 @@ impl<'a> LoginContext<'a> {
         protocol: Service,
         credentials: &'a [Credential],
         budget: &'a AtomicU32,
-        audit: Option<&'a mpsc::Sender<AuditEntry>>,
+        audit: Option<&'a mpsc::Sender<Output>>,
         shared: &'a Shared,
     ) -> LoginContext<'a> {
         LoginContext {
@@ -156,7 +157,7 @@ impl<'a> LoginContext<'a> {
                 credential_id,
                 outcome,
             };
-            let _ = audit.send(entry).await;
+            let _ = audit.send(Output::Audit(entry)).await;
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::process::{ExitCode, Stdio};
-use std::time::Duration;
 
 use anyhow::Context;
 use botscope_lab::fleet::{self, Device, FleetSpec, PortMap};
@@ -26,15 +25,10 @@ async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {
     };
     anyhow::ensure!((0.0..=1.0).contains(&args.misbehaving), "--misbehaving must be between 0 and 1");
     anyhow::ensure!(args.count > 0, "--count must be at least 1");
-    if let Some(duration) = args.duration {
-        anyhow::ensure!(
-            duration.is_finite() && duration > 0.0 && duration <= 7.0 * 86400.0,
-            "--duration must be between 0 and a week, in seconds"
-        );
-    }
+    let duration = args.duration.map(|d| crate::stop::seconds(d, "--duration", 7.0 * 86400.0)).transpose()?;
     let spec = FleetSpec { count: args.count, seed: args.seed, subnet, ports, misbehaving: args.misbehaving };
     let mut fleet = fleet::build(&spec, &DeviceCatalog::shipped(), &Dictionary::shipped())?;
-    let stop = stop_after(args.duration);
+    let stop = crate::stop::signal_or_after(duration);
 
     if let Some(partition) = &args.partition {
         // A worker: serve one share of the fleet until the parent closes our stdin.
@@ -168,27 +162,4 @@ fn open_file_limit() -> usize {
             line.split_whitespace().nth(3)?.parse().ok()
         })
         .unwrap_or(1024)
-}
-
-async fn stop_after(duration: Option<f64>) {
-    let interrupted = shutdown_signal();
-    match duration.map(Duration::from_secs_f64) {
-        Some(limit) => tokio::select! { _ = tokio::time::sleep(limit) => {}, _ = interrupted => {} },
-        None => interrupted.await,
-    }
-}
-
-/// SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
 }

@@ -83,9 +83,9 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         shard,
         seed: args.seed,
         limits: Limits {
-            connect: seconds(args.connect_timeout, "--connect-timeout")?,
-            read: seconds(args.read_timeout, "--read-timeout")?,
-            conversation: seconds(args.conversation_timeout, "--conversation-timeout")?,
+            connect: crate::stop::seconds(args.connect_timeout, "--connect-timeout", 3600.0)?,
+            read: crate::stop::seconds(args.read_timeout, "--read-timeout", 3600.0)?,
+            conversation: crate::stop::seconds(args.conversation_timeout, "--conversation-timeout", 3600.0)?,
             ..Limits::default()
         },
         lab: args.lab,
@@ -134,7 +134,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     {
         let stop = stop.clone();
         tokio::spawn(async move {
-            crate::commands::lab::shutdown_signal().await;
+            crate::stop::shutdown_signal().await;
             tracing::warn!("interrupted: finishing the conversations in flight, then writing the summary");
             stop.store(true, Ordering::Relaxed);
         });
@@ -236,11 +236,6 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         eprintln!("survey stopped early; the records written so far are complete per host");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    anyhow::ensure!(value.is_finite() && value > 0.0 && value <= 3600.0, "{flag} must be between 0 and 3600 seconds");
-    Ok(Duration::from_secs_f64(value))
 }
 
 fn parse_shard(text: Option<&str>) -> anyhow::Result<(u64, u64)> {
