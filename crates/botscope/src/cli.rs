@@ -81,9 +81,88 @@ pub enum Command {
     #[command(after_help = FINGERPRINTS_EXAMPLES)]
     Fingerprints(FingerprintsArgs),
 
-    /// The lab: emulated devices on loopback, with ground truth
+    /// Darknet telescope: classify packets sent to unused addresses, list infected hosts (NICTER)
+    #[command(after_help = TELESCOPE_EXAMPLES, long_about = TELESCOPE_ABOUT)]
+    Telescope(Box<TelescopeArgs>),
+
+    /// The lab: emulated devices and a synthetic darknet on loopback, with ground truth
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+const TELESCOPE_ABOUT: &str = "Darknet telescope: classify packets sent to unused addresses and list \
+infected hosts, research scanners and DDoS victims (NICTER).
+
+Reads pcap (either byte order, micro- or nanosecond stamps) and pcapng (any number of \
+interfaces), plain or gzip/zstd compressed, with Ethernet (VLAN tags too), Linux cooked v1/v2, \
+raw IP or loopback framing, IPv4 and IPv6; or captures live from --interface through libpcap. A \
+corrupt or truncated record is counted, skipped with a warning, and the rest of the file is read. \
+Packets to addresses outside --darknet are counted and ignored.
+
+Every packet is matched against signatures kept as data (data/signatures/, or --signatures DIR): \
+the Mirai fingerprint (TCP sequence number = destination address), research scanners (ZMap, \
+masscan), backscatter from DDoS victims (SYN-ACK, RST, ICMP errors), UDP probes; behaviours judge \
+whole sources (IoT-port scanning without a fingerprint). Each source gets, per --window, one \
+activity record: first/last seen, packets, bytes, distinct destinations, top ports, tags, a \
+classification (infected, research_scanner, backscatter, unknown) and the evidence for it; \
+the ISP when --db holds a routing table and ISP registry (botscope isp load).
+
+--out writes the records as JSON lines; --stats writes the series the report draws (packets by \
+service category, per-day Mirai-fingerprint packets and hosts overall and per ISP, DDoS victims); \
+--db stores both (kinds activity and darknet_day). Formats: docs/formats.md.";
+
+const TELESCOPE_EXAMPLES: &str = "\
+Examples:
+  botscope telescope --pcap darknet-2026-11-02.pcap.zst --darknet 203.0.113.0/24 \\
+      --out activity.jsonl --stats stats.json
+  botscope telescope --pcap a.pcapng b.pcap.gz --darknet 192.0.2.0/24,2001:db8:ffff::/48 --window 1h --out -
+  botscope --db botscope.db telescope --pcap day.pcap --darknet 127.224.0.0/16 --sensor darknet-a
+  botscope telescope --interface eth1 --darknet 198.51.100.0/24 --out live.jsonl   # Ctrl-C closes the window and writes it
+  botscope lab darknet --out lab.pcap --truth lab-truth.jsonl && botscope telescope --pcap lab.pcap --darknet 127.224.0.0/16";
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("capture").required(true).args(["pcap", "interface"])))]
+pub struct TelescopeArgs {
+    /// Capture files (pcap or pcapng, plain, .gz or .zst: told apart by content); read in the
+    /// order of their first packet
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub pcap: Vec<PathBuf>,
+
+    /// Capture live from this interface (libpcap; needs capture rights)
+    #[arg(long, value_name = "IFACE")]
+    pub interface: Option<String>,
+
+    /// The darknet: prefixes whose traffic is observed (IPv4 or IPv6, comma-separated or repeated)
+    #[arg(long, value_name = "CIDR", required = true, value_delimiter = ',')]
+    pub darknet: Vec<String>,
+
+    /// Aggregation window: 1h, 1d or any length in s/m/h/d; windows are aligned to UTC midnight
+    #[arg(long, value_name = "DUR", default_value = "1d")]
+    pub window: String,
+
+    /// Write activity records (JSON lines) here; - is standard output [default: - unless --db is given]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Write the darknet statistics (one JSON document) here
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+
+    /// Signature directory to use instead of the shipped data/signatures
+    #[arg(long, value_name = "DIR")]
+    pub signatures: Option<PathBuf>,
+
+    /// Name of this telescope, written into every record
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+
+    /// Most sources kept per window; beyond it, new sources count only in the statistics
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    pub max_sources: usize,
+
+    /// Live capture: stop after this many seconds [default: until interrupted]
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
 }
 
 const SURVEY_ABOUT: &str =
@@ -237,6 +316,67 @@ pub enum LabCommand {
     /// Run emulated IoT devices on loopback until stopped (or for --duration)
     #[command(after_help = LAB_DEVICES_EXAMPLES, long_about = LAB_DEVICES_ABOUT)]
     Devices(LabDevicesArgs),
+
+    /// Write a synthetic darknet capture (pcap) with the truth about every source
+    #[command(after_help = LAB_DARKNET_EXAMPLES, long_about = LAB_DARKNET_ABOUT)]
+    Darknet(LabDarknetArgs),
+}
+
+const LAB_DARKNET_ABOUT: &str = "Write a synthetic darknet capture (pcap) with the truth about every source.
+
+The same seed gives the same file. Sources: Mirai-family bots (SYN whose sequence number is the \
+destination address; ports 23 and 2323 about 9:1, or a variant's port such as 37215, 52869, 5555, \
+7547, 8080), other IoT scanners without the fingerprint, scanners of non-IoT ports, research \
+scanners (ZMap's IP id 54321, masscan's id = destination ^ port ^ sequence), DDoS victims \
+answering spoofed traffic (SYN-ACK, RST, ICMP port unreachable), UDP probes (SSDP, DNS, NTP, \
+SNMP) and stray noise, plus a few ARP frames and packets to just outside the darknet. Bots are the \
+lab fleet's vulnerable devices first (same --seed and --fleet-count as `botscope lab devices`), so \
+the survey and the telescope see one world. --truth writes one JSON line per source: address, \
+kind, the class and tags a correct telescope gives, packets and ports. Prints a JSON summary. \
+Every address is inside 127.0.0.0/8.";
+
+const LAB_DARKNET_EXAMPLES: &str = "\
+Examples:
+  botscope lab darknet --out darknet.pcap --seed 7 --truth darknet-truth.jsonl
+  botscope lab darknet --out big.pcap --seed 1 --hours 24 --sources 5000 --intensity 20   # benchmark input";
+
+#[derive(Debug, Args)]
+pub struct LabDarknetArgs {
+    /// The pcap to write
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Seed: the same seed gives the same capture
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+
+    /// The darknet prefix (inside 127.0.0.0/8, at least a /24)
+    #[arg(long, value_name = "CIDR", default_value = "127.224.0.0/16")]
+    pub darknet: String,
+
+    /// Hours of traffic, starting at --start
+    #[arg(long, value_name = "H", default_value_t = 24)]
+    pub hours: u32,
+
+    /// Number of sources
+    #[arg(long, value_name = "N", default_value_t = 400)]
+    pub sources: usize,
+
+    /// Start of the capture (RFC 3339) [default: 2026-11-02T00:00:00Z]
+    #[arg(long, value_name = "TIME", default_value = "2026-11-02T00:00:00Z")]
+    pub start: String,
+
+    /// Multiplies every scanner's packet rate (benchmarks use large values)
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub intensity: f64,
+
+    /// Size of the lab fleet whose vulnerable devices become the bots
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub fleet_count: usize,
+
+    /// Write the truth here (one JSON line per source)
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
 }
 
 const LAB_DEVICES_ABOUT: &str = "Run emulated IoT devices on loopback until stopped (or for --duration).

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
             Command::Config(command) => commands::config::run(command, &settings),
             Command::Survey(args) => commands::survey::run(*args, &settings, cli.global.db.is_some()).await,
             Command::Fingerprints(args) => commands::survey::fingerprints(args),
+            Command::Telescope(args) => commands::telescope::run(*args, &settings, cli.global.db.is_some()).await,
             Command::Lab(command) => commands::lab::run(command).await,
         }
     });

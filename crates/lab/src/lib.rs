@@ -6,6 +6,7 @@
 //! device. Nothing here can reach beyond loopback: fleets outside 127.0.0.0/8 are refused.
 #![deny(missing_docs)]
 
+pub mod darknet;
 pub mod devices;
 pub mod fleet;
 pub mod serve;

@@ -11,6 +11,7 @@
 mod activity;
 mod botnet;
 mod cnc;
+mod darknet;
 mod device;
 mod finding;
 mod id;
@@ -21,9 +22,10 @@ mod routing;
 mod service;
 mod time;
 
-pub use activity::{ActivityClass, PortCount, SourceActivity, Transport};
+pub use activity::{ActivityClass, Evidence, PortCount, SourceActivity, Transport};
 pub use botnet::{Botnet, BotnetStatus, CncEndpoint};
 pub use cnc::{CncCandidate, DetectionMethod};
+pub use darknet::{CategoryCount, DarknetDay, IspDay};
 pub use device::{Device, DeviceType};
 pub use finding::{Finding, FindingIssue, Service};
 pub use id::record_id;

@@ -5,7 +5,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Botnet, CncCandidate, Finding, Isp, Notification, ServiceObservation, SourceActivity, Timestamp};
+use crate::{
+    Botnet, CncCandidate, DarknetDay, Finding, Isp, Notification, ServiceObservation, SourceActivity, Timestamp,
+};
 
 /// Any record, tagged by its `kind` field when written as a JSON line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +27,8 @@ pub enum Record {
     Isp(Isp),
     /// A responsive service the survey talked to.
     Service(ServiceObservation),
+    /// One day of a telescope's darknet statistics.
+    DarknetDay(DarknetDay),
 }
 
 /// The kinds of record, as named in the `kind` field and on the command line.
@@ -44,12 +48,22 @@ pub enum Kind {
     Isp,
     /// `service`
     Service,
+    /// `darknet_day`
+    DarknetDay,
 }
 
 impl Kind {
     /// Every kind, in documentation order.
-    pub const ALL: [Kind; 7] =
-        [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Botnet, Kind::Notification, Kind::Isp, Kind::Service];
+    pub const ALL: [Kind; 8] = [
+        Kind::Finding,
+        Kind::Activity,
+        Kind::Cnc,
+        Kind::Botnet,
+        Kind::Notification,
+        Kind::Isp,
+        Kind::Service,
+        Kind::DarknetDay,
+    ];
 
     /// The name used in the `kind` field.
     pub fn as_str(self) -> &'static str {
@@ -61,6 +75,7 @@ impl Kind {
             Kind::Notification => "notification",
             Kind::Isp => "isp",
             Kind::Service => "service",
+            Kind::DarknetDay => "darknet_day",
         }
     }
 }
@@ -148,6 +163,7 @@ pub fn parse_line(line: &[u8], required: Option<Kind>) -> Result<Option<Record>,
             Kind::Notification => Record::Notification(serde_json::from_slice(line)?),
             Kind::Isp => Record::Isp(serde_json::from_slice(line)?),
             Kind::Service => Record::Service(serde_json::from_slice(line)?),
+            Kind::DarknetDay => Record::DarknetDay(serde_json::from_slice(line)?),
         },
         (None, None) => return Err(LineError::MissingKind),
     };
@@ -166,6 +182,7 @@ impl Record {
             Record::Botnet(_) => Kind::Botnet,
             Record::Notification(_) => Kind::Notification,
             Record::Isp(_) => Kind::Isp,
+            Record::DarknetDay(_) => Kind::DarknetDay,
             Record::Service(_) => Kind::Service,
         }
     }
@@ -178,6 +195,7 @@ impl Record {
             Record::Cnc(r) => r.check(),
             Record::Botnet(r) => r.check(),
             Record::Notification(r) => r.check(),
+            Record::DarknetDay(r) => r.check(),
             Record::Isp(r) => r.check(),
             Record::Service(r) => r.check(),
         };
@@ -190,6 +208,7 @@ impl Record {
             Record::Activity(r) => &mut r.id,
             Record::Cnc(r) => &mut r.id,
             Record::Botnet(r) => &mut r.id,
+            Record::DarknetDay(r) => &mut r.id,
             Record::Notification(r) => &mut r.id,
             Record::Isp(r) => &mut r.id,
             Record::Service(r) => &mut r.id,
@@ -202,6 +221,7 @@ impl Record {
             Record::Finding(r) => r.natural_key(),
             Record::Activity(r) => r.natural_key(),
             Record::Cnc(r) => r.natural_key(),
+            Record::DarknetDay(r) => r.natural_key(),
             Record::Botnet(r) => r.natural_key(),
             Record::Notification(r) => r.natural_key(),
             Record::Isp(r) => r.natural_key(),
@@ -221,6 +241,7 @@ impl Record {
         match self {
             Record::Finding(r) => r.id,
             Record::Activity(r) => r.id,
+            Record::DarknetDay(r) => r.id,
             Record::Cnc(r) => r.id,
             Record::Botnet(r) => r.id,
             Record::Notification(r) => r.id,
@@ -232,6 +253,7 @@ impl Record {
     /// The time a record is filed under: when it was observed or made.
     pub fn time(&self) -> Option<Timestamp> {
         match self {
+            Record::DarknetDay(r) => r.midnight(),
             Record::Finding(r) => Some(r.observed_at),
             Record::Activity(r) => Some(r.window_start),
             Record::Cnc(r) => Some(r.last_seen),
@@ -246,11 +268,11 @@ impl Record {
     pub fn address(&self) -> Option<IpAddr> {
         match self {
             Record::Finding(r) => Some(r.ip),
-            Record::Activity(r) => Some(r.src_ip),
+            Record::Activity(r) => Some(r.src),
             Record::Cnc(r) => Some(r.ip),
             Record::Notification(r) => Some(r.ip),
             Record::Service(r) => Some(r.ip),
-            Record::Botnet(_) | Record::Isp(_) => None,
+            Record::Botnet(_) | Record::Isp(_) | Record::DarknetDay(_) => None,
         }
     }
 

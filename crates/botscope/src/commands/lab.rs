@@ -9,12 +9,60 @@ use botscope_lab::serve;
 use botscope_survey::catalog::{DeviceCatalog, Dictionary};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::cli::{LabCommand, LabDevicesArgs};
+use crate::cli::{LabCommand, LabDarknetArgs, LabDevicesArgs};
 
 pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
     match command {
         LabCommand::Devices(args) => devices(args).await,
+        LabCommand::Darknet(args) => tokio::task::spawn_blocking(move || darknet(args)).await?,
     }
+}
+
+fn darknet(args: LabDarknetArgs) -> anyhow::Result<ExitCode> {
+    use botscope_lab::darknet::{self, DarknetSpec};
+    let darknet = args.darknet.parse().with_context(|| format!("--darknet {}: not an IPv4 CIDR", args.darknet))?;
+    let start = chrono::DateTime::parse_from_rfc3339(&args.start)
+        .with_context(|| format!("--start {}: not an RFC 3339 time", args.start))?;
+    anyhow::ensure!(start.timestamp() >= 0, "--start must be after 1970");
+    anyhow::ensure!(args.hours <= 24 * 366, "--hours is at most a year");
+    anyhow::ensure!(args.intensity > 0.0 && args.intensity <= 10_000.0, "--intensity must be in (0, 10000]");
+    // The fleet `botscope lab devices` builds with the same seed; its devices that accept a
+    // dictionary pair or no password are the ones that got infected.
+    let spec = FleetSpec {
+        count: args.fleet_count,
+        seed: args.seed,
+        subnet: "127.16.0.0/12".parse().expect("constant"),
+        ports: PortMap::default(),
+        misbehaving: 0.0,
+    };
+    let fleet = if args.fleet_count == 0 {
+        Vec::new()
+    } else {
+        fleet::build(&spec, &DeviceCatalog::shipped(), &Dictionary::shipped())?
+    };
+    let pool: Vec<_> =
+        fleet.iter().filter(|d| !matches!(d.credential, fleet::Credential::Strong { .. })).map(|d| d.ip).collect();
+    let spec = DarknetSpec {
+        seed: args.seed,
+        darknet,
+        hours: args.hours,
+        sources: args.sources,
+        start: start.timestamp() as u64,
+        intensity: args.intensity,
+    };
+    let file = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (truth, summary) = darknet::generate(&spec, &pool, &mut std::io::BufWriter::new(file))?;
+    if let Some(path) = &args.truth {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for line in &truth {
+            serde_json::to_writer(&mut out, line)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {

@@ -5,3 +5,4 @@ pub mod ingest;
 pub mod isp;
 pub mod lab;
 pub mod survey;
+pub mod telescope;

@@ -1,0 +1,286 @@
+//! `botscope telescope`: darknet packets in, source activity and darknet statistics out.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use botscope_model::{Record, SourceActivity};
+use botscope_store::Store;
+use botscope_telescope::read::{self, Next};
+use botscope_telescope::{Catalogue, Config, Darknet, Stats, Telescope};
+use ipnet::IpNet;
+use tokio::sync::mpsc;
+
+use crate::Settings;
+use crate::cli::TelescopeArgs;
+
+/// Records go to the writer in batches of this many.
+const BATCH: usize = 1000;
+
+/// Parses a window length such as `1h`, `1d`, `15m`, `3600s` or `3600` (seconds).
+pub fn parse_window(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().with_context(|| format!("--window {text}: expected a number and s, m, h or d"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => anyhow::bail!("--window {text}: the unit must be s, m, h or d"),
+    };
+    anyhow::ensure!((60..=7 * 86_400).contains(&seconds), "--window must be between 1m and 7d");
+    anyhow::ensure!(
+        86_400 % seconds == 0 || seconds % 86_400 == 0,
+        "--window must divide a day (or be whole days) so windows line up with UTC days"
+    );
+    Ok(seconds)
+}
+
+pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
+    let prefixes: Vec<IpNet> = args
+        .darknet
+        .iter()
+        .map(|p| {
+            let p = p.trim();
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                .with_context(|| format!("--darknet {p}: not a CIDR prefix"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let window_seconds = parse_window(&args.window)?;
+    anyhow::ensure!(args.max_sources > 0, "--max-sources must be at least 1");
+    let catalogue = match &args.signatures {
+        Some(dir) => Catalogue::load_dir(dir)?,
+        None => Catalogue::shipped(),
+    };
+    let duration = args.duration.map(|d| crate::stop::seconds(d, "--duration", 366.0 * 86400.0)).transpose()?;
+    let config = Config {
+        darknet: Darknet::new(&prefixes),
+        window_seconds,
+        sensor: args.sensor.clone(),
+        max_sources: args.max_sources,
+    };
+
+    let store = if db_given { Some(settings.open_store().await?) } else { None };
+    let attributor = match &store {
+        Some(store) if store.routing_snapshot().await?.is_some() => {
+            Some(botscope_isp::Attributor::new(store.routed_prefixes().await?, &store.isps().await?))
+        }
+        _ => None,
+    };
+    let out_path = match (&args.out, &store) {
+        (Some(p), _) => Some(p.clone()),
+        (None, None) => Some(PathBuf::from("-")),
+        (None, Some(_)) => None,
+    };
+
+    // Ctrl-C / SIGTERM / --duration: stop reading, close the open windows, write them.
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let limit = if args.interface.is_some() { duration } else { None };
+        tokio::spawn(async move {
+            crate::stop::signal_or_after(limit).await;
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+
+    let (tx, mut rx) = mpsc::channel::<Vec<SourceActivity>>(16);
+    let show_progress = settings.show_progress;
+    let pcaps = args.pcap.clone();
+    let interface = args.interface.clone();
+    let reader_stop = stop.clone();
+    let attribute: Option<botscope_telescope::Attribute> = attributor.map(|a| {
+        let a = Arc::new(a);
+        Box::new(move |ip| {
+            let isps = a.lookup(ip).isps;
+            (!isps.is_empty()).then(|| isps.join(","))
+        }) as botscope_telescope::Attribute
+    });
+    let worker = tokio::task::spawn_blocking(move || -> anyhow::Result<(Stats, f64)> {
+        let started = Instant::now();
+        let mut telescope = Telescope::new(&catalogue, config);
+        if let Some(attribute) = attribute {
+            telescope = telescope.with_attribution(attribute);
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut emit = |record: SourceActivity| {
+            batch.push(record);
+            if batch.len() >= BATCH {
+                // The receiver only goes away on an error already being reported.
+                let _ = tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        };
+        match interface {
+            Some(name) => live(&mut telescope, &name, &reader_stop, &mut emit)?,
+            None => files(&mut telescope, &pcaps, &reader_stop, show_progress, &mut emit)?,
+        }
+        let stats = telescope.finish(&mut emit);
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+        Ok((stats, started.elapsed().as_secs_f64()))
+    });
+
+    let mut out: Option<Box<dyn Write + Send>> = match &out_path {
+        Some(p) if p == Path::new("-") => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+        Some(p) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ))),
+        None => None,
+    };
+    let mut by_class = std::collections::BTreeMap::<&str, u64>::new();
+    let mut stored = 0u64;
+    while let Some(batch) = rx.recv().await {
+        for record in &batch {
+            *by_class.entry(record.classification.as_str()).or_default() += 1;
+        }
+        let records: Vec<Record> = batch.into_iter().map(Record::Activity).collect();
+        if let Some(out) = out.as_mut() {
+            for record in &records {
+                out.write_all(record.to_json_line().as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+        }
+        if let Some(store) = &store {
+            stored += store.put_records(&records).await?.inserted;
+        }
+    }
+    let (stats, seconds) = worker.await??;
+    if let Some(out) = out.as_mut() {
+        out.flush().context("cannot write the activity records")?;
+    }
+    if let Some(store) = &store {
+        let days: Vec<Record> = stats.days.iter().cloned().map(Record::DarknetDay).collect();
+        stored += store.put_records(&days).await?.inserted;
+    }
+    if let Some(path) = &args.stats {
+        let text = serde_json::to_string_pretty(&stats)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let t = &stats.totals;
+    let classes: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+    tracing::info!(
+        frames = t.frames,
+        darknet_packets = t.darknet_packets,
+        outside_darknet = t.outside_darknet,
+        skipped = t.skipped.values().sum::<u64>(),
+        stored,
+        "telescope done in {seconds:.1} s ({:.0} frames/s): sources {}",
+        t.frames as f64 / seconds.max(1e-9),
+        if classes.is_empty() { "none".to_string() } else { classes.join(", ") }
+    );
+    for (reason, n) in &t.skipped {
+        tracing::warn!(reason = reason.as_str(), count = n, "skipped records or frames");
+    }
+    if t.sources_over_limit > 0 {
+        tracing::warn!(
+            packets = t.sources_over_limit,
+            "--max-sources reached: packets of further sources counted only in the statistics"
+        );
+    }
+    if t.late_packets > 0 {
+        tracing::warn!(
+            packets = t.late_packets,
+            "packets older than every open window (input out of time order): counted only in the statistics"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the capture files, in the order of their first packet.
+fn files(
+    telescope: &mut Telescope<'_>,
+    paths: &[PathBuf],
+    stop: &AtomicBool,
+    show_progress: bool,
+    emit: &mut impl FnMut(SourceActivity),
+) -> anyhow::Result<()> {
+    let mut ordered = Vec::new();
+    for path in paths {
+        let (mut reader, _) = read::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let first = loop {
+            match reader.next()? {
+                Next::Frame(f) => break f.ts_ns,
+                Next::Skipped(_) => continue,
+                Next::End => break u64::MAX,
+            }
+        };
+        ordered.push((first, path.clone()));
+    }
+    ordered.sort();
+    for (_, path) in ordered {
+        let (mut reader, compression) = read::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let total = match compression {
+            read::Compression::None => std::fs::metadata(&path).ok().map(|m| m.len()),
+            _ => None,
+        };
+        let bar = crate::progress::bytes(show_progress, total, format!("reading {}", path.display()));
+        let mut since_update = 0u32;
+        loop {
+            match reader.next().with_context(|| format!("reading {}", path.display()))? {
+                Next::Frame(frame) => telescope.observe(&frame, emit),
+                Next::Skipped(skip) => {
+                    telescope.count_skip(skip);
+                    tracing::warn!(file = %path.display(), offset = reader.position(), reason = skip.as_str(), "skipped a capture record");
+                }
+                Next::End => break,
+            }
+            since_update += 1;
+            if since_update == 1 << 16 {
+                since_update = 0;
+                bar.set_position(reader.position());
+                if stop.load(Ordering::Relaxed) {
+                    tracing::warn!("interrupted: writing what was read so far");
+                    bar.finish_and_clear();
+                    return Ok(());
+                }
+            }
+        }
+        bar.finish_and_clear();
+    }
+    Ok(())
+}
+
+#[cfg(feature = "live")]
+fn live(
+    telescope: &mut Telescope<'_>,
+    interface: &str,
+    stop: &AtomicBool,
+    emit: &mut impl FnMut(SourceActivity),
+) -> anyhow::Result<()> {
+    use botscope_telescope::read::live::{LiveCapture, Poll};
+    let mut capture = LiveCapture::open(interface, 100)?;
+    tracing::info!(interface, linktype = capture.linktype(), "capturing");
+    let mut last_tick = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        match capture.poll() {
+            Ok(Poll::Frame(frame)) => telescope.observe(&frame, emit),
+            Ok(Poll::Idle) => {}
+            Err(e) => anyhow::bail!("live capture on {interface}: {e}"),
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            // A window closes a little after its end, so late frames still land in it.
+            telescope.close_ended(now.as_nanos().saturating_sub(5_000_000_000) as u64, emit);
+        }
+    }
+    if let Some(dropped) = capture.dropped().filter(|d| *d > 0) {
+        tracing::warn!(dropped, "the kernel or libpcap dropped packets");
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "live"))]
+fn live(_: &mut Telescope<'_>, _: &str, _: &AtomicBool, _: &mut impl FnMut(SourceActivity)) -> anyhow::Result<()> {
+    anyhow::bail!("this botscope was built without live capture (feature `live`, which needs libpcap)")
+}

@@ -1,0 +1,309 @@
+//! botscope's darknet telescope, NICTER's role: read packets arriving at unused address space,
+//! recognise who sends them and why, and turn that into per-window source activity (the daily
+//! infected-host list each ISP is notified of), DDoS victims seen through backscatter, and the
+//! statistics the government's report draws.
+//!
+//! The pieces: [`read`] (pcap, pcapng, compressed, live), [`packet`] (frame to header fields),
+//! [`classify`] (signatures, behaviours and service categories loaded from data), and
+//! [`Telescope`], which filters to the darknet, classifies each packet once and aggregates per
+//! source per window in bounded memory.
+#![deny(missing_docs)]
+
+mod aggregate;
+pub mod classify;
+pub mod packet;
+pub mod read;
+mod sketch;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use botscope_model::SourceActivity;
+use ipnet::IpNet;
+
+pub use classify::{Catalogue, CatalogueError};
+use packet::{Addr, PacketSkip, Transport};
+use read::{Frame, Skip};
+pub use stats::Stats;
+
+const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+/// The darknet: the prefixes whose traffic is observed.
+#[derive(Debug, Clone)]
+pub struct Darknet {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+    prefixes: Vec<IpNet>,
+}
+
+impl Darknet {
+    /// From the prefixes given.
+    pub fn new(prefixes: &[IpNet]) -> Self {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for net in prefixes {
+            match net {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.netmask()))),
+            }
+        }
+        Darknet { v4, v6, prefixes: prefixes.to_vec() }
+    }
+
+    /// Whether an address is in the darknet.
+    #[inline]
+    pub fn contains(&self, addr: Addr) -> bool {
+        match addr.as_v4() {
+            Some(a) => self.v4.iter().any(|&(net, mask)| a & mask == net),
+            None => self.v6.iter().any(|&(net, mask)| addr.0 & mask == net),
+        }
+    }
+
+    /// The prefixes.
+    pub fn prefixes(&self) -> &[IpNet] {
+        &self.prefixes
+    }
+}
+
+/// How the telescope runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The darknet.
+    pub darknet: Darknet,
+    /// Window length in seconds (3600 or 86400 usually; windows are aligned to the Unix epoch,
+    /// so daily windows are UTC days).
+    pub window_seconds: u64,
+    /// Telescope name written into records.
+    pub sensor: Option<String>,
+    /// Most sources kept per window; further new sources only count in the statistics.
+    pub max_sources: usize,
+}
+
+/// Maps an address to its ISP handle.
+pub type Attribute = Box<dyn Fn(IpAddr) -> Option<String> + Send>;
+
+/// The telescope: feed it frames in time order, collect records as windows close.
+pub struct Telescope<'c> {
+    catalogue: &'c Catalogue,
+    config: Config,
+    window_ns: u64,
+    windows: BTreeMap<u64, aggregate::Window>,
+    days: BTreeMap<u64, stats::DayState>,
+    category_totals: Vec<u64>,
+    totals: stats::Totals,
+    attribute: Option<Attribute>,
+}
+
+impl<'c> Telescope<'c> {
+    /// A telescope with the given rules and settings.
+    pub fn new(catalogue: &'c Catalogue, config: Config) -> Self {
+        let window_ns = config.window_seconds.max(1).saturating_mul(1_000_000_000);
+        Telescope {
+            catalogue,
+            window_ns,
+            config,
+            windows: BTreeMap::new(),
+            days: BTreeMap::new(),
+            category_totals: vec![0; catalogue.categories().len()],
+            totals: stats::Totals::default(),
+            attribute: None,
+        }
+    }
+
+    /// Attributes sources to ISPs in records and statistics.
+    pub fn with_attribution(mut self, attribute: Attribute) -> Self {
+        self.attribute = Some(attribute);
+        self
+    }
+
+    /// Counts a record the reader skipped.
+    pub fn count_skip(&mut self, skip: Skip) {
+        *self.totals.skipped.entry(skip.as_str().to_string()).or_default() += 1;
+    }
+
+    fn count_packet_skip(&mut self, skip: PacketSkip) {
+        *self.totals.skipped.entry(skip.as_str().to_string()).or_default() += 1;
+    }
+
+    /// Run counters so far.
+    pub fn totals(&self) -> &stats::Totals {
+        &self.totals
+    }
+
+    /// Sources held in open windows.
+    pub fn open_sources(&self) -> usize {
+        self.windows.values().map(|w| w.sources.len()).sum()
+    }
+
+    /// Takes one frame; records of windows it closes go to `emit`.
+    #[inline]
+    pub fn observe(&mut self, frame: &Frame<'_>, emit: &mut impl FnMut(SourceActivity)) {
+        self.totals.frames += 1;
+        let packet = match packet::parse(frame.linktype, frame.data) {
+            Ok(p) => p,
+            Err(skip) => return self.count_packet_skip(skip),
+        };
+        if !self.config.darknet.contains(packet.dst) {
+            self.totals.outside_darknet += 1;
+            return;
+        }
+        self.totals.darknet_packets += 1;
+        let ts = frame.ts_ns;
+        let catalogue = self.catalogue;
+        let mask = catalogue.matches(&packet);
+        let mirai = mask & catalogue.mirai_mask != 0;
+        let category = catalogue.category(&packet, mask);
+        self.category_totals[usize::from(category)] += 1;
+
+        let day = self.days.entry(ts / DAY_NS).or_default();
+        day.packets += 1;
+        if day.categories.is_empty() {
+            day.categories = vec![0; catalogue.categories().len()];
+        }
+        day.categories[usize::from(category)] += 1;
+        day.sources.insert(sketch::mix(packet.src.0));
+        if mirai {
+            *day.mirai.entry(packet.src).or_default() += 1;
+        }
+
+        let index = ts / self.window_ns;
+        let newest = self.windows.last_key_value().map(|(k, _)| *k);
+        if let Some(newest) = newest
+            && index > newest
+        {
+            // Keep the previous window open for slightly reordered input; close older ones.
+            self.close_before(index.saturating_sub(1), emit);
+        }
+        if let Some((&oldest, _)) = self.windows.first_key_value()
+            && index < oldest
+        {
+            self.totals.late_packets += 1;
+            return;
+        }
+        let window = self.windows.entry(index).or_default();
+        let max_sources = self.config.max_sources;
+        let is_reply = mask & catalogue.reply_mask != 0;
+        let port = match packet.transport {
+            Transport::Tcp { sport, dport, .. } => {
+                Some((if is_reply { sport } else { dport }, aggregate::transport_code(botscope_model::Transport::Tcp)))
+            }
+            Transport::Udp { sport, dport } => {
+                Some((if is_reply { sport } else { dport }, aggregate::transport_code(botscope_model::Transport::Udp)))
+            }
+            Transport::Icmp { .. } => Some((0, aggregate::transport_code(botscope_model::Transport::Icmp))),
+            Transport::Other | Transport::Truncated => None,
+        };
+        let len = window.sources.len();
+        let state = match window.sources.get_mut(&packet.src) {
+            Some(s) => s,
+            None if len >= max_sources => {
+                self.totals.sources_over_limit += 1;
+                return;
+            }
+            None => window.sources.entry(packet.src).or_default(),
+        };
+        state.add(ts, packet.ip_len, mask, mirai, sketch::mix(packet.dst.0) as u32, port);
+    }
+
+    /// Closes every window that starts before window index `index`.
+    fn close_before(&mut self, index: u64, emit: &mut impl FnMut(SourceActivity)) {
+        while let Some((&first, _)) = self.windows.first_key_value() {
+            if first >= index {
+                break;
+            }
+            let window = self.windows.remove(&first).expect("key just seen");
+            self.emit_window(first, window, emit);
+        }
+    }
+
+    fn emit_window(&mut self, index: u64, window: aggregate::Window, emit: &mut impl FnMut(SourceActivity)) {
+        let start = index.saturating_mul(self.window_ns);
+        let records = aggregate::records(self.catalogue, window, start, self.window_ns, self.config.sensor.as_deref());
+        for mut record in records {
+            if let Some(attribute) = &self.attribute {
+                record.isp = attribute(record.src);
+            }
+            let day_index = record.first_seen.timestamp().max(0) as u64 / 86_400;
+            let date = date_of(day_index);
+            self.days.entry(day_index).or_default().absorb(&record, &date);
+            emit(record);
+        }
+    }
+
+    /// Closes windows that ended before `now_ns` (live capture calls this on a timer).
+    pub fn close_ended(&mut self, now_ns: u64, emit: &mut impl FnMut(SourceActivity)) {
+        let index = now_ns / self.window_ns;
+        self.close_before(index, emit);
+    }
+
+    /// Closes every window and returns the statistics.
+    pub fn finish(mut self, emit: &mut impl FnMut(SourceActivity)) -> Stats {
+        self.close_before(u64::MAX, emit);
+        let names = self.catalogue.categories().to_vec();
+        let mut days = Vec::new();
+        let mut victims = Vec::new();
+        for (index, day) in std::mem::take(&mut self.days) {
+            let date = date_of(index);
+            let mut by_isp: BTreeMap<String, botscope_model::IspDay> = BTreeMap::new();
+            if let Some(attribute) = &self.attribute {
+                let mut bump = |addr: Addr, mirai_packets: Option<u64>| {
+                    let isp = attribute(addr.to_ip()).unwrap_or_else(|| "unattributed".to_string());
+                    let e = by_isp.entry(isp.clone()).or_insert_with(|| botscope_model::IspDay {
+                        isp,
+                        mirai_packets: 0,
+                        mirai_sources: 0,
+                        infected_sources: 0,
+                    });
+                    match mirai_packets {
+                        Some(packets) => {
+                            e.mirai_packets += packets;
+                            e.mirai_sources += 1;
+                        }
+                        None => e.infected_sources += 1,
+                    }
+                };
+                for (&addr, &packets) in &day.mirai {
+                    bump(addr, Some(packets));
+                }
+                for &addr in &day.infected {
+                    bump(addr, None);
+                }
+            }
+            let mut by_isp: Vec<_> = by_isp.into_values().collect();
+            by_isp.sort_by(|a, b| b.infected_sources.cmp(&a.infected_sources).then(a.isp.cmp(&b.isp)));
+            let mut day_victims: Vec<_> = day.victims.into_values().collect();
+            day_victims.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.victim.cmp(&b.victim)));
+            days.push(botscope_model::DarknetDay {
+                id: None,
+                date,
+                packets: day.packets,
+                sources: day.sources.count(),
+                mirai_packets: day.mirai.values().sum(),
+                mirai_sources: day.mirai.len() as u64,
+                infected_sources: day.infected.len() as u64,
+                research_scanner_sources: day.research.len() as u64,
+                ddos_victims: day_victims.len() as u64,
+                categories: stats::category_counts(&names, &day.categories),
+                by_isp,
+                sensor: self.config.sensor.clone(),
+            });
+            victims.extend(day_victims);
+        }
+        Stats {
+            sensor: self.config.sensor.clone(),
+            darknet: self.config.darknet.prefixes().iter().map(|p| p.to_string()).collect(),
+            window_seconds: self.config.window_seconds,
+            totals: self.totals,
+            categories: stats::category_counts(&names, &self.category_totals),
+            days,
+            ddos_victims: victims,
+        }
+    }
+}
+
+fn date_of(day_index: u64) -> String {
+    chrono::DateTime::from_timestamp(i64::try_from(day_index.saturating_mul(86_400)).unwrap_or(0), 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,182 @@
+//! Classic libpcap files: a 24-byte file header, then records of a 16-byte header and the
+//! captured bytes. The magic number gives the byte order and whether the sub-second field counts
+//! micro- or nanoseconds.
+
+use std::io::Read;
+
+use super::buffer::Buffer;
+use super::{Frame, MAX_RECORD, Next, ReadError, Resolution, Skip, stamp_to_ns};
+
+const FILE_HEADER: usize = 24;
+const RECORD_HEADER: usize = 16;
+/// How far a resynchronisation looks in one go before giving the bytes up.
+const RESYNC_WINDOW: usize = 1 << 20;
+/// libpcap's largest snap length; writers with a smaller one still may not exceed this.
+const LIBPCAP_MAX_SNAPLEN: u32 = 262_144;
+
+/// Reads a classic pcap file.
+pub struct PcapReader<R> {
+    buffer: Buffer<R>,
+    big_endian: bool,
+    resolution: Resolution,
+    linktype: u32,
+    max_record: u32,
+    last_ts_sec: Option<u32>,
+}
+
+#[derive(Clone, Copy)]
+struct RecordHeader {
+    ts_sec: u32,
+    ts_frac: u32,
+    incl_len: u32,
+    orig_len: u32,
+}
+
+impl<R: Read> PcapReader<R> {
+    /// Reads the file header from `source`.
+    pub fn new(source: R) -> Result<Self, ReadError> {
+        Self::from_buffer(Buffer::new(source))
+    }
+
+    pub(crate) fn from_buffer(mut buffer: Buffer<R>) -> Result<Self, ReadError> {
+        if buffer.fill(FILE_HEADER)? < FILE_HEADER {
+            return Err(ReadError::BadHeader("pcap file header is shorter than 24 bytes"));
+        }
+        let header = buffer.take(FILE_HEADER);
+        let (big_endian, resolution) = match header[..4] {
+            [0xd4, 0xc3, 0xb2, 0xa1] => (false, Resolution::Decimal(6)),
+            [0x4d, 0x3c, 0xb2, 0xa1] => (false, Resolution::Decimal(9)),
+            [0xa1, 0xb2, 0xc3, 0xd4] => (true, Resolution::Decimal(6)),
+            [0xa1, 0xb2, 0x3c, 0x4d] => (true, Resolution::Decimal(9)),
+            _ => return Err(ReadError::BadHeader("not a pcap magic number")),
+        };
+        let u16_at = |at: usize| {
+            let b = [header[at], header[at + 1]];
+            if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+        };
+        let u32_at = |at: usize| {
+            let b = [header[at], header[at + 1], header[at + 2], header[at + 3]];
+            if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        };
+        if u16_at(4) != 2 {
+            return Err(ReadError::BadHeader("unsupported pcap major version (only 2 exists)"));
+        }
+        let snaplen = u32_at(16);
+        // The upper bits carry FCS information, not the link type.
+        let linktype = u32_at(20) & 0x0fff_ffff;
+        let max_record = snaplen.max(LIBPCAP_MAX_SNAPLEN).min(MAX_RECORD as u32);
+        Ok(PcapReader { buffer, big_endian, resolution, linktype, max_record, last_ts_sec: None })
+    }
+
+    /// The file's link type.
+    pub fn linktype(&self) -> u32 {
+        self.linktype
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self) -> u64 {
+        self.buffer.position()
+    }
+
+    fn header_at(&self, bytes: &[u8]) -> RecordHeader {
+        let u32_at = |at: usize| {
+            let b = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+            if self.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        };
+        RecordHeader { ts_sec: u32_at(0), ts_frac: u32_at(4), incl_len: u32_at(8), orig_len: u32_at(12) }
+    }
+
+    fn plausible(&self, h: RecordHeader) -> bool {
+        let frac_limit = match self.resolution {
+            Resolution::Decimal(9) => 1_000_000_000,
+            _ => 1_000_000,
+        };
+        h.incl_len <= self.max_record && h.ts_frac < frac_limit
+    }
+
+    /// Stricter test used while hunting for the next record: stamps must also stay within a year
+    /// of the last good one, so random bytes rarely pass.
+    fn plausible_resync(&self, h: RecordHeader) -> bool {
+        self.plausible(h)
+            && h.orig_len >= h.incl_len
+            && self.last_ts_sec.is_none_or(|last| h.ts_sec.abs_diff(last) <= 366 * 86_400)
+    }
+
+    /// The next frame, skip or end.
+    pub fn next(&mut self) -> Result<Next<'_>, ReadError> {
+        let available = self.buffer.fill(RECORD_HEADER)?;
+        if available == 0 {
+            return Ok(Next::End);
+        }
+        if available < RECORD_HEADER {
+            self.buffer.consume(available);
+            return Ok(Next::Skipped(Skip::TruncatedRecord));
+        }
+        let header = self.header_at(self.buffer.peek(RECORD_HEADER));
+        if !self.plausible(header) {
+            self.resync()?;
+            return Ok(Next::Skipped(Skip::CorruptRecord));
+        }
+        let total = RECORD_HEADER + header.incl_len as usize;
+        let available = self.buffer.fill(total)?;
+        if available < total {
+            self.buffer.consume(available);
+            return Ok(Next::Skipped(Skip::TruncatedRecord));
+        }
+        self.last_ts_sec = Some(header.ts_sec);
+        let ts_ns = stamp_to_ns(u64::from(header.ts_sec), super::Resolution::Decimal(0))
+            .saturating_add(stamp_to_ns(u64::from(header.ts_frac), self.resolution));
+        let linktype = self.linktype;
+        let record = self.buffer.take(total);
+        Ok(Next::Frame(Frame { ts_ns, linktype, data: &record[RECORD_HEADER..], orig_len: header.orig_len }))
+    }
+
+    /// Moves past a bad record header to the next offset where a plausible header is followed by
+    /// another plausible header (or the end of the file).
+    fn resync(&mut self) -> Result<(), ReadError> {
+        self.buffer.consume(1);
+        loop {
+            let available = self.buffer.fill(RESYNC_WINDOW)?;
+            if available < RECORD_HEADER {
+                self.buffer.consume(available);
+                return Ok(());
+            }
+            let window = self.buffer.available();
+            let mut found = None;
+            for at in 0..=window.len() - RECORD_HEADER {
+                let h = self.header_at(&window[at..]);
+                if !self.plausible_resync(h) {
+                    continue;
+                }
+                let next = at + RECORD_HEADER + h.incl_len as usize;
+                let confirmed = if next + RECORD_HEADER <= window.len() {
+                    self.plausible_resync(self.header_at(&window[next..]))
+                } else {
+                    // Near the end of what is buffered: accept only if the record ends the file.
+                    next == window.len() && self.buffer_is_final()
+                };
+                if confirmed {
+                    found = Some(at);
+                    break;
+                }
+            }
+            match found {
+                Some(at) => {
+                    self.buffer.consume(at);
+                    return Ok(());
+                }
+                None if self.buffer_is_final() => {
+                    self.buffer.consume(available);
+                    return Ok(());
+                }
+                // Keep the tail: a header may straddle the window's end.
+                None => self.buffer.consume(available - RECORD_HEADER.max(available / 2).min(available - 1)),
+            }
+        }
+    }
+
+    /// Whether the buffered bytes are all the file has left (`fill` reads until its want or the end).
+    fn buffer_is_final(&self) -> bool {
+        self.buffer.source_ended()
+    }
+}
