@@ -21,7 +21,6 @@ pub struct PcapReader<R> {
     resolution: Resolution,
     linktype: u32,
     max_record: u32,
-    last_ts_sec: Option<u32>,
 }
 
 #[derive(Clone, Copy)]
@@ -65,7 +64,7 @@ impl<R: Read> PcapReader<R> {
         // The upper bits carry FCS information, not the link type.
         let linktype = u32_at(20) & 0x0fff_ffff;
         let max_record = snaplen.max(LIBPCAP_MAX_SNAPLEN).min(MAX_RECORD as u32);
-        Ok(PcapReader { buffer, big_endian, resolution, linktype, max_record, last_ts_sec: None })
+        Ok(PcapReader { buffer, big_endian, resolution, linktype, max_record })
     }
 
     /// The file's link type.
@@ -91,15 +90,14 @@ impl<R: Read> PcapReader<R> {
             Resolution::Decimal(9) => 1_000_000_000,
             _ => 1_000_000,
         };
-        h.incl_len <= self.max_record && h.ts_frac < frac_limit
+        // A captured length above the wire length is how a damaged length field usually shows.
+        h.incl_len <= self.max_record && h.incl_len <= h.orig_len && h.ts_frac < frac_limit
     }
 
-    /// Stricter test used while hunting for the next record: stamps must also stay within a year
-    /// of the last good one, so random bytes rarely pass.
+    /// Stricter test used while hunting for the next record: no empty records (runs of zero
+    /// bytes inside a damaged record look like them).
     fn plausible_resync(&self, h: RecordHeader) -> bool {
-        self.plausible(h)
-            && h.orig_len >= h.incl_len
-            && self.last_ts_sec.is_none_or(|last| h.ts_sec.abs_diff(last) <= 366 * 86_400)
+        self.plausible(h) && h.incl_len > 0
     }
 
     /// The next frame, skip or end.
@@ -123,7 +121,6 @@ impl<R: Read> PcapReader<R> {
             self.buffer.consume(available);
             return Ok(Next::Skipped(Skip::TruncatedRecord));
         }
-        self.last_ts_sec = Some(header.ts_sec);
         let ts_ns = stamp_to_ns(u64::from(header.ts_sec), super::Resolution::Decimal(0))
             .saturating_add(stamp_to_ns(u64::from(header.ts_frac), self.resolution));
         let linktype = self.linktype;
@@ -144,18 +141,7 @@ impl<R: Read> PcapReader<R> {
             let window = self.buffer.available();
             let mut found = None;
             for at in 0..=window.len() - RECORD_HEADER {
-                let h = self.header_at(&window[at..]);
-                if !self.plausible_resync(h) {
-                    continue;
-                }
-                let next = at + RECORD_HEADER + h.incl_len as usize;
-                let confirmed = if next + RECORD_HEADER <= window.len() {
-                    self.plausible_resync(self.header_at(&window[next..]))
-                } else {
-                    // Near the end of what is buffered: accept only if the record ends the file.
-                    next == window.len() && self.buffer_is_final()
-                };
-                if confirmed {
+                if self.chain_holds(window, at) {
                     found = Some(at);
                     break;
                 }
@@ -173,6 +159,29 @@ impl<R: Read> PcapReader<R> {
                 None => self.buffer.consume(available - RECORD_HEADER.max(available / 2).min(available - 1)),
             }
         }
+    }
+
+    /// Whether three plausible records follow each other from `at` (or fewer that end the file):
+    /// runs of zero bytes inside a damaged record look like empty records, a chain of them rarely
+    /// lines up with real ones.
+    fn chain_holds(&self, window: &[u8], at: usize) -> bool {
+        let mut position = at;
+        for _ in 0..3 {
+            if position == window.len() {
+                return self.buffer_is_final();
+            }
+            if position + RECORD_HEADER > window.len() {
+                // Past the end of the file the chain is broken; past the end of the buffer it
+                // cannot be judged, so what was seen decides.
+                return !self.buffer_is_final() && position > at;
+            }
+            let h = self.header_at(&window[position..]);
+            if !self.plausible_resync(h) {
+                return false;
+            }
+            position += RECORD_HEADER + h.incl_len as usize;
+        }
+        position <= window.len() || !self.buffer_is_final()
     }
 
     /// Whether the buffered bytes are all the file has left (`fill` reads until its want or the end).
