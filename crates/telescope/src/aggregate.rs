@@ -131,45 +131,45 @@ pub(crate) fn judge(catalogue: &Catalogue, s: &SourceState) -> (ActivityClass, V
     (class, tags, evidence)
 }
 
-/// Turns a window's state into records, sorted by source address.
-pub(crate) fn records(
+/// Turns a window's state into records, in source address order, handing each to `emit` as it
+/// is made: a window of a million sources never exists twice in memory.
+pub(crate) fn drain_records(
     catalogue: &Catalogue,
-    window: Window,
+    mut window: Window,
     window_start_ns: u64,
     window_len_ns: u64,
     sensor: Option<&str>,
-) -> Vec<SourceActivity> {
-    let mut sources: Vec<_> = window.sources.into_iter().collect();
-    sources.sort_unstable_by_key(|(addr, _)| *addr);
-    sources
-        .into_iter()
-        .map(|(addr, s)| {
-            let (classification, tags, evidence) = judge(catalogue, &s);
-            SourceActivity {
-                id: None,
-                window_start: time(window_start_ns),
-                window_end: time(window_start_ns.saturating_add(window_len_ns)),
-                src: addr.to_ip(),
-                classification,
-                tags,
-                packets: s.packets,
-                bytes: s.bytes,
-                mirai_packets: s.mirai_packets,
-                distinct_destinations: s.destinations.count().max(1),
-                top_ports: s
-                    .ports
-                    .sorted()
-                    .into_iter()
-                    .map(|(port, transport, packets)| PortCount { port, transport, packets })
-                    .collect(),
-                evidence,
-                first_seen: time(s.first_ns),
-                last_seen: time(s.last_ns),
-                isp: None,
-                sensor: sensor.map(str::to_string),
-            }
-        })
-        .collect()
+    emit: &mut impl FnMut(SourceActivity),
+) {
+    let mut order: Vec<Addr> = window.sources.keys().copied().collect();
+    order.sort_unstable();
+    for addr in order {
+        let Some(s) = window.sources.remove(&addr) else { continue };
+        let (classification, tags, evidence) = judge(catalogue, &s);
+        emit(SourceActivity {
+            id: None,
+            window_start: time(window_start_ns),
+            window_end: time(window_start_ns.saturating_add(window_len_ns)),
+            src: addr.to_ip(),
+            classification,
+            tags,
+            packets: s.packets,
+            bytes: s.bytes,
+            mirai_packets: s.mirai_packets,
+            distinct_destinations: s.destinations.count().max(1),
+            top_ports: s
+                .ports
+                .sorted()
+                .into_iter()
+                .map(|(port, transport, packets)| PortCount { port, transport, packets })
+                .collect(),
+            evidence,
+            first_seen: time(s.first_ns),
+            last_seen: time(s.last_ns),
+            isp: None,
+            sensor: sensor.map(str::to_string),
+        });
+    }
 }
 
 /// The transport code used by the port sketch.

@@ -219,16 +219,19 @@ impl<'c> Telescope<'c> {
 
     fn emit_window(&mut self, index: u64, window: aggregate::Window, emit: &mut impl FnMut(SourceActivity)) {
         let start = index.saturating_mul(self.window_ns);
-        let records = aggregate::records(self.catalogue, window, start, self.window_ns, self.config.sensor.as_deref());
-        for mut record in records {
-            if let Some(attribute) = &self.attribute {
+        let catalogue = self.catalogue;
+        let attribute = self.attribute.as_ref();
+        let days = &mut self.days;
+        let mut forward = |mut record: SourceActivity| {
+            if let Some(attribute) = attribute {
                 record.isp = attribute(record.src);
             }
             let day_index = record.first_seen.timestamp().max(0) as u64 / 86_400;
             let date = date_of(day_index);
-            self.days.entry(day_index).or_default().absorb(&record, &date);
+            days.entry(day_index).or_default().absorb(&record, &date);
             emit(record);
-        }
+        };
+        aggregate::drain_records(catalogue, window, start, self.window_ns, self.config.sensor.as_deref(), &mut forward);
     }
 
     /// Closes windows that ended before `now_ns` (live capture calls this on a timer).

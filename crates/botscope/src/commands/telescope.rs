@@ -143,7 +143,14 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         for record in &batch {
             *by_class.entry(record.classification.as_str()).or_default() += 1;
         }
-        let records: Vec<Record> = batch.into_iter().map(Record::Activity).collect();
+        let records: Vec<Record> = batch
+            .into_iter()
+            .map(|r| {
+                let mut record = Record::Activity(r);
+                record.ensure_id();
+                record
+            })
+            .collect();
         if let Some(out) = out.as_mut() {
             for record in &records {
                 out.write_all(record.to_json_line().as_bytes())?;
@@ -159,7 +166,16 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         out.flush().context("cannot write the activity records")?;
     }
     if let Some(store) = &store {
-        let days: Vec<Record> = stats.days.iter().cloned().map(Record::DarknetDay).collect();
+        let days: Vec<Record> = stats
+            .days
+            .iter()
+            .cloned()
+            .map(|d| {
+                let mut record = Record::DarknetDay(d);
+                record.ensure_id();
+                record
+            })
+            .collect();
         stored += store.put_records(&days).await?.inserted;
     }
     if let Some(path) = &args.stats {
