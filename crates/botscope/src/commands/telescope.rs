@@ -111,12 +111,14 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         if let Some(attribute) = attribute {
             telescope = telescope.with_attribution(attribute);
         }
-        let mut batch = Vec::with_capacity(BATCH);
+        // Live records go out as soon as their window closes; files batch them.
+        let batch_size = if interface.is_some() { 1 } else { BATCH };
+        let mut batch = Vec::with_capacity(batch_size);
         let mut emit = |record: SourceActivity| {
             batch.push(record);
-            if batch.len() >= BATCH {
+            if batch.len() >= batch_size {
                 // The receiver only goes away on an error already being reported.
-                let _ = tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                let _ = tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)));
             }
         };
         match interface {
@@ -274,7 +276,7 @@ fn live(
     emit: &mut impl FnMut(SourceActivity),
 ) -> anyhow::Result<()> {
     use botscope_telescope::read::live::{LiveCapture, Poll};
-    let mut capture = LiveCapture::open(interface, 100)?;
+    let mut capture = LiveCapture::open(interface, 5)?;
     tracing::info!(interface, linktype = capture.linktype(), "capturing");
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {

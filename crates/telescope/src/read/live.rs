@@ -6,6 +6,7 @@ use super::Frame;
 pub struct LiveCapture {
     capture: pcap::Capture<pcap::Active>,
     linktype: u32,
+    idle_wait: std::time::Duration,
 }
 
 /// Errors from libpcap.
@@ -37,10 +38,19 @@ impl LiveCapture {
             .snaplen(262_144)
             .timeout(poll_ms)
             .immediate_mode(true)
+            .buffer_size(32 << 20)
             .open()
+            .map_err(error)?
+            // Non-blocking: with immediate mode libpcap may ignore the read timeout, and a stop
+            // request must not wait for the next packet.
+            .setnonblock()
             .map_err(error)?;
         let linktype = capture.get_datalink().0 as u32;
-        Ok(LiveCapture { capture, linktype })
+        Ok(LiveCapture {
+            capture,
+            linktype,
+            idle_wait: std::time::Duration::from_millis(poll_ms.clamp(1, 1000) as u64),
+        })
     }
 
     /// The interface's link type.
@@ -48,7 +58,7 @@ impl LiveCapture {
         self.linktype
     }
 
-    /// Waits up to the poll interval for the next frame.
+    /// The next frame, or `Idle` after waiting a poll interval (at most) when none is queued.
     pub fn poll(&mut self) -> Result<Poll<'_>, pcap::Error> {
         match self.capture.next_packet() {
             Ok(packet) => {
@@ -58,7 +68,10 @@ impl LiveCapture {
                     .saturating_add((header.ts.tv_usec as u64).saturating_mul(1_000));
                 Ok(Poll::Frame(Frame { ts_ns, linktype: self.linktype, data: packet.data, orig_len: header.len }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Poll::Idle),
+            Err(pcap::Error::TimeoutExpired) => {
+                std::thread::sleep(self.idle_wait);
+                Ok(Poll::Idle)
+            }
             Err(e) => Err(e),
         }
     }
