@@ -438,7 +438,7 @@ pub struct LabDevicesArgs {
 
 const INGEST_ABOUT: &str = "Load record files (JSON Lines) into the store.
 
-Each line is one record (finding, activity, cnc, botnet, notification or isp; see docs/formats.md). \
+Each line is one record (finding, activity, cnc, botnet, notification, isp, service or darknet_day; see docs/formats.md). \
 The kind comes from the record's \"kind\" field, or from --kind for files without one. Records are \
 committed in batches, one transaction each; a batch reported as committed survives a crash. Records \
 have stable ids, so loading the same file twice stores each record once.

@@ -56,11 +56,11 @@ async fn strict_mode_writes_nothing_when_any_line_is_bad() {
     // The same data through a pipe: strict mode must still check everything before writing.
     let piped = format!("{EXAMPLES}{{broken\n");
     let out = scratch.run_with_stdin(&["ingest", "--strict", "-"], piped.as_bytes()).fails();
-    assert!(out.stderr.contains("<stdin>:8:"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("<stdin>:{}:", Kind::ALL.len() + 1)), "{}", out.stderr);
     assert_eq!(store.count_records(None).await.unwrap(), 0);
 
     scratch.run_with_stdin(&["ingest", "--strict", "-"], EXAMPLES.as_bytes()).ok();
-    assert_eq!(store.count_records(None).await.unwrap(), 7);
+    assert_eq!(store.count_records(None).await.unwrap(), Kind::ALL.len() as u64);
 }
 
 #[tokio::test]
@@ -69,10 +69,13 @@ async fn every_kind_is_detected_and_a_rerun_adds_nothing() {
     let file = scratch.write("examples.jsonl", EXAMPLES);
     let first = scratch.run(&["ingest", "--json", file.to_str().unwrap()]).ok();
     let report: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
-    assert_eq!(report["totals"]["inserted"], 7);
+    assert_eq!(report["totals"]["inserted"], Kind::ALL.len());
     let again = scratch.run(&["ingest", "--json", file.to_str().unwrap()]).ok();
     let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
-    assert_eq!((report["totals"]["inserted"].as_u64(), report["totals"]["duplicates"].as_u64()), (Some(0), Some(7)));
+    assert_eq!(
+        (report["totals"]["inserted"].as_u64(), report["totals"]["duplicates"].as_u64()),
+        (Some(0), Some(Kind::ALL.len() as u64))
+    );
 
     let store = common::open_sqlite(&scratch.db()).await;
     for kind in Kind::ALL {
@@ -129,9 +132,10 @@ async fn unreadable_files_fail_without_losing_the_others() {
     let broken = scratch.write("broken.jsonl.gz", broken_gzip);
     let out = scratch.run(&["ingest", "missing.jsonl", broken.to_str().unwrap(), good.to_str().unwrap()]).fails();
     assert!(out.stdout.contains("missing.jsonl: 0 lines") && out.stdout.contains("FAILED"), "{}", out.stdout);
-    assert!(out.stdout.contains("good.jsonl: 7 lines, 7 records (7 new"), "{}", out.stdout);
+    let n = Kind::ALL.len();
+    assert!(out.stdout.contains(&format!("good.jsonl: {n} lines, {n} records ({n} new")), "{}", out.stdout);
     let store = common::open_sqlite(&scratch.db()).await;
-    assert_eq!(store.count_records(None).await.unwrap(), 7);
+    assert_eq!(store.count_records(None).await.unwrap(), Kind::ALL.len() as u64);
 }
 
 /// The promise: a batch whose commit was logged survives kill -9, and re-running the same file
@@ -203,11 +207,11 @@ async fn ingest_into_postgres_dedups_across_runs() {
     let scratch = Scratch::new();
     let file = scratch.write("examples.jsonl", EXAMPLES);
     let first = scratch.run(&["--db", &url, "ingest", file.to_str().unwrap()]).ok();
-    assert!(first.stdout.contains("7 new"), "{}", first.stdout);
+    assert!(first.stdout.contains(&format!("{} new", Kind::ALL.len())), "{}", first.stdout);
     let again = scratch.botscope().args(["ingest", file.to_str().unwrap()]).env("BOTSCOPE_DB", &url).output().unwrap();
     let again = common::Run::from(again).ok();
-    assert!(again.stdout.contains("0 new, 7 already stored"), "{}", again.stdout);
+    assert!(again.stdout.contains(&format!("0 new, {} already stored", Kind::ALL.len())), "{}", again.stdout);
     let store = botscope_store::PostgresStore::open(&url, 1).await.unwrap();
-    assert_eq!(store.count_records(None).await.unwrap(), 7);
+    assert_eq!(store.count_records(None).await.unwrap(), Kind::ALL.len() as u64);
     assert!(!scratch.db().exists(), "nothing may go to the default SQLite file when --db names PostgreSQL");
 }

@@ -319,7 +319,7 @@ impl Catalogue {
             return Err(CatalogueError::Rule {
                 path: "(catalogue)".into(),
                 rule: String::new(),
-                message: "too many service categories (at most 250)".into(),
+                message: format!("too many service categories (at most {})", u8::MAX as usize - 1 - 5),
             });
         }
         Ok(Catalogue { signatures, behaviours, categories, tcp_category, udp_category, fixed, mirai_mask, reply_mask })

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 
-const INITIAL: usize = 4 << 20;
+const INITIAL: usize = 1 << 20;
 
 pub(crate) struct Buffer<R> {
     source: R,
