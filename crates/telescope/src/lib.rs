@@ -90,6 +90,8 @@ pub struct Telescope<'c> {
     window_ns: u64,
     windows: BTreeMap<u64, aggregate::Window>,
     days: BTreeMap<u64, stats::DayState>,
+    last_day: Option<u64>,
+    newest_window: Option<u64>,
     category_totals: Vec<u64>,
     totals: stats::Totals,
     attribute: Option<Attribute>,
@@ -105,6 +107,8 @@ impl<'c> Telescope<'c> {
             config,
             windows: BTreeMap::new(),
             days: BTreeMap::new(),
+            last_day: None,
+            newest_window: None,
             category_totals: vec![0; catalogue.categories().len()],
             totals: stats::Totals::default(),
             attribute: None,
@@ -156,7 +160,7 @@ impl<'c> Telescope<'c> {
         let category = catalogue.category(&packet, mask);
         self.category_totals[usize::from(category)] += 1;
 
-        let day = self.days.entry(ts / DAY_NS).or_default();
+        let day = self.day(ts / DAY_NS);
         day.packets += 1;
         if day.categories.is_empty() {
             day.categories = vec![0; catalogue.categories().len()];
@@ -168,20 +172,11 @@ impl<'c> Telescope<'c> {
         }
 
         let index = ts / self.window_ns;
-        let newest = self.windows.last_key_value().map(|(k, _)| *k);
-        if let Some(newest) = newest
-            && index > newest
-        {
-            // Keep the previous window open for slightly reordered input; close older ones.
-            self.close_before(index.saturating_sub(1), emit);
-        }
-        if let Some((&oldest, _)) = self.windows.first_key_value()
-            && index < oldest
-        {
+        if self.newest_window != Some(index) && !self.enter_window(index, emit) {
             self.totals.late_packets += 1;
             return;
         }
-        let window = self.windows.entry(index).or_default();
+        let window = self.windows.get_mut(&index).expect("enter_window opened it");
         let max_sources = self.config.max_sources;
         let is_reply = mask & catalogue.reply_mask != 0;
         let port = match packet.transport {
@@ -206,6 +201,35 @@ impl<'c> Telescope<'c> {
         state.add(ts, packet.ip_len, mask, mirai, sketch::mix(packet.dst.0) as u32, port);
     }
 
+    /// Makes window `index` open, closing windows older than the one before it; false when the
+    /// packet is older than every open window.
+    fn enter_window(&mut self, index: u64, emit: &mut impl FnMut(SourceActivity)) -> bool {
+        if let Some(newest) = self.newest_window
+            && index > newest
+        {
+            // Keep the previous window open for slightly reordered input; close older ones.
+            self.close_before(index.saturating_sub(1), emit);
+        }
+        if let Some((&oldest, _)) = self.windows.first_key_value()
+            && index < oldest
+        {
+            return false;
+        }
+        self.windows.entry(index).or_default();
+        self.newest_window = self.windows.last_key_value().map(|(k, _)| *k);
+        true
+    }
+
+    /// The day's state; the current day is the last entry, so the common case is one comparison.
+    #[inline]
+    fn day(&mut self, index: u64) -> &mut stats::DayState {
+        if self.last_day != Some(index) {
+            self.last_day = Some(index);
+            self.days.entry(index).or_default();
+        }
+        self.days.get_mut(&index).expect("inserted above")
+    }
+
     /// Closes every window that starts before window index `index`.
     fn close_before(&mut self, index: u64, emit: &mut impl FnMut(SourceActivity)) {
         while let Some((&first, _)) = self.windows.first_key_value() {
@@ -213,6 +237,7 @@ impl<'c> Telescope<'c> {
                 break;
             }
             let window = self.windows.remove(&first).expect("key just seen");
+            self.newest_window = self.windows.last_key_value().map(|(k, _)| *k);
             self.emit_window(first, window, emit);
         }
     }

@@ -182,6 +182,7 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 }
 
 /// Parses a frame of the given link type.
+#[inline]
 pub fn parse(linktype: u32, frame: &[u8]) -> Result<Packet, PacketSkip> {
     let ip = match linktype {
         linktype::ETHERNET => ethernet_payload(frame)?,
@@ -230,6 +231,7 @@ fn ip_by_ethertype(ethertype: u16, payload: &[u8]) -> Result<&[u8], PacketSkip> 
 }
 
 /// Parses an IP packet (version from its first nibble).
+#[inline]
 pub fn parse_ip(ip: &[u8]) -> Result<Packet, PacketSkip> {
     match ip.first().map(|b| b >> 4) {
         Some(4) => parse_ipv4(ip),
@@ -239,6 +241,7 @@ pub fn parse_ip(ip: &[u8]) -> Result<Packet, PacketSkip> {
     }
 }
 
+#[inline]
 fn parse_ipv4(ip: &[u8]) -> Result<Packet, PacketSkip> {
     if ip.len() < 20 {
         return Err(PacketSkip::Malformed);
@@ -312,6 +315,7 @@ fn ipv6_transport(mut next: u8, mut rest: &[u8], quoted: bool) -> (u8, Transport
     (next, Transport::Other)
 }
 
+#[inline]
 fn parse_transport(protocol: u8, rest: &[u8], quoted: bool) -> Transport {
     match protocol {
         6 => {

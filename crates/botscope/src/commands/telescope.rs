@@ -197,7 +197,12 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         if classes.is_empty() { "none".to_string() } else { classes.join(", ") }
     );
     for (reason, n) in &t.skipped {
-        tracing::warn!(reason = reason.as_str(), count = n, "skipped records or frames");
+        // Taps carry ARP and other non-IP frames as a matter of course; damage deserves a warning.
+        if matches!(reason.as_str(), "not_ip" | "unsupported_linktype") {
+            tracing::info!(reason = reason.as_str(), count = n, "frames without an IP packet skipped");
+        } else {
+            tracing::warn!(reason = reason.as_str(), count = n, "skipped records or frames");
+        }
     }
     if t.sources_over_limit > 0 {
         tracing::warn!(

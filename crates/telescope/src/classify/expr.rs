@@ -103,6 +103,12 @@ impl Fields {
         self.present |= 1 << field as u32;
     }
 
+    /// Which fields the packet has (bits by `Field` number).
+    #[inline]
+    pub(crate) fn present(&self) -> u32 {
+        self.present
+    }
+
     #[inline]
     fn get(&self, field: Field) -> Option<u64> {
         (self.present & (1 << field as u32) != 0).then_some(self.values[field as usize])
@@ -186,6 +192,21 @@ pub(crate) enum Condition {
 }
 
 impl Condition {
+    /// Bits (by `Field` number) of the fields this condition reads: a packet without all of them
+    /// cannot match, which lets the caller skip the evaluation.
+    pub(crate) fn field_mask(&self) -> u32 {
+        let of = |e: &Expr| {
+            std::iter::once(&e.first).chain(e.rest.iter().map(|(_, a)| a)).fold(0u32, |m, a| match a {
+                Atom::Field(f) => m | 1 << *f as u32,
+                Atom::Const(_) => m,
+            })
+        };
+        match self {
+            Condition::Compare { lhs, rhs, .. } => of(lhs) | of(rhs),
+            Condition::In { lhs, .. } => of(lhs),
+        }
+    }
+
     #[inline]
     pub(crate) fn holds(&self, f: &Fields) -> bool {
         match self {

@@ -162,6 +162,8 @@ pub struct ServiceSpec {
 pub(crate) struct Signature {
     pub(crate) spec: SignatureSpec,
     conditions: Vec<Condition>,
+    /// Fields every condition together reads.
+    needs: u32,
 }
 
 pub(crate) struct Behaviour {
@@ -243,7 +245,8 @@ impl Catalogue {
                     .map(|c| parse_condition(c))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|m| rule_error(&spec.id, m))?;
-                signatures.push(Signature { spec, conditions });
+                let needs = conditions.iter().fold(0, |m, c| m | c.field_mask());
+                signatures.push(Signature { spec, conditions, needs });
             }
             for spec in file.behaviour {
                 if !ids.insert(spec.id.clone()) {
@@ -329,9 +332,10 @@ impl Catalogue {
     #[inline]
     pub fn matches(&self, packet: &Packet) -> u64 {
         let fields = Fields::of(packet);
+        let present = fields.present();
         let mut mask = 0u64;
         for (i, s) in self.signatures.iter().enumerate() {
-            if s.conditions.iter().all(|c| c.holds(&fields)) {
+            if present & s.needs == s.needs && s.conditions.iter().all(|c| c.holds(&fields)) {
                 mask |= 1 << i;
             }
         }

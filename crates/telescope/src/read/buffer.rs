@@ -19,10 +19,16 @@ impl<R: Read> Buffer<R> {
     }
 
     /// Makes at least `want` bytes available unless the source ends first; returns how many are.
+    #[inline]
     pub(crate) fn fill(&mut self, want: usize) -> io::Result<usize> {
         if self.end - self.start >= want || self.eof {
             return Ok(self.end - self.start);
         }
+        self.refill(want)
+    }
+
+    #[cold]
+    fn refill(&mut self, want: usize) -> io::Result<usize> {
         if self.start + want > self.data.len() {
             self.data.copy_within(self.start..self.end, 0);
             self.consumed_before += self.start as u64;
@@ -47,6 +53,7 @@ impl<R: Read> Buffer<R> {
     }
 
     /// Up to `n` available bytes (call `fill` first).
+    #[inline]
     pub(crate) fn peek(&self, n: usize) -> &[u8] {
         &self.data[self.start..self.end.min(self.start + n)]
     }
@@ -55,11 +62,13 @@ impl<R: Read> Buffer<R> {
         &self.data[self.start..self.end]
     }
 
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
     }
 
     /// Consumes `n` bytes and returns them; they stay valid until the next `fill`.
+    #[inline]
     pub(crate) fn take(&mut self, n: usize) -> &[u8] {
         let from = self.start;
         self.consume(n);

@@ -126,6 +126,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     /// The next frame, skip or end.
+    #[inline]
     pub fn next(&mut self) -> Result<Next<'_>, ReadError> {
         match self {
             CaptureReader::Pcap(r) => r.next(),

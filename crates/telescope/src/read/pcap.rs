@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use super::buffer::Buffer;
-use super::{Frame, MAX_RECORD, Next, ReadError, Resolution, Skip, stamp_to_ns};
+use super::{Frame, MAX_RECORD, Next, ReadError, Resolution, Skip};
 
 const FILE_HEADER: usize = 24;
 const RECORD_HEADER: usize = 16;
@@ -77,6 +77,7 @@ impl<R: Read> PcapReader<R> {
         self.buffer.position()
     }
 
+    #[inline]
     fn header_at(&self, bytes: &[u8]) -> RecordHeader {
         let u32_at = |at: usize| {
             let b = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
@@ -85,6 +86,7 @@ impl<R: Read> PcapReader<R> {
         RecordHeader { ts_sec: u32_at(0), ts_frac: u32_at(4), incl_len: u32_at(8), orig_len: u32_at(12) }
     }
 
+    #[inline]
     fn plausible(&self, h: RecordHeader) -> bool {
         let frac_limit = match self.resolution {
             Resolution::Decimal(9) => 1_000_000_000,
@@ -101,6 +103,7 @@ impl<R: Read> PcapReader<R> {
     }
 
     /// The next frame, skip or end.
+    #[inline]
     pub fn next(&mut self) -> Result<Next<'_>, ReadError> {
         let available = self.buffer.fill(RECORD_HEADER)?;
         if available == 0 {
@@ -121,8 +124,12 @@ impl<R: Read> PcapReader<R> {
             self.buffer.consume(available);
             return Ok(Next::Skipped(Skip::TruncatedRecord));
         }
-        let ts_ns = stamp_to_ns(u64::from(header.ts_sec), super::Resolution::Decimal(0))
-            .saturating_add(stamp_to_ns(u64::from(header.ts_frac), self.resolution));
+        // Fractions are below a second (checked by `plausible`), so this cannot overflow.
+        let frac_ns = match self.resolution {
+            Resolution::Decimal(9) => u64::from(header.ts_frac),
+            _ => u64::from(header.ts_frac) * 1_000,
+        };
+        let ts_ns = u64::from(header.ts_sec) * 1_000_000_000 + frac_ns;
         let linktype = self.linktype;
         let record = self.buffer.take(total);
         Ok(Next::Frame(Frame { ts_ns, linktype, data: &record[RECORD_HEADER..], orig_len: header.orig_len }))
