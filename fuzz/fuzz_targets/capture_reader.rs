@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     loop {
         calls += 1;
         assert!(calls <= input.len() + 2, "the reader stopped making progress");
-        match reader.next() {
+        match reader.next_record() {
             Ok(Next::Frame(frame)) => {
                 assert!(frame.data.len() <= input.len());
                 let _ = packet::parse(frame.linktype, frame.data);

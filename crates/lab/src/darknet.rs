@@ -150,7 +150,10 @@ impl Rng {
 }
 
 /// Plans the sources: who they are, when they are active and what they will send.
-fn plan(spec: &DarknetSpec, bot_pool: &[Ipv4Addr]) -> Result<(Vec<Source>, Vec<(u64, u32)>), LabError> {
+/// Packet send times, each with the index of its source.
+type Schedule = Vec<(u64, u32)>;
+
+fn plan(spec: &DarknetSpec, bot_pool: &[Ipv4Addr]) -> Result<(Vec<Source>, Schedule), LabError> {
     let loopback: Ipv4Net = "127.0.0.0/8".parse().expect("constant");
     if !loopback.contains(&spec.darknet) {
         return Err(LabError::NotLoopback(spec.darknet.to_string()));
@@ -161,7 +164,7 @@ fn plan(spec: &DarknetSpec, bot_pool: &[Ipv4Addr]) -> Result<(Vec<Source>, Vec<(
     if spec.hours == 0 || spec.sources == 0 {
         return Err(LabError::Invalid("--hours and --sources must be at least 1".into()));
     }
-    let mut rng = Rng(spec.seed ^ 0xda4c_0e7);
+    let mut rng = Rng(spec.seed ^ 0x0da4_c0e7);
     let total_weight: u32 = MIX.iter().map(|(_, w)| w).sum();
     let span_ns = u64::from(spec.hours) * 3_600_000_000_000;
     let start_ns = spec.start * 1_000_000_000;
@@ -284,7 +287,7 @@ fn plan(spec: &DarknetSpec, bot_pool: &[Ipv4Addr]) -> Result<(Vec<Source>, Vec<(
     }
     // Packet times: spread each source's packets over its active period.
     let total: u64 = sources.iter().map(|s| s.truth.packets).sum();
-    let mut events: Vec<(u64, u32)> = Vec::with_capacity(total as usize);
+    let mut events: Schedule = Vec::with_capacity(total as usize);
     for (index, s) in sources.iter().enumerate() {
         let mut r = Rng(s.seed ^ 0x7173);
         let span = (s.to - s.from).max(1);
@@ -355,7 +358,7 @@ fn build_packet(s: &Source, n: u64, dst: u32, r: &mut Rng, frame: &mut Vec<u8>) 
         SourceKind::Mirai => {
             let port = if s.ports.len() == 1 {
                 s.ports[0]
-            } else if n % 10 == 0 {
+            } else if n.is_multiple_of(10) {
                 2323
             } else {
                 23

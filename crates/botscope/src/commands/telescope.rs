@@ -231,7 +231,7 @@ fn files(
     for path in paths {
         let (mut reader, _) = read::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let first = loop {
-            match reader.next()? {
+            match reader.next_record()? {
                 Next::Frame(f) => break f.ts_ns,
                 Next::Skipped(_) => continue,
                 Next::End => break u64::MAX,
@@ -249,7 +249,7 @@ fn files(
         let bar = crate::progress::bytes(show_progress, total, format!("reading {}", path.display()));
         let mut since_update = 0u32;
         loop {
-            match reader.next().with_context(|| format!("reading {}", path.display()))? {
+            match reader.next_record().with_context(|| format!("reading {}", path.display()))? {
                 Next::Frame(frame) => telescope.observe(&frame, emit),
                 Next::Skipped(skip) => {
                     telescope.count_skip(skip);

@@ -317,7 +317,7 @@ fn parse_atom(token: &str) -> Result<Atom, String> {
     }
     parse_const(token).map(Atom::Const).map_err(|_| {
         format!(
-            "unknown operand {token:?}: expected a number, an IPv4 address, TCP flag names joined by | (FIN SYN RST PSH ACK URG), or one of {}",
+            "unknown operand {token:?}: expected a number, an IPv4 address, TCP flag names joined by | (FIN SYN RST PSH ACK URG ECE CWR), or one of {}",
             field_names().collect::<Vec<_>>().join(", ")
         )
     })

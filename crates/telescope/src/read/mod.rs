@@ -127,10 +127,10 @@ impl<R: Read> CaptureReader<R> {
 
     /// The next frame, skip or end.
     #[inline]
-    pub fn next(&mut self) -> Result<Next<'_>, ReadError> {
+    pub fn next_record(&mut self) -> Result<Next<'_>, ReadError> {
         match self {
-            CaptureReader::Pcap(r) => r.next(),
-            CaptureReader::Pcapng(r) => r.next(),
+            CaptureReader::Pcap(r) => r.next_record(),
+            CaptureReader::Pcapng(r) => r.next_record(),
         }
     }
 

@@ -104,7 +104,7 @@ impl<R: Read> PcapReader<R> {
 
     /// The next frame, skip or end.
     #[inline]
-    pub fn next(&mut self) -> Result<Next<'_>, ReadError> {
+    pub fn next_record(&mut self) -> Result<Next<'_>, ReadError> {
         let available = self.buffer.fill(RECORD_HEADER)?;
         if available == 0 {
             return Ok(Next::End);

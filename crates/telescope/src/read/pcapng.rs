@@ -79,7 +79,7 @@ impl<R: Read> PcapngReader<R> {
     }
 
     /// The next frame, skip or end. Non-packet blocks are consumed silently.
-    pub fn next(&mut self) -> Result<Next<'_>, ReadError> {
+    pub fn next_record(&mut self) -> Result<Next<'_>, ReadError> {
         loop {
             let available = self.buffer.fill(12)?;
             if available == 0 {
@@ -106,7 +106,7 @@ impl<R: Read> PcapngReader<R> {
             }
             let block_type = self.u32_at(head, 0);
             let length = self.u32_at(head, 4) as usize;
-            if length < 12 || length % 4 != 0 || length > MAX_RECORD {
+            if length < 12 || !length.is_multiple_of(4) || length > MAX_RECORD {
                 self.resync()?;
                 return Ok(Next::Skipped(Skip::CorruptRecord));
             }
@@ -235,7 +235,7 @@ impl<R: Read> PcapngReader<R> {
                 );
                 if known
                     && length >= 12
-                    && length % 4 == 0
+                    && length.is_multiple_of(4)
                     && at + length <= window.len()
                     && self.u32_at(window, at + length - 4) as usize == length
                 {

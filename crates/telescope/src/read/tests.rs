@@ -22,12 +22,15 @@ pub(crate) fn pcap_bytes(big_endian: bool, nano: bool, linktype: u32, records: &
     out
 }
 
-fn collect(bytes: &[u8]) -> (Vec<(u64, u32, Vec<u8>)>, Vec<Skip>) {
+/// (stamp, link type, bytes) of each frame read.
+type Frames = Vec<(u64, u32, Vec<u8>)>;
+
+fn collect(bytes: &[u8]) -> (Frames, Vec<Skip>) {
     let mut reader = CaptureReader::new(bytes).expect("header");
     let mut frames = Vec::new();
     let mut skips = Vec::new();
     for _ in 0..100_000 {
-        match reader.next().expect("no io error") {
+        match reader.next_record().expect("no io error") {
             Next::Frame(f) => frames.push((f.ts_ns, f.linktype, f.data.to_vec())),
             Next::Skipped(s) => skips.push(s),
             Next::End => return (frames, skips),
@@ -182,7 +185,7 @@ proptest! {
             input.extend_from_slice(&bytes);
             if let Ok(mut reader) = CaptureReader::new(&input[..]) {
                 let mut steps = 0;
-                while !matches!(reader.next(), Ok(Next::End) | Err(_)) {
+                while !matches!(reader.next_record(), Ok(Next::End) | Err(_)) {
                     steps += 1;
                     prop_assert!(steps <= input.len() + 2, "the reader must make progress");
                 }
