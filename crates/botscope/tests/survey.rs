@@ -365,19 +365,7 @@ fn findings_are_stored_with_db_and_attributed_to_their_isp() {
     let scratch = Scratch::new();
     let fleet = Fleet::start(&scratch, 25, 21, "127.17.0.0/22", 20500, 0.0);
     let db = scratch.db();
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/examples");
-    scratch
-        .run(&[
-            "--db",
-            db.to_str().unwrap(),
-            "isp",
-            "load",
-            "--pfx2as",
-            &format!("{examples}/pfx2as.txt"),
-            "--registry",
-            &format!("{examples}/isps.toml"),
-        ])
-        .ok();
+    scratch.load_example_isps(&db);
     let out = scratch
         .botscope()
         .args(["--db", db.to_str().unwrap(), "survey", "--lab", "--scope", "127.17.0.0/22", "--ports", &fleet.ports])

@@ -265,19 +265,7 @@ async fn the_store_holds_activity_and_daily_statistics() {
     let scratch = Scratch::new();
     lab_darknet(&scratch, "s.pcap", 13, &["--sources", "60", "--hours", "2"]);
     let db = scratch.db();
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/examples");
-    scratch
-        .run(&[
-            "--db",
-            db.to_str().unwrap(),
-            "isp",
-            "load",
-            "--pfx2as",
-            &format!("{examples}/pfx2as.txt"),
-            "--registry",
-            &format!("{examples}/isps.toml"),
-        ])
-        .ok();
+    scratch.load_example_isps(&db);
     let args =
         ["--db", db.to_str().unwrap(), "telescope", "--pcap", "s.pcap", "--darknet", DARKNET, "--stats", "st.json"];
     scratch.run(&args).ok();

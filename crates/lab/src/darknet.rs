@@ -15,11 +15,11 @@
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
 
-use botscope_survey::targets::splitmix;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::LabError;
+use crate::fleet::Rng;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -132,15 +132,7 @@ const RESEARCH_PORTS: &[u16] = &[80, 443, 22, 23, 8080, 3389, 445, 21];
 const VICTIM_PORTS: &[u16] = &[80, 443, 53, 25, 8080, 3306, 22];
 const UDP_PROBES: &[(u16, &str)] = &[(1900, "ssdp_probe"), (53, "dns_probe"), (123, "ntp_probe"), (161, "snmp_probe")];
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        splitmix(&mut self.0)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi - lo + 1)
     }

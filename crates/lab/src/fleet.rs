@@ -246,14 +246,14 @@ pub struct FleetSpec {
     pub misbehaving: f64,
 }
 
-/// Small seeded generator for fleet decisions.
-struct Rng(u64);
+/// Small seeded generator for the lab's decisions (fleet and darknet).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         splitmix(&mut self.0)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
     fn chance(&mut self, p: f64) -> bool {

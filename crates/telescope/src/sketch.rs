@@ -58,7 +58,7 @@ impl Distinct {
     pub(crate) fn count(&self) -> u64 {
         match self {
             Distinct::Exact { len, .. } => u64::from(*len),
-            Distinct::Sketch(registers) => hll_estimate(registers),
+            Distinct::Sketch(registers) => hll_estimate(&registers[..]),
         }
     }
 }
@@ -72,8 +72,9 @@ fn hll_add(registers: &mut [u8; REGISTERS], hash: u32) {
     }
 }
 
-fn hll_estimate(registers: &[u8; REGISTERS]) -> u64 {
-    let m = REGISTERS as f64;
+/// The HyperLogLog estimate with the small-range (linear counting) correction.
+fn hll_estimate(registers: &[u8]) -> u64 {
+    let m = registers.len() as f64;
     let alpha = 0.7213 / (1.0 + 1.079 / m);
     let sum: f64 = registers.iter().map(|&r| (-(f64::from(r))).exp2()).sum();
     let raw = alpha * m * m / sum;
@@ -107,13 +108,7 @@ impl LargeDistinct {
     }
 
     pub(crate) fn count(&self) -> u64 {
-        let m = self.registers.len() as f64;
-        let alpha = 0.7213 / (1.0 + 1.079 / m);
-        let sum: f64 = self.registers.iter().map(|&r| (-(f64::from(r))).exp2()).sum();
-        let raw = alpha * m * m / sum;
-        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
-        let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
-        estimate.round() as u64
+        hll_estimate(&self.registers)
     }
 }
 

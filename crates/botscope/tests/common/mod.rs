@@ -55,6 +55,15 @@ impl Scratch {
     pub fn db(&self) -> PathBuf {
         self.path("botscope.db")
     }
+
+    /// Loads the example routing table and ISP registry (data/examples) into `db`.
+    pub fn load_example_isps(&self, db: &Path) {
+        let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/examples");
+        let pfx2as = format!("{examples}/pfx2as.txt");
+        let registry = format!("{examples}/isps.toml");
+        let db = db.to_str().unwrap();
+        self.run(&["--db", db, "isp", "load", "--pfx2as", &pfx2as, "--registry", &registry]).ok();
+    }
 }
 
 pub struct Run {
