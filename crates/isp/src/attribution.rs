@@ -120,6 +120,7 @@ mod tests {
             name: handle.into(),
             asns: asns.to_vec(),
             contact: "abuse@example.org".into(),
+            country: None,
             language: Default::default(),
             notify: Default::default(),
         }

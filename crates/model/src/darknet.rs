@@ -31,6 +31,9 @@ pub struct DarknetDay {
     /// Per ISP, when attribution is loaded (most infected first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_isp: Vec<IspDay>,
+    /// Per country of the attributed ISPs (the registry's `country`), most infected first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_country: Vec<CountryDay>,
     /// Name of the telescope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensor: Option<String>,
@@ -58,6 +61,20 @@ pub struct IspDay {
     /// ISP handle, or `unattributed`.
     pub isp: String,
     /// Packets with the Mirai fingerprint from the ISP's addresses.
+    pub mirai_packets: u64,
+    /// Distinct sources with the fingerprint.
+    pub mirai_sources: u64,
+    /// Distinct sources classified infected.
+    pub infected_sources: u64,
+}
+
+/// One country's part of a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountryDay {
+    /// ISO 3166-1 alpha-2 code, or `unknown` (unattributed, or an ISP without a country).
+    pub country: String,
+    /// Packets with the Mirai fingerprint from the country's ISPs' addresses.
     pub mirai_packets: u64,
     /// Distinct sources with the fingerprint.
     pub mirai_sources: u64,

@@ -16,6 +16,9 @@ pub struct Isp {
     pub asns: Vec<u32>,
     /// Where notifications go (an abuse mailbox, normally).
     pub contact: String,
+    /// Country the ISP serves (ISO 3166-1 alpha-2, e.g. `JP`), for per-country statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     /// Language of notifications and guides.
     #[serde(default)]
     pub language: Language,
@@ -44,6 +47,11 @@ impl Isp {
         }
         if self.contact.trim().is_empty() {
             return Err("contact must not be empty".into());
+        }
+        if let Some(country) = &self.country
+            && !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(format!("country {country:?} must be an ISO 3166-1 alpha-2 code such as JP"));
         }
         Ok(())
     }

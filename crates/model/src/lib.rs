@@ -25,7 +25,7 @@ mod time;
 pub use activity::{ActivityClass, Evidence, PortCount, SourceActivity, Transport};
 pub use botnet::{Botnet, BotnetStatus, CncEndpoint};
 pub use cnc::{CncCandidate, DetectionMethod};
-pub use darknet::{CategoryCount, DarknetDay, IspDay};
+pub use darknet::{CategoryCount, CountryDay, DarknetDay, IspDay};
 pub use device::{Device, DeviceType};
 pub use finding::{Finding, FindingIssue, Service};
 pub use id::record_id;

@@ -80,8 +80,17 @@ pub struct Config {
     pub max_sources: usize,
 }
 
-/// Maps an address to its ISP handle.
-pub type Attribute = Box<dyn Fn(IpAddr) -> Option<String> + Send>;
+/// Who holds an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// ISP handle (several joined by commas when a prefix is shared).
+    pub isp: String,
+    /// The ISP's country (ISO 3166-1 alpha-2), when the registry says.
+    pub country: Option<String>,
+}
+
+/// Maps an address to who holds it.
+pub type Attribute = Box<dyn Fn(IpAddr) -> Option<Owner> + Send>;
 
 /// The telescope: feed it frames in time order, collect records as windows close.
 pub struct Telescope<'c> {
@@ -249,7 +258,7 @@ impl<'c> Telescope<'c> {
         let days = &mut self.days;
         let mut forward = |mut record: SourceActivity| {
             if let Some(attribute) = attribute {
-                record.isp = attribute(record.src);
+                record.isp = attribute(record.src).map(|o| o.isp);
             }
             let day_index = record.first_seen.timestamp().max(0) as u64 / 86_400;
             let date = date_of(day_index);
@@ -274,11 +283,20 @@ impl<'c> Telescope<'c> {
         for (index, day) in std::mem::take(&mut self.days) {
             let date = date_of(index);
             let mut by_isp: BTreeMap<String, botscope_model::IspDay> = BTreeMap::new();
+            let mut by_country: BTreeMap<String, botscope_model::CountryDay> = BTreeMap::new();
             if let Some(attribute) = &self.attribute {
                 let mut bump = |addr: Addr, mirai_packets: Option<u64>| {
-                    let isp = attribute(addr.to_ip()).unwrap_or_else(|| "unattributed".to_string());
+                    let owner = attribute(addr.to_ip());
+                    let isp = owner.as_ref().map_or_else(|| "unattributed".to_string(), |o| o.isp.clone());
+                    let country = owner.and_then(|o| o.country).unwrap_or_else(|| "unknown".to_string());
                     let e = by_isp.entry(isp.clone()).or_insert_with(|| botscope_model::IspDay {
                         isp,
+                        mirai_packets: 0,
+                        mirai_sources: 0,
+                        infected_sources: 0,
+                    });
+                    let c = by_country.entry(country.clone()).or_insert_with(|| botscope_model::CountryDay {
+                        country,
                         mirai_packets: 0,
                         mirai_sources: 0,
                         infected_sources: 0,
@@ -287,8 +305,13 @@ impl<'c> Telescope<'c> {
                         Some(packets) => {
                             e.mirai_packets += packets;
                             e.mirai_sources += 1;
+                            c.mirai_packets += packets;
+                            c.mirai_sources += 1;
                         }
-                        None => e.infected_sources += 1,
+                        None => {
+                            e.infected_sources += 1;
+                            c.infected_sources += 1;
+                        }
                     }
                 };
                 for (&addr, &packets) in &day.mirai {
@@ -298,6 +321,8 @@ impl<'c> Telescope<'c> {
                     bump(addr, None);
                 }
             }
+            let mut by_country: Vec<_> = by_country.into_values().collect();
+            by_country.sort_by(|a, b| b.infected_sources.cmp(&a.infected_sources).then(a.country.cmp(&b.country)));
             let mut by_isp: Vec<_> = by_isp.into_values().collect();
             by_isp.sort_by(|a, b| b.infected_sources.cmp(&a.infected_sources).then(a.isp.cmp(&b.isp)));
             let mut day_victims: Vec<_> = day.victims.into_values().collect();
@@ -314,6 +339,7 @@ impl<'c> Telescope<'c> {
                 ddos_victims: day_victims.len() as u64,
                 categories: stats::category_counts(&names, &day.categories),
                 by_isp,
+                by_country,
                 sensor: self.config.sensor.clone(),
             });
             victims.extend(day_victims);

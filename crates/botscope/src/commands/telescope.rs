@@ -11,7 +11,7 @@ use anyhow::Context;
 use botscope_model::{Record, SourceActivity};
 use botscope_store::Store;
 use botscope_telescope::read::{self, Next};
-use botscope_telescope::{Catalogue, Config, Darknet, Stats, Telescope};
+use botscope_telescope::{Catalogue, Config, Darknet, Owner, Stats, Telescope};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
@@ -70,9 +70,14 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
     };
 
     let store = if db_given { Some(settings.open_store().await?) } else { None };
+    // With a routing table in the store, records name the ISP and statistics add up per ISP and
+    // per country (the registry's `country`).
     let attributor = match &store {
         Some(store) if store.routing_snapshot().await?.is_some() => {
-            Some(botscope_isp::Attributor::new(store.routed_prefixes().await?, &store.isps().await?))
+            let isps = store.isps().await?;
+            let countries: std::collections::HashMap<String, String> =
+                isps.iter().filter_map(|i| Some((i.handle.clone(), i.country.clone()?))).collect();
+            Some((botscope_isp::Attributor::new(store.routed_prefixes().await?, &isps), countries))
         }
         _ => None,
     };
@@ -98,11 +103,11 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
     let pcaps = args.pcap.clone();
     let interface = args.interface.clone();
     let reader_stop = stop.clone();
-    let attribute: Option<botscope_telescope::Attribute> = attributor.map(|a| {
-        let a = Arc::new(a);
+    let attribute: Option<botscope_telescope::Attribute> = attributor.map(|(attributor, countries)| {
         Box::new(move |ip| {
-            let isps = a.lookup(ip).isps;
-            (!isps.is_empty()).then(|| isps.join(","))
+            let isps = attributor.lookup(ip).isps;
+            let country = isps.first().and_then(|h| countries.get(*h).cloned());
+            (!isps.is_empty()).then(|| Owner { isp: isps.join(","), country })
         }) as botscope_telescope::Attribute
     });
     let worker = tokio::task::spawn_blocking(move || -> anyhow::Result<(Stats, f64)> {
