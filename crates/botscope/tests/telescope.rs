@@ -283,3 +283,55 @@ async fn the_store_holds_activity_and_daily_statistics() {
     scratch.run(&args).ok();
     assert_eq!(store.count_records(Some(botscope_model::Kind::Activity)).await.unwrap(), 60);
 }
+
+/// Regression: a read error in the middle of a file (a truncated .gz) used to drop every record
+/// still in memory and the statistics.
+#[test]
+fn a_capture_cut_short_inside_its_compression_keeps_what_was_read() {
+    let scratch = Scratch::new();
+    lab_darknet(&scratch, "t.pcap", 17, &["--sources", "60", "--hours", "2"]);
+    let sh = |cmd: &str| {
+        let status =
+            std::process::Command::new("sh").arg("-c").arg(cmd).current_dir(scratch.dir.path()).status().unwrap();
+        assert!(status.success(), "{cmd}");
+    };
+    sh("gzip -c t.pcap | head -c 40000 > cut.pcap.gz");
+    let stats = telescope(&scratch, &["cut.pcap.gz"], "cut.jsonl", &[]);
+    assert!(!lines(&scratch.path("cut.jsonl")).is_empty());
+    assert!(stats["totals"]["darknet_packets"].as_u64().unwrap() > 100);
+    assert_eq!(stats["totals"]["skipped"]["truncated_record"], 1);
+}
+
+/// Regression: only the first frame of a multi-frame zstd file (concatenated files, pzstd) was read.
+#[test]
+fn every_frame_of_a_concatenated_zstd_file_is_read() {
+    let scratch = Scratch::new();
+    lab_darknet(&scratch, "z.pcap", 19, &["--sources", "60", "--hours", "2"]);
+    telescope(&scratch, &["z.pcap"], "plain.jsonl", &[]);
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("head -c 100000 z.pcap | zstd -q -c > z.zst && tail -c +100001 z.pcap | zstd -q -c >> z.zst")
+        .current_dir(scratch.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    telescope(&scratch, &["z.zst"], "z.jsonl", &[]);
+    assert!(std::fs::read(scratch.path("z.jsonl")).unwrap() == std::fs::read(scratch.path("plain.jsonl")).unwrap());
+}
+
+/// Regression: one record stamped far in the future closed every open window, so every later
+/// packet counted as late and its source got no record.
+#[test]
+fn one_far_future_timestamp_does_not_close_the_windows() {
+    let scratch = Scratch::new();
+    lab_darknet(&scratch, "f.pcap", 23, &["--sources", "60", "--hours", "2"]);
+    let mut bytes = std::fs::read(scratch.path("f.pcap")).unwrap();
+    // The first record starts at byte 24: its seconds become year 2106.
+    bytes[24..28].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    scratch.write("f.pcap", &bytes);
+    let stats = telescope(&scratch, &["f.pcap"], "f.jsonl", &[]);
+    assert_eq!(stats["totals"]["skipped"]["bad_timestamp"], 1);
+    assert_eq!(stats["totals"]["late_packets"], 0);
+    assert_eq!(stats["days"].as_array().unwrap().len(), 1);
+    assert_eq!(lines(&scratch.path("f.jsonl")).len(), 60);
+}

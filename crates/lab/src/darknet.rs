@@ -156,6 +156,13 @@ fn plan(spec: &DarknetSpec, bot_pool: &[Ipv4Addr]) -> Result<(Vec<Source>, Sched
     if spec.hours == 0 || spec.sources == 0 {
         return Err(LabError::Invalid("--hours and --sources must be at least 1".into()));
     }
+    // Non-bot sources share one /16 per kind group; keep well inside it.
+    if spec.sources > 100_000 {
+        return Err(LabError::Invalid("--sources is at most 100000".into()));
+    }
+    if spec.start > 4_102_444_800 {
+        return Err(LabError::Invalid("--start must be before 2100".into()));
+    }
     let mut rng = Rng(spec.seed ^ 0x0da4_c0e7);
     let total_weight: u32 = MIX.iter().map(|(_, w)| w).sum();
     let span_ns = u64::from(spec.hours) * 3_600_000_000_000;

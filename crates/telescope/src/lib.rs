@@ -78,6 +78,8 @@ pub struct Config {
     pub sensor: Option<String>,
     /// Most sources kept per window; further new sources only count in the statistics.
     pub max_sources: usize,
+    /// Frames stamped after this (ns since the epoch) are skipped as `bad_timestamp`.
+    pub latest_ns: Option<u64>,
 }
 
 /// Who holds an address.
@@ -153,6 +155,10 @@ impl<'c> Telescope<'c> {
     #[inline]
     pub fn observe(&mut self, frame: &Frame<'_>, emit: &mut impl FnMut(SourceActivity)) {
         self.totals.frames += 1;
+        if self.config.latest_ns.is_some_and(|latest| frame.ts_ns > latest) {
+            *self.totals.skipped.entry("bad_timestamp".to_string()).or_default() += 1;
+            return;
+        }
         let packet = match packet::parse(frame.linktype, frame.data) {
             Ok(p) => p,
             Err(skip) => return self.count_packet_skip(skip),
@@ -185,6 +191,9 @@ impl<'c> Telescope<'c> {
             self.totals.late_packets += 1;
             return;
         }
+        if mask & catalogue.reply_mask != 0 {
+            self.victim(&packet, ts, mask & catalogue.reply_mask);
+        }
         let window = self.windows.get_mut(&index).expect("enter_window opened it");
         let max_sources = self.config.max_sources;
         let is_reply = mask & catalogue.reply_mask != 0;
@@ -208,6 +217,19 @@ impl<'c> Telescope<'c> {
             None => window.sources.entry(packet.src).or_default(),
         };
         state.add(ts, packet.ip_len, mask, mirai, sketch::mix(packet.dst.0) as u32, port);
+    }
+
+    /// Counts a reply toward the DDoS victim it reveals: the sender of SYN-ACKs and RSTs, or the
+    /// destination of the packet an ICMP error quotes.
+    fn victim(&mut self, packet: &packet::Packet, ts: u64, kinds: u64) {
+        let (victim, port) = match packet.transport {
+            Transport::Tcp { sport, .. } | Transport::Udp { sport, .. } => (packet.src, sport),
+            Transport::Icmp { quoted_dst, .. } => (quoted_dst.unwrap_or(packet.src), 0),
+            Transport::Other | Transport::Truncated => (packet.src, 0),
+        };
+        let relayed_by = (victim != packet.src).then_some(packet.src);
+        let day = self.day(ts / DAY_NS);
+        day.victims.entry(victim).or_default().add(ts, port, kinds, relayed_by);
     }
 
     /// Makes window `index` open, closing windows older than the one before it; false when the
@@ -261,8 +283,7 @@ impl<'c> Telescope<'c> {
                 record.isp = attribute(record.src).map(|o| o.isp);
             }
             let day_index = record.first_seen.timestamp().max(0) as u64 / 86_400;
-            let date = date_of(day_index);
-            days.entry(day_index).or_default().absorb(&record, &date);
+            days.entry(day_index).or_default().absorb(&record);
             emit(record);
         };
         aggregate::drain_records(catalogue, window, start, self.window_ns, self.config.sensor.as_deref(), &mut forward);
@@ -325,7 +346,31 @@ impl<'c> Telescope<'c> {
             by_country.sort_by(|a, b| b.infected_sources.cmp(&a.infected_sources).then(a.country.cmp(&b.country)));
             let mut by_isp: Vec<_> = by_isp.into_values().collect();
             by_isp.sort_by(|a, b| b.infected_sources.cmp(&a.infected_sources).then(a.isp.cmp(&b.isp)));
-            let mut day_victims: Vec<_> = day.victims.into_values().collect();
+            let reply_ids: Vec<(u64, String)> = self
+                .catalogue
+                .signature_ids()
+                .enumerate()
+                .filter(|(i, _)| self.catalogue.reply_mask & (1 << i) != 0)
+                .map(|(i, id)| (1u64 << i, id.to_string()))
+                .collect();
+            let mut day_victims: Vec<_> = day
+                .victims
+                .into_iter()
+                // A source counts as a victim only when its replies made it one (min_share etc.).
+                .filter(|(addr, v)| {
+                    day.backscatter.contains(addr) || v.relayed_by.is_some_and(|r| day.backscatter.contains(&r))
+                })
+                .map(|(addr, v)| stats::Victim {
+                    date: date.clone(),
+                    victim: addr.to_ip(),
+                    packets: v.packets,
+                    first_seen: chrono::DateTime::from_timestamp_nanos(v.first_ns as i64),
+                    last_seen: chrono::DateTime::from_timestamp_nanos(v.last_ns as i64),
+                    ports: v.ports,
+                    kinds: reply_ids.iter().filter(|(bit, _)| v.kinds & bit != 0).map(|(_, id)| id.clone()).collect(),
+                    isp: self.attribute.as_ref().and_then(|a| a(addr.to_ip())).map(|o| o.isp),
+                })
+                .collect();
             day_victims.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.victim.cmp(&b.victim)));
             days.push(botscope_model::DarknetDay {
                 id: None,

@@ -187,13 +187,14 @@ pub fn parse(linktype: u32, frame: &[u8]) -> Result<Packet, PacketSkip> {
     let ip = match linktype {
         linktype::ETHERNET => ethernet_payload(frame)?,
         linktype::RAW | linktype::RAW_DLT12 | linktype::RAW_DLT14 | linktype::IPV4 | linktype::IPV6 => frame,
+        // libpcap puts a stripped 802.1Q tag back after the cooked header, so tags follow here too.
         linktype::LINUX_SLL => {
             let protocol = be16(frame, 14).ok_or(PacketSkip::Malformed)?;
-            ip_by_ethertype(protocol, frame.get(16..).ok_or(PacketSkip::Malformed)?)?
+            after_vlan_tags(frame, protocol, 16)?
         }
         linktype::LINUX_SLL2 => {
             let protocol = be16(frame, 0).ok_or(PacketSkip::Malformed)?;
-            ip_by_ethertype(protocol, frame.get(20..).ok_or(PacketSkip::Malformed)?)?
+            after_vlan_tags(frame, protocol, 20)?
         }
         linktype::NULL | linktype::LOOP => {
             let family = frame.get(..4).ok_or(PacketSkip::Malformed)?;
@@ -210,8 +211,12 @@ pub fn parse(linktype: u32, frame: &[u8]) -> Result<Packet, PacketSkip> {
 }
 
 fn ethernet_payload(frame: &[u8]) -> Result<&[u8], PacketSkip> {
-    let mut ethertype = be16(frame, 12).ok_or(PacketSkip::Malformed)?;
-    let mut at = 14;
+    let ethertype = be16(frame, 12).ok_or(PacketSkip::Malformed)?;
+    after_vlan_tags(frame, ethertype, 14)
+}
+
+/// Steps over VLAN tags starting at `at` (where the payload of `ethertype` begins) to the IP packet.
+fn after_vlan_tags(frame: &[u8], mut ethertype: u16, mut at: usize) -> Result<&[u8], PacketSkip> {
     // At most two tags (802.1ad outer + 802.1Q inner) occur in practice; allow a third for safety.
     for _ in 0..3 {
         if !matches!(ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {

@@ -34,7 +34,8 @@ pub struct Totals {
 pub struct Victim {
     /// The date (UTC).
     pub date: String,
-    /// The victim's address (the source of the backscatter).
+    /// The victim's address: the source of SYN-ACK or RST backscatter, or the destination of
+    /// the packet an ICMP error quotes (the sender may be a router in front of the victim).
     pub victim: std::net::IpAddr,
     /// Backscatter packets received from it.
     pub packets: u64,
@@ -42,7 +43,7 @@ pub struct Victim {
     pub first_seen: Timestamp,
     /// Last backscatter packet.
     pub last_seen: Timestamp,
-    /// The attacked services: the victim's own ports the replies came from.
+    /// The attacked services: the victim's own ports the replies came from (0 for ICMP).
     pub ports: Vec<u16>,
     /// Which backscatter signatures matched.
     pub kinds: Vec<String>,
@@ -71,6 +72,38 @@ pub struct Stats {
     pub ddos_victims: Vec<Victim>,
 }
 
+/// Backscatter seen from one victim in a day.
+#[derive(Default)]
+pub(crate) struct VictimState {
+    pub(crate) packets: u64,
+    pub(crate) first_ns: u64,
+    pub(crate) last_ns: u64,
+    /// Attacked ports seen, at most 16 kept.
+    pub(crate) ports: Vec<u16>,
+    /// Reply signatures that matched.
+    pub(crate) kinds: u64,
+    /// For ICMP errors sent by another host (a router before the victim): that sender.
+    pub(crate) relayed_by: Option<Addr>,
+}
+
+impl VictimState {
+    #[inline]
+    pub(crate) fn add(&mut self, ts_ns: u64, port: u16, kinds: u64, relayed_by: Option<Addr>) {
+        if relayed_by.is_some() {
+            self.relayed_by = relayed_by;
+        }
+        if self.packets == 0 || ts_ns < self.first_ns {
+            self.first_ns = ts_ns;
+        }
+        self.last_ns = self.last_ns.max(ts_ns);
+        self.packets += 1;
+        self.kinds |= kinds;
+        if self.ports.len() < 16 && !self.ports.contains(&port) {
+            self.ports.push(port);
+        }
+    }
+}
+
 /// Accumulates one day.
 #[derive(Default)]
 pub(crate) struct DayState {
@@ -80,12 +113,14 @@ pub(crate) struct DayState {
     pub(crate) mirai: FxHashMap<Addr, u64>,
     pub(crate) infected: FxHashSet<Addr>,
     pub(crate) research: FxHashSet<Addr>,
-    pub(crate) victims: FxHashMap<Addr, Victim>,
+    pub(crate) victims: FxHashMap<Addr, VictimState>,
+    /// Sources classified backscatter in some window of the day.
+    pub(crate) backscatter: FxHashSet<Addr>,
 }
 
 impl DayState {
     /// Folds one window's finished records into the day.
-    pub(crate) fn absorb(&mut self, record: &SourceActivity, date: &str) {
+    pub(crate) fn absorb(&mut self, record: &SourceActivity) {
         let addr = Addr::from(record.src);
         match record.classification {
             ActivityClass::Infected => {
@@ -95,30 +130,7 @@ impl DayState {
                 self.research.insert(addr);
             }
             ActivityClass::Backscatter => {
-                let kinds: Vec<String> = record.tags.iter().filter(|t| t.starts_with("backscatter")).cloned().collect();
-                let v = self.victims.entry(addr).or_insert_with(|| Victim {
-                    date: date.to_string(),
-                    victim: record.src,
-                    packets: 0,
-                    first_seen: record.first_seen,
-                    last_seen: record.last_seen,
-                    ports: Vec::new(),
-                    kinds: Vec::new(),
-                    isp: record.isp.clone(),
-                });
-                v.packets += record.packets;
-                v.first_seen = v.first_seen.min(record.first_seen);
-                v.last_seen = v.last_seen.max(record.last_seen);
-                for p in &record.top_ports {
-                    if !v.ports.contains(&p.port) {
-                        v.ports.push(p.port);
-                    }
-                }
-                for k in kinds {
-                    if !v.kinds.contains(&k) {
-                        v.kinds.push(k);
-                    }
-                }
+                self.backscatter.insert(addr);
             }
             ActivityClass::Unknown => {}
         }

@@ -62,11 +62,15 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         None => Catalogue::shipped(),
     };
     let duration = args.duration.map(|d| crate::stop::seconds(d, "--duration", 366.0 * 86400.0)).transpose()?;
+    // A stamp more than a day after now is a damaged record or a broken clock; taken at face value
+    // it would close every open window early.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let config = Config {
         darknet: Darknet::new(&prefixes),
         window_seconds,
         sensor: args.sensor.clone(),
         max_sources: args.max_sources,
+        latest_ns: Some((now.as_secs() + 86_400).saturating_mul(1_000_000_000)),
     };
 
     let store = if db_given { Some(settings.open_store().await?) } else { None };
@@ -245,7 +249,16 @@ fn files(
         ordered.push((first, path.clone()));
     }
     ordered.sort();
-    for (_, path) in ordered {
+    let mut previous_last = 0u64;
+    for (first, path) in ordered {
+        if first < previous_last {
+            tracing::warn!(
+                file = %path.display(),
+                "this capture overlaps the previous one in time; files are read one after another, so its \
+                 packets older than the open windows only count in the statistics (merge overlapping \
+                 captures first, e.g. with mergecap)"
+            );
+        }
         let (mut reader, compression) = read::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let total = match compression {
             read::Compression::None => std::fs::metadata(&path).ok().map(|m| m.len()),
@@ -253,14 +266,28 @@ fn files(
         };
         let bar = crate::progress::bytes(show_progress, total, format!("reading {}", path.display()));
         let mut since_update = 0u32;
+        let mut warned = 0u32;
         loop {
-            match reader.next_record().with_context(|| format!("reading {}", path.display()))? {
-                Next::Frame(frame) => telescope.observe(&frame, emit),
-                Next::Skipped(skip) => {
-                    telescope.count_skip(skip);
-                    tracing::warn!(file = %path.display(), offset = reader.position(), reason = skip.as_str(), "skipped a capture record");
+            match reader.next_record() {
+                Ok(Next::Frame(frame)) => {
+                    previous_last = previous_last.max(frame.ts_ns);
+                    telescope.observe(&frame, emit)
                 }
-                Next::End => break,
+                Ok(Next::Skipped(skip)) => {
+                    telescope.count_skip(skip);
+                    warned += 1;
+                    if warned <= 10 {
+                        tracing::warn!(file = %path.display(), offset = reader.position(), reason = skip.as_str(), "skipped a capture record");
+                    }
+                }
+                Ok(Next::End) => break,
+                Err(error) => {
+                    // A file cut short (still being written, a broken download): keep everything
+                    // read so far and go on with the next file.
+                    telescope.count_skip(read::Skip::TruncatedRecord);
+                    tracing::warn!(file = %path.display(), offset = reader.position(), "stopped reading this capture: {error}");
+                    break;
+                }
             }
             since_update += 1;
             if since_update == 1 << 16 {
@@ -274,6 +301,9 @@ fn files(
             }
         }
         bar.finish_and_clear();
+        if warned > 10 {
+            tracing::warn!(file = %path.display(), skipped = warned, "further skipped records were not logged one by one");
+        }
     }
     Ok(())
 }

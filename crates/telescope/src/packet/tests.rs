@@ -55,6 +55,16 @@ fn every_link_type_reaches_the_same_packet() {
     }
 }
 
+/// Regression: libpcap reinserts a stripped 802.1Q tag after the cooked header (`-i any`).
+#[test]
+fn cooked_captures_with_vlan_tags() {
+    let ip = ipv4_syn([127, 16, 0, 1], [127, 224, 1, 2], 7, 23, 0x7fe0_0102);
+    let mut sll = vec![0; 14];
+    sll.extend_from_slice(&[0x81, 0x00, 0, 5, 0x08, 0x00]);
+    sll.extend_from_slice(&ip);
+    expect_syn(&parse(linktype::LINUX_SLL, &sll).unwrap());
+}
+
 #[test]
 fn ipv6_through_extension_headers() {
     let mut p = vec![0x60, 0, 0, 0, 0, 28, 0, 64];

@@ -175,13 +175,66 @@ pub fn open(path: &Path) -> Result<(CaptureReader<Box<dyn Read + Send>>, Compres
     let source: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(rest),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, rest))),
-        Compression::Zstd => {
-            let decoder = ruzstd::decoding::StreamingDecoder::new(rest)
-                .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))))?;
-            Box::new(decoder)
-        }
+        Compression::Zstd => Box::new(ZstdFrames::new(rest)?),
     };
     Ok((CaptureReader::new(source)?, compression))
+}
+
+/// Decodes every frame of a zstd stream, as `zstd -d` does: concatenated files and pzstd output
+/// hold several frames, and skippable frames carry metadata to step over.
+struct ZstdFrames<R: Read> {
+    current: Option<ruzstd::decoding::StreamingDecoder<io::BufReader<R>, ruzstd::decoding::FrameDecoder>>,
+}
+
+fn zstd_error(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+}
+
+impl<R: Read> ZstdFrames<R> {
+    fn new(source: R) -> io::Result<Self> {
+        let mut frames = ZstdFrames { current: None };
+        frames.start_frame(io::BufReader::with_capacity(1 << 20, source))?;
+        Ok(frames)
+    }
+
+    /// Starts the next data frame, stepping over skippable ones; at the end leaves `current` empty.
+    fn start_frame(&mut self, mut source: io::BufReader<R>) -> io::Result<()> {
+        use io::BufRead;
+        loop {
+            let head = source.fill_buf()?;
+            if head.is_empty() {
+                self.current = None;
+                return Ok(());
+            }
+            let mut magic = [0u8; 8];
+            if head.len() >= 4 && u32::from_le_bytes([head[0], head[1], head[2], head[3]]) & 0xffff_fff0 == 0x184d_2a50
+            {
+                source.read_exact(&mut magic)?;
+                let length = u64::from(u32::from_le_bytes([magic[4], magic[5], magic[6], magic[7]]));
+                let skipped = io::copy(&mut (&mut source).take(length), &mut io::sink())?;
+                if skipped < length {
+                    return Err(zstd_error("file ends inside a skippable frame"));
+                }
+                continue;
+            }
+            self.current = Some(ruzstd::decoding::StreamingDecoder::new(source).map_err(zstd_error)?);
+            return Ok(());
+        }
+    }
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(decoder) = self.current.as_mut() else { return Ok(0) };
+            let n = decoder.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let decoder = self.current.take().expect("checked above");
+            self.start_frame(decoder.into_inner())?;
+        }
+    }
 }
 
 fn read_up_to(source: &mut impl Read, out: &mut [u8]) -> io::Result<usize> {

@@ -61,8 +61,8 @@ impl<R: Read> PcapReader<R> {
             return Err(ReadError::BadHeader("unsupported pcap major version (only 2 exists)"));
         }
         let snaplen = u32_at(16);
-        // The upper bits carry FCS information, not the link type.
-        let linktype = u32_at(20) & 0x0fff_ffff;
+        // Only the low 16 bits are the link type; the upper ones say whether frames carry an FCS.
+        let linktype = u32_at(20) & 0xffff;
         let max_record = snaplen.max(LIBPCAP_MAX_SNAPLEN).min(MAX_RECORD as u32);
         Ok(PcapReader { buffer, big_endian, resolution, linktype, max_record })
     }

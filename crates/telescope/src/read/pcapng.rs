@@ -34,6 +34,7 @@ pub struct PcapngReader<R> {
     buffer: Buffer<R>,
     big_endian: bool,
     interfaces: Vec<Interface>,
+    last_ts_ns: u64,
 }
 
 impl<R: Read> PcapngReader<R> {
@@ -55,7 +56,7 @@ impl<R: Read> PcapngReader<R> {
             m if m.swap_bytes() == BYTE_ORDER_MAGIC => true,
             _ => return Err(ReadError::BadHeader("pcapng byte-order magic is missing")),
         };
-        Ok(PcapngReader { buffer, big_endian, interfaces: Vec::new() })
+        Ok(PcapngReader { buffer, big_endian, interfaces: Vec::new(), last_ts_ns: 0 })
     }
 
     /// Bytes consumed so far.
@@ -125,9 +126,20 @@ impl<R: Read> PcapngReader<R> {
                 INTERFACE_DESCRIPTION => {
                     let interface = self.interface_block(block);
                     self.buffer.consume(length);
-                    match interface {
-                        Some(i) if self.interfaces.len() < MAX_INTERFACES => self.interfaces.push(i),
-                        _ => return Ok(Next::Skipped(Skip::CorruptRecord)),
+                    if self.interfaces.len() >= MAX_INTERFACES {
+                        return Ok(Next::Skipped(Skip::CorruptRecord));
+                    }
+                    // Interfaces are numbered by position: a damaged description still takes its
+                    // number (with a link type nothing parses), so later ones keep theirs.
+                    let damaged = interface.is_none();
+                    self.interfaces.push(interface.unwrap_or(Interface {
+                        linktype: u32::MAX,
+                        snaplen: 0,
+                        resolution: Resolution::Decimal(6),
+                        offset_sec: 0,
+                    }));
+                    if damaged {
+                        return Ok(Next::Skipped(Skip::CorruptRecord));
                     }
                 }
                 _ => self.buffer.consume(length),
@@ -151,7 +163,11 @@ impl<R: Read> PcapngReader<R> {
             SIMPLE_PACKET if body.len() >= 4 => {
                 let orig_len = self.u32_at(body, 0);
                 let captured = (orig_len as usize).min(body.len() - 4);
-                let captured = self.interfaces.first().map_or(captured, |i| captured.min(i.snaplen.max(1) as usize));
+                // A snap length of 0 means "no limit".
+                let captured = self.interfaces.first().map_or(captured, |i| match i.snaplen {
+                    0 => captured,
+                    snaplen => captured.min(snaplen as usize),
+                });
                 (0, None, captured, orig_len, 4)
             }
             _ => {
@@ -167,10 +183,12 @@ impl<R: Read> PcapngReader<R> {
             self.buffer.consume(length);
             return Next::Skipped(Skip::CorruptRecord);
         }
-        let ts_ns = stamp.map_or(0, |s| {
+        // Simple packet blocks carry no time: they take the previous frame's.
+        let ts_ns = stamp.map_or(self.last_ts_ns, |s| {
             let ns = stamp_to_ns(s, interface.resolution);
             ns.saturating_add_signed(interface.offset_sec.saturating_mul(1_000_000_000))
         });
+        self.last_ts_ns = ts_ns;
         let block = self.buffer.take(length);
         let data = &block[8 + data_at..8 + data_at + captured];
         Next::Frame(Frame { ts_ns, linktype: interface.linktype, data, orig_len })

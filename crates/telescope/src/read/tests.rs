@@ -225,3 +225,22 @@ fn damage_at_any_offset_loses_at_most_two_records() {
         }
     }
 }
+
+/// Regression: the FCS bits above the 16-bit link type made every frame "unsupported".
+#[test]
+fn pcap_link_type_ignores_the_fcs_bits() {
+    let bytes = pcap_bytes(false, false, 0x4400_0001, &[(1, 0, vec![1])]);
+    assert_eq!(collect(&bytes).0[0].1, 1);
+}
+
+/// Regression: a damaged interface description used to shift every later interface's number.
+#[test]
+fn a_damaged_interface_keeps_its_number() {
+    let mut bytes = pcapng_bytes(false, &[(101, Some(6)), (1, None)], &[(1, 7, vec![9])]);
+    // Give the first description's time-resolution option a length beyond its block.
+    let option = 28 + 8 + 8;
+    bytes[option..option + 4].copy_from_slice(&[9, 0, 0x00, 0xff]);
+    let (frames, skips) = collect(&bytes);
+    assert_eq!(skips, vec![Skip::CorruptRecord]);
+    assert_eq!(frames, vec![(7_000, 1, vec![9])]);
+}
