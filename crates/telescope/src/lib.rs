@@ -100,8 +100,7 @@ pub struct Telescope<'c> {
     config: Config,
     window_ns: u64,
     windows: BTreeMap<u64, aggregate::Window>,
-    days: BTreeMap<u64, stats::DayState>,
-    last_day: Option<u64>,
+    days: stats::Days,
     newest_window: Option<u64>,
     category_totals: Vec<u64>,
     totals: stats::Totals,
@@ -117,8 +116,7 @@ impl<'c> Telescope<'c> {
             window_ns,
             config,
             windows: BTreeMap::new(),
-            days: BTreeMap::new(),
-            last_day: None,
+            days: stats::Days::default(),
             newest_window: None,
             category_totals: vec![0; catalogue.categories().len()],
             totals: stats::Totals::default(),
@@ -175,7 +173,7 @@ impl<'c> Telescope<'c> {
         let category = catalogue.category(&packet, mask);
         self.category_totals[usize::from(category)] += 1;
 
-        let day = self.day(ts / DAY_NS);
+        let day = self.days.get(ts / DAY_NS);
         day.packets += 1;
         if day.categories.is_empty() {
             day.categories = vec![0; catalogue.categories().len()];
@@ -185,14 +183,14 @@ impl<'c> Telescope<'c> {
         if mirai {
             *day.mirai.entry(packet.src).or_default() += 1;
         }
+        if mask & catalogue.reply_mask != 0 {
+            victim(day, &packet, ts, mask & catalogue.reply_mask);
+        }
 
         let index = ts / self.window_ns;
         if self.newest_window != Some(index) && !self.enter_window(index, emit) {
             self.totals.late_packets += 1;
             return;
-        }
-        if mask & catalogue.reply_mask != 0 {
-            self.victim(&packet, ts, mask & catalogue.reply_mask);
         }
         let window = self.windows.get_mut(&index).expect("enter_window opened it");
         let max_sources = self.config.max_sources;
@@ -219,19 +217,6 @@ impl<'c> Telescope<'c> {
         state.add(ts, packet.ip_len, mask, mirai, sketch::mix(packet.dst.0) as u32, port);
     }
 
-    /// Counts a reply toward the DDoS victim it reveals: the sender of SYN-ACKs and RSTs, or the
-    /// destination of the packet an ICMP error quotes.
-    fn victim(&mut self, packet: &packet::Packet, ts: u64, kinds: u64) {
-        let (victim, port) = match packet.transport {
-            Transport::Tcp { sport, .. } | Transport::Udp { sport, .. } => (packet.src, sport),
-            Transport::Icmp { quoted_dst, .. } => (quoted_dst.unwrap_or(packet.src), 0),
-            Transport::Other | Transport::Truncated => (packet.src, 0),
-        };
-        let relayed_by = (victim != packet.src).then_some(packet.src);
-        let day = self.day(ts / DAY_NS);
-        day.victims.entry(victim).or_default().add(ts, port, kinds, relayed_by);
-    }
-
     /// Makes window `index` open, closing windows older than the one before it; false when the
     /// packet is older than every open window.
     fn enter_window(&mut self, index: u64, emit: &mut impl FnMut(SourceActivity)) -> bool {
@@ -249,16 +234,6 @@ impl<'c> Telescope<'c> {
         self.windows.entry(index).or_default();
         self.newest_window = self.windows.last_key_value().map(|(k, _)| *k);
         true
-    }
-
-    /// The day's state; the current day is the last entry, so the common case is one comparison.
-    #[inline]
-    fn day(&mut self, index: u64) -> &mut stats::DayState {
-        if self.last_day != Some(index) {
-            self.last_day = Some(index);
-            self.days.entry(index).or_default();
-        }
-        self.days.get_mut(&index).expect("inserted above")
     }
 
     /// Closes every window that starts before window index `index`.
@@ -283,7 +258,7 @@ impl<'c> Telescope<'c> {
                 record.isp = attribute(record.src).map(|o| o.isp);
             }
             let day_index = record.first_seen.timestamp().max(0) as u64 / 86_400;
-            days.entry(day_index).or_default().absorb(&record);
+            days.get(day_index).absorb(&record);
             emit(record);
         };
         aggregate::drain_records(catalogue, window, start, self.window_ns, self.config.sensor.as_deref(), &mut forward);
@@ -301,7 +276,7 @@ impl<'c> Telescope<'c> {
         let names = self.catalogue.categories().to_vec();
         let mut days = Vec::new();
         let mut victims = Vec::new();
-        for (index, day) in std::mem::take(&mut self.days) {
+        for (index, day) in std::mem::take(&mut self.days).into_sorted() {
             let date = date_of(index);
             let mut by_isp: BTreeMap<String, botscope_model::IspDay> = BTreeMap::new();
             let mut by_country: BTreeMap<String, botscope_model::CountryDay> = BTreeMap::new();
@@ -399,6 +374,18 @@ impl<'c> Telescope<'c> {
             ddos_victims: victims,
         }
     }
+}
+
+/// Counts a reply toward the DDoS victim it reveals: the sender of SYN-ACKs and RSTs, or the
+/// destination of the packet an ICMP error quotes.
+fn victim(day: &mut stats::DayState, packet: &packet::Packet, ts: u64, kinds: u64) {
+    let (victim, port) = match packet.transport {
+        Transport::Tcp { sport, .. } | Transport::Udp { sport, .. } => (packet.src, sport),
+        Transport::Icmp { quoted_dst, .. } => (quoted_dst.unwrap_or(packet.src), 0),
+        Transport::Other | Transport::Truncated => (packet.src, 0),
+    };
+    let relayed_by = (victim != packet.src).then_some(packet.src);
+    day.victims.entry(victim).or_default().add(ts, port, kinds, relayed_by);
 }
 
 fn date_of(day_index: u64) -> String {

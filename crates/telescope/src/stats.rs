@@ -104,6 +104,32 @@ impl VictimState {
     }
 }
 
+/// The days seen, in date order; the current day is the last, so finding it is one comparison.
+#[derive(Default)]
+pub(crate) struct Days(Vec<(u64, DayState)>);
+
+impl Days {
+    /// The state of day `index` (days since the epoch), made when first asked for.
+    #[inline]
+    pub(crate) fn get(&mut self, index: u64) -> &mut DayState {
+        let at = match self.0.last() {
+            Some((last, _)) if *last == index => self.0.len() - 1,
+            _ => match self.0.binary_search_by_key(&index, |(i, _)| *i) {
+                Ok(at) => at,
+                Err(at) => {
+                    self.0.insert(at, (index, DayState::default()));
+                    at
+                }
+            },
+        };
+        &mut self.0[at].1
+    }
+
+    pub(crate) fn into_sorted(self) -> Vec<(u64, DayState)> {
+        self.0
+    }
+}
+
 /// Accumulates one day.
 #[derive(Default)]
 pub(crate) struct DayState {
