@@ -123,8 +123,8 @@ Examples:
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("capture").required(true).args(["pcap", "interface"])))]
 pub struct TelescopeArgs {
-    /// Capture files (pcap or pcapng, plain, .gz or .zst: told apart by content); read in the
-    /// order of their first packet
+    /// Capture files (pcap or pcapng, plain, .gz or .zst: told apart by content); several are
+    /// merged by time, as captures of one darknet from several taps
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub pcap: Vec<PathBuf>,
 

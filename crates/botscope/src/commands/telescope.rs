@@ -228,7 +228,7 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the capture files, in the order of their first packet.
+/// Reads the capture files: one in place, several merged by time.
 fn files(
     telescope: &mut Telescope<'_>,
     paths: &[PathBuf],
@@ -236,32 +236,13 @@ fn files(
     show_progress: bool,
     emit: &mut impl FnMut(SourceActivity),
 ) -> anyhow::Result<()> {
-    let mut ordered = Vec::new();
-    for path in paths {
-        let (mut reader, _) = read::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let first = loop {
-            match reader.next_record()? {
-                Next::Frame(f) => break f.ts_ns,
-                Next::Skipped(_) => continue,
-                Next::End => break u64::MAX,
-            }
-        };
-        ordered.push((first, path.clone()));
+    if paths.len() > 1 {
+        return merged_files(telescope, paths, stop, show_progress, emit);
     }
-    ordered.sort();
-    let mut previous_last = 0u64;
-    for (first, path) in ordered {
-        if first < previous_last {
-            tracing::warn!(
-                file = %path.display(),
-                "this capture overlaps the previous one in time; files are read one after another, so its \
-                 packets older than the open windows only count in the statistics (merge overlapping \
-                 captures first, e.g. with mergecap)"
-            );
-        }
-        let (mut reader, compression) = read::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    for path in paths {
+        let (mut reader, compression) = read::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let total = match compression {
-            read::Compression::None => std::fs::metadata(&path).ok().map(|m| m.len()),
+            read::Compression::None => std::fs::metadata(path).ok().map(|m| m.len()),
             _ => None,
         };
         let bar = crate::progress::bytes(show_progress, total, format!("reading {}", path.display()));
@@ -269,10 +250,7 @@ fn files(
         let mut warned = 0u32;
         loop {
             match reader.next_record() {
-                Ok(Next::Frame(frame)) => {
-                    previous_last = previous_last.max(frame.ts_ns);
-                    telescope.observe(&frame, emit)
-                }
+                Ok(Next::Frame(frame)) => telescope.observe(&frame, emit),
                 Ok(Next::Skipped(skip)) => {
                     telescope.count_skip(skip);
                     warned += 1;
@@ -304,6 +282,115 @@ fn files(
         if warned > 10 {
             tracing::warn!(file = %path.display(), skipped = warned, "further skipped records were not logged one by one");
         }
+    }
+    Ok(())
+}
+
+/// One capture's next frame, copied out of its reader so several captures can be merged.
+struct Pending {
+    ts_ns: u64,
+    linktype: u32,
+    orig_len: u32,
+    data: Vec<u8>,
+}
+
+/// Reads several captures at once, always taking the earliest pending frame: captures of the same
+/// darknet from several taps or interfaces overlap in time, and reading them one after another
+/// would make most of the second one "late".
+fn merged_files(
+    telescope: &mut Telescope<'_>,
+    paths: &[PathBuf],
+    stop: &AtomicBool,
+    show_progress: bool,
+    emit: &mut impl FnMut(SourceActivity),
+) -> anyhow::Result<()> {
+    let mut readers = Vec::new();
+    let mut total = Some(0u64);
+    for path in paths {
+        let (reader, compression) = read::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        total = match (total, compression) {
+            (Some(t), read::Compression::None) => std::fs::metadata(path).ok().map(|m| t + m.len()),
+            _ => None,
+        };
+        readers.push(reader);
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let bar = crate::progress::bytes(show_progress, total, format!("reading {} captures", paths.len()));
+    let mut warned = 0u32;
+    // Advances one reader to its next frame (or to its end: None).
+    let mut advance = |telescope: &mut Telescope<'_>,
+                       i: usize,
+                       reader: &mut read::CaptureReader<_>,
+                       slot: &mut Option<Pending>| loop {
+        match reader.next_record() {
+            Ok(Next::Frame(frame)) => {
+                let pending =
+                    slot.get_or_insert_with(|| Pending { ts_ns: 0, linktype: 0, orig_len: 0, data: Vec::new() });
+                pending.ts_ns = frame.ts_ns;
+                pending.linktype = frame.linktype;
+                pending.orig_len = frame.orig_len;
+                pending.data.clear();
+                pending.data.extend_from_slice(frame.data);
+                return true;
+            }
+            Ok(Next::Skipped(skip)) => {
+                telescope.count_skip(skip);
+                warned += 1;
+                if warned <= 10 {
+                    tracing::warn!(
+                        file = names[i].as_str(),
+                        offset = reader.position(),
+                        reason = skip.as_str(),
+                        "skipped a capture record"
+                    );
+                }
+            }
+            Ok(Next::End) => return false,
+            Err(error) => {
+                telescope.count_skip(read::Skip::TruncatedRecord);
+                tracing::warn!(
+                    file = names[i].as_str(),
+                    offset = reader.position(),
+                    "stopped reading this capture: {error}"
+                );
+                return false;
+            }
+        }
+    };
+    let mut slots: Vec<Option<Pending>> = (0..readers.len()).map(|_| None).collect();
+    for (i, reader) in readers.iter_mut().enumerate() {
+        if !advance(telescope, i, reader, &mut slots[i]) {
+            slots[i] = None;
+        }
+    }
+    let mut since_update = 0u32;
+    while let Some(i) =
+        (0..slots.len()).filter(|&i| slots[i].is_some()).min_by_key(|&i| slots[i].as_ref().map(|p| p.ts_ns))
+    {
+        let pending = slots[i].as_ref().expect("picked a pending frame");
+        let frame = read::Frame {
+            ts_ns: pending.ts_ns,
+            linktype: pending.linktype,
+            data: &pending.data,
+            orig_len: pending.orig_len,
+        };
+        telescope.observe(&frame, emit);
+        if !advance(telescope, i, &mut readers[i], &mut slots[i]) {
+            slots[i] = None;
+        }
+        since_update += 1;
+        if since_update == 1 << 16 {
+            since_update = 0;
+            bar.set_position(readers.iter().map(|r| r.position()).sum());
+            if stop.load(Ordering::Relaxed) {
+                tracing::warn!("interrupted: writing what was read so far");
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if warned > 10 {
+        tracing::warn!(skipped = warned, "further skipped records were not logged one by one");
     }
     Ok(())
 }
