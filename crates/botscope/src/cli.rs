@@ -136,7 +136,8 @@ pub struct TelescopeArgs {
     #[arg(long, value_name = "CIDR", required = true, value_delimiter = ',')]
     pub darknet: Vec<String>,
 
-    /// Aggregation window: 1h, 1d or any length in s/m/h/d; windows are aligned to UTC midnight
+    /// Aggregation window: 1h, 1d, or any length from 1m to 1d (s/m/h/d) that divides a day;
+    /// windows are aligned to UTC midnight
     #[arg(long, value_name = "DUR", default_value = "1d")]
     pub window: String,
 

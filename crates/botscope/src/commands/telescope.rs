@@ -228,6 +228,37 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
     Ok(ExitCode::SUCCESS)
 }
 
+/// Counts and logs what the readers skip: the first few one by one, then only a total.
+#[derive(Default)]
+struct SkipLog {
+    logged: u32,
+}
+
+impl SkipLog {
+    const ONE_BY_ONE: u32 = 10;
+
+    fn skipped(&mut self, telescope: &mut Telescope<'_>, file: &str, offset: u64, skip: read::Skip) {
+        telescope.count_skip(skip);
+        self.logged += 1;
+        if self.logged <= Self::ONE_BY_ONE {
+            tracing::warn!(file, offset, reason = skip.as_str(), "skipped a capture record");
+        }
+    }
+
+    /// A file cut short (still being written, a broken download): everything read so far is kept
+    /// and the other files go on.
+    fn failed(&mut self, telescope: &mut Telescope<'_>, file: &str, offset: u64, error: &read::ReadError) {
+        telescope.count_skip(read::Skip::TruncatedRecord);
+        tracing::warn!(file, offset, "stopped reading this capture: {error}");
+    }
+
+    fn finish(self) {
+        if self.logged > Self::ONE_BY_ONE {
+            tracing::warn!(skipped = self.logged, "further skipped records were not logged one by one");
+        }
+    }
+}
+
 /// Reads the capture files: one in place, several merged by time.
 fn files(
     telescope: &mut Telescope<'_>,
@@ -236,53 +267,51 @@ fn files(
     show_progress: bool,
     emit: &mut impl FnMut(SourceActivity),
 ) -> anyhow::Result<()> {
-    if paths.len() > 1 {
-        return merged_files(telescope, paths, stop, show_progress, emit);
+    match paths {
+        [path] => single_file(telescope, path, stop, show_progress, emit),
+        _ => merged_files(telescope, paths, stop, show_progress, emit),
     }
-    for path in paths {
-        let (mut reader, compression) = read::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let total = match compression {
-            read::Compression::None => std::fs::metadata(path).ok().map(|m| m.len()),
-            _ => None,
-        };
-        let bar = crate::progress::bytes(show_progress, total, format!("reading {}", path.display()));
-        let mut since_update = 0u32;
-        let mut warned = 0u32;
-        loop {
-            match reader.next_record() {
-                Ok(Next::Frame(frame)) => telescope.observe(&frame, emit),
-                Ok(Next::Skipped(skip)) => {
-                    telescope.count_skip(skip);
-                    warned += 1;
-                    if warned <= 10 {
-                        tracing::warn!(file = %path.display(), offset = reader.position(), reason = skip.as_str(), "skipped a capture record");
-                    }
-                }
-                Ok(Next::End) => break,
-                Err(error) => {
-                    // A file cut short (still being written, a broken download): keep everything
-                    // read so far and go on with the next file.
-                    telescope.count_skip(read::Skip::TruncatedRecord);
-                    tracing::warn!(file = %path.display(), offset = reader.position(), "stopped reading this capture: {error}");
-                    break;
-                }
-            }
-            since_update += 1;
-            if since_update == 1 << 16 {
-                since_update = 0;
-                bar.set_position(reader.position());
-                if stop.load(Ordering::Relaxed) {
-                    tracing::warn!("interrupted: writing what was read so far");
-                    bar.finish_and_clear();
-                    return Ok(());
-                }
+}
+
+/// Reads one capture, frames straight from the reader's buffer (the fast path).
+fn single_file(
+    telescope: &mut Telescope<'_>,
+    path: &Path,
+    stop: &AtomicBool,
+    show_progress: bool,
+    emit: &mut impl FnMut(SourceActivity),
+) -> anyhow::Result<()> {
+    let (mut reader, compression) = read::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let total = match compression {
+        read::Compression::None => std::fs::metadata(path).ok().map(|m| m.len()),
+        _ => None,
+    };
+    let name = path.display().to_string();
+    let bar = crate::progress::bytes(show_progress, total, format!("reading {name}"));
+    let mut skips = SkipLog::default();
+    let mut since_update = 0u32;
+    loop {
+        match reader.next_record() {
+            Ok(Next::Frame(frame)) => telescope.observe(&frame, emit),
+            Ok(Next::Skipped(skip)) => skips.skipped(telescope, &name, reader.position(), skip),
+            Ok(Next::End) => break,
+            Err(error) => {
+                skips.failed(telescope, &name, reader.position(), &error);
+                break;
             }
         }
-        bar.finish_and_clear();
-        if warned > 10 {
-            tracing::warn!(file = %path.display(), skipped = warned, "further skipped records were not logged one by one");
+        since_update += 1;
+        if since_update == 1 << 16 {
+            since_update = 0;
+            bar.set_position(reader.position());
+            if stop.load(Ordering::Relaxed) {
+                tracing::warn!("interrupted: writing what was read so far");
+                break;
+            }
         }
     }
+    bar.finish_and_clear();
+    skips.finish();
     Ok(())
 }
 
@@ -316,8 +345,8 @@ fn merged_files(
     }
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let bar = crate::progress::bytes(show_progress, total, format!("reading {} captures", paths.len()));
-    let mut warned = 0u32;
-    // Advances one reader to its next frame (or to its end: None).
+    let mut skips = SkipLog::default();
+    // Advances one reader to its next frame; false at its end.
     let mut advance = |telescope: &mut Telescope<'_>,
                        i: usize,
                        reader: &mut read::CaptureReader<_>,
@@ -333,26 +362,10 @@ fn merged_files(
                 pending.data.extend_from_slice(frame.data);
                 return true;
             }
-            Ok(Next::Skipped(skip)) => {
-                telescope.count_skip(skip);
-                warned += 1;
-                if warned <= 10 {
-                    tracing::warn!(
-                        file = names[i].as_str(),
-                        offset = reader.position(),
-                        reason = skip.as_str(),
-                        "skipped a capture record"
-                    );
-                }
-            }
+            Ok(Next::Skipped(skip)) => skips.skipped(telescope, &names[i], reader.position(), skip),
             Ok(Next::End) => return false,
             Err(error) => {
-                telescope.count_skip(read::Skip::TruncatedRecord);
-                tracing::warn!(
-                    file = names[i].as_str(),
-                    offset = reader.position(),
-                    "stopped reading this capture: {error}"
-                );
+                skips.failed(telescope, &names[i], reader.position(), &error);
                 return false;
             }
         }
@@ -389,9 +402,7 @@ fn merged_files(
         }
     }
     bar.finish_and_clear();
-    if warned > 10 {
-        tracing::warn!(skipped = warned, "further skipped records were not logged one by one");
-    }
+    skips.finish();
     Ok(())
 }
 
