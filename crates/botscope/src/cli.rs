@@ -85,9 +85,280 @@ pub enum Command {
     #[command(after_help = TELESCOPE_EXAMPLES, long_about = TELESCOPE_ABOUT)]
     Telescope(Box<TelescopeArgs>),
 
-    /// The lab: emulated devices and a synthetic darknet on loopback, with ground truth
+    /// ISP flow analysis: collect NetFlow/IPFIX/sFlow or read flow files, find botnet C&C servers
+    #[command(subcommand)]
+    Flow(FlowCommand),
+
+    /// The lab: emulated devices, a synthetic darknet and a synthetic ISP on loopback, with ground truth
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+macro_rules! flow_about_common {
+    () => {
+        "How C&C servers are found, per --window: flows are oriented (the \
+subscriber end is the client: give the ISP's prefixes with --subscribers; without them the \
+initiator, a seed bot or the end with the higher port is) and gathered into a graph of clients \
+and servers (address, port, protocol). Graph mining scores each server by the share of its \
+clients that are bots: the --seeds, plus bots inferred through servers they share with seeds. A \
+learned model (logistic regression, data/flow-model.json or --model; retrain with `botscope flow \
+train`) combines that score with the server's behaviour: how regularly clients come back, bytes \
+and packets per flow, durations, failed connections, port, age, and how many of its clients \
+return. Only servers with at least --min-seed-clients seed clients are scored; those scoring \
+--min-score or more are written as `cnc` records (docs/formats.md). They count clients and \
+never name one: no subscriber address leaves the analyser, and servers inside --subscribers or \
+in the seed list are never reported.
+
+--seeds takes the telescope's output (activity records classified infected), survey findings, \
+cnc records (known C&C), or plain lines: an address (a bot), `cnc ADDRESS[:PORT]`."
+    };
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowCommand {
+    /// Receive NetFlow v5/v9, IPFIX and sFlow on UDP and report likely C&C servers per window
+    #[command(after_help = FLOW_COLLECT_EXAMPLES, long_about = FLOW_COLLECT_ABOUT)]
+    Collect(FlowCollectArgs),
+
+    /// Find likely C&C servers in flow files (Zeek conn.log, Argus, nfdump CSV, botscope JSON lines)
+    #[command(after_help = FLOW_ANALYZE_EXAMPLES, long_about = FLOW_ANALYZE_ABOUT)]
+    Analyze(FlowAnalyzeArgs),
+
+    /// Retrain the C&C model from flows with known truth (the lab's, or your own labelled servers)
+    #[command(after_help = FLOW_TRAIN_EXAMPLES, long_about = FLOW_TRAIN_ABOUT)]
+    Train(FlowTrainArgs),
+
+    /// Score the analyser against truth: true and false positives per server, detection delay
+    #[command(after_help = FLOW_EVALUATE_EXAMPLES, long_about = FLOW_EVALUATE_ABOUT)]
+    Evaluate(FlowEvaluateArgs),
+}
+
+const FLOW_COLLECT_ABOUT: &str = concat!(
+    "Receive NetFlow v5/v9, IPFIX and sFlow on UDP and report likely C&C servers per window.
+
+Any number of exporters may send to any --listen socket; the version is told from each datagram. \
+NetFlow v9 and IPFIX templates are kept per exporter and observation domain (options templates \
+give sampling rates, which are applied; variable-length and enterprise fields are skipped \
+correctly). sFlow v5 flow samples are read from their sampled packet headers and scaled by the \
+sampling rate. Malformed datagrams, data before its template, template changes and sequence gaps \
+are counted (--stats), never fatal. On Ctrl-C or SIGTERM (or after --duration) the open windows \
+are closed and written, then it exits.
+
+",
+    flow_about_common!()
+);
+
+const FLOW_COLLECT_EXAMPLES: &str = "\
+Examples:
+  botscope flow collect --listen 0.0.0.0:2055 --listen 0.0.0.0:6343 --seeds infected.jsonl \\
+      --subscribers 198.51.100.0/22,2001:db8:100::/40 --sensor isp-a --out cnc.jsonl
+  botscope --db botscope.db flow collect --listen 127.0.0.1:9995 --seeds seeds.txt --window 1h
+  botscope flow collect --listen 127.0.0.1:9995 --seeds seeds.txt --flows decoded.jsonl --stats stats.json --duration 60";
+
+const FLOW_ANALYZE_ABOUT: &str = concat!(
+    "Find likely C&C servers in flow files.
+
+Formats (--format auto tells them apart from the first line): Zeek conn.log as TSV with #fields \
+(IoT-23's label columns are ignored) or as CSV with a header; Argus binetflow CSV (CTU-13); \
+`nfdump -o csv` output (run nfdump with TZ=UTC); botscope's flow JSON lines (`flow collect \
+--flows`, `lab flows --out`). Several files are read in the order given; flows should be roughly \
+in time order (a window closes once flows are --grace past its end; later flows for it are \
+counted as late).
+
+",
+    flow_about_common!()
+);
+
+const FLOW_ANALYZE_EXAMPLES: &str = "\
+Examples:
+  botscope flow analyze --input conn.log --seeds infected.txt --out cnc.jsonl
+  botscope flow analyze --input capture.binetflow --format argus --seeds bots.txt --window 1d
+  TZ=UTC nfdump -R /var/cache/nfdump -o csv > flows.csv && botscope flow analyze --input flows.csv --seeds telescope.jsonl \\
+      --subscribers 198.51.100.0/22
+  botscope lab flows --seed 3 --out isp.jsonl --truth truth.jsonl --seeds seeds.txt && \\
+      botscope flow analyze --input isp.jsonl --seeds seeds.txt --subscribers 127.16.0.0/12";
+
+const FLOW_TRAIN_ABOUT: &str = "Retrain the C&C model from flows with known truth.
+
+Each --input is paired with the --truth at the same position (a `botscope lab flows --truth` \
+file: its cnc lines are the positives while active; every other scored server is a negative) \
+and with --seeds at the same position (or, without --seeds, the truth's bots with --withhold of \
+them left out, as a telescope would miss some). The features of every scored server in every \
+window become training rows; linfa's logistic regression (L2 penalty --alpha) fits the weights. \
+Writes the model as JSON (--out; the shipped one is data/flow-model.json) and prints how it does \
+on its own training rows. Judge it with `botscope flow evaluate` on other seeds.";
+
+const FLOW_TRAIN_EXAMPLES: &str = "\
+Examples:
+  for s in 1 2 3; do botscope lab flows --seed $s --out isp$s.jsonl --truth truth$s.jsonl; done
+  botscope flow train --input isp1.jsonl isp2.jsonl isp3.jsonl --truth truth1.jsonl truth2.jsonl truth3.jsonl \\
+      --subscribers 127.16.0.0/12 --out data/flow-model.json";
+
+const FLOW_EVALUATE_ABOUT: &str = "Score the analyser against truth.
+
+Runs the same analysis as `flow analyze` and compares every scored server with the truth \
+(`botscope lab flows --truth`): per server (address and port), a C&C counts as found when any \
+window scores it at --min-score or more; false positives are non-C&C servers so scored, out of \
+every non-C&C server a bot contacted, and also out of the harder set a bot contacted and that \
+had at least --min-seed-clients seed clients. Detection delay: from a C&C's first use to the end \
+of the first window that found it. Prints JSON.";
+
+const FLOW_EVALUATE_EXAMPLES: &str = "\
+Examples:
+  botscope lab flows --seed 101 --out isp.jsonl --truth truth.jsonl --seeds seeds.txt --withhold 0.3
+  botscope flow evaluate --input isp.jsonl --truth truth.jsonl --seeds seeds.txt --subscribers 127.16.0.0/12";
+
+/// Settings shared by every flow analysis command.
+#[derive(Debug, Args)]
+pub struct FlowAnalysisArgs {
+    /// The ISP's subscriber prefixes (comma-separated): their end of a flow is the client, and
+    /// nothing inside them is ever reported
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    pub subscribers: Vec<String>,
+
+    /// Window length: 1m to 1d, dividing a day
+    #[arg(long, value_name = "DUR", default_value = "1h")]
+    pub window: String,
+
+    /// How long after a window's end flows are still accepted for it [default: a quarter of --window]
+    #[arg(long, value_name = "DUR")]
+    pub grace: Option<String>,
+
+    /// A model file instead of the shipped data/flow-model.json
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+
+    /// Report servers scoring at least this (0-1)
+    #[arg(long, value_name = "X", default_value_t = 0.5)]
+    pub min_score: f64,
+
+    /// Score only servers with at least this many distinct seed clients in the window
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub min_seed_clients: u64,
+
+    /// Servers kept per window at most (memory bound; further ones are counted)
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    pub max_servers: usize,
+
+    /// Sensor name written into every record (normally one per ISP)
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FlowCollectArgs {
+    /// UDP address to receive exports on (repeat for several)
+    #[arg(long, value_name = "ADDR:PORT", required = true)]
+    pub listen: Vec<String>,
+
+    /// Known-infected hosts and known C&C servers (repeat for several files)
+    #[arg(long, value_name = "FILE", required = true)]
+    pub seeds: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub analysis: FlowAnalysisArgs,
+
+    /// Write C&C candidates here (`-` = standard output) [default: standard output unless --db]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Also write every decoded flow as JSON lines (botscope's flow format)
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+
+    /// Write decoder and window counters as JSON when stopping
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// Socket receive buffer per listener, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub receive_buffer: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct FlowAnalyzeArgs {
+    /// Flow files, read in this order (`-` = standard input)
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+
+    /// File format: auto, jsonl, zeek, argus, nfdump-csv
+    #[arg(long, value_name = "FORMAT", default_value = "auto")]
+    pub format: String,
+
+    /// Known-infected hosts and known C&C servers (repeat for several files)
+    #[arg(long, value_name = "FILE", required = true)]
+    pub seeds: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub analysis: FlowAnalysisArgs,
+
+    /// Write C&C candidates here (`-` = standard output) [default: standard output unless --db]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FlowTrainArgs {
+    /// Flow files, one per truth file
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+
+    /// Truth files (`botscope lab flows --truth`), one per input
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub truth: Vec<PathBuf>,
+
+    /// Seed files, one per input [default: the truth's bots minus --withhold]
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub seeds: Vec<PathBuf>,
+
+    /// Without --seeds: share of the truth's bots left out of the seeds
+    #[arg(long, value_name = "SHARE", default_value_t = 0.3)]
+    pub withhold: f64,
+
+    /// File format: auto, jsonl, zeek, argus, nfdump-csv
+    #[arg(long, value_name = "FORMAT", default_value = "auto")]
+    pub format: String,
+
+    #[command(flatten)]
+    pub analysis: FlowAnalysisArgs,
+
+    /// L2 penalty of the logistic regression
+    #[arg(long, value_name = "X", default_value_t = 0.01)]
+    pub alpha: f64,
+
+    /// Where to write the model
+    #[arg(long, value_name = "FILE", default_value = "flow-model.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct FlowEvaluateArgs {
+    /// Flow files
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+
+    /// The truth (`botscope lab flows --truth`)
+    #[arg(long, value_name = "FILE")]
+    pub truth: PathBuf,
+
+    /// Known-infected hosts [default: the truth's bots minus --withhold]
+    #[arg(long, value_name = "FILE")]
+    pub seeds: Vec<PathBuf>,
+
+    /// Without --seeds: share of the truth's bots left out of the seeds
+    #[arg(long, value_name = "SHARE", default_value_t = 0.3)]
+    pub withhold: f64,
+
+    /// File format: auto, jsonl, zeek, argus, nfdump-csv
+    #[arg(long, value_name = "FORMAT", default_value = "auto")]
+    pub format: String,
+
+    #[command(flatten)]
+    pub analysis: FlowAnalysisArgs,
 }
 
 const TELESCOPE_ABOUT: &str = "Darknet telescope: classify packets sent to unused addresses and list \
@@ -321,6 +592,93 @@ pub enum LabCommand {
     /// Write a synthetic darknet capture (pcap) with the truth about every source
     #[command(after_help = LAB_DARKNET_EXAMPLES, long_about = LAB_DARKNET_ABOUT)]
     Darknet(LabDarknetArgs),
+
+    /// Generate a synthetic ISP's flows (to a file or exported over UDP) with the truth about its botnets
+    #[command(after_help = LAB_FLOWS_EXAMPLES, long_about = LAB_FLOWS_ABOUT)]
+    Flows(LabFlowsArgs),
+}
+
+const LAB_FLOWS_ABOUT: &str = "Generate a synthetic ISP's flows with the truth about its botnets.
+
+Subscribers (127.16.0.0/12) behave like households: DNS to the ISP's resolvers, NTP at fixed \
+intervals, web sites by popularity, CDNs, video, games, P2P, IoT devices heartbeating to their \
+vendor's cloud. Some IoT subscribers are bots (the lab fleet's vulnerable devices first, as in \
+`lab darknet`), one in ten in two botnets. Bots keep in touch with their C&C server (a \
+persistent connection exported once per active timeout, or short polls), retry while it is down, \
+fetch the bot from a download server when infected, scan, and flood DDoS victims on command \
+(some victims are popular web sites). C&C servers move every 36-96 hours (the first botnet's \
+exactly halfway) and, with three or more botnets, the last appears a quarter of the way in. \
+Flows come in both directions, as an exporter reports them.
+
+--out writes botscope's flow JSON lines; --export sends them over UDP in --format to a collector \
+on loopback (only loopback is accepted), paced at --rate records per second. --truth writes the \
+C&C servers (address, port, active period, down periods, botnet), bots, victims and download \
+servers; --seeds writes the bots as a seed list with --withhold of them left out. Prints a JSON \
+summary.";
+
+const LAB_FLOWS_EXAMPLES: &str = "\
+Examples:
+  botscope lab flows --seed 3 --out isp.jsonl --truth truth.jsonl --seeds seeds.txt --withhold 0.3
+  botscope lab flows --seed 3 --subscribers 2000 --days 3 --botnets 5 --export udp://127.0.0.1:9995 --format ipfix";
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("sink").required(true).args(["out", "export"])))]
+pub struct LabFlowsArgs {
+    /// Seed: the same seed gives the same ISP
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Subscriber lines
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub subscribers: usize,
+
+    /// Days of traffic
+    #[arg(long, value_name = "D", default_value_t = 2)]
+    pub days: u32,
+
+    /// Botnets
+    #[arg(long, value_name = "B", default_value_t = 3)]
+    pub botnets: usize,
+
+    /// Share of subscribers that are bots
+    #[arg(long, value_name = "SHARE", default_value_t = 0.08)]
+    pub infected: f64,
+
+    /// Start (RFC 3339) [default: 2026-11-02T00:00:00Z]
+    #[arg(long, value_name = "TIME", default_value = "2026-11-02T00:00:00Z")]
+    pub start: String,
+
+    /// Write the flows as JSON lines here
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Send the flows to a collector: udp://127.0.0.1:PORT (loopback only)
+    #[arg(long, value_name = "URL")]
+    pub export: Option<String>,
+
+    /// Export format: v5, v9, ipfix, sflow
+    #[arg(long, value_name = "FORMAT", default_value = "ipfix")]
+    pub format: String,
+
+    /// Export pace in flow records per second (0 = as fast as possible)
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub rate: u64,
+
+    /// Write the truth here (JSON lines)
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+
+    /// Write the bots as a seed list here (one address per line)
+    #[arg(long, value_name = "FILE")]
+    pub seeds: Option<PathBuf>,
+
+    /// Share of bots left out of --seeds
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    pub withhold: f64,
+
+    /// Size of the lab fleet whose vulnerable devices become the bots
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub fleet_count: usize,
 }
 
 const LAB_DARKNET_ABOUT: &str = "Write a synthetic darknet capture (pcap) with the truth about every source.

@@ -81,6 +81,7 @@ fn main() -> ExitCode {
             Command::Survey(args) => commands::survey::run(*args, &settings, cli.global.db.is_some()).await,
             Command::Fingerprints(args) => commands::survey::fingerprints(args),
             Command::Telescope(args) => commands::telescope::run(*args, &settings, cli.global.db.is_some()).await,
+            Command::Flow(command) => commands::flow::run(command, &settings, cli.global.db.is_some()).await,
             Command::Lab(command) => commands::lab::run(command).await,
         }
     });

@@ -9,6 +9,7 @@
 pub mod darknet;
 pub mod devices;
 pub mod fleet;
+pub mod flows;
 pub mod serve;
 
 /// Why the lab could not start.

@@ -5,34 +5,48 @@ use uuid::Uuid;
 
 use crate::{Timestamp, Transport};
 
-/// A likely botnet command-and-control server found by an ISP's flow analyser.
+/// A likely botnet command-and-control server found by an ISP's flow analyser in one window.
 ///
-/// It carries counts of the bots seen talking to the server, never their addresses: the analyser
-/// runs inside the ISP and this record is what leaves it.
+/// It carries counts of the clients seen talking to the server, never their addresses: the
+/// analyser runs inside the ISP and this record is what leaves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CncCandidate {
     /// Stable id; derived from the natural key when absent on input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
+    /// Start of the analysis window (inclusive).
+    pub window_start: Timestamp,
+    /// End of the analysis window (exclusive).
+    pub window_end: Timestamp,
     /// The server's address.
     pub ip: IpAddr,
     /// The server's port.
     pub port: u16,
     /// Transport protocol.
-    pub transport: Transport,
-    /// First flow between a known bot and the server.
-    pub first_seen: Timestamp,
-    /// Last such flow.
-    pub last_seen: Timestamp,
-    /// Confidence from 0 (none) to 1 (certain).
+    pub protocol: Transport,
+    /// Combined confidence from 0 (none) to 1 (certain).
     pub score: f64,
-    /// How it was found.
-    pub method: DetectionMethod,
-    /// Distinct known bots seen talking to the server (a count, never addresses).
-    pub bot_clients: u64,
-    /// Flows that supported the verdict.
+    /// Position among the window's candidates, 1 = highest score.
+    pub rank: u32,
+    /// The detectors that flagged it on their own.
+    pub methods: Vec<DetectionMethod>,
+    /// Distinct known bots (seeds) seen talking to the server (a count, never addresses).
+    pub seed_clients: u64,
+    /// Distinct clients of any kind (exact up to a few hundred, then estimated).
+    pub total_clients: u64,
+    /// Contacts (client-to-server flows) in the window.
     pub flows: u64,
+    /// First flow of the server in the window.
+    pub first_seen: Timestamp,
+    /// Last flow of the server in the window.
+    pub last_seen: Timestamp,
+    /// Median seconds between a client's contacts, when they recur regularly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub periodicity: Option<f64>,
+    /// Why, in words: the features that weighed most (no addresses).
+    #[serde(default)]
+    pub evidence: Vec<String>,
     /// Malware family, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
@@ -44,11 +58,12 @@ pub struct CncCandidate {
 impl CncCandidate {
     pub(crate) fn natural_key(&self) -> String {
         format!(
-            "cnc|{}|{}|{}|{}|{}",
+            "cnc|{}|{}|{}|{}|{}|{}",
             self.ip,
             self.port,
-            self.transport.as_str(),
-            self.first_seen.to_rfc3339(),
+            self.protocol.as_str(),
+            self.window_start.to_rfc3339(),
+            self.window_end.to_rfc3339(),
             self.sensor.as_deref().unwrap_or("")
         )
     }
@@ -57,11 +72,20 @@ impl CncCandidate {
         if !(0.0..=1.0).contains(&self.score) {
             return Err("score must be between 0 and 1".into());
         }
+        if self.window_end <= self.window_start {
+            return Err("window_end must be after window_start".into());
+        }
         if self.first_seen > self.last_seen {
             return Err("first_seen must not be after last_seen".into());
         }
-        if self.port == 0 && self.transport != Transport::Icmp {
+        if self.port == 0 && self.protocol != Transport::Icmp {
             return Err("port must be 1-65535".into());
+        }
+        if self.seed_clients > self.total_clients.max(self.seed_clients) {
+            return Err("seed_clients cannot exceed total_clients".into());
+        }
+        if self.periodicity.is_some_and(|p| !(p.is_finite() && p >= 0.0)) {
+            return Err("periodicity must be a non-negative number of seconds".into());
         }
         Ok(())
     }
@@ -71,12 +95,10 @@ impl CncCandidate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectionMethod {
-    /// Graph mining from known bots.
+    /// Graph mining: the server's clients are mostly known or inferred bots.
     Graph,
-    /// The learned flow model.
+    /// The learned model over the server's behaviour.
     Model,
-    /// Both agreed.
-    GraphAndModel,
     /// An outside feed named it.
     Feed,
 }

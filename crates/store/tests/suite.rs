@@ -11,7 +11,7 @@ use botscope_testkit::PgCluster;
 
 const FINDING: &str = r#"{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"protocol":"telnet","issue":"default_credential","credential_id":17}"#;
 const ACTIVITY: &str = r#"{"kind":"activity","window_start":"2026-11-02T00:00:00Z","window_end":"2026-11-03T00:00:00Z","src":"2001:db8::7","classification":"infected","packets":10,"mirai_packets":10,"distinct_destinations":9,"first_seen":"2026-11-02T00:03:51Z","last_seen":"2026-11-02T23:58:12Z"}"#;
-const CNC: &str = r#"{"kind":"cnc","ip":"127.64.0.10","port":6667,"transport":"tcp","first_seen":"2026-11-01T09:00:00Z","last_seen":"2026-11-02T21:40:00Z","score":0.93,"method":"graph","bot_clients":41,"flows":1290}"#;
+const CNC: &str = r#"{"kind":"cnc","window_start":"2026-11-02T09:00:00Z","window_end":"2026-11-02T10:00:00Z","ip":"127.64.0.10","port":6667,"protocol":"tcp","score":0.93,"rank":1,"methods":["graph"],"seed_clients":41,"total_clients":50,"flows":1290,"first_seen":"2026-11-02T09:00:03Z","last_seen":"2026-11-02T09:59:41Z"}"#;
 const ISP: &str =
     r#"{"kind":"isp","handle":"hikari-net","name":"Hikari Net","asns":[64500,64501],"contact":"abuse@hikari.example"}"#;
 

@@ -13,7 +13,7 @@ mod aggregate;
 pub mod classify;
 pub mod packet;
 pub mod read;
-mod sketch;
+pub mod sketch;
 pub mod stats;
 
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@ use botscope_model::Transport;
 
 /// Mixes an address into 64 well-spread bits (splitmix64's finaliser on both halves).
 #[inline]
-pub(crate) fn mix(value: u128) -> u64 {
+pub fn mix(value: u128) -> u64 {
     let mut z = (value as u64) ^ ((value >> 64) as u64).rotate_left(29);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -17,8 +17,15 @@ const REGISTERS: usize = 256;
 /// Distinct count: exact for the first 8 values, then a HyperLogLog of 256 one-byte registers
 /// (about 6.5 % standard error).
 #[derive(Debug, Clone)]
-pub(crate) enum Distinct {
-    Exact { len: u8, items: [u32; EXACT] },
+pub enum Distinct {
+    /// Up to eight hashes, kept as they are.
+    Exact {
+        /// Hashes held.
+        len: u8,
+        /// The hashes.
+        items: [u32; EXACT],
+    },
+    /// The HyperLogLog registers.
     Sketch(Box<[u8; REGISTERS]>),
 }
 
@@ -31,7 +38,7 @@ impl Default for Distinct {
 impl Distinct {
     /// Adds a value by its 32-bit hash.
     #[inline]
-    pub(crate) fn insert(&mut self, hash: u32) {
+    pub fn insert(&mut self, hash: u32) {
         match self {
             Distinct::Exact { len, items } => {
                 let n = usize::from(*len);
@@ -55,7 +62,7 @@ impl Distinct {
     }
 
     /// The (estimated) number of distinct values.
-    pub(crate) fn count(&self) -> u64 {
+    pub fn count(&self) -> u64 {
         match self {
             Distinct::Exact { len, .. } => u64::from(*len),
             Distinct::Sketch(registers) => hll_estimate(&registers[..]),

@@ -9,13 +9,136 @@ use botscope_lab::serve;
 use botscope_survey::catalog::{DeviceCatalog, Dictionary};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::cli::{LabCommand, LabDarknetArgs, LabDevicesArgs};
+use crate::cli::{LabCommand, LabDarknetArgs, LabDevicesArgs, LabFlowsArgs};
 
 pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
     match command {
         LabCommand::Devices(args) => devices(args).await,
         LabCommand::Darknet(args) => tokio::task::spawn_blocking(move || darknet(args)).await?,
+        LabCommand::Flows(args) => tokio::task::spawn_blocking(move || flows(args)).await?,
     }
+}
+
+/// The lab fleet's devices that accept a dictionary pair or no password: the ones that got
+/// infected, so the survey, the telescope and the flows see one world.
+fn vulnerable_pool(seed: u64, fleet_count: usize) -> anyhow::Result<Vec<std::net::Ipv4Addr>> {
+    if fleet_count == 0 {
+        return Ok(Vec::new());
+    }
+    let spec = FleetSpec {
+        count: fleet_count,
+        seed,
+        subnet: "127.16.0.0/12".parse().expect("constant"),
+        ports: PortMap::default(),
+        misbehaving: 0.0,
+    };
+    let fleet = fleet::build(&spec, &DeviceCatalog::shipped(), &Dictionary::shipped())?;
+    Ok(fleet.iter().filter(|d| !matches!(d.credential, fleet::Credential::Strong { .. })).map(|d| d.ip).collect())
+}
+
+/// `udp://127.0.0.1:PORT` (or `[::1]:PORT`), loopback only.
+fn export_target(url: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let rest = url.strip_prefix("udp://").with_context(|| format!("--export {url}: expected udp://127.0.0.1:PORT"))?;
+    let target: std::net::SocketAddr =
+        rest.parse().with_context(|| format!("--export {url}: expected udp://127.0.0.1:PORT"))?;
+    anyhow::ensure!(target.ip().is_loopback(), "--export {url}: the lab only sends to loopback (127.0.0.0/8 or ::1)");
+    anyhow::ensure!(target.port() != 0, "--export {url}: give a port");
+    Ok(target)
+}
+
+fn flows(args: LabFlowsArgs) -> anyhow::Result<ExitCode> {
+    use botscope_flow::export::{Exporter, Format};
+    use botscope_lab::flows::{self, FlowTruth, FlowsSpec};
+    let start = chrono::DateTime::parse_from_rfc3339(&args.start)
+        .with_context(|| format!("--start {}: not an RFC 3339 time", args.start))?;
+    anyhow::ensure!(start.timestamp() >= 0, "--start must be after 1970");
+    anyhow::ensure!((0.0..1.0).contains(&args.withhold), "--withhold must be at least 0 and below 1");
+    let spec = FlowsSpec {
+        seed: args.seed,
+        subscribers: args.subscribers,
+        days: args.days,
+        botnets: args.botnets,
+        start: start.timestamp(),
+        infected_share: args.infected,
+    };
+    let pool = vulnerable_pool(args.seed, args.fleet_count)?;
+    let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
+    let mut file = match &args.out {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let export = match &args.export {
+        Some(url) => {
+            let target = export_target(url)?;
+            let bind: std::net::SocketAddr = if target.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }.parse()?;
+            let socket = std::net::UdpSocket::bind(bind)?;
+            socket.connect(target)?;
+            Some((socket, Exporter::new(format)))
+        }
+        None => None,
+    };
+    let mut export = export;
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
+    let mut datagrams = Vec::new();
+    let (truth, summary) = flows::generate(&spec, &pool, &mut |hour| {
+        if let Some(out) = file.as_mut() {
+            for flow in hour {
+                serde_json::to_writer(&mut *out, &botscope_flow::FlowLine::from(flow))?;
+                out.write_all(b"\n")?;
+            }
+        }
+        if let Some((socket, exporter)) = export.as_mut() {
+            // Flows are exported when they end, as a router would; datagrams in time order.
+            for chunk in hour.chunks(24) {
+                let now = chunk.iter().map(|f| f.end_ms).max().unwrap_or(0);
+                datagrams.clear();
+                exporter.encode(chunk, now, &mut datagrams);
+                for d in &datagrams {
+                    socket.send(d)?;
+                }
+                sent += chunk.len() as u64;
+                if args.rate > 0 {
+                    let due = std::time::Duration::from_secs_f64(sent as f64 / args.rate as f64);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(out) = file.as_mut() {
+        out.flush().context("cannot write the flows")?;
+    }
+    let write_lines = |path: &std::path::Path, lines: &mut dyn Iterator<Item = String>| -> anyhow::Result<()> {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for line in lines {
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush().with_context(|| format!("cannot write {}", path.display()))
+    };
+    if let Some(path) = &args.truth {
+        write_lines(path, &mut truth.iter().map(|t| serde_json::to_string(t).expect("serialisable")))?;
+    }
+    if let Some(path) = &args.seeds {
+        let mut bots: Vec<std::net::Ipv4Addr> = truth
+            .iter()
+            .filter_map(|t| if let FlowTruth::Bot { ip, .. } = t { Some(*ip) } else { None })
+            .filter(|ip| {
+                let hash = botscope_telescope::sketch::mix(u128::from(u32::from(*ip)) ^ 0x5eed ^ u128::from(args.seed));
+                (hash % 10_000) as f64 >= args.withhold * 10_000.0
+            })
+            .collect();
+        bots.sort();
+        write_lines(path, &mut bots.iter().map(|b| b.to_string()))?;
+    }
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn darknet(args: LabDarknetArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,456 @@
+//! NetFlow v9 and IPFIX: template-described records.
+//!
+//! The two share information element numbers for everything the analyser reads, so one record
+//! decoder serves both; only the headers, set ids and template layouts differ. Templates are kept
+//! per (exporter, version, observation domain or source id, template id), bounded in number and
+//! size so an exporter cannot exhaust memory with templates.
+
+use std::net::SocketAddr;
+
+use botscope_telescope::packet::Addr;
+use rustc_hash::FxHashMap;
+
+use super::be::{u16_at, u32_at, uint};
+use super::{DecodeError, Decoder};
+use crate::flow::{Flow, protocol};
+
+/// Templates held at most, over all exporters; further ones are refused and counted.
+pub const MAX_TEMPLATES: usize = 16_384;
+/// Fields in one template at most (real templates have a few dozen).
+const MAX_FIELDS: usize = 256;
+/// IPFIX's marker for a variable-length field.
+const VARIABLE: u16 = 65_535;
+/// Seconds from 1900 (NTP) to 1970 (Unix).
+const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Field {
+    id: u16,
+    enterprise: u32,
+    len: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Template {
+    fields: Vec<Field>,
+    /// The smallest record: fixed fields plus one length octet per variable field.
+    min_len: usize,
+    options: bool,
+}
+
+type Key = (SocketAddr, u8, u32, u16);
+type Stream = (SocketAddr, u8, u32);
+
+/// What a stream's options data said.
+#[derive(Debug, Clone, Copy, Default)]
+struct StreamInfo {
+    sampling: u64,
+    boot_ms: Option<i64>,
+}
+
+#[derive(Default)]
+pub(super) struct Templates {
+    map: FxHashMap<Key, Template>,
+    streams: FxHashMap<Stream, StreamInfo>,
+}
+
+impl Templates {
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// The message-level facts a record needs to place its timestamps.
+#[derive(Clone, Copy)]
+struct Clock {
+    export_ms: i64,
+    /// NetFlow v9 only: the exporter's uptime at export.
+    uptime_ms: Option<u32>,
+}
+
+pub(super) fn decode_v9(
+    decoder: &mut Decoder,
+    exporter: SocketAddr,
+    d: &[u8],
+    out: &mut Vec<Flow>,
+) -> Result<(), DecodeError> {
+    const HEADER: usize = 20;
+    if d.len() < HEADER {
+        return Err(DecodeError::TooShort(d.len()));
+    }
+    let uptime = u32_at(d, 4).unwrap_or(0);
+    let export_ms = i64::from(u32_at(d, 8).unwrap_or(0)) * 1000;
+    let sequence = u32_at(d, 12).unwrap_or(0);
+    let source_id = u32_at(d, 16).unwrap_or(0);
+    // v9 counts export packets, so every datagram advances the sequence by one.
+    decoder.sequence(exporter, 9, u64::from(source_id), sequence, 1);
+    let clock = Clock { export_ms, uptime_ms: Some(uptime) };
+    let stream = (exporter, 9, source_id);
+    walk_sets(decoder, stream, &d[HEADER..], clock, out, |id| match id {
+        0 => SetKind::Template,
+        1 => SetKind::OptionsTemplate,
+        2..=255 => SetKind::Reserved,
+        _ => SetKind::Data,
+    })
+    .map(|_| ())
+}
+
+pub(super) fn decode_ipfix(
+    decoder: &mut Decoder,
+    exporter: SocketAddr,
+    d: &[u8],
+    out: &mut Vec<Flow>,
+) -> Result<(), DecodeError> {
+    const HEADER: usize = 16;
+    if d.len() < HEADER {
+        return Err(DecodeError::TooShort(d.len()));
+    }
+    let length = usize::from(u16_at(d, 2).unwrap_or(0));
+    if length < HEADER {
+        return Err(DecodeError::BadHeader("IPFIX"));
+    }
+    let export_ms = i64::from(u32_at(d, 4).unwrap_or(0)) * 1000;
+    let sequence = u32_at(d, 8).unwrap_or(0);
+    let domain = u32_at(d, 12).unwrap_or(0);
+    let clock = Clock { export_ms, uptime_ms: None };
+    let stream = (exporter, 10, domain);
+    let body = &d[HEADER..length.min(d.len())];
+    let walked = walk_sets(decoder, stream, body, clock, out, |id| match id {
+        2 => SetKind::Template,
+        3 => SetKind::OptionsTemplate,
+        0..=255 => SetKind::Reserved,
+        _ => SetKind::Data,
+    });
+    // IPFIX counts data records, so the sequence can only be followed when every set was read.
+    match &walked {
+        Ok(Walked { records, complete: true }) => {
+            decoder.sequence(exporter, 10, u64::from(domain), sequence, *records as u32)
+        }
+        _ => {
+            decoder.sequences.remove(&(exporter, 10, u64::from(domain)));
+        }
+    }
+    walked?;
+    if length > d.len() {
+        return Err(DecodeError::BadHeader("IPFIX"));
+    }
+    Ok(())
+}
+
+enum SetKind {
+    Template,
+    OptionsTemplate,
+    Reserved,
+    Data,
+}
+
+struct Walked {
+    /// Data records read (flows and options).
+    records: usize,
+    /// False when a data set was skipped for want of its template.
+    complete: bool,
+}
+
+fn walk_sets(
+    decoder: &mut Decoder,
+    stream: Stream,
+    mut body: &[u8],
+    clock: Clock,
+    out: &mut Vec<Flow>,
+    kind_of: impl Fn(u16) -> SetKind,
+) -> Result<Walked, DecodeError> {
+    let ipfix = stream.1 == 10;
+    let mut walked = Walked { records: 0, complete: true };
+    while body.len() >= 4 {
+        let id = u16_at(body, 0).unwrap_or(0);
+        let len = usize::from(u16_at(body, 2).unwrap_or(0));
+        if len < 4 || len > body.len() {
+            return Err(DecodeError::BadHeader(if ipfix { "IPFIX set" } else { "NetFlow v9 flowset" }));
+        }
+        let content = &body[4..len];
+        body = &body[len..];
+        match kind_of(id) {
+            SetKind::Template => read_templates(decoder, stream, content, false),
+            SetKind::OptionsTemplate => read_templates(decoder, stream, content, true),
+            SetKind::Reserved => {}
+            SetKind::Data => match decoder.templates.map.get(&(stream.0, stream.1, stream.2, id)) {
+                Some(template) => {
+                    let template = template.clone();
+                    walked.records += read_data(decoder, stream, &template, content, clock, out);
+                }
+                None => {
+                    decoder.stats.unknown_template_sets += 1;
+                    walked.complete = false;
+                }
+            },
+        }
+    }
+    Ok(walked)
+}
+
+fn read_templates(decoder: &mut Decoder, stream: Stream, mut content: &[u8], options: bool) {
+    let ipfix = stream.1 == 10;
+    // Each template: id, then (v9) field count or options lengths, (IPFIX) field count and for
+    // options the scope count; padding at the end is shorter than a template header.
+    while content.len() >= 4 {
+        let id = u16_at(content, 0).unwrap_or(0);
+        let (field_count, mut at) = if options && !ipfix {
+            let scope_len = usize::from(u16_at(content, 2).unwrap_or(0));
+            let option_len = usize::from(u16_at(content, 4).unwrap_or(0));
+            ((scope_len + option_len) / 4, 6)
+        } else if options {
+            (usize::from(u16_at(content, 2).unwrap_or(0)), 6)
+        } else {
+            (usize::from(u16_at(content, 2).unwrap_or(0)), 4)
+        };
+        if at > content.len() {
+            decoder.stats.malformed += 1;
+            return;
+        }
+        if field_count == 0 {
+            // IPFIX withdrawal: forget the template (id 2 or 3 withdraws them all).
+            if ipfix {
+                if id == 2 || id == 3 {
+                    decoder
+                        .templates
+                        .map
+                        .retain(|k, t| !(k.0 == stream.0 && k.2 == stream.2 && t.options == (id == 3)));
+                } else {
+                    decoder.templates.map.remove(&(stream.0, stream.1, stream.2, id));
+                }
+                content = &content[at..];
+                continue;
+            }
+            decoder.stats.templates_refused += 1;
+            return;
+        }
+        let mut fields = Vec::with_capacity(field_count.min(MAX_FIELDS));
+        let mut truncated = false;
+        for _ in 0..field_count {
+            let (Some(raw_id), Some(len)) = (u16_at(content, at), u16_at(content, at + 2)) else {
+                truncated = true;
+                break;
+            };
+            at += 4;
+            let (id, enterprise) = if ipfix && raw_id & 0x8000 != 0 {
+                let Some(number) = u32_at(content, at) else {
+                    truncated = true;
+                    break;
+                };
+                at += 4;
+                (raw_id & 0x7fff, number)
+            } else {
+                (raw_id, 0)
+            };
+            if fields.len() < MAX_FIELDS + 1 {
+                fields.push(Field { id, enterprise, len });
+            }
+        }
+        if truncated {
+            decoder.stats.malformed += 1;
+            return;
+        }
+        content = &content[at.min(content.len())..];
+        let min_len: usize =
+            fields.iter().map(|f| if ipfix && f.len == VARIABLE { 1 } else { usize::from(f.len) }).sum();
+        if id < 256 || fields.len() > MAX_FIELDS || min_len == 0 {
+            decoder.stats.templates_refused += 1;
+            continue;
+        }
+        let key = (stream.0, stream.1, stream.2, id);
+        let template = Template { fields, min_len, options };
+        let templates = &mut decoder.templates.map;
+        let full = templates.len() >= MAX_TEMPLATES;
+        match templates.get_mut(&key) {
+            Some(existing) => {
+                if *existing != template {
+                    decoder.stats.template_changes += 1;
+                    *existing = template;
+                }
+            }
+            None if full => {
+                decoder.stats.templates_refused += 1;
+                continue;
+            }
+            None => {
+                templates.insert(key, template);
+            }
+        }
+        decoder.stats.templates += 1;
+    }
+}
+
+/// What one data record said about a flow.
+#[derive(Default)]
+struct Fields {
+    src: Option<Addr>,
+    dst: Option<Addr>,
+    src_port: u16,
+    dst_port: u16,
+    icmp: u16,
+    protocol: u8,
+    tcp_flags: u8,
+    packets: Option<u64>,
+    bytes: Option<u64>,
+    total_packets: Option<u64>,
+    total_bytes: Option<u64>,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+    start_uptime: Option<u32>,
+    end_uptime: Option<u32>,
+    sampling: Option<u64>,
+    packet_interval: Option<u64>,
+    packet_space: Option<u64>,
+    boot_ms: Option<i64>,
+}
+
+fn ntp_ms(v: u64) -> i64 {
+    let secs = (v >> 32) as i64 - NTP_UNIX_OFFSET;
+    secs * 1000 + (((v & 0xffff_ffff) * 1000) >> 32) as i64
+}
+
+fn address(bytes: &[u8]) -> Option<Addr> {
+    match bytes.len() {
+        4 => Some(Addr::v4(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))),
+        16 => Some(Addr(u128::from_be_bytes(bytes.try_into().ok()?))),
+        _ => None,
+    }
+}
+
+impl Fields {
+    fn set(&mut self, field: Field, value: &[u8]) {
+        if field.enterprise != 0 || value.is_empty() {
+            return;
+        }
+        let n = || uint(value);
+        match field.id {
+            1 => self.bytes = Some(n()),
+            2 => self.packets = Some(n()),
+            85 => self.total_bytes = Some(n()),
+            86 => self.total_packets = Some(n()),
+            4 => self.protocol = n() as u8,
+            6 => self.tcp_flags = n() as u8,
+            7 => self.src_port = n() as u16,
+            11 => self.dst_port = n() as u16,
+            8 | 27 => self.src = address(value),
+            12 | 28 => self.dst = address(value),
+            32 | 139 => self.icmp = n() as u16,
+            21 => self.end_uptime = Some(n() as u32),
+            22 => self.start_uptime = Some(n() as u32),
+            150 => self.start_ms = Some(n() as i64 * 1000),
+            151 => self.end_ms = Some(n() as i64 * 1000),
+            152 => self.start_ms = Some(n() as i64),
+            153 => self.end_ms = Some(n() as i64),
+            154 | 156 => self.start_ms = Some(ntp_ms(n())),
+            155 | 157 => self.end_ms = Some(ntp_ms(n())),
+            34 | 50 => self.sampling = Some(n()),
+            305 => self.packet_interval = Some(n()),
+            306 => self.packet_space = Some(n()),
+            160 => self.boot_ms = Some(n() as i64),
+            _ => {}
+        }
+    }
+
+    fn sampling_rate(&self) -> Option<u64> {
+        if let Some(rate) = self.sampling.filter(|r| *r > 0) {
+            return Some(rate);
+        }
+        let interval = self.packet_interval.filter(|i| *i > 0)?;
+        Some((interval + self.packet_space.unwrap_or(0)) / interval)
+    }
+}
+
+/// Reads the records of one data set; returns how many.
+fn read_data(
+    decoder: &mut Decoder,
+    stream: Stream,
+    template: &Template,
+    content: &[u8],
+    clock: Clock,
+    out: &mut Vec<Flow>,
+) -> usize {
+    let ipfix = stream.1 == 10;
+    let mut at = 0;
+    let mut records = 0;
+    while content.len() - at >= template.min_len {
+        let mut fields = Fields::default();
+        let mut cursor = at;
+        let mut cut = false;
+        for field in &template.fields {
+            let mut len = usize::from(field.len);
+            if ipfix && field.len == VARIABLE {
+                let Some(&short) = content.get(cursor) else {
+                    cut = true;
+                    break;
+                };
+                cursor += 1;
+                len = usize::from(short);
+                if short == 255 {
+                    let Some(long) = u16_at(content, cursor) else {
+                        cut = true;
+                        break;
+                    };
+                    cursor += 2;
+                    len = usize::from(long);
+                }
+            }
+            let Some(value) = content.get(cursor..cursor + len) else {
+                cut = true;
+                break;
+            };
+            fields.set(*field, value);
+            cursor += len;
+        }
+        if cut {
+            // Padding is zeros shorter than a record; anything else is a damaged record.
+            if content[at..].iter().any(|b| *b != 0) {
+                decoder.stats.malformed += 1;
+            }
+            break;
+        }
+        at = cursor;
+        records += 1;
+        if template.options {
+            decoder.stats.options_records += 1;
+            let info = decoder.templates.streams.entry(stream).or_default();
+            if let Some(rate) = fields.sampling_rate() {
+                info.sampling = rate;
+            }
+            if let Some(boot) = fields.boot_ms {
+                info.boot_ms = Some(boot);
+            }
+            continue;
+        }
+        if let Some(flow) = to_flow(&fields, decoder.templates.streams.get(&stream).copied(), clock) {
+            out.push(flow);
+        }
+    }
+    records
+}
+
+fn to_flow(fields: &Fields, info: Option<StreamInfo>, clock: Clock) -> Option<Flow> {
+    let (src, dst) = (fields.src?, fields.dst?);
+    let rate = fields.sampling_rate().or(info.map(|i| i.sampling).filter(|r| *r > 0)).unwrap_or(1);
+    let uptime_to_ms = |stamp: u32| match (clock.uptime_ms, info.and_then(|i| i.boot_ms)) {
+        (Some(uptime), _) => Some(clock.export_ms - i64::from(uptime.wrapping_sub(stamp))),
+        (None, Some(boot)) => Some(boot + i64::from(stamp)),
+        (None, None) => None,
+    };
+    let end_ms = fields.end_ms.or(fields.end_uptime.and_then(uptime_to_ms)).unwrap_or(clock.export_ms);
+    let start_ms = fields.start_ms.or(fields.start_uptime.and_then(uptime_to_ms)).unwrap_or(end_ms).min(end_ms);
+    let is_icmp = matches!(fields.protocol, protocol::ICMP | protocol::ICMPV6);
+    Some(Flow {
+        start_ms,
+        end_ms,
+        src,
+        dst,
+        src_port: if is_icmp { 0 } else { fields.src_port },
+        dst_port: if is_icmp && fields.dst_port == 0 { fields.icmp } else { fields.dst_port },
+        protocol: fields.protocol,
+        tcp_flags: fields.tcp_flags,
+        packets: fields.packets.or(fields.total_packets).unwrap_or(0).saturating_mul(rate),
+        bytes: fields.bytes.or(fields.total_bytes).unwrap_or(0).saturating_mul(rate),
+        reply_packets: 0,
+        reply_bytes: 0,
+    })
+}

@@ -1,0 +1,67 @@
+//! NetFlow v5: a 24-byte header and up to 30 fixed 48-byte records.
+
+use std::net::SocketAddr;
+
+use botscope_telescope::packet::Addr;
+
+use super::be::{u8_at, u16_at, u32_at};
+use super::{DecodeError, Decoder};
+use crate::flow::Flow;
+
+const HEADER: usize = 24;
+const RECORD: usize = 48;
+/// Cisco's limit; a larger count is a malformed header.
+const MAX_RECORDS: usize = 30;
+
+pub(super) fn decode(
+    decoder: &mut Decoder,
+    exporter: SocketAddr,
+    d: &[u8],
+    out: &mut Vec<Flow>,
+) -> Result<(), DecodeError> {
+    if d.len() < HEADER {
+        return Err(DecodeError::TooShort(d.len()));
+    }
+    let count = usize::from(u16_at(d, 2).unwrap_or(0));
+    if count == 0 || count > MAX_RECORDS {
+        return Err(DecodeError::BadHeader("NetFlow v5"));
+    }
+    let uptime = u32_at(d, 4).unwrap_or(0);
+    let secs = i64::from(u32_at(d, 8).unwrap_or(0));
+    let nsecs = i64::from(u32_at(d, 12).unwrap_or(0));
+    let sequence = u32_at(d, 16).unwrap_or(0);
+    let engine = u16_at(d, 20).unwrap_or(0);
+    let sampling = u16_at(d, 22).unwrap_or(0);
+    // Top two bits: mode; the rest: the interval. Mode 0 means no sampling whatever the rest says.
+    let rate = if sampling >> 14 != 0 { u64::from(sampling & 0x3fff).max(1) } else { 1 };
+    let export_ms = secs * 1000 + nsecs / 1_000_000;
+    decoder.sequence(exporter, 5, u64::from(engine), sequence, count as u32);
+    // Uptime stamps are relative to the exporter's boot; they wrap after 49.7 days, so the
+    // distance back from export time is taken modulo 2^32.
+    let at = |stamp: u32| export_ms - i64::from(uptime.wrapping_sub(stamp));
+    let available = (d.len() - HEADER) / RECORD;
+    for i in 0..count.min(available) {
+        let r = &d[HEADER + i * RECORD..HEADER + (i + 1) * RECORD];
+        let first = u32_at(r, 24).unwrap_or(0);
+        let last = u32_at(r, 28).unwrap_or(0);
+        let (start_ms, end_ms) = (at(first), at(last));
+        out.push(Flow {
+            start_ms: start_ms.min(end_ms),
+            end_ms,
+            src: Addr::v4(u32_at(r, 0).unwrap_or(0)),
+            dst: Addr::v4(u32_at(r, 4).unwrap_or(0)),
+            src_port: u16_at(r, 32).unwrap_or(0),
+            dst_port: u16_at(r, 34).unwrap_or(0),
+            protocol: u8_at(r, 38).unwrap_or(0),
+            tcp_flags: u8_at(r, 37).unwrap_or(0),
+            packets: u64::from(u32_at(r, 16).unwrap_or(0)) * rate,
+            bytes: u64::from(u32_at(r, 20).unwrap_or(0)) * rate,
+            reply_packets: 0,
+            reply_bytes: 0,
+        });
+    }
+    if available < count {
+        return Err(DecodeError::BadHeader("NetFlow v5"));
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! C&C detection: graph scores and behaviour features per server, one learned score.
+//!
+//! For each window: [`graph`] scores every server by the bot share of its clients (seeds, plus
+//! bots inferred through shared servers); [`features`] describes its behaviour; the [`model`]
+//! (logistic regression, which takes the graph score as one input) gives the combined score.
+//! Servers with too few known bots among their clients are not scored at all: without a seed
+//! there is nothing to propagate, and that keeps the output small.
+
+mod features;
+mod graph;
+pub mod model;
+
+use botscope_model::{CncCandidate, DetectionMethod, Transport};
+use rustc_hash::FxHashMap;
+
+pub use features::NAMES as FEATURE_NAMES;
+pub use model::{Model, ModelError};
+
+use crate::flow::protocol;
+use crate::seeds::Seeds;
+use crate::window::{ServerKey, Window};
+
+/// Detection settings.
+#[derive(Debug, Clone)]
+pub struct DetectConfig {
+    /// Report servers scoring at least this.
+    pub min_score: f64,
+    /// Score only servers with at least this many distinct seed clients.
+    pub min_seed_clients: u64,
+    /// Sensor name written into candidates.
+    pub sensor: Option<String>,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig { min_score: 0.5, min_seed_clients: 2, sensor: None }
+    }
+}
+
+/// One scored server, before it becomes a candidate record.
+#[derive(Debug, Clone)]
+pub struct ScoredServer {
+    /// The server.
+    pub key: ServerKey,
+    /// Feature vector ([`FEATURE_NAMES`] order).
+    pub features: Vec<f64>,
+    /// Combined score.
+    pub score: f64,
+}
+
+/// Servers remembered across windows, for their age (bounded; cleared when full).
+const MAX_HISTORY: usize = 4_000_000;
+
+/// Scores windows one after another.
+pub struct Detector {
+    model: Model,
+    config: DetectConfig,
+    first_seen: FxHashMap<ServerKey, i64>,
+}
+
+fn millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl Detector {
+    /// A detector with a model.
+    pub fn new(model: Model, config: DetectConfig) -> Self {
+        Detector { model, config, first_seen: FxHashMap::default() }
+    }
+
+    /// Scores every eligible server of the window (for training and evaluation).
+    pub fn score(&mut self, window: &Window, seeds: &Seeds) -> Vec<ScoredServer> {
+        self.scored(window, seeds).into_iter().map(|(_, s, _)| s).collect()
+    }
+
+    fn scored(&mut self, window: &Window, seeds: &Seeds) -> Vec<(usize, ScoredServer, Option<f64>)> {
+        let graph = graph::propagate(window, seeds);
+        if self.first_seen.len() > MAX_HISTORY {
+            self.first_seen.clear();
+        }
+        let mut out = Vec::new();
+        for (i, server) in window.servers.iter().enumerate() {
+            let first = *self.first_seen.entry(server.key).or_insert(server.first_ms);
+            let known_cnc = seeds.is_cnc(server.key.addr, server.key.port);
+            if graph.seed_clients[i] < self.config.min_seed_clients && !known_cnc {
+                continue;
+            }
+            // A server that is itself a known bot or a subscriber is a subscriber address: it
+            // never becomes a candidate, so it can never be shared.
+            if seeds.is_bot(server.key.addr) || window.is_subscriber(server.key.addr) {
+                continue;
+            }
+            if !matches!(server.key.protocol, protocol::TCP | protocol::UDP) {
+                continue;
+            }
+            let context = features::Context {
+                graph_score: graph.server[i],
+                seed_clients: graph.seed_clients[i],
+                total_clients: graph::total_clients(window, i),
+                age_hours: (window.end_ms - first).max(0) as f64 / 3_600_000.0,
+            };
+            let (regularity, period) = features::periodicity(window, i);
+            let features = features::vector(window, i, &context, regularity);
+            let score = self.model.score(&features);
+            out.push((i, ScoredServer { key: server.key, features, score }, period));
+        }
+        out
+    }
+
+    /// The window's C&C candidates, best first.
+    pub fn candidates(&mut self, window: &Window, seeds: &Seeds) -> Vec<CncCandidate> {
+        let mut scored = self.scored(window, seeds);
+        scored.retain(|(_, s, _)| s.score >= self.config.min_score);
+        scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.1.key.cmp(&b.1.key)));
+        scored
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (i, s, period))| {
+                let server = &window.servers[i];
+                let f = &s.features;
+                let seed_clients = f[2].exp_m1().round() as u64;
+                let total_clients = f[3].exp_m1().round() as u64;
+                let mut methods = Vec::new();
+                if f[0] >= 0.5 {
+                    methods.push(DetectionMethod::Graph);
+                }
+                methods.push(DetectionMethod::Model);
+                if seeds.is_cnc(s.key.addr, s.key.port) {
+                    methods.push(DetectionMethod::Feed);
+                }
+                let mut evidence = vec![
+                    format!("{seed_clients} of {total_clients} clients are known bots"),
+                    format!("graph score {:.2}", f[0]),
+                ];
+                if let Some(p) = period {
+                    evidence.push(format!("contacts recur every {p:.0} s (regularity {:.2})", f[5]));
+                }
+                for (name, weight) in self.model.top_contributions(f, 3) {
+                    if weight > 0.0 {
+                        evidence.push(format!("{name} raises the score by {weight:.2}"));
+                    }
+                }
+                CncCandidate {
+                    id: None,
+                    window_start: millis(window.start_ms),
+                    window_end: millis(window.end_ms),
+                    ip: s.key.addr.to_ip(),
+                    port: s.key.port,
+                    protocol: if s.key.protocol == protocol::UDP { Transport::Udp } else { Transport::Tcp },
+                    score: (s.score * 10_000.0).round() / 10_000.0,
+                    rank: rank as u32 + 1,
+                    methods,
+                    seed_clients,
+                    total_clients: total_clients.max(seed_clients),
+                    flows: server.contacts,
+                    first_seen: millis(server.first_ms.max(window.start_ms)),
+                    last_seen: millis(server.last_ms.min(window.end_ms - 1).max(server.first_ms.max(window.start_ms))),
+                    periodicity: period.map(|p| (p * 10.0).round() / 10.0),
+                    evidence,
+                    family: None,
+                    sensor: self.config.sensor.clone(),
+                }
+            })
+            .collect()
+    }
+}
