@@ -279,7 +279,7 @@ impl Exporter {
 
 /// Writes the set length at `start` and pads the set to four bytes.
 fn finish_set(b: &mut Vec<u8>, start: usize) {
-    while (b.len() - start) % 4 != 0 {
+    while !(b.len() - start).is_multiple_of(4) {
         b.push(0);
     }
     let len = (b.len() - start) as u16;

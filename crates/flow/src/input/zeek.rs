@@ -49,7 +49,7 @@ impl Columns {
 /// Seconds since the epoch with a fraction, or RFC 3339.
 pub(crate) fn time_ms(text: &str) -> Option<i64> {
     if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0 && seconds < 1e11).then(|| (seconds * 1000.0).round() as i64);
+        return (0.0..1e11).contains(&seconds).then(|| (seconds * 1000.0).round() as i64);
     }
     chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
 }

@@ -36,11 +36,11 @@ fn ids_are_kept_when_given_and_derived_when_absent() {
 #[test]
 fn same_instant_in_another_offset_gets_the_same_id() {
     let utc = EXAMPLES[2];
-    let jst = utc.replace("2026-11-01T09:00:00Z", "2026-11-01T18:00:00+09:00");
+    let jst = utc.replace("2026-11-02T09:00:03Z", "2026-11-02T18:00:03+09:00");
     let a = parse_line(utc.as_bytes(), None).unwrap().unwrap();
     let b = parse_line(jst.as_bytes(), None).unwrap().unwrap();
     assert_eq!(a.id(), b.id());
-    assert!(b.to_json_line().contains("\"first_seen\":\"2026-11-01T09:00:00Z\""));
+    assert!(b.to_json_line().contains("\"first_seen\":\"2026-11-02T09:00:03Z\""));
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn rules_beyond_types_are_checked() {
     let cases = [
         (EXAMPLES[0].replace(r#""credential_id":17,"#, ""), "needs credential_id"),
         (EXAMPLES[0].replace("\"port\":23", "\"port\":0"), "port"),
-        (EXAMPLES[2].replace("0.93", "1.5"), "score"),
+        (EXAMPLES[2].replace("0.97", "1.5"), "score"),
         (EXAMPLES[1].replace("\"mirai_packets\":4120", "\"mirai_packets\":9999"), "mirai_packets"),
         (EXAMPLES[3].replace("BN-2026-0007", " "), "serial"),
         (EXAMPLES[4].replace("hikari-net", "Hikari Net"), "handle"),
