@@ -243,6 +243,11 @@ pub struct FlowAnalysisArgs {
     /// Sensor name written into every record (normally one per ISP)
     #[arg(long, value_name = "NAME")]
     pub sensor: Option<String>,
+
+    /// Also report servers at private (RFC 1918, fc00::/7), CGNAT, link-local and multicast
+    /// addresses (normally a home's router or the ISP's own infrastructure)
+    #[arg(long)]
+    pub include_private: bool,
 }
 
 #[derive(Debug, Args)]
@@ -329,6 +334,12 @@ pub struct FlowTrainArgs {
     /// L2 penalty of the logistic regression
     #[arg(long, value_name = "X", default_value_t = 0.01)]
     pub alpha: f64,
+
+    /// Also learn from this many single-host views per input: the flows of one seed bot alone,
+    /// as in a capture of one infected device (IoT-23), where shares say nothing and behaviour
+    /// must
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub single_host_views: usize,
 
     /// Where to write the model
     #[arg(long, value_name = "FILE", default_value = "flow-model.json")]

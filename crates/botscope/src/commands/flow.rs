@@ -104,6 +104,7 @@ fn setup(args: &FlowAnalysisArgs) -> anyhow::Result<Setup> {
             min_score: args.min_score,
             min_seed_clients: args.min_seed_clients,
             sensor: args.sensor.clone(),
+            include_private: args.include_private,
         },
         model,
     })
@@ -551,14 +552,35 @@ fn train(args: FlowTrainArgs) -> anyhow::Result<ExitCode> {
         let setup = setup(&args.analysis)?;
         let truth = Truth::load(&args.truth[i])?;
         let seeds = seeds_for(args.seeds.get(i).map(std::slice::from_ref).unwrap_or(&[]), &truth, args.withhold)?;
-        let mut windows = Windows::new(setup.window_config, setup.window_ms, setup.grace_ms);
-        let mut detector = Detector::new(setup.model, setup.detect);
-        read_files(std::slice::from_ref(input), format, &seeds, &mut windows, false, &mut |window| {
-            for scored in detector.score(&window, &seeds) {
-                labels.push(truth.is_cnc_in(scored.key.addr, scored.key.port, window.start_ms, window.end_ms));
-                rows.push(scored.features);
+        // Held in memory: the single-host views go over the same flows again.
+        let mut flows: Vec<(Flow, bool)> = Vec::new();
+        let (reader, _) = open_input(input)?;
+        input::read(reader, format, &mut |flow, initiator_known| flows.push((flow, initiator_known)))
+            .with_context(|| format!("{}", input.display()))?;
+        let mut learn = |seeds: &Seeds, flows: &mut dyn Iterator<Item = &(Flow, bool)>, min_seed_clients: u64| {
+            let mut windows = Windows::new(setup.window_config.clone(), setup.window_ms, setup.grace_ms);
+            let config = DetectConfig { min_seed_clients, ..setup.detect.clone() };
+            let mut detector = Detector::new(setup.model.clone(), config);
+            let mut closed = |window: Window| {
+                for scored in detector.score(&window, seeds) {
+                    labels.push(truth.is_cnc_in(scored.key.addr, scored.key.port, window.start_ms, window.end_ms));
+                    rows.push(scored.features);
+                }
+            };
+            for (flow, initiator_known) in flows {
+                windows.add(flow, seeds, *initiator_known, &mut closed);
             }
-        })?;
+            windows.finish(&mut closed);
+        };
+        learn(&seeds, &mut flows.iter(), setup.detect.min_seed_clients);
+        let mut bots: Vec<Addr> = seeds.bots().collect();
+        bots.sort();
+        let step = (bots.len() / args.single_host_views.max(1)).max(1);
+        for bot in bots.iter().step_by(step).take(args.single_host_views) {
+            let mut alone = Seeds::default();
+            alone.insert_bot(*bot);
+            learn(&alone, &mut flows.iter().filter(|(f, _)| f.src == *bot || f.dst == *bot), 1);
+        }
     }
     let positives = labels.iter().filter(|l| **l).count();
     tracing::info!(rows = rows.len(), cnc_rows = positives, "training");

@@ -11,6 +11,7 @@ mod graph;
 pub mod model;
 
 use botscope_model::{CncCandidate, DetectionMethod, Transport};
+use botscope_telescope::packet::Addr;
 use rustc_hash::FxHashMap;
 
 pub use features::NAMES as FEATURE_NAMES;
@@ -29,11 +30,34 @@ pub struct DetectConfig {
     pub min_seed_clients: u64,
     /// Sensor name written into candidates.
     pub sensor: Option<String>,
+    /// Also score servers at private, shared (CGNAT), link-local and multicast addresses. Off by
+    /// default: seen from an ISP those are its own infrastructure or a home's LAN (a capture
+    /// taken inside a home shows the router as a "server" for DHCP and DNS).
+    pub include_private: bool,
 }
 
 impl Default for DetectConfig {
     fn default() -> Self {
-        DetectConfig { min_score: 0.5, min_seed_clients: 2, sensor: None }
+        DetectConfig { min_score: 0.5, min_seed_clients: 2, sensor: None, include_private: false }
+    }
+}
+
+/// Private, shared, link-local, multicast and broadcast addresses.
+fn is_private(addr: Addr) -> bool {
+    match addr.to_ip() {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_multicast() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
     }
 }
 
@@ -91,6 +115,9 @@ impl Detector {
                 continue;
             }
             if !matches!(server.key.protocol, protocol::TCP | protocol::UDP) {
+                continue;
+            }
+            if !self.config.include_private && is_private(server.key.addr) {
                 continue;
             }
             let context = features::Context {
