@@ -432,7 +432,7 @@ fn to_flow(fields: &Fields, info: Option<StreamInfo>, clock: Clock) -> Option<Fl
     let (src, dst) = (fields.src?, fields.dst?);
     let rate = fields.sampling_rate().or(info.map(|i| i.sampling).filter(|r| *r > 0)).unwrap_or(1);
     let uptime_to_ms = |stamp: u32| match (clock.uptime_ms, info.and_then(|i| i.boot_ms)) {
-        (Some(uptime), _) => Some(clock.export_ms - i64::from(uptime.wrapping_sub(stamp))),
+        (Some(uptime), _) => Some(clock.export_ms - i64::from(uptime.wrapping_sub(stamp) as i32)),
         (None, Some(boot)) => Some(boot + i64::from(stamp)),
         (None, None) => None,
     };

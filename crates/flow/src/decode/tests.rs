@@ -225,3 +225,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn regression_a_flow_ending_after_the_export_second_keeps_its_time() {
+    // NetFlow v9 headers carry whole seconds; a flow ending 0.9 s into that second lies "after"
+    // the export time and must not be read as 49.7 days (2^32 ms) earlier.
+    let mut flows = sample_flows(1);
+    let now = 1_793_581_200_000 + 999;
+    flows[0].start_ms = now - 3_000;
+    flows[0].end_ms = now - 50;
+    for format in [Format::V5, Format::V9] {
+        let mut datagrams = Vec::new();
+        Exporter::new(format).encode(&flows, now, &mut datagrams);
+        let mut decoder = Decoder::new();
+        let mut out = Vec::new();
+        decoder.decode(exporter(), &datagrams[0], 0, &mut out).unwrap();
+        assert_eq!(out, flows, "{format:?}");
+    }
+}

@@ -37,8 +37,9 @@ pub(super) fn decode(
     let export_ms = secs * 1000 + nsecs / 1_000_000;
     decoder.sequence(exporter, 5, u64::from(engine), sequence, count as u32);
     // Uptime stamps are relative to the exporter's boot; they wrap after 49.7 days, so the
-    // distance back from export time is taken modulo 2^32.
-    let at = |stamp: u32| export_ms - i64::from(uptime.wrapping_sub(stamp));
+    // distance back from export time is taken modulo 2^32, as a signed number: a flow may end a
+    // moment after the (second-granular) export time.
+    let at = |stamp: u32| export_ms - i64::from(uptime.wrapping_sub(stamp) as i32);
     let available = (d.len() - HEADER) / RECORD;
     for i in 0..count.min(available) {
         let r = &d[HEADER + i * RECORD..HEADER + (i + 1) * RECORD];
