@@ -1,0 +1,293 @@
+//! The collector against real exporters and a reference collector: softflowd reads a capture and
+//! exports NetFlow v5, v9 and IPFIX to nfcapd, which repeats every datagram it receives to
+//! botscope (so both see the same export), and nfdump's per-flow totals must equal botscope's;
+//! pmacct's sfprobe exports sFlow with every packet sampled, and botscope's totals must equal
+//! tshark's count of the capture.
+//!
+//! Every datagram goes to 127.0.0.1.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Scratch;
+use serde_json::Value;
+
+/// (source, destination, source port, destination port, protocol)
+type Key = (String, String, u64, u64, u64);
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn terminate(mut process: Process) -> std::process::ExitStatus {
+    Command::new("kill").args(["-TERM", &process.0.id().to_string()]).status().unwrap();
+    process.0.wait().unwrap()
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_collector(scratch: &Scratch, port: u16, flows: &str, stats: &str) -> Process {
+    scratch.write("seeds.txt", "127.16.0.1\n");
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = scratch
+        .botscope()
+        .args(["flow", "collect", "--listen", &listen, "--seeds", "seeds.txt", "--flows", flows, "--stats", stats])
+        .args(["--out", "cnc.jsonl", "--window", "1d"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("collector: {line}");
+            if line.contains("collecting") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let process = Process(child);
+    rx.recv_timeout(Duration::from_secs(30)).expect("the collector did not start");
+    process
+}
+
+/// A synthetic darknet capture: many sources, TCP, UDP and ICMP, one direction each.
+fn capture(scratch: &Scratch) -> String {
+    scratch.run(&["lab", "darknet", "--out", "lab.pcap", "--seed", "5", "--hours", "1", "--sources", "150"]).ok();
+    scratch.path("lab.pcap").to_str().unwrap().to_string()
+}
+
+fn botscope_totals(scratch: &Scratch, flows: &str) -> BTreeMap<Key, (u64, u64)> {
+    let mut totals = BTreeMap::new();
+    for line in std::fs::read_to_string(scratch.path(flows)).unwrap().lines() {
+        let f: Value = serde_json::from_str(line).unwrap();
+        let key = (
+            f["src"].as_str().unwrap().to_string(),
+            f["dst"].as_str().unwrap().to_string(),
+            f["sport"].as_u64().unwrap(),
+            f["dport"].as_u64().unwrap(),
+            f["proto"].as_u64().unwrap(),
+        );
+        let entry: &mut (u64, u64) = totals.entry(key).or_default();
+        entry.0 += f["packets"].as_u64().unwrap();
+        entry.1 += f["bytes"].as_u64().unwrap();
+    }
+    totals
+}
+
+fn wait_for_file(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn softflowd_exports_decode_exactly_like_nfcapd_and_nfdump() {
+    let scratch = Scratch::new();
+    let pcap = capture(&scratch);
+    for version in ["5", "9", "10"] {
+        let (nfcapd_port, botscope_port) = (free_udp_port(), free_udp_port());
+        let (flows, stats) = (format!("v{version}.flows"), format!("v{version}.stats"));
+        let collector = start_collector(&scratch, botscope_port, &flows, &stats);
+        let dir = scratch.path(&format!("nfcapd-v{version}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let nfcapd = Process(
+            Command::new("nfcapd")
+                .args(["-w", dir.to_str().unwrap(), "-b", "127.0.0.1", "-p", &nfcapd_port.to_string()])
+                .args(["-R", &format!("127.0.0.1/{botscope_port}"), "-B", "4194304"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nfcapd (Debian package nfdump)"),
+        );
+        // nfcapd opens its socket quickly; give it a moment, then check it is still running.
+        std::thread::sleep(Duration::from_millis(700));
+        let status = Command::new("softflowd")
+            .args(["-r", &pcap, "-n", &format!("127.0.0.1:{nfcapd_port}"), "-v", version, "-d"])
+            // A control socket (-c) would keep it running after the file; the default one is not
+            // created when reading a file.
+            .args(["-p", scratch.path("softflowd.pid").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("softflowd (Debian package softflowd)");
+        assert!(status.success(), "softflowd -v {version}: {status}");
+        std::thread::sleep(Duration::from_millis(1000));
+        terminate(nfcapd);
+        assert!(terminate(collector).success());
+        wait_for_file(&scratch.path(&stats));
+        let nf_file = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("nfcapd.2"))
+            .expect("nfcapd wrote a file");
+        let csv = Command::new("nfdump")
+            .env("TZ", "UTC")
+            .args(["-r", nf_file.to_str().unwrap(), "-o", "csv", "-q"])
+            .output()
+            .unwrap();
+        assert!(csv.status.success(), "{}", String::from_utf8_lossy(&csv.stderr));
+        let text = String::from_utf8(csv.stdout).unwrap();
+        let mut reference: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
+        let mut columns: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            if fields.first() == Some(&"ts") {
+                columns = fields.iter().map(|s| s.to_string()).collect();
+                continue;
+            }
+            if fields.len() < 13 || !fields[0].starts_with(|c: char| c.is_ascii_digit()) {
+                continue;
+            }
+            let at = |name: &str, default: usize| columns.iter().position(|c| c == name).unwrap_or(default);
+            let number = |i: usize| fields[i].parse::<f64>().unwrap() as u64;
+            let protocol = match fields[at("pr", 7)] {
+                "TCP" => 6,
+                "UDP" => 17,
+                "ICMP" => 1,
+                other => other.parse().unwrap(),
+            };
+            let key = (
+                fields[at("sa", 3)].to_string(),
+                fields[at("da", 4)].to_string(),
+                number(at("sp", 5)),
+                number(at("dp", 6)),
+                protocol,
+            );
+            let entry = reference.entry(key).or_default();
+            entry.0 += number(at("ipkt", 11));
+            entry.1 += number(at("ibyt", 12));
+        }
+        let ours = botscope_totals(&scratch, &flows);
+        assert!(reference.len() > 1000, "v{version}: nfdump saw only {} flows", reference.len());
+        let differing: Vec<_> = reference.iter().filter(|(k, v)| ours.get(*k) != Some(v)).take(5).collect();
+        assert!(differing.is_empty(), "v{version}: differs from nfdump: {differing:?}");
+        assert_eq!(ours.len(), reference.len(), "v{version}");
+        let s: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path(&stats)).unwrap()).unwrap();
+        assert_eq!(s["decode"]["malformed"], 0, "v{version}: {s}");
+        let kind = match version {
+            "5" => "v5",
+            "9" => "v9",
+            _ => "ipfix",
+        };
+        assert_eq!(s["decode"][kind], s["decode"]["datagrams"], "v{version}: {s}");
+    }
+}
+
+#[test]
+fn pmacct_sfprobe_sflow_totals_equal_the_capture() {
+    let scratch = Scratch::new();
+    let pcap = capture(&scratch);
+    let port = free_udp_port();
+    let collector = start_collector(&scratch, port, "sflow.flows", "sflow.stats");
+    let config = scratch.write(
+        "sfprobe.conf",
+        format!(
+            "daemonize: false\npcap_savefile: {pcap}\nplugins: sfprobe\nsfprobe_receiver: 127.0.0.1:{port}\nsfprobe_agentip: 127.0.0.1\nsampling_rate: 1\n"
+        ),
+    );
+    // pmacctd reads the file and then waits; it has read everything once its samples stop coming.
+    let pmacctd = Process(
+        Command::new("pmacctd")
+            .args(["-f", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pmacctd (Debian package pmacct)"),
+    );
+    let flows = scratch.path("sflow.flows");
+    let mut last = (0u64, Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let size = std::fs::metadata(&flows).map(|m| m.len()).unwrap_or(0);
+        if size != last.0 {
+            last = (size, Instant::now());
+        } else if size > 0 && last.1.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+    }
+    // sfprobe sends its last, partly filled datagram when told to stop.
+    terminate(pmacctd);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(terminate(collector).success());
+    // The reference: tshark's count of IPv4 packets per 5-tuple, with IP lengths.
+    let tshark = Command::new("tshark")
+        .args(["-r", &pcap, "-Y", "ip", "-T", "fields", "-E", "separator=,", "-E", "occurrence=f"])
+        .args([
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ip.proto",
+            "-e",
+            "ip.len",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+        ])
+        .args(["-e", "udp.srcport", "-e", "udp.dstport", "-e", "icmp.type", "-e", "icmp.code"])
+        .output()
+        .expect("tshark");
+    assert!(tshark.status.success());
+    let mut packets: Vec<(Key, u64)> = Vec::new();
+    for line in String::from_utf8(tshark.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        // ICMP errors quote a packet: occurrence=f keeps the outer header's fields only.
+        let first = |s: &str| s.split(';').next().unwrap_or("").parse::<u64>().unwrap_or(0);
+        let protocol = first(f[2]);
+        let (sport, dport) = match protocol {
+            6 => (first(f[4]), first(f[5])),
+            17 => (first(f[6]), first(f[7])),
+            1 => (0, first(f[8]) << 8 | first(f[9])),
+            _ => (0, 0),
+        };
+        let key = (
+            f[0].split(';').next().unwrap().to_string(),
+            f[1].split(';').next().unwrap().to_string(),
+            sport,
+            dport,
+            protocol,
+        );
+        packets.push((key, first(f[3])));
+    }
+    let ours = botscope_totals(&scratch, "sflow.flows");
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path("sflow.stats")).unwrap()).unwrap();
+    assert_eq!(stats["decode"]["sflow"], stats["decode"]["datagrams"], "{stats}");
+    assert_eq!(stats["decode"]["sequence_lost"], 0, "{stats}");
+    // sfprobe never sends its last, partly filled datagram (not even on SIGTERM): the capture's
+    // final few packets are not exported. Everything it did send must match exactly.
+    let received: u64 = ours.values().map(|v| v.0).sum();
+    let held_back = packets.len() as u64 - received;
+    assert!(held_back <= 10, "{held_back} packets missing: more than one datagram's worth");
+    let mut reference: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
+    for (key, len) in &packets[..received as usize] {
+        let entry = reference.entry(key.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += len;
+    }
+    assert!(reference.len() > 1000);
+    let differing: Vec<_> = reference.iter().filter(|(k, v)| ours.get(*k) != Some(v)).take(5).collect();
+    assert!(
+        differing.is_empty(),
+        "differs from tshark: {differing:?} (of {} keys, botscope has {})",
+        reference.len(),
+        ours.len()
+    );
+    assert_eq!(ours.len(), reference.len());
+}
