@@ -126,11 +126,62 @@ fn lab_isp_cnc_servers_are_found_without_false_positives_or_subscriber_addresses
             assert!(ranks.iter().enumerate().all(|(i, r)| r.0 == i as u64 + 1));
             assert!(ranks.windows(2).all(|w| w[0].1 >= w[1].1));
         }
+        // The first botnet moves its C&C halfway: the new server's evidence names the old one,
+        // whose bots it took over (shared-bot similarity).
+        let mut moved: Vec<&Value> =
+            truth.iter().filter(|t| t["kind"] == "cnc" && t["botnet"] == "lab-botnet-1").collect();
+        moved.sort_by_key(|t| t["from"].as_str().unwrap().to_string());
+        let (old, new) = (moved[0], moved[1]);
+        let old_name = format!("{}:{}", old["ip"].as_str().unwrap(), old["port"]);
+        assert!(
+            candidates.iter().filter(|c| c["ip"] == new["ip"] && c["port"] == new["port"]).any(|c| c["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e.as_str().unwrap().contains(&old_name))),
+            "seed {seed}: the new C&C {new} is not linked to {old_name}"
+        );
         // Privacy: no subscriber address anywhere in what is shared.
         let text = std::fs::read_to_string(scratch.path(&out)).unwrap();
         let leaked: Vec<IpAddr> = addresses_in(&text).into_iter().filter(in_subscriber_prefix).collect();
         assert!(leaked.is_empty(), "seed {seed}: subscriber addresses in the output: {leaked:?}");
     }
+}
+
+#[tokio::test]
+async fn candidates_are_stored_once_and_gzipped_zeek_logs_are_read() {
+    use botscope_store::Store;
+    use std::io::Write;
+    let scratch = Scratch::new();
+    let capture =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/iot23/CTU-IoT-Malware-Capture-34-1.conn.log.labeled.excerpt");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&std::fs::read(capture).unwrap()).unwrap();
+    scratch.write("conn.log.gz", gz.finish().unwrap());
+    scratch.write("seeds.txt", "192.168.1.195\n");
+    let db = scratch.db();
+    let args = [
+        "--db",
+        db.to_str().unwrap(),
+        "flow",
+        "analyze",
+        "--input",
+        "conn.log.gz",
+        "--seeds",
+        "seeds.txt",
+        "--window",
+        "1d",
+        "--min-seed-clients",
+        "1",
+        "--sensor",
+        "lab-isp",
+    ];
+    scratch.run(&args).ok();
+    let store = common::open_sqlite(&db).await;
+    let stored = store.count_records(Some(botscope_model::Kind::Cnc)).await.unwrap();
+    assert_eq!(stored, 2, "the C&C server, once per day");
+    scratch.run(&args).ok();
+    assert_eq!(store.count_records(Some(botscope_model::Kind::Cnc)).await.unwrap(), stored, "stable ids");
 }
 
 #[test]

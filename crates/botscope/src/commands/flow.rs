@@ -178,13 +178,10 @@ impl Sink<'_> {
     }
 }
 
+/// Opens a flow file (`-` = standard input), gzipped or not: Zeek and nfdump exports usually are.
 fn open_input(path: &Path) -> anyhow::Result<(Box<dyn BufRead + Send>, Option<u64>)> {
-    if path == Path::new("-") {
-        return Ok((Box::new(std::io::BufReader::new(std::io::stdin())), None));
-    }
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let size = file.metadata().ok().map(|m| m.len());
-    Ok((Box::new(std::io::BufReader::with_capacity(1 << 20, file)), size))
+    let reader = botscope_input::open(path)?;
+    Ok((reader, botscope_input::plain_file_size(path)))
 }
 
 /// Reads flow files into windows; `closed` gets each window as it closes.

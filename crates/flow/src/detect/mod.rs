@@ -12,7 +12,7 @@ pub mod model;
 
 use botscope_model::{CncCandidate, DetectionMethod, Transport};
 use botscope_telescope::packet::Addr;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use features::NAMES as FEATURE_NAMES;
 pub use model::{Model, ModelError};
@@ -80,6 +80,19 @@ pub struct Detector {
     model: Model,
     config: DetectConfig,
     first_seen: FxHashMap<ServerKey, i64>,
+    /// Recently reported servers with their seed bots, for shared-bot similarity.
+    recent: std::collections::VecDeque<(ServerKey, FxHashSet<Addr>)>,
+}
+
+/// Reported servers remembered for shared-bot similarity.
+const RECENT: usize = 512;
+/// Jaccard similarity of seed-bot sets from which two servers are said to share their bots.
+const SHARED_BOTS: f64 = 0.3;
+
+fn jaccard(a: &FxHashSet<Addr>, b: &FxHashSet<Addr>) -> f64 {
+    let common = a.iter().filter(|x| b.contains(*x)).count();
+    let union = a.len() + b.len() - common;
+    if union == 0 { 0.0 } else { common as f64 / union as f64 }
 }
 
 fn millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
@@ -89,7 +102,7 @@ fn millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
 impl Detector {
     /// A detector with a model.
     pub fn new(model: Model, config: DetectConfig) -> Self {
-        Detector { model, config, first_seen: FxHashMap::default() }
+        Detector { model, config, first_seen: FxHashMap::default(), recent: Default::default() }
     }
 
     /// Scores every eligible server of the window (for training and evaluation).
@@ -139,10 +152,49 @@ impl Detector {
         let mut scored = self.scored(window, seeds);
         scored.retain(|(_, s, _)| s.score >= self.config.min_score);
         scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.1.key.cmp(&b.1.key)));
+        // The seed bots of each reported server: servers sharing most of them belong to one
+        // botnet (a C&C and its replacement, or its victims); said in the evidence.
+        let bot_sets: Vec<FxHashSet<Addr>> = scored
+            .iter()
+            .map(|(i, _, _)| {
+                window.servers[*i]
+                    .edges
+                    .iter()
+                    .map(|e| &window.clients[window.edges[*e as usize].client as usize])
+                    .filter(|(_, bot)| *bot)
+                    .map(|(addr, _)| *addr)
+                    .collect()
+            })
+            .collect();
+        let shared: Vec<Option<(ServerKey, f64, bool)>> = scored
+            .iter()
+            .enumerate()
+            .map(|(n, (_, s, _))| {
+                let now = scored
+                    .iter()
+                    .zip(&bot_sets)
+                    .filter(|((_, other, _), _)| other.key != s.key)
+                    .map(|((_, other, _), set)| (other.key, jaccard(&bot_sets[n], set), true));
+                let before = self
+                    .recent
+                    .iter()
+                    .filter(|(key, _)| *key != s.key)
+                    .map(|(key, set)| (*key, jaccard(&bot_sets[n], set), false));
+                now.chain(before).filter(|(_, j, _)| *j >= SHARED_BOTS).max_by(|a, b| a.1.total_cmp(&b.1))
+            })
+            .collect();
+        for ((_, s, _), set) in scored.iter().zip(&bot_sets) {
+            self.recent.retain(|(key, _)| *key != s.key);
+            if self.recent.len() >= RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((s.key, set.clone()));
+        }
         scored
             .into_iter()
+            .zip(shared)
             .enumerate()
-            .map(|(rank, (i, s, period))| {
+            .map(|(rank, ((i, s, period), shared))| {
                 let server = &window.servers[i];
                 let f = &s.features;
                 let seed_clients = f[2].exp_m1().round() as u64;
@@ -161,6 +213,19 @@ impl Detector {
                 ];
                 if let Some(p) = period {
                     evidence.push(format!("contacts recur every {p:.0} s (regularity {:.2})", f[5]));
+                }
+                if let Some((other, similarity, same_window)) = shared {
+                    evidence.push(format!(
+                        "shares {:.0} % of its known bots with {}:{} ({})",
+                        similarity * 100.0,
+                        other.addr.to_ip(),
+                        other.port,
+                        if same_window {
+                            "also a candidate in this window"
+                        } else {
+                            "a candidate in an earlier window"
+                        }
+                    ));
                 }
                 for (name, weight) in self.model.top_contributions(f, 3) {
                     if weight > 0.0 {

@@ -88,6 +88,10 @@ impl Model {
                 .zip(&self.weights)
                 .map(|(((x, m), s), w)| w * (x - m) / s)
                 .sum::<f64>();
+        // Opposing infinite terms cancel to NaN; such a server is given no confidence at all.
+        if z.is_nan() {
+            return 0.0;
+        }
         1.0 / (1.0 + (-z).exp())
     }
 
