@@ -208,6 +208,19 @@ Examples:
   botscope lab flows --seed 101 --out isp.jsonl --truth truth.jsonl --seeds seeds.txt --withhold 0.3
   botscope flow evaluate --input isp.jsonl --truth truth.jsonl --seeds seeds.txt --subscribers 127.16.0.0/12";
 
+/// The flow files a command reads.
+#[derive(Debug, Args)]
+pub struct FlowFilesArgs {
+    /// Flow files, read in the order given (`-` = standard input; gzipped files are recognised);
+    /// for `flow train`, one per --truth
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+
+    /// File format: auto, jsonl, zeek, argus, nfdump-csv
+    #[arg(long, value_name = "FORMAT", default_value = "auto")]
+    pub format: String,
+}
+
 /// Settings shared by every flow analysis command.
 #[derive(Debug, Args)]
 pub struct FlowAnalysisArgs {
@@ -286,13 +299,8 @@ pub struct FlowCollectArgs {
 
 #[derive(Debug, Args)]
 pub struct FlowAnalyzeArgs {
-    /// Flow files, read in this order (`-` = standard input)
-    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
-    pub input: Vec<PathBuf>,
-
-    /// File format: auto, jsonl, zeek, argus, nfdump-csv
-    #[arg(long, value_name = "FORMAT", default_value = "auto")]
-    pub format: String,
+    #[command(flatten)]
+    pub files: FlowFilesArgs,
 
     /// Known-infected hosts and known C&C servers (repeat for several files)
     #[arg(long, value_name = "FILE", required = true)]
@@ -308,9 +316,8 @@ pub struct FlowAnalyzeArgs {
 
 #[derive(Debug, Args)]
 pub struct FlowTrainArgs {
-    /// Flow files, one per truth file
-    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
-    pub input: Vec<PathBuf>,
+    #[command(flatten)]
+    pub files: FlowFilesArgs,
 
     /// Truth files (`botscope lab flows --truth`), one per input
     #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
@@ -323,10 +330,6 @@ pub struct FlowTrainArgs {
     /// Without --seeds: share of the truth's bots left out of the seeds
     #[arg(long, value_name = "SHARE", default_value_t = 0.3)]
     pub withhold: f64,
-
-    /// File format: auto, jsonl, zeek, argus, nfdump-csv
-    #[arg(long, value_name = "FORMAT", default_value = "auto")]
-    pub format: String,
 
     #[command(flatten)]
     pub analysis: FlowAnalysisArgs,
@@ -348,9 +351,8 @@ pub struct FlowTrainArgs {
 
 #[derive(Debug, Args)]
 pub struct FlowEvaluateArgs {
-    /// Flow files
-    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
-    pub input: Vec<PathBuf>,
+    #[command(flatten)]
+    pub files: FlowFilesArgs,
 
     /// The truth (`botscope lab flows --truth`)
     #[arg(long, value_name = "FILE")]
@@ -363,10 +365,6 @@ pub struct FlowEvaluateArgs {
     /// Without --seeds: share of the truth's bots left out of the seeds
     #[arg(long, value_name = "SHARE", default_value_t = 0.3)]
     pub withhold: f64,
-
-    /// File format: auto, jsonl, zeek, argus, nfdump-csv
-    #[arg(long, value_name = "FORMAT", default_value = "auto")]
-    pub format: String,
 
     #[command(flatten)]
     pub analysis: FlowAnalysisArgs,

@@ -6,12 +6,10 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::Scratch;
+use common::{Reaped, Scratch, free_udp_port, start_flow_collector, terminate};
 use serde_json::Value;
 
 fn lines(text: &str) -> Vec<Value> {
@@ -244,49 +242,8 @@ fn real_iot23_mirai_capture_ranks_its_cnc_first_above_the_ddos_victim() {
     assert!(!run.stdout.contains("192.168.1.195"));
 }
 
-struct Collector(Child);
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts `flow collect` and waits until it listens.
-fn start_collector(scratch: &Scratch, port: u16, extra: &[&str]) -> Collector {
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = scratch
-        .botscope()
-        .args(["flow", "collect", "--listen", &listen])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("collector: {line}");
-            if line.contains("collecting") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let collector = Collector(child);
-    rx.recv_timeout(Duration::from_secs(30)).expect("the collector did not start");
-    collector
-}
-
-fn stop(mut collector: Collector) {
-    let pid = collector.0.id().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = collector.0.wait().unwrap();
+fn stop(collector: Reaped) {
+    let status = terminate(collector);
     assert!(status.success(), "the collector exited with {status}");
 }
 
@@ -332,7 +289,7 @@ fn udp_export_in_every_format_decodes_to_the_generated_flows() {
     for format in ["v5", "v9", "ipfix", "sflow"] {
         let port = free_udp_port();
         let (decoded, stats, cnc) = (format!("{format}.flows"), format!("{format}.stats"), format!("{format}.cnc"));
-        let collector = start_collector(
+        let collector = start_flow_collector(
             &scratch,
             port,
             &[
@@ -489,7 +446,7 @@ fn hostile_datagrams_are_counted_and_the_collector_keeps_going() {
     let scratch = Scratch::new();
     scratch.write("seeds.txt", "127.16.0.1\n");
     let port = free_udp_port();
-    let collector = start_collector(
+    let collector = start_flow_collector(
         &scratch,
         port,
         &["--seeds", "seeds.txt", "--flows", "f.jsonl", "--stats", "s.json", "--out", "c.jsonl"],

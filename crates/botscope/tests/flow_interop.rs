@@ -9,58 +9,19 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Scratch;
+use common::{Reaped, Scratch, free_udp_port, start_flow_collector, terminate};
 use serde_json::Value;
 
 /// (source, destination, source port, destination port, protocol)
 type Key = (String, String, u64, u64, u64);
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn terminate(mut process: Process) -> std::process::ExitStatus {
-    Command::new("kill").args(["-TERM", &process.0.id().to_string()]).status().unwrap();
-    process.0.wait().unwrap()
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_collector(scratch: &Scratch, port: u16, flows: &str, stats: &str) -> Process {
+fn start_collector(scratch: &Scratch, port: u16, flows: &str, stats: &str) -> Reaped {
     scratch.write("seeds.txt", "127.16.0.1\n");
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = scratch
-        .botscope()
-        .args(["flow", "collect", "--listen", &listen, "--seeds", "seeds.txt", "--flows", flows, "--stats", stats])
-        .args(["--out", "cnc.jsonl", "--window", "1d"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("collector: {line}");
-            if line.contains("collecting") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let process = Process(child);
-    rx.recv_timeout(Duration::from_secs(30)).expect("the collector did not start");
-    process
+    let args = ["--seeds", "seeds.txt", "--flows", flows, "--stats", stats, "--out", "cnc.jsonl", "--window", "1d"];
+    start_flow_collector(scratch, port, &args)
 }
 
 /// A synthetic darknet capture: many sources, TCP, UDP and ICMP, one direction each.
@@ -104,7 +65,7 @@ fn softflowd_exports_decode_exactly_like_nfcapd_and_nfdump() {
         let collector = start_collector(&scratch, botscope_port, &flows, &stats);
         let dir = scratch.path(&format!("nfcapd-v{version}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let nfcapd = Process(
+        let nfcapd = Reaped(
             Command::new("nfcapd")
                 .args(["-w", dir.to_str().unwrap(), "-b", "127.0.0.1", "-p", &nfcapd_port.to_string()])
                 .args(["-R", &format!("127.0.0.1/{botscope_port}"), "-B", "4194304"])
@@ -200,7 +161,7 @@ fn pmacct_sfprobe_sflow_totals_equal_the_capture() {
         ),
     );
     // pmacctd reads the file and then waits; it has read everything once its samples stop coming.
-    let pmacctd = Process(
+    let pmacctd = Reaped(
         Command::new("pmacctd")
             .args(["-f", config.to_str().unwrap()])
             .stdout(Stdio::null())

@@ -233,13 +233,13 @@ fn log_window_stats(windows: &Windows) {
 
 async fn analyze(args: FlowAnalyzeArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     let setup = setup(&args.analysis)?;
-    let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
+    let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
     let seeds = load_seeds(&args.seeds)?;
     let store = if db_given { Some(settings.open_store().await?) } else { None };
     let mut sink = Sink { out: open_output(&args.out, db_given)?, store: store.as_ref(), written: 0, stored: 0 };
     let show_progress = settings.show_progress;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<CncCandidate>>(16);
-    let inputs = args.input.clone();
+    let inputs = args.files.input.clone();
     let worker = tokio::task::spawn_blocking(move || -> anyhow::Result<Windows> {
         let mut windows = Windows::new(setup.window_config, setup.window_ms, setup.grace_ms);
         let mut detector = Detector::new(setup.model, setup.detect);
@@ -536,16 +536,16 @@ fn seeds_for(paths: &[PathBuf], truth: &Truth, withhold: f64) -> anyhow::Result<
 }
 
 fn train(args: FlowTrainArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.input.len() == args.truth.len(), "give one --truth per --input");
+    anyhow::ensure!(args.files.input.len() == args.truth.len(), "give one --truth per --input");
     anyhow::ensure!(
-        args.seeds.is_empty() || args.seeds.len() == args.input.len(),
+        args.seeds.is_empty() || args.seeds.len() == args.files.input.len(),
         "give one --seeds per --input, or none"
     );
     anyhow::ensure!(args.alpha >= 0.0 && args.alpha.is_finite(), "--alpha must be a non-negative number");
-    let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
+    let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
     let mut rows = Vec::new();
     let mut labels = Vec::new();
-    for (i, input) in args.input.iter().enumerate() {
+    for (i, input) in args.files.input.iter().enumerate() {
         let setup = setup(&args.analysis)?;
         let truth = Truth::load(&args.truth[i])?;
         let seeds = seeds_for(args.seeds.get(i).map(std::slice::from_ref).unwrap_or(&[]), &truth, args.withhold)?;
@@ -583,8 +583,9 @@ fn train(args: FlowTrainArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(rows = rows.len(), cnc_rows = positives, "training");
     let described = format!(
         "{} flow file(s): {}; {} rows, {} C&C",
-        args.input.len(),
-        args.input
+        args.files.input.len(),
+        args.files
+            .input
             .iter()
             .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
@@ -641,7 +642,7 @@ struct Evaluation {
 fn evaluate(args: FlowEvaluateArgs) -> anyhow::Result<ExitCode> {
     let setup = setup(&args.analysis)?;
     let threshold = setup.detect.min_score;
-    let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
+    let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
     let truth = Truth::load(&args.truth)?;
     let seeds = seeds_for(&args.seeds, &truth, args.withhold)?;
     let mut windows = Windows::new(setup.window_config, setup.window_ms, setup.grace_ms);
@@ -650,7 +651,7 @@ fn evaluate(args: FlowEvaluateArgs) -> anyhow::Result<ExitCode> {
     let mut contacted: HashSet<(Addr, u16)> = HashSet::new();
     let mut scored: HashSet<(Addr, u16)> = HashSet::new();
     let mut found: HashMap<(Addr, u16), i64> = HashMap::new();
-    read_files(&args.input, format, &seeds, &mut windows, false, &mut |window| {
+    read_files(&args.files.input, format, &seeds, &mut windows, false, &mut |window| {
         for (key, _) in window.servers_with_bot_clients(|a| truth.bots.contains(&a)) {
             contacted.insert((key.addr, key.port));
         }

@@ -134,3 +134,52 @@ pub fn finding_line(n: u32) -> String {
 pub async fn open_sqlite(path: &Path) -> botscope_store::SqliteStore {
     botscope_store::SqliteStore::open(path, 1).await.unwrap()
 }
+
+/// A child process killed when the test ends, even by a panic.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stops a process with SIGTERM (as an operator would) and waits for it.
+pub fn terminate(mut process: Reaped) -> std::process::ExitStatus {
+    Command::new("kill").args(["-TERM", &process.0.id().to_string()]).status().unwrap();
+    process.0.wait().unwrap()
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `botscope flow collect --listen 127.0.0.1:PORT ARGS...` and waits until it listens;
+/// its log goes to the test's output.
+pub fn start_flow_collector(scratch: &Scratch, port: u16, args: &[&str]) -> Reaped {
+    use std::io::BufRead;
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = scratch
+        .botscope()
+        .args(["flow", "collect", "--listen", &listen])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("collector: {line}");
+            if line.contains("collecting") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let process = Reaped(child);
+    rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the collector did not start");
+    process
+}

@@ -141,9 +141,6 @@ impl Decoder {
         let result = self.decode_inner(exporter, datagram, now_ms, out);
         self.stats.flows += (out.len() - before) as u64;
         match result {
-            Err(DecodeError::UnknownVersion(_)) | Err(DecodeError::TooShort(_)) if datagram.len() < 4 => {
-                self.stats.malformed += 1
-            }
             Err(DecodeError::UnknownVersion(_)) => self.stats.unknown_version += 1,
             Err(_) => self.stats.malformed += 1,
             Ok(()) => {}

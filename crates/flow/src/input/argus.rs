@@ -5,7 +5,7 @@
 use botscope_telescope::packet::Addr;
 use chrono::NaiveDateTime;
 
-use super::text::{Lines, Row};
+use super::text::{Lines, Row, read_csv};
 use super::{InputError, InputReport};
 use crate::flow::{Flow, protocol};
 
@@ -14,41 +14,20 @@ pub(super) fn read(
     report: &mut InputReport,
     emit: &mut dyn FnMut(Flow, bool),
 ) -> Result<(), InputError> {
-    let mut header: Option<Vec<String>> = None;
-    while let Some((number, line)) = lines.next_line(report)? {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Some(names) = &header else {
-            header = Some(line.split(',').map(|s| s.trim().to_string()).collect());
-            for need in [
-                "StartTime",
-                "Dur",
-                "Proto",
-                "SrcAddr",
-                "Sport",
-                "Dir",
-                "DstAddr",
-                "Dport",
-                "TotPkts",
-                "TotBytes",
-                "SrcBytes",
-            ] {
-                if !header.as_ref().is_some_and(|h| h.iter().any(|n| n == need)) {
-                    return Err(InputError::Header(format!("Argus binetflow header lacks the {need} column")));
-                }
-            }
-            continue;
-        };
-        match flow(&Row::new(names, line)) {
-            Ok((flow, initiator_known)) => {
-                report.flows += 1;
-                emit(flow, initiator_known);
-            }
-            Err(reason) => report.bad(number, reason),
-        }
-    }
-    Ok(())
+    const REQUIRED: &[&str] = &[
+        "StartTime",
+        "Dur",
+        "Proto",
+        "SrcAddr",
+        "Sport",
+        "Dir",
+        "DstAddr",
+        "Dport",
+        "TotPkts",
+        "TotBytes",
+        "SrcBytes",
+    ];
+    read_csv(lines, report, "Argus binetflow", REQUIRED, &|_| false, &flow, emit)
 }
 
 fn port(text: &str) -> u16 {

@@ -5,7 +5,7 @@
 use botscope_telescope::packet::Addr;
 use chrono::NaiveDateTime;
 
-use super::text::{Lines, Row};
+use super::text::{Lines, Row, read_csv};
 use super::{InputError, InputReport};
 use crate::flow::{Flow, protocol};
 
@@ -14,34 +14,9 @@ pub(super) fn read(
     report: &mut InputReport,
     emit: &mut dyn FnMut(Flow, bool),
 ) -> Result<(), InputError> {
-    let mut header: Option<Vec<String>> = None;
-    while let Some((number, line)) = lines.next_line(report)? {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if line == "Summary" || line.starts_with("No matching flows") {
-            break;
-        }
-        let Some(names) = &header else {
-            let names: Vec<String> = line.split(',').map(|s| s.trim().to_string()).collect();
-            for need in ["ts", "te", "sa", "da", "sp", "dp", "pr", "ipkt", "ibyt"] {
-                if !names.iter().any(|n| n == need) {
-                    return Err(InputError::Header(format!("nfdump CSV header lacks the {need} column")));
-                }
-            }
-            header = Some(names);
-            continue;
-        };
-        match flow(&Row::new(names, line)) {
-            Ok(flow) => {
-                report.flows += 1;
-                emit(flow, false);
-            }
-            Err(reason) => report.bad(number, reason),
-        }
-    }
-    Ok(())
+    const REQUIRED: &[&str] = &["ts", "te", "sa", "da", "sp", "dp", "pr", "ipkt", "ibyt"];
+    let end = |line: &str| line == "Summary" || line.starts_with("No matching flows");
+    read_csv(lines, report, "nfdump CSV", REQUIRED, &end, &|row| flow(row).map(|f| (f, false)), emit)
 }
 
 fn time(text: &str) -> Option<i64> {

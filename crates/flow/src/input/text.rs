@@ -3,6 +3,7 @@
 use std::io::BufRead;
 
 use super::{InputError, InputReport};
+use crate::flow::Flow;
 
 pub(crate) struct Lines<'a> {
     input: &'a mut dyn BufRead,
@@ -111,4 +112,47 @@ impl<'a> Row<'a> {
     pub(crate) fn field(&self, name: &str) -> Result<&'a str, String> {
         self.get(name).ok_or_else(|| format!("missing {name}"))
     }
+}
+
+/// Turns one CSV row into a flow and whether its source is the initiator.
+pub(crate) type RowToFlow<'f> = &'f dyn Fn(&Row<'_>) -> Result<(Flow, bool), String>;
+
+/// Reads CSV with a header line naming its columns: checks that `required` are there, then turns
+/// each data line into a flow with `row` until `end` says the data is over. `what` names the
+/// format in errors.
+pub(crate) fn read_csv(
+    lines: &mut Lines<'_>,
+    report: &mut InputReport,
+    what: &str,
+    required: &[&str],
+    end: &dyn Fn(&str) -> bool,
+    row: RowToFlow<'_>,
+    emit: &mut dyn FnMut(Flow, bool),
+) -> Result<(), InputError> {
+    let mut header: Option<Vec<String>> = None;
+    while let Some((number, line)) = lines.next_line(report)? {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if end(line) {
+            break;
+        }
+        let Some(names) = &header else {
+            let names: Vec<String> = line.split(',').map(|s| s.trim().to_string()).collect();
+            if let Some(missing) = required.iter().find(|need| !names.iter().any(|n| n == *need)) {
+                return Err(InputError::Header(format!("{what} header lacks the {missing} column")));
+            }
+            header = Some(names);
+            continue;
+        };
+        match row(&Row::new(names, line)) {
+            Ok((flow, initiator_known)) => {
+                report.flows += 1;
+                emit(flow, initiator_known);
+            }
+            Err(reason) => report.bad(number, reason),
+        }
+    }
+    Ok(())
 }
