@@ -104,10 +104,10 @@ clients that are bots: the --seeds, plus bots inferred through servers they shar
 learned model (logistic regression, data/flow-model.json or --model; retrain with `botscope flow \
 train`) combines that score with the server's behaviour: how regularly clients come back, bytes \
 and packets per flow, durations, failed connections, port, age, and how many of its clients \
-return. Only servers with at least --min-seed-clients seed clients are scored; those scoring \
---min-score or more are written as `cnc` records (docs/formats.md). They count clients and \
-never name one: no subscriber address leaves the analyser, and servers inside --subscribers or \
-in the seed list are never reported.
+return. Only servers with at least --min-seed-clients seed clients (or known C&C from the \
+seeds) are scored; those scoring --min-score or more are written as `cnc` records \
+(docs/formats.md). They count clients and never name one: no subscriber address leaves the \
+analyser, and servers inside --subscribers or listed as bots in the seeds are never reported.
 
 --seeds takes the telescope's output (activity records classified infected), survey findings, \
 cnc records (known C&C), or plain lines: an address (a bot), `cnc ADDRESS[:PORT]`."
@@ -653,7 +653,7 @@ pub struct LabFlowsArgs {
     #[arg(long, value_name = "SHARE", default_value_t = 0.08)]
     pub infected: f64,
 
-    /// Start (RFC 3339) [default: 2026-11-02T00:00:00Z]
+    /// Start (RFC 3339)
     #[arg(long, value_name = "TIME", default_value = "2026-11-02T00:00:00Z")]
     pub start: String,
 

@@ -16,6 +16,9 @@ pub struct AnalyzeStats {
     pub flows: u64,
     /// Flows for windows already closed, dropped.
     pub late: u64,
+    /// Flows starting more than a day after the wall clock (a broken exporter clock or a
+    /// damaged record), dropped: taken at face value they would close every open window.
+    pub bad_timestamp: u64,
     /// Windows closed.
     pub windows: u64,
     /// Summed window counters.
@@ -30,6 +33,7 @@ pub struct Windows {
     open: BTreeMap<i64, Window>,
     closed_before: i64,
     latest_ms: i64,
+    latest_allowed_ms: i64,
     /// Counters.
     pub stats: AnalyzeStats,
 }
@@ -48,6 +52,7 @@ impl Windows {
             open: BTreeMap::new(),
             closed_before: i64::MIN,
             latest_ms: i64::MIN,
+            latest_allowed_ms: chrono::Utc::now().timestamp_millis() + 86_400_000,
             stats: AnalyzeStats::default(),
         }
     }
@@ -55,6 +60,10 @@ impl Windows {
     /// Adds a flow; calls `closed` for every window this closes.
     pub fn add(&mut self, flow: &Flow, seeds: &Seeds, initiator_known: bool, closed: &mut dyn FnMut(Window)) {
         self.stats.flows += 1;
+        if flow.start_ms > self.latest_allowed_ms {
+            self.stats.bad_timestamp += 1;
+            return;
+        }
         let start = flow.start_ms.div_euclid(self.window_ms) * self.window_ms;
         if start < self.closed_before {
             self.stats.late += 1;
@@ -113,5 +122,59 @@ impl Windows {
         self.stats.window.transit += s.transit;
         self.stats.window.servers_over_limit += s.servers_over_limit;
         closed(window);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use botscope_telescope::packet::Addr;
+
+    use super::*;
+
+    fn flow(start_ms: i64) -> Flow {
+        Flow {
+            start_ms,
+            end_ms: start_ms,
+            src: Addr::v4(0x7f10_0001),
+            dst: Addr::v4(0x7fc8_0001),
+            src_port: 40_000,
+            dst_port: 23,
+            protocol: 6,
+            tcp_flags: 0x1b,
+            packets: 1,
+            bytes: 60,
+            reply_packets: 0,
+            reply_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn regression_one_far_future_stamp_does_not_close_every_window() {
+        let mut windows = Windows::new(WindowConfig::default(), 3_600_000, 900_000);
+        let seeds = Seeds::default();
+        let mut closed = Vec::new();
+        let t = 1_793_577_600_000;
+        windows.add(&flow(t), &seeds, false, &mut |w| closed.push(w.start_ms));
+        let future = chrono::Utc::now().timestamp_millis() + 3 * 86_400_000;
+        windows.add(&flow(future), &seeds, false, &mut |w| closed.push(w.start_ms));
+        windows.add(&flow(t + 60_000), &seeds, false, &mut |w| closed.push(w.start_ms));
+        assert_eq!((windows.stats.bad_timestamp, windows.stats.late), (1, 0));
+        assert!(closed.is_empty());
+        windows.finish(&mut |w| closed.push(w.start_ms));
+        assert_eq!(closed, vec![t]);
+    }
+
+    #[test]
+    fn flows_after_the_grace_period_close_earlier_windows() {
+        let mut windows = Windows::new(WindowConfig::default(), 3_600_000, 900_000);
+        let seeds = Seeds::default();
+        let mut closed = Vec::new();
+        let t = 1_793_577_600_000;
+        for minutes in [0, 30, 70, 76] {
+            windows.add(&flow(t + minutes * 60_000), &seeds, false, &mut |w| closed.push(w.start_ms));
+        }
+        assert_eq!(closed, vec![t], "the first hour closes once flows are 15 minutes past it");
+        windows.add(&flow(t + 10 * 60_000), &seeds, false, &mut |w| closed.push(w.start_ms));
+        assert_eq!(windows.stats.late, 1);
     }
 }

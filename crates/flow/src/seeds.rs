@@ -1,15 +1,22 @@
 //! Known-infected hosts (and optionally known C&C servers) the graph propagates from.
 //!
 //! Accepted, mixed freely in one file: botscope records (telescope `activity` classified
-//! `infected`, survey `finding`s, `cnc_candidate`s as known C&C), or plain lines: an address
-//! (a bot), `bot ADDRESS`, `cnc ADDRESS[:PORT]` or `ADDRESS:PORT` (a known C&C). `#` starts a
-//! comment.
+//! `infected`, survey `finding`s of a default credential or no authentication: the devices bots
+//! take over, `cnc` records as known C&C), or plain lines: an address (a bot), `bot ADDRESS`,
+//! `cnc ADDRESS[:PORT]` or `ADDRESS:PORT` (a known C&C). In plain lines `#` starts a comment.
 
 use std::net::{IpAddr, SocketAddr};
 
-use botscope_model::{ActivityClass, Record};
+use botscope_model::{ActivityClass, FindingIssue, Record};
 use botscope_telescope::packet::Addr;
 use rustc_hash::FxHashSet;
+
+/// Whether `addr` is among the `share` of bots a seed list leaves out (as a telescope misses
+/// some): the same addresses for `lab flows --seeds --withhold` and `flow evaluate --withhold`.
+pub fn withheld(addr: Addr, share: f64) -> bool {
+    let hash = botscope_telescope::sketch::mix(addr.0 ^ 0x5eed);
+    ((hash % 10_000) as f64) < share * 10_000.0
+}
 
 /// The seed sets.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +55,9 @@ impl Seeds {
     pub fn add_text(&mut self, text: &str) -> SeedReport {
         let mut report = SeedReport::default();
         for (index, raw) in text.lines().enumerate() {
-            let line = raw.split('#').next().unwrap_or("").trim();
+            // A record may hold `#` in its strings; only plain lines have comments.
+            let trimmed = raw.trim();
+            let line = if trimmed.starts_with('{') { trimmed } else { raw.split('#').next().unwrap_or("").trim() };
             if line.is_empty() {
                 continue;
             }
@@ -64,13 +73,14 @@ impl Seeds {
 
     fn add_line(&mut self, line: &str, report: &mut SeedReport) -> Result<(), String> {
         if line.starts_with('{') {
-            // `#` inside JSON is legitimate; re-read the whole line.
             return match botscope_model::parse_line(line.as_bytes(), None) {
                 Ok(Some(Record::Activity(a))) if a.classification == ActivityClass::Infected => {
                     self.add_bot(a.src, report);
                     Ok(())
                 }
-                Ok(Some(Record::Finding(f))) => {
+                Ok(Some(Record::Finding(f)))
+                    if matches!(f.issue, FindingIssue::DefaultCredential | FindingIssue::NoAuthentication) =>
+                {
                     self.add_bot(f.ip, report);
                     Ok(())
                 }
@@ -169,6 +179,7 @@ bot 127.16.0.2
 cnc 127.200.0.1:23
 127.200.0.2:6667
 cnc 127.200.0.3
+{\"kind\":\"activity\",\"window_start\":\"2026-11-02T00:00:00Z\",\"window_end\":\"2026-11-03T00:00:00Z\",\"src\":\"127.16.0.4\",\"classification\":\"infected\",\"packets\":3,\"distinct_destinations\":3,\"first_seen\":\"2026-11-02T00:00:00Z\",\"last_seen\":\"2026-11-02T00:00:01Z\",\"sensor\":\"darknet#1\"}
 {\"kind\":\"activity\",\"window_start\":\"2026-11-02T00:00:00Z\",\"window_end\":\"2026-11-03T00:00:00Z\",\"src\":\"127.16.0.3\",\"classification\":\"infected\",\"packets\":3,\"distinct_destinations\":3,\"first_seen\":\"2026-11-02T00:00:00Z\",\"last_seen\":\"2026-11-02T00:00:01Z\"}
 {\"kind\":\"activity\",\"window_start\":\"2026-11-02T00:00:00Z\",\"window_end\":\"2026-11-03T00:00:00Z\",\"src\":\"127.99.0.3\",\"classification\":\"research_scanner\",\"packets\":3,\"distinct_destinations\":3,\"first_seen\":\"2026-11-02T00:00:00Z\",\"last_seen\":\"2026-11-02T00:00:01Z\"}
 bot 127.16.0.9:80
@@ -176,8 +187,8 @@ nonsense here too
 ";
         let mut seeds = Seeds::default();
         let report = seeds.add_text(text);
-        assert_eq!((report.bots, report.cnc, report.skipped, report.bad_lines), (3, 3, 1, 2));
-        assert_eq!(report.errors[0].line, 9);
+        assert_eq!((report.bots, report.cnc, report.skipped, report.bad_lines), (4, 3, 1, 2));
+        assert_eq!(report.errors[0].line, 10);
         assert!(seeds.is_bot(Addr::from("127.16.0.3".parse::<IpAddr>().unwrap())));
         assert!(seeds.is_cnc(Addr::from("127.200.0.3".parse::<IpAddr>().unwrap()), 99));
         assert!(!seeds.is_cnc(Addr::from("127.200.0.1".parse::<IpAddr>().unwrap()), 99));

@@ -81,7 +81,7 @@ impl CncCandidate {
         if self.port == 0 && self.protocol != Transport::Icmp {
             return Err("port must be 1-65535".into());
         }
-        if self.seed_clients > self.total_clients.max(self.seed_clients) {
+        if self.seed_clients > self.total_clients {
             return Err("seed_clients cannot exceed total_clients".into());
         }
         if self.periodicity.is_some_and(|p| !(p.is_finite() && p >= 0.0)) {

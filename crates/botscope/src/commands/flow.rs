@@ -51,14 +51,15 @@ fn duration_ms(text: &str, flag: &str) -> anyhow::Result<i64> {
         Some(at) => text.split_at(at),
         None => (text, "s"),
     };
-    let n: i64 = number.parse().with_context(|| format!("{flag} {text}: expected a number and s, m or h"))?;
+    let n: i64 = number.parse().with_context(|| format!("{flag} {text}: expected a number and s, m, h or d"))?;
     let seconds = match unit {
         "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
-        _ => anyhow::bail!("{flag} {text}: the unit must be s, m or h"),
+        "d" => n * 86_400,
+        _ => anyhow::bail!("{flag} {text}: the unit must be s, m, h or d"),
     };
-    anyhow::ensure!((0..=86_400).contains(&seconds), "{flag} must be between 0s and 24h");
+    anyhow::ensure!((0..=86_400).contains(&seconds), "{flag} must be between 0s and 1d");
     Ok(seconds * 1000)
 }
 
@@ -216,6 +217,12 @@ fn read_files(
 
 fn log_window_stats(windows: &Windows) {
     let s = &windows.stats;
+    if s.bad_timestamp > 0 {
+        tracing::warn!(
+            flows = s.bad_timestamp,
+            "flows stamped more than a day in the future (broken exporter clock) skipped"
+        );
+    }
     if s.late > 0 {
         tracing::warn!(flows = s.late, "flows for windows already closed (input out of time order; see --grace)");
     }
@@ -368,11 +375,28 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
     let analysis_seeds = seeds.clone();
     let write_flows = flows_out.is_some();
     let (flow_line_tx, flow_line_rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(64);
+    let grace_ms = setup.grace_ms;
     let analysis = std::thread::spawn(move || -> Windows {
         let seeds = analysis_seeds;
         let mut windows = Windows::new(setup.window_config, setup.window_ms, setup.grace_ms);
         let mut detector = Detector::new(setup.model, setup.detect);
-        for batch in flow_rx {
+        // Windows close as flows move past them; when exporters fall silent for a grace period,
+        // the wall clock closes what has ended, so results do not wait for the next flow.
+        let mut last_flow = Instant::now();
+        loop {
+            let batch = match flow_rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(batch) => batch,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if last_flow.elapsed().as_millis() as i64 >= grace_ms.max(1000) {
+                        windows.close_by_clock(chrono::Utc::now().timestamp_millis(), &mut |window| {
+                            let _ = tx.blocking_send(detector.candidates(&window, &seeds));
+                        });
+                    }
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            last_flow = Instant::now();
             for flow in &batch {
                 windows.add(flow, &seeds, false, &mut |window| {
                     let _ = tx.blocking_send(detector.candidates(&window, &seeds));
@@ -520,11 +544,8 @@ impl Truth {
     /// The truth's bots, less a deterministic `withhold` share (as a telescope would miss some).
     fn seeds(&self, withhold: f64) -> Seeds {
         let mut seeds = Seeds::default();
-        for bot in &self.bots {
-            let hash = botscope_telescope::sketch::mix(bot.0 ^ 0x5eed);
-            if (hash % 10_000) as f64 >= withhold * 10_000.0 {
-                seeds.insert_bot(*bot);
-            }
+        for bot in self.bots.iter().filter(|bot| !botscope_flow::seeds::withheld(**bot, withhold)) {
+            seeds.insert_bot(*bot);
         }
         seeds
     }

@@ -130,8 +130,8 @@ fn flows(args: LabFlowsArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .filter_map(|t| if let FlowTruth::Bot { ip, .. } = t { Some(*ip) } else { None })
             .filter(|ip| {
-                let hash = botscope_telescope::sketch::mix(u128::from(u32::from(*ip)) ^ 0x5eed ^ u128::from(args.seed));
-                (hash % 10_000) as f64 >= args.withhold * 10_000.0
+                let addr = botscope_telescope::packet::Addr::v4(u32::from(*ip));
+                !botscope_flow::seeds::withheld(addr, args.withhold)
             })
             .collect();
         bots.sort();

@@ -262,21 +262,19 @@ fn read_templates(decoder: &mut Decoder, stream: Stream, mut content: &[u8], opt
         let templates = &mut decoder.templates.map;
         let full = templates.len() >= MAX_TEMPLATES;
         match templates.get_mut(&key) {
+            // Exporters repeat their templates every few datagrams; a repeat changes nothing.
+            Some(existing) if *existing == template => {}
             Some(existing) => {
-                if *existing != template {
-                    decoder.stats.template_changes += 1;
-                    *existing = template;
-                }
+                decoder.stats.template_changes += 1;
+                decoder.stats.templates += 1;
+                *existing = template;
             }
-            None if full => {
-                decoder.stats.templates_refused += 1;
-                continue;
-            }
+            None if full => decoder.stats.templates_refused += 1,
             None => {
+                decoder.stats.templates += 1;
                 templates.insert(key, template);
             }
         }
-        decoder.stats.templates += 1;
     }
 }
 

@@ -203,7 +203,10 @@ impl Detector {
                 if f[0] >= 0.5 {
                     methods.push(DetectionMethod::Graph);
                 }
-                methods.push(DetectionMethod::Model);
+                // The model's own verdict, whatever --min-score lets through.
+                if s.score >= 0.5 {
+                    methods.push(DetectionMethod::Model);
+                }
                 if seeds.is_cnc(s.key.addr, s.key.port) {
                     methods.push(DetectionMethod::Feed);
                 }
