@@ -250,24 +250,9 @@ fn stop(collector: Reaped) {
 #[test]
 fn udp_export_in_every_format_decodes_to_the_generated_flows() {
     let scratch = Scratch::new();
-    scratch
-        .run(&[
-            "lab",
-            "flows",
-            "--seed",
-            "43",
-            "--subscribers",
-            "60",
-            "--days",
-            "1",
-            "--out",
-            "isp.jsonl",
-            "--truth",
-            "truth.jsonl",
-            "--seeds",
-            "seeds.txt",
-        ])
-        .ok();
+    // The same small ISP, once to a file and then once per export format.
+    const ISP: [&str; 8] = ["lab", "flows", "--seed", "43", "--subscribers", "60", "--days", "1"];
+    scratch.run(&[&ISP[..], &["--out", "isp.jsonl", "--truth", "truth.jsonl", "--seeds", "seeds.txt"]].concat()).ok();
     let expected = std::fs::read_to_string(scratch.path("isp.jsonl")).unwrap();
     let expected_count = expected.lines().count();
     scratch
@@ -305,24 +290,9 @@ fn udp_export_in_every_format_decodes_to_the_generated_flows() {
                 &cnc,
             ],
         );
-        scratch
-            .run(&[
-                "lab",
-                "flows",
-                "--seed",
-                "43",
-                "--subscribers",
-                "60",
-                "--days",
-                "1",
-                "--export",
-                &format!("udp://127.0.0.1:{port}"),
-                "--format",
-                format,
-                "--rate",
-                "100000",
-            ])
-            .ok();
+        let target = format!("udp://127.0.0.1:{port}");
+        let export = ["--export", target.as_str(), "--format", format, "--rate", "100000"];
+        scratch.run(&[&ISP[..], &export[..]].concat()).ok();
         std::thread::sleep(Duration::from_millis(500));
         stop(collector);
         let stats: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path(&stats)).unwrap()).unwrap();

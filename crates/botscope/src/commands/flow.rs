@@ -20,12 +20,10 @@ use botscope_flow::{Flow, FlowLine};
 use botscope_model::{CncCandidate, Record};
 use botscope_store::Store;
 use botscope_telescope::packet::Addr;
-use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::Settings;
 use crate::cli::{FlowAnalysisArgs, FlowAnalyzeArgs, FlowCollectArgs, FlowCommand, FlowEvaluateArgs, FlowTrainArgs};
-use crate::commands::telescope::parse_window;
 
 pub async fn run(command: FlowCommand, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     match command {
@@ -45,43 +43,19 @@ struct Setup {
     model: Model,
 }
 
-fn duration_ms(text: &str, flag: &str) -> anyhow::Result<i64> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: i64 = number.parse().with_context(|| format!("{flag} {text}: expected a number and s, m, h or d"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => anyhow::bail!("{flag} {text}: the unit must be s, m, h or d"),
-    };
-    anyhow::ensure!((0..=86_400).contains(&seconds), "{flag} must be between 0s and 1d");
-    Ok(seconds * 1000)
-}
-
 fn setup(args: &FlowAnalysisArgs) -> anyhow::Result<Setup> {
-    let window_seconds = parse_window(&args.window)?;
+    let window_seconds = super::parse_window(&args.window)?;
     anyhow::ensure!(window_seconds <= 86_400, "--window is at most 1d for flow analysis");
     let window_ms = window_seconds as i64 * 1000;
     let grace_ms = match &args.grace {
-        Some(text) => duration_ms(text, "--grace")?,
+        Some(text) => {
+            let seconds = super::parse_seconds(text, "--grace")?;
+            anyhow::ensure!(seconds <= 86_400, "--grace must be between 0s and 1d");
+            seconds as i64 * 1000
+        }
         None => window_ms / 4,
     };
-    let prefixes: Vec<IpNet> = args
-        .subscribers
-        .iter()
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| {
-            let p = p.trim();
-            p.parse::<IpNet>()
-                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
-                .with_context(|| format!("--subscribers {p}: not a CIDR prefix"))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let prefixes = super::parse_prefixes(&args.subscribers, "--subscribers")?;
     anyhow::ensure!((0.0..=1.0).contains(&args.min_score), "--min-score must be between 0 and 1");
     anyhow::ensure!(args.min_seed_clients >= 1, "--min-seed-clients must be at least 1");
     anyhow::ensure!(args.max_servers >= 1, "--max-servers must be at least 1");
@@ -131,24 +105,9 @@ fn load_seeds(paths: &[PathBuf]) -> anyhow::Result<Seeds> {
     Ok(seeds)
 }
 
-fn open_output(path: &Option<PathBuf>, db_given: bool) -> anyhow::Result<Option<Box<dyn Write + Send>>> {
-    let path = match (path, db_given) {
-        (Some(p), _) => p.clone(),
-        (None, false) => PathBuf::from("-"),
-        (None, true) => return Ok(None),
-    };
-    Ok(Some(if path == Path::new("-") {
-        Box::new(std::io::BufWriter::new(std::io::stdout()))
-    } else {
-        Box::new(std::io::BufWriter::new(
-            std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
-        ))
-    }))
-}
-
 /// Writes and stores candidates as windows close.
 struct Sink<'a> {
-    out: Option<Box<dyn Write + Send>>,
+    out: Option<super::Output>,
     store: Option<&'a botscope_store::AnyStore>,
     written: u64,
     stored: u64,
@@ -243,7 +202,7 @@ async fn analyze(args: FlowAnalyzeArgs, settings: &Settings, db_given: bool) -> 
     let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
     let seeds = load_seeds(&args.seeds)?;
     let store = if db_given { Some(settings.open_store().await?) } else { None };
-    let mut sink = Sink { out: open_output(&args.out, db_given)?, store: store.as_ref(), written: 0, stored: 0 };
+    let mut sink = Sink { out: super::open_output(&args.out, db_given)?, store: store.as_ref(), written: 0, stored: 0 };
     let show_progress = settings.show_progress;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<CncCandidate>>(16);
     let inputs = args.files.input.clone();
@@ -314,7 +273,7 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
     let listeners: Vec<String> =
         sockets.iter().map(|s| s.local_addr().map(|a| a.to_string()).unwrap_or_default()).collect();
     let store = if db_given { Some(settings.open_store().await?) } else { None };
-    let mut sink = Sink { out: open_output(&args.out, db_given)?, store: store.as_ref(), written: 0, stored: 0 };
+    let mut sink = Sink { out: super::open_output(&args.out, db_given)?, store: store.as_ref(), written: 0, stored: 0 };
     let mut flows_out = match &args.flows {
         Some(p) => Some(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,

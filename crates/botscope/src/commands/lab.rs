@@ -149,22 +149,7 @@ fn darknet(args: LabDarknetArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(start.timestamp() >= 0, "--start must be after 1970");
     anyhow::ensure!(args.hours <= 24 * 366, "--hours is at most a year");
     anyhow::ensure!(args.intensity > 0.0 && args.intensity <= 10_000.0, "--intensity must be in (0, 10000]");
-    // The fleet `botscope lab devices` builds with the same seed; its devices that accept a
-    // dictionary pair or no password are the ones that got infected.
-    let spec = FleetSpec {
-        count: args.fleet_count,
-        seed: args.seed,
-        subnet: "127.16.0.0/12".parse().expect("constant"),
-        ports: PortMap::default(),
-        misbehaving: 0.0,
-    };
-    let fleet = if args.fleet_count == 0 {
-        Vec::new()
-    } else {
-        fleet::build(&spec, &DeviceCatalog::shipped(), &Dictionary::shipped())?
-    };
-    let pool: Vec<_> =
-        fleet.iter().filter(|d| !matches!(d.credential, fleet::Credential::Strong { .. })).map(|d| d.ip).collect();
+    let pool = vulnerable_pool(args.seed, args.fleet_count)?;
     let spec = DarknetSpec {
         seed: args.seed,
         darknet,

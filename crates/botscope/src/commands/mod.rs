@@ -7,3 +7,73 @@ pub mod isp;
 pub mod lab;
 pub mod survey;
 pub mod telescope;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ipnet::IpNet;
+
+/// A record sink: a file or standard output.
+pub type Output = Box<dyn Write + Send>;
+
+/// Parses a length of time such as `90`, `90s`, `15m`, `1h` or `1d` into seconds; `flag` names
+/// the option in errors.
+pub fn parse_seconds(text: &str, flag: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().with_context(|| format!("{flag} {text}: expected a number and s, m, h or d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("{flag} {text}: the unit must be s, m, h or d"),
+    };
+    n.checked_mul(scale).with_context(|| format!("{flag} {text}: too long"))
+}
+
+/// Parses prefixes given as CIDR or as single addresses; `flag` names the option in errors.
+pub fn parse_prefixes(list: &[String], flag: &str) -> anyhow::Result<Vec<IpNet>> {
+    list.iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                .with_context(|| format!("{flag} {p}: not a CIDR prefix"))
+        })
+        .collect()
+}
+
+/// Parses a window length such as `1h`, `1d`, `15m`, `3600s` or `3600` (seconds): 1m to 7d, dividing
+/// a day or whole days, so windows line up with UTC days.
+pub fn parse_window(text: &str) -> anyhow::Result<u64> {
+    let seconds = parse_seconds(text, "--window")?;
+    anyhow::ensure!((60..=7 * 86_400).contains(&seconds), "--window must be between 1m and 7d");
+    anyhow::ensure!(
+        86_400 % seconds == 0 || seconds % 86_400 == 0,
+        "--window must divide a day (or be whole days) so windows line up with UTC days"
+    );
+    Ok(seconds)
+}
+
+/// Where records go: `--out FILE` (`-` = standard output), or standard output when neither
+/// `--out` nor `--db` is given; nothing when only `--db` is.
+pub fn open_output(path: &Option<PathBuf>, db_given: bool) -> anyhow::Result<Option<Output>> {
+    let path = match (path, db_given) {
+        (Some(p), _) => p.clone(),
+        (None, false) => PathBuf::from("-"),
+        (None, true) => return Ok(None),
+    };
+    Ok(Some(if path == Path::new("-") {
+        Box::new(std::io::BufWriter::new(std::io::stdout()))
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
+        ))
+    }))
+}

@@ -12,7 +12,6 @@ use botscope_model::{Record, SourceActivity};
 use botscope_store::Store;
 use botscope_telescope::read::{self, Next};
 use botscope_telescope::{Catalogue, Config, Darknet, Owner, Stats, Telescope};
-use ipnet::IpNet;
 use tokio::sync::mpsc;
 
 use crate::Settings;
@@ -21,41 +20,10 @@ use crate::cli::TelescopeArgs;
 /// Records go to the writer in batches of this many.
 const BATCH: usize = 1000;
 
-/// Parses a window length such as `1h`, `1d`, `15m`, `3600s` or `3600` (seconds).
-pub fn parse_window(text: &str) -> anyhow::Result<u64> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 = number.parse().with_context(|| format!("--window {text}: expected a number and s, m, h or d"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => anyhow::bail!("--window {text}: the unit must be s, m, h or d"),
-    };
-    anyhow::ensure!((60..=7 * 86_400).contains(&seconds), "--window must be between 1m and 7d");
-    anyhow::ensure!(
-        86_400 % seconds == 0 || seconds % 86_400 == 0,
-        "--window must divide a day (or be whole days) so windows line up with UTC days"
-    );
-    Ok(seconds)
-}
-
 pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
-    let prefixes: Vec<IpNet> = args
-        .darknet
-        .iter()
-        .map(|p| {
-            let p = p.trim();
-            p.parse::<IpNet>()
-                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
-                .with_context(|| format!("--darknet {p}: not a CIDR prefix"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let window_seconds = parse_window(&args.window)?;
+    let prefixes = super::parse_prefixes(&args.darknet, "--darknet")?;
+    anyhow::ensure!(!prefixes.is_empty(), "--darknet needs at least one prefix");
+    let window_seconds = super::parse_window(&args.window)?;
     anyhow::ensure!(args.max_sources > 0, "--max-sources must be at least 1");
     let catalogue = match &args.signatures {
         Some(dir) => Catalogue::load_dir(dir)?,
@@ -85,11 +53,7 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         }
         _ => None,
     };
-    let out_path = match (&args.out, &store) {
-        (Some(p), _) => Some(p.clone()),
-        (None, None) => Some(PathBuf::from("-")),
-        (None, Some(_)) => None,
-    };
+    let mut out = super::open_output(&args.out, store.is_some())?;
 
     // Ctrl-C / SIGTERM / --duration: stop reading, close the open windows, write them.
     let stop = Arc::new(AtomicBool::new(false));
@@ -141,13 +105,6 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         Ok((stats, started.elapsed().as_secs_f64()))
     });
 
-    let mut out: Option<Box<dyn Write + Send>> = match &out_path {
-        Some(p) if p == Path::new("-") => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
-        Some(p) => Some(Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ))),
-        None => None,
-    };
     let mut by_class = std::collections::BTreeMap::<&str, u64>::new();
     let mut stored = 0u64;
     while let Some(batch) = rx.recv().await {

@@ -37,13 +37,12 @@ pub(crate) fn propagate(window: &Window, seeds: &Seeds) -> GraphScores {
         .map(|s| s.edges.iter().filter(|e| window.clients[window.edges[**e as usize].client as usize].1).count() as u64)
         .collect();
     // Clients of known C&C servers are bots too.
-    for (i, s) in window.servers.iter().enumerate() {
+    for s in &window.servers {
         if seeds.is_cnc(s.key.addr, s.key.port) {
             for e in &s.edges {
                 client[window.edges[*e as usize].client as usize] = 1.0;
             }
         }
-        let _ = i;
     }
     let totals: Vec<u64> = (0..window.servers.len()).map(|i| total_clients(window, i)).collect();
     let server_scores = |client: &[f64]| -> Vec<f64> {

@@ -70,6 +70,10 @@ pub struct ScoredServer {
     pub features: Vec<f64>,
     /// Combined score.
     pub score: f64,
+    /// Distinct seed clients.
+    pub seed_clients: u64,
+    /// Distinct clients of any kind.
+    pub total_clients: u64,
 }
 
 /// Servers remembered across windows, for their age (bounded; cleared when full).
@@ -142,7 +146,17 @@ impl Detector {
             let (regularity, period) = features::periodicity(window, i);
             let features = features::vector(window, i, &context, regularity);
             let score = self.model.score(&features);
-            out.push((i, ScoredServer { key: server.key, features, score }, period));
+            out.push((
+                i,
+                ScoredServer {
+                    key: server.key,
+                    features,
+                    score,
+                    seed_clients: context.seed_clients,
+                    total_clients: context.total_clients,
+                },
+                period,
+            ));
         }
         out
     }
@@ -197,8 +211,7 @@ impl Detector {
             .map(|(rank, ((i, s, period), shared))| {
                 let server = &window.servers[i];
                 let f = &s.features;
-                let seed_clients = f[2].exp_m1().round() as u64;
-                let total_clients = f[3].exp_m1().round() as u64;
+                let (seed_clients, total_clients) = (s.seed_clients, s.total_clients);
                 let mut methods = Vec::new();
                 if f[0] >= 0.5 {
                     methods.push(DetectionMethod::Graph);
