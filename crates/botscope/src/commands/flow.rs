@@ -525,8 +525,8 @@ fn train(args: FlowTrainArgs) -> anyhow::Result<ExitCode> {
     let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
     let mut rows = Vec::new();
     let mut labels = Vec::new();
+    let setup = setup(&args.analysis)?;
     for (i, input) in args.files.input.iter().enumerate() {
-        let setup = setup(&args.analysis)?;
         let truth = Truth::load(&args.truth[i])?;
         let seeds = seeds_for(args.seeds.get(i).map(std::slice::from_ref).unwrap_or(&[]), &truth, args.withhold)?;
         // Held in memory: the single-host views go over the same flows again.
