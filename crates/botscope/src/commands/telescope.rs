@@ -257,19 +257,33 @@ fn single_file(
                 break;
             }
         }
-        since_update += 1;
-        if since_update == 1 << 16 {
-            since_update = 0;
-            bar.set_position(reader.position());
-            if stop.load(Ordering::Relaxed) {
-                tracing::warn!("interrupted: writing what was read so far");
-                break;
-            }
+        if checkpoint(&mut since_update, &bar, || reader.position(), stop) {
+            break;
         }
     }
     bar.finish_and_clear();
     skips.finish();
     Ok(())
+}
+
+/// Every 65,536 frames: moves the progress bar and says whether to stop (Ctrl-C, SIGTERM).
+fn checkpoint(
+    count: &mut u32,
+    bar: &indicatif::ProgressBar,
+    position: impl FnOnce() -> u64,
+    stop: &AtomicBool,
+) -> bool {
+    *count += 1;
+    if *count < 1 << 16 {
+        return false;
+    }
+    *count = 0;
+    bar.set_position(position());
+    let stopping = stop.load(Ordering::Relaxed);
+    if stopping {
+        tracing::warn!("interrupted: writing what was read so far");
+    }
+    stopping
 }
 
 /// One capture's next frame, copied out of its reader so several captures can be merged.
@@ -348,14 +362,8 @@ fn merged_files(
         if !advance(telescope, i, &mut readers[i], &mut slots[i]) {
             slots[i] = None;
         }
-        since_update += 1;
-        if since_update == 1 << 16 {
-            since_update = 0;
-            bar.set_position(readers.iter().map(|r| r.position()).sum());
-            if stop.load(Ordering::Relaxed) {
-                tracing::warn!("interrupted: writing what was read so far");
-                break;
-            }
+        if checkpoint(&mut since_update, &bar, || readers.iter().map(|r| r.position()).sum(), stop) {
+            break;
         }
     }
     bar.finish_and_clear();
