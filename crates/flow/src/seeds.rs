@@ -9,7 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use botscope_model::{ActivityClass, FindingIssue, Record};
 use botscope_telescope::packet::Addr;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
+use uuid::Uuid;
 
 /// Whether `addr` is among the `share` of bots a seed list leaves out (as a telescope misses
 /// some): the same addresses for `lab flows --seeds --withhold` and `flow evaluate --withhold`.
@@ -24,6 +25,9 @@ pub struct Seeds {
     bots: FxHashSet<Addr>,
     cnc: FxHashSet<(Addr, u16)>,
     cnc_any_port: FxHashSet<Addr>,
+    /// The record each bot came from, when it came from a record: what a candidate cites
+    /// instead of the address.
+    refs: FxHashMap<Addr, Uuid>,
 }
 
 /// A line that could not be read.
@@ -76,12 +80,14 @@ impl Seeds {
             return match botscope_model::parse_line(line.as_bytes(), None) {
                 Ok(Some(Record::Activity(a))) if a.classification == ActivityClass::Infected => {
                     self.add_bot(a.src, report);
+                    self.refs.entry(Addr::from(a.src)).or_insert(a.id.unwrap_or_default());
                     Ok(())
                 }
                 Ok(Some(Record::Finding(f)))
                     if matches!(f.issue, FindingIssue::DefaultCredential | FindingIssue::NoAuthentication) =>
                 {
                     self.add_bot(f.ip, report);
+                    self.refs.entry(Addr::from(f.ip)).or_insert(f.id.unwrap_or_default());
                     Ok(())
                 }
                 Ok(Some(Record::Cnc(c))) => {
@@ -148,6 +154,11 @@ impl Seeds {
     /// Whether the server is a known C&C.
     pub fn is_cnc(&self, addr: Addr, port: u16) -> bool {
         self.cnc.contains(&(addr, port)) || self.cnc_any_port.contains(&addr)
+    }
+
+    /// The id of the record a bot came from, if it came from one.
+    pub fn reference(&self, addr: Addr) -> Option<Uuid> {
+        self.refs.get(&addr).copied()
     }
 
     /// Number of known bots.

@@ -35,6 +35,11 @@ pub struct CncCandidate {
     pub seed_clients: u64,
     /// Distinct clients of any kind (exact up to a few hundred, then estimated).
     pub total_clients: u64,
+    /// Ids of the seed records (the centre's telescope activity or survey finding records given
+    /// as `--seeds`) whose hosts were clients: the centre links bots to the server by them. They
+    /// name records the centre already holds, never an address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seed_refs: Vec<Uuid>,
     /// Contacts (client-to-server flows) in the window.
     pub flows: u64,
     /// First flow of the server in the window.

@@ -5,7 +5,11 @@ use uuid::Uuid;
 
 use crate::{Device, Language, Timestamp};
 
-/// One row an ISP is asked to act on: a subscriber address seen infected or vulnerable.
+/// One case an ISP is asked to act on: a subscriber address (and port, for a vulnerable service)
+/// seen infected or vulnerable, for one reason.
+///
+/// A case is made once and updated after: each report that lists it again bumps `times_notified`
+/// and `last_notified` instead of raising a new case, so an unchanged device is never sent as new.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notification {
@@ -16,10 +20,19 @@ pub struct Notification {
     pub isp: String,
     /// The subscriber address.
     pub ip: IpAddr,
+    /// The vulnerable service's port (absent for infected hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// Why.
     pub reason: NotificationReason,
-    /// When the notification was made.
+    /// When the case was first notified.
     pub created_at: Timestamp,
+    /// When it was last included in a report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_notified: Option<Timestamp>,
+    /// How many reports included it (1 for a new case).
+    #[serde(default = "one")]
+    pub times_notified: u32,
     /// Where it stands.
     pub status: NotificationStatus,
     /// Language of the guide sent with it.
@@ -30,16 +43,33 @@ pub struct Notification {
     /// The device, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<Device>,
+    /// Id of the remediation guide (`data/devices.toml` model id, or `generic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guide: Option<String>,
+    /// The botnet the host was linked to, for infected hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub botnet: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Notification {
     pub(crate) fn natural_key(&self) -> String {
-        format!("notification|{}|{}|{}|{}", self.isp, self.ip, self.reason.as_str(), self.created_at.to_rfc3339())
+        let port = self.port.map(|p| p.to_string()).unwrap_or_default();
+        format!("notification|{}|{}|{}|{}", self.isp, self.ip, port, self.reason.as_str())
     }
 
     pub(crate) fn check(&self) -> Result<(), String> {
         if !crate::is_valid_handle(&self.isp) {
             return Err(format!("isp {:?} is not a valid ISP handle", self.isp));
+        }
+        if self.port == Some(0) {
+            return Err("port must be 1-65535".into());
+        }
+        if self.last_notified.is_some_and(|last| last < self.created_at) {
+            return Err("last_notified must not be before created_at".into());
         }
         Ok(())
     }
@@ -93,4 +123,43 @@ pub enum NotificationStatus {
     Unreachable,
     /// A re-survey found the problem still there.
     NotFixed,
+    /// The ISP found the notification wrong.
+    FalsePositive,
+}
+
+impl NotificationStatus {
+    /// Every status, in the order a case normally moves.
+    pub const ALL: [NotificationStatus; 7] = [
+        NotificationStatus::Pending,
+        NotificationStatus::Sent,
+        NotificationStatus::Contacted,
+        NotificationStatus::Fixed,
+        NotificationStatus::Unreachable,
+        NotificationStatus::NotFixed,
+        NotificationStatus::FalsePositive,
+    ];
+
+    /// The name used in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "pending",
+            NotificationStatus::Sent => "sent",
+            NotificationStatus::Contacted => "contacted",
+            NotificationStatus::Fixed => "fixed",
+            NotificationStatus::Unreachable => "unreachable",
+            NotificationStatus::NotFixed => "not_fixed",
+            NotificationStatus::FalsePositive => "false_positive",
+        }
+    }
+}
+
+impl std::str::FromStr for NotificationStatus {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        NotificationStatus::ALL.into_iter().find(|s| s.as_str() == name).ok_or_else(|| {
+            let names: Vec<_> = NotificationStatus::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown status {name:?} (expected one of: {})", names.join(", "))
+        })
+    }
 }

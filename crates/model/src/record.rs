@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    Botnet, CncCandidate, DarknetDay, Finding, Isp, Notification, ServiceObservation, SourceActivity, Timestamp,
+    Botnet, BotnetWindow, CncCandidate, DarknetDay, FeedEntry, Finding, Isp, Liveness, Notification, Outcome,
+    ServiceObservation, SourceActivity, Timestamp,
 };
 
 /// Any record, tagged by its `kind` field when written as a JSON line.
@@ -29,6 +30,14 @@ pub enum Record {
     Service(ServiceObservation),
     /// One day of a telescope's darknet statistics.
     DarknetDay(DarknetDay),
+    /// A botnet in one correlation window.
+    BotnetWindow(BotnetWindow),
+    /// An address an outside feed names.
+    FeedEntry(FeedEntry),
+    /// A C&C server's liveness change.
+    Liveness(Liveness),
+    /// A notification's status change.
+    Outcome(Outcome),
 }
 
 /// The kinds of record, as named in the `kind` field and on the command line.
@@ -50,11 +59,19 @@ pub enum Kind {
     Service,
     /// `darknet_day`
     DarknetDay,
+    /// `botnet_window`
+    BotnetWindow,
+    /// `feed_entry`
+    FeedEntry,
+    /// `liveness`
+    Liveness,
+    /// `outcome`
+    Outcome,
 }
 
 impl Kind {
     /// Every kind, in documentation order.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Finding,
         Kind::Activity,
         Kind::Cnc,
@@ -63,6 +80,10 @@ impl Kind {
         Kind::Isp,
         Kind::Service,
         Kind::DarknetDay,
+        Kind::BotnetWindow,
+        Kind::FeedEntry,
+        Kind::Liveness,
+        Kind::Outcome,
     ];
 
     /// The name used in the `kind` field.
@@ -76,6 +97,10 @@ impl Kind {
             Kind::Isp => "isp",
             Kind::Service => "service",
             Kind::DarknetDay => "darknet_day",
+            Kind::BotnetWindow => "botnet_window",
+            Kind::FeedEntry => "feed_entry",
+            Kind::Liveness => "liveness",
+            Kind::Outcome => "outcome",
         }
     }
 }
@@ -164,6 +189,10 @@ pub fn parse_line(line: &[u8], required: Option<Kind>) -> Result<Option<Record>,
             Kind::Isp => Record::Isp(serde_json::from_slice(line)?),
             Kind::Service => Record::Service(serde_json::from_slice(line)?),
             Kind::DarknetDay => Record::DarknetDay(serde_json::from_slice(line)?),
+            Kind::BotnetWindow => Record::BotnetWindow(serde_json::from_slice(line)?),
+            Kind::FeedEntry => Record::FeedEntry(serde_json::from_slice(line)?),
+            Kind::Liveness => Record::Liveness(serde_json::from_slice(line)?),
+            Kind::Outcome => Record::Outcome(serde_json::from_slice(line)?),
         },
         (None, None) => return Err(LineError::MissingKind),
     };
@@ -184,6 +213,10 @@ impl Record {
             Record::Isp(_) => Kind::Isp,
             Record::DarknetDay(_) => Kind::DarknetDay,
             Record::Service(_) => Kind::Service,
+            Record::BotnetWindow(_) => Kind::BotnetWindow,
+            Record::FeedEntry(_) => Kind::FeedEntry,
+            Record::Liveness(_) => Kind::Liveness,
+            Record::Outcome(_) => Kind::Outcome,
         }
     }
 
@@ -198,6 +231,10 @@ impl Record {
             Record::DarknetDay(r) => r.check(),
             Record::Isp(r) => r.check(),
             Record::Service(r) => r.check(),
+            Record::BotnetWindow(r) => r.check(),
+            Record::FeedEntry(r) => r.check(),
+            Record::Liveness(r) => r.check(),
+            Record::Outcome(r) => r.check(),
         };
         checked.map_err(|reason| RecordError { kind: self.kind(), reason })
     }
@@ -212,6 +249,10 @@ impl Record {
             Record::Notification(r) => &mut r.id,
             Record::Isp(r) => &mut r.id,
             Record::Service(r) => &mut r.id,
+            Record::BotnetWindow(r) => &mut r.id,
+            Record::FeedEntry(r) => &mut r.id,
+            Record::Liveness(r) => &mut r.id,
+            Record::Outcome(r) => &mut r.id,
         }
     }
 
@@ -226,6 +267,10 @@ impl Record {
             Record::Notification(r) => r.natural_key(),
             Record::Isp(r) => r.natural_key(),
             Record::Service(r) => r.natural_key(),
+            Record::BotnetWindow(r) => r.natural_key(),
+            Record::FeedEntry(r) => r.natural_key(),
+            Record::Liveness(r) => r.natural_key(),
+            Record::Outcome(r) => r.natural_key(),
         };
         crate::record_id(&key)
     }
@@ -247,6 +292,10 @@ impl Record {
             Record::Notification(r) => r.id,
             Record::Isp(r) => r.id,
             Record::Service(r) => r.id,
+            Record::BotnetWindow(r) => r.id,
+            Record::FeedEntry(r) => r.id,
+            Record::Liveness(r) => r.id,
+            Record::Outcome(r) => r.id,
         }
     }
 
@@ -260,6 +309,10 @@ impl Record {
             Record::Botnet(r) => Some(r.last_seen),
             Record::Notification(r) => Some(r.created_at),
             Record::Service(r) => Some(r.observed_at),
+            Record::BotnetWindow(r) => Some(r.window_start),
+            Record::FeedEntry(r) => Some(r.first_seen),
+            Record::Liveness(r) => Some(r.checked_at),
+            Record::Outcome(r) => Some(r.at),
             Record::Isp(_) => None,
         }
     }
@@ -272,7 +325,13 @@ impl Record {
             Record::Cnc(r) => Some(r.ip),
             Record::Notification(r) => Some(r.ip),
             Record::Service(r) => Some(r.ip),
-            Record::Botnet(_) | Record::Isp(_) | Record::DarknetDay(_) => None,
+            Record::FeedEntry(r) => Some(r.ip),
+            Record::Liveness(r) => Some(r.ip),
+            Record::Botnet(_)
+            | Record::Isp(_)
+            | Record::DarknetDay(_)
+            | Record::BotnetWindow(_)
+            | Record::Outcome(_) => None,
         }
     }
 

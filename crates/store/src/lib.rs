@@ -61,6 +61,31 @@ pub struct RecordQuery {
     pub after: Option<Uuid>,
     /// At most this many.
     pub limit: u32,
+    /// Only records filed at or after this time (see [`Record::time`]).
+    pub since: Option<Timestamp>,
+    /// Only records filed before this time.
+    pub until: Option<Timestamp>,
+    /// Only records about this address (see [`Record::address`]).
+    pub ip: Option<std::net::IpAddr>,
+}
+
+/// One API token of the centre, as stored: its hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Public id (shown in lists, used to revoke).
+    pub id: String,
+    /// Hex SHA-256 of the token.
+    pub hash: String,
+    /// `sensor`, `isp` or `admin`.
+    pub role: String,
+    /// The ISP an `isp` token belongs to.
+    pub isp: Option<String>,
+    /// What the operator called it.
+    pub label: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// Storage every part of botscope shares.
@@ -73,6 +98,11 @@ pub trait Store: Send + Sync {
     /// Stores records that are not stored yet, in one transaction. Records must carry their id
     /// (see [`Record::ensure_id`]); ISP records also update the ISP registry.
     fn put_records(&self, records: &[Record]) -> impl Future<Output = Result<PutSummary, StoreError>> + Send;
+
+    /// Stores records, replacing those already stored under the same id, in one transaction: for
+    /// the centre's own records that change (botnets, notifications). Returns how many were
+    /// written.
+    fn upsert_records(&self, records: &[Record]) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Counts stored records, of one kind or of all.
     fn count_records(&self, kind: Option<Kind>) -> impl Future<Output = Result<u64, StoreError>> + Send;
@@ -101,6 +131,18 @@ pub trait Store: Send + Sync {
 
     /// The ISP registry, by handle.
     fn isps(&self) -> impl Future<Output = Result<Vec<Isp>, StoreError>> + Send;
+
+    /// Stores a new API token.
+    fn put_token(&self, token: &TokenRow) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The token with this hash, revoked or not.
+    fn token_by_hash(&self, hash: &str) -> impl Future<Output = Result<Option<TokenRow>, StoreError>> + Send;
+
+    /// Every token, oldest first.
+    fn tokens(&self) -> impl Future<Output = Result<Vec<TokenRow>, StoreError>> + Send;
+
+    /// Revokes a token by id; false when there is no such token.
+    fn revoke_token(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// A store opened from a URL: whichever backend the URL names.
@@ -139,6 +181,50 @@ macro_rules! same_on_every_backend {
             Ok(count as u64)
         }
 
+        async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+            let revoked = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(Self::now())
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(revoked > 0)
+        }
+
+        async fn put_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO tokens (id, hash, role, isp, label, created_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            )
+            .bind(&token.id)
+            .bind(&token.hash)
+            .bind(&token.role)
+            .bind(&token.isp)
+            .bind(&token.label)
+            .bind(Self::time(token.created_at))
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+            let row =
+                sqlx::query("SELECT id, hash, role, isp, label, created_at, revoked_at FROM tokens WHERE hash = $1")
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            row.map(|row| Self::token_row(&row)).transpose()
+        }
+
+        async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT id, hash, role, isp, label, created_at, revoked_at FROM tokens ORDER BY created_at, id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(Self::token_row).collect()
+        }
+
         async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
             use futures_util::TryStreamExt;
             // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
@@ -169,6 +255,9 @@ impl Store for AnyStore {
     async fn put_records(&self, records: &[Record]) -> Result<PutSummary, StoreError> {
         dispatch!(self, s => s.put_records(records).await)
     }
+    async fn upsert_records(&self, records: &[Record]) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.upsert_records(records).await)
+    }
     async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
         dispatch!(self, s => s.count_records(kind).await)
     }
@@ -193,6 +282,36 @@ impl Store for AnyStore {
     async fn isps(&self) -> Result<Vec<Isp>, StoreError> {
         dispatch!(self, s => s.isps().await)
     }
+    async fn put_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+        dispatch!(self, s => s.put_token(token).await)
+    }
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        dispatch!(self, s => s.token_by_hash(hash).await)
+    }
+    async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        dispatch!(self, s => s.tokens().await)
+    }
+    async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.revoke_token(id).await)
+    }
+}
+
+/// Every record of a query, page by page (the query's `after` and `limit` are managed here).
+pub async fn all_records(store: &impl Store, mut query: RecordQuery) -> Result<Vec<Record>, StoreError> {
+    query.limit = 10_000;
+    query.after = None;
+    let mut all = Vec::new();
+    loop {
+        let page = store.records(&query).await?;
+        let Some(last) = page.last().and_then(Record::id) else { break };
+        let full = page.len() == query.limit as usize;
+        query.after = Some(last);
+        all.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(all)
 }
 
 /// Reads a stored JSON body back into a record; a body that no longer parses is corruption.

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use crate::{PutSummary, RecordQuery, RoutingSnapshot, Store, StoreError};
+use crate::{PutSummary, RecordQuery, RoutingSnapshot, Store, StoreError, TokenRow};
 
 /// Rows per array-bound INSERT: large enough to amortise round trips, small enough to keep each
 /// statement's memory modest.
@@ -40,14 +40,29 @@ impl PostgresStore {
             .map_err(|source| StoreError::Migrate { url: shown.clone(), source })?;
         Ok(PostgresStore { pool, url: shown })
     }
-}
 
-impl Store for PostgresStore {
-    fn describe(&self) -> String {
-        self.url.clone()
+    fn now() -> chrono::DateTime<Utc> {
+        Utc::now()
     }
 
-    async fn put_records(&self, records: &[Record]) -> Result<PutSummary, StoreError> {
+    fn time(time: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+        time
+    }
+
+    fn token_row(row: &sqlx::postgres::PgRow) -> Result<TokenRow, StoreError> {
+        Ok(TokenRow {
+            id: row.get(0),
+            hash: row.get(1),
+            role: row.get(2),
+            isp: row.get(3),
+            label: row.get(4),
+            created_at: row.get(5),
+            revoked_at: row.get(6),
+        })
+    }
+
+    /// Writes records in one transaction; `replace` overwrites those already stored.
+    async fn write(&self, records: &[Record], replace: bool) -> Result<u64, StoreError> {
         let ingested_at = Utc::now();
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
@@ -64,13 +79,19 @@ impl Store for PostgresStore {
                 ips.push(record.address().map(|ip| ip.to_string()));
                 bodies.push(record.to_json_line());
             }
-            inserted += sqlx::query(
+            let on_conflict = if replace {
+                "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, time = excluded.time, ip = excluded.ip, \
+                 body = excluded.body, ingested_at = excluded.ingested_at"
+            } else {
+                "ON CONFLICT (id) DO NOTHING"
+            };
+            // Safe: the only interpolation is one of the two constant clauses above.
+            inserted += sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO records (id, kind, time, ip, body, ingested_at) \
                  SELECT id, kind, time, ip, body::jsonb, $6 \
                  FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) \
-                   AS batch (id, kind, time, ip, body) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
+                   AS batch (id, kind, time, ip, body) {on_conflict}"
+            )))
             .bind(ids)
             .bind(kinds)
             .bind(times)
@@ -85,7 +106,22 @@ impl Store for PostgresStore {
             upsert_isp(&mut tx, isp).await?;
         }
         tx.commit().await?;
+        Ok(inserted)
+    }
+}
+
+impl Store for PostgresStore {
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    async fn put_records(&self, records: &[Record]) -> Result<PutSummary, StoreError> {
+        let inserted = self.write(records, false).await?;
         Ok(PutSummary { inserted, duplicates: records.len() as u64 - inserted })
+    }
+
+    async fn upsert_records(&self, records: &[Record]) -> Result<u64, StoreError> {
+        self.write(records, true).await
     }
 
     crate::same_on_every_backend!();
@@ -106,6 +142,15 @@ impl Store for PostgresStore {
         }
         if let Some(after) = query.after {
             select.push(" AND id > ").push_bind(after);
+        }
+        if let Some(since) = query.since {
+            select.push(" AND time >= ").push_bind(since);
+        }
+        if let Some(until) = query.until {
+            select.push(" AND time < ").push_bind(until);
+        }
+        if let Some(ip) = query.ip {
+            select.push(" AND ip = ").push_bind(ip.to_string());
         }
         select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
         let rows = select.build().fetch_all(&self.pool).await?;

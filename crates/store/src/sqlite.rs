@@ -7,7 +7,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
-use crate::{PutSummary, RecordQuery, RoutingSnapshot, Store, StoreError};
+use crate::{PutSummary, RecordQuery, RoutingSnapshot, Store, StoreError, TokenRow};
 
 /// SQLite rows per multi-row INSERT: well under SQLite's 32,766 bound variables.
 const ROWS_PER_INSERT: usize = 2_000;
@@ -47,14 +47,33 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|source| StoreError::Migrate { url, source })?;
         Ok(SqliteStore { pool, path: path.to_path_buf() })
     }
-}
 
-impl Store for SqliteStore {
-    fn describe(&self) -> String {
-        format!("sqlite://{}", self.path.display())
+    fn now() -> String {
+        time_text(Utc::now())
     }
 
-    async fn put_records(&self, records: &[Record]) -> Result<PutSummary, StoreError> {
+    fn time(time: chrono::DateTime<Utc>) -> String {
+        time_text(time)
+    }
+
+    fn token_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRow, StoreError> {
+        let parse = |text: String| {
+            text.parse::<chrono::DateTime<Utc>>()
+                .map_err(|e| StoreError::Corrupt { what: "token".into(), reason: e.to_string() })
+        };
+        Ok(TokenRow {
+            id: row.get(0),
+            hash: row.get(1),
+            role: row.get(2),
+            isp: row.get(3),
+            label: row.get(4),
+            created_at: parse(row.get(5))?,
+            revoked_at: row.get::<Option<String>, _>(6).map(parse).transpose()?,
+        })
+    }
+
+    /// Writes records in one transaction; `replace` overwrites those already stored.
+    async fn write(&self, records: &[Record], replace: bool) -> Result<u64, StoreError> {
         let ingested_at = time_text(Utc::now());
         let mut rows = Vec::with_capacity(records.len());
         for record in records {
@@ -67,7 +86,7 @@ impl Store for SqliteStore {
             ));
         }
         let mut tx = self.pool.begin().await?;
-        let mut inserted = 0;
+        let mut written = 0;
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let mut insert: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO records (id, kind, time, ip, body, ingested_at) ");
@@ -79,14 +98,34 @@ impl Store for SqliteStore {
                     .push_bind(body)
                     .push_bind(&ingested_at);
             });
-            insert.push(" ON CONFLICT (id) DO NOTHING");
-            inserted += insert.build().execute(&mut *tx).await?.rows_affected();
+            insert.push(if replace {
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, time = excluded.time, ip = excluded.ip, \
+                 body = excluded.body, ingested_at = excluded.ingested_at"
+            } else {
+                " ON CONFLICT (id) DO NOTHING"
+            });
+            written += insert.build().execute(&mut *tx).await?.rows_affected();
         }
         for isp in crate::latest_isps(records) {
             upsert_isp(&mut tx, isp).await?;
         }
         tx.commit().await?;
+        Ok(written)
+    }
+}
+
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+
+    async fn put_records(&self, records: &[Record]) -> Result<PutSummary, StoreError> {
+        let inserted = self.write(records, false).await?;
         Ok(PutSummary { inserted, duplicates: records.len() as u64 - inserted })
+    }
+
+    async fn upsert_records(&self, records: &[Record]) -> Result<u64, StoreError> {
+        self.write(records, true).await
     }
 
     crate::same_on_every_backend!();
@@ -106,6 +145,15 @@ impl Store for SqliteStore {
         }
         if let Some(after) = query.after {
             select.push(" AND id > ").push_bind(after.to_string());
+        }
+        if let Some(since) = query.since {
+            select.push(" AND time >= ").push_bind(time_text(since));
+        }
+        if let Some(until) = query.until {
+            select.push(" AND time < ").push_bind(time_text(until));
+        }
+        if let Some(ip) = query.ip {
+            select.push(" AND ip = ").push_bind(ip.to_string());
         }
         select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
         let rows = select.build().fetch_all(&self.pool).await?;

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix, parse_line};
-use botscope_store::{PostgresStore, RecordQuery, SqliteStore, Store, StoreError};
+use botscope_store::{PostgresStore, RecordQuery, SqliteStore, Store, StoreError, TokenRow};
 use botscope_testkit::PgCluster;
 
 const FINDING: &str = r#"{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"protocol":"telnet","issue":"default_credential","credential_id":17}"#;
@@ -74,7 +74,10 @@ async fn large_batches_are_split_and_paged_in_id_order(store: impl Store) {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = store.records(&RecordQuery { kind: Some(Kind::Finding), after, limit: 7_000 }).await.unwrap();
+        let page = store
+            .records(&RecordQuery { kind: Some(Kind::Finding), after, limit: 7_000, ..Default::default() })
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
@@ -136,6 +139,56 @@ async fn concurrent_writers_do_not_lose_records(store: impl Store + Clone + 'sta
     assert_eq!(store.count_records(None).await.unwrap(), 4_000);
 }
 
+async fn upserts_replace_and_queries_filter_by_time_and_address(store: impl Store) {
+    let mut cnc = record(CNC);
+    store.put_records(&[cnc.clone(), record(FINDING), record(ACTIVITY)]).await.unwrap();
+    let Record::Cnc(candidate) = &mut cnc else { unreachable!() };
+    candidate.score = 0.5;
+    // put_records keeps the first; upsert_records replaces it.
+    store.put_records(std::slice::from_ref(&cnc)).await.unwrap();
+    assert_ne!(store.record(cnc.id().unwrap()).await.unwrap().unwrap(), cnc);
+    assert_eq!(store.upsert_records(std::slice::from_ref(&cnc)).await.unwrap(), 1);
+    assert_eq!(store.record(cnc.id().unwrap()).await.unwrap().unwrap(), cnc);
+    assert_eq!(store.count_records(Some(Kind::Cnc)).await.unwrap(), 1);
+
+    let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let query = |since: Option<&str>, until: Option<&str>, ip: Option<&str>| RecordQuery {
+        limit: 100,
+        since: since.map(at),
+        until: until.map(at),
+        ip: ip.map(|ip| ip.parse().unwrap()),
+        ..Default::default()
+    };
+    // FINDING 04:12:09, ACTIVITY 00:00 (window start), CNC 09:59:41 (last_seen).
+    assert_eq!(store.records(&query(Some("2026-11-02T04:00:00Z"), None, None)).await.unwrap().len(), 2);
+    assert_eq!(store.records(&query(None, Some("2026-11-02T04:12:09Z"), None)).await.unwrap().len(), 1);
+    let by_ip = store.records(&query(None, None, Some("127.16.4.21"))).await.unwrap();
+    assert_eq!(by_ip, vec![record(FINDING)]);
+}
+
+async fn tokens_are_found_by_hash_listed_and_revoked(store: impl Store) {
+    let token = |id: &str, role: &str, isp: Option<&str>| TokenRow {
+        id: id.into(),
+        hash: format!("hash-of-{id}"),
+        role: role.into(),
+        isp: isp.map(String::from),
+        label: format!("label {id}"),
+        created_at: "2026-11-02T00:00:00Z".parse().unwrap(),
+        revoked_at: None,
+    };
+    store.put_token(&token("t1", "sensor", None)).await.unwrap();
+    store.put_token(&token("t2", "isp", Some("hikari-net"))).await.unwrap();
+    assert!(store.put_token(&token("t2", "admin", None)).await.is_err(), "ids are unique");
+    assert_eq!(store.token_by_hash("hash-of-t2").await.unwrap(), Some(token("t2", "isp", Some("hikari-net"))));
+    assert_eq!(store.token_by_hash("nothing").await.unwrap(), None);
+    assert!(store.revoke_token("t1").await.unwrap());
+    assert!(!store.revoke_token("t1").await.unwrap(), "revoking twice says so");
+    assert!(!store.revoke_token("none").await.unwrap());
+    let all = store.tokens().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().find(|t| t.id == "t1").unwrap().revoked_at.is_some());
+}
+
 /// Runs every case, each on a fresh store made by `open(case_name)`.
 async fn run_suite<S, F, Fut>(open: F)
 where
@@ -150,6 +203,8 @@ where
     routing_snapshots_replace_each_other(open("routing").await).await;
     isp_registry_is_replaced_and_ingested_isps_update_it(open("registry").await).await;
     concurrent_writers_do_not_lose_records(open("concurrent").await).await;
+    upserts_replace_and_queries_filter_by_time_and_address(open("upsert").await).await;
+    tokens_are_found_by_hash_listed_and_revoked(open("tokens").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ pub mod model;
 use botscope_model::{CncCandidate, DetectionMethod, Transport};
 use botscope_telescope::packet::Addr;
 use rustc_hash::{FxHashMap, FxHashSet};
+use uuid::Uuid;
 
 pub use features::NAMES as FEATURE_NAMES;
 pub use model::{Model, ModelError};
@@ -87,6 +88,9 @@ pub struct Detector {
     /// Recently reported servers with their seed bots, for shared-bot similarity.
     recent: std::collections::VecDeque<(ServerKey, FxHashSet<Addr>)>,
 }
+
+/// Seed records a candidate cites at most, so one huge botnet cannot make a huge record.
+pub const MAX_SEED_REFS: usize = 10_000;
 
 /// Reported servers remembered for shared-bot similarity.
 const RECENT: usize = 512;
@@ -223,6 +227,9 @@ impl Detector {
                 if seeds.is_cnc(s.key.addr, s.key.port) {
                     methods.push(DetectionMethod::Feed);
                 }
+                let mut seed_refs: Vec<Uuid> = bot_sets[rank].iter().filter_map(|a| seeds.reference(*a)).collect();
+                seed_refs.sort_unstable();
+                seed_refs.truncate(MAX_SEED_REFS);
                 let mut evidence = vec![
                     format!("{seed_clients} of {total_clients} clients are known bots"),
                     format!("graph score {:.2}", f[0]),
@@ -260,6 +267,7 @@ impl Detector {
                     methods,
                     seed_clients,
                     total_clients: total_clients.max(seed_clients),
+                    seed_refs,
                     flows: server.contacts,
                     first_seen: millis(server.first_ms.max(window.start_ms)),
                     last_seen: millis(server.last_ms.min(window.end_ms - 1).max(server.first_ms.max(window.start_ms))),
