@@ -74,6 +74,9 @@ pub struct BotnetEvent {
     pub at: Timestamp,
     /// What happened.
     pub event: Lifecycle,
+    /// The other botnets involved: those merged in, or the one split from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serials: Vec<String>,
     /// In words, with the serials and servers involved.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,

@@ -1,0 +1,17 @@
+//! The integrated analysis centre: what turns the sensors' records into botnets, alerts and
+//! measured remediation.
+//!
+//! * [`correlate`]: bots and C&C reports (from any ISP) and feeds into botnets per window, each
+//!   with a serial number that follows its membership across C&C moves.
+//! * [`feeds`]: outside C&C and bot lists (ThreatFox, Feodo Tracker, STIX, plain) as records.
+//! * [`liveness`]: probes C&C servers and records when they come and go.
+//! * [`notify`]: per-ISP reports in the Shadowserver style, deduplicated, by file, API or e-mail.
+//! * [`remediation`]: whether notifications led to fixes.
+//! * [`tokens`]: the API's tokens and roles.
+#![deny(missing_docs)]
+
+pub mod correlate;
+mod error;
+pub mod tokens;
+
+pub use error::CenterError;

@@ -1,0 +1,142 @@
+//! API tokens: who may call the centre, and as what.
+//!
+//! A token is `bst_` and 43 characters of URL-safe randomness (256 bits). The store keeps only its
+//! SHA-256, so a copy of the database grants nothing; the token is shown once, when made.
+
+use std::fmt;
+use std::str::FromStr;
+
+use botscope_store::TokenRow;
+use ring::rand::SecureRandom;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Post records (survey workers, telescopes, flow analysers).
+    Sensor,
+    /// Read its own ISP's notifications and report outcomes.
+    Isp,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// The name used on the command line and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Sensor => "sensor",
+            Role::Isp => "isp",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "sensor" => Ok(Role::Sensor),
+            "isp" => Ok(Role::Isp),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("unknown role {other:?} (expected sensor, isp or admin)")),
+        }
+    }
+}
+
+/// Who a request is, once its token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's public id.
+    pub token_id: String,
+    /// Its role.
+    pub role: Role,
+    /// The ISP of an `isp` token.
+    pub isp: Option<String>,
+    /// The token's label (sensor name, normally).
+    pub label: String,
+}
+
+impl Caller {
+    /// Reads a stored token row; `None` if revoked or of an unknown role.
+    pub fn from_row(row: &TokenRow) -> Option<Caller> {
+        if row.revoked_at.is_some() {
+            return None;
+        }
+        Some(Caller { token_id: row.id.clone(), role: row.role.parse().ok()?, isp: row.isp.clone(), label: row.label.clone() })
+    }
+}
+
+/// Hex SHA-256 of a token, as the store keeps it.
+pub fn hash(token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_text(bytes: usize) -> Result<String, ring::error::Unspecified> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut raw = vec![0u8; bytes];
+    ring::rand::SystemRandom::new().fill(&mut raw)?;
+    // 6 bits per character from each byte: 256 bits of randomness need 43 characters of 64.
+    Ok(raw.iter().map(|b| ALPHABET[(b & 63) as usize] as char).collect())
+}
+
+/// A new token and the row to store for it.
+pub fn issue(
+    role: Role,
+    isp: Option<&str>,
+    label: &str,
+    now: botscope_model::Timestamp,
+) -> Result<(String, TokenRow), crate::CenterError> {
+    if role == Role::Isp && isp.is_none() {
+        return Err(crate::CenterError::Invalid("an isp token needs --isp HANDLE".into()));
+    }
+    if role != Role::Isp && isp.is_some() {
+        return Err(crate::CenterError::Invalid(format!("--isp only goes with --role isp, not {role}")));
+    }
+    if let Some(handle) = isp
+        && !botscope_model::is_valid_handle(handle)
+    {
+        return Err(crate::CenterError::Invalid(format!("{handle:?} is not a valid ISP handle")));
+    }
+    let randomness = |n| random_text(n).map_err(|_| crate::CenterError::Invalid("no system randomness".into()));
+    let token = format!("bst_{}", randomness(43)?);
+    let row = TokenRow {
+        id: format!("tok_{}", randomness(10)?),
+        hash: hash(&token),
+        role: role.as_str().into(),
+        isp: isp.map(String::from),
+        label: label.into(),
+        created_at: now,
+        revoked_at: None,
+    };
+    Ok((token, row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_distinct_stored_by_hash_and_roles_checked() {
+        let now = "2026-11-25T00:00:00Z".parse().unwrap();
+        let (a, row) = issue(Role::Sensor, None, "survey-1", now).unwrap();
+        let (b, _) = issue(Role::Sensor, None, "survey-1", now).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 + 43);
+        assert_eq!(row.hash, hash(&a));
+        assert!(!row.hash.contains(&a[4..]));
+        assert_eq!(Caller::from_row(&row).unwrap().role, Role::Sensor);
+        assert!(issue(Role::Isp, None, "x", now).is_err());
+        assert!(issue(Role::Admin, Some("hikari-net"), "x", now).is_err());
+        assert!(issue(Role::Isp, Some("Bad Handle"), "x", now).is_err());
+        let mut revoked = row.clone();
+        revoked.revoked_at = Some(now);
+        assert_eq!(Caller::from_row(&revoked), None);
+    }
+}
