@@ -295,6 +295,9 @@ pub struct FlowCollectArgs {
     /// Socket receive buffer per listener, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub receive_buffer: usize,
+
+    #[command(flatten)]
+    pub center: crate::commands::sink::CenterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +315,9 @@ pub struct FlowAnalyzeArgs {
     /// Write C&C candidates here (`-` = standard output) [default: standard output unless --db]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub center: crate::commands::sink::CenterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -444,6 +450,9 @@ pub struct TelescopeArgs {
     /// Live capture: stop after this many seconds [default: until interrupted]
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+
+    #[command(flatten)]
+    pub center: crate::commands::sink::CenterArgs,
 }
 
 const SURVEY_ABOUT: &str =
@@ -578,6 +587,9 @@ pub struct SurveyArgs {
     /// Seconds one conversation (connection) may last at most
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub conversation_timeout: f64,
+
+    #[command(flatten)]
+    pub center: crate::commands::sink::CenterArgs,
 }
 
 const FINGERPRINTS_EXAMPLES: &str = "\

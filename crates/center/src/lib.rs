@@ -12,6 +12,7 @@
 
 pub mod correlate;
 mod error;
+pub mod notify;
 pub mod tokens;
 
 pub use error::CenterError;

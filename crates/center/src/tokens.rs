@@ -68,7 +68,12 @@ impl Caller {
         if row.revoked_at.is_some() {
             return None;
         }
-        Some(Caller { token_id: row.id.clone(), role: row.role.parse().ok()?, isp: row.isp.clone(), label: row.label.clone() })
+        Some(Caller {
+            token_id: row.id.clone(),
+            role: row.role.parse().ok()?,
+            isp: row.isp.clone(),
+            label: row.label.clone(),
+        })
     }
 }
 

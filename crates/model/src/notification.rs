@@ -33,6 +33,10 @@ pub struct Notification {
     /// How many reports included it (1 for a new case).
     #[serde(default = "one")]
     pub times_notified: u32,
+    /// The last report period that included it (`day:2026-11-02`, `month:2026-11`): generating the
+    /// same period again changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_period: Option<String>,
     /// Where it stands.
     pub status: NotificationStatus,
     /// Language of the guide sent with it.

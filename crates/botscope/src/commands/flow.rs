@@ -18,7 +18,6 @@ use botscope_flow::seeds::Seeds;
 use botscope_flow::window::{Subscribers, Window, WindowConfig};
 use botscope_flow::{Flow, FlowLine};
 use botscope_model::{CncCandidate, Record};
-use botscope_store::Store;
 use botscope_telescope::packet::Addr;
 use serde::Serialize;
 
@@ -106,14 +105,13 @@ fn load_seeds(paths: &[PathBuf]) -> anyhow::Result<Seeds> {
 }
 
 /// Writes and stores candidates as windows close.
-struct Sink<'a> {
+struct Sink {
     out: Option<super::Output>,
-    store: Option<&'a botscope_store::AnyStore>,
+    dest: super::sink::Destinations,
     written: u64,
-    stored: u64,
 }
 
-impl Sink<'_> {
+impl Sink {
     async fn put(&mut self, candidates: Vec<CncCandidate>) -> anyhow::Result<()> {
         let records: Vec<Record> = candidates
             .into_iter()
@@ -131,10 +129,7 @@ impl Sink<'_> {
             out.flush().context("cannot write the candidates")?;
         }
         self.written += records.len() as u64;
-        if let Some(store) = self.store {
-            self.stored += store.put_records(&records).await?.inserted;
-        }
-        Ok(())
+        self.dest.put(&records).await
     }
 }
 
@@ -201,8 +196,8 @@ async fn analyze(args: FlowAnalyzeArgs, settings: &Settings, db_given: bool) -> 
     let setup = setup(&args.analysis)?;
     let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
     let seeds = load_seeds(&args.seeds)?;
-    let store = if db_given { Some(settings.open_store().await?) } else { None };
-    let mut sink = Sink { out: super::open_output(&args.out, db_given)?, store: store.as_ref(), written: 0, stored: 0 };
+    let dest = super::sink::Destinations::open(settings, db_given, &args.center).await?;
+    let mut sink = Sink { out: super::open_output(&args.out, dest.any())?, dest, written: 0 };
     let show_progress = settings.show_progress;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<CncCandidate>>(16);
     let inputs = args.files.input.clone();
@@ -220,11 +215,12 @@ async fn analyze(args: FlowAnalyzeArgs, settings: &Settings, db_given: bool) -> 
     }
     let windows = worker.await??;
     log_window_stats(&windows);
+    sink.dest.finish().await?;
     tracing::info!(
         flows = windows.stats.flows,
         windows = windows.stats.windows,
         candidates = sink.written,
-        stored = sink.stored,
+        stored = sink.dest.stored,
         "flow analysis done in {:.1} s",
         started.elapsed().as_secs_f64()
     );
@@ -272,8 +268,8 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
         args.listen.iter().map(|a| bind(a, args.receive_buffer)).collect::<anyhow::Result<_>>()?;
     let listeners: Vec<String> =
         sockets.iter().map(|s| s.local_addr().map(|a| a.to_string()).unwrap_or_default()).collect();
-    let store = if db_given { Some(settings.open_store().await?) } else { None };
-    let mut sink = Sink { out: super::open_output(&args.out, db_given)?, store: store.as_ref(), written: 0, stored: 0 };
+    let dest = super::sink::Destinations::open(settings, db_given, &args.center).await?;
+    let mut sink = Sink { out: super::open_output(&args.out, dest.any())?, dest, written: 0 };
     let mut flows_out = match &args.flows {
         Some(p) => Some(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -424,13 +420,14 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
             "export problems counted"
         );
     }
+    sink.dest.finish().await?;
     tracing::info!(
         datagrams = d.datagrams,
         flows = d.flows,
         flows_written,
         windows = windows.stats.windows,
         candidates = sink.written,
-        stored = sink.stored,
+        stored = sink.dest.stored,
         "collector stopped after {:.1} s",
         stats.seconds
     );

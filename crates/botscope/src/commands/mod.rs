@@ -5,6 +5,7 @@ pub mod flow;
 pub mod ingest;
 pub mod isp;
 pub mod lab;
+pub mod sink;
 pub mod survey;
 pub mod telescope;
 
@@ -34,6 +35,11 @@ pub fn parse_seconds(text: &str, flag: &str) -> anyhow::Result<u64> {
         _ => anyhow::bail!("{flag} {text}: the unit must be s, m, h or d"),
     };
     n.checked_mul(scale).with_context(|| format!("{flag} {text}: too long"))
+}
+
+/// [`parse_seconds`] as a clap value parser (clap names the flag in its message).
+pub fn duration_arg(text: &str) -> Result<u64, String> {
+    parse_seconds(text, "").map_err(|e| e.to_string().trim_start().to_string())
 }
 
 /// Parses prefixes given as CIDR or as single addresses; `flag` names the option in errors.

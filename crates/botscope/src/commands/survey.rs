@@ -64,9 +64,9 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         return Ok(ExitCode::SUCCESS);
     }
 
-    let store = if db_given { Some(settings.open_store().await?) } else { None };
+    let mut dest = super::sink::Destinations::open(settings, db_given, &args.center).await?;
     // With a store that holds a routing table, every finding names the ISP its address belongs to.
-    let attributor = match &store {
+    let attributor = match &dest.store {
         Some(store) if store.routing_snapshot().await?.is_some() => {
             Some(botscope_isp::Attributor::new(store.routed_prefixes().await?, &store.isps().await?))
         }
@@ -147,7 +147,6 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     });
 
     let mut batch: Vec<Record> = Vec::new();
-    let mut stored = 0u64;
     while let Some(item) = rx.recv().await {
         match item {
             Output::Record(mut record) => {
@@ -160,12 +159,10 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                 if let Some(out) = out.as_mut() {
                     writeln!(out, "{}", record.to_json_line()).context("cannot write --out")?;
                 }
-                if let Some(store) = &store
-                    && matches!(*record, Record::Finding(_))
-                {
+                if dest.any() && matches!(*record, Record::Finding(_) | Record::Outcome(_)) {
                     batch.push(*record);
                     if batch.len() >= STORE_BATCH {
-                        stored += store.put_records(&batch).await?.inserted;
+                        dest.put(&batch).await?;
                         batch.clear();
                     }
                 }
@@ -190,22 +187,16 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                     if let Some(audit) = audit.as_mut() {
                         audit.flush().context("cannot write --audit")?;
                     }
-                    if let Some(store) = &store
-                        && !batch.is_empty()
-                    {
-                        stored += store.put_records(&batch).await?.inserted;
-                        batch.clear();
-                    }
+                    dest.put(&batch).await?;
+                    batch.clear();
                     checkpoint.host_done(ip)?;
                 }
             }
         }
     }
-    if let Some(store) = &store
-        && !batch.is_empty()
-    {
-        stored += store.put_records(&batch).await?.inserted;
-    }
+    dest.put(&batch).await?;
+    dest.finish().await?;
+    let stored = dest.stored;
     if let Some(out) = out.as_mut() {
         out.flush().context("cannot write --out")?;
     }

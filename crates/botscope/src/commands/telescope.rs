@@ -41,10 +41,10 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         latest_ns: Some((now.as_secs() + 86_400).saturating_mul(1_000_000_000)),
     };
 
-    let store = if db_given { Some(settings.open_store().await?) } else { None };
+    let mut dest = super::sink::Destinations::open(settings, db_given, &args.center).await?;
     // With a routing table in the store, records name the ISP and statistics add up per ISP and
     // per country (the registry's `country`).
-    let attributor = match &store {
+    let attributor = match &dest.store {
         Some(store) if store.routing_snapshot().await?.is_some() => {
             let isps = store.isps().await?;
             let countries: std::collections::HashMap<String, String> =
@@ -53,7 +53,7 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         }
         _ => None,
     };
-    let mut out = super::open_output(&args.out, store.is_some())?;
+    let mut out = super::open_output(&args.out, dest.any())?;
 
     // Ctrl-C / SIGTERM / --duration: stop reading, close the open windows, write them.
     let stop = Arc::new(AtomicBool::new(false));
@@ -106,7 +106,6 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
     });
 
     let mut by_class = std::collections::BTreeMap::<&str, u64>::new();
-    let mut stored = 0u64;
     while let Some(batch) = rx.recv().await {
         for record in &batch {
             *by_class.entry(record.classification.as_str()).or_default() += 1;
@@ -125,15 +124,13 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
                 out.write_all(b"\n")?;
             }
         }
-        if let Some(store) = &store {
-            stored += store.put_records(&records).await?.inserted;
-        }
+        dest.put(&records).await?;
     }
     let (stats, seconds) = worker.await??;
     if let Some(out) = out.as_mut() {
         out.flush().context("cannot write the activity records")?;
     }
-    if let Some(store) = &store {
+    if dest.any() {
         let days: Vec<Record> = stats
             .days
             .iter()
@@ -144,8 +141,10 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
                 record
             })
             .collect();
-        stored += store.put_records(&days).await?.inserted;
+        dest.put(&days).await?;
     }
+    dest.finish().await?;
+    let stored = dest.stored;
     if let Some(path) = &args.stats {
         let text = serde_json::to_string_pretty(&stats)?;
         std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;

@@ -119,7 +119,10 @@ enum Token {
 }
 
 fn signature(bots: &[IpAddr], servers: &[ServerKey]) -> FxHashSet<Token> {
-    bots.iter().map(|b| Token::Bot(*b)).chain(servers.iter().map(|(ip, port, t)| Token::Server(*ip, *port, *t))).collect()
+    bots.iter()
+        .map(|b| Token::Bot(*b))
+        .chain(servers.iter().map(|(ip, port, t)| Token::Server(*ip, *port, *t)))
+        .collect()
 }
 
 struct UnionFind(Vec<u32>);
@@ -152,8 +155,7 @@ pub fn cluster(input: &WindowInput) -> Vec<Vec<usize>> {
             }
         }
     }
-    let sizes: Vec<usize> =
-        input.servers.iter().map(|s| s.bots.iter().collect::<FxHashSet<_>>().len()).collect();
+    let sizes: Vec<usize> = input.servers.iter().map(|s| s.bots.iter().collect::<FxHashSet<_>>().len()).collect();
     let mut shared: FxHashMap<(u32, u32), u32> = FxHashMap::default();
     for servers in servers_of_bot.values() {
         if servers.len() > MAX_SERVERS_PER_BOT {
@@ -246,7 +248,8 @@ pub fn correlate_window(input: &WindowInput, earlier: &[Earlier], serials: &mut 
     for (c, botnet) in formed.iter().enumerate() {
         let predecessors: Vec<usize> = pairs.iter().filter(|p| p.2 == c).map(|p| p.3).collect();
         let mut events = Vec::new();
-        let event = |event, serials: Vec<String>, detail: String| BotnetEvent { at: input.start, event, serials, detail };
+        let event =
+            |event, serials: Vec<String>, detail: String| BotnetEvent { at: input.start, event, serials, detail };
         let serial = match continues[c] {
             Some(e) => {
                 let before = &earlier[e];

@@ -14,9 +14,7 @@ pub mod summary;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use botscope_model::{
-    ActivityClass, BotnetWindow, CncCandidate, FeedEntry, FeedRole, Kind, Record, Timestamp,
-};
+use botscope_model::{ActivityClass, BotnetWindow, CncCandidate, FeedEntry, FeedRole, Kind, Record, Timestamp};
 use botscope_store::{RecordQuery, Store, all_records};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -150,7 +148,11 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
         let formed = cluster::correlate_window(&input, &earlier, &mut serials);
         report.windows += 1;
         for window in &formed {
-            if window.events.iter().any(|e| matches!(e.event, botscope_model::Lifecycle::Emerged | botscope_model::Lifecycle::Split)) {
+            if window
+                .events
+                .iter()
+                .any(|e| matches!(e.event, botscope_model::Lifecycle::Emerged | botscope_model::Lifecycle::Split))
+            {
                 report.new_serials.push(window.serial.clone());
             } else {
                 report.continued += 1;

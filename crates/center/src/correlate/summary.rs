@@ -69,7 +69,8 @@ pub fn summarize(windows: &[BotnetWindow], processed: &[Timestamp], lookback: us
             reporters.dedup();
             let mut cnc: Vec<CncEndpoint> = cnc.into_values().collect();
             cnc.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then((a.ip, a.port).cmp(&(b.ip, b.port))));
-            let first_seen = cnc.iter().map(|c| c.first_seen).min().unwrap_or(list[0].window_start).min(list[0].window_end);
+            let first_seen =
+                cnc.iter().map(|c| c.first_seen).min().unwrap_or(list[0].window_start).min(list[0].window_end);
             let last_seen = last.cnc.iter().map(|c| c.last_seen).max().unwrap_or(last.window_start).max(first_seen);
             let quiet_windows = processed.iter().filter(|p| **p > last.window_start).count();
             let absorbed = events.iter().any(|e| e.event == Lifecycle::Merged && e.detail.starts_with("merged into"));

@@ -102,9 +102,10 @@ fn splits_and_merges_are_recorded_with_the_serials_involved() {
     assert_eq!(merged.len(), 1);
     assert_eq!(merged[0].serial, parts[0].serial);
     assert!(events(&merged[0]).contains(&Lifecycle::Merged));
-    assert_eq!(merged[0].events.iter().find(|e| e.event == Lifecycle::Merged).unwrap().serials, vec![
-        parts[1].serial.clone()
-    ]);
+    assert_eq!(
+        merged[0].events.iter().find(|e| e.event == Lifecycle::Merged).unwrap().serials,
+        vec![parts[1].serial.clone()]
+    );
 }
 
 #[test]

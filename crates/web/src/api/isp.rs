@@ -1,0 +1,128 @@
+//! What an ISP's token may see and do: its own notifications, and outcomes on them.
+//!
+//! Another ISP's notification is answered exactly like one that does not exist (404), so a token
+//! cannot even learn which ids belong to someone else.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use botscope_center::tokens::{Caller, Role};
+use botscope_model::{Kind, Notification, NotificationStatus, Outcome, OutcomeSource, Record};
+use botscope_store::{RecordQuery, Store, all_records};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Admins only: whose notifications.
+    isp: Option<String>,
+    /// Only this status.
+    status: Option<String>,
+    /// Only this reason.
+    reason: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// The ISP a request may look at: an ISP token's own, or for an admin the one asked for.
+fn scope(caller: &Caller, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+    match caller.role {
+        Role::Isp => match asked {
+            Some(other) if Some(other) != caller.isp.as_deref() => Err(ApiError::not_found()),
+            _ => Ok(caller.isp.clone()),
+        },
+        Role::Admin => Ok(asked.map(String::from)),
+        Role::Sensor => Err(ApiError::forbidden("this needs a token of role isp or admin")),
+    }
+}
+
+pub(crate) async fn notifications_of(state: &AppState, isp: Option<&str>) -> Result<Vec<Notification>, ApiError> {
+    let query = RecordQuery { kind: Some(Kind::Notification), ..Default::default() };
+    Ok(all_records(&state.store, query)
+        .await?
+        .into_iter()
+        .filter_map(|r| if let Record::Notification(n) = r { Some(n) } else { None })
+        .filter(|n| isp.is_none_or(|isp| n.isp == isp))
+        .collect())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
+    let isp = scope(&auth.0, params.isp.as_deref())?;
+    let status: Option<NotificationStatus> =
+        params.status.as_deref().map(str::parse).transpose().map_err(ApiError::bad_request)?;
+    let mut found = notifications_of(&state, isp.as_deref()).await?;
+    found.retain(|n| status.is_none_or(|s| n.status == s));
+    if let Some(reason) = &params.reason {
+        found.retain(|n| n.reason.as_str() == reason);
+    }
+    found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.ip.cmp(&b.ip)));
+    match params.format.as_deref() {
+        None | Some("json") => Ok(Json(serde_json::json!({ "notifications": found })).into_response()),
+        Some("csv") => {
+            let csv = botscope_center::notify::cases_csv(&found);
+            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+        }
+        Some(other) => Err(ApiError::bad_request(format!("format {other:?}: expected json or csv"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusUpdate {
+    status: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Statuses an ISP reports; the others are the centre's and the re-survey's.
+pub const ISP_STATUSES: [NotificationStatus; 4] = [
+    NotificationStatus::Contacted,
+    NotificationStatus::Fixed,
+    NotificationStatus::Unreachable,
+    NotificationStatus::FalsePositive,
+];
+
+pub async fn update_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Result<Json<StatusUpdate>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Outcome>), ApiError> {
+    let caller = auth.require(&[Role::Isp, Role::Admin])?.clone();
+    let Json(update) =
+        body.map_err(|e| ApiError::bad_request(format!("expected {{\"status\": ..., \"note\": ...}}: {e}")))?;
+    let id: uuid::Uuid = id.parse().map_err(|_| ApiError::not_found())?;
+    let status: NotificationStatus = update.status.parse().map_err(ApiError::bad_request)?;
+    if !ISP_STATUSES.contains(&status) {
+        let names: Vec<&str> = ISP_STATUSES.iter().map(|s| s.as_str()).collect();
+        return Err(ApiError::bad_request(format!("an ISP reports one of: {}", names.join(", "))));
+    }
+    let Some(Record::Notification(mut notification)) = state.store.record(id).await? else {
+        return Err(ApiError::not_found());
+    };
+    if caller.role == Role::Isp && caller.isp.as_deref() != Some(notification.isp.as_str()) {
+        return Err(ApiError::not_found());
+    }
+    let outcome = botscope_center::notify::record_outcome(
+        &state.store,
+        &mut notification,
+        status,
+        OutcomeSource::Isp,
+        update.note,
+    )
+    .await
+    .map_err(|e| match e {
+        botscope_center::CenterError::Store(s) => ApiError::from(s),
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}

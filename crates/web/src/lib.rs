@@ -1,0 +1,92 @@
+//! botscope's HTTP face. For now the centre's API (`/api/v1`): ingest from sensors, botnets, and
+//! each ISP's own notifications. Routes are documented in docs/api.md.
+#![deny(missing_docs)]
+
+mod api;
+mod auth;
+mod error;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use botscope_store::{AnyStore, Store};
+use tokio::sync::Semaphore;
+
+pub use error::ApiError;
+
+/// Bounds the API holds every request to.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body, bytes (compressed size for gzip; 8 times this decompressed).
+    pub max_body: usize,
+    /// Longest record line, bytes.
+    pub max_line: usize,
+    /// Ingest batches committing at once.
+    pub writers: usize,
+    /// Ingest batches waiting to commit before new ones get 503.
+    pub max_waiting: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body: 16 << 20, max_line: 1 << 20, writers: 4, max_waiting: 64 }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: AnyStore,
+    /// Request bounds.
+    pub limits: Limits,
+    writers: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl AppState {
+    /// State over a store.
+    pub fn new(store: AnyStore, limits: Limits) -> Self {
+        AppState {
+            store,
+            limits,
+            writers: Arc::new(Semaphore::new(limits.writers.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let records = state.store.count_records(None).await?;
+    Ok(axum::Json(serde_json::json!({ "status": "ok", "records": records })))
+}
+
+async fn no_route() -> ApiError {
+    ApiError::not_found()
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        // The ingest handler bounds its body itself, to answer 413 in JSON.
+        .route("/ingest", post(api::ingest::ingest).layer(DefaultBodyLimit::disable()))
+        .route("/botnets", get(api::botnets::list))
+        .route("/botnets/{serial}", get(api::botnets::show))
+        .route("/isp/notifications", get(api::isp::list))
+        .route("/isp/notifications/{id}/status", post(api::isp::update_status))
+        .layer(DefaultBodyLimit::max(1 << 20));
+    Router::new().nest("/api/v1", api).fallback(no_route).with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
