@@ -92,6 +92,20 @@ pub enum Command {
     /// The lab: emulated devices, a synthetic darknet and a synthetic ISP on loopback, with ground truth
     #[command(subcommand)]
     Lab(LabCommand),
+
+    /// Run the centre: the HTTP API for sensors and ISPs, with periodic correlation
+    Serve(crate::commands::center::ServeArgs),
+
+    /// API tokens for sensors, ISPs and analysts
+    #[command(subcommand)]
+    Token(crate::commands::center::TokenCommand),
+
+    /// Tie bots and C&C servers into botnets with serial numbers (also run periodically by serve)
+    Correlate(crate::commands::center::CorrelateArgs),
+
+    /// The botnets correlation found
+    #[command(subcommand)]
+    Botnets(crate::commands::center::BotnetsCommand),
 }
 
 macro_rules! flow_about_common {

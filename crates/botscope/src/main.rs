@@ -83,6 +83,10 @@ fn main() -> ExitCode {
             Command::Telescope(args) => commands::telescope::run(*args, &settings, cli.global.db.is_some()).await,
             Command::Flow(command) => commands::flow::run(command, &settings, cli.global.db.is_some()).await,
             Command::Lab(command) => commands::lab::run(command).await,
+            Command::Serve(args) => commands::center::serve(args, &settings).await,
+            Command::Token(command) => commands::center::token(command, &settings).await,
+            Command::Correlate(args) => commands::center::correlate(args, &settings).await,
+            Command::Botnets(command) => commands::center::botnets(command, &settings).await,
         }
     });
     match outcome {

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod center;
 pub mod config;
 pub mod flow;
 pub mod ingest;

@@ -183,3 +183,47 @@ pub fn start_flow_collector(scratch: &Scratch, port: u16, args: &[&str]) -> Reap
     rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the collector did not start");
     process
 }
+
+/// Makes a centre token with `botscope token create` and returns it (the last word printed).
+pub fn make_token(scratch: &Scratch, db: &str, role: &str, isp: Option<&str>, label: Option<&str>) -> String {
+    let mut args = vec!["--db", db, "token", "create", "--role", role];
+    if let Some(isp) = isp {
+        args.extend(["--isp", isp]);
+    }
+    if let Some(label) = label {
+        args.extend(["--label", label]);
+    }
+    let run = scratch.run(&args).ok();
+    run.stdout.lines().last().and_then(|l| l.split_whitespace().last()).expect("a token").to_string()
+}
+
+/// Starts `botscope --db DB serve` on a free loopback port and waits until /api/v1/health answers.
+/// Returns the process and the base URL.
+pub fn start_center(scratch: &Scratch, db: &str, extra: &[&str]) -> (Reaped, String) {
+    let port = botscope_testkit::free_loopback_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = scratch
+        .botscope()
+        .args(["--db", db, "serve", "--listen", &listen])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let process = Reaped(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(&listen) {
+            use std::io::{Read, Write};
+            let _ = stream.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.1 200") {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the centre did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (process, format!("http://{listen}"))
+}

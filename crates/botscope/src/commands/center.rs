@@ -1,0 +1,336 @@
+//! The centre's commands: `serve`, `token`, `correlate`, `botnets`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use botscope_center::correlate::{self, CorrelateConfig};
+use botscope_center::tokens::{self, Role};
+use botscope_model::{Botnet, Kind, Record};
+use botscope_store::{RecordQuery, Store, all_records};
+use clap::{Args, Subcommand};
+
+use crate::Settings;
+
+const SERVE_ABOUT: &str = "Run the centre: the HTTP API sensors post records to and ISPs read their \
+notifications from (docs/api.md), with correlation run periodically.
+
+Every /api/v1 route but /health needs a token (`botscope token create`). Ingest batches are committed \
+before they are acknowledged; too many waiting batches get 503 with Retry-After instead of an \
+unbounded queue. Ctrl-C or SIGTERM stops accepting, finishes the requests in flight and exits.";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  botscope token create --role sensor --label survey-1
+  botscope serve --listen 127.0.0.1:8080
+  botscope --db postgres://botscope@127.0.0.1/botscope serve --correlate-every 10m
+  curl -H \"Authorization: Bearer $TOKEN\" --data-binary @findings.jsonl http://127.0.0.1:8080/api/v1/ingest";
+
+/// `botscope serve`.
+#[derive(Debug, Args)]
+#[command(about = "Run the centre: the HTTP API for sensors and ISPs, with periodic correlation", long_about = SERVE_ABOUT, after_help = SERVE_EXAMPLES)]
+pub struct ServeArgs {
+    /// Address and port to listen on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: String,
+
+    /// Run correlation this often (0 = never; run `botscope correlate` yourself)
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = super::duration_arg)]
+    pub correlate_every: u64,
+
+    /// Correlation window (see `botscope correlate --help`)
+    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = super::duration_arg)]
+    pub window: u64,
+
+    /// How long after a window's end correlation waits for late reports
+    #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = super::duration_arg)]
+    pub settle: u64,
+
+    /// Largest request body in MiB (ingest batches; gzip bodies may decompress to 8 times this)
+    #[arg(long, default_value_t = 16, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_body_mib: u32,
+
+    /// Ingest batches waiting for the store before new ones are told to retry (503)
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_waiting: usize,
+}
+
+/// `botscope token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once, as the last word of the last line
+    #[command(
+        after_help = "Examples:\n  botscope token create --role sensor --label darknet-a\n  botscope token create --role isp --isp hikari-net\n  botscope token create --role admin --label analyst"
+    )]
+    Create(TokenCreateArgs),
+    /// List tokens (ids, roles, labels; never the tokens themselves)
+    List,
+    /// Revoke a token by its id (tok_...)
+    Revoke {
+        /// The token's id, from `botscope token list`
+        id: String,
+    },
+}
+
+/// `botscope token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// sensor: posts records; isp: reads its own notifications and reports outcomes; admin: everything
+    #[arg(long, value_name = "ROLE")]
+    pub role: Role,
+    /// The ISP handle an isp token belongs to
+    #[arg(long, value_name = "HANDLE")]
+    pub isp: Option<String>,
+    /// A name for it; records a sensor posts without a `sensor` field are named after it
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+}
+
+const CORRELATE_ABOUT: &str = "Tie bots and C&C servers into botnets, per window, with serial numbers.
+
+Bots are the telescope's infected hosts; flow analysers' `cnc` records name (by record id) the seed \
+records whose hosts used the server, so the centre learns which bots follow which server without \
+an ISP sending an address. Servers of one window whose bot sets overlap (Jaccard >= 0.5) are one \
+botnet. A botnet keeps the serial number (BN-YYYY-NNNN) of the earlier botnet, within --lookback \
+windows, that shares at least half of the smaller of the two (bots plus servers): so its serial \
+survives C&C moves, growth and shrinkage. Splits, merges, new C&C, growth, shrinkage and silence \
+are recorded as lifecycle events. Servers reported by several ISPs or also listed by a feed get a \
+higher confidence: 1 - product of (1 - each reporter's best score). docs/center.md has the details.
+
+A window is correlated once, after it ended and --settle passed; re-running is safe.";
+
+/// `botscope correlate`.
+#[derive(Debug, Args)]
+#[command(long_about = CORRELATE_ABOUT, after_help = "Examples:\n  botscope correlate\n  botscope correlate --window 1d --lookback 7 --json\n  botscope botnets list")]
+pub struct CorrelateArgs {
+    /// Window length (windows start at 00:00 UTC for 1d)
+    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = super::duration_arg)]
+    pub window: u64,
+    /// Earlier windows a botnet may be matched across
+    #[arg(long, default_value_t = 7, value_name = "WINDOWS")]
+    pub lookback: usize,
+    /// How long after a window's end to wait for late reports
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = super::duration_arg)]
+    pub settle: u64,
+    /// Print the run's report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `botscope botnets ...`.
+#[derive(Debug, Subcommand)]
+pub enum BotnetsCommand {
+    /// One line per botnet: serial, status, members, C&C servers, reporters
+    List {
+        /// JSON lines (botnet records) instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// One botnet: its C&C history, lifecycle events, reporters and members per window
+    Show {
+        /// Serial number, e.g. BN-2026-0001
+        serial: String,
+        /// The botnet record and its windows as JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = settings.open_store().await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let limits = botscope_web::Limits {
+        max_body: args.max_body_mib as usize * (1 << 20),
+        max_line: settings.config.ingest.max_line_bytes.get() as usize,
+        max_waiting: args.max_waiting,
+        ..Default::default()
+    };
+    let state = botscope_web::AppState::new(store.clone(), limits);
+    let address = listener.local_addr()?;
+    tracing::info!(store = %store.describe(), %address, "centre listening on http://{address}/");
+    if args.correlate_every > 0 {
+        let store = store.clone();
+        let (every, window, settle) = (args.correlate_every, args.window as i64, args.settle as i64);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+            loop {
+                tick.tick().await;
+                let config =
+                    CorrelateConfig { window_secs: window, lookback: 7, settle_secs: settle, now: chrono::Utc::now() };
+                match correlate::run(&store, &config).await {
+                    Ok(report) if report.windows > 0 => tracing::info!(
+                        windows = report.windows,
+                        new = report.new_serials.len(),
+                        botnets = report.botnets,
+                        "correlated"
+                    ),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "correlation failed; trying again next time"),
+                }
+            }
+        });
+    }
+    botscope_web::serve(listener, state, crate::stop::shutdown_signal()).await.context("the server failed")?;
+    tracing::info!("centre stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token(command: TokenCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = settings.open_store().await?;
+    match command {
+        TokenCommand::Create(args) => {
+            let label = args.label.clone().or_else(|| args.isp.clone()).unwrap_or_else(|| args.role.to_string());
+            let (token, row) = tokens::issue(args.role, args.isp.as_deref(), &label, chrono::Utc::now())?;
+            store.put_token(&row).await?;
+            eprintln!("made {} token {} ({label}); it is shown only now, keep it secret", row.role, row.id);
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!("{:<16} {:<7} {:<20} {:<24} {:<20} revoked", "id", "role", "isp", "label", "created");
+            for row in store.tokens().await? {
+                println!(
+                    "{:<16} {:<7} {:<20} {:<24} {:<20} {}",
+                    row.id,
+                    row.role,
+                    row.isp.as_deref().unwrap_or("-"),
+                    row.label,
+                    row.created_at.format("%Y-%m-%d %H:%M"),
+                    row.revoked_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            anyhow::ensure!(store.revoke_token(&id).await?, "no active token {id} (see botscope token list)");
+            eprintln!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn correlate(args: CorrelateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = settings.open_store().await?;
+    let config = CorrelateConfig {
+        window_secs: args.window as i64,
+        lookback: args.lookback.max(1),
+        settle_secs: args.settle as i64,
+        now: chrono::Utc::now(),
+    };
+    let report = correlate::run(&store, &config).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    tracing::info!(
+        windows = report.windows,
+        already_done = report.windows_already_done,
+        waiting = report.windows_waiting,
+        new_serials = report.new_serials.len(),
+        continued = report.continued,
+        botnets = report.botnets,
+        unknown_refs = report.unknown_refs,
+        "correlation finished"
+    );
+    for overlap in &report.reporter_overlap {
+        tracing::info!(a = %overlap.a, b = %overlap.b, shared = overlap.shared, "C&C servers reported by both");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn botnets_in(store: &impl Store) -> anyhow::Result<Vec<Botnet>> {
+    let mut list: Vec<Botnet> = all_records(store, RecordQuery { kind: Some(Kind::Botnet), ..Default::default() })
+        .await?
+        .into_iter()
+        .filter_map(|r| if let Record::Botnet(b) = r { Some(b) } else { None })
+        .collect();
+    list.sort_by(|a, b| a.serial.cmp(&b.serial));
+    Ok(list)
+}
+
+pub async fn botnets(command: BotnetsCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = settings.open_store().await?;
+    let list = botnets_in(&store).await?;
+    match command {
+        BotnetsCommand::List { json } => {
+            if json {
+                for botnet in list {
+                    println!("{}", Record::Botnet(botnet).to_json_line());
+                }
+            } else {
+                println!(
+                    "{:<14} {:<8} {:<8} {:>7}  {:<10} {:<28} reporters",
+                    "serial", "status", "family", "members", "confidence", "current C&C"
+                );
+                for b in &list {
+                    let current: Vec<String> = b
+                        .cnc
+                        .iter()
+                        .filter(|c| c.last_seen >= b.last_seen - chrono::Duration::days(1))
+                        .map(|c| format!("{}:{}", c.ip, c.port))
+                        .collect();
+                    println!(
+                        "{:<14} {:<8} {:<8} {:>7}  {:<10} {:<28} {}",
+                        b.serial,
+                        format!("{:?}", b.status).to_lowercase(),
+                        b.family.as_deref().unwrap_or("-"),
+                        b.members,
+                        b.confidence.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+                        current.join(" "),
+                        b.reporters.join(",")
+                    );
+                }
+                if list.is_empty() {
+                    eprintln!("no botnets yet: ingest telescope and flow records, then run botscope correlate");
+                }
+            }
+        }
+        BotnetsCommand::Show { serial, json } => {
+            let botnet = list
+                .into_iter()
+                .find(|b| b.serial == serial)
+                .with_context(|| format!("no botnet {serial} (see botscope botnets list)"))?;
+            let mut windows: Vec<botscope_model::BotnetWindow> =
+                all_records(&store, RecordQuery { kind: Some(Kind::BotnetWindow), ..Default::default() })
+                    .await?
+                    .into_iter()
+                    .filter_map(|r| if let Record::BotnetWindow(w) = r { Some(w) } else { None })
+                    .filter(|w| w.serial == serial)
+                    .collect();
+            windows.sort_by_key(|w| w.window_start);
+            if json {
+                println!("{}", Record::Botnet(botnet).to_json_line());
+                for window in windows {
+                    println!("{}", Record::BotnetWindow(window).to_json_line());
+                }
+            } else {
+                println!(
+                    "{} ({}), {:?}, first seen {}, last seen {}",
+                    botnet.serial,
+                    botnet.family.as_deref().unwrap_or("family unknown"),
+                    botnet.status,
+                    botnet.first_seen,
+                    botnet.last_seen
+                );
+                println!("reported by: {}", botnet.reporters.join(", "));
+                println!("C&C servers:");
+                for c in &botnet.cnc {
+                    println!("  {}:{}/{}  {} .. {}", c.ip, c.port, c.transport.as_str(), c.first_seen, c.last_seen);
+                }
+                println!("windows:");
+                for w in &windows {
+                    println!(
+                        "  {}  {} bots, {} C&C, confidence {:.2}",
+                        w.window_start.format("%Y-%m-%d %H:%M"),
+                        w.bots.len(),
+                        w.cnc.len(),
+                        w.confidence
+                    );
+                }
+                println!("events:");
+                for e in &botnet.events {
+                    println!("  {}  {}  {}", e.at.format("%Y-%m-%d %H:%M"), e.event.as_str(), e.detail);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

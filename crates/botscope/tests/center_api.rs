@@ -1,0 +1,268 @@
+//! The centre's API against a real `botscope serve`: ingest, tokens and roles, bad input, and a
+//! server killed with -9 in the middle of ingest.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Scratch, finding_line, make_token, start_center};
+use reqwest::StatusCode;
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+async fn post(base: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> (StatusCode, serde_json::Value) {
+    let mut request = client().post(format!("{base}/api/v1/ingest")).body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("reply is not JSON: {text}")))
+}
+
+async fn get(base: &str, path: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut request = client().get(format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+fn notification(isp: &str, host: u8) -> String {
+    format!(
+        r#"{{"kind":"notification","isp":"{isp}","ip":"127.16.9.{host}","port":23,"reason":"default_credential","created_at":"2026-11-03T01:00:00Z","status":"sent","language":"ja"}}"#
+    )
+}
+
+fn notification_id(line: &str) -> String {
+    botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap().id().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_is_idempotent_answers_bad_lines_one_by_one_and_refuses_what_it_must() {
+    let scratch = Scratch::new();
+    let db = scratch.path("centre.db").display().to_string();
+    let sensor = make_token(&scratch, &db, "sensor", None, Some("survey-7"));
+    let (_server, base) = start_center(&scratch, &db, &["--max-body-mib", "1"]);
+
+    let batch: String = (0..300).map(|n| finding_line(n) + "\n").collect();
+    let (status, reply) = post(&base, Some(&sensor), batch.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(
+        (reply["accepted"].as_u64(), reply["inserted"].as_u64(), reply["errors"].as_bool()),
+        (Some(300), Some(300), Some(false))
+    );
+    let (_, again) = post(&base, Some(&sensor), batch).await;
+    assert_eq!((again["inserted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(300)));
+
+    // Good lines are stored, bad ones answered with their line numbers and reasons.
+    let mixed = format!(
+        "{}\nnot json\n{}\n{{\"kind\":\"finding\",\"scroe\":1}}\n{}\n",
+        finding_line(1000),
+        notification("hikari-net", 1).replace("notification", "botnet"),
+        notification("hikari-net", 2),
+    );
+    let (status, reply) = post(&base, Some(&sensor), mixed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply["accepted"], 1);
+    assert_eq!(reply["error_count"], 4);
+    let problems = reply["problems"].as_array().unwrap();
+    let lines: Vec<u64> = problems.iter().map(|p| p["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [2, 3, 4, 5], "{reply}");
+    assert!(problems[1]["error"].as_str().unwrap().contains("unknown field"), "{reply}");
+    assert!(problems[2]["error"].as_str().unwrap().contains("scroe"), "{reply}");
+    assert!(problems[3]["error"].as_str().unwrap().contains("made by the centre"), "{reply}");
+
+    // Records without a sensor are named after the token's label; their ids stay as derived.
+    let stored = common::open_sqlite(std::path::Path::new(&db)).await;
+    let id = botscope_model::parse_line(finding_line(1000).as_bytes(), None).unwrap().unwrap().id().unwrap();
+    let record = botscope_store::Store::record(&stored, id).await.unwrap().expect("stored under its derived id");
+    assert!(record.to_json_line().contains("\"sensor\":\"survey-7\""));
+
+    // Bodies over the bound: 413, nothing stored.
+    let huge: String = (0..9_000).map(|n| finding_line(50_000 + n) + "\n").collect();
+    assert!(huge.len() > 1 << 20);
+    let (status, reply) = post(&base, Some(&sensor), huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+    // A gzip bomb is bounded by the decompressed limit too.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut bomb, &vec![b' '; 32 << 20]).unwrap();
+    let response = client()
+        .post(format!("{base}/api/v1/ingest"))
+        .bearer_auth(&sensor)
+        .header("content-encoding", "gzip")
+        .body(bomb.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Tokens: none, unknown, revoked.
+    assert_eq!(post(&base, None, "x").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(post(&base, Some("bst_not-a-token"), "x").await.0, StatusCode::UNAUTHORIZED);
+    let spare = make_token(&scratch, &db, "sensor", None, None);
+    let listed = scratch.run(&["--db", &db, "token", "list"]).ok().stdout;
+    let spare_id =
+        listed.lines().filter(|l| l.contains("sensor")).last().unwrap().split_whitespace().next().unwrap().to_string();
+    assert!(!listed.contains(&spare), "token list must never show a token");
+    scratch.run(&["--db", &db, "token", "revoke", &spare_id]).ok();
+    assert_eq!(post(&base, Some(&spare), finding_line(1)).await.0, StatusCode::UNAUTHORIZED);
+    // Unknown routes and bad content encodings.
+    assert_eq!(get(&base, "/api/v1/nothing", Some(&sensor)).await.0, StatusCode::NOT_FOUND);
+    let response = client()
+        .post(format!("{base}/api/v1/ingest"))
+        .bearer_auth(&sensor)
+        .header("content-encoding", "br")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isp_token_sees_and_changes_only_its_own_notifications() {
+    let scratch = Scratch::new();
+    let db = scratch.path("centre.db").display().to_string();
+    let admin = make_token(&scratch, &db, "admin", None, None);
+    let isp_a = make_token(&scratch, &db, "isp", Some("hikari-net"), None);
+    let isp_b = make_token(&scratch, &db, "isp", Some("sakura-bb"), None);
+    let sensor = make_token(&scratch, &db, "sensor", None, None);
+    let (_server, base) = start_center(&scratch, &db, &[]);
+    let lines = [notification("hikari-net", 1), notification("hikari-net", 2), notification("sakura-bb", 3)];
+    let (status, reply) = post(&base, Some(&admin), lines.join("\n")).await;
+    assert_eq!((status, reply["accepted"].as_u64()), (StatusCode::OK, Some(3)), "{reply}");
+
+    let (status, body) = get(&base, "/api/v1/isp/notifications", Some(&isp_a)).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ips: BTreeSet<&str> =
+        listed["notifications"].as_array().unwrap().iter().map(|n| n["ip"].as_str().unwrap()).collect();
+    assert_eq!(ips, BTreeSet::from(["127.16.9.1", "127.16.9.2"]));
+    assert!(!body.contains("127.16.9.3") && !body.contains("sakura-bb"));
+    // Asking for another ISP's list, or changing its case: as if it did not exist.
+    let (status, body) = get(&base, "/api/v1/isp/notifications?isp=sakura-bb", Some(&isp_a)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("127.16.9.3"));
+    let b_case = notification_id(&lines[2]);
+    let update = |token: &str, id: &str, body: &str| {
+        client()
+            .post(format!("{base}/api/v1/isp/notifications/{id}/status"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let response = update(&isp_a, &b_case, r#"{"status":"fixed"}"#).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // Its own: recorded; a bad status or body: 400; a sensor token: 403; no token: 401.
+    let a_case = notification_id(&lines[0]);
+    let response = update(&isp_a, &a_case, r#"{"status":"contacted","note":"called the subscriber"}"#).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(update(&isp_a, &a_case, r#"{"status":"sent"}"#).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(update(&isp_a, &a_case, "{not json").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(update(&sensor, &a_case, r#"{"status":"fixed"}"#).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(get(&base, "/api/v1/isp/notifications", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&base, "/api/v1/isp/notifications", Some(&sensor)).await.0, StatusCode::FORBIDDEN);
+    let (_, body) = get(&base, "/api/v1/isp/notifications?status=contacted&format=csv", Some(&isp_a)).await;
+    assert_eq!(body.lines().count(), 2, "{body}");
+    assert!(body.contains("127.16.9.1") && body.contains("contacted"));
+    // ISP B still sees its case untouched, and an admin sees all three.
+    let (_, body) = get(&base, "/api/v1/isp/notifications", Some(&isp_b)).await;
+    assert!(body.contains("\"status\":\"sent\"") && body.contains("127.16.9.3") && !body.contains("127.16.9.1"));
+    let (_, body) = get(&base, "/api/v1/isp/notifications", Some(&admin)).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["notifications"].as_array().unwrap().len(), 3);
+    // Sensors may not post notifications (the centre makes them).
+    let (_, reply) = post(&base, Some(&sensor), notification("hikari-net", 9)).await;
+    assert_eq!(reply["error_count"], 1);
+}
+
+/// Posts batches as fast as the centre takes them, remembering what it acknowledged, until the
+/// server dies; then checks every acknowledged record is in the store.
+async fn acknowledged_batches_survive_kill_9(db: &str, open: impl AsyncFnOnce() -> Vec<uuid::Uuid>, scratch: &Scratch) {
+    let sensor = make_token(scratch, db, "sensor", None, None);
+    let (server, base) = start_center(scratch, db, &[]);
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<uuid::Uuid>::new()));
+    let sender = {
+        let acknowledged = acknowledged.clone();
+        tokio::spawn(async move {
+            for batch in 0u32.. {
+                let lines: Vec<String> = (0..500).map(|n| finding_line(batch * 500 + n)).collect();
+                let ids: Vec<uuid::Uuid> = lines
+                    .iter()
+                    .map(|l| botscope_model::parse_line(l.as_bytes(), None).unwrap().unwrap().id().unwrap())
+                    .collect();
+                match client()
+                    .post(format!("{base}/api/v1/ingest"))
+                    .bearer_auth(&sensor)
+                    .body(lines.join("\n"))
+                    .send()
+                    .await
+                {
+                    Ok(response) if response.status() == StatusCode::OK => {
+                        let reply: serde_json::Value = response.json_or_text().await;
+                        assert_eq!(reply["accepted"], 500);
+                        acknowledged.lock().unwrap().extend(ids);
+                    }
+                    _ => break,
+                }
+            }
+        })
+    };
+    // Let it ingest for a while, then kill it without warning.
+    while acknowledged.lock().unwrap().len() < 20_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut server = server;
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    sender.await.unwrap();
+    let acked = acknowledged.lock().unwrap().clone();
+    let stored: BTreeSet<uuid::Uuid> = open().await.into_iter().collect();
+    let lost = acked.iter().filter(|id| !stored.contains(id)).count();
+    assert_eq!(lost, 0, "{lost} of {} acknowledged records were lost", acked.len());
+    assert!(acked.len() >= 20_000);
+}
+
+trait JsonOrText {
+    async fn json_or_text(self) -> serde_json::Value;
+}
+
+impl JsonOrText for reqwest::Response {
+    async fn json_or_text(self) -> serde_json::Value {
+        let text = self.text().await.unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    }
+}
+
+async fn all_ids(store: &impl botscope_store::Store) -> Vec<uuid::Uuid> {
+    let query = botscope_store::RecordQuery::default();
+    botscope_store::all_records(store, query).await.unwrap().iter().filter_map(|r| r.id()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_centre_killed_mid_ingest_loses_nothing_it_acknowledged_sqlite() {
+    let scratch = Scratch::new();
+    let path = scratch.path("centre.db");
+    let db = path.display().to_string();
+    acknowledged_batches_survive_kill_9(&db, async || all_ids(&common::open_sqlite(&path).await).await, &scratch).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_centre_killed_mid_ingest_loses_nothing_it_acknowledged_postgres() {
+    let scratch = Scratch::new();
+    let cluster = botscope_testkit::PgCluster::start();
+    let url = cluster.create_database("kill9");
+    let open_url = url.clone();
+    acknowledged_batches_survive_kill_9(
+        &url,
+        async move || all_ids(&botscope_store::PostgresStore::open(&open_url, 2).await.unwrap()).await,
+        &scratch,
+    )
+    .await;
+}
