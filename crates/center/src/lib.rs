@@ -12,7 +12,10 @@
 
 pub mod correlate;
 mod error;
+pub mod feeds;
+pub mod liveness;
 pub mod notify;
+pub mod remediation;
 pub mod tokens;
 
 pub use error::CenterError;

@@ -1,0 +1,277 @@
+//! Whether C&C servers still answer: a TCP connect (and, when asked, a greeting the server must
+//! not refuse), recorded only when a server's state changes, and the lifetimes that follow.
+//!
+//! Which addresses may be probed is the caller's decision (`botscope liveness` allows only
+//! loopback with `--lab` and never special-purpose ranges); this module probes what it is given,
+//! at a bounded rate and concurrency, each probe bounded in time.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use botscope_model::{FeedRole, Kind, Liveness, Record, Timestamp, Transport};
+use botscope_store::{RecordQuery, Store, all_records};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::CenterError;
+
+/// A server to probe.
+pub type Target = (IpAddr, u16, Transport);
+
+/// How to probe.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Connect timeout, and how long a greeted server must keep the connection.
+    pub timeout: Duration,
+    /// Bytes to send after connecting (e.g. Mirai's bot hello `00000001`); none = connect only.
+    pub greeting: Option<Vec<u8>>,
+    /// Probes started per second at most.
+    pub rate: u32,
+    /// Probes in flight at most.
+    pub concurrency: usize,
+    /// Name written as the records' `sensor`.
+    pub sensor: Option<String>,
+}
+
+/// One probe's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// Whether it answered.
+    pub alive: bool,
+    /// What was seen.
+    pub outcome: &'static str,
+    /// Connect time, when it connected.
+    pub rtt_ms: Option<f64>,
+}
+
+/// Probes one TCP server.
+pub async fn probe(target: SocketAddr, config: &ProbeConfig) -> Probe {
+    let started = Instant::now();
+    let stream = match tokio::time::timeout(config.timeout, tokio::net::TcpStream::connect(target)).await {
+        Err(_) => return Probe { alive: false, outcome: "timeout", rtt_ms: None },
+        Ok(Err(error)) => {
+            let outcome = match error.kind() {
+                std::io::ErrorKind::ConnectionRefused => "refused",
+                std::io::ErrorKind::ConnectionReset => "reset",
+                _ => "unreachable",
+            };
+            return Probe { alive: false, outcome, rtt_ms: None };
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    let rtt_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
+    let Some(greeting) = &config.greeting else {
+        return Probe { alive: true, outcome: "connected", rtt_ms };
+    };
+    let mut stream = stream;
+    if stream.write_all(greeting).await.is_err() {
+        return Probe { alive: false, outcome: "reset", rtt_ms };
+    }
+    // A C&C keeps a greeted bot connected (it may say nothing); a dead service closes or resets.
+    let mut buffer = [0u8; 256];
+    match tokio::time::timeout(config.timeout, stream.read(&mut buffer)).await {
+        Err(_) | Ok(Ok(1..)) => Probe { alive: true, outcome: "greeted", rtt_ms },
+        Ok(Ok(0)) => Probe { alive: false, outcome: "closed", rtt_ms },
+        Ok(Err(_)) => Probe { alive: false, outcome: "reset", rtt_ms },
+    }
+}
+
+/// The servers worth probing: every reported C&C and every feed-listed C&C with a port.
+pub async fn targets(store: &impl Store) -> Result<Vec<Target>, CenterError> {
+    let mut found: Vec<Target> = Vec::new();
+    for record in all_records(store, RecordQuery { kind: Some(Kind::Cnc), ..Default::default() }).await? {
+        if let Record::Cnc(c) = record {
+            found.push((c.ip, c.port, c.protocol));
+        }
+    }
+    for record in all_records(store, RecordQuery { kind: Some(Kind::FeedEntry), ..Default::default() }).await? {
+        if let Record::FeedEntry(f) = record
+            && f.role == FeedRole::Cnc
+            && let Some(target) = f.endpoint()
+        {
+            found.push(target);
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
+}
+
+/// The latest recorded state of each server.
+async fn last_states(store: &impl Store) -> Result<BTreeMap<Target, Liveness>, CenterError> {
+    let mut last: BTreeMap<Target, Liveness> = BTreeMap::new();
+    for record in all_records(store, RecordQuery { kind: Some(Kind::Liveness), ..Default::default() }).await? {
+        if let Record::Liveness(l) = record {
+            let key = (l.ip, l.port, l.protocol);
+            if last.get(&key).is_none_or(|seen| seen.checked_at <= l.checked_at) {
+                last.insert(key, l);
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoundReport {
+    /// Servers probed.
+    pub probed: usize,
+    /// Alive now.
+    pub alive: usize,
+    /// Dead now.
+    pub dead: usize,
+    /// State changes recorded (including first probes).
+    pub changes: usize,
+    /// Servers not probed (UDP, or refused by the caller's rule).
+    pub skipped: usize,
+}
+
+/// Probes every target once (at most `config.rate` per second) and stores a liveness record for
+/// each first probe and each change of state.
+pub async fn round(
+    store: &impl Store,
+    targets: &[Target],
+    config: &ProbeConfig,
+    allowed: &(dyn Fn(IpAddr) -> bool + Sync),
+) -> Result<RoundReport, CenterError> {
+    let last = last_states(store).await?;
+    let mut report = RoundReport::default();
+    let gate = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(config.rate.max(1))));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, target) in targets.iter().enumerate() {
+        if target.2 != Transport::Tcp || !allowed(target.0) {
+            report.skipped += 1;
+            continue;
+        }
+        tick.tick().await;
+        let permit = gate.clone().acquire_owned().await.map_err(|_| CenterError::Invalid("probe gate closed".into()))?;
+        let config = config.clone();
+        let target = *target;
+        tasks.spawn(async move {
+            let result = probe(SocketAddr::new(target.0, target.1), &config).await;
+            drop(permit);
+            (n, target, chrono::Utc::now(), result)
+        });
+    }
+    let mut changes = Vec::new();
+    let mut results = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        results.push(done.map_err(|e| CenterError::Invalid(format!("a probe failed: {e}")))?);
+    }
+    results.sort_by_key(|(n, ..)| *n);
+    for (_, target, at, result) in results {
+        report.probed += 1;
+        if result.alive {
+            report.alive += 1;
+        } else {
+            report.dead += 1;
+        }
+        if last.get(&target).is_none_or(|before| before.alive != result.alive) {
+            let mut record = Record::Liveness(Liveness {
+                id: None,
+                ip: target.0,
+                port: target.1,
+                protocol: target.2,
+                checked_at: at,
+                alive: result.alive,
+                outcome: result.outcome.into(),
+                rtt_ms: result.rtt_ms,
+                sensor: config.sensor.clone(),
+            });
+            record.ensure_id();
+            changes.push(record);
+        }
+    }
+    report.changes = changes.len();
+    store.put_records(&changes).await?;
+    Ok(report)
+}
+
+/// How long C&C servers lived, from first report to the probe that found them dead for good.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lifetimes {
+    /// Servers with at least one probe.
+    pub servers: usize,
+    /// Dead at their last probe.
+    pub dead: usize,
+    /// Dead, and within 10 days of their first report.
+    pub dead_within_10_days: usize,
+    /// `dead_within_10_days / servers`.
+    pub share_dead_within_10_days: f64,
+    /// Median lifetime of the dead, hours.
+    pub median_lifetime_hours: Option<f64>,
+    /// Per server: first report, death (when dead), and lifetime in hours.
+    pub per_server: Vec<ServerLife>,
+}
+
+/// One server's life.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerLife {
+    /// `ADDRESS:PORT/PROTOCOL`.
+    pub server: String,
+    /// First report (flow analyser or feed).
+    pub first_reported: Timestamp,
+    /// Whether its last probe found it alive.
+    pub alive: bool,
+    /// When it went dead for good (the last transition to dead).
+    pub died: Option<Timestamp>,
+    /// Hours from first report to death, or to now while alive.
+    pub hours: f64,
+}
+
+/// Lifetimes from the stored reports and liveness records.
+pub async fn lifetimes(store: &impl Store, now: Timestamp) -> Result<Lifetimes, CenterError> {
+    let mut first: BTreeMap<Target, Timestamp> = BTreeMap::new();
+    let mut note = |key: Target, at: Timestamp| {
+        let slot = first.entry(key).or_insert(at);
+        *slot = (*slot).min(at);
+    };
+    for record in all_records(store, RecordQuery { kind: Some(Kind::Cnc), ..Default::default() }).await? {
+        if let Record::Cnc(c) = record {
+            note((c.ip, c.port, c.protocol), c.first_seen);
+        }
+    }
+    for record in all_records(store, RecordQuery { kind: Some(Kind::FeedEntry), ..Default::default() }).await? {
+        if let Record::FeedEntry(f) = record
+            && let Some(key) = f.endpoint()
+        {
+            note(key, f.first_seen);
+        }
+    }
+    let last = last_states(store).await?;
+    let mut out = Lifetimes::default();
+    let mut dead_hours = Vec::new();
+    for (key, state) in &last {
+        let born = first.get(key).copied().unwrap_or(state.checked_at).min(state.checked_at);
+        let end = if state.alive { now } else { state.checked_at };
+        let hours = (end - born).num_seconds().max(0) as f64 / 3600.0;
+        out.servers += 1;
+        if !state.alive {
+            out.dead += 1;
+            dead_hours.push(hours);
+            if hours <= 240.0 {
+                out.dead_within_10_days += 1;
+            }
+        }
+        out.per_server.push(ServerLife {
+            server: format!("{}:{}/{}", key.0, key.1, key.2.as_str()),
+            first_reported: born,
+            alive: state.alive,
+            died: (!state.alive).then_some(state.checked_at),
+            hours: (hours * 10.0).round() / 10.0,
+        });
+    }
+    if out.servers > 0 {
+        out.share_dead_within_10_days = out.dead_within_10_days as f64 / out.servers as f64;
+    }
+    dead_hours.sort_by(f64::total_cmp);
+    if !dead_hours.is_empty() {
+        let mid = dead_hours.len() / 2;
+        let median = if dead_hours.len() % 2 == 1 { dead_hours[mid] } else { (dead_hours[mid - 1] + dead_hours[mid]) / 2.0 };
+        out.median_lifetime_hours = Some((median * 10.0).round() / 10.0);
+    }
+    Ok(out)
+}
