@@ -106,6 +106,21 @@ pub enum Command {
     /// The botnets correlation found
     #[command(subcommand)]
     Botnets(crate::commands::center::BotnetsCommand),
+
+    /// Outside C&C and bot lists (ThreatFox, Feodo Tracker, STIX, plain)
+    #[command(subcommand)]
+    Feeds(crate::commands::feeds::FeedsCommand),
+
+    /// Probe reported C&C servers and record when they come and go
+    Liveness(crate::commands::feeds::LivenessArgs),
+
+    /// Per-ISP notifications: reports, e-mail, outcomes
+    #[command(subcommand)]
+    Notify(crate::commands::notify::NotifyCommand),
+
+    /// Reports over the centre's data (remediation)
+    #[command(subcommand)]
+    Report(crate::commands::notify::ReportCommand),
 }
 
 macro_rules! flow_about_common {

@@ -87,6 +87,10 @@ fn main() -> ExitCode {
             Command::Token(command) => commands::center::token(command, &settings).await,
             Command::Correlate(args) => commands::center::correlate(args, &settings).await,
             Command::Botnets(command) => commands::center::botnets(command, &settings).await,
+            Command::Feeds(command) => commands::feeds::run(command, &settings).await,
+            Command::Liveness(args) => commands::feeds::liveness(args, &settings).await,
+            Command::Notify(command) => commands::notify::run(command, &settings).await,
+            Command::Report(command) => commands::notify::report(command, &settings).await,
         }
     });
     match outcome {

@@ -2,10 +2,12 @@
 
 pub mod center;
 pub mod config;
+pub mod feeds;
 pub mod flow;
 pub mod ingest;
 pub mod isp;
 pub mod lab;
+pub mod notify;
 pub mod sink;
 pub mod survey;
 pub mod telescope;

@@ -28,6 +28,14 @@ pub use mail::{MailConfig, send_reports};
 pub use period::{Period, PeriodKind};
 pub use report::{ReportFile, ReportFormat, ReportType, cases_csv, write_reports};
 
+/// Statuses an ISP reports; the others are the centre's and the re-survey's.
+pub const ISP_STATUSES: [NotificationStatus; 4] = [
+    NotificationStatus::Contacted,
+    NotificationStatus::Fixed,
+    NotificationStatus::Unreachable,
+    NotificationStatus::FalsePositive,
+];
+
 /// How a case appears in a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

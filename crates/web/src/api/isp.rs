@@ -83,14 +83,6 @@ pub struct StatusUpdate {
     note: Option<String>,
 }
 
-/// Statuses an ISP reports; the others are the centre's and the re-survey's.
-pub const ISP_STATUSES: [NotificationStatus; 4] = [
-    NotificationStatus::Contacted,
-    NotificationStatus::Fixed,
-    NotificationStatus::Unreachable,
-    NotificationStatus::FalsePositive,
-];
-
 pub async fn update_status(
     State(state): State<AppState>,
     auth: Auth,
@@ -102,8 +94,8 @@ pub async fn update_status(
         body.map_err(|e| ApiError::bad_request(format!("expected {{\"status\": ..., \"note\": ...}}: {e}")))?;
     let id: uuid::Uuid = id.parse().map_err(|_| ApiError::not_found())?;
     let status: NotificationStatus = update.status.parse().map_err(ApiError::bad_request)?;
-    if !ISP_STATUSES.contains(&status) {
-        let names: Vec<&str> = ISP_STATUSES.iter().map(|s| s.as_str()).collect();
+    if !botscope_center::notify::ISP_STATUSES.contains(&status) {
+        let names: Vec<&str> = botscope_center::notify::ISP_STATUSES.iter().map(|s| s.as_str()).collect();
         return Err(ApiError::bad_request(format!("an ISP reports one of: {}", names.join(", "))));
     }
     let Some(Record::Notification(mut notification)) = state.store.record(id).await? else {
