@@ -617,6 +617,13 @@ pub struct SurveyArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub conversation_timeout: f64,
 
+    /// Re-survey notified devices: exactly the address and port of each vulnerable case, read from
+    /// the store (--recheck with --db) or from FILE (notification records as JSON lines). Writes one
+    /// outcome record per case: fixed (the service answered and the problem is gone) or not_fixed.
+    /// --scope is not needed: the cases are the scope (still minus the blocklist)
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub recheck: Option<Option<PathBuf>>,
+
     #[command(flatten)]
     pub center: crate::commands::sink::CenterArgs,
 }
@@ -839,6 +846,11 @@ pub struct LabDevicesArgs {
     /// Most conversations open at once (beyond it new connections are dropped)
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_open: usize,
+
+    /// Devices whose owners fixed them: their passwords are strong now (comma-separated addresses);
+    /// the truth file says so
+    #[arg(long, value_name = "ADDRESSES", value_delimiter = ',')]
+    pub fixed: Vec<std::net::Ipv4Addr>,
 
     /// Serve only this partition of the fleet (used by the lab itself for large fleets)
     #[arg(long, value_name = "I/K", hide = true)]

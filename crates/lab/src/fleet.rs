@@ -402,6 +402,15 @@ fn is_login_service(service: Service) -> bool {
 }
 
 impl Device {
+    /// The owner fixed it as a notification asks: the default or empty password replaced by a
+    /// strong one. Its services stay up, so a re-survey sees the login fail.
+    pub fn fix_password(&mut self) {
+        if !matches!(self.credential, Credential::Strong { .. }) {
+            let password: String = (0..4).map(|i| format!("{:04x}", (self.seed >> (i * 16)) & 0xffff)).collect();
+            self.credential = Credential::Strong { username: "admin".into(), password: format!("fixed-{password}") };
+        }
+    }
+
     /// How the device asks for credentials on `service`.
     pub fn auth(&self, service: Service) -> &'static str {
         match service {

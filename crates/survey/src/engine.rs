@@ -56,6 +56,8 @@ pub struct Config {
     pub round: Option<String>,
     /// Worker name written into records.
     pub sensor: Option<String>,
+    /// When set, only these address x port pairs are probed (a re-survey of notified devices).
+    pub only: Option<Arc<std::collections::HashSet<(Ipv4Addr, u16)>>>,
 }
 
 /// Live counters, for progress display.
@@ -192,7 +194,11 @@ pub async fn run(
         findings: Default::default(),
         config,
     });
-    progress.probes_total.store(space.shard_len_estimate(shards), Ordering::Relaxed);
+    let total = match &run.config.only {
+        Some(only) => only.len() as u64,
+        None => space.shard_len_estimate(shards),
+    };
+    progress.probes_total.store(total, Ordering::Relaxed);
 
     // Port stage (skipped when a checkpoint holds its result).
     let resumed_open = resume.open.is_some();
@@ -202,6 +208,9 @@ pub async fn run(
     for target in targets {
         if stop.load(Ordering::Relaxed) {
             break;
+        }
+        if run.config.only.as_ref().is_some_and(|only| !only.contains(&(target.ip, target.port))) {
+            continue;
         }
         let permit = run.connections.clone().acquire_owned().await.expect("semaphore never closed");
         run.rate.acquire().await;

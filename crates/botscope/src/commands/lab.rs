@@ -184,6 +184,13 @@ async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {
     let duration = args.duration.map(|d| crate::stop::seconds(d, "--duration", 7.0 * 86400.0)).transpose()?;
     let spec = FleetSpec { count: args.count, seed: args.seed, subnet, ports, misbehaving: args.misbehaving };
     let mut fleet = fleet::build(&spec, &DeviceCatalog::shipped(), &Dictionary::shipped())?;
+    for ip in &args.fixed {
+        let device = fleet
+            .iter_mut()
+            .find(|d| d.ip == *ip)
+            .with_context(|| format!("--fixed {ip}: no device of the fleet has that address"))?;
+        device.fix_password();
+    }
     let stop = crate::stop::signal_or_after(duration);
 
     if let Some(partition) = &args.partition {
@@ -258,6 +265,7 @@ async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {
             .args(["lab", "devices", "--count", &args.count.to_string(), "--seed", &args.seed.to_string()])
             .args(["--subnet", &args.subnet, "--misbehaving", &args.misbehaving.to_string()])
             .args(["--max-open", &per_worker_open.to_string(), "--partition", &format!("{index}/{parts}")])
+            .args(args.fixed.iter().flat_map(|ip| ["--fixed".to_string(), ip.to_string()]))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true);

@@ -23,8 +23,8 @@ use crate::auth::Auth;
 use crate::error::ApiError;
 
 /// Kinds a sensor token may send; the centre makes the others itself.
-pub const SENSOR_KINDS: [Kind; 6] =
-    [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Service, Kind::DarknetDay, Kind::FeedEntry];
+pub const SENSOR_KINDS: [Kind; 7] =
+    [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Service, Kind::DarknetDay, Kind::FeedEntry, Kind::Outcome];
 
 /// Per-line errors listed in a reply; the rest are counted.
 const LISTED_ERRORS: usize = 100;
@@ -160,6 +160,12 @@ fn read_line(line: &[u8], caller: &botscope_center::tokens::Caller) -> Result<Re
             record.kind(),
             names.join(", ")
         ));
+    }
+    if let Record::Outcome(outcome) = &record
+        && caller.role != Role::Admin
+        && outcome.source != botscope_model::OutcomeSource::Recheck
+    {
+        return Err("a sensor sends only re-survey outcomes (source recheck); ISPs report theirs through /api/v1/isp".into());
     }
     // The id stays the one derived from the record as sent, so it matches the sensor's own files
     // (flow analysers cite seed records by it).

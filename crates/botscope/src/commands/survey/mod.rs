@@ -20,11 +20,21 @@ use tokio::sync::mpsc;
 use crate::Settings;
 use crate::cli::{FingerprintsArgs, SurveyArgs};
 
+mod recheck;
+
 /// Records stored per transaction.
 const STORE_BATCH: usize = 500;
 
 pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
+    let cases = match &args.recheck {
+        Some(source) => Some(recheck::cases(source.as_deref(), settings, db_given).await?),
+        None => None,
+    };
     let mut requested = Vec::new();
+    if let Some(cases) = &cases {
+        anyhow::ensure!(!cases.is_empty(), "--recheck: no open vulnerable case to re-survey");
+        requested.extend(cases.iter().map(|c| ipnet::Ipv4Net::from(c.ip)));
+    }
     for text in &args.scope {
         requested.push(scope::parse_range(text).map_err(|e| anyhow::anyhow!("--scope {e}"))?);
     }
@@ -37,9 +47,15 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     }
     let scope = Scope::build(&requested, &excluded, args.lab)?;
     let catalog = PortCatalog::shipped();
-    let ports = match &args.ports {
-        Some(list) => catalog.parse_list(list)?,
-        None => catalog.set(&args.port_set)?,
+    let ports = match (&cases, &args.ports) {
+        (Some(cases), _) => {
+            let mut list: Vec<u16> = cases.iter().map(|c| c.port).collect();
+            list.sort_unstable();
+            list.dedup();
+            catalog.parse_list(&list.iter().map(u16::to_string).collect::<Vec<_>>().join(","))?
+        }
+        (None, Some(list)) => catalog.parse_list(list)?,
+        (None, None) => catalog.set(&args.port_set)?,
     };
     let dictionary = match &args.credentials {
         Some(path) => Dictionary::load(path)?,
@@ -91,6 +107,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         lab: args.lab,
         round: args.round.clone(),
         sensor: args.sensor.clone(),
+        only: cases.as_ref().map(|cases| Arc::new(cases.iter().map(|c| (c.ip, c.port)).collect())),
     };
     tracing::info!(
         addresses = scope.targets.len(),
@@ -147,9 +164,11 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     });
 
     let mut batch: Vec<Record> = Vec::new();
+    let mut seen = recheck::Seen::default();
     while let Some(item) = rx.recv().await {
         match item {
             Output::Record(mut record) => {
+                seen.record(&record);
                 if let (Some(attributor), Record::Finding(finding)) = (&attributor, record.as_mut()) {
                     let isps = attributor.lookup(finding.ip).isps;
                     if !isps.is_empty() {
@@ -174,6 +193,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                 }
             }
             Output::PortStageDone(open) => {
+                seen.open(&open);
                 if let Some(checkpoint) = checkpoint.as_mut() {
                     checkpoint.port_stage_done(&open)?;
                 }
@@ -193,6 +213,17 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                 }
             }
         }
+    }
+    if let Some(cases) = &cases {
+        let (outcomes, unreachable) = seen.outcomes(cases, chrono::Utc::now());
+        for record in &outcomes {
+            if let Some(out) = out.as_mut() {
+                writeln!(out, "{}", record.to_json_line()).context("cannot write --out")?;
+            }
+        }
+        let fixed = outcomes.iter().filter(|r| matches!(r, Record::Outcome(o) if o.status == botscope_model::NotificationStatus::Fixed)).count();
+        tracing::info!(cases = cases.len(), fixed, not_fixed = outcomes.len() - fixed, unreachable, "re-survey verdicts");
+        batch.extend(outcomes);
     }
     dest.put(&batch).await?;
     dest.finish().await?;

@@ -1,0 +1,125 @@
+//! `survey --recheck`: the notified cases to re-survey, and the verdicts on them.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use anyhow::Context;
+use botscope_model::{
+    FindingIssue, Kind, Notification, NotificationReason, NotificationStatus, Outcome, OutcomeSource, Record, Timestamp,
+};
+use botscope_store::{RecordQuery, all_records};
+use botscope_survey::targets::Target;
+
+use crate::Settings;
+
+/// A case a re-survey can check: an IPv4 address and port with a vulnerability.
+pub struct Case {
+    pub notification: Notification,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+}
+
+fn issue_of(reason: NotificationReason) -> Option<FindingIssue> {
+    Some(match reason {
+        NotificationReason::DefaultCredential => FindingIssue::DefaultCredential,
+        NotificationReason::NoAuthentication => FindingIssue::NoAuthentication,
+        NotificationReason::ExposedManagement => FindingIssue::ExposedManagement,
+        NotificationReason::OutdatedFirmware => FindingIssue::OutdatedFirmware,
+        NotificationReason::EolDevice => FindingIssue::EolDevice,
+        NotificationReason::Infected => return None,
+    })
+}
+
+/// The cases to re-survey, from a file of notification records or from the store.
+pub async fn cases(file: Option<&Path>, settings: &Settings, db_given: bool) -> anyhow::Result<Vec<Case>> {
+    let notifications: Vec<Notification> = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("--recheck {}", path.display()))?;
+            let mut list = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                match botscope_model::parse_line(line.as_bytes(), Some(Kind::Notification)) {
+                    Ok(Some(Record::Notification(case))) => list.push(case),
+                    Ok(_) => {}
+                    Err(error) => anyhow::bail!("--recheck {}:{}: {error}", path.display(), n + 1),
+                }
+            }
+            list
+        }
+        None => {
+            anyhow::ensure!(db_given, "--recheck without a file reads the cases from the store: give --db");
+            let store = settings.open_store().await?;
+            all_records(&store, RecordQuery { kind: Some(Kind::Notification), ..Default::default() })
+                .await?
+                .into_iter()
+                .filter_map(|r| if let Record::Notification(n) = r { Some(n) } else { None })
+                .collect()
+        }
+    };
+    Ok(notifications
+        .into_iter()
+        .filter(|n| n.status != NotificationStatus::FalsePositive && issue_of(n.reason).is_some())
+        .filter_map(|n| match (n.ip, n.port) {
+            (IpAddr::V4(ip), Some(port)) => Some(Case { ip, port, notification: n }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// What the re-survey saw.
+#[derive(Default)]
+pub struct Seen {
+    open: HashSet<(Ipv4Addr, u16)>,
+    findings: HashSet<(IpAddr, u16, FindingIssue)>,
+    /// Devices with any finding, for device-level issues (EOL, firmware) whose port is the service's.
+    devices: HashSet<(IpAddr, FindingIssue)>,
+}
+
+impl Seen {
+    pub fn record(&mut self, record: &Record) {
+        if let Record::Finding(f) = record {
+            self.findings.insert((f.ip, f.port, f.issue));
+            self.devices.insert((f.ip, f.issue));
+        }
+    }
+
+    pub fn open(&mut self, open: &[Target]) {
+        self.open.extend(open.iter().map(|t| (t.ip, t.port)));
+    }
+
+    /// One outcome per case the re-survey could judge, and how many it could not (the device did
+    /// not answer: it may be off, or gone; that is not a fix).
+    pub fn outcomes(&self, cases: &[Case], now: Timestamp) -> (Vec<Record>, usize) {
+        let mut records = Vec::new();
+        let mut unreachable = 0;
+        for case in cases {
+            let Some(issue) = issue_of(case.notification.reason) else { continue };
+            let found = self.findings.contains(&(IpAddr::V4(case.ip), case.port, issue))
+                || (matches!(issue, FindingIssue::EolDevice | FindingIssue::OutdatedFirmware)
+                    && self.devices.contains(&(IpAddr::V4(case.ip), issue)));
+            let answered = self.open.contains(&(case.ip, case.port));
+            let (status, note) = if found {
+                (NotificationStatus::NotFixed, "re-survey: the problem is still there")
+            } else if answered {
+                (NotificationStatus::Fixed, "re-survey: the service answered and the problem is gone")
+            } else if issue == FindingIssue::ExposedManagement {
+                (NotificationStatus::Fixed, "re-survey: the management port no longer answers")
+            } else {
+                unreachable += 1;
+                continue;
+            };
+            let mut record = Record::Outcome(Outcome {
+                id: None,
+                notification: case.notification.id.unwrap_or_default(),
+                isp: case.notification.isp.clone(),
+                status,
+                at: now,
+                source: OutcomeSource::Recheck,
+                note: Some(note.into()),
+            });
+            record.ensure_id();
+            records.push(record);
+        }
+        (records, unreachable)
+    }
+}
