@@ -515,7 +515,7 @@ Examples:
   botscope survey --lab --scope 127.16.0.0/16 --ports 10023/telnet,10080/http --out lab.jsonl";
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("scope_source").required(true).multiple(true).args(["scope", "scope_file"])))]
+#[command(group(clap::ArgGroup::new("scope_source").required(true).multiple(true).args(["scope", "scope_file", "recheck"])))]
 #[command(group(clap::ArgGroup::new("port_source").args(["ports", "port_set"])))]
 pub struct SurveyArgs {
     /// An authorised range (IPv4 CIDR or address); repeat for more

@@ -147,7 +147,8 @@ pub async fn round(
             continue;
         }
         tick.tick().await;
-        let permit = gate.clone().acquire_owned().await.map_err(|_| CenterError::Invalid("probe gate closed".into()))?;
+        let permit =
+            gate.clone().acquire_owned().await.map_err(|_| CenterError::Invalid("probe gate closed".into()))?;
         let config = config.clone();
         let target = *target;
         tasks.spawn(async move {
@@ -270,7 +271,8 @@ pub async fn lifetimes(store: &impl Store, now: Timestamp) -> Result<Lifetimes, 
     dead_hours.sort_by(f64::total_cmp);
     if !dead_hours.is_empty() {
         let mid = dead_hours.len() / 2;
-        let median = if dead_hours.len() % 2 == 1 { dead_hours[mid] } else { (dead_hours[mid - 1] + dead_hours[mid]) / 2.0 };
+        let median =
+            if dead_hours.len() % 2 == 1 { dead_hours[mid] } else { (dead_hours[mid - 1] + dead_hours[mid]) / 2.0 };
         out.median_lifetime_hours = Some((median * 10.0).round() / 10.0);
     }
     Ok(out)

@@ -256,7 +256,9 @@ pub async fn report(
         .collect();
     let mut stubborn: Vec<Stubborn> = all
         .iter()
-        .filter(|f| f.fixed_at.is_none() && f.case.times_notified >= 2 && f.case.status != NotificationStatus::FalsePositive)
+        .filter(|f| {
+            f.fixed_at.is_none() && f.case.times_notified >= 2 && f.case.status != NotificationStatus::FalsePositive
+        })
         .map(|f| Stubborn {
             notification: f.case.id.unwrap_or_default(),
             isp: f.case.isp.clone(),

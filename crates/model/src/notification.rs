@@ -3,7 +3,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Device, Language, Timestamp};
+use crate::{Device, Language, Service, Timestamp};
 
 /// One case an ISP is asked to act on: a subscriber address (and port, for a vulnerable service)
 /// seen infected or vulnerable, for one reason.
@@ -23,6 +23,9 @@ pub struct Notification {
     /// The vulnerable service's port (absent for infected hosts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// What the service speaks (absent for infected hosts): a re-survey needs it.
+    #[serde(default, rename = "protocol", skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
     /// Why.
     pub reason: NotificationReason,
     /// When the case was first notified.

@@ -137,7 +137,10 @@ pub struct LivenessArgs {
 
 fn hex(text: &str) -> anyhow::Result<Vec<u8>> {
     let text = text.trim();
-    anyhow::ensure!(text.len() % 2 == 0 && text.len() <= 512, "--greeting: an even number of hex digits, at most 256 bytes");
+    anyhow::ensure!(
+        text.len() % 2 == 0 && text.len() <= 512,
+        "--greeting: an even number of hex digits, at most 256 bytes"
+    );
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).with_context(|| format!("--greeting {text}: not hex")))
@@ -151,9 +154,9 @@ fn probe_allowed(ip: IpAddr, lab: bool) -> bool {
     }
     match ip {
         IpAddr::V4(v4) => {
-            let blocked = botscope_survey::scope::BUILTIN_BLOCKLIST.iter().any(|(range, _)| {
-                range.parse::<ipnet::Ipv4Net>().is_ok_and(|net| net.contains(&v4))
-            });
+            let blocked = botscope_survey::scope::BUILTIN_BLOCKLIST
+                .iter()
+                .any(|(range, _)| range.parse::<ipnet::Ipv4Net>().is_ok_and(|net| net.contains(&v4)));
             !blocked
         }
         IpAddr::V6(v6) => {
@@ -189,7 +192,8 @@ pub async fn liveness(args: LivenessArgs, settings: &Settings) -> anyhow::Result
             changes = report.changes,
             skipped = report.skipped,
             dead_within_10_days = format!("{:.0} %", lives.share_dead_within_10_days * 100.0),
-            median_lifetime_hours = lives.median_lifetime_hours.map(|h| format!("{h:.1}")).unwrap_or_else(|| "-".into()),
+            median_lifetime_hours =
+                lives.median_lifetime_hours.map(|h| format!("{h:.1}")).unwrap_or_else(|| "-".into()),
             "liveness round finished"
         );
         if args.once {

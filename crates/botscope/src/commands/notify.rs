@@ -36,7 +36,9 @@ pub enum NotifyCommand {
     #[command(long_about = GENERATE_ABOUT, after_help = "Examples:\n  botscope notify generate --period day --all --out reports/\n  botscope notify generate --period month --date 2026-11 --isp hikari-net --out reports/ --format json\n  botscope notify generate --period day --all --out reports/ --smtp smtp://127.0.0.1:25 --mail-from centre@example.jp")]
     Generate(GenerateArgs),
     /// Record what an ISP did about a case: contacted, fixed, unreachable or false_positive
-    #[command(after_help = "Examples:\n  botscope notify status 0b6f1c52-3a53-5f0e-9a1b-6c0e7d1f2a3b fixed --note \"password changed\"")]
+    #[command(
+        after_help = "Examples:\n  botscope notify status 0b6f1c52-3a53-5f0e-9a1b-6c0e7d1f2a3b fixed --note \"password changed\""
+    )]
     Status(StatusArgs),
 }
 
@@ -143,12 +145,7 @@ async fn generate(args: GenerateArgs, settings: &Settings) -> anyhow::Result<Exi
     }
     let catalog = DeviceCatalog::shipped();
     let guide = guide_of(&catalog);
-    let config = GenerateConfig {
-        kind,
-        period,
-        isps: (!args.all).then(|| args.isp.clone()),
-        now: chrono::Utc::now(),
-    };
+    let config = GenerateConfig { kind, period, isps: (!args.all).then(|| args.isp.clone()), now: chrono::Utc::now() };
     let generated = notify::generate(&store, &config, &guide).await?;
     let period = Period::parse(kind, generated.period.split_once(':').map(|(_, p)| p).unwrap_or_default())
         .map_err(anyhow::Error::msg)?;
@@ -156,7 +153,8 @@ async fn generate(args: GenerateArgs, settings: &Settings) -> anyhow::Result<Exi
     let files = notify::write_reports(&args.out, period, &generated.rows, format, args.new_only)?;
     let mailed = match (&args.smtp, &args.mail_from) {
         (Some(relay), Some(from)) => {
-            notify::send_reports(&MailConfig { relay: relay.clone(), from: from.clone() }, period, &files, &isps).await?
+            notify::send_reports(&MailConfig { relay: relay.clone(), from: from.clone() }, period, &files, &isps)
+                .await?
         }
         _ => Vec::new(),
     };

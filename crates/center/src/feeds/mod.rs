@@ -169,7 +169,10 @@ pub(crate) fn parse_time(text: &str) -> Option<Timestamp> {
 /// A family name as kept: lower case, abuse.ch's `elf.`/`win.` platform prefix dropped.
 pub(crate) fn family(text: &str) -> Option<String> {
     let text = text.trim();
-    let text = text.split_once('.').filter(|(p, _)| matches!(*p, "elf" | "win" | "apk" | "osx" | "py" | "js")).map_or(text, |(_, f)| f);
+    let text = text
+        .split_once('.')
+        .filter(|(p, _)| matches!(*p, "elf" | "win" | "apk" | "osx" | "py" | "js"))
+        .map_or(text, |(_, f)| f);
     let lower = text.to_lowercase();
     (!lower.is_empty() && lower != "none" && lower != "unknown").then_some(lower)
 }

@@ -33,17 +33,21 @@ pub(crate) fn read(input: impl std::io::BufRead, options: &FeedOptions) -> FeedR
             read.problem(at, format!("{target:?} is not an address or ADDRESS:PORT"));
             continue;
         };
-        push(&mut read, at, FeedEntry {
-            id: None,
-            source: options.source.clone(),
-            role: options.plain_role,
-            ip,
-            port,
-            family: name.and_then(family),
-            first_seen: options.now,
-            last_seen: None,
-            reference: None,
-        });
+        push(
+            &mut read,
+            at,
+            FeedEntry {
+                id: None,
+                source: options.source.clone(),
+                role: options.plain_role,
+                ip,
+                port,
+                family: name.and_then(family),
+                first_seen: options.now,
+                last_seen: None,
+                reference: None,
+            },
+        );
     }
     read
 }

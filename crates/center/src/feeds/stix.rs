@@ -53,7 +53,8 @@ pub(crate) fn read(input: impl std::io::BufRead, source: &str) -> Result<FeedRea
         .filter_map(|o| Some((o["id"].as_str()?, name_of(o)?)))
         .collect();
     let mut family_of: HashMap<&str, String> = HashMap::new();
-    for relationship in objects.iter().filter(|o| o["type"] == "relationship" && o["relationship_type"] == "indicates") {
+    for relationship in objects.iter().filter(|o| o["type"] == "relationship" && o["relationship_type"] == "indicates")
+    {
         if let (Some(from), Some(to)) = (relationship["source_ref"].as_str(), relationship["target_ref"].as_str())
             && let Some(name) = malware.get(to)
         {
@@ -95,17 +96,21 @@ pub(crate) fn read(input: impl std::io::BufRead, source: &str) -> Result<FeedRea
             continue;
         }
         for ip in addresses {
-            push(&mut read, at, FeedEntry {
-                id: None,
-                source: source.into(),
-                role,
-                ip,
-                port,
-                family: name.as_deref().and_then(family),
-                first_seen,
-                last_seen,
-                reference: id.map(String::from),
-            });
+            push(
+                &mut read,
+                at,
+                FeedEntry {
+                    id: None,
+                    source: source.into(),
+                    role,
+                    ip,
+                    port,
+                    family: name.as_deref().and_then(family),
+                    first_seen,
+                    last_seen,
+                    reference: id.map(String::from),
+                },
+            );
         }
     }
     Ok(read)

@@ -102,17 +102,21 @@ pub(crate) fn threatfox(input: impl std::io::BufRead, source: &str) -> FeedRead 
             continue;
         };
         let last_seen = parse_time(&fields[8]).filter(|t| *t >= first_seen);
-        push(&mut read, at, FeedEntry {
-            id: None,
-            source: source.into(),
-            role,
-            ip: endpoint.ip(),
-            port: Some(endpoint.port()),
-            family: family(&fields[7]).or_else(|| family(&fields[5])),
-            first_seen,
-            last_seen,
-            reference: Some(fields[1].clone()).filter(|r| !r.is_empty()),
-        });
+        push(
+            &mut read,
+            at,
+            FeedEntry {
+                id: None,
+                source: source.into(),
+                role,
+                ip: endpoint.ip(),
+                port: Some(endpoint.port()),
+                family: family(&fields[7]).or_else(|| family(&fields[5])),
+                first_seen,
+                last_seen,
+                reference: Some(fields[1].clone()).filter(|r| !r.is_empty()),
+            },
+        );
     }
     read
 }
@@ -154,17 +158,21 @@ pub(crate) fn feodo(input: impl std::io::BufRead, source: &str) -> FeedRead {
         let last_seen = parse_time(&fields[4])
             .or_else(|| parse_time(&format!("{} 00:00:00", fields[4].trim())))
             .filter(|t| *t >= first_seen);
-        push(&mut read, at, FeedEntry {
-            id: None,
-            source: source.into(),
-            role: FeedRole::Cnc,
-            ip,
-            port: Some(port),
-            family: family(&fields[5]),
-            first_seen,
-            last_seen,
-            reference: None,
-        });
+        push(
+            &mut read,
+            at,
+            FeedEntry {
+                id: None,
+                source: source.into(),
+                role: FeedRole::Cnc,
+                ip,
+                port: Some(port),
+                family: family(&fields[5]),
+                first_seen,
+                last_seen,
+                reference: None,
+            },
+        );
     }
     read
 }

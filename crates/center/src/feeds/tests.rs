@@ -31,7 +31,10 @@ fn threatfox_csv_keeps_ip_port_c2_and_download_servers() {
     assert_eq!(read.entries.len(), 2);
     let c2 = &read.entries[0];
     assert_eq!((c2.ip.to_string(), c2.port, c2.role), ("127.200.0.10".into(), Some(6667), FeedRole::Cnc));
-    assert_eq!((c2.family.as_deref(), c2.reference.as_deref(), c2.source.as_str()), (Some("mirai"), Some("1234567"), "threatfox"));
+    assert_eq!(
+        (c2.family.as_deref(), c2.reference.as_deref(), c2.source.as_str()),
+        (Some("mirai"), Some("1234567"), "threatfox")
+    );
     assert_eq!(read.entries[1].role, FeedRole::Download);
     assert!(read.entries[1].last_seen.is_some());
     assert_eq!((read.not_imported, read.bad), (1, 2));
@@ -80,7 +83,10 @@ fn stix_indicators_give_addresses_ports_and_the_malware_they_indicate() {
 
 #[test]
 fn plain_lists_take_addresses_with_or_without_ports_and_families() {
-    let read = read_text(FeedFormat::Plain, "127.200.0.10:6667 Mirai\n127.200.0.11 # a comment\n\n[::1]:23\nnonsense here too\n");
+    let read = read_text(
+        FeedFormat::Plain,
+        "127.200.0.10:6667 Mirai\n127.200.0.11 # a comment\n\n[::1]:23\nnonsense here too\n",
+    );
     assert_eq!(read.entries.len(), 3);
     assert_eq!(read.entries[0].family.as_deref(), Some("mirai"));
     assert_eq!(read.entries[1].port, None);

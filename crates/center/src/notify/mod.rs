@@ -129,6 +129,7 @@ struct Gathered {
     isp: String,
     ip: IpAddr,
     port: Option<u16>,
+    service: Option<botscope_model::Service>,
     asn: Option<u32>,
     tag: String,
     first_seen: Timestamp,
@@ -148,14 +149,19 @@ async fn records_of(
     Ok(all_records(store, RecordQuery { kind: Some(kind), since, until, ..Default::default() }).await?)
 }
 
-/// The ISP an address belongs to: the record's own `isp`, else the routing table and registry.
-fn attribute(attributor: &Attributor, given: Option<&str>, ip: IpAddr) -> (Option<String>, Option<u32>) {
+/// The ISP an address belongs to: the first registered one the record names (sensors join several
+/// with commas), else the routing table's and registry's first.
+fn attribute(
+    attributor: &Attributor,
+    registry: &BTreeMap<&str, &Isp>,
+    given: Option<&str>,
+    ip: IpAddr,
+) -> (Option<String>, Option<u32>) {
     let found = attributor.lookup(ip);
     let asn = found.origin.and_then(|o| o.asns().first().copied());
-    match given {
-        Some(isp) => (Some(isp.to_string()), asn),
-        None => (found.isps.first().map(|s| s.to_string()), asn),
-    }
+    let named = given.into_iter().flat_map(|g| g.split(',')).map(str::trim).find(|h| registry.contains_key(h));
+    let isp = named.or_else(|| found.isps.iter().copied().find(|h| registry.contains_key(h)));
+    (isp.map(String::from), asn)
 }
 
 /// Generates the period's cases and updates the stored ones. `guide_of` names the remediation
@@ -209,7 +215,7 @@ pub async fn generate(
             Record::Activity(a) => (
                 ReportType::Infected,
                 a.src,
-                None,
+                None::<(u16, botscope_model::Service)>,
                 a.isp.as_deref(),
                 a.first_seen,
                 a.last_seen,
@@ -221,7 +227,7 @@ pub async fn generate(
             Record::Finding(f) => (
                 ReportType::for_issue(f.issue),
                 f.ip,
-                Some(f.port),
+                Some((f.port, f.service)),
                 f.isp.as_deref(),
                 f.observed_at,
                 f.observed_at,
@@ -232,8 +238,8 @@ pub async fn generate(
             ),
             _ => continue,
         };
-        let (isp, asn) = attribute(&attributor, given_isp, ip);
-        let Some(isp) = isp.filter(|i| registry.contains_key(i.as_str())) else {
+        let (isp, asn) = attribute(&attributor, &registry, given_isp, ip);
+        let Some(isp) = isp else {
             report.unattributed += 1;
             continue;
         };
@@ -246,11 +252,12 @@ pub async fn generate(
         {
             continue;
         }
-        let entry = gathered.entry((isp.clone(), ip, port, report_type)).or_insert_with(|| Gathered {
+        let entry = gathered.entry((isp.clone(), ip, port.map(|p| p.0), report_type)).or_insert_with(|| Gathered {
             report: report_type,
             isp,
             ip,
-            port,
+            port: port.map(|p| p.0),
+            service: port.map(|p| p.1),
             asn,
             tag: tag.clone(),
             first_seen: time_from,
@@ -287,6 +294,7 @@ pub async fn generate(
             isp: found.isp.clone(),
             ip: found.ip,
             port: found.port,
+            service: found.service,
             reason: found.report.reason(),
             created_at: config.now,
             last_notified: Some(config.now),
@@ -311,6 +319,11 @@ pub async fn generate(
                 // This period was generated before: report it as it was, change nothing.
                 let state = if old.times_notified <= 1 { CaseState::New } else { CaseState::Repeat };
                 (old.clone(), state)
+            }
+            Some(old) if old.last_period.as_deref().is_some_and(|last| last > this_period.as_str()) => {
+                // An earlier period generated after a later one: the case was already sent; list it
+                // without counting it again.
+                (old.clone(), CaseState::Repeat)
             }
             Some(old) => {
                 let mut case = old.clone();

@@ -165,7 +165,9 @@ fn read_line(line: &[u8], caller: &botscope_center::tokens::Caller) -> Result<Re
         && caller.role != Role::Admin
         && outcome.source != botscope_model::OutcomeSource::Recheck
     {
-        return Err("a sensor sends only re-survey outcomes (source recheck); ISPs report theirs through /api/v1/isp".into());
+        return Err(
+            "a sensor sends only re-survey outcomes (source recheck); ISPs report theirs through /api/v1/isp".into()
+        );
     }
     // The id stays the one derived from the record as sent, so it matches the sensor's own files
     // (flow analysers cite seed records by it).

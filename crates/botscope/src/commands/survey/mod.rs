@@ -49,10 +49,16 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     let catalog = PortCatalog::shipped();
     let ports = match (&cases, &args.ports) {
         (Some(cases), _) => {
-            let mut list: Vec<u16> = cases.iter().map(|c| c.port).collect();
+            let mut list: Vec<String> = cases
+                .iter()
+                .map(|c| match c.notification.service {
+                    Some(service) => format!("{}/{}", c.port, service.as_str()),
+                    None => c.port.to_string(),
+                })
+                .collect();
             list.sort_unstable();
             list.dedup();
-            catalog.parse_list(&list.iter().map(u16::to_string).collect::<Vec<_>>().join(","))?
+            catalog.parse_list(&list.join(",")).context("--recheck: the cases' ports")?
         }
         (None, Some(list)) => catalog.parse_list(list)?,
         (None, None) => catalog.set(&args.port_set)?,
@@ -221,8 +227,17 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                 writeln!(out, "{}", record.to_json_line()).context("cannot write --out")?;
             }
         }
-        let fixed = outcomes.iter().filter(|r| matches!(r, Record::Outcome(o) if o.status == botscope_model::NotificationStatus::Fixed)).count();
-        tracing::info!(cases = cases.len(), fixed, not_fixed = outcomes.len() - fixed, unreachable, "re-survey verdicts");
+        let fixed = outcomes
+            .iter()
+            .filter(|r| matches!(r, Record::Outcome(o) if o.status == botscope_model::NotificationStatus::Fixed))
+            .count();
+        tracing::info!(
+            cases = cases.len(),
+            fixed,
+            not_fixed = outcomes.len() - fixed,
+            unreachable,
+            "re-survey verdicts"
+        );
         batch.extend(outcomes);
     }
     dest.put(&batch).await?;
