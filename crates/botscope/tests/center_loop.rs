@@ -94,6 +94,7 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     let survey_token = make_token(&scratch, &db, "sensor", None, Some("survey-1"));
     let darknet_token = make_token(&scratch, &db, "sensor", None, Some("darknet-a"));
     let isp_token = make_token(&scratch, &db, "sensor", None, Some("isp-hikari"));
+    let other_isp_token = make_token(&scratch, &db, "sensor", None, Some("isp-sakura"));
     let admin = make_token(&scratch, &db, "admin", None, None);
     let (_centre, base) = start_center(&scratch, &db, &["--correlate-every", "0"]);
     let sink = |token: &str| vec!["--center".to_string(), base.clone(), "--token".into(), token.into()];
@@ -178,6 +179,13 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     let sink_args = sink(&isp_token);
     args.extend(sink_args.iter().map(String::as_str));
     scratch.run(&args).ok();
+    // A second ISP whose subscribers use the same C&C servers reports them too (no --sensor: the
+    // centre names its records after its token).
+    let mut args = vec!["flow", "analyze", "--input", "flows.jsonl", "--seeds", "activity.jsonl"];
+    args.extend(["--subscribers", "127.16.0.0/12", "--out", "cnc-other.jsonl"]);
+    let sink_args = sink(&other_isp_token);
+    args.extend(sink_args.iter().map(String::as_str));
+    scratch.run(&args).ok();
 
     // Everything the sensors wrote reached the centre, through the API.
     let store = common::open_sqlite(&db_path).await;
@@ -185,12 +193,23 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
         |path: &str, kind: &str| json_lines(&scratch.path(path)).iter().filter(|r| r["kind"] == kind).count() as u64;
     assert_eq!(store.count_records(Some(Kind::Finding)).await.unwrap(), count("findings.jsonl", "finding"));
     assert_eq!(store.count_records(Some(Kind::Activity)).await.unwrap(), count("activity.jsonl", "activity"));
-    assert_eq!(store.count_records(Some(Kind::Cnc)).await.unwrap(), count("cnc.jsonl", "cnc"));
+    assert_eq!(
+        store.count_records(Some(Kind::Cnc)).await.unwrap(),
+        count("cnc.jsonl", "cnc") + count("cnc-other.jsonl", "cnc")
+    );
     assert!(count("cnc.jsonl", "cnc") > 0);
 
     // 4. Correlation: one serial per lab botnet, kept across the C&C move; a new one for the
     // botnet that appears later.
-    scratch.run(&["--db", &db, "correlate", "--window", "12h"]).ok();
+    let correlated = scratch.run(&["--db", &db, "correlate", "--window", "12h", "--json"]).ok();
+    let correlated: serde_json::Value = serde_json::from_str(&correlated.stdout).unwrap();
+    let servers: BTreeSet<String> =
+        json_lines(&scratch.path("cnc.jsonl")).iter().map(|c| format!("{}:{}", c["ip"], c["port"])).collect();
+    assert_eq!(
+        correlated["reporter_overlap"],
+        serde_json::json!([{"a": "isp-hikari", "b": "isp-sakura", "shared": servers.len()}]),
+        "the cross-ISP view counts the servers both ISPs reported"
+    );
     let flows_truth = json_lines(&scratch.path("flows-truth.jsonl"));
     let mut truth_cnc: BTreeMap<(String, u16), (String, String)> = BTreeMap::new();
     let mut truth_bots: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -223,6 +242,7 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
         let names: BTreeSet<&String> = botnet.cnc.iter().map(|c| &truth_cnc[&(c.ip.to_string(), c.port)].0).collect();
         assert_eq!(names.len(), 1, "{} mixes servers of lab botnets {names:?}", botnet.serial);
         let name = names.into_iter().next().unwrap().clone();
+        assert_eq!(botnet.reporters, ["isp-hikari", "isp-sakura"], "both ISPs' reports are kept apart by reporter");
         assert!(serial_of.insert(name.clone(), botnet.serial.clone()).is_none(), "lab botnet {name} has two serials");
     }
     let lab_botnets: BTreeSet<&String> = truth_cnc.values().map(|(name, _)| name).collect();

@@ -95,6 +95,13 @@ pub enum ReportCommand {
     /// Did notifications lead to fixes? Remediation rates, time to fix, repeated notifications
     #[command(long_about = REMEDIATION_ABOUT, after_help = "Examples:\n  botscope report remediation\n  botscope report remediation --by model\n  botscope report remediation --isp hikari-net --by month --json")]
     Remediation(RemediationArgs),
+    /// Outside feeds against botscope's own C&C findings: shared servers, who was first, by how many days
+    #[command(after_help = "Examples:\n  botscope report feeds\n  botscope report feeds --json")]
+    Feeds {
+        /// JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 const REMEDIATION_ABOUT: &str = "Did notifications lead to fixes?
@@ -197,8 +204,37 @@ async fn status(args: StatusArgs, settings: &Settings) -> anyhow::Result<ExitCod
 }
 
 pub async fn report(command: ReportCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let ReportCommand::Remediation(args) = command;
     let store = settings.open_store().await?;
+    let args = match command {
+        ReportCommand::Remediation(args) => args,
+        ReportCommand::Feeds { json } => {
+            let leads = botscope_center::feeds::lead_times(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&leads)?);
+            } else {
+                println!(
+                    "{:<16} {:>7} {:>7} {:>12} {:>12} {:>14} {:>10}",
+                    "feed", "listed", "shared", "found_first", "days_ahead", "only_botscope", "only_feed"
+                );
+                for lead in &leads {
+                    println!(
+                        "{:<16} {:>7} {:>7} {:>12} {:>12} {:>14} {:>10}",
+                        lead.source,
+                        lead.listed,
+                        lead.shared,
+                        lead.found_first,
+                        lead.median_days_ahead.map(|d| format!("{d:+.1}")).unwrap_or_else(|| "-".into()),
+                        lead.only_botscope,
+                        lead.only_feed
+                    );
+                }
+                if leads.is_empty() {
+                    eprintln!("no feed imported yet: botscope feeds import --format ... FILE");
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let report = remediation::report(&store, args.isp.as_deref(), args.by, chrono::Utc::now()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

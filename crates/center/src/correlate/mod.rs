@@ -239,8 +239,9 @@ fn window_input(
     }
     for feed in feeds {
         let Some(key) = feed.endpoint() else { continue };
-        let listed = feed.first_seen < end_at && feed.last_seen.is_none_or(|last| last >= start_at);
-        if let (true, Some(s)) = (listed, server_index.get(&key)) {
+        // A feed naming the server at any time confirms it; when it named it is what
+        // `report feeds` compares.
+        if let Some(s) = server_index.get(&key) {
             let server = &mut input.servers[*s];
             let reporter = format!("feed:{}", feed.source);
             if !server.reporters.iter().any(|(name, _)| *name == reporter) {

@@ -179,3 +179,75 @@ pub(crate) fn family(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// How botscope's own C&C findings compare with one feed's.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FeedLead {
+    /// The feed.
+    pub source: String,
+    /// C&C servers (with a port) the feed lists.
+    pub listed: usize,
+    /// Servers both the feed and botscope's flow analysers named.
+    pub shared: usize,
+    /// Of those, how many botscope found first.
+    pub found_first: usize,
+    /// Median days botscope was ahead on shared servers (negative: the feed was first).
+    pub median_days_ahead: Option<f64>,
+    /// Servers botscope found that the feed never listed.
+    pub only_botscope: usize,
+    /// Servers only the feed listed.
+    pub only_feed: usize,
+}
+
+/// Per feed: which C&C servers botscope found too, and how many days earlier.
+pub async fn lead_times(store: &impl botscope_store::Store) -> Result<Vec<FeedLead>, CenterError> {
+    use std::collections::BTreeMap;
+
+    use botscope_model::{Kind, Record, Transport};
+    use botscope_store::{RecordQuery, all_records};
+
+    type Key = (std::net::IpAddr, u16, Transport);
+    let mut ours: BTreeMap<Key, Timestamp> = BTreeMap::new();
+    for record in all_records(store, RecordQuery { kind: Some(Kind::Cnc), ..Default::default() }).await? {
+        if let Record::Cnc(c) = record {
+            let slot = ours.entry((c.ip, c.port, c.protocol)).or_insert(c.first_seen);
+            *slot = (*slot).min(c.first_seen);
+        }
+    }
+    let mut feeds: BTreeMap<String, BTreeMap<Key, Timestamp>> = BTreeMap::new();
+    for record in all_records(store, RecordQuery { kind: Some(Kind::FeedEntry), ..Default::default() }).await? {
+        if let Record::FeedEntry(f) = record
+            && f.role == FeedRole::Cnc
+            && let Some(key) = f.endpoint()
+        {
+            let slot = feeds.entry(f.source.clone()).or_default().entry(key).or_insert(f.first_seen);
+            *slot = (*slot).min(f.first_seen);
+        }
+    }
+    Ok(feeds
+        .into_iter()
+        .map(|(source, listed)| {
+            let mut ahead: Vec<f64> = listed
+                .iter()
+                .filter_map(|(key, feed_first)| {
+                    ours.get(key).map(|own| (*feed_first - *own).num_seconds() as f64 / 86_400.0)
+                })
+                .collect();
+            ahead.sort_by(f64::total_cmp);
+            let median = (!ahead.is_empty()).then(|| {
+                let mid = ahead.len() / 2;
+                let m = if ahead.len() % 2 == 1 { ahead[mid] } else { (ahead[mid - 1] + ahead[mid]) / 2.0 };
+                (m * 10.0).round() / 10.0
+            });
+            FeedLead {
+                listed: listed.len(),
+                shared: ahead.len(),
+                found_first: ahead.iter().filter(|d| **d > 0.0).count(),
+                median_days_ahead: median,
+                only_botscope: ours.keys().filter(|k| !listed.contains_key(*k)).count(),
+                only_feed: listed.len() - ahead.len(),
+                source,
+            }
+        })
+        .collect())
+}
