@@ -108,7 +108,7 @@ async fn ingest_is_idempotent_answers_bad_lines_one_by_one_and_refuses_what_it_m
     let spare = make_token(&scratch, &db, "sensor", None, None);
     let listed = scratch.run(&["--db", &db, "token", "list"]).ok().stdout;
     let spare_id =
-        listed.lines().filter(|l| l.contains("sensor")).last().unwrap().split_whitespace().next().unwrap().to_string();
+        listed.lines().rfind(|l| l.contains("sensor")).unwrap().split_whitespace().next().unwrap().to_string();
     assert!(!listed.contains(&spare), "token list must never show a token");
     scratch.run(&["--db", &db, "token", "revoke", &spare_id]).ok();
     assert_eq!(post(&base, Some(&spare), finding_line(1)).await.0, StatusCode::UNAUTHORIZED);

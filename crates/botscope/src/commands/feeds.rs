@@ -138,7 +138,7 @@ pub struct LivenessArgs {
 fn hex(text: &str) -> anyhow::Result<Vec<u8>> {
     let text = text.trim();
     anyhow::ensure!(
-        text.len() % 2 == 0 && text.len() <= 512,
+        text.len().is_multiple_of(2) && text.len() <= 512,
         "--greeting: an even number of hex digits, at most 256 bytes"
     );
     (0..text.len())

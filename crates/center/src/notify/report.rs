@@ -202,7 +202,7 @@ pub fn write_reports(
     }
     let mut written = Vec::new();
     for ((isp, report), mut group) in groups {
-        group.sort_by(|a, b| (a.case.ip, a.case.port).cmp(&(b.case.ip, b.case.port)));
+        group.sort_by_key(|row| (row.case.ip, row.case.port));
         let folder = dir.join(isp);
         std::fs::create_dir_all(&folder).map_err(|e| io(&folder, e))?;
         let extension = if format == ReportFormat::Csv { "csv" } else { "json" };
