@@ -618,9 +618,10 @@ pub struct SurveyArgs {
     pub conversation_timeout: f64,
 
     /// Re-survey notified devices: exactly the address and port of each vulnerable case, read from
-    /// the store (--recheck with --db) or from FILE (notification records as JSON lines). Writes one
-    /// outcome record per case: fixed (the service answered and the problem is gone) or not_fixed.
-    /// --scope is not needed: the cases are the scope (still minus the blocklist)
+    /// FILE (notification records as JSON lines), else the store (--db), else the centre (--center
+    /// and --token: GET /api/v1/recheck). Writes one outcome record per case: fixed (the service
+    /// answered and the problem is gone) or not_fixed. --scope is not needed: the cases are the
+    /// scope (still minus the blocklist)
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub recheck: Option<Option<PathBuf>>,
 

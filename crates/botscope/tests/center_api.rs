@@ -177,6 +177,14 @@ async fn an_isp_token_sees_and_changes_only_its_own_notifications() {
     assert!(body.contains("\"status\":\"sent\"") && body.contains("127.16.9.3") && !body.contains("127.16.9.1"));
     let (_, body) = get(&base, "/api/v1/isp/notifications", Some(&admin)).await;
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["notifications"].as_array().unwrap().len(), 3);
+    // Re-survey workers (sensor tokens) fetch the open vulnerable cases; an ISP token may not.
+    assert_eq!(get(&base, "/api/v1/recheck", Some(&isp_a)).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = get(&base, "/api/v1/recheck", Some(&sensor)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.lines().count(), 3, "{body}");
+    let (_, later) = get(&base, "/api/v1/recheck?min_age_days=100000", Some(&sensor)).await;
+    assert_eq!(later, "", "none was notified that long ago");
+    assert_eq!(get(&base, "/api/v1/recheck?min_age_days=x", Some(&sensor)).await.0, StatusCode::BAD_REQUEST);
     // Sensors may not post notifications (the centre makes them).
     let (_, reply) = post(&base, Some(&sensor), notification("hikari-net", 9)).await;
     assert_eq!(reply["error_count"], 1);

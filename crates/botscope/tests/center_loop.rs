@@ -398,7 +398,8 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     assert_eq!((summary["new"].as_u64(), summary["repeat"].as_u64()), (Some(monthly.len() as u64), Some(0)));
 
     // 6. Owners fix three devices with a default or empty password; a re-survey of exactly the
-    // notified cases (as a remote worker gets them from the API) confirms it.
+    // notified cases, fetched from the centre (GET /api/v1/recheck) as a remote worker does,
+    // confirms it.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let response = reqwest::Client::new()
         .get(format!("{base}/api/v1/isp/notifications"))
@@ -408,15 +409,6 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
         .unwrap();
     let cases: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     let cases = cases["notifications"].as_array().unwrap();
-    let case_lines: String = cases
-        .iter()
-        .map(|c| {
-            let mut c = c.clone();
-            c["kind"] = "notification".into();
-            c.to_string() + "\n"
-        })
-        .collect();
-    scratch.write("cases.jsonl", case_lines);
     let login_cases =
         |c: &&serde_json::Value| ["default_credential", "no_authentication"].contains(&c["reason"].as_str().unwrap());
     let mut fixable: Vec<Ipv4Addr> =
@@ -426,21 +418,11 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     let fixed: Vec<Ipv4Addr> = fixable.iter().copied().step_by(fixable.len() / 3).take(3).collect();
     drop(fleet);
     let (_fleet, _) = start_fleet(&scratch, &fixed);
-    let mut args: Vec<String> = [
-        "survey",
-        "--lab",
-        "--recheck",
-        "cases.jsonl",
-        "--rate",
-        "2000",
-        "--max-attempts-per-host",
-        "2000",
-        "--out",
-        "recheck.jsonl",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args: Vec<String> =
+        ["survey", "--lab", "--recheck", "--rate", "2000", "--max-attempts-per-host", "2000", "--out", "recheck.jsonl"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     args.extend(sink(&survey_token));
     let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
     scratch.run(&args_ref).ok();

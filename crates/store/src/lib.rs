@@ -104,6 +104,13 @@ pub trait Store: Send + Sync {
     /// written.
     fn upsert_records(&self, records: &[Record]) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The id and address of every record of a kind that has an address, without reading bodies:
+    /// how the centre resolves the record ids sensors cite.
+    fn record_addresses(
+        &self,
+        kind: Kind,
+    ) -> impl Future<Output = Result<Vec<(Uuid, std::net::IpAddr)>, StoreError>> + Send;
+
     /// Counts stored records, of one kind or of all.
     fn count_records(&self, kind: Option<Kind>) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
@@ -225,6 +232,22 @@ macro_rules! same_on_every_backend {
             rows.iter().map(Self::token_row).collect()
         }
 
+        async fn record_addresses(&self, kind: Kind) -> Result<Vec<(Uuid, std::net::IpAddr)>, StoreError> {
+            use futures_util::TryStreamExt;
+            let mut rows = sqlx::query(Self::ADDRESSES).bind(kind.as_str()).fetch(&self.pool);
+            let mut found = Vec::new();
+            while let Some(row) = rows.try_next().await? {
+                let id: String = row.get(0);
+                let ip: String = row.get(1);
+                let corrupt = |reason: String| StoreError::Corrupt { what: format!("record {id}"), reason };
+                found.push((
+                    id.parse().map_err(|e: uuid::Error| corrupt(e.to_string()))?,
+                    ip.parse().map_err(|e: std::net::AddrParseError| corrupt(e.to_string()))?,
+                ));
+            }
+            Ok(found)
+        }
+
         async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
             use futures_util::TryStreamExt;
             // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
@@ -260,6 +283,9 @@ impl Store for AnyStore {
     }
     async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
         dispatch!(self, s => s.count_records(kind).await)
+    }
+    async fn record_addresses(&self, kind: Kind) -> Result<Vec<(Uuid, std::net::IpAddr)>, StoreError> {
+        dispatch!(self, s => s.record_addresses(kind).await)
     }
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         dispatch!(self, s => s.record(id).await)

@@ -41,6 +41,8 @@ impl PostgresStore {
         Ok(PostgresStore { pool, url: shown })
     }
 
+    const ADDRESSES: &'static str = "SELECT id::text, ip FROM records WHERE kind = $1 AND ip IS NOT NULL";
+
     fn now() -> chrono::DateTime<Utc> {
         Utc::now()
     }

@@ -48,6 +48,8 @@ impl SqliteStore {
         Ok(SqliteStore { pool, path: path.to_path_buf() })
     }
 
+    const ADDRESSES: &'static str = "SELECT id, ip FROM records WHERE kind = $1 AND ip IS NOT NULL";
+
     fn now() -> String {
         time_text(Utc::now())
     }

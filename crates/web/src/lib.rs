@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/botnets/{serial}", get(api::botnets::show))
         .route("/isp/notifications", get(api::isp::list))
         .route("/isp/notifications/{id}/status", post(api::isp::update_status))
+        .route("/recheck", get(api::isp::recheck))
         .layer(DefaultBodyLimit::max(1 << 20));
     Router::new().nest("/api/v1", api).fallback(no_route).with_state(state)
 }

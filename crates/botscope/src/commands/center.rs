@@ -264,7 +264,8 @@ pub async fn botnets(command: BotnetsCommand, settings: &Settings) -> anyhow::Re
                     let current: Vec<String> = b
                         .cnc
                         .iter()
-                        .filter(|c| c.last_seen >= b.last_seen - chrono::Duration::days(1))
+                        // In use at the end: seen within the hour before the botnet's last sign.
+                        .filter(|c| c.last_seen >= b.last_seen - chrono::Duration::hours(1))
                         .map(|c| format!("{}:{}", c.ip, c.port))
                         .collect();
                     println!(

@@ -14,7 +14,7 @@ pub mod summary;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use botscope_model::{ActivityClass, BotnetWindow, CncCandidate, FeedEntry, FeedRole, Kind, Record, Timestamp};
+use botscope_model::{BotnetWindow, CncCandidate, FeedEntry, FeedRole, Kind, Record, Timestamp};
 use botscope_store::{RecordQuery, Store, all_records};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -88,34 +88,35 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
         return Err(CenterError::Invalid("the window must be at least one second".into()));
     }
     let of_kind = |kind| RecordQuery { kind: Some(kind), ..Default::default() };
-    let mut seed_ip: FxHashMap<Uuid, IpAddr> = FxHashMap::default();
-    for record in all_records(store, of_kind(Kind::Activity)).await? {
-        if let Record::Activity(a) = record
-            && a.classification == ActivityClass::Infected
-        {
-            seed_ip.insert(a.id.unwrap_or_default(), a.src);
-        }
-    }
-    for record in all_records(store, of_kind(Kind::Finding)).await? {
-        if let Record::Finding(f) = record {
-            seed_ip.insert(f.id.unwrap_or_default(), f.ip);
-        }
-    }
     let candidates: Vec<CncCandidate> = all_records(store, of_kind(Kind::Cnc))
         .await?
         .into_iter()
         .filter_map(|r| if let Record::Cnc(c) = r { Some(c) } else { None })
         .collect();
+    let mut stored: Vec<BotnetWindow> = all_records(store, of_kind(Kind::BotnetWindow))
+        .await?
+        .into_iter()
+        .filter_map(|r| if let Record::BotnetWindow(w) = r { Some(w) } else { None })
+        .collect();
+    let w = config.window_secs;
+    let settled_before = config.now.timestamp() - config.settle_secs;
+    let done: BTreeSet<i64> = stored.iter().map(|s| align(s.window_start, w)).collect();
+    let to_do = candidates
+        .iter()
+        .map(|c| align(c.window_start, w))
+        .any(|start| !done.contains(&start) && start + w <= settled_before);
+    // The bots are read only when a window needs them: by id and address, no record bodies.
+    let mut seed_ip: FxHashMap<Uuid, IpAddr> = FxHashMap::default();
+    if to_do {
+        for kind in [Kind::Activity, Kind::Finding] {
+            seed_ip.extend(store.record_addresses(kind).await?);
+        }
+    }
     let feeds: Vec<FeedEntry> = all_records(store, of_kind(Kind::FeedEntry))
         .await?
         .into_iter()
         .filter_map(|r| if let Record::FeedEntry(f) = r { Some(f) } else { None })
         .filter(|f| f.role == FeedRole::Cnc)
-        .collect();
-    let mut stored: Vec<BotnetWindow> = all_records(store, of_kind(Kind::BotnetWindow))
-        .await?
-        .into_iter()
-        .filter_map(|r| if let Record::BotnetWindow(w) = r { Some(w) } else { None })
         .collect();
     let botnet_serials: Vec<String> = all_records(store, of_kind(Kind::Botnet))
         .await?
@@ -124,15 +125,12 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
         .collect();
 
     let mut report = CorrelateReport { reporter_overlap: reporter_overlap(&candidates), ..Default::default() };
-    let w = config.window_secs;
     let mut by_window: BTreeMap<i64, Vec<&CncCandidate>> = BTreeMap::new();
     for candidate in &candidates {
         by_window.entry(align(candidate.window_start, w)).or_default().push(candidate);
     }
-    let done: BTreeSet<i64> = stored.iter().map(|s| align(s.window_start, w)).collect();
     let mut serials =
         Serials::after(botnet_serials.iter().map(String::as_str).chain(stored.iter().map(|s| s.serial.as_str())));
-    let settled_before = config.now.timestamp() - config.settle_secs;
     let mut fresh: Vec<BotnetWindow> = Vec::new();
     for (start, reports) in &by_window {
         if done.contains(start) {
@@ -161,6 +159,10 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
         fresh.extend(formed);
     }
     report.botnet_windows = fresh.len();
+    if fresh.is_empty() {
+        report.botnets = botnet_serials.len();
+        return Ok(report);
+    }
     let fresh_records: Vec<Record> = fresh
         .iter()
         .cloned()

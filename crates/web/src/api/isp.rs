@@ -118,3 +118,34 @@ pub async fn update_status(
     })?;
     Ok((StatusCode::CREATED, Json(outcome)))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecheckParams {
+    /// Only cases last notified at least this many days ago (time for the ISP to act).
+    #[serde(default)]
+    min_age_days: u32,
+}
+
+/// The open vulnerable cases a re-survey should look at, as notification records (NDJSON): what
+/// `botscope survey --recheck --center URL` fetches. Infected hosts and false positives are left
+/// out: a re-survey cannot judge the first, and the second are not problems.
+pub async fn recheck(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(params): Query<RecheckParams>,
+) -> Result<Response, ApiError> {
+    auth.require(&[Role::Sensor, Role::Admin])?;
+    let due = chrono::Utc::now() - chrono::Duration::days(i64::from(params.min_age_days));
+    let mut body = String::new();
+    for case in notifications_of(&state, None).await? {
+        let open = !matches!(case.status, NotificationStatus::FalsePositive)
+            && case.reason != botscope_model::NotificationReason::Infected
+            && case.port.is_some();
+        if open && case.last_notified.unwrap_or(case.created_at) <= due {
+            body.push_str(&Record::Notification(case).to_json_line());
+            body.push('\n');
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}

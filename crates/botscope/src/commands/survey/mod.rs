@@ -27,7 +27,7 @@ const STORE_BATCH: usize = 500;
 
 pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     let cases = match &args.recheck {
-        Some(source) => Some(recheck::cases(source.as_deref(), settings, db_given).await?),
+        Some(source) => Some(recheck::cases(source.as_deref(), settings, db_given, &args.center).await?),
         None => None,
     };
     let mut requested = Vec::new();

@@ -31,23 +31,32 @@ fn issue_of(reason: NotificationReason) -> Option<FindingIssue> {
     })
 }
 
-/// The cases to re-survey, from a file of notification records or from the store.
-pub async fn cases(file: Option<&Path>, settings: &Settings, db_given: bool) -> anyhow::Result<Vec<Case>> {
-    let notifications: Vec<Notification> = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("--recheck {}", path.display()))?;
-            let mut list = Vec::new();
-            for (n, line) in text.lines().enumerate() {
-                match botscope_model::parse_line(line.as_bytes(), Some(Kind::Notification)) {
-                    Ok(Some(Record::Notification(case))) => list.push(case),
-                    Ok(_) => {}
-                    Err(error) => anyhow::bail!("--recheck {}:{}: {error}", path.display(), n + 1),
-                }
-            }
-            list
+fn read_cases(text: &str, origin: &str) -> anyhow::Result<Vec<Notification>> {
+    let mut list = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        match botscope_model::parse_line(line.as_bytes(), Some(Kind::Notification)) {
+            Ok(Some(Record::Notification(case))) => list.push(case),
+            Ok(_) => {}
+            Err(error) => anyhow::bail!("--recheck {origin}:{}: {error}", n + 1),
         }
-        None => {
-            anyhow::ensure!(db_given, "--recheck without a file reads the cases from the store: give --db");
+    }
+    Ok(list)
+}
+
+/// The cases to re-survey: from a file of notification records, else the store (--db), else the
+/// centre (--center, GET /api/v1/recheck).
+pub async fn cases(
+    file: Option<&Path>,
+    settings: &Settings,
+    db_given: bool,
+    center: &crate::commands::sink::CenterArgs,
+) -> anyhow::Result<Vec<Case>> {
+    let notifications: Vec<Notification> = match (file, db_given, &center.center, &center.token) {
+        (Some(path), _, _, _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("--recheck {}", path.display()))?;
+            read_cases(&text, &path.display().to_string())?
+        }
+        (None, true, _, _) => {
             let store = settings.open_store().await?;
             all_records(&store, RecordQuery { kind: Some(Kind::Notification), ..Default::default() })
                 .await?
@@ -55,6 +64,21 @@ pub async fn cases(file: Option<&Path>, settings: &Settings, db_given: bool) -> 
                 .filter_map(|r| if let Record::Notification(n) = r { Some(n) } else { None })
                 .collect()
         }
+        (None, false, Some(url), Some(token)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let url = format!("{}/api/v1/recheck", url.trim_end_matches('/'));
+            let response = reqwest::Client::new()
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .with_context(|| format!("--recheck: cannot reach {url}"))?;
+            let status = response.status();
+            let text = response.text().await.with_context(|| format!("--recheck: reading {url}"))?;
+            anyhow::ensure!(status.is_success(), "--recheck: {url} answered {status}: {text}");
+            read_cases(&text, &url)?
+        }
+        _ => anyhow::bail!("--recheck needs the cases: a FILE, --db (the store) or --center with --token"),
     };
     Ok(notifications
         .into_iter()
