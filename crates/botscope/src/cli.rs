@@ -625,6 +625,10 @@ pub struct SurveyArgs {
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub recheck: Option<Option<PathBuf>>,
 
+    /// With --recheck: only cases last notified at least this long ago (time for the ISP to act)
+    #[arg(long, value_name = "DURATION", default_value = "0s", requires = "recheck", value_parser = crate::commands::duration_arg)]
+    pub recheck_min_age: u64,
+
     #[command(flatten)]
     pub center: crate::commands::sink::CenterArgs,
 }
@@ -860,7 +864,7 @@ pub struct LabDevicesArgs {
 
 const INGEST_ABOUT: &str = "Load record files (JSON Lines) into the store.
 
-Each line is one record (finding, activity, cnc, botnet, notification, isp, service or darknet_day; see docs/formats.md). \
+Each line is one record (finding, activity, cnc, botnet, botnet_window, notification, outcome, isp, service, darknet_day, feed_entry or liveness; see docs/formats.md). \
 The kind comes from the record's \"kind\" field, or from --kind for files without one. Records are \
 committed in batches, one transaction each; a batch reported as committed survives a crash. Records \
 have stable ids, so loading the same file twice stores each record once.

@@ -114,6 +114,9 @@ async fn ingest_is_idempotent_answers_bad_lines_one_by_one_and_refuses_what_it_m
     assert_eq!(post(&base, Some(&spare), finding_line(1)).await.0, StatusCode::UNAUTHORIZED);
     // Unknown routes and bad content encodings.
     assert_eq!(get(&base, "/api/v1/nothing", Some(&sensor)).await.0, StatusCode::NOT_FOUND);
+    let (status, body) = get(&base, "/api/v1/ingest", Some(&sensor)).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body.contains("\"error\""), "errors are JSON: {body}");
     let response = client()
         .post(format!("{base}/api/v1/ingest"))
         .bearer_auth(&sensor)
@@ -177,14 +180,17 @@ async fn an_isp_token_sees_and_changes_only_its_own_notifications() {
     assert!(body.contains("\"status\":\"sent\"") && body.contains("127.16.9.3") && !body.contains("127.16.9.1"));
     let (_, body) = get(&base, "/api/v1/isp/notifications", Some(&admin)).await;
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["notifications"].as_array().unwrap().len(), 3);
-    // Re-survey workers (sensor tokens) fetch the open vulnerable cases; an ISP token may not.
+    // Survey workers (surveyor tokens) fetch the open vulnerable cases; an ISP's or a plain
+    // sensor's token may not (they would see every ISP's vulnerable subscribers).
     assert_eq!(get(&base, "/api/v1/recheck", Some(&isp_a)).await.0, StatusCode::FORBIDDEN);
-    let (status, body) = get(&base, "/api/v1/recheck", Some(&sensor)).await;
+    assert_eq!(get(&base, "/api/v1/recheck", Some(&sensor)).await.0, StatusCode::FORBIDDEN);
+    let surveyor = make_token(&scratch, &db, "surveyor", None, None);
+    let (status, body) = get(&base, "/api/v1/recheck", Some(&surveyor)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.lines().count(), 3, "{body}");
-    let (_, later) = get(&base, "/api/v1/recheck?min_age_days=100000", Some(&sensor)).await;
+    let (_, later) = get(&base, "/api/v1/recheck?min_age_days=100000", Some(&surveyor)).await;
     assert_eq!(later, "", "none was notified that long ago");
-    assert_eq!(get(&base, "/api/v1/recheck?min_age_days=x", Some(&sensor)).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(get(&base, "/api/v1/recheck?min_age_days=x", Some(&surveyor)).await.0, StatusCode::BAD_REQUEST);
     // Sensors may not post notifications (the centre makes them).
     let (_, reply) = post(&base, Some(&sensor), notification("hikari-net", 9)).await;
     assert_eq!(reply["error_count"], 1);

@@ -91,7 +91,7 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     let db_path = scratch.path("centre.db");
     let db = db_path.display().to_string();
     scratch.load_example_isps(&db_path);
-    let survey_token = make_token(&scratch, &db, "sensor", None, Some("survey-1"));
+    let survey_token = make_token(&scratch, &db, "surveyor", None, Some("survey-1"));
     let darknet_token = make_token(&scratch, &db, "sensor", None, Some("darknet-a"));
     let isp_token = make_token(&scratch, &db, "sensor", None, Some("isp-hikari"));
     let other_isp_token = make_token(&scratch, &db, "sensor", None, Some("isp-sakura"));
@@ -179,10 +179,9 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     let sink_args = sink(&isp_token);
     args.extend(sink_args.iter().map(String::as_str));
     scratch.run(&args).ok();
-    // A second ISP whose subscribers use the same C&C servers reports them too (no --sensor: the
-    // centre names its records after its token).
+    // A second ISP whose subscribers use the same C&C servers reports them too.
     let mut args = vec!["flow", "analyze", "--input", "flows.jsonl", "--seeds", "activity.jsonl"];
-    args.extend(["--subscribers", "127.16.0.0/12", "--out", "cnc-other.jsonl"]);
+    args.extend(["--subscribers", "127.16.0.0/12", "--sensor", "isp-sakura", "--out", "cnc-other.jsonl"]);
     let sink_args = sink(&other_isp_token);
     args.extend(sink_args.iter().map(String::as_str));
     scratch.run(&args).ok();
@@ -423,6 +422,7 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
             .iter()
             .map(|s| s.to_string())
             .collect();
+    args.extend(["--sensor".into(), "survey-1".into()]);
     args.extend(sink(&survey_token));
     let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
     scratch.run(&args_ref).ok();
@@ -433,6 +433,17 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect();
     assert!(expected_fixed.len() >= 3);
+    // The verdicts moved the cases: an ISP sees its fixed ones as fixed.
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/v1/isp/notifications?status=fixed"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let now_fixed: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let now_fixed: BTreeSet<String> =
+        now_fixed["notifications"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(now_fixed, expected_fixed);
     let report = scratch.run(&["--db", &db, "report", "remediation", "--json"]).ok();
     let report: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
     let fixed_cases: BTreeSet<String> =

@@ -310,10 +310,20 @@ async fn a_sensor_keeps_its_records_while_the_centre_is_down_and_delivers_them_l
         args.extend(extra);
         scratch.run(&args)
     };
-    let offline = analyze(&["--center-wait", "1s"]).ok();
+    let nameless = analyze(&[]).fails();
+    assert!(nameless.stderr.contains("--center needs --sensor"), "{}", nameless.stderr);
+    let offline = analyze(&["--sensor", "isp-a", "--center-wait", "1s"]).ok();
     assert!(offline.stderr.contains("stay in the spool"), "{}", offline.stderr);
-    let spooled = std::fs::read_dir(scratch.path("spool")).unwrap().count();
-    assert!(spooled > 0);
+    // One folder per centre and token; batches wait in it.
+    let waiting = || -> usize {
+        let folders: Vec<_> = std::fs::read_dir(scratch.path("spool")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(folders.len(), 1);
+        std::fs::read_dir(&folders[0])
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "ndjson"))
+            .count()
+    };
+    assert!(waiting() > 0);
     let written = std::fs::read_to_string(scratch.path("cnc.jsonl")).unwrap().lines().count() as u64;
     assert!(written > 0);
 
@@ -330,8 +340,8 @@ async fn a_sensor_keeps_its_records_while_the_centre_is_down_and_delivers_them_l
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    analyze(&[]).ok();
-    assert_eq!(std::fs::read_dir(scratch.path("spool")).unwrap().count(), 0, "the spool is empty once delivered");
+    analyze(&["--sensor", "isp-a"]).ok();
+    assert_eq!(waiting(), 0, "the spool is empty once delivered");
     let store = common::open_sqlite(&scratch.path("c.db")).await;
     assert_eq!(store.count_records(Some(Kind::Cnc)).await.unwrap(), written, "each record once, none lost");
 }

@@ -237,6 +237,7 @@ pub async fn lifetimes(store: &impl Store, now: Timestamp) -> Result<Lifetimes, 
     }
     for record in all_records(store, RecordQuery { kind: Some(Kind::FeedEntry), ..Default::default() }).await? {
         if let Record::FeedEntry(f) = record
+            && f.role == FeedRole::Cnc
             && let Some(key) = f.endpoint()
         {
             note(key, f.first_seen);

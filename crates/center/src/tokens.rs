@@ -12,8 +12,11 @@ use ring::rand::SecureRandom;
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
-    /// Post records (survey workers, telescopes, flow analysers).
+    /// Post records (telescopes, flow analysers, survey workers).
     Sensor,
+    /// A survey worker: posts records and fetches the cases to re-survey (which name vulnerable
+    /// subscribers of every ISP, so a flow analyser's sensor token may not).
+    Surveyor,
     /// Read its own ISP's notifications and report outcomes.
     Isp,
     /// Everything.
@@ -25,6 +28,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Sensor => "sensor",
+            Role::Surveyor => "surveyor",
             Role::Isp => "isp",
             Role::Admin => "admin",
         }
@@ -42,9 +46,10 @@ impl FromStr for Role {
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         match name {
             "sensor" => Ok(Role::Sensor),
+            "surveyor" => Ok(Role::Surveyor),
             "isp" => Ok(Role::Isp),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?} (expected sensor, isp or admin)")),
+            other => Err(format!("unknown role {other:?} (expected sensor, surveyor, isp or admin)")),
         }
     }
 }

@@ -170,11 +170,11 @@ impl BotnetWindow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BotnetStatus {
-    /// Its C&C answers or its bots are seen.
+    /// Seen in the latest correlated window.
     Active,
-    /// Nothing seen lately, but not long enough to call it dead.
+    /// Not in the latest window, but seen within the correlation's lookback.
     Dormant,
-    /// No C&C alive and no bots seen for the configured time.
+    /// Not seen for longer than the lookback, or merged into another botnet.
     Dead,
 }
 

@@ -23,7 +23,8 @@ pub struct Liveness {
     pub checked_at: Timestamp,
     /// Whether the server accepted a connection (and answered the greeting, when one was asked).
     pub alive: bool,
-    /// What the probe saw: `connected`, `greeted`, `refused`, `timeout`, `reset`, `unreachable`.
+    /// What the probe saw: `connected`, `greeted`, `refused`, `timeout`, `reset`, `closed` (it
+    /// hung up on the greeting), `unreachable`.
     pub outcome: String,
     /// Round-trip of the connect, milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

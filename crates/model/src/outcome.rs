@@ -56,7 +56,7 @@ pub enum OutcomeSource {
     Isp,
     /// A re-survey of the notified device (`survey --recheck`).
     Recheck,
-    /// The centre itself (delivery).
+    /// The centre itself: a case the ISP called fixed that a later report saw again.
     Centre,
 }
 

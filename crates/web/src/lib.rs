@@ -68,6 +68,10 @@ async fn no_route() -> ApiError {
     ApiError::not_found()
 }
 
+async fn wrong_method() -> ApiError {
+    ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method (see docs/api.md)")
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -80,7 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/isp/notifications/{id}/status", post(api::isp::update_status))
         .route("/recheck", get(api::isp::recheck))
         .layer(DefaultBodyLimit::max(1 << 20));
-    Router::new().nest("/api/v1", api).fallback(no_route).with_state(state)
+    Router::new().nest("/api/v1", api).fallback(no_route).method_not_allowed_fallback(wrong_method).with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.

@@ -45,6 +45,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = super::duration_arg)]
     pub settle: u64,
 
+    /// Earlier windows a botnet may be matched across (see `botscope correlate --help`)
+    #[arg(long, default_value_t = 7, value_name = "WINDOWS", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub lookback: u32,
+
     /// Largest request body in MiB (ingest batches; gzip bodies may decompress to 8 times this)
     #[arg(long, default_value_t = 16, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_body_mib: u32,
@@ -59,7 +63,7 @@ pub struct ServeArgs {
 pub enum TokenCommand {
     /// Make a token; it is printed once, as the last word of the last line
     #[command(
-        after_help = "Examples:\n  botscope token create --role sensor --label darknet-a\n  botscope token create --role isp --isp hikari-net\n  botscope token create --role admin --label analyst"
+        after_help = "Examples:\n  botscope token create --role sensor --label darknet-a\n  botscope token create --role surveyor --label survey-1\n  botscope token create --role isp --isp hikari-net\n  botscope token create --role admin --label analyst"
     )]
     Create(TokenCreateArgs),
     /// List tokens (ids, roles, labels; never the tokens themselves)
@@ -74,7 +78,8 @@ pub enum TokenCommand {
 /// `botscope token create`.
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
-    /// sensor: posts records; isp: reads its own notifications and reports outcomes; admin: everything
+    /// sensor: posts records; surveyor: posts records and fetches the cases to re-survey; isp: reads
+    /// its own notifications and reports outcomes; admin: everything
     #[arg(long, value_name = "ROLE")]
     pub role: Role,
     /// The ISP handle an isp token belongs to
@@ -151,13 +156,14 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
     tracing::info!(store = %store.describe(), %address, "centre listening on http://{address}/");
     if args.correlate_every > 0 {
         let store = store.clone();
-        let (every, window, settle) = (args.correlate_every, args.window as i64, args.settle as i64);
+        let (every, window, settle, lookback) =
+            (args.correlate_every, args.window as i64, args.settle as i64, args.lookback as usize);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
             loop {
                 tick.tick().await;
                 let config =
-                    CorrelateConfig { window_secs: window, lookback: 7, settle_secs: settle, now: chrono::Utc::now() };
+                    CorrelateConfig { window_secs: window, lookback, settle_secs: settle, now: chrono::Utc::now() };
                 match correlate::run(&store, &config).await {
                     Ok(report) if report.windows > 0 => tracing::info!(
                         windows = report.windows,

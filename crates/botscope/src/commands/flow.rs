@@ -196,7 +196,8 @@ async fn analyze(args: FlowAnalyzeArgs, settings: &Settings, db_given: bool) -> 
     let setup = setup(&args.analysis)?;
     let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
     let seeds = load_seeds(&args.seeds)?;
-    let dest = super::sink::Destinations::open(settings, db_given, &args.center).await?;
+    let dest =
+        super::sink::Destinations::open(settings, db_given, &args.center, args.analysis.sensor.as_deref()).await?;
     let mut sink = Sink { out: super::open_output(&args.out, dest.any())?, dest, written: 0 };
     let show_progress = settings.show_progress;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<CncCandidate>>(16);
@@ -268,7 +269,8 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
         args.listen.iter().map(|a| bind(a, args.receive_buffer)).collect::<anyhow::Result<_>>()?;
     let listeners: Vec<String> =
         sockets.iter().map(|s| s.local_addr().map(|a| a.to_string()).unwrap_or_default()).collect();
-    let dest = super::sink::Destinations::open(settings, db_given, &args.center).await?;
+    let dest =
+        super::sink::Destinations::open(settings, db_given, &args.center, args.analysis.sensor.as_deref()).await?;
     let mut sink = Sink { out: super::open_output(&args.out, dest.any())?, dest, written: 0 };
     let mut flows_out = match &args.flows {
         Some(p) => Some(std::io::BufWriter::new(

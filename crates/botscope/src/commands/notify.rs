@@ -60,9 +60,9 @@ pub struct GenerateArgs {
     /// Directory for the files (one folder per ISP)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// csv or json (JSON lines)
-    #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
-    pub format: String,
+    /// csv or json (JSON lines) for every ISP [default: each ISP's notify.format in the registry, else csv]
+    #[arg(long, value_parser = ["csv", "json"])]
+    pub format: Option<String>,
     /// Leave repeats (unchanged cases notified before) out of the files
     #[arg(long)]
     pub new_only: bool,
@@ -152,12 +152,24 @@ async fn generate(args: GenerateArgs, settings: &Settings) -> anyhow::Result<Exi
     }
     let catalog = DeviceCatalog::shipped();
     let guide = guide_of(&catalog);
-    let config = GenerateConfig { kind, period, isps: (!args.all).then(|| args.isp.clone()), now: chrono::Utc::now() };
+    let config = GenerateConfig {
+        kind,
+        period,
+        isps: (!args.all).then(|| args.isp.clone()),
+        now: chrono::Utc::now(),
+        new_only: args.new_only,
+    };
     let generated = notify::generate(&store, &config, &guide).await?;
     let period = Period::parse(kind, generated.period.split_once(':').map(|(_, p)| p).unwrap_or_default())
         .map_err(anyhow::Error::msg)?;
-    let format = if args.format == "json" { ReportFormat::Json } else { ReportFormat::Csv };
-    let files = notify::write_reports(&args.out, period, &generated.rows, format, args.new_only)?;
+    let format_of = |isp: &str| -> ReportFormat {
+        let wanted = match args.format.as_deref() {
+            Some(given) => given == "json",
+            None => isps.iter().any(|i| i.handle == isp && i.notify.format == botscope_model::NotifyFormat::Json),
+        };
+        if wanted { ReportFormat::Json } else { ReportFormat::Csv }
+    };
+    let files = notify::write_reports(&args.out, period, &generated.rows, &format_of, args.new_only)?;
     let mailed = match (&args.smtp, &args.mail_from) {
         (Some(relay), Some(from)) => {
             notify::send_reports(&MailConfig { relay: relay.clone(), from: from.clone() }, period, &files, &isps)

@@ -1,11 +1,13 @@
 //! Where a sensor's records go: the local store (`--db`), the centre (`--center URL --token T`),
 //! or both.
 //!
-//! Batches for the centre are posted as NDJSON. A batch the centre did not acknowledge (it is
-//! down, unreachable, or busy) is written to the spool directory first and sent again, oldest
+//! Batches for the centre are posted as NDJSON. Every batch is written to the spool (one folder per
+//! centre and token under `--spool`) before it is posted and removed once the centre acknowledged
+//! it; batches the centre did not take (it is down, unreachable, or busy) are sent again, oldest
 //! first, before any newer batch: on the next put, at the end of the run, or on the next run. So
-//! nothing is lost while the centre is away, and nothing is sent twice into the store (records
-//! have stable ids).
+//! nothing is lost while the centre is away, and nothing lands twice in the store (records have
+//! stable ids). A batch the centre refuses as malformed (400) is moved to `rejected/` beside it and
+//! named in the log; one too large (413) is split in halves until it fits.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,8 +16,11 @@ use anyhow::{Context, bail};
 use botscope_model::Record;
 use botscope_store::{AnyStore, Store};
 
-/// Records per POST: well under the centre's default 16 MiB body bound.
+/// Records per POST at most.
 const BATCH: usize = 2_000;
+/// Bytes per POST at most: well under the centre's default 16 MiB body bound (a `cnc` record
+/// citing 10,000 seed records is about 400 KiB).
+const BATCH_BYTES: usize = 4 << 20;
 /// After a failed delivery, how long puts go straight to the spool before trying again.
 const BACKOFF: Duration = Duration::from_secs(5);
 
@@ -58,12 +63,22 @@ enum Delivery {
     Done,
     /// Not delivered; try again later (the centre is away or busy).
     Later(String),
+    /// Too large for the centre: split it.
+    TooLarge,
+    /// Refused as malformed: sending it again cannot help.
+    Refused(String),
 }
 
 impl CenterClient {
-    /// A client for `args` (none when --center is absent).
-    pub fn new(args: &CenterArgs) -> anyhow::Result<Option<CenterClient>> {
+    /// A client for `args` (none when --center is absent). `sensor` is the sensor's --sensor: it
+    /// must be given, so two sensors' records never share ids.
+    pub fn new(args: &CenterArgs, sensor: Option<&str>) -> anyhow::Result<Option<CenterClient>> {
         let (Some(url), Some(token)) = (&args.center, &args.token) else { return Ok(None) };
+        anyhow::ensure!(
+            sensor.is_some_and(|s| !s.trim().is_empty()),
+            "--center needs --sensor NAME: records are told apart by their sensor (two ISPs reporting the same \
+             server in the same window are two records only if they carry different names)"
+        );
         let base = url.trim_end_matches('/');
         anyhow::ensure!(
             base.starts_with("http://") || base.starts_with("https://"),
@@ -75,13 +90,18 @@ impl CenterClient {
             .timeout(Duration::from_secs(120))
             .build()
             .context("cannot make the HTTP client")?;
-        std::fs::create_dir_all(&args.spool)
-            .with_context(|| format!("cannot create the spool directory {}", args.spool.display()))?;
+        // One folder per centre and token: sensors sharing a working directory never send each
+        // other's batches.
+        let digest = ring::digest::digest(&ring::digest::SHA256, format!("{base}\n{token}").as_bytes());
+        let folder: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let spool = args.spool.join(folder);
+        std::fs::create_dir_all(spool.join("rejected"))
+            .with_context(|| format!("cannot create the spool directory {}", spool.display()))?;
         Ok(Some(CenterClient {
             client,
             ingest: format!("{base}/api/v1/ingest"),
             token: token.clone(),
-            spool: args.spool.clone(),
+            spool,
             wait: Duration::from_secs(args.center_wait),
             retry_after: None,
             sequence: 0,
@@ -105,11 +125,13 @@ impl CenterClient {
         };
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Ok(Delivery::Later(format!("the centre answered {status}: {text}")));
-        }
-        if !status.is_success() {
-            bail!("the centre refused the batch ({status}): {text}");
+        match status.as_u16() {
+            200..=299 => {}
+            413 => return Ok(Delivery::TooLarge),
+            429 | 500..=599 => return Ok(Delivery::Later(format!("the centre answered {status}: {text}"))),
+            400 | 415 | 422 => return Ok(Delivery::Refused(format!("{status}: {text}"))),
+            // 401, 403, 404: the token or the URL is wrong; the batches wait for the fix.
+            _ => bail!("the centre refused the batch ({status}): {text}; the batches stay in {}", self.spool.display()),
         }
         let reply: serde_json::Value = serde_json::from_str(&text).context("the centre's reply is not JSON")?;
         self.accepted += reply["accepted"].as_u64().unwrap_or(0);
@@ -144,34 +166,87 @@ impl CenterClient {
             return Ok(false);
         }
         for path in self.spooled()? {
-            let body = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            match self.post(body).await? {
-                Delivery::Done => {
-                    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?
+            let body = match std::fs::read(&path) {
+                Ok(body) => body,
+                // Another run with this spool sent it meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            };
+            if !self.deliver(body).await? {
+                self.retry_after = Some(Instant::now() + BACKOFF);
+                return Ok(false);
+            }
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()));
                 }
-                Delivery::Later(why) => {
-                    self.retry_after = Some(Instant::now() + BACKOFF);
-                    tracing::warn!(%why, spool = %self.spool.display(), "the centre did not take a batch; keeping it on disk");
-                    return Ok(false);
-                }
+                _ => {}
             }
         }
         self.retry_after = None;
         Ok(true)
     }
 
+    /// Posts one batch, splitting it while it is too large; false when it must wait.
+    async fn deliver(&mut self, body: Vec<u8>) -> anyhow::Result<bool> {
+        let mut pending = vec![body];
+        while let Some(body) = pending.pop() {
+            match self.post(body.clone()).await? {
+                Delivery::Done => {}
+                Delivery::Later(why) => {
+                    // The whole file stays; parts already taken are duplicates next time, which
+                    // the centre counts and ignores (records have stable ids).
+                    tracing::warn!(%why, spool = %self.spool.display(), "the centre did not take a batch; keeping it on disk");
+                    return Ok(false);
+                }
+                Delivery::TooLarge => {
+                    let lines: Vec<&[u8]> = body.split_inclusive(|b| *b == b'\n').collect();
+                    if lines.len() <= 1 {
+                        self.reject(&body, "one record is larger than the centre accepts (413)")?;
+                        continue;
+                    }
+                    let (first, second) = lines.split_at(lines.len() / 2);
+                    pending.push(second.concat());
+                    pending.push(first.concat());
+                }
+                Delivery::Refused(why) => self.reject(&body, &why)?,
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sets a batch the centre refused aside, where an operator can look at it.
+    fn reject(&mut self, body: &[u8], why: &str) -> anyhow::Result<()> {
+        self.sequence += 1;
+        let path = self.spool.join("rejected").join(format!(
+            "{}-{:06}-{}.ndjson",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
+            self.sequence,
+            std::process::id()
+        ));
+        write_durably(&path, body)?;
+        tracing::error!(%why, batch = %path.display(), "the centre refused a batch; it is set aside");
+        Ok(())
+    }
+
     /// Sends records (or spools them when the centre is away).
     pub async fn put(&mut self, records: &[Record]) -> anyhow::Result<()> {
-        for chunk in records.chunks(BATCH) {
-            let mut body = Vec::with_capacity(chunk.len() * 400);
-            for record in chunk {
-                body.extend_from_slice(record.to_json_line().as_bytes());
-                body.push(b'\n');
+        let mut body = Vec::new();
+        let mut count = 0;
+        for record in records {
+            body.extend_from_slice(record.to_json_line().as_bytes());
+            body.push(b'\n');
+            count += 1;
+            if count >= BATCH || body.len() >= BATCH_BYTES {
+                self.spool(&body)?;
+                body.clear();
+                count = 0;
             }
-            // Order matters to no one, but older batches going first keeps the spool short.
-            self.spool(&body)?;
-            self.drain().await?;
         }
+        if !body.is_empty() {
+            self.spool(&body)?;
+        }
+        self.drain().await?;
         Ok(())
     }
 
@@ -220,10 +295,16 @@ pub struct Destinations {
 }
 
 impl Destinations {
-    /// Opens what the flags ask for.
-    pub async fn open(settings: &crate::Settings, db_given: bool, center: &CenterArgs) -> anyhow::Result<Destinations> {
+    /// Opens what the flags ask for; `sensor` is the command's --sensor.
+    pub async fn open(
+        settings: &crate::Settings,
+        db_given: bool,
+        center: &CenterArgs,
+        sensor: Option<&str>,
+    ) -> anyhow::Result<Destinations> {
+        let center = CenterClient::new(center, sensor)?;
         let store = if db_given { Some(settings.open_store().await?) } else { None };
-        Ok(Destinations { store, center: CenterClient::new(center)?, stored: 0 })
+        Ok(Destinations { store, center, stored: 0 })
     }
 
     /// Whether records go anywhere.

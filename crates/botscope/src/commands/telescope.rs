@@ -41,7 +41,7 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         latest_ns: Some((now.as_secs() + 86_400).saturating_mul(1_000_000_000)),
     };
 
-    let mut dest = super::sink::Destinations::open(settings, db_given, &args.center).await?;
+    let mut dest = super::sink::Destinations::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
     // With a routing table in the store, records name the ISP and statistics add up per ISP and
     // per country (the registry's `country`).
     let attributor = match &dest.store {

@@ -95,6 +95,8 @@ pub struct GenerateConfig {
     pub isps: Option<Vec<String>>,
     /// The time written as the notification time.
     pub now: Timestamp,
+    /// Repeats are left out of the reports: they are not counted as notified again.
+    pub new_only: bool,
 }
 
 /// What a generation made.
@@ -107,7 +109,7 @@ pub struct Generated {
     pub rows: Vec<Row>,
     /// New cases.
     pub new: u64,
-    /// Cases notified again unchanged.
+    /// Cases notified again unchanged (with `new_only`: seen again and left out).
     pub repeat: u64,
     /// Cases notified again with a changed device.
     pub changed: u64,
@@ -117,7 +119,7 @@ pub struct Generated {
     pub suppressed_false_positive: u64,
     /// Cases the ISP had called fixed that were seen again (now `not_fixed`).
     pub reopened: u64,
-    /// Addresses no registered ISP holds (not notified).
+    /// Evidence records (findings, activity) whose address no registered ISP holds (not notified).
     pub unattributed: u64,
     /// Rows per ISP.
     pub per_isp: BTreeMap<String, u64>,
@@ -350,7 +352,15 @@ pub async fn generate(
                     case.device = found.device.clone();
                     case.guide = fresh.guide.clone();
                 }
-                (case, if changed { CaseState::Changed } else { CaseState::Repeat })
+                if config.new_only && !changed {
+                    // Left out of the files, so not sent: it keeps its count and period, and only
+                    // a reopening is kept.
+                    let mut kept = old.clone();
+                    kept.status = case.status;
+                    (kept, CaseState::Repeat)
+                } else {
+                    (case, if changed { CaseState::Changed } else { CaseState::Repeat })
+                }
             }
         };
         match state {
@@ -429,8 +439,8 @@ fn outcome_record(
     record
 }
 
-/// Records a status change of a case: an outcome record, and the case's new status. Both in the
-/// store before this returns.
+/// Records a status change of a case: an outcome record and the case's new status, in one
+/// transaction.
 pub async fn record_outcome(
     store: &impl Store,
     case: &mut Notification,
@@ -440,9 +450,35 @@ pub async fn record_outcome(
 ) -> Result<Outcome, CenterError> {
     let record = outcome_record(case, status, source, chrono::Utc::now(), note);
     record.validate().map_err(|e| CenterError::Invalid(e.to_string()))?;
-    store.put_records(std::slice::from_ref(&record)).await?;
-    case.status = status;
-    store.upsert_records(&[Record::Notification(case.clone())]).await?;
+    let mut updated = case.clone();
+    updated.status = status;
+    // An outcome's id is new (it has the time in its key), so the upsert is an insert for it.
+    store.upsert_records(&[record.clone(), Record::Notification(updated.clone())]).await?;
+    *case = updated;
     let Record::Outcome(outcome) = record else { unreachable!("made as an outcome above") };
     Ok(outcome)
+}
+
+/// Moves the cases that re-survey outcomes (already stored) are about to their verdicts, unless a
+/// later outcome of the case says otherwise. Returns how many cases changed.
+pub async fn apply_outcomes(store: &impl Store, outcomes: &[Outcome]) -> Result<usize, CenterError> {
+    let mut latest: BTreeMap<Uuid, &Outcome> = BTreeMap::new();
+    for outcome in outcomes {
+        let slot = latest.entry(outcome.notification).or_insert(outcome);
+        if outcome.at > slot.at {
+            *slot = outcome;
+        }
+    }
+    let mut changed = Vec::new();
+    for (id, outcome) in latest {
+        if let Some(Record::Notification(mut case)) = store.record(id).await?
+            && case.status != outcome.status
+            && case.status != NotificationStatus::FalsePositive
+        {
+            case.status = outcome.status;
+            changed.push(Record::Notification(case));
+        }
+    }
+    store.upsert_records(&changed).await?;
+    Ok(changed.len())
 }

@@ -184,12 +184,12 @@ pub struct ReportFile {
 }
 
 /// Writes one file per ISP and report type under `dir/ISP/`, named `PERIOD-REPORT.csv` (or
-/// `.json`). `new_only` leaves out repeats (suppression for ISPs that asked for it).
+/// `.json`), in the format `format_of` gives for the ISP. `new_only` leaves out repeats.
 pub fn write_reports(
     dir: &Path,
     period: Period,
     rows: &[Row],
-    format: ReportFormat,
+    format_of: &dyn Fn(&str) -> ReportFormat,
     new_only: bool,
 ) -> Result<Vec<ReportFile>, CenterError> {
     let io = |path: &Path, source| CenterError::Io { path: path.display().to_string(), source };
@@ -203,6 +203,7 @@ pub fn write_reports(
     let mut written = Vec::new();
     for ((isp, report), mut group) in groups {
         group.sort_by_key(|row| (row.case.ip, row.case.port));
+        let format = format_of(isp);
         let folder = dir.join(isp);
         std::fs::create_dir_all(&folder).map_err(|e| io(&folder, e))?;
         let extension = if format == ReportFormat::Csv { "csv" } else { "json" };

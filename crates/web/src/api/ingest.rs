@@ -66,7 +66,7 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestReply>, ApiError> {
-    let caller = auth.require(&[Role::Sensor, Role::Admin])?.clone();
+    let caller = auth.require(&[Role::Sensor, Role::Surveyor, Role::Admin])?.clone();
     let limits = state.limits;
     let raw = axum::body::to_bytes(body, limits.max_body).await.map_err(|_| body_error(limits.max_body))?;
     let text = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?")) {
@@ -132,6 +132,15 @@ pub async fn ingest(
         state.waiting.fetch_sub(1, Ordering::SeqCst);
         let _permit = permit.map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
         let summary = state.store.put_records(&records).await?;
+        // Re-survey verdicts move their cases (fixed, not_fixed).
+        let outcomes: Vec<botscope_model::Outcome> =
+            records.iter().filter_map(|r| if let Record::Outcome(o) = r { Some(o.clone()) } else { None }).collect();
+        if !outcomes.is_empty() {
+            botscope_center::notify::apply_outcomes(&state.store, &outcomes).await.map_err(|e| match e {
+                botscope_center::CenterError::Store(s) => ApiError::from(s),
+                other => ApiError::bad_request(other.to_string()),
+            })?;
+        }
         (summary.inserted, summary.duplicates)
     };
     tracing::debug!(

@@ -4,6 +4,7 @@
 //! cannot even learn which ids belong to someone else.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +30,11 @@ pub struct ListParams {
     format: Option<String>,
 }
 
+/// A query string that does not read, in the API's error body.
+fn query_error(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("bad query: {}", rejection.body_text()))
+}
+
 /// The ISP a request may look at: an ISP token's own, or for an admin the one asked for.
 fn scope(caller: &Caller, asked: Option<&str>) -> Result<Option<String>, ApiError> {
     match caller.role {
@@ -37,7 +43,7 @@ fn scope(caller: &Caller, asked: Option<&str>) -> Result<Option<String>, ApiErro
             _ => Ok(caller.isp.clone()),
         },
         Role::Admin => Ok(asked.map(String::from)),
-        Role::Sensor => Err(ApiError::forbidden("this needs a token of role isp or admin")),
+        Role::Sensor | Role::Surveyor => Err(ApiError::forbidden("this needs a token of role isp or admin")),
     }
 }
 
@@ -54,8 +60,9 @@ pub(crate) async fn notifications_of(state: &AppState, isp: Option<&str>) -> Res
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
-    Query(params): Query<ListParams>,
+    params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(query_error)?;
     let isp = scope(&auth.0, params.isp.as_deref())?;
     let status: Option<NotificationStatus> =
         params.status.as_deref().map(str::parse).transpose().map_err(ApiError::bad_request)?;
@@ -133,9 +140,10 @@ pub struct RecheckParams {
 pub async fn recheck(
     State(state): State<AppState>,
     auth: Auth,
-    Query(params): Query<RecheckParams>,
+    params: Result<Query<RecheckParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    auth.require(&[Role::Sensor, Role::Admin])?;
+    let Query(params) = params.map_err(query_error)?;
+    auth.require(&[Role::Surveyor, Role::Admin])?;
     let due = chrono::Utc::now() - chrono::Duration::days(i64::from(params.min_age_days));
     let mut body = String::new();
     for case in notifications_of(&state, None).await? {

@@ -27,7 +27,9 @@ const STORE_BATCH: usize = 500;
 
 pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     let cases = match &args.recheck {
-        Some(source) => Some(recheck::cases(source.as_deref(), settings, db_given, &args.center).await?),
+        Some(source) => {
+            Some(recheck::cases(source.as_deref(), args.recheck_min_age, settings, db_given, &args.center).await?)
+        }
         None => None,
     };
     let mut requested = Vec::new();
@@ -86,7 +88,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         return Ok(ExitCode::SUCCESS);
     }
 
-    let mut dest = super::sink::Destinations::open(settings, db_given, &args.center).await?;
+    let mut dest = super::sink::Destinations::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
     // With a store that holds a routing table, every finding names the ISP its address belongs to.
     let attributor = match &dest.store {
         Some(store) if store.routing_snapshot().await?.is_some() => {
@@ -241,6 +243,11 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         batch.extend(outcomes);
     }
     dest.put(&batch).await?;
+    if let Some(store) = &dest.store {
+        let outcomes: Vec<botscope_model::Outcome> =
+            batch.iter().filter_map(|r| if let Record::Outcome(o) = r { Some(o.clone()) } else { None }).collect();
+        botscope_center::notify::apply_outcomes(store, &outcomes).await?;
+    }
     dest.finish().await?;
     let stored = dest.stored;
     if let Some(out) = out.as_mut() {

@@ -47,6 +47,7 @@ fn read_cases(text: &str, origin: &str) -> anyhow::Result<Vec<Notification>> {
 /// centre (--center, GET /api/v1/recheck).
 pub async fn cases(
     file: Option<&Path>,
+    min_age_secs: u64,
     settings: &Settings,
     db_given: bool,
     center: &crate::commands::sink::CenterArgs,
@@ -66,7 +67,7 @@ pub async fn cases(
         }
         (None, false, Some(url), Some(token)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let url = format!("{}/api/v1/recheck", url.trim_end_matches('/'));
+            let url = format!("{}/api/v1/recheck?min_age_days={}", url.trim_end_matches('/'), min_age_secs / 86_400);
             let response = reqwest::Client::new()
                 .get(&url)
                 .bearer_auth(token)
@@ -80,14 +81,25 @@ pub async fn cases(
         }
         _ => anyhow::bail!("--recheck needs the cases: a FILE, --db (the store) or --center with --token"),
     };
-    Ok(notifications
+    let due = chrono::Utc::now() - chrono::Duration::seconds(min_age_secs.min(i64::MAX as u64) as i64);
+    let mut ipv6 = 0;
+    let cases: Vec<Case> = notifications
         .into_iter()
         .filter(|n| n.status != NotificationStatus::FalsePositive && issue_of(n.reason).is_some())
+        .filter(|n| n.last_notified.unwrap_or(n.created_at) <= due)
         .filter_map(|n| match (n.ip, n.port) {
             (IpAddr::V4(ip), Some(port)) => Some(Case { ip, port, notification: n }),
+            (IpAddr::V6(_), Some(_)) => {
+                ipv6 += 1;
+                None
+            }
             _ => None,
         })
-        .collect())
+        .collect();
+    if ipv6 > 0 {
+        tracing::warn!(cases = ipv6, "IPv6 cases skipped: the survey checks IPv4 only");
+    }
+    Ok(cases)
 }
 
 /// What the re-survey saw.
