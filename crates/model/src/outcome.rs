@@ -56,7 +56,8 @@ pub enum OutcomeSource {
     Isp,
     /// A re-survey of the notified device (`survey --recheck`).
     Recheck,
-    /// The centre itself: a case the ISP called fixed that a later report saw again.
+    /// The centre itself: a case marked fixed (by its ISP or a re-survey) that a later report saw
+    /// again.
     Centre,
 }
 

@@ -37,7 +37,7 @@ pub enum NotifyCommand {
     Generate(GenerateArgs),
     /// Record what an ISP did about a case: contacted, fixed, unreachable or false_positive
     #[command(
-        after_help = "Examples:\n  botscope notify status 0b6f1c52-3a53-5f0e-9a1b-6c0e7d1f2a3b fixed --note \"password changed\""
+        after_help = "Examples:\n  botscope notify status 190db74e-4ec9-5071-b614-648db3ea71ef fixed --note \"password changed\""
     )]
     Status(StatusArgs),
 }

@@ -31,7 +31,8 @@ pub struct CenterArgs {
     #[arg(long, value_name = "URL", requires = "token", env = "BOTSCOPE_CENTER")]
     pub center: Option<String>,
 
-    /// The sensor token for --center (`botscope token create --role sensor`)
+    /// The token for --center (`botscope token create --role sensor`; survey workers that fetch
+    /// re-survey cases need --role surveyor)
     #[arg(long, value_name = "TOKEN", env = "BOTSCOPE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
@@ -42,6 +43,16 @@ pub struct CenterArgs {
     /// At the end of a run, how long to keep retrying spooled batches before leaving them for the next run
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::duration_arg)]
     pub center_wait: u64,
+}
+
+/// Refuses --center without --sensor: records are told apart by their sensor.
+pub fn require_sensor(args: &CenterArgs, sensor: Option<&str>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.center.is_none() || sensor.is_some_and(|s| !s.trim().is_empty()),
+        "--center needs --sensor NAME: records are told apart by their sensor (two ISPs reporting the same \
+         server in the same window are two records only if they carry different names)"
+    );
+    Ok(())
 }
 
 /// The centre as a destination.
@@ -74,11 +85,7 @@ impl CenterClient {
     /// must be given, so two sensors' records never share ids.
     pub fn new(args: &CenterArgs, sensor: Option<&str>) -> anyhow::Result<Option<CenterClient>> {
         let (Some(url), Some(token)) = (&args.center, &args.token) else { return Ok(None) };
-        anyhow::ensure!(
-            sensor.is_some_and(|s| !s.trim().is_empty()),
-            "--center needs --sensor NAME: records are told apart by their sensor (two ISPs reporting the same \
-             server in the same window are two records only if they carry different names)"
-        );
+        require_sensor(args, sensor)?;
         let base = url.trim_end_matches('/');
         anyhow::ensure!(
             base.starts_with("http://") || base.starts_with("https://"),

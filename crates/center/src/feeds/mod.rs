@@ -157,6 +157,16 @@ pub(crate) fn bounded_lines(mut input: impl BufRead) -> impl Iterator<Item = (us
     })
 }
 
+/// Calls `row` with each readable line; lines too long or not UTF-8 are counted in `read`.
+pub(crate) fn each_line(input: impl BufRead, read: &mut FeedRead, mut row: impl FnMut(&mut FeedRead, usize, &str)) {
+    for (at, line) in bounded_lines(input) {
+        match line {
+            Ok(line) => row(read, at, &line),
+            Err(reason) => read.problem(at, reason),
+        }
+    }
+}
+
 /// `YYYY-MM-DD HH:MM:SS` (abuse.ch, UTC) or RFC 3339.
 pub(crate) fn parse_time(text: &str) -> Option<Timestamp> {
     let text = text.trim();

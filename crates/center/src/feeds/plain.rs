@@ -3,27 +3,20 @@ use std::net::{IpAddr, SocketAddr};
 use botscope_model::FeedEntry;
 
 use super::table::push;
-use super::{FeedOptions, FeedRead, bounded_lines, family};
+use super::{FeedOptions, FeedRead, each_line, family};
 
 /// `ADDRESS[:PORT] [FAMILY]` per line; `#` starts a comment.
 pub(crate) fn read(input: impl std::io::BufRead, options: &FeedOptions) -> FeedRead {
     let mut read = FeedRead::default();
-    for (at, line) in bounded_lines(input) {
-        let line = match line {
-            Ok(line) => line,
-            Err(reason) => {
-                read.problem(at, reason);
-                continue;
-            }
-        };
+    each_line(input, &mut read, |read, at, line| {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
-            continue;
+            return;
         }
         let mut words = line.split_whitespace();
         let (Some(target), name, None) = (words.next(), words.next(), words.next()) else {
             read.problem(at, "expected ADDRESS[:PORT] [FAMILY]");
-            continue;
+            return;
         };
         let (ip, port) = if let Ok(ip) = target.parse::<IpAddr>() {
             (ip, None)
@@ -31,10 +24,10 @@ pub(crate) fn read(input: impl std::io::BufRead, options: &FeedOptions) -> FeedR
             (socket.ip(), Some(socket.port()))
         } else {
             read.problem(at, format!("{target:?} is not an address or ADDRESS:PORT"));
-            continue;
+            return;
         };
         push(
-            &mut read,
+            read,
             at,
             FeedEntry {
                 id: None,
@@ -48,6 +41,6 @@ pub(crate) fn read(input: impl std::io::BufRead, options: &FeedOptions) -> FeedR
                 reference: None,
             },
         );
-    }
+    });
     read
 }

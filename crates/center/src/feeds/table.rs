@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use botscope_model::{FeedEntry, FeedRole};
 
-use super::{FeedRead, bounded_lines, family, parse_time};
+use super::{FeedRead, each_line, family, parse_time};
 
 /// Splits a CSV line: fields may be quoted (`""` is a quote) and followed by spaces.
 pub(crate) fn split(line: &str) -> Result<Vec<String>, String> {
@@ -55,55 +55,55 @@ pub(crate) fn split(line: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// Calls `row` with each data row of an abuse.ch CSV that has at least `fields` fields; comments,
+/// blank lines and a bare header line are skipped, anything unreadable is counted in `read`.
+fn csv_rows(
+    input: impl std::io::BufRead,
+    read: &mut FeedRead,
+    fields: usize,
+    feed: &str,
+    mut row: impl FnMut(&mut FeedRead, usize, Vec<String>),
+) {
+    each_line(input, read, |read, at, line| {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') || line.starts_with("first_seen") {
+            return;
+        }
+        match split(line) {
+            Ok(found) if found.len() >= fields => row(read, at, found),
+            Ok(found) => read.problem(at, format!("{} fields, expected at least {fields} ({feed})", found.len())),
+            Err(reason) => read.problem(at, reason),
+        }
+    });
+}
+
 /// ThreatFox: first_seen_utc, ioc_id, ioc_value, ioc_type, threat_type, fk_malware, malware_alias,
 /// malware_printable, last_seen_utc, confidence_level, reference, tags, anonymous, reporter.
 pub(crate) fn threatfox(input: impl std::io::BufRead, source: &str) -> FeedRead {
     let mut read = FeedRead::default();
-    for (at, line) in bounded_lines(input) {
-        let line = match line {
-            Ok(line) => line,
-            Err(reason) => {
-                read.problem(at, reason);
-                continue;
-            }
-        };
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let fields = match split(&line) {
-            Ok(fields) if fields.len() >= 9 => fields,
-            Ok(fields) => {
-                read.problem(at, format!("{} fields, expected ThreatFox's 14", fields.len()));
-                continue;
-            }
-            Err(reason) => {
-                read.problem(at, reason);
-                continue;
-            }
-        };
+    csv_rows(input, &mut read, 9, "ThreatFox", |read, at, fields| {
         if fields[3] != "ip:port" {
             read.not_imported += 1;
-            continue;
+            return;
         }
         let role = match fields[4].as_str() {
             "botnet_cc" => FeedRole::Cnc,
             "payload_delivery" => FeedRole::Download,
             _ => {
                 read.not_imported += 1;
-                continue;
+                return;
             }
         };
         let Ok(endpoint) = fields[2].parse::<SocketAddr>() else {
             read.problem(at, format!("{:?} is not ADDRESS:PORT", fields[2]));
-            continue;
+            return;
         };
         let Some(first_seen) = parse_time(&fields[0]) else {
             read.problem(at, format!("{:?} is not a time", fields[0]));
-            continue;
+            return;
         };
         let last_seen = parse_time(&fields[8]).filter(|t| *t >= first_seen);
         push(
-            &mut read,
+            read,
             at,
             FeedEntry {
                 id: None,
@@ -117,49 +117,28 @@ pub(crate) fn threatfox(input: impl std::io::BufRead, source: &str) -> FeedRead 
                 reference: Some(fields[1].clone()).filter(|r| !r.is_empty()),
             },
         );
-    }
+    });
     read
 }
 
 /// Feodo Tracker: first_seen_utc, dst_ip, dst_port, c2_status, last_online, malware.
 pub(crate) fn feodo(input: impl std::io::BufRead, source: &str) -> FeedRead {
     let mut read = FeedRead::default();
-    for (at, line) in bounded_lines(input) {
-        let line = match line {
-            Ok(line) => line,
-            Err(reason) => {
-                read.problem(at, reason);
-                continue;
-            }
-        };
-        if line.trim().is_empty() || line.trim_start().starts_with('#') || line.starts_with("first_seen") {
-            continue;
-        }
-        let fields = match split(&line) {
-            Ok(fields) if fields.len() >= 6 => fields,
-            Ok(fields) => {
-                read.problem(at, format!("{} fields, expected Feodo Tracker's 6", fields.len()));
-                continue;
-            }
-            Err(reason) => {
-                read.problem(at, reason);
-                continue;
-            }
-        };
+    csv_rows(input, &mut read, 6, "Feodo Tracker", |read, at, fields| {
         let (Ok(ip), Ok(port)) = (fields[1].parse::<IpAddr>(), fields[2].parse::<u16>()) else {
             read.problem(at, format!("{:?}:{:?} is not an address and port", fields[1], fields[2]));
-            continue;
+            return;
         };
         let Some(first_seen) = parse_time(&fields[0]) else {
             read.problem(at, format!("{:?} is not a time", fields[0]));
-            continue;
+            return;
         };
         // last_online is a date in newer exports and a time in older ones.
         let last_seen = parse_time(&fields[4])
             .or_else(|| parse_time(&format!("{} 00:00:00", fields[4].trim())))
             .filter(|t| *t >= first_seen);
         push(
-            &mut read,
+            read,
             at,
             FeedEntry {
                 id: None,
@@ -173,7 +152,7 @@ pub(crate) fn feodo(input: impl std::io::BufRead, source: &str) -> FeedRead {
                 reference: None,
             },
         );
-    }
+    });
     read
 }
 

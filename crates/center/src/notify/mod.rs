@@ -117,7 +117,7 @@ pub struct Generated {
     pub repeat_without_response: u64,
     /// Cases left out because the ISP marked them false positive.
     pub suppressed_false_positive: u64,
-    /// Cases the ISP had called fixed that were seen again (now `not_fixed`).
+    /// Cases marked fixed (by the ISP or a re-survey) that were seen again (now `not_fixed`).
     pub reopened: u64,
     /// Evidence records (findings, activity) whose address no registered ISP holds (not notified).
     pub unattributed: u64,
@@ -459,8 +459,9 @@ pub async fn record_outcome(
     Ok(outcome)
 }
 
-/// Moves the cases that re-survey outcomes (already stored) are about to their verdicts, unless a
-/// later outcome of the case says otherwise. Returns how many cases changed.
+/// Moves the cases that re-survey outcomes (already stored) are about to their verdicts: the
+/// latest verdict of each case in `outcomes`, unless the case was notified again after it or is a
+/// false positive. Returns how many cases changed.
 pub async fn apply_outcomes(store: &impl Store, outcomes: &[Outcome]) -> Result<usize, CenterError> {
     let mut latest: BTreeMap<Uuid, &Outcome> = BTreeMap::new();
     for outcome in outcomes {
@@ -471,9 +472,12 @@ pub async fn apply_outcomes(store: &impl Store, outcomes: &[Outcome]) -> Result<
     }
     let mut changed = Vec::new();
     for (id, outcome) in latest {
+        // A verdict older than the case's latest notification is stale: the case was reported
+        // again since.
         if let Some(Record::Notification(mut case)) = store.record(id).await?
             && case.status != outcome.status
             && case.status != NotificationStatus::FalsePositive
+            && outcome.at >= case.last_notified.unwrap_or(case.created_at)
         {
             case.status = outcome.status;
             changed.push(Record::Notification(case));

@@ -165,7 +165,7 @@ fn read_line(line: &[u8], caller: &botscope_center::tokens::Caller) -> Result<Re
     if caller.role != Role::Admin && !SENSOR_KINDS.contains(&record.kind()) {
         let names: Vec<&str> = SENSOR_KINDS.iter().map(|k| k.as_str()).collect();
         return Err(format!(
-            "kind {} is made by the centre; a sensor token may send {}",
+            "kind {} is made by the centre; a sensor or surveyor token may send {}",
             record.kind(),
             names.join(", ")
         ));
@@ -175,7 +175,8 @@ fn read_line(line: &[u8], caller: &botscope_center::tokens::Caller) -> Result<Re
         && outcome.source != botscope_model::OutcomeSource::Recheck
     {
         return Err(
-            "a sensor sends only re-survey outcomes (source recheck); ISPs report theirs through /api/v1/isp".into()
+            "a sensor or surveyor sends only re-survey outcomes (source recheck); ISPs report theirs through /api/v1/isp"
+                .into()
         );
     }
     // The id stays the one derived from the record as sent, so it matches the sensor's own files

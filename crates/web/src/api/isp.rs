@@ -142,8 +142,8 @@ pub async fn recheck(
     auth: Auth,
     params: Result<Query<RecheckParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(query_error)?;
     auth.require(&[Role::Surveyor, Role::Admin])?;
+    let Query(params) = params.map_err(query_error)?;
     let due = chrono::Utc::now() - chrono::Duration::days(i64::from(params.min_age_days));
     let mut body = String::new();
     for case in notifications_of(&state, None).await? {

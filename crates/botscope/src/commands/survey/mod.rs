@@ -26,6 +26,7 @@ mod recheck;
 const STORE_BATCH: usize = 500;
 
 pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
+    super::sink::require_sensor(&args.center, args.sensor.as_deref())?;
     let cases = match &args.recheck {
         Some(source) => {
             Some(recheck::cases(source.as_deref(), args.recheck_min_age, settings, db_given, &args.center).await?)
