@@ -209,6 +209,10 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
         serde_json::json!([{"a": "isp-hikari", "b": "isp-sakura", "shared": servers.len()}]),
         "the cross-ISP view counts the servers both ISPs reported"
     );
+    assert_eq!(
+        correlated["per_reporter"],
+        serde_json::json!({"isp-hikari": servers.len(), "isp-sakura": servers.len()})
+    );
     let flows_truth = json_lines(&scratch.path("flows-truth.jsonl"));
     let mut truth_cnc: BTreeMap<(String, u16), (String, String)> = BTreeMap::new();
     let mut truth_bots: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -236,6 +236,9 @@ pub async fn correlate(args: CorrelateArgs, settings: &Settings) -> anyhow::Resu
         unknown_refs = report.unknown_refs,
         "correlation finished"
     );
+    for (reporter, servers) in &report.per_reporter {
+        tracing::info!(%reporter, servers, "C&C servers reported");
+    }
     for overlap in &report.reporter_overlap {
         tracing::info!(a = %overlap.a, b = %overlap.b, shared = overlap.shared, "C&C servers reported by both");
     }

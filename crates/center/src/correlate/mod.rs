@@ -58,6 +58,8 @@ pub struct CorrelateReport {
     pub botnets: usize,
     /// C&C seed references that named no stored record (skipped).
     pub unknown_refs: u64,
+    /// Per reporter (flow analyser), the distinct C&C servers it reported.
+    pub per_reporter: BTreeMap<String, usize>,
     /// Per pair of reporters (flow analysers), the C&C servers both reported.
     pub reporter_overlap: Vec<ReporterOverlap>,
 }
@@ -124,7 +126,8 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
         .filter_map(|r| if let Record::Botnet(b) = r { Some(b.serial) } else { None })
         .collect();
 
-    let mut report = CorrelateReport { reporter_overlap: reporter_overlap(&candidates), ..Default::default() };
+    let (per_reporter, overlap) = reporter_overlap(&candidates);
+    let mut report = CorrelateReport { per_reporter, reporter_overlap: overlap, ..Default::default() };
     let mut by_window: BTreeMap<i64, Vec<&CncCandidate>> = BTreeMap::new();
     for candidate in &candidates {
         by_window.entry(align(candidate.window_start, w)).or_default().push(candidate);
@@ -279,7 +282,8 @@ fn earlier_botnets<'a>(
     latest.into_values().map(Earlier::from).collect()
 }
 
-fn reporter_overlap(candidates: &[CncCandidate]) -> Vec<ReporterOverlap> {
+/// Servers per reporter, and per pair of reporters the servers both reported.
+fn reporter_overlap(candidates: &[CncCandidate]) -> (BTreeMap<String, usize>, Vec<ReporterOverlap>) {
     let mut by_server: BTreeMap<ServerKey, BTreeSet<&str>> = BTreeMap::new();
     for c in candidates {
         by_server.entry((c.ip, c.port, c.protocol)).or_default().insert(c.sensor.as_deref().unwrap_or("unnamed"));
@@ -293,5 +297,13 @@ fn reporter_overlap(candidates: &[CncCandidate]) -> Vec<ReporterOverlap> {
             }
         }
     }
-    pairs.into_iter().map(|((a, b), shared)| ReporterOverlap { a: a.into(), b: b.into(), shared }).collect()
+    let mut per_reporter: BTreeMap<String, usize> = BTreeMap::new();
+    for reporters in by_server.values() {
+        for reporter in reporters {
+            *per_reporter.entry(reporter.to_string()).or_default() += 1;
+        }
+    }
+    let overlap =
+        pairs.into_iter().map(|((a, b), shared)| ReporterOverlap { a: a.into(), b: b.into(), shared }).collect();
+    (per_reporter, overlap)
 }
