@@ -67,8 +67,12 @@ pub enum TokenCommand {
     )]
     Create(TokenCreateArgs),
     /// List tokens (ids, roles, labels; never the tokens themselves)
+    #[command(
+        after_help = "Examples:\n  botscope token list\n  botscope --db postgres://botscope@127.0.0.1/botscope token list"
+    )]
     List,
     /// Revoke a token by its id (tok_...)
+    #[command(after_help = "Examples:\n  botscope token list\n  botscope token revoke tok_Xf3k9QpL2a")]
     Revoke {
         /// The token's id, from `botscope token list`
         id: String,
@@ -125,12 +129,16 @@ pub struct CorrelateArgs {
 #[derive(Debug, Subcommand)]
 pub enum BotnetsCommand {
     /// One line per botnet: serial, status, members, C&C servers, reporters
+    #[command(after_help = "Examples:\n  botscope botnets list\n  botscope botnets list --json > botnets.jsonl")]
     List {
         /// JSON lines (botnet records) instead of a table
         #[arg(long)]
         json: bool,
     },
     /// One botnet: its C&C history, lifecycle events, reporters and members per window
+    #[command(
+        after_help = "Examples:\n  botscope botnets show BN-2026-0001\n  botscope botnets show BN-2026-0001 --json"
+    )]
     Show {
         /// Serial number, e.g. BN-2026-0001
         serial: String,

@@ -97,6 +97,12 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         }
         _ => None,
     };
+    let max_attempts_per_host = match &cases {
+        // A re-survey must not call a device fixed because its budget ran out before the pair that
+        // worked last time: every case may use the whole dictionary.
+        Some(cases) => args.max_attempts_per_host.max(recheck::full_budget(cases, dictionary.len())),
+        None => args.max_attempts_per_host,
+    };
     let config = engine::Config {
         ports,
         dictionary,
@@ -104,7 +110,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         rate: args.rate,
         concurrency: args.concurrency,
         per_subnet_concurrency: args.per_subnet_concurrency,
-        max_attempts_per_host: args.max_attempts_per_host,
+        max_attempts_per_host,
         shard,
         seed: args.seed,
         limits: Limits {

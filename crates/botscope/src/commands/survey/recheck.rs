@@ -102,6 +102,16 @@ pub async fn cases(
     Ok(cases)
 }
 
+/// Login attempts per host that let every case of the busiest host try the whole dictionary.
+pub fn full_budget(cases: &[Case], dictionary: usize) -> u32 {
+    let mut per_host: std::collections::HashMap<Ipv4Addr, HashSet<u16>> = Default::default();
+    for case in cases {
+        per_host.entry(case.ip).or_default().insert(case.port);
+    }
+    let services = per_host.values().map(HashSet::len).max().unwrap_or(1);
+    (services * dictionary).min(u32::MAX as usize) as u32
+}
+
 /// What the re-survey saw.
 #[derive(Default)]
 pub struct Seen {
