@@ -121,6 +121,10 @@ pub enum Command {
     /// Reports over the centre's data (remediation)
     #[command(subcommand)]
     Report(crate::commands::notify::ReportCommand),
+
+    /// Share indicators with other centres: STIX 2.1 bundles
+    #[command(subcommand)]
+    Share(crate::commands::share::ShareCommand),
 }
 
 macro_rules! flow_about_common {

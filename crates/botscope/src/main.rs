@@ -91,6 +91,7 @@ fn main() -> ExitCode {
             Command::Liveness(args) => commands::feeds::liveness(args, &settings).await,
             Command::Notify(command) => commands::notify::run(command, &settings).await,
             Command::Report(command) => commands::notify::report(command, &settings).await,
+            Command::Share(command) => commands::share::run(command, &settings).await,
         }
     });
     match outcome {

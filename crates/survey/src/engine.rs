@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::catalog::{Dictionary, PortEntry, parse_version};
+use crate::catalog::{Credential, Dictionary, PortEntry, parse_version};
 use crate::conn::{self, ConnError, Conversation, Limits, banner_text};
 use crate::fingerprint::{Field, Fingerprints, Identity};
 use crate::login::{AuditEntry, LoginContext, LoginOutcome, Shared};
@@ -345,11 +345,23 @@ impl Run {
 
     async fn survey_host(&self, ip: Ipv4Addr, ports: &[u16], out: &mpsc::Sender<Output>) {
         let budget = AtomicU32::new(self.config.max_attempts_per_host);
-        let mut results = Vec::new();
+        let mut results: Vec<ServiceResult> = Vec::new();
+        // A device's services usually share one password, and many devices lock every service
+        // after a few failures: a pair that worked on one service goes first on the next.
+        let mut order: Option<Vec<Credential>> = None;
         for port in ports {
             let Some(entry) = self.config.ports.iter().find(|p| p.port == *port).cloned() else { continue };
             let addr = SocketAddr::new(IpAddr::V4(ip), entry.port);
-            results.push(self.survey_service(addr, entry, &budget, out).await);
+            let credentials = order.as_deref().unwrap_or(self.config.dictionary.ordered());
+            let result = self.survey_service(addr, entry, credentials, &budget, out).await;
+            if let Some(LoginOutcome::Found { credential_id, .. }) = &result.login {
+                let worked = *credential_id;
+                let mut first: Vec<Credential> =
+                    self.config.dictionary.ordered().iter().filter(|c| c.id == worked).cloned().collect();
+                first.extend(self.config.dictionary.ordered().iter().filter(|c| c.id != worked).cloned());
+                order = Some(first);
+            }
+            results.push(result);
         }
         for record in self.records_for_host(ip, results) {
             if let Record::Finding(finding) = &record {
@@ -365,6 +377,7 @@ impl Run {
         &self,
         addr: SocketAddr,
         entry: PortEntry,
+        credentials: &[Credential],
         budget: &AtomicU32,
         out: &mpsc::Sender<Output>,
     ) -> ServiceResult {
@@ -378,8 +391,7 @@ impl Run {
             open_page: false,
             management_confirmed: false,
         };
-        let context =
-            LoginContext::new(addr, entry.protocol, self.config.dictionary.ordered(), budget, Some(out), &self.shared);
+        let context = LoginContext::new(addr, entry.protocol, credentials, budget, Some(out), &self.shared);
         let outcome = match entry.protocol {
             Service::Telnet => self.telnet(addr, &entry, &context, &mut result).await,
             Service::Ssh => self.ssh(addr, &entry, &context, &mut result).await,

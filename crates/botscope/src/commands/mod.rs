@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod isp;
 pub mod lab;
 pub mod notify;
+pub mod share;
 pub mod sink;
 pub mod survey;
 pub mod telescope;

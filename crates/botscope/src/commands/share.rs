@@ -1,0 +1,70 @@
+//! `botscope share ...`: the centre's knowledge in the formats other centres read.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use botscope_share::stix::{self, ExportConfig, Tlp};
+use clap::{Args, Subcommand};
+
+use crate::Settings;
+
+const STIX_ABOUT: &str = "Write a STIX 2.1 bundle of what the centre knows: the producer's identity; \
+for every reported C&C server an indicator (its address and port as a network-traffic pattern, \
+valid from its first report until liveness found it dead) and a command-and-control \
+infrastructure; every botnet as a botnet infrastructure named by its serial; malware families; \
+the relationships between them (indicates, uses, controls, hosts); and the darknet's daily \
+Mirai sightings.
+
+Ids are stable: an object exported again unchanged has the same id and version, so consumers \
+deduplicate it; a changed one keeps its id with a newer `modified`. Every object carries the \
+--tlp marking by its official marking-definition id. No subscriber address is exported: bots \
+appear only as counts.";
+
+/// `botscope share ...`.
+#[derive(Debug, Subcommand)]
+pub enum ShareCommand {
+    /// Write a STIX 2.1 bundle of C&C servers, botnets, families and darknet sightings
+    #[command(long_about = STIX_ABOUT, after_help = "Examples:\n  botscope share stix --out bundle.json\n  botscope share stix --since 2026-11-01T00:00:00Z --tlp amber --out new.json")]
+    Stix(StixArgs),
+}
+
+/// `botscope share stix`.
+#[derive(Debug, Args)]
+pub struct StixArgs {
+    /// Only objects modified at or after this time (RFC 3339)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// TLP marking on every object: white, green, amber or red
+    #[arg(long, default_value = "green", value_name = "LEVEL")]
+    pub tlp: Tlp,
+    /// The producer's name (the identity every object is created by)
+    #[arg(long, default_value = "botscope centre", value_name = "NAME")]
+    pub producer: String,
+    /// Write the bundle here (- = standard output)
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+pub async fn run(command: ShareCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let ShareCommand::Stix(args) = command;
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).map(|t| t.to_utc()))
+        .transpose()
+        .with_context(|| format!("--since {}: not an RFC 3339 time", args.since.as_deref().unwrap_or("")))?;
+    let store = settings.open_store().await?;
+    let config = ExportConfig { producer: args.producer.clone(), since, tlp: args.tlp };
+    let bundle = stix::export(&store, &config).await?;
+    let text = serde_json::to_string_pretty(&bundle)? + "\n";
+    if args.out.as_os_str() == "-" {
+        std::io::stdout().write_all(text.as_bytes())?;
+    } else {
+        std::fs::write(&args.out, &text).with_context(|| format!("cannot write {}", args.out.display()))?;
+    }
+    let count = bundle["objects"].as_array().map_or(0, Vec::len);
+    tracing::info!(objects = count, tlp = ?args.tlp, "STIX bundle written");
+    Ok(ExitCode::SUCCESS)
+}

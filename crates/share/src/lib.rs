@@ -1,0 +1,8 @@
+//! Sharing what the centre knows in the formats other centres already read.
+//!
+//! * [`stix`]: STIX 2.1 bundles: the producer's identity, C&C indicators and infrastructure,
+//!   botnets as infrastructure, malware families, the relationships between them, and darknet
+//!   sightings, each marked with its TLP level by the official marking-definition ids.
+#![deny(missing_docs)]
+
+pub mod stix;
