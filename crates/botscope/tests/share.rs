@@ -151,6 +151,37 @@ fn bundles_pass_the_oasis_validator_keep_stable_ids_and_carry_their_tlp() {
     let since = objects(&scratch.path("since.json"));
     assert!(since.len() < later.len() && since.values().any(|o| o["type"] == "indicator"));
     assert!(since.values().all(|o| o["type"] == "identity" || o["modified"].as_str().unwrap() >= "2026-11-04"));
+    // The MISP feed of the same data loads with PyMISP: one event per botnet, the manifest names
+    // every event, and hashes.csv holds the MD5 of each part of each value.
+    scratch.run(&["--db", &db, "share", "misp", "--out", "feed", "--tlp", "amber"]).ok();
+    let check = r#"
+import hashlib, json, os, sys
+from pymisp import MISPEvent
+feed = sys.argv[1]
+manifest = json.load(open(os.path.join(feed, "manifest.json")))
+values = []
+for uuid, entry in manifest.items():
+    event = MISPEvent()
+    event.load_file(os.path.join(feed, uuid + ".json"))
+    assert event.uuid == uuid and event.info == entry["info"], uuid
+    assert [t.name for t in event.tags] == ["tlp:amber"], event.tags
+    for attribute in event.attributes:
+        assert attribute.type == "ip-dst|port" and attribute.to_ids
+        values.append(attribute.value)
+expected = sorted(hashlib.md5(part.encode()).hexdigest() + "," + uuid
+                  for uuid in manifest for e in [json.load(open(os.path.join(feed, uuid + ".json")))]
+                  for a in e["Event"]["Attribute"] for part in a["value"].split("|"))
+hashes = sorted(open(os.path.join(feed, "hashes.csv")).read().split())
+assert hashes == expected, (hashes, expected)
+print(len(manifest), " ".join(sorted(values)))
+"#;
+    let out = Command::new(venv().join("bin/python")).args(["-c", check]).arg(scratch.path("feed")).output().unwrap();
+    assert!(out.status.success(), "PyMISP could not load the feed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1 127.200.0.10|6667 127.200.0.11|6667",
+        "one botnet event with both of its C&C servers"
+    );
     // Bad flags: clear errors.
     let bad = scratch.run(&["--db", &db, "share", "stix", "--tlp", "purple"]);
     assert_eq!(bad.code, Some(2));

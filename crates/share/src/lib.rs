@@ -3,6 +3,8 @@
 //! * [`stix`]: STIX 2.1 bundles: the producer's identity, C&C indicators and infrastructure,
 //!   botnets as infrastructure, malware families, the relationships between them, and darknet
 //!   sightings, each marked with its TLP level by the official marking-definition ids.
+//! * [`misp`]: a MISP feed directory (manifest, one event per botnet, hashes).
 #![deny(missing_docs)]
 
+pub mod misp;
 pub mod stix;

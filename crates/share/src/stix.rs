@@ -73,6 +73,14 @@ pub enum ShareError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 /// A stable id: the name-based hash of what the object is about, in the version-4 layout STIX

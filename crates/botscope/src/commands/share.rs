@@ -28,6 +28,29 @@ pub enum ShareCommand {
     /// Write a STIX 2.1 bundle of C&C servers, botnets, families and darknet sightings
     #[command(long_about = STIX_ABOUT, after_help = "Examples:\n  botscope share stix --out bundle.json\n  botscope share stix --since 2026-11-01T00:00:00Z --tlp amber --out new.json")]
     Stix(StixArgs),
+    /// Write a MISP feed directory (manifest.json, one event per botnet, hashes.csv)
+    #[command(long_about = MISP_ABOUT, after_help = "Examples:\n  botscope share misp --out feed/\n  botscope share misp --out /var/www/misp-feed --tlp amber --producer \"JP centre\"")]
+    Misp(MispArgs),
+}
+
+const MISP_ABOUT: &str = "Write a MISP feed directory that a MISP instance can subscribe to (Sync \
+Actions > Feeds, format MISP Feed): one event per botnet with its C&C servers as ip-dst|port \
+attributes (to_ids), manifest.json indexing the events, and hashes.csv with the MD5 of every \
+attribute value. Event and attribute uuids are stable, so MISP updates the events it already has. \
+No subscriber address is written.";
+
+/// `botscope share misp`.
+#[derive(Debug, Args)]
+pub struct MispArgs {
+    /// The feed directory (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// TLP tag on every event: white, green, amber or red
+    #[arg(long, default_value = "green", value_name = "LEVEL")]
+    pub tlp: Tlp,
+    /// The organisation named as the events' creator
+    #[arg(long, default_value = "botscope centre", value_name = "NAME")]
+    pub producer: String,
 }
 
 /// `botscope share stix`.
@@ -48,7 +71,16 @@ pub struct StixArgs {
 }
 
 pub async fn run(command: ShareCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let ShareCommand::Stix(args) = command;
+    let args = match command {
+        ShareCommand::Stix(args) => args,
+        ShareCommand::Misp(args) => {
+            let store = settings.open_store().await?;
+            let config = botscope_share::misp::FeedConfig { producer: args.producer.clone(), tlp: args.tlp };
+            let written = botscope_share::misp::write_feed(&store, &args.out, &config).await?;
+            tracing::info!(events = written.events, attributes = written.attributes, dir = %args.out.display(), "MISP feed written");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let since = args
         .since
         .as_deref()
