@@ -23,6 +23,7 @@ mod outcome;
 mod record;
 mod routing;
 mod service;
+mod taxii;
 mod time;
 
 pub use activity::{ActivityClass, Evidence, PortCount, SourceActivity, Transport};
@@ -40,4 +41,5 @@ pub use outcome::{Outcome, OutcomeSource};
 pub use record::{Kind, LineError, Record, RecordError, parse_line};
 pub use routing::{Origin, OriginParseError, RoutedPrefix};
 pub use service::{AuthKind, GrabStatus, ServiceObservation};
+pub use taxii::TaxiiObject;
 pub use time::Timestamp;

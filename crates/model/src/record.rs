@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     Botnet, BotnetWindow, CncCandidate, DarknetDay, FeedEntry, Finding, Isp, Liveness, Notification, Outcome,
-    ServiceObservation, SourceActivity, Timestamp,
+    ServiceObservation, SourceActivity, TaxiiObject, Timestamp,
 };
 
 /// Any record, tagged by its `kind` field when written as a JSON line.
@@ -38,6 +38,8 @@ pub enum Record {
     Liveness(Liveness),
     /// A notification's status change.
     Outcome(Outcome),
+    /// A STIX object in a TAXII collection.
+    TaxiiObject(TaxiiObject),
 }
 
 /// The kinds of record, as named in the `kind` field and on the command line.
@@ -67,11 +69,13 @@ pub enum Kind {
     Liveness,
     /// `outcome`
     Outcome,
+    /// `taxii_object`
+    TaxiiObject,
 }
 
 impl Kind {
     /// Every kind, in documentation order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Finding,
         Kind::Activity,
         Kind::Cnc,
@@ -84,6 +88,7 @@ impl Kind {
         Kind::FeedEntry,
         Kind::Liveness,
         Kind::Outcome,
+        Kind::TaxiiObject,
     ];
 
     /// The name used in the `kind` field.
@@ -101,6 +106,7 @@ impl Kind {
             Kind::FeedEntry => "feed_entry",
             Kind::Liveness => "liveness",
             Kind::Outcome => "outcome",
+            Kind::TaxiiObject => "taxii_object",
         }
     }
 }
@@ -193,6 +199,7 @@ pub fn parse_line(line: &[u8], required: Option<Kind>) -> Result<Option<Record>,
             Kind::FeedEntry => Record::FeedEntry(serde_json::from_slice(line)?),
             Kind::Liveness => Record::Liveness(serde_json::from_slice(line)?),
             Kind::Outcome => Record::Outcome(serde_json::from_slice(line)?),
+            Kind::TaxiiObject => Record::TaxiiObject(serde_json::from_slice(line)?),
         },
         (None, None) => return Err(LineError::MissingKind),
     };
@@ -217,6 +224,7 @@ impl Record {
             Record::FeedEntry(_) => Kind::FeedEntry,
             Record::Liveness(_) => Kind::Liveness,
             Record::Outcome(_) => Kind::Outcome,
+            Record::TaxiiObject(_) => Kind::TaxiiObject,
         }
     }
 
@@ -235,6 +243,7 @@ impl Record {
             Record::FeedEntry(r) => r.check(),
             Record::Liveness(r) => r.check(),
             Record::Outcome(r) => r.check(),
+            Record::TaxiiObject(r) => r.check(),
         };
         checked.map_err(|reason| RecordError { kind: self.kind(), reason })
     }
@@ -253,6 +262,7 @@ impl Record {
             Record::FeedEntry(r) => &mut r.id,
             Record::Liveness(r) => &mut r.id,
             Record::Outcome(r) => &mut r.id,
+            Record::TaxiiObject(r) => &mut r.id,
         }
     }
 
@@ -271,6 +281,7 @@ impl Record {
             Record::FeedEntry(r) => r.natural_key(),
             Record::Liveness(r) => r.natural_key(),
             Record::Outcome(r) => r.natural_key(),
+            Record::TaxiiObject(r) => r.natural_key(),
         };
         crate::record_id(&key)
     }
@@ -296,6 +307,7 @@ impl Record {
             Record::FeedEntry(r) => r.id,
             Record::Liveness(r) => r.id,
             Record::Outcome(r) => r.id,
+            Record::TaxiiObject(r) => r.id,
         }
     }
 
@@ -313,6 +325,7 @@ impl Record {
             Record::FeedEntry(r) => Some(r.first_seen),
             Record::Liveness(r) => Some(r.checked_at),
             Record::Outcome(r) => Some(r.at),
+            Record::TaxiiObject(r) => Some(r.date_added),
             Record::Isp(_) => None,
         }
     }
@@ -331,7 +344,8 @@ impl Record {
             | Record::Isp(_)
             | Record::DarknetDay(_)
             | Record::BotnetWindow(_)
-            | Record::Outcome(_) => None,
+            | Record::Outcome(_)
+            | Record::TaxiiObject(_) => None,
         }
     }
 

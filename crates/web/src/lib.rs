@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod error;
+pub mod taxii;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -45,6 +46,7 @@ pub struct AppState {
     pub limits: Limits,
     writers: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
+    taxii_statuses: taxii::Statuses,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             limits,
             writers: Arc::new(Semaphore::new(limits.writers.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
+            taxii_statuses: taxii::Statuses::default(),
         }
     }
 }
@@ -84,7 +87,22 @@ pub fn router(state: AppState) -> Router {
         .route("/isp/notifications/{id}/status", post(api::isp::update_status))
         .route("/recheck", get(api::isp::recheck))
         .layer(DefaultBodyLimit::max(1 << 20));
-    Router::new().nest("/api/v1", api).fallback(no_route).method_not_allowed_fallback(wrong_method).with_state(state)
+    let objects = "/taxii2/api1/collections/{id}/objects/";
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/taxii2/", get(taxii::discovery))
+        .route("/taxii2/api1/", get(taxii::api_root))
+        .route("/taxii2/api1/collections/", get(taxii::collections))
+        .route("/taxii2/api1/collections/{id}/", get(taxii::collection))
+        // The POST handler bounds its body itself, to answer 413 in TAXII's error format.
+        .route(objects, get(taxii::get_objects).post(taxii::post_objects).layer(DefaultBodyLimit::disable()))
+        .route(&format!("{objects}{{object_id}}/"), get(taxii::get_object))
+        .route(&format!("{objects}{{object_id}}/versions/"), get(taxii::versions))
+        .route("/taxii2/api1/collections/{id}/manifest/", get(taxii::manifest))
+        .route("/taxii2/api1/status/{id}/", get(taxii::status))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.

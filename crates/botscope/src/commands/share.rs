@@ -68,6 +68,10 @@ pub struct StixArgs {
     /// Write the bundle here (- = standard output)
     #[arg(long, default_value = "-", value_name = "FILE")]
     pub out: PathBuf,
+    /// Also publish the objects in a collection of the centre's TAXII server: `shared` (TLP:WHITE,
+    /// GREEN, AMBER) or an ISP's handle (its own collection; the only place for TLP:RED)
+    #[arg(long, value_name = "COLLECTION")]
+    pub publish: Option<String>,
 }
 
 pub async fn run(command: ShareCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -97,6 +101,42 @@ pub async fn run(command: ShareCommand, settings: &Settings) -> anyhow::Result<E
         std::fs::write(&args.out, &text).with_context(|| format!("cannot write {}", args.out.display()))?;
     }
     let count = bundle["objects"].as_array().map_or(0, Vec::len);
+    if let Some(target) = &args.publish {
+        let collection = if target == "shared" {
+            anyhow::ensure!(
+                args.tlp != Tlp::Red,
+                "TLP:RED objects go only to their audience's collection: --publish HANDLE"
+            );
+            botscope_web::taxii::SHARED_COLLECTION.to_string()
+        } else {
+            let isps = botscope_store::Store::isps(&store).await?;
+            anyhow::ensure!(
+                isps.iter().any(|i| &i.handle == target),
+                "--publish {target}: not `shared` and not an ISP of the registry"
+            );
+            botscope_web::taxii::isp_collection(target)
+        };
+        let now = chrono::Utc::now();
+        let records: Vec<botscope_model::Record> = bundle["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|object| {
+                let mut record = botscope_model::Record::TaxiiObject(botscope_model::TaxiiObject {
+                    id: None,
+                    collection: collection.clone(),
+                    date_added: now,
+                    added_by: "centre".into(),
+                    object: object.clone(),
+                });
+                record.ensure_id();
+                record
+            })
+            .collect();
+        // Versions already published keep their date_added: only new ones are added.
+        let summary = botscope_store::Store::put_records(&store, &records).await?;
+        tracing::info!(collection = %target, new_versions = summary.inserted, unchanged = summary.duplicates, "published to the TAXII server");
+    }
     tracing::info!(objects = count, tlp = ?args.tlp, "STIX bundle written");
     Ok(ExitCode::SUCCESS)
 }

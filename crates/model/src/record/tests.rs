@@ -15,6 +15,7 @@ pub(crate) const EXAMPLES: [&str; Kind::ALL.len()] = [
     r#"{"kind":"feed_entry","source":"threatfox","role":"cnc","ip":"127.200.0.10","port":6667,"family":"mirai","first_seen":"2026-11-04T08:00:00Z","reference":"1234567"}"#,
     r#"{"kind":"liveness","ip":"127.200.0.10","port":6667,"protocol":"tcp","checked_at":"2026-11-02T10:00:00Z","alive":true,"outcome":"connected","rtt_ms":0.21,"sensor":"liveness-1"}"#,
     r#"{"kind":"outcome","notification":"190db74e-4ec9-5071-b614-648db3ea71ef","isp":"hikari-net","status":"fixed","at":"2026-11-10T02:00:00Z","source":"isp","note":"subscriber changed the password"}"#,
+    r#"{"kind":"taxii_object","collection":"2a6f0b8e-3c1d-4e5f-9a7b-6c5d4e3f2a1b","date_added":"2026-11-05T00:00:00.123Z","added_by":"centre","object":{"type":"malware","spec_version":"2.1","id":"malware--2d7d4a61-7f0b-4b1e-9c2a-5e6f7a8b9c0d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":"mirai","is_family":true}}"#,
 ];
 
 #[test]

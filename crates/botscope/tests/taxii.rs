@@ -1,0 +1,240 @@
+//! The centre's TAXII 2.1 server, driven by the OASIS client (taxii2-client, PyPI, in the venv
+//! scripts/test makes): discovery, collections, paging with limit/next, added_after, match filters,
+//! object versions, the manifest, POST and its status; and the access rules, with plain HTTP.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Scratch, make_token, start_center};
+use reqwest::StatusCode;
+
+const MEDIA: &str = "application/taxii+json;version=2.1";
+
+fn venv() -> PathBuf {
+    let path = std::env::var_os("BOTSCOPE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-venv")));
+    assert!(
+        path.join("bin/python").exists(),
+        "the test venv is missing at {}: run scripts/test (it makes it) or set BOTSCOPE_VENV",
+        path.display()
+    );
+    path
+}
+
+fn cnc(ip: &str, day: u32) -> String {
+    format!(
+        r#"{{"kind":"cnc","window_start":"2026-11-{day:02}T00:00:00Z","window_end":"2026-11-{day:02}T01:00:00Z","ip":"{ip}","port":6667,"protocol":"tcp","score":0.95,"rank":1,"methods":["graph"],"seed_clients":3,"total_clients":3,"flows":90,"first_seen":"2026-11-{day:02}T00:00:05Z","last_seen":"2026-11-{day:02}T00:59:00Z","family":"mirai","sensor":"isp-a"}}"#
+    )
+}
+
+/// The client's view, as JSON: what the OASIS client saw doing each thing.
+const CLIENT: &str = r#"
+import json, sys
+from taxii2client.v21 import Server, as_pages
+base, token, partner = sys.argv[1], sys.argv[2], sys.argv[3]
+server = Server(base + "/taxii2/", user="hikari-net", password=token)
+out = {"title": server.title, "roots": len(server.api_roots)}
+root = server.api_roots[0]
+out["versions"] = root.versions
+cols = {c.title: c for c in root.collections}
+out["collections"] = sorted(cols)
+shared = cols["shared"]
+out["shared_can_write"] = shared.can_write
+pages = list(as_pages(shared.get_objects, per_request=4))
+out["pages"] = len(pages)
+paged = [o["id"] for p in pages for o in p.get("objects", [])]
+everything = shared.get_objects()
+out["all"] = len(everything.get("objects", []))
+out["paged_equals_all"] = sorted(paged) == sorted(o["id"] for o in everything["objects"])
+out["indicators"] = len(shared.get_objects(type="indicator").get("objects", []))
+one = everything["objects"][1]["id"]
+out["by_id"] = [o["id"] for o in shared.get_object(one)["objects"]] == [one]
+out["match_id"] = len(shared.get_objects(id=one)["objects"])
+out["versions_of_one"] = len(shared.object_versions(one)["versions"])
+manifest = shared.get_manifest()
+out["manifest"] = len(manifest["objects"])
+out["manifest_versions_match"] = all(m["version"] for m in manifest["objects"])
+future = shared.get_objects(added_after="2999-01-01T00:00:00Z")
+out["added_after_future"] = len(future.get("objects", []))
+own = cols["hikari-net"]
+status = own.add_objects(json.dumps(json.loads(open(partner).read())))
+out["status"] = status.status
+out["success_count"] = status.success_count
+out["failure_count"] = status.failure_count
+status.refresh()
+out["status_again"] = status.status
+out["own_after_post"] = len(own.get_objects().get("objects", []))
+print(json.dumps(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oasis_client_reads_pages_filters_and_posts_and_access_rules_hold() {
+    let scratch = Scratch::new();
+    let db_path = scratch.path("c.db");
+    let db = db_path.display().to_string();
+    scratch.load_example_isps(&db_path);
+    scratch.write("cnc.jsonl", [cnc("127.200.0.10", 2), cnc("127.200.0.11", 3), cnc("127.200.0.12", 3)].join("\n"));
+    scratch.run(&["--db", &db, "ingest", "cnc.jsonl"]).ok();
+    scratch.run(&["--db", &db, "correlate"]).ok();
+    scratch.run(&["--db", &db, "share", "stix", "--out", "shared.json", "--publish", "shared"]).ok();
+    scratch.run(&["--db", &db, "share", "stix", "--tlp", "red", "--out", "red.json", "--publish", "hikari-net"]).ok();
+    scratch.run(&["--db", &db, "share", "stix", "--tlp", "red", "--publish", "shared", "--out", "x.json"]).fails();
+    let published: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scratch.path("shared.json")).unwrap()).unwrap();
+    let published = published["objects"].as_array().unwrap();
+    // Publishing again adds no version.
+    scratch.run(&["--db", &db, "share", "stix", "--out", "again.json", "--publish", "shared"]).ok();
+
+    let hikari = make_token(&scratch, &db, "isp", Some("hikari-net"), None);
+    let sakura = make_token(&scratch, &db, "isp", Some("sakura-bb"), None);
+    let sensor = make_token(&scratch, &db, "sensor", None, None);
+    let (_centre, base) = start_center(&scratch, &db, &["--correlate-every", "0"]);
+
+    // A partner ISP's C&C indicator, posted into its own collection.
+    let partner = serde_json::json!({"objects": [{
+        "type": "indicator", "spec_version": "2.1", "id": "indicator--3b1c8f7e-2a4d-4c5e-9f60-7a8b9c0d1e2f",
+        "created": "2026-11-06T00:00:00.000Z", "modified": "2026-11-06T00:00:00.000Z",
+        "name": "C&C seen at hikari-net", "pattern_type": "stix", "valid_from": "2026-11-06T00:00:00Z",
+        "pattern": "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '127.200.9.9' AND network-traffic:dst_port = 23]"
+    }, {"type": "indicator", "id": "not-an-id"}]});
+    scratch.write("partner.json", partner.to_string());
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-c", CLIENT, &base, &hikari])
+        .arg(scratch.path("partner.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "taxii2-client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("taxii2-client saw: {seen}");
+    assert_eq!(seen["title"], "botscope centre");
+    assert_eq!(seen["versions"], serde_json::json!([MEDIA]));
+    assert_eq!(
+        seen["collections"],
+        serde_json::json!(["hikari-net", "shared"]),
+        "an ISP sees the shared collection and its own only"
+    );
+    assert_eq!(seen["shared_can_write"], false);
+    assert_eq!(seen["all"].as_u64(), Some(published.len() as u64), "every published object, each once");
+    assert_eq!(seen["pages"].as_u64(), Some(published.len().div_ceil(4) as u64), "limit/next paging");
+    assert_eq!(seen["paged_equals_all"], true);
+    assert_eq!(seen["indicators"], 3);
+    assert_eq!(
+        (seen["by_id"].as_bool(), seen["match_id"].as_u64(), seen["versions_of_one"].as_u64()),
+        (Some(true), Some(1), Some(1))
+    );
+    assert_eq!(seen["manifest"].as_u64(), Some(published.len() as u64));
+    assert_eq!(seen["added_after_future"], 0);
+    assert_eq!(
+        (seen["status"].as_str(), seen["success_count"].as_u64(), seen["failure_count"].as_u64()),
+        (Some("complete"), Some(1), Some(1))
+    );
+    assert_eq!(seen["status_again"], "complete");
+    // The red bundle's objects and the partner's indicator.
+    let red: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scratch.path("red.json")).unwrap()).unwrap();
+    assert_eq!(seen["own_after_post"].as_u64(), Some(red["objects"].as_array().unwrap().len() as u64 + 1));
+    // The partner's C&C became a feed entry kept apart by who sent it.
+    let store = common::open_sqlite(&db_path).await;
+    let feeds = botscope_store::all_records(
+        &store,
+        botscope_store::RecordQuery { kind: Some(botscope_model::Kind::FeedEntry), ..Default::default() },
+    )
+    .await
+    .unwrap();
+    assert!(
+        feeds.iter().any(|r| r.to_json_line().contains("\"source\":\"taxii:hikari-net\"")
+            && r.to_json_line().contains("127.200.9.9"))
+    );
+
+    // Access rules and media types, with plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let get = |path: String, token: Option<&str>, accept: &str| {
+        let mut request = http.get(format!("{base}{path}")).header("accept", accept.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(get("/taxii2/".into(), None, MEDIA).await.unwrap().status(), StatusCode::OK, "discovery is public");
+    let anonymous = get("/taxii2/api1/collections/".into(), None, MEDIA).await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(anonymous.headers()["content-type"].to_str().unwrap().starts_with("application/taxii+json"));
+    assert_eq!(get("/taxii2/".into(), None, "application/json").await.unwrap().status(), StatusCode::NOT_ACCEPTABLE);
+    let hikari_collection = botscope_web::taxii::isp_collection("hikari-net");
+    let objects = format!("/taxii2/api1/collections/{hikari_collection}/objects/");
+    let foreign = get(objects.clone(), Some(&sakura), MEDIA).await.unwrap();
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND, "another ISP's collection does not exist for sakura-bb");
+    assert!(!foreign.text().await.unwrap().contains("indicator--"));
+    let shared_objects = format!("/taxii2/api1/collections/{}/objects/", botscope_web::taxii::SHARED_COLLECTION);
+    let sakura_view = get(shared_objects.clone(), Some(&sakura), MEDIA).await.unwrap().text().await.unwrap();
+    assert!(
+        !sakura_view.contains("5e57c739-391a-4eb3-b6be-7d15ca92d5ed"),
+        "no TLP:RED object in the shared collection"
+    );
+    assert_eq!(
+        get(format!("{shared_objects}?limit=0"), Some(&sakura), MEDIA).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(format!("{shared_objects}?added_after=yesterday"), Some(&sakura), MEDIA).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let post = |token: &str, content_type: &str, body: String| {
+        http.post(format!("{base}{shared_objects}"))
+            .bearer_auth(token.to_string())
+            .header("accept", MEDIA)
+            .header("content-type", content_type.to_string())
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        post(&sensor, MEDIA, partner.to_string()).await.unwrap().status(),
+        StatusCode::FORBIDDEN,
+        "only admins write the shared collection"
+    );
+    let own_objects = format!("{base}{objects}");
+    let wrong_type = http
+        .post(&own_objects)
+        .bearer_auth(&hikari)
+        .header("accept", MEDIA)
+        .header("content-type", "application/json")
+        .body(partner.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = format!("{{\"objects\": [\"{}\"]}}", "x".repeat(11 << 20));
+    let too_large = http
+        .post(&own_objects)
+        .bearer_auth(&hikari)
+        .header("accept", MEDIA)
+        .header("content-type", MEDIA)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let garbage = http
+        .post(&own_objects)
+        .bearer_auth(&hikari)
+        .header("accept", MEDIA)
+        .header("content-type", MEDIA)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    // HTTP Basic with the token as the password works like Bearer.
+    let basic = http
+        .get(format!("{base}/taxii2/api1/collections/"))
+        .basic_auth("anyone", Some(&hikari))
+        .header("accept", MEDIA)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::OK);
+}

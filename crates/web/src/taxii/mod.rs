@@ -1,0 +1,404 @@
+//! A TAXII 2.1 server under `/taxii2/`: discovery, one API root (`api1`), collections, objects
+//! (with `added_after`, `limit`/`next` and the `match[...]` filters), object versions, manifests,
+//! and POST with a status resource. docs/sharing.md says what each collection holds.
+//!
+//! Access: tokens are the API's, sent as `Authorization: Bearer TOKEN` or HTTP Basic with the
+//! token as the password. Anonymous callers get discovery only. The `shared` collection holds what
+//! the centre publishes at TLP:WHITE/GREEN/AMBER, for every token to read; each ISP has a
+//! collection of its own that only its token (and admins) may read and write, the only place a
+//! TLP:RED object can go.
+
+mod access;
+mod query;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use botscope_model::{Kind, Record, TaxiiObject, Timestamp};
+use botscope_store::{RecordQuery, Store, all_records};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use access::{Collection, TaxiiCaller};
+pub use access::{SHARED_COLLECTION, isp_collection};
+
+/// The TAXII 2.1 media type.
+pub const MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
+/// Largest POST body the API root takes.
+pub const MAX_CONTENT_LENGTH: usize = 10 << 20;
+
+/// Status resources of POSTs, kept in memory for the life of the server.
+#[derive(Clone, Default)]
+pub struct Statuses(Arc<Mutex<HashMap<String, Value>>>);
+
+/// A TAXII error: `{title, description, http_status}` in the TAXII media type.
+pub struct TaxiiError {
+    status: StatusCode,
+    title: &'static str,
+    description: String,
+}
+
+impl TaxiiError {
+    fn new(status: StatusCode, title: &'static str, description: impl Into<String>) -> Self {
+        TaxiiError { status, title, description: description.into() }
+    }
+
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found", "no such resource, or not readable with these credentials")
+    }
+
+    fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad request", description)
+    }
+}
+
+impl From<botscope_store::StoreError> for TaxiiError {
+    fn from(error: botscope_store::StoreError) -> Self {
+        tracing::error!(%error, "store error while serving TAXII");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Store unavailable", "try again later")
+    }
+}
+
+impl IntoResponse for TaxiiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "title": self.title,
+            "description": self.description,
+            "http_status": self.status.as_u16().to_string(),
+        });
+        let mut response = taxii_json(self.status, &body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"botscope TAXII\""));
+        }
+        response
+    }
+}
+
+fn taxii_json(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+    response
+}
+
+/// 406 unless the caller accepts the TAXII 2.1 media type.
+fn check_accept(headers: &HeaderMap) -> Result<(), TaxiiError> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ok = accept.split(',').any(|part| {
+        let part = part.trim().to_ascii_lowercase().replace(' ', "");
+        part == "application/taxii+json" || part.starts_with("application/taxii+json;version=2.1")
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(TaxiiError::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", format!("send Accept: {MEDIA_TYPE}")))
+    }
+}
+
+fn time(t: Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `GET /taxii2/`: discovery, for anyone.
+pub async fn discovery(headers: HeaderMap) -> Result<Response, TaxiiError> {
+    check_accept(&headers)?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    Ok(taxii_json(
+        StatusCode::OK,
+        &json!({
+            "title": "botscope centre",
+            "description": "Botnet C&C servers, botnets and darknet sightings from a botscope centre (STIX 2.1).",
+            "contact": "the centre's operators",
+            "default": format!("http://{host}/taxii2/api1/"),
+            "api_roots": [format!("http://{host}/taxii2/api1/")],
+        }),
+    ))
+}
+
+/// `GET /taxii2/api1/`.
+pub async fn api_root(headers: HeaderMap, State(state): State<AppState>) -> Result<Response, TaxiiError> {
+    check_accept(&headers)?;
+    TaxiiCaller::from_headers(&headers, &state).await?;
+    Ok(taxii_json(
+        StatusCode::OK,
+        &json!({
+            "title": "botscope centre",
+            "description": "The centre's collections: shared, and one per ISP.",
+            "versions": [MEDIA_TYPE],
+            "max_content_length": MAX_CONTENT_LENGTH,
+        }),
+    ))
+}
+
+/// `GET /taxii2/api1/collections/`.
+pub async fn collections(headers: HeaderMap, State(state): State<AppState>) -> Result<Response, TaxiiError> {
+    check_accept(&headers)?;
+    let caller = TaxiiCaller::from_headers(&headers, &state).await?;
+    let list: Vec<Value> = access::visible(&caller, &state).await?.iter().map(Collection::to_json).collect();
+    Ok(taxii_json(StatusCode::OK, &json!({ "collections": list })))
+}
+
+/// `GET /taxii2/api1/collections/{id}/`.
+pub async fn collection(
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, TaxiiError> {
+    check_accept(&headers)?;
+    let caller = TaxiiCaller::from_headers(&headers, &state).await?;
+    let found = access::find(&caller, &state, &id).await?;
+    Ok(taxii_json(StatusCode::OK, &found.to_json()))
+}
+
+async fn stored(state: &AppState, collection: &str) -> Result<Vec<TaxiiObject>, TaxiiError> {
+    let query = RecordQuery { kind: Some(Kind::TaxiiObject), ..Default::default() };
+    let mut objects: Vec<TaxiiObject> = all_records(&state.store, query)
+        .await?
+        .into_iter()
+        .filter_map(|r| if let Record::TaxiiObject(o) = r { Some(o) } else { None })
+        .filter(|o| o.collection == collection)
+        .collect();
+    objects.sort_by(|a, b| (a.date_added, a.stix_id(), a.version()).cmp(&(b.date_added, b.stix_id(), b.version())));
+    Ok(objects)
+}
+
+/// Reads a collection's objects through the request's filters; the page and whether more follow.
+async fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    raw_query: Option<String>,
+    only: Option<&str>,
+) -> Result<(query::Page, Collection), TaxiiError> {
+    check_accept(headers)?;
+    let caller = TaxiiCaller::from_headers(headers, state).await?;
+    let found = access::find(&caller, state, id).await?;
+    if !found.can_read {
+        return Err(TaxiiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "this collection is not readable with these credentials",
+        ));
+    }
+    let filters = query::Filters::parse(raw_query.as_deref().unwrap_or(""), only)?;
+    Ok((filters.apply(stored(state, id).await?), found))
+}
+
+fn date_headers(response: &mut Response, page: &query::Page) {
+    if let (Some(first), Some(last)) = (page.items.first(), page.items.last()) {
+        for (name, value) in
+            [("x-taxii-date-added-first", first.date_added), ("x-taxii-date-added-last", last.date_added)]
+        {
+            if let Ok(value) = HeaderValue::from_str(&time(value)) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
+}
+
+fn envelope(page: &query::Page) -> Value {
+    let mut body = json!({ "more": page.more });
+    if let Some(next) = &page.next {
+        body["next"] = next.clone().into();
+    }
+    if !page.items.is_empty() {
+        body["objects"] = page.items.iter().map(|o| o.object.clone()).collect::<Vec<_>>().into();
+    }
+    body
+}
+
+/// `GET /taxii2/api1/collections/{id}/objects/`.
+pub async fn get_objects(
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let (page, _) = page(&state, &headers, &id, raw, None).await?;
+    let mut response = taxii_json(StatusCode::OK, &envelope(&page));
+    date_headers(&mut response, &page);
+    Ok(response)
+}
+
+/// `GET /taxii2/api1/collections/{id}/objects/{object_id}/`.
+pub async fn get_object(
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Path((id, object_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let (page, _) = page(&state, &headers, &id, raw, Some(&object_id)).await?;
+    if page.items.is_empty() && !page.more {
+        return Err(TaxiiError::not_found());
+    }
+    let mut response = taxii_json(StatusCode::OK, &envelope(&page));
+    date_headers(&mut response, &page);
+    Ok(response)
+}
+
+/// `GET /taxii2/api1/collections/{id}/objects/{object_id}/versions/`.
+pub async fn versions(
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Path((id, object_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let raw = format!("{}&match[version]=all", raw.unwrap_or_default());
+    let (page, _) = page(&state, &headers, &id, Some(raw), Some(&object_id)).await?;
+    if page.items.is_empty() && !page.more {
+        return Err(TaxiiError::not_found());
+    }
+    let versions: Vec<&str> = page.items.iter().map(TaxiiObject::version).collect();
+    let mut body = json!({ "more": page.more, "versions": versions });
+    if let Some(next) = &page.next {
+        body["next"] = next.clone().into();
+    }
+    let mut response = taxii_json(StatusCode::OK, &body);
+    date_headers(&mut response, &page);
+    Ok(response)
+}
+
+/// `GET /taxii2/api1/collections/{id}/manifest/`.
+pub async fn manifest(
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, TaxiiError> {
+    let (page, _) = page(&state, &headers, &id, raw, None).await?;
+    let records: Vec<Value> = page
+        .items
+        .iter()
+        .map(|o| json!({ "id": o.stix_id(), "date_added": time(o.date_added), "version": o.version(), "media_type": "application/stix+json;version=2.1" }))
+        .collect();
+    let mut body = json!({ "more": page.more });
+    if let Some(next) = &page.next {
+        body["next"] = next.clone().into();
+    }
+    if !records.is_empty() {
+        body["objects"] = records.into();
+    }
+    let mut response = taxii_json(StatusCode::OK, &body);
+    date_headers(&mut response, &page);
+    Ok(response)
+}
+
+/// `POST /taxii2/api1/collections/{id}/objects/`: stores each object (a version already there
+/// counts as a success), answers 202 with a status resource.
+pub async fn post_objects(
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, TaxiiError> {
+    check_accept(&headers)?;
+    let caller = TaxiiCaller::from_headers(&headers, &state).await?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let normalized = content_type.to_ascii_lowercase().replace(' ', "");
+    if !(normalized == "application/taxii+json" || normalized.starts_with("application/taxii+json;version=2.1")) {
+        return Err(TaxiiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            format!("send Content-Type: {MEDIA_TYPE}"),
+        ));
+    }
+    let found = access::find(&caller, &state, &id).await?;
+    if !found.can_write {
+        return Err(TaxiiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "this collection is not writable with these credentials",
+        ));
+    }
+    let raw = axum::body::to_bytes(body, MAX_CONTENT_LENGTH).await.map_err(|_| {
+        TaxiiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Too large", format!("at most {MAX_CONTENT_LENGTH} bytes"))
+    })?;
+    let envelope: Value =
+        serde_json::from_slice(&raw).map_err(|e| TaxiiError::bad_request(format!("not a JSON envelope: {e}")))?;
+    let objects = envelope
+        .get("objects")
+        .and_then(|o| o.as_array())
+        .ok_or_else(|| TaxiiError::bad_request("the envelope has no \"objects\" list"))?;
+    let now = chrono::Utc::now();
+    let mut successes = Vec::new();
+    let mut failures = Vec::new();
+    let mut records = Vec::new();
+    for object in objects {
+        let stix_id = object.get("id").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let entry = TaxiiObject {
+            id: None,
+            collection: found.id.clone(),
+            date_added: now,
+            added_by: caller.label.clone(),
+            object: object.clone(),
+        };
+        let version = entry.version().to_string();
+        let refusal = if object.get("spec_version").and_then(|v| v.as_str()) != Some("2.1") {
+            Some("only STIX 2.1 objects (spec_version \"2.1\")".to_string())
+        } else if found.shared && access::is_red(object) {
+            Some("TLP:RED objects go only to their audience's collection, never the shared one".to_string())
+        } else {
+            let mut record = Record::TaxiiObject(entry);
+            match record.validate() {
+                Ok(()) => {
+                    record.ensure_id();
+                    records.push(record);
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            }
+        };
+        match refusal {
+            None => successes.push(json!({ "id": stix_id, "version": version })),
+            Some(message) => failures.push(json!({ "id": stix_id, "version": version, "message": message })),
+        }
+    }
+    state.store.put_records(&records).await?;
+    // A partner's C&C indicators become feed entries of the centre, kept apart by who sent them.
+    let bundle = json!({ "type": "bundle", "objects": objects });
+    let options = botscope_center::feeds::FeedOptions {
+        format: botscope_center::feeds::FeedFormat::Stix,
+        source: format!("taxii:{}", caller.label),
+        plain_role: botscope_model::FeedRole::Cnc,
+        now,
+    };
+    if let Ok(read) = botscope_center::feeds::read(bundle.to_string().as_bytes(), &options) {
+        let entries: Vec<Record> = read.entries.into_iter().map(Record::FeedEntry).collect();
+        state.store.put_records(&entries).await?;
+    }
+    let status_id = uuid::Uuid::new_v4().to_string();
+    let status = json!({
+        "id": status_id,
+        "status": "complete",
+        "request_timestamp": time(now),
+        "total_count": objects.len(),
+        "success_count": successes.len(),
+        "successes": successes,
+        "failure_count": failures.len(),
+        "failures": failures,
+        "pending_count": 0,
+        "pendings": [],
+    });
+    if let Ok(mut statuses) = state.taxii_statuses.0.lock() {
+        statuses.insert(status_id, status.clone());
+    }
+    Ok(taxii_json(StatusCode::ACCEPTED, &status))
+}
+
+/// `GET /taxii2/api1/status/{id}/`.
+pub async fn status(
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, TaxiiError> {
+    check_accept(&headers)?;
+    TaxiiCaller::from_headers(&headers, &state).await?;
+    let found = state.taxii_statuses.0.lock().ok().and_then(|s| s.get(&id).cloned());
+    found.map(|s| taxii_json(StatusCode::OK, &s)).ok_or_else(TaxiiError::not_found)
+}
