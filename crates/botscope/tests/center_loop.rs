@@ -400,6 +400,28 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     let summary: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
     assert_eq!((summary["new"].as_u64(), summary["repeat"].as_u64()), (Some(monthly.len() as u64), Some(0)));
 
+    // The ISP reads the same report through the API, computed on request: the same bytes as the
+    // file, and reading it marks nothing as notified.
+    let hikari = make_token(&scratch, &db, "isp", Some("hikari-net"), None);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/v1/isp/report?period=month&date=2026-11&report=default_credentials"))
+        .bearer_auth(&hikari)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let served = response.text().await.unwrap();
+    let file = std::fs::read_to_string(scratch.path("reports/hikari-net/2026-11-default_credentials.csv")).unwrap();
+    assert_eq!(served, file, "the API serves the report file's rows");
+    let foreign = reqwest::Client::new()
+        .get(format!("{base}/api/v1/isp/report?period=month&report=default_credentials&isp=sakura-bb"))
+        .bearer_auth(&hikari)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), reqwest::StatusCode::NOT_FOUND, "never another ISP's report");
+
     // 6. Owners fix three devices with a default or empty password; a re-survey of exactly the
     // notified cases, fetched from the centre (GET /api/v1/recheck) as a remote worker does,
     // confirms it.

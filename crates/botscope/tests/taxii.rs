@@ -238,3 +238,176 @@ async fn the_oasis_client_reads_pages_filters_and_posts_and_access_rules_hold() 
         .unwrap();
     assert_eq!(basic.status(), StatusCode::OK);
 }
+
+/// The same client-side checks, for any server: what the OASIS client sees of one collection.
+const CHECKS: &str = r#"
+import json, sys
+from taxii2client.v21 import Server, as_pages
+url, user, password, title = sys.argv[1:5]
+fill = sys.argv[5] if len(sys.argv) > 5 else None
+root = Server(url, user=user, password=password).api_roots[0]
+collection = {c.title: c for c in root.collections}[title]
+if fill:
+    status = collection.add_objects(open(fill).read())
+    assert status.status == "complete" and status.failure_count == 0, status.failures
+everything = collection.get_objects()
+ids = sorted(o["id"] for o in everything.get("objects", []))
+pages = list(as_pages(collection.get_objects, per_request=4))
+paged = sorted(o["id"] for p in pages for o in p.get("objects", []))
+one = ids[0]
+print(json.dumps({
+    "ids": ids,
+    "pages": len(pages),
+    "paged_equals_all": paged == ids,
+    "indicators": len(collection.get_objects(type="indicator").get("objects", [])),
+    "relationships_and_malware": len(collection.get_objects(type="relationship,malware").get("objects", [])),
+    "match_id": [o["id"] for o in collection.get_objects(id=one)["objects"]],
+    "object": [o["id"] for o in collection.get_object(one)["objects"]],
+    "versions": len(collection.object_versions(one)["versions"]),
+    "manifest": sorted(m["id"] for m in collection.get_manifest()["objects"]),
+    "added_after_future": len(collection.get_objects(added_after="2999-01-01T00:00:00Z").get("objects", [])),
+}, sort_keys=True))
+"#;
+
+fn free_port() -> u16 {
+    botscope_testkit::free_loopback_port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_client_checks_agree_with_oasis_medallion_and_pull_imports_incrementally() {
+    let scratch = Scratch::new();
+    let db_path = scratch.path("c.db");
+    let db = db_path.display().to_string();
+    scratch.load_example_isps(&db_path);
+    scratch.write("cnc.jsonl", [cnc("127.200.0.10", 2), cnc("127.200.0.11", 3), cnc("127.200.0.12", 3)].join("\n"));
+    scratch.run(&["--db", &db, "ingest", "cnc.jsonl"]).ok();
+    scratch.run(&["--db", &db, "correlate"]).ok();
+    scratch.run(&["--db", &db, "share", "stix", "--out", "shared.json", "--publish", "shared"]).ok();
+    let admin = make_token(&scratch, &db, "admin", None, None);
+    let (_centre, base) = start_center(&scratch, &db, &["--correlate-every", "0"]);
+
+    // OASIS medallion (memory backend) with one empty, writable collection, filled below with the
+    // same objects the centre published.
+    let port = free_port();
+    let data = serde_json::json!({
+        "/discovery": {"title": "medallion", "description": "reference", "contact": "test",
+                       "default": format!("http://127.0.0.1:{port}/api1/"), "api_roots": [format!("http://127.0.0.1:{port}/api1/")]},
+        "api1": {
+            "information": {"title": "api1", "versions": [MEDIA], "max_content_length": 10485760},
+            "status": [],
+            "collections": [{"id": "91a7b528-80eb-42ed-a74d-c6fbd5a26116", "title": "shared", "description": "reference",
+                             "can_read": true, "can_write": true, "media_types": ["application/stix+json;version=2.1"],
+                             "objects": [], "manifest": []}]
+        }
+    });
+    scratch.write("medallion-data.json", data.to_string());
+    let config = serde_json::json!({
+        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                    "filename": scratch.path("medallion-data.json")},
+        "users": {"ref": "secret"},
+        "taxii": {"max_page_size": 100}
+    });
+    scratch.write("medallion.json", config.to_string());
+    let medallion = common::Reaped(
+        Command::new(venv().join("bin/medallion"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg(scratch.path("medallion.json"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("medallion from the test venv"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "medallion did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let bundle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scratch.path("shared.json")).unwrap()).unwrap();
+    scratch.write("envelope.json", serde_json::json!({ "objects": bundle["objects"] }).to_string());
+    let check = |url: String, user: &str, password: &str, fill: Option<&str>| {
+        let mut command = Command::new(venv().join("bin/python"));
+        command.args(["-c", CHECKS, &url, user, password, "shared"]);
+        if let Some(fill) = fill {
+            command.arg(scratch.path(fill));
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "the client checks failed on {url}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let reference = check(format!("http://127.0.0.1:{port}/taxii2/"), "ref", "secret", Some("envelope.json"));
+    let ours = check(format!("{base}/taxii2/"), "admin", &admin, None);
+    assert_eq!(ours, reference, "botscope's TAXII server answers the OASIS client as medallion does");
+    assert!(reference["ids"].as_array().unwrap().len() > 10 && reference["indicators"] == 3);
+
+    // `share pull` from medallion: the three C&C indicators become feed entries; a second pull
+    // fetches only what was added since.
+    let pull = |args: &[&str]| {
+        let mut all = vec!["--db", db.as_str(), "share", "pull"];
+        all.extend(args);
+        scratch.run(&all).ok()
+    };
+    let medallion_url = format!("http://127.0.0.1:{port}/taxii2/");
+    let collection = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
+    let reference_pull = [
+        "--taxii",
+        medallion_url.as_str(),
+        "--collection",
+        collection,
+        "--user",
+        "ref",
+        "--password",
+        "secret",
+        "--state",
+        "pull.json",
+        "--source",
+        "partner",
+    ];
+    let first = pull(&reference_pull);
+    assert!(
+        first.stderr.contains(&format!("objects={}", reference["ids"].as_array().unwrap().len())),
+        "{}",
+        first.stderr
+    );
+    let store = common::open_sqlite(&db_path).await;
+    let partner_entries = |store: &botscope_store::SqliteStore| {
+        let store = store.clone();
+        async move {
+            botscope_store::all_records(
+                &store,
+                botscope_store::RecordQuery { kind: Some(botscope_model::Kind::FeedEntry), ..Default::default() },
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.to_json_line().contains("\"source\":\"partner\""))
+            .count()
+        }
+    };
+    assert_eq!(partner_entries(&store).await, 3);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let more = serde_json::json!({"objects": [{
+        "type": "indicator", "spec_version": "2.1", "id": "indicator--6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "created": "2026-11-07T00:00:00.000Z", "modified": "2026-11-07T00:00:00.000Z", "name": "new C&C",
+        "pattern_type": "stix", "valid_from": "2026-11-07T00:00:00Z",
+        "pattern": "[ipv4-addr:value = '127.200.7.7']"
+    }]});
+    scratch.write("more.json", more.to_string());
+    check(format!("http://127.0.0.1:{port}/taxii2/"), "ref", "secret", Some("more.json"));
+    let second = pull(&reference_pull);
+    assert!(second.stderr.contains("objects=1 "), "only the new object is fetched: {}", second.stderr);
+    assert_eq!(partner_entries(&store).await, 4);
+    // And from botscope's own server with a token.
+    let own = pull(&[
+        "--taxii",
+        &format!("{base}/taxii2/"),
+        "--collection",
+        botscope_web::taxii::SHARED_COLLECTION,
+        "--token",
+        &admin,
+        "--state",
+        "own.json",
+    ]);
+    assert!(own.stderr.contains(&format!("objects={}", reference["ids"].as_array().unwrap().len())), "{}", own.stderr);
+    drop(medallion);
+}

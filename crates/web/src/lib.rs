@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/isp/notifications", get(api::isp::list))
         .route("/isp/notifications/{id}/status", post(api::isp::update_status))
         .route("/recheck", get(api::isp::recheck))
+        .route("/isp/report", get(api::isp::report))
         .layer(DefaultBodyLimit::max(1 << 20));
     let objects = "/taxii2/api1/collections/{id}/objects/";
     Router::new()

@@ -158,6 +158,7 @@ async fn generate(args: GenerateArgs, settings: &Settings) -> anyhow::Result<Exi
         isps: (!args.all).then(|| args.isp.clone()),
         now: chrono::Utc::now(),
         new_only: args.new_only,
+        dry_run: false,
     };
     let generated = notify::generate(&store, &config, &guide).await?;
     let period = Period::parse(kind, generated.period.split_once(':').map(|(_, p)| p).unwrap_or_default())

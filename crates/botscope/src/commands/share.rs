@@ -31,6 +31,41 @@ pub enum ShareCommand {
     /// Write a MISP feed directory (manifest.json, one event per botnet, hashes.csv)
     #[command(long_about = MISP_ABOUT, after_help = "Examples:\n  botscope share misp --out feed/\n  botscope share misp --out /var/www/misp-feed --tlp amber --producer \"JP centre\"")]
     Misp(MispArgs),
+    /// Import indicators from another TAXII 2.1 server's collection (only what is new since the last pull)
+    #[command(long_about = PULL_ABOUT, after_help = "Examples:\n  botscope share pull --taxii https://taxii.partner.example/taxii2/ --collection 5b2f8c1e-7d3a-4e9b-8f60-2a1c3d4e5f6a --user me --password secret\n  botscope share pull --taxii http://127.0.0.1:8080/taxii2/ --collection ID --token $TOKEN --state pull-state.json")]
+    Pull(PullArgs),
+}
+
+const PULL_ABOUT: &str = "Import the C&C indicators of another TAXII 2.1 server's collection as feed_entry records \
+(source `taxii:HOST/COLLECTION`, or --source), so correlation counts them and `botscope report feeds` \
+compares them. Incremental: the last pull's X-TAXII-Date-Added-Last is kept in --state and sent as \
+added_after, so each pull fetches only what the collection got since; pages are followed with `next`. \
+Indicators without an address pattern are counted, not imported.";
+
+/// `botscope share pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The server's discovery URL or API root (…/taxii2/ or …/taxii2/api1/)
+    #[arg(long, value_name = "URL")]
+    pub taxii: String,
+    /// The collection's id
+    #[arg(long, value_name = "ID")]
+    pub collection: String,
+    /// HTTP Basic user
+    #[arg(long, value_name = "USER", requires = "password", conflicts_with = "token")]
+    pub user: Option<String>,
+    /// HTTP Basic password
+    #[arg(long, value_name = "PASSWORD", env = "BOTSCOPE_TAXII_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Bearer token (a botscope centre's token)
+    #[arg(long, value_name = "TOKEN", env = "BOTSCOPE_TAXII_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Where the last pull's position is kept [default: taxii-pull-<hash>.json]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Source name of the imported entries [default: taxii:HOST/COLLECTION]
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
 }
 
 const MISP_ABOUT: &str = "Write a MISP feed directory that a MISP instance can subscribe to (Sync \
@@ -77,6 +112,7 @@ pub struct StixArgs {
 pub async fn run(command: ShareCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     let args = match command {
         ShareCommand::Stix(args) => args,
+        ShareCommand::Pull(args) => return pull(args, settings).await,
         ShareCommand::Misp(args) => {
             let store = settings.open_store().await?;
             let config = botscope_share::misp::FeedConfig { producer: args.producer.clone(), tlp: args.tlp };
@@ -138,5 +174,126 @@ pub async fn run(command: ShareCommand, settings: &Settings) -> anyhow::Result<E
         tracing::info!(collection = %target, new_versions = summary.inserted, unchanged = summary.duplicates, "published to the TAXII server");
     }
     tracing::info!(objects = count, tlp = ?args.tlp, "STIX bundle written");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The API root to use: the discovery's default when given discovery, else the URL itself.
+async fn api_root(client: &reqwest::Client, args: &PullArgs, url: &str) -> anyhow::Result<String> {
+    let url = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
+    let discovery: serde_json::Value =
+        authorised(client.get(&url), args).send().await?.error_for_status()?.json_text().await?;
+    if discovery.get("api_roots").is_some() {
+        let root = discovery["default"]
+            .as_str()
+            .or_else(|| discovery["api_roots"].get(0).and_then(|r| r.as_str()))
+            .context("the discovery names no API root")?;
+        // Roots may be given relative to the server.
+        return Ok(if root.starts_with("http") {
+            root.to_string()
+        } else {
+            reqwest::Url::parse(&url)?.join(root)?.to_string()
+        });
+    }
+    Ok(url)
+}
+
+fn authorised(request: reqwest::RequestBuilder, args: &PullArgs) -> reqwest::RequestBuilder {
+    let request = request.header("accept", "application/taxii+json;version=2.1");
+    match (&args.user, &args.password, &args.token) {
+        (Some(user), password, _) => request.basic_auth(user, password.as_deref()),
+        (None, _, Some(token)) => request.bearer_auth(token),
+        _ => request,
+    }
+}
+
+trait JsonText {
+    async fn json_text(self) -> anyhow::Result<serde_json::Value>;
+}
+
+impl JsonText for reqwest::Response {
+    async fn json_text(self) -> anyhow::Result<serde_json::Value> {
+        let text = self.text().await?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("the server's reply is not JSON: {}", text.chars().take(200).collect::<String>()))
+    }
+}
+
+async fn pull(args: PullArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build()?;
+    let root = api_root(&client, &args, &args.taxii).await.with_context(|| format!("--taxii {}", args.taxii))?;
+    let host = reqwest::Url::parse(&root).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default();
+    let source = args.source.clone().unwrap_or_else(|| format!("taxii:{host}/{}", args.collection));
+    let state_path = args.state.clone().unwrap_or_else(|| {
+        let digest = ring::digest::digest(&ring::digest::SHA256, format!("{root}|{}", args.collection).as_bytes());
+        PathBuf::from(format!(
+            "taxii-pull-{}.json",
+            digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ))
+    });
+    let mut added_after: Option<String> = std::fs::read_to_string(&state_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["added_after"].as_str().map(String::from));
+    let objects_url = format!(
+        "{}collections/{}/objects/",
+        if root.ends_with('/') { root.clone() } else { format!("{root}/") },
+        args.collection
+    );
+    let mut objects: Vec<serde_json::Value> = Vec::new();
+    let mut next: Option<String> = None;
+    let mut last_added: Option<String> = None;
+    for page in 0.. {
+        anyhow::ensure!(page < 100_000, "the server keeps saying there is more; stopping");
+        let mut query: Vec<(&str, String)> = vec![("limit", "1000".into())];
+        if let Some(after) = &added_after {
+            query.push(("added_after", after.clone()));
+        }
+        if let Some(cursor) = &next {
+            query.push(("next", cursor.clone()));
+        }
+        let mut url = reqwest::Url::parse(&objects_url).with_context(|| format!("{objects_url} is not a URL"))?;
+        url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        let response = authorised(client.get(url), &args).send().await?;
+        let status = response.status();
+        if let Some(last) = response.headers().get("x-taxii-date-added-last").and_then(|v| v.to_str().ok()) {
+            last_added = Some(last.to_string());
+        }
+        let body = response.json_text().await?;
+        anyhow::ensure!(status.is_success(), "{objects_url} answered {status}: {body}");
+        objects.extend(body["objects"].as_array().cloned().unwrap_or_default());
+        match (body["more"].as_bool(), body["next"].as_str()) {
+            (Some(true), Some(cursor)) => next = Some(cursor.to_string()),
+            _ => break,
+        }
+    }
+    let bundle = serde_json::json!({ "type": "bundle", "objects": objects });
+    let options = botscope_center::feeds::FeedOptions {
+        format: botscope_center::feeds::FeedFormat::Stix,
+        source: source.clone(),
+        plain_role: botscope_model::FeedRole::Cnc,
+        now: chrono::Utc::now(),
+    };
+    let read = botscope_center::feeds::read(bundle.to_string().as_bytes(), &options)?;
+    let store = settings.open_store().await?;
+    let records: Vec<botscope_model::Record> =
+        read.entries.into_iter().map(botscope_model::Record::FeedEntry).collect();
+    let summary = botscope_store::Store::put_records(&store, &records).await?;
+    if let Some(last) = last_added {
+        added_after = Some(last);
+        let state = serde_json::json!({ "taxii": root, "collection": args.collection, "added_after": added_after });
+        std::fs::write(&state_path, state.to_string() + "\n")
+            .with_context(|| format!("cannot write {}", state_path.display()))?;
+    }
+    tracing::info!(
+        objects = objects.len(),
+        imported = summary.inserted,
+        already = summary.duplicates,
+        not_imported = read.not_imported,
+        bad = read.bad,
+        %source,
+        state = %state_path.display(),
+        "TAXII pull finished"
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::CenterError;
 pub use mail::{MailConfig, send_reports};
 pub use period::{Period, PeriodKind};
-pub use report::{ReportFile, ReportFormat, ReportType, cases_csv, write_reports};
+pub use report::{ReportFile, ReportFormat, ReportType, cases_csv, report_csv, write_reports};
 
 /// Statuses an ISP reports; the others are the centre's and the re-survey's.
 pub const ISP_STATUSES: [NotificationStatus; 4] = [
@@ -97,6 +97,8 @@ pub struct GenerateConfig {
     pub now: Timestamp,
     /// Repeats are left out of the reports: they are not counted as notified again.
     pub new_only: bool,
+    /// Compute the rows only, changing nothing in the store (a report served on request).
+    pub dry_run: bool,
 }
 
 /// What a generation made.
@@ -388,8 +390,10 @@ pub async fn generate(
             family: family.flatten(),
         });
     }
-    store.put_records(&outcomes).await?;
-    store.upsert_records(&updated).await?;
+    if !config.dry_run {
+        store.put_records(&outcomes).await?;
+        store.upsert_records(&updated).await?;
+    }
     Ok(report)
 }
 

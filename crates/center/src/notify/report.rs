@@ -210,13 +210,7 @@ pub fn write_reports(
         let path = folder.join(format!("{}-{}.{extension}", period.label(), report.as_str()));
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
         match format {
-            ReportFormat::Csv => {
-                writeln!(out, "{}", COLUMNS.join(",")).map_err(|e| io(&path, e))?;
-                for row in &group {
-                    let line: Vec<String> = fields(row).iter().map(|f| quote(f)).collect();
-                    writeln!(out, "{}", line.join(",")).map_err(|e| io(&path, e))?;
-                }
-            }
+            ReportFormat::Csv => out.write_all(report_csv(&group).as_bytes()).map_err(|e| io(&path, e))?,
             ReportFormat::Json => {
                 for row in &group {
                     let object: serde_json::Map<String, serde_json::Value> = COLUMNS
@@ -232,6 +226,18 @@ pub fn write_reports(
         written.push(ReportFile { isp: isp.to_string(), report, path, rows: group.len() });
     }
     Ok(written)
+}
+
+/// Report rows as the CSV of a report file (header and one line per row, in the order given).
+pub fn report_csv(rows: &[&Row]) -> String {
+    let mut out = COLUMNS.join(",");
+    out.push('\n');
+    for row in rows {
+        let line: Vec<String> = fields(row).iter().map(|f| quote(f)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
 }
 
 /// Stored cases as CSV (what the API's `format=csv` returns).

@@ -157,3 +157,49 @@ pub async fn recheck(
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// Admins only: whose report.
+    isp: Option<String>,
+    /// `day` or `month`.
+    period: String,
+    /// `YYYY-MM-DD` or `YYYY-MM` [default: the period of the latest evidence].
+    date: Option<String>,
+    /// The report type, e.g. `infected`, `default_credentials`.
+    report: String,
+}
+
+/// `GET /api/v1/isp/report`: one of the ISP's Shadowserver-style reports as CSV, computed on
+/// request from the store (nothing is marked as notified by reading it).
+pub async fn report(
+    State(state): State<AppState>,
+    auth: Auth,
+    params: Result<Query<ReportParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    use botscope_center::notify::{self, GenerateConfig, Period, PeriodKind, ReportType};
+    let caller = auth.require(&[Role::Isp, Role::Admin])?.clone();
+    let Query(params) = params.map_err(query_error)?;
+    let isp = scope(&caller, params.isp.as_deref())?
+        .ok_or_else(|| ApiError::bad_request("an admin names the ISP: isp=HANDLE"))?;
+    let kind = match params.period.as_str() {
+        "day" => PeriodKind::Day,
+        "month" => PeriodKind::Month,
+        other => return Err(ApiError::bad_request(format!("period {other:?}: expected day or month"))),
+    };
+    let report = ReportType::ALL.into_iter().find(|r| r.as_str() == params.report).ok_or_else(|| {
+        let names: Vec<&str> = ReportType::ALL.iter().map(|r| r.as_str()).collect();
+        ApiError::bad_request(format!("report {:?}: expected one of {}", params.report, names.join(", ")))
+    })?;
+    let period = params.date.as_deref().map(|d| Period::parse(kind, d)).transpose().map_err(ApiError::bad_request)?;
+    let config =
+        GenerateConfig { kind, period, isps: Some(vec![isp]), now: chrono::Utc::now(), new_only: false, dry_run: true };
+    let generated = notify::generate(&state.store, &config, &|_| None).await.map_err(|e| match e {
+        botscope_center::CenterError::Store(s) => ApiError::from(s),
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    let mut rows: Vec<&notify::Row> = generated.rows.iter().filter(|r| r.report == report).collect();
+    rows.sort_by_key(|r| (r.case.ip, r.case.port));
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], notify::report_csv(&rows)).into_response())
+}

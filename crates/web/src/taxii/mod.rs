@@ -37,6 +37,7 @@ pub const MAX_CONTENT_LENGTH: usize = 10 << 20;
 pub struct Statuses(Arc<Mutex<HashMap<String, Value>>>);
 
 /// A TAXII error: `{title, description, http_status}` in the TAXII media type.
+#[derive(Debug)]
 pub struct TaxiiError {
     status: StatusCode,
     title: &'static str,

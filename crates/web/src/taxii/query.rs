@@ -191,3 +191,61 @@ fn same_time(a: &str, b: &str) -> bool {
         _ => a == b,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn object(id: &str, modified: &str, added_ms: i64) -> TaxiiObject {
+        TaxiiObject {
+            id: None,
+            collection: "c".into(),
+            date_added: chrono::DateTime::from_timestamp_millis(added_ms).unwrap(),
+            added_by: "t".into(),
+            object: serde_json::json!({"type": "indicator", "id": id, "modified": modified, "spec_version": "2.1"}),
+        }
+    }
+
+    #[test]
+    fn versions_paging_and_filters_select_what_taxii_says() {
+        let a = "indicator--11111111-1111-4111-8111-111111111111";
+        let b = "indicator--22222222-2222-4222-8222-222222222222";
+        let all = || {
+            vec![
+                object(a, "2026-11-01T00:00:00.000Z", 1_000),
+                object(b, "2026-11-01T00:00:00.000Z", 2_000),
+                object(a, "2026-11-02T00:00:00.000Z", 3_000),
+            ]
+        };
+        let ids = |page: &Page| {
+            page.items.iter().map(|o| (o.stix_id().to_string(), o.version().to_string())).collect::<Vec<_>>()
+        };
+        let last = Filters::parse("", None).unwrap().apply(all());
+        assert_eq!(ids(&last).len(), 2, "the last version of each object by default");
+        assert!(ids(&last).contains(&(a.to_string(), "2026-11-02T00:00:00.000Z".to_string())));
+        let every = Filters::parse("match%5Bversion%5D=all&limit=1", None).unwrap().apply(all());
+        assert!(every.more && every.items.len() == 1);
+        let rest = Filters::parse(&format!("match[version]=all&limit=5&next={}", every.next.unwrap()), None)
+            .unwrap()
+            .apply(all());
+        assert_eq!(rest.items.len(), 2);
+        let first = Filters::parse("match[version]=first&match[id]=".to_string().as_str(), None).unwrap().apply(all());
+        assert!(first.items.is_empty(), "an empty id list matches nothing");
+        let after = Filters::parse("added_after=1970-01-01T00:00:02Z", Some(a)).unwrap().apply(all());
+        assert_eq!(ids(&after), vec![(a.to_string(), "2026-11-02T00:00:00.000Z".to_string())]);
+        for bad in ["limit=0", "limit=-3", "limit=x", "added_after=yesterday", "next=zz", "match[version]=sometimes"] {
+            assert!(Filters::parse(bad, None).is_err(), "{bad} must be refused");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn arbitrary_query_strings_never_panic(raw in ".{0,200}") {
+            if let Ok(filters) = Filters::parse(&raw, None) {
+                let _ = filters.apply(Vec::new());
+            }
+        }
+    }
+}
