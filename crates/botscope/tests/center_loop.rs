@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 
 use botscope_model::{Kind, Lifecycle, Record};
 use botscope_store::{RecordQuery, Store, all_records};
-use common::{Reaped, Scratch, make_token, start_center};
+use common::{Reaped, Scratch, get_with_token, make_token, start_center};
 
 const SEED: &str = "7";
 const FLEET: &str = "60";
@@ -296,11 +296,7 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
             .expect("python3-aiosmtpd (Debian) runs the test's SMTP server"),
     );
     let relay = format!("smtp://127.0.0.1:{smtp_port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", smtp_port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "the SMTP server did not start");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    common::wait_for_port(smtp_port, "the SMTP server");
     scratch
         .run(&[
             "--db",
@@ -403,36 +399,26 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     // The ISP reads the same report through the API, computed on request: the same bytes as the
     // file, and reading it marks nothing as notified.
     let hikari = make_token(&scratch, &db, "isp", Some("hikari-net"), None);
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::Client::new()
-        .get(format!("{base}/api/v1/isp/report?period=month&date=2026-11&report=default_credentials"))
-        .bearer_auth(&hikari)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
-    let served = response.text().await.unwrap();
+    let (status, served) = get_with_token(
+        &format!("{base}/api/v1/isp/report?period=month&date=2026-11&report=default_credentials"),
+        &hikari,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
     let file = std::fs::read_to_string(scratch.path("reports/hikari-net/2026-11-default_credentials.csv")).unwrap();
     assert_eq!(served, file, "the API serves the report file's rows");
-    let foreign = reqwest::Client::new()
-        .get(format!("{base}/api/v1/isp/report?period=month&report=default_credentials&isp=sakura-bb"))
-        .bearer_auth(&hikari)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(foreign.status(), reqwest::StatusCode::NOT_FOUND, "never another ISP's report");
+    let (status, _) = get_with_token(
+        &format!("{base}/api/v1/isp/report?period=month&report=default_credentials&isp=sakura-bb"),
+        &hikari,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "never another ISP's report");
 
     // 6. Owners fix three devices with a default or empty password; a re-survey of exactly the
     // notified cases, fetched from the centre (GET /api/v1/recheck) as a remote worker does,
     // confirms it.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::Client::new()
-        .get(format!("{base}/api/v1/isp/notifications"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    let cases: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let (_, cases) = get_with_token(&format!("{base}/api/v1/isp/notifications"), &admin).await;
+    let cases: serde_json::Value = serde_json::from_str(&cases).unwrap();
     let cases = cases["notifications"].as_array().unwrap();
     let login_cases =
         |c: &&serde_json::Value| ["default_credential", "no_authentication"].contains(&c["reason"].as_str().unwrap());
@@ -459,13 +445,8 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
         .collect();
     assert!(expected_fixed.len() >= 3);
     // The verdicts moved the cases: an ISP sees its fixed ones as fixed.
-    let response = reqwest::Client::new()
-        .get(format!("{base}/api/v1/isp/notifications?status=fixed"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    let now_fixed: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let (_, now_fixed) = get_with_token(&format!("{base}/api/v1/isp/notifications?status=fixed"), &admin).await;
+    let now_fixed: serde_json::Value = serde_json::from_str(&now_fixed).unwrap();
     let now_fixed: BTreeSet<String> =
         now_fixed["notifications"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(now_fixed, expected_fixed);

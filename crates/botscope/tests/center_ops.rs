@@ -335,11 +335,7 @@ async fn a_sensor_keeps_its_records_while_the_centre_is_down_and_delivers_them_l
         .spawn()
         .unwrap();
     let _centre = common::Reaped(child);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    common::wait_for_port(port, "the centre");
     analyze(&["--sensor", "isp-a"]).ok();
     assert_eq!(waiting(), 0, "the spool is empty once delivered");
     let store = common::open_sqlite(&scratch.path("c.db")).await;

@@ -5,22 +5,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::Scratch;
-
-fn venv() -> PathBuf {
-    let path = std::env::var_os("BOTSCOPE_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-venv")));
-    assert!(
-        path.join("bin/stix2_validator").exists(),
-        "the OASIS STIX validator is missing from {}: run scripts/test (it makes the venv) or set BOTSCOPE_VENV",
-        path.display()
-    );
-    path
-}
+use common::{Scratch, venv};
 
 /// Runs the strict OASIS validator and loads the bundle with the stix2 library.
 fn assert_valid(bundle: &std::path::Path) {

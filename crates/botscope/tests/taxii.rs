@@ -4,30 +4,31 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Scratch, make_token, start_center};
+use common::{Scratch, make_token, start_center, venv};
 use reqwest::StatusCode;
 
 const MEDIA: &str = "application/taxii+json;version=2.1";
-
-fn venv() -> PathBuf {
-    let path = std::env::var_os("BOTSCOPE_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-venv")));
-    assert!(
-        path.join("bin/python").exists(),
-        "the test venv is missing at {}: run scripts/test (it makes it) or set BOTSCOPE_VENV",
-        path.display()
-    );
-    path
-}
 
 fn cnc(ip: &str, day: u32) -> String {
     format!(
         r#"{{"kind":"cnc","window_start":"2026-11-{day:02}T00:00:00Z","window_end":"2026-11-{day:02}T01:00:00Z","ip":"{ip}","port":6667,"protocol":"tcp","score":0.95,"rank":1,"methods":["graph"],"seed_clients":3,"total_clients":3,"flows":90,"first_seen":"2026-11-{day:02}T00:00:05Z","last_seen":"2026-11-{day:02}T00:59:00Z","family":"mirai","sensor":"isp-a"}}"#
     )
+}
+
+/// A centre store with the example ISPs, three reported C&C servers correlated into botnets, and
+/// its STIX bundle (shared.json) published in the shared collection.
+fn published_centre() -> (Scratch, std::path::PathBuf, String) {
+    let scratch = Scratch::new();
+    let db_path = scratch.path("c.db");
+    let db = db_path.display().to_string();
+    scratch.load_example_isps(&db_path);
+    scratch.write("cnc.jsonl", [cnc("127.200.0.10", 2), cnc("127.200.0.11", 3), cnc("127.200.0.12", 3)].join("\n"));
+    scratch.run(&["--db", &db, "ingest", "cnc.jsonl"]).ok();
+    scratch.run(&["--db", &db, "correlate"]).ok();
+    scratch.run(&["--db", &db, "share", "stix", "--out", "shared.json", "--publish", "shared"]).ok();
+    (scratch, db_path, db)
 }
 
 /// The client's view, as JSON: what the OASIS client saw doing each thing.
@@ -72,14 +73,7 @@ print(json.dumps(out))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oasis_client_reads_pages_filters_and_posts_and_access_rules_hold() {
-    let scratch = Scratch::new();
-    let db_path = scratch.path("c.db");
-    let db = db_path.display().to_string();
-    scratch.load_example_isps(&db_path);
-    scratch.write("cnc.jsonl", [cnc("127.200.0.10", 2), cnc("127.200.0.11", 3), cnc("127.200.0.12", 3)].join("\n"));
-    scratch.run(&["--db", &db, "ingest", "cnc.jsonl"]).ok();
-    scratch.run(&["--db", &db, "correlate"]).ok();
-    scratch.run(&["--db", &db, "share", "stix", "--out", "shared.json", "--publish", "shared"]).ok();
+    let (scratch, db_path, db) = published_centre();
     scratch.run(&["--db", &db, "share", "stix", "--tlp", "red", "--out", "red.json", "--publish", "hikari-net"]).ok();
     scratch.run(&["--db", &db, "share", "stix", "--tlp", "red", "--publish", "shared", "--out", "x.json"]).fails();
     let published: serde_json::Value =
@@ -275,14 +269,7 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_client_checks_agree_with_oasis_medallion_and_pull_imports_incrementally() {
-    let scratch = Scratch::new();
-    let db_path = scratch.path("c.db");
-    let db = db_path.display().to_string();
-    scratch.load_example_isps(&db_path);
-    scratch.write("cnc.jsonl", [cnc("127.200.0.10", 2), cnc("127.200.0.11", 3), cnc("127.200.0.12", 3)].join("\n"));
-    scratch.run(&["--db", &db, "ingest", "cnc.jsonl"]).ok();
-    scratch.run(&["--db", &db, "correlate"]).ok();
-    scratch.run(&["--db", &db, "share", "stix", "--out", "shared.json", "--publish", "shared"]).ok();
+    let (scratch, db_path, db) = published_centre();
     let admin = make_token(&scratch, &db, "admin", None, None);
     let (_centre, base) = start_center(&scratch, &db, &["--correlate-every", "0"]);
 
@@ -317,11 +304,7 @@ async fn the_same_client_checks_agree_with_oasis_medallion_and_pull_imports_incr
             .spawn()
             .expect("medallion from the test venv"),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "medallion did not start");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    common::wait_for_port(port, "medallion");
     let bundle: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(scratch.path("shared.json")).unwrap()).unwrap();
     scratch.write("envelope.json", serde_json::json!({ "objects": bundle["objects"] }).to_string());

@@ -227,3 +227,32 @@ pub fn start_center(scratch: &Scratch, db: &str, extra: &[&str]) -> (Reaped, Str
     }
     (process, format!("http://{listen}"))
 }
+
+/// Waits until something listens on 127.0.0.1:`port` (a server a test started), at most 30 s.
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// GET `url` with a bearer token: the status and the body.
+pub async fn get_with_token(url: &str, token: &str) -> (reqwest::StatusCode, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The venv of PyPI tools scripts/test makes (BOTSCOPE_VENV, else target/test-venv).
+pub fn venv() -> PathBuf {
+    let path = std::env::var_os("BOTSCOPE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-venv")));
+    assert!(
+        path.join("bin/python").exists(),
+        "the test venv is missing at {}: run scripts/test (it makes it) or set BOTSCOPE_VENV",
+        path.display()
+    );
+    path
+}

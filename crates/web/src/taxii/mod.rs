@@ -203,11 +203,29 @@ fn date_headers(response: &mut Response, page: &query::Page) {
     }
 }
 
-fn envelope(page: &query::Page) -> Value {
+/// A page's answer: the body in the TAXII media type with the date-added headers of its objects.
+fn page_response(page: &query::Page, body: &Value) -> Response {
+    let mut response = taxii_json(StatusCode::OK, body);
+    date_headers(&mut response, page);
+    response
+}
+
+/// One object's routes: 404 when the collection has no version of it.
+fn require_some(page: &query::Page) -> Result<(), TaxiiError> {
+    if page.items.is_empty() && !page.more { Err(TaxiiError::not_found()) } else { Ok(()) }
+}
+
+/// `more` and `next` of a page, for every list body.
+fn paging(page: &query::Page) -> Value {
     let mut body = json!({ "more": page.more });
     if let Some(next) = &page.next {
         body["next"] = next.clone().into();
     }
+    body
+}
+
+fn envelope(page: &query::Page) -> Value {
+    let mut body = paging(page);
     if !page.items.is_empty() {
         body["objects"] = page.items.iter().map(|o| o.object.clone()).collect::<Vec<_>>().into();
     }
@@ -222,9 +240,7 @@ pub async fn get_objects(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let (page, _) = page(&state, &headers, &id, raw, None).await?;
-    let mut response = taxii_json(StatusCode::OK, &envelope(&page));
-    date_headers(&mut response, &page);
-    Ok(response)
+    Ok(page_response(&page, &envelope(&page)))
 }
 
 /// `GET /taxii2/api1/collections/{id}/objects/{object_id}/`.
@@ -235,12 +251,8 @@ pub async fn get_object(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, TaxiiError> {
     let (page, _) = page(&state, &headers, &id, raw, Some(&object_id)).await?;
-    if page.items.is_empty() && !page.more {
-        return Err(TaxiiError::not_found());
-    }
-    let mut response = taxii_json(StatusCode::OK, &envelope(&page));
-    date_headers(&mut response, &page);
-    Ok(response)
+    require_some(&page)?;
+    Ok(page_response(&page, &envelope(&page)))
 }
 
 /// `GET /taxii2/api1/collections/{id}/objects/{object_id}/versions/`.
@@ -252,17 +264,10 @@ pub async fn versions(
 ) -> Result<Response, TaxiiError> {
     let raw = format!("{}&match[version]=all", raw.unwrap_or_default());
     let (page, _) = page(&state, &headers, &id, Some(raw), Some(&object_id)).await?;
-    if page.items.is_empty() && !page.more {
-        return Err(TaxiiError::not_found());
-    }
-    let versions: Vec<&str> = page.items.iter().map(TaxiiObject::version).collect();
-    let mut body = json!({ "more": page.more, "versions": versions });
-    if let Some(next) = &page.next {
-        body["next"] = next.clone().into();
-    }
-    let mut response = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut response, &page);
-    Ok(response)
+    require_some(&page)?;
+    let mut body = paging(&page);
+    body["versions"] = page.items.iter().map(TaxiiObject::version).collect::<Vec<_>>().into();
+    Ok(page_response(&page, &body))
 }
 
 /// `GET /taxii2/api1/collections/{id}/manifest/`.
@@ -278,16 +283,11 @@ pub async fn manifest(
         .iter()
         .map(|o| json!({ "id": o.stix_id(), "date_added": time(o.date_added), "version": o.version(), "media_type": "application/stix+json;version=2.1" }))
         .collect();
-    let mut body = json!({ "more": page.more });
-    if let Some(next) = &page.next {
-        body["next"] = next.clone().into();
-    }
+    let mut body = paging(&page);
     if !records.is_empty() {
         body["objects"] = records.into();
     }
-    let mut response = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut response, &page);
-    Ok(response)
+    Ok(page_response(&page, &body))
 }
 
 /// `POST /taxii2/api1/collections/{id}/objects/`: stores each object (a version already there
