@@ -125,6 +125,9 @@ pub enum Command {
     /// Share indicators with other centres: STIX 2.1 bundles
     #[command(subcommand)]
     Share(crate::commands::share::ShareCommand),
+
+    /// Run everything on the lab in one process and serve the dashboard (start here)
+    Demo(crate::commands::demo::DemoArgs),
 }
 
 macro_rules! flow_about_common {

@@ -14,7 +14,7 @@ use anyhow::Context;
 use botscope_store::{AnyStore, StoreUrl};
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Cli;
 use crate::config::{Config, LogFormat, LogLevel, Source};
 
 /// The configuration every command runs with: the file, then environment and flags on top.
@@ -73,27 +73,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(async {
-        match cli.command {
-            Command::Ingest(args) => commands::ingest::run(args, &settings).await,
-            Command::Isp(command) => commands::isp::run(command, &settings).await,
-            Command::Config(command) => commands::config::run(command, &settings),
-            Command::Survey(args) => commands::survey::run(*args, &settings, cli.global.db.is_some()).await,
-            Command::Fingerprints(args) => commands::survey::fingerprints(args),
-            Command::Telescope(args) => commands::telescope::run(*args, &settings, cli.global.db.is_some()).await,
-            Command::Flow(command) => commands::flow::run(command, &settings, cli.global.db.is_some()).await,
-            Command::Lab(command) => commands::lab::run(command).await,
-            Command::Serve(args) => commands::center::serve(args, &settings).await,
-            Command::Token(command) => commands::center::token(command, &settings).await,
-            Command::Correlate(args) => commands::center::correlate(args, &settings).await,
-            Command::Botnets(command) => commands::center::botnets(command, &settings).await,
-            Command::Feeds(command) => commands::feeds::run(command, &settings).await,
-            Command::Liveness(args) => commands::feeds::liveness(args, &settings).await,
-            Command::Notify(command) => commands::notify::run(command, &settings).await,
-            Command::Report(command) => commands::notify::report(command, &settings).await,
-            Command::Share(command) => commands::share::run(command, &settings).await,
-        }
-    });
+    let db_given = cli.global.db.is_some();
+    let outcome = runtime.block_on(commands::dispatch(cli.command, &settings, db_given));
     match outcome {
         Ok(code) => code,
         Err(error) => {

@@ -1,10 +1,12 @@
-//! botscope's HTTP face. For now the centre's API (`/api/v1`): ingest from sensors, botnets, and
-//! each ISP's own notifications. Routes are documented in docs/api.md.
+//! botscope's HTTP face: the centre's API (`/api/v1`: ingest from sensors, botnets, each ISP's own
+//! notifications), the TAXII 2.1 server, and the pages people use: the analysts' dashboard, the ISP
+//! portal and the public self-check. Routes are documented in docs/api.md and docs/web.md.
 #![deny(missing_docs)]
 
 mod api;
 mod auth;
 mod error;
+pub mod pages;
 pub mod taxii;
 
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use axum::routing::{get, post};
 use botscope_store::{AnyStore, Store};
 use tokio::sync::Semaphore;
 
+pub use axum::http::HeaderName;
 pub use error::ApiError;
 
 /// Bounds the API holds every request to.
@@ -37,6 +40,37 @@ impl Default for Limits {
     }
 }
 
+/// How the pages behave.
+#[derive(Debug, Clone)]
+pub struct PagesConfig {
+    /// The dashboard needs no sign-in (for a centre on loopback, or the demo); otherwise only
+    /// admins who signed in see it. The ISP portal always needs an ISP's sign-in.
+    pub open_dashboard: bool,
+    /// Header a trusted reverse proxy puts the visitor's address in (e.g. X-Forwarded-For).
+    pub client_ip_header: Option<HeaderName>,
+    /// Peers whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How many days back the self-check looks.
+    pub check_days: u32,
+    /// Self-check answers per visitor address and minute.
+    pub check_per_minute: u32,
+    /// Remediation guides by device model, for the self-check.
+    pub guides: pages::check::Guides,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        PagesConfig {
+            open_dashboard: false,
+            client_ip_header: None,
+            trusted_proxies: Vec::new(),
+            check_days: 30,
+            check_per_minute: 20,
+            guides: pages::check::Guides::default(),
+        }
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -44,9 +78,13 @@ pub struct AppState {
     pub store: AnyStore,
     /// Request bounds.
     pub limits: Limits,
+    /// How the pages behave.
+    pub pages: Arc<PagesConfig>,
     writers: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     taxii_statuses: taxii::Statuses,
+    sessions: pages::session::Sessions,
+    check_limiter: pages::check::CheckLimiter,
 }
 
 impl AppState {
@@ -58,7 +96,16 @@ impl AppState {
             writers: Arc::new(Semaphore::new(limits.writers.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
             taxii_statuses: taxii::Statuses::default(),
+            pages: Arc::new(PagesConfig::default()),
+            sessions: pages::session::Sessions::default(),
+            check_limiter: pages::check::CheckLimiter::default(),
         }
+    }
+
+    /// The same state with these page settings.
+    pub fn with_pages(mut self, pages: PagesConfig) -> Self {
+        self.pages = Arc::new(pages);
+        self
     }
 }
 
@@ -89,7 +136,24 @@ pub fn router(state: AppState) -> Router {
         .route("/isp/report", get(api::isp::report))
         .layer(DefaultBodyLimit::max(1 << 20));
     let objects = "/taxii2/api1/collections/{id}/objects/";
+    let pages = Router::new()
+        .route("/", get(pages::dashboard::overview))
+        .route("/botnets", get(pages::botnets::list))
+        .route("/botnets/{serial}", get(pages::botnets::show))
+        .route("/cnc", get(pages::dashboard::cnc))
+        .route("/isps", get(pages::dashboard::isps))
+        .route("/coverage", get(pages::dashboard::coverage))
+        .route("/check", get(pages::check::check))
+        .route("/login", get(pages::session::login_form).post(pages::session::login))
+        .route("/logout", post(pages::session::logout))
+        .route("/portal", get(pages::portal::cases))
+        .route("/portal/cases/{id}/status", post(pages::portal::update_status))
+        .route("/portal/tokens", get(pages::portal::tokens_page).post(pages::portal::create_token))
+        .route("/portal/tokens/{id}/revoke", post(pages::portal::revoke_token))
+        .route("/assets/style.css", get(pages::stylesheet))
+        .layer(DefaultBodyLimit::max(64 << 10));
     Router::new()
+        .merge(pages)
         .nest("/api/v1", api)
         .route("/taxii2/", get(taxii::discovery))
         .route("/taxii2/api1/", get(taxii::api_root))
@@ -112,5 +176,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    // Peer addresses reach the handlers: the self-check answers for the visitor's own address.
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -56,6 +56,64 @@ pub struct ServeArgs {
     /// Ingest batches waiting for the store before new ones are told to retry (503)
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_waiting: usize,
+
+    #[command(flatten)]
+    pub pages: PagesArgs,
+}
+
+/// How the web pages behave (`serve` and `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct PagesArgs {
+    /// Show the analysts' dashboard without sign-in (only for a centre nobody else can reach);
+    /// otherwise it needs an admin token at /login
+    #[arg(long)]
+    pub open_dashboard: bool,
+
+    /// Header in which a trusted reverse proxy passes the visitor's address to the self-check page
+    #[arg(long, value_name = "NAME", requires = "trusted_proxy")]
+    pub client_ip_header: Option<String>,
+
+    /// A proxy (CIDR or address) whose --client-ip-header is believed; repeatable
+    #[arg(long, value_name = "CIDR")]
+    pub trusted_proxy: Vec<String>,
+
+    /// Days the self-check page looks back
+    #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub check_days: u32,
+
+    /// Self-check answers per visitor address and minute
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub check_rate: u32,
+}
+
+impl PagesArgs {
+    /// The web crate's settings, with the shipped remediation guides.
+    pub fn config(&self, open_dashboard: bool) -> anyhow::Result<botscope_web::PagesConfig> {
+        use botscope_web::pages::check::{Guide, Guides};
+        let client_ip_header = self
+            .client_ip_header
+            .as_deref()
+            .map(|name| {
+                name.parse::<botscope_web::HeaderName>()
+                    .map_err(|_| anyhow::anyhow!("--client-ip-header {name}: not a header name"))
+            })
+            .transpose()?;
+        let catalog = botscope_survey::catalog::DeviceCatalog::shipped();
+        let guides = Guides::new(catalog.models().iter().map(|m| Guide {
+            vendor: m.vendor.clone(),
+            model: m.model.clone(),
+            en: m.remediation.en.clone(),
+            ja: m.remediation.ja.clone(),
+        }));
+        Ok(botscope_web::PagesConfig {
+            open_dashboard: open_dashboard || self.open_dashboard,
+            client_ip_header,
+            trusted_proxies: super::parse_prefixes(&self.trusted_proxy, "--trusted-proxy")?,
+            check_days: self.check_days,
+            check_per_minute: self.check_rate,
+            guides,
+        })
+    }
 }
 
 /// `botscope token ...`.
@@ -159,7 +217,7 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
         max_waiting: args.max_waiting,
         ..Default::default()
     };
-    let state = botscope_web::AppState::new(store.clone(), limits);
+    let state = botscope_web::AppState::new(store.clone(), limits).with_pages(args.pages.config(false)?);
     let address = listener.local_addr()?;
     tracing::info!(store = %store.describe(), %address, "centre listening on http://{address}/");
     if args.correlate_every > 0 {

@@ -14,8 +14,16 @@ use crate::cli::{LabCommand, LabDarknetArgs, LabDevicesArgs, LabFlowsArgs};
 pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
     match command {
         LabCommand::Devices(args) => devices(args).await,
-        LabCommand::Darknet(args) => tokio::task::spawn_blocking(move || darknet(args)).await?,
-        LabCommand::Flows(args) => tokio::task::spawn_blocking(move || flows(args)).await?,
+        LabCommand::Darknet(args) => {
+            let summary = tokio::task::spawn_blocking(move || darknet(args)).await??;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Flows(args) => {
+            let summary = tokio::task::spawn_blocking(move || flows(args)).await??;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -46,7 +54,8 @@ fn export_target(url: &str) -> anyhow::Result<std::net::SocketAddr> {
     Ok(target)
 }
 
-fn flows(args: LabFlowsArgs) -> anyhow::Result<ExitCode> {
+/// Writes the synthetic ISP's files; returns the summary as JSON.
+pub fn flows(args: LabFlowsArgs) -> anyhow::Result<String> {
     use botscope_flow::export::{Exporter, Format};
     use botscope_lab::flows::{self, FlowTruth, FlowsSpec};
     let start = chrono::DateTime::parse_from_rfc3339(&args.start)
@@ -137,11 +146,11 @@ fn flows(args: LabFlowsArgs) -> anyhow::Result<ExitCode> {
         bots.sort();
         write_lines(path, &mut bots.iter().map(|b| b.to_string()))?;
     }
-    println!("{}", serde_json::to_string(&summary)?);
-    Ok(ExitCode::SUCCESS)
+    Ok(serde_json::to_string(&summary)?)
 }
 
-fn darknet(args: LabDarknetArgs) -> anyhow::Result<ExitCode> {
+/// Writes the synthetic darknet's capture and truth; returns the summary as JSON.
+pub fn darknet(args: LabDarknetArgs) -> anyhow::Result<String> {
     use botscope_lab::darknet::{self, DarknetSpec};
     let darknet = args.darknet.parse().with_context(|| format!("--darknet {}: not an IPv4 CIDR", args.darknet))?;
     let start = chrono::DateTime::parse_from_rfc3339(&args.start)
@@ -169,8 +178,7 @@ fn darknet(args: LabDarknetArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush().with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!("{}", serde_json::to_string(&summary)?);
-    Ok(ExitCode::SUCCESS)
+    Ok(serde_json::to_string(&summary)?)
 }
 
 async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {
@@ -301,7 +309,8 @@ async fn devices(args: LabDevicesArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn port_list(fleet: &[Device]) -> String {
+/// The fleet's ports as `PORT/SERVICE,...`, as `survey --ports` takes them.
+pub fn port_list(fleet: &[Device]) -> String {
     let mut ports: Vec<(u16, &'static str)> =
         fleet.iter().flat_map(|d| d.services.iter().map(|(s, p)| (*p, s.as_str()))).collect();
     ports.sort_unstable();

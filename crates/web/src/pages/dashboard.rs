@@ -1,0 +1,586 @@
+//! The analysts' dashboard: overview with the report's figures, C&C servers, ISPs, coverage.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus};
+
+use super::data::{Data, View, count_by, device_type, endpoint, isp_handles, when};
+use super::session::Viewer;
+use super::{Block, Cell, ChartKind, Lang, Page, Table, error_page, esc};
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Device types in the order NOTICE reports them.
+pub const DEVICE_TYPES: [&str; 9] =
+    ["router", "camera", "dvr", "nvr", "nas", "printer", "set_top_box", "controller", "other"];
+
+/// Reads the view or answers with the error page.
+pub fn read_view(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<View, Response> {
+    View::parse(query, headers).map_err(|e| {
+        error_page(Lang::choose(query.get("lang").map(String::as_str), headers), StatusCode::BAD_REQUEST, &e)
+    })
+}
+
+/// The filter form: GET, so the view's state stays in its URL.
+pub async fn filter_form(state: &AppState, view: &View, path: &str, botnets: &[String]) -> Result<String, ApiError> {
+    let lang = view.lang();
+    let mut out = format!(
+        "<form class=\"filters\" method=\"get\" action=\"{}\" aria-label=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\">",
+        esc(path),
+        lang.pick("Filters", "絞り込み"),
+        lang.code()
+    );
+    let date = |name: &str, label: &str, value: Option<chrono::NaiveDate>| {
+        format!(
+            "<label>{label} <input type=\"date\" name=\"{name}\" value=\"{}\"></label>",
+            value.map(|d| d.to_string()).unwrap_or_default()
+        )
+    };
+    out.push_str(&date("from", lang.pick("From", "開始日"), view.from));
+    out.push_str(&date("to", lang.pick("To", "終了日"), view.to));
+    let select = |name: &str, label: &str, options: &[String], current: Option<&String>| {
+        let mut html = format!(
+            "<label>{label} <select name=\"{name}\"><option value=\"\">{}</option>",
+            lang.pick("all", "すべて")
+        );
+        for option in options {
+            let selected = if Some(option) == current { " selected" } else { "" };
+            let _ = write!(html, "<option{selected}>{}</option>", esc(option));
+        }
+        html.push_str("</select></label>");
+        html
+    };
+    out.push_str(&select("isp", "ISP", &isp_handles(state).await?, view.isp.as_ref()));
+    let types: Vec<String> = DEVICE_TYPES.iter().map(|t| t.to_string()).collect();
+    out.push_str(&select("device_type", lang.pick("Device type", "機器の種類"), &types, view.device_type.as_ref()));
+    out.push_str(&select("botnet", lang.pick("Botnet", "ボットネット"), botnets, view.botnet.as_ref()));
+    let _ = write!(
+        out,
+        "<button type=\"submit\">{}</button> <a href=\"{}?lang={}\">{}</a></form>",
+        lang.pick("Apply", "適用"),
+        esc(path),
+        lang.code(),
+        lang.pick("Clear", "解除")
+    );
+    Ok(out)
+}
+
+async fn serials(state: &AppState) -> Result<Vec<String>, ApiError> {
+    Ok(crate::api::botnets::all_botnets(state).await?.into_iter().map(|b| b.serial).collect())
+}
+
+fn card(label: &str, value: u64, id: &str, detail: &str) -> String {
+    format!(
+        "<div class=\"card\" id=\"card-{id}\"><p class=\"card-label\">{}</p><p class=\"card-value\" data-value=\"{value}\">{value}</p><p class=\"card-detail\">{}</p></div>",
+        esc(label),
+        esc(detail)
+    )
+}
+
+/// `GET /`: the overview and the report's figures.
+pub async fn overview(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let view = match read_view(&query, &headers) {
+        Ok(view) => view,
+        Err(page) => return Ok(page),
+    };
+    let lang = view.lang();
+    let kinds = [
+        Kind::Activity,
+        Kind::Finding,
+        Kind::Cnc,
+        Kind::Botnet,
+        Kind::DarknetDay,
+        Kind::Notification,
+        Kind::Liveness,
+        Kind::Outcome,
+    ];
+    let data = Data::load(&state, &kinds, &view).await?;
+    let mut page = Page::new("/", "/", lang.pick("Overview", "概要").into(), lang, view.state.clone());
+    viewer.sign(&mut page);
+    page.html(filter_form(&state, &view, "/", &serials(&state).await?).await?);
+
+    let bots = data.infected_hosts();
+    let vulnerable: BTreeSet<_> = data.findings.iter().map(|f| f.ip).collect();
+    let servers = data.servers();
+    let latest = data.latest_liveness();
+    let alive = servers.keys().filter(|(ip, port, _)| latest.get(&(*ip, *port)).is_some_and(|l| l.alive)).count();
+    let active = data.botnets.iter().filter(|b| b.status == botscope_model::BotnetStatus::Active).count();
+    let fixed = data.notifications.iter().filter(|n| n.status == NotificationStatus::Fixed).count();
+    let mut cards = String::from("<section class=\"cards\" aria-label=\"summary\">");
+    cards.push_str(&card(
+        lang.pick("Infected hosts", "感染ホスト"),
+        bots.len() as u64,
+        "bots",
+        lang.pick("seen by the darknet telescope", "ダークネットで観測"),
+    ));
+    cards.push_str(&card(
+        lang.pick("Vulnerable devices", "脆弱な機器"),
+        vulnerable.len() as u64,
+        "vulnerable",
+        lang.pick("found by the survey", "調査で発見"),
+    ));
+    cards.push_str(&card(
+        lang.pick("C&C servers alive", "稼働中のC&C"),
+        alive as u64,
+        "cnc-alive",
+        &format!("{} {}", servers.len(), lang.pick("known", "件を把握")),
+    ));
+    cards.push_str(&card(
+        lang.pick("Botnets", "ボットネット"),
+        data.botnets.len() as u64,
+        "botnets",
+        &format!("{active} {}", lang.pick("active", "件が活動中")),
+    ));
+    cards.push_str(&card(
+        lang.pick("Cases notified", "通知した件数"),
+        data.notifications.len() as u64,
+        "notified",
+        &format!("{fixed} {}", lang.pick("confirmed fixed", "件の対処を確認")),
+    ));
+    cards.push_str("</section>");
+    page.html(cards);
+
+    // Trend: infected hosts and vulnerable devices per day.
+    let mut per_day: BTreeMap<String, (BTreeSet<_>, BTreeSet<_>)> = BTreeMap::new();
+    for a in data.activity.iter().filter(|a| a.classification == ActivityClass::Infected) {
+        per_day.entry(a.window_start.format("%Y-%m-%d").to_string()).or_default().0.insert(a.src);
+    }
+    for f in &data.findings {
+        per_day.entry(f.observed_at.format("%Y-%m-%d").to_string()).or_default().1.insert(f.ip);
+    }
+    let mut trend = Table::new(
+        "trend",
+        lang.pick("Infected hosts and vulnerable devices per day", "日ごとの感染ホストと脆弱な機器"),
+        &["date", lang.pick("infected hosts", "感染ホスト"), lang.pick("vulnerable devices", "脆弱な機器")],
+    );
+    for (day, (infected, vulnerable)) in &per_day {
+        trend.row(vec![day.clone().into(), infected.len().into(), vulnerable.len().into()]);
+    }
+    page.html(format!("<h2>{}</h2>", lang.pick("Trends", "推移")));
+    page.blocks.push(Block::Chart(ChartKind::Lines, trend));
+
+    page.html(format!("<h2>{}</h2>", lang.pick("Darknet", "ダークネット観測")));
+    let mut categories: BTreeMap<String, u64> = BTreeMap::new();
+    for day in &data.days {
+        for c in &day.categories {
+            *categories.entry(c.category.clone()).or_insert(0) += c.packets;
+        }
+    }
+    let mut by_category: Vec<(String, u64)> = categories.into_iter().collect();
+    by_category.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut table = Table::new(
+        "categories",
+        lang.pick("Darknet packets by service category", "サービス種別ごとのダークネット観測パケット数"),
+        &[lang.pick("category", "種別"), lang.pick("packets", "パケット数")],
+    );
+    for (category, packets) in by_category {
+        table.row(vec![category.into(), packets.into()]);
+    }
+    page.blocks.push(Block::Chart(ChartKind::Bars, table));
+
+    let mut table = Table::new(
+        "mirai_daily",
+        lang.pick(
+            "Packets with the Mirai fingerprint and their unique hosts, per day",
+            "Mirai特有の痕跡を持つパケット数とユニークホスト数（日別）",
+        ),
+        &["date", lang.pick("packets", "パケット数"), lang.pick("hosts", "ホスト数")],
+    );
+    let mut days: Vec<&botscope_model::DarknetDay> = data.days.iter().collect();
+    days.sort_by(|a, b| a.date.cmp(&b.date));
+    let mut mirai: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for day in days {
+        let slot = mirai.entry(day.date.clone()).or_default();
+        match &view.isp {
+            Some(isp) => {
+                for row in day.by_isp.iter().filter(|r| &r.isp == isp) {
+                    slot.0 += row.mirai_packets;
+                    slot.1 += row.mirai_sources;
+                }
+            }
+            None => {
+                slot.0 += day.mirai_packets;
+                slot.1 += day.mirai_sources;
+            }
+        }
+    }
+    for (date, (packets, hosts)) in mirai {
+        table.row(vec![date.into(), packets.into(), hosts.into()]);
+    }
+    page.blocks.push(Block::Chart(ChartKind::Lines, table));
+
+    page.html(format!("<h2>{}</h2>", lang.pick("Notifications", "注意喚起")));
+    let weak = count_by(
+        data.notifications.iter().filter(|n| {
+            matches!(n.reason, NotificationReason::DefaultCredential | NotificationReason::NoAuthentication)
+        }),
+        |n| Some(n.created_at.format("%Y-%m").to_string()),
+    );
+    let mut table = Table::new(
+        "notified_monthly",
+        lang.pick(
+            "Devices notified for a weak or missing password, per month",
+            "ID・パスワードに問題のある機器の通知件数（月別）",
+        ),
+        &["month", lang.pick("cases", "件数")],
+    );
+    for (month, n) in weak {
+        table.row(vec![month.into(), n.into()]);
+    }
+    page.blocks.push(Block::Chart(ChartKind::Bars, table));
+    let infected = count_by(data.notifications.iter().filter(|n| n.reason == NotificationReason::Infected), |n| {
+        Some(n.created_at.format("%Y-%m-%d").to_string())
+    });
+    let mut table = Table::new(
+        "infected_daily",
+        lang.pick("Infected hosts notified, per day", "マルウェア感染の通知件数（日別）"),
+        &["date", lang.pick("cases", "件数")],
+    );
+    for (day, n) in infected {
+        table.row(vec![day.into(), n.into()]);
+    }
+    page.blocks.push(Block::Chart(ChartKind::Bars, table));
+
+    page.html(format!("<h2>{}</h2>", lang.pick("Vulnerable devices", "脆弱な機器")));
+    let mut first_device: BTreeMap<std::net::IpAddr, &botscope_model::Finding> = BTreeMap::new();
+    for f in &data.findings {
+        let slot = first_device.entry(f.ip).or_insert(f);
+        if slot.device.is_none() && f.device.is_some() {
+            *slot = f;
+        }
+    }
+    let types =
+        count_by(first_device.values(), |f| Some(device_type(f.device.as_ref()).unwrap_or_else(|| "unknown".into())));
+    let mut table = Table::new(
+        "device_types",
+        lang.pick("Vulnerable devices by type", "脆弱な機器の種類"),
+        &[lang.pick("type", "種類"), lang.pick("devices", "台数")],
+    );
+    let mut types: Vec<(String, u64)> = types.into_iter().collect();
+    types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (kind, n) in types {
+        table.row(vec![kind.into(), n.into()]);
+    }
+    page.blocks.push(Block::Chart(ChartKind::Bars, table));
+    let years = count_by(first_device.values(), |f| f.device.as_ref().and_then(|d| d.release_year));
+    let mut table = Table::new(
+        "release_years",
+        lang.pick("Vulnerable devices by the model's release year", "脆弱な機器の発売年"),
+        &[lang.pick("year", "発売年"), lang.pick("devices", "台数")],
+    );
+    for (year, n) in years {
+        table.row(vec![year.to_string().into(), n.into()]);
+    }
+    page.blocks.push(Block::Chart(ChartKind::Bars, table));
+
+    page.html(format!("<h2>{}</h2>", lang.pick("C&C detection", "C&Cサーバの検知")));
+    let leads = botscope_center::feeds::lead_times(&state.store)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let mut table = Table::new(
+        "feed_lead",
+        lang.pick("C&C servers botscope found before outside feeds", "外部フィードより先に検知したC&Cサーバ"),
+        &[
+            lang.pick("feed", "フィード"),
+            lang.pick("shared servers", "共通のサーバ"),
+            lang.pick("found first", "先に検知"),
+            lang.pick("median days ahead", "先行日数の中央値"),
+            lang.pick("only botscope", "botscopeのみ"),
+            lang.pick("only the feed", "フィードのみ"),
+        ],
+    );
+    for lead in leads {
+        table.row(vec![
+            lead.source.into(),
+            lead.shared.into(),
+            lead.found_first.into(),
+            lead.median_days_ahead.map(Cell::Num).unwrap_or_else(|| "".into()),
+            lead.only_botscope.into(),
+            lead.only_feed.into(),
+        ]);
+    }
+    page.blocks.push(Block::Table(table));
+    let mut reporters: BTreeMap<String, BTreeSet<(std::net::IpAddr, u16)>> = BTreeMap::new();
+    for c in &data.cnc {
+        reporters.entry(c.sensor.clone().unwrap_or_else(|| "unnamed".into())).or_default().insert((c.ip, c.port));
+    }
+    let mut table = Table::new(
+        "isp_overlap",
+        lang.pick(
+            "C&C servers each ISP's analyser reported, and those two ISPs share",
+            "ISPごとのC&C報告数と、ISP間で共通のサーバ数",
+        ),
+        &[lang.pick("ISP analyser(s)", "ISPの分析"), lang.pick("servers", "サーバ数")],
+    );
+    let names: Vec<&String> = reporters.keys().collect();
+    for name in &names {
+        table.row(vec![(*name).clone().into(), reporters[*name].len().into()]);
+    }
+    for (i, a) in names.iter().enumerate() {
+        for b in &names[i + 1..] {
+            let shared = reporters[*a].intersection(&reporters[*b]).count();
+            table.row(vec![format!("{a} & {b}").into(), shared.into()]);
+        }
+    }
+    page.blocks.push(Block::Chart(ChartKind::Bars, table));
+    Ok(page.respond(view.csv()))
+}
+
+/// `GET /cnc`: every C&C server with its sources and liveness.
+pub async fn cnc(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let view = match read_view(&query, &headers) {
+        Ok(view) => view,
+        Err(page) => return Ok(page),
+    };
+    let lang = view.lang();
+    let data = Data::load(&state, &[Kind::Cnc, Kind::Botnet, Kind::Liveness, Kind::FeedEntry], &view).await?;
+    let mut page = Page::new("/cnc", "/cnc", lang.pick("C&C servers", "C&Cサーバ").into(), lang, view.state.clone());
+    viewer.sign(&mut page);
+    page.html(filter_form(&state, &view, "/cnc", &serials(&state).await?).await?);
+    let latest = data.latest_liveness();
+    let botnet_of = data.botnet_of_server();
+    let mut table = Table::new(
+        "cnc",
+        lang.pick("C&C servers", "C&Cサーバ一覧"),
+        &[
+            lang.pick("server", "サーバ"),
+            lang.pick("protocol", "プロトコル"),
+            lang.pick("botnet", "ボットネット"),
+            lang.pick("family", "ファミリ"),
+            lang.pick("sources", "情報源"),
+            lang.pick("best score", "最高スコア"),
+            lang.pick("first seen", "初観測"),
+            lang.pick("last seen", "最終観測"),
+            lang.pick("liveness", "稼働状況"),
+            lang.pick("last checked", "最終確認"),
+        ],
+    );
+    for ((ip, port, protocol), reports) in data.servers() {
+        let mut sources: BTreeSet<String> = reports.iter().filter_map(|c| c.sensor.clone()).collect();
+        sources.extend(data.feeds.iter().filter(|f| f.ip == ip && f.port == Some(port)).map(|f| f.source.clone()));
+        let family = reports.iter().find_map(|c| c.family.clone()).unwrap_or_default();
+        let score = reports.iter().map(|c| c.score).fold(0.0, f64::max);
+        let first = reports.iter().map(|c| c.first_seen).min().expect("non-empty");
+        let last = reports.iter().map(|c| c.last_seen).max().expect("non-empty");
+        let (live, checked) = match latest.get(&(ip, port)) {
+            Some(l) if l.alive => (lang.pick("alive", "稼働中").to_string(), when(l.checked_at)),
+            Some(l) => (lang.pick("dead", "停止").to_string(), when(l.checked_at)),
+            None => (lang.pick("not probed", "未確認").to_string(), String::new()),
+        };
+        let botnet = match botnet_of.get(&(ip, port)) {
+            Some(serial) => Cell::Link(serial.to_string(), format!("/botnets/{serial}?lang={}", lang.code())),
+            None => "".into(),
+        };
+        table.row(vec![
+            endpoint(ip, port).into(),
+            protocol.as_str().into(),
+            botnet,
+            family.into(),
+            sources.into_iter().collect::<Vec<_>>().join(" ").into(),
+            ((score * 1000.0).round() / 1000.0).into(),
+            when(first).into(),
+            when(last).into(),
+            live.into(),
+            checked.into(),
+        ]);
+    }
+    page.blocks.push(Block::Table(table));
+    Ok(page.respond(view.csv()))
+}
+
+/// `GET /isps`: per ISP, what was seen, notified and fixed.
+pub async fn isps(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let view = match read_view(&query, &headers) {
+        Ok(view) => view,
+        Err(page) => return Ok(page),
+    };
+    let lang = view.lang();
+    let data =
+        Data::load(&state, &[Kind::Activity, Kind::Finding, Kind::Notification, Kind::Outcome, Kind::Isp], &view)
+            .await?;
+    let mut page = Page::new("/isps", "/isps", "ISP".into(), lang, view.state.clone());
+    if lang == Lang::En {
+        page.title = "ISPs".into();
+    }
+    viewer.sign(&mut page);
+    page.html(filter_form(&state, &view, "/isps", &serials(&state).await?).await?);
+    let remediation = botscope_center::remediation::report(
+        &state.store,
+        view.isp.as_deref(),
+        botscope_center::remediation::GroupBy::Isp,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let mut table = Table::new(
+        "isps",
+        lang.pick("ISPs: what was seen, notified and fixed", "ISP別の観測・通知・対処状況"),
+        &[
+            "ISP",
+            lang.pick("name", "名称"),
+            lang.pick("infected hosts", "感染ホスト"),
+            lang.pick("vulnerable devices", "脆弱な機器"),
+            lang.pick("cases notified", "通知件数"),
+            lang.pick("fixed (re-survey)", "対処済み（再調査で確認）"),
+            lang.pick("fixed (ISP says)", "対処済み（ISP申告）"),
+            lang.pick("not fixed", "未対処"),
+            lang.pick("remediation rate", "対処率"),
+        ],
+    );
+    for isp in data.isps.iter().filter(|i| view.isp.as_ref().is_none_or(|h| h == &i.handle)) {
+        let infected: BTreeSet<_> = data
+            .activity
+            .iter()
+            .filter(|a| a.classification == ActivityClass::Infected && a.isp.as_deref() == Some(&isp.handle))
+            .map(|a| a.src)
+            .collect();
+        let vulnerable: BTreeSet<_> =
+            data.findings.iter().filter(|f| f.isp.as_deref() == Some(&isp.handle)).map(|f| f.ip).collect();
+        let group = remediation.groups.iter().find(|g| g.key == isp.handle).cloned().unwrap_or_default();
+        table.row(vec![
+            isp.handle.clone().into(),
+            isp.name.clone().into(),
+            infected.len().into(),
+            vulnerable.len().into(),
+            group.notified.into(),
+            group.fixed.into(),
+            group.reported_fixed.into(),
+            group.not_fixed.into(),
+            Cell::Num((group.remediation_rate * 10_000.0).round() / 100.0),
+        ]);
+    }
+    let mut rates = Table::new(
+        "remediation_rate",
+        lang.pick("Remediation rate per ISP (%)", "ISP別の対処率（%）"),
+        &["ISP", lang.pick("remediation rate (%)", "対処率（%）")],
+    );
+    for row in &table.rows {
+        rates.row(vec![row[0].clone(), row[8].clone()]);
+    }
+    page.blocks.push(Block::Table(table));
+    page.blocks.push(Block::Chart(ChartKind::Bars, rates));
+    Ok(page.respond(view.csv()))
+}
+
+/// `GET /coverage`: what the survey and the telescope covered.
+pub async fn coverage(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let view = match read_view(&query, &headers) {
+        Ok(view) => view,
+        Err(page) => return Ok(page),
+    };
+    let lang = view.lang();
+    let data =
+        Data::load(&state, &[Kind::Service, Kind::Finding, Kind::DarknetDay, Kind::Activity, Kind::Cnc], &view).await?;
+    let mut page =
+        Page::new("/coverage", "/coverage", lang.pick("Coverage", "観測範囲").into(), lang, view.state.clone());
+    viewer.sign(&mut page);
+    page.html(filter_form(&state, &view, "/coverage", &serials(&state).await?).await?);
+    page.html(format!("<h2>{}</h2>", lang.pick("Survey", "脆弱機器調査")));
+    let mut table = Table::new(
+        "survey_protocols",
+        lang.pick("Services that answered the survey, by protocol", "調査に応答したサービス（プロトコル別）"),
+        &[
+            lang.pick("protocol", "プロトコル"),
+            lang.pick("services", "サービス数"),
+            lang.pick("hosts", "ホスト数"),
+            lang.pick("findings", "検出数"),
+        ],
+    );
+    let mut by_protocol: BTreeMap<&str, (u64, BTreeSet<std::net::IpAddr>, u64)> = BTreeMap::new();
+    for s in &data.services {
+        let slot = by_protocol.entry(s.protocol.as_str()).or_default();
+        slot.0 += 1;
+        slot.1.insert(s.ip);
+    }
+    for f in &data.findings {
+        by_protocol.entry(f.service.as_str()).or_default().2 += 1;
+    }
+    for (protocol, (services, hosts, findings)) in by_protocol {
+        table.row(vec![protocol.into(), services.into(), hosts.len().into(), findings.into()]);
+    }
+    page.blocks.push(Block::Chart(ChartKind::Bars, table));
+    page.html(format!("<h2>{}</h2>", lang.pick("Darknet telescope", "ダークネット観測")));
+    let mut table = Table::new(
+        "telescope_days",
+        lang.pick("Darknet days observed", "観測日ごとの集計"),
+        &[
+            "date",
+            lang.pick("packets", "パケット数"),
+            lang.pick("sources", "送信元"),
+            lang.pick("infected sources", "感染ホスト"),
+            lang.pick("research scanners", "研究用スキャナ"),
+            lang.pick("DDoS victims", "DDoS被害"),
+        ],
+    );
+    let mut days: Vec<&botscope_model::DarknetDay> = data.days.iter().collect();
+    days.sort_by(|a, b| a.date.cmp(&b.date).then(a.sensor.cmp(&b.sensor)));
+    for d in days {
+        table.row(vec![
+            d.date.clone().into(),
+            d.packets.into(),
+            d.sources.into(),
+            d.infected_sources.into(),
+            d.research_scanner_sources.into(),
+            d.ddos_victims.into(),
+        ]);
+    }
+    page.blocks.push(Block::Table(table));
+    page.html(format!("<h2>{}</h2>", lang.pick("Sensors", "センサー")));
+    let mut sensors: BTreeMap<(String, &str), (u64, Option<botscope_model::Timestamp>)> = BTreeMap::new();
+    let mut note = |sensor: &Option<String>, kind: &'static str, at: botscope_model::Timestamp| {
+        let slot = sensors.entry((sensor.clone().unwrap_or_else(|| "unnamed".into()), kind)).or_default();
+        slot.0 += 1;
+        slot.1 = Some(slot.1.map_or(at, |t| t.max(at)));
+    };
+    for s in &data.services {
+        note(&s.sensor, "service", s.observed_at);
+    }
+    for f in &data.findings {
+        note(&f.sensor, "finding", f.observed_at);
+    }
+    for a in &data.activity {
+        note(&a.sensor, "activity", a.window_end);
+    }
+    for c in &data.cnc {
+        note(&c.sensor, "cnc", c.window_end);
+    }
+    let mut table = Table::new(
+        "sensors",
+        lang.pick("Records per sensor", "センサーごとの記録数"),
+        &[
+            lang.pick("sensor", "センサー"),
+            lang.pick("kind", "種類"),
+            lang.pick("records", "件数"),
+            lang.pick("latest", "最新"),
+        ],
+    );
+    for ((sensor, kind), (n, latest)) in sensors {
+        table.row(vec![sensor.into(), kind.into(), n.into(), latest.map(when).unwrap_or_default().into()]);
+    }
+    page.blocks.push(Block::Table(table));
+    Ok(page.respond(view.csv()))
+}

@@ -1,0 +1,288 @@
+//! What the pages read from the store, and the filters a view applies to it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use botscope_model::{
+    Botnet, BotnetWindow, CncCandidate, DarknetDay, Device, FeedEntry, Finding, Isp, Kind, Liveness, Notification,
+    Outcome, Record, ServiceObservation, SourceActivity, Timestamp, Transport,
+};
+use botscope_store::{RecordQuery, Store, all_records};
+use chrono::NaiveDate;
+
+use super::{Lang, ViewState};
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The query keys that make up a view; anything else in a query string is ignored.
+const VIEW_KEYS: [&str; 8] = ["lang", "from", "to", "isp", "device_type", "botnet", "status", "reason"];
+
+/// A view's filters and language, read from its query string.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// The language.
+    pub lang: Option<Lang>,
+    /// The state written back into links.
+    pub state: ViewState,
+    /// First day shown (UTC), inclusive.
+    pub from: Option<NaiveDate>,
+    /// Last day shown (UTC), inclusive.
+    pub to: Option<NaiveDate>,
+    /// Only this ISP.
+    pub isp: Option<String>,
+    /// Only this device type (`router`, `camera`, ...).
+    pub device_type: Option<String>,
+    /// Only this botnet (serial).
+    pub botnet: Option<String>,
+    /// `format=csv` with `table=ID`.
+    pub csv: Option<(String, String)>,
+}
+
+impl View {
+    /// Reads the query; a malformed filter is an error the page shows.
+    pub fn parse(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<View, String> {
+        let mut view = View::default();
+        for key in VIEW_KEYS {
+            if let Some(value) = query.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                if value.len() > 200 {
+                    return Err(format!("{key}: too long"));
+                }
+                view.state.pairs.insert(key.to_string(), value.to_string());
+            }
+        }
+        let lang = Lang::choose(query.get("lang").map(String::as_str), headers);
+        view.lang = Some(lang);
+        let date = |key: &str| -> Result<Option<NaiveDate>, String> {
+            view_value(&view.state, key)
+                .map(|v| {
+                    NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| format!("{key} {v:?}: expected YYYY-MM-DD"))
+                })
+                .transpose()
+        };
+        let (from, to) = (date("from")?, date("to")?);
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err("from is after to".into());
+        }
+        view.from = from;
+        view.to = to;
+        view.isp = view_value(&view.state, "isp").map(String::from);
+        view.device_type = view_value(&view.state, "device_type").map(String::from);
+        view.botnet = view_value(&view.state, "botnet").map(String::from);
+        if let Some(format) = query.get("format") {
+            view.csv = Some((format.clone(), query.get("table").cloned().unwrap_or_default()));
+        }
+        Ok(view)
+    }
+
+    /// The view's language.
+    pub fn lang(&self) -> Lang {
+        self.lang.unwrap_or(Lang::En)
+    }
+
+    /// `format` and `table` for [`super::Page::respond`].
+    pub fn csv(&self) -> Option<(&str, &str)> {
+        self.csv.as_ref().map(|(f, t)| (f.as_str(), t.as_str()))
+    }
+
+    fn start(&self) -> Option<Timestamp> {
+        self.from.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+    }
+
+    fn end(&self) -> Option<Timestamp> {
+        self.to.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+    }
+
+    /// Whether a moment is inside the time range.
+    pub fn in_range(&self, at: Timestamp) -> bool {
+        self.start().is_none_or(|s| at >= s) && self.end().is_none_or(|e| at < e)
+    }
+
+    /// Whether a span overlaps the time range.
+    pub fn overlaps(&self, from: Timestamp, to: Timestamp) -> bool {
+        self.start().is_none_or(|s| to >= s) && self.end().is_none_or(|e| from < e)
+    }
+}
+
+fn view_value<'a>(state: &'a ViewState, key: &str) -> Option<&'a str> {
+    state.pairs.get(key).map(String::as_str)
+}
+
+/// A device type's record name (`router`, `camera`, ...).
+pub fn device_type(device: Option<&Device>) -> Option<String> {
+    let kind = device?.device_type?;
+    serde_json::to_value(kind).ok()?.as_str().map(String::from)
+}
+
+/// A server as people write it.
+pub fn endpoint(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V6(_) => format!("[{ip}]:{port}"),
+        IpAddr::V4(_) => format!("{ip}:{port}"),
+    }
+}
+
+/// A time as the pages show it (UTC, to the minute).
+pub fn when(at: Timestamp) -> String {
+    at.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Everything a page may show, already filtered to the view.
+#[derive(Debug, Default)]
+pub struct Data {
+    /// Telescope source activity.
+    pub activity: Vec<SourceActivity>,
+    /// Survey findings.
+    pub findings: Vec<Finding>,
+    /// Survey service observations.
+    pub services: Vec<ServiceObservation>,
+    /// Flow analysers' C&C reports.
+    pub cnc: Vec<CncCandidate>,
+    /// Botnets.
+    pub botnets: Vec<Botnet>,
+    /// Botnets per correlation window.
+    pub windows: Vec<BotnetWindow>,
+    /// Darknet days.
+    pub days: Vec<DarknetDay>,
+    /// Notification cases.
+    pub notifications: Vec<Notification>,
+    /// Outcomes of cases.
+    pub outcomes: Vec<Outcome>,
+    /// C&C liveness changes (never filtered: the latest state matters whatever the range).
+    pub liveness: Vec<Liveness>,
+    /// Feed entries.
+    pub feeds: Vec<FeedEntry>,
+    /// The ISP registry.
+    pub isps: Vec<Isp>,
+}
+
+macro_rules! take {
+    ($records:expr, $variant:ident) => {
+        $records.into_iter().filter_map(|r| if let Record::$variant(x) = r { Some(x) } else { None }).collect()
+    };
+}
+
+impl Data {
+    /// Reads the kinds asked for and applies the view's filters.
+    pub async fn load(state: &AppState, kinds: &[Kind], view: &View) -> Result<Data, ApiError> {
+        let store = &state.store;
+        let mut data = Data::default();
+        for kind in kinds {
+            let records = all_records(store, RecordQuery { kind: Some(*kind), ..Default::default() }).await?;
+            match kind {
+                Kind::Activity => data.activity = take!(records, Activity),
+                Kind::Finding => data.findings = take!(records, Finding),
+                Kind::Service => data.services = take!(records, Service),
+                Kind::Cnc => data.cnc = take!(records, Cnc),
+                Kind::Botnet => data.botnets = take!(records, Botnet),
+                Kind::BotnetWindow => data.windows = take!(records, BotnetWindow),
+                Kind::DarknetDay => data.days = take!(records, DarknetDay),
+                Kind::Notification => data.notifications = take!(records, Notification),
+                Kind::Outcome => data.outcomes = take!(records, Outcome),
+                Kind::Liveness => data.liveness = take!(records, Liveness),
+                Kind::FeedEntry => data.feeds = take!(records, FeedEntry),
+                _ => {}
+            }
+        }
+        if kinds.contains(&Kind::Isp) {
+            data.isps = store.isps().await?;
+        }
+        data.filter(view);
+        Ok(data)
+    }
+
+    fn filter(&mut self, view: &View) {
+        self.activity.retain(|a| view.in_range(a.window_start));
+        self.findings.retain(|f| view.in_range(f.observed_at));
+        self.services.retain(|s| view.in_range(s.observed_at));
+        self.cnc.retain(|c| view.overlaps(c.first_seen, c.last_seen));
+        self.botnets.retain(|b| view.overlaps(b.first_seen, b.last_seen));
+        self.windows.retain(|w| view.overlaps(w.window_start, w.window_end));
+        self.days.retain(|d| d.midnight().is_some_and(|m| view.in_range(m)));
+        self.notifications.retain(|n| view.in_range(n.created_at));
+        self.feeds.retain(|f| view.in_range(f.first_seen));
+        if let Some(isp) = &view.isp {
+            self.activity.retain(|a| a.isp.as_deref() == Some(isp));
+            self.findings.retain(|f| f.isp.as_deref() == Some(isp));
+            self.notifications.retain(|n| &n.isp == isp);
+            self.outcomes.retain(|o| &o.isp == isp);
+            let addresses: BTreeSet<IpAddr> = self.findings.iter().map(|f| f.ip).collect();
+            self.services.retain(|s| addresses.contains(&s.ip));
+        }
+        if let Some(kind) = &view.device_type {
+            let is = |d: Option<&Device>| device_type(d).as_deref() == Some(kind.as_str());
+            self.findings.retain(|f| is(f.device.as_ref()));
+            self.services.retain(|s| is(s.device.as_ref()));
+            self.notifications.retain(|n| is(n.device.as_ref()));
+        }
+        if let Some(serial) = &view.botnet {
+            self.botnets.retain(|b| &b.serial == serial);
+            self.windows.retain(|w| &w.serial == serial);
+            let bots: BTreeSet<IpAddr> = self.windows.iter().flat_map(|w| w.bots.iter().copied()).collect();
+            let servers: BTreeSet<(IpAddr, u16)> =
+                self.botnets.iter().flat_map(|b| b.cnc.iter().map(|c| (c.ip, c.port))).collect();
+            self.activity.retain(|a| bots.contains(&a.src));
+            self.cnc.retain(|c| servers.contains(&(c.ip, c.port)));
+            self.notifications.retain(|n| n.botnet.as_deref() == Some(serial));
+        }
+    }
+
+    /// The latest liveness verdict per server.
+    pub fn latest_liveness(&self) -> HashMap<(IpAddr, u16), &Liveness> {
+        let mut latest: HashMap<(IpAddr, u16), &Liveness> = HashMap::new();
+        for probe in &self.liveness {
+            let slot = latest.entry((probe.ip, probe.port)).or_insert(probe);
+            if probe.checked_at > slot.checked_at {
+                *slot = probe;
+            }
+        }
+        latest
+    }
+
+    /// Which botnet each server belongs to.
+    pub fn botnet_of_server(&self) -> HashMap<(IpAddr, u16), &str> {
+        let mut of = HashMap::new();
+        for botnet in &self.botnets {
+            for cnc in &botnet.cnc {
+                of.insert((cnc.ip, cnc.port), botnet.serial.as_str());
+            }
+        }
+        of
+    }
+
+    /// Distinct infected sources.
+    pub fn infected_hosts(&self) -> BTreeSet<IpAddr> {
+        self.activity
+            .iter()
+            .filter(|a| a.classification == botscope_model::ActivityClass::Infected)
+            .map(|a| a.src)
+            .collect()
+    }
+
+    /// Distinct C&C servers the flow analysers reported, with their reporters.
+    pub fn servers(&self) -> BTreeMap<(IpAddr, u16, Transport), Vec<&CncCandidate>> {
+        let mut servers: BTreeMap<(IpAddr, u16, Transport), Vec<&CncCandidate>> = BTreeMap::new();
+        for cnc in &self.cnc {
+            servers.entry((cnc.ip, cnc.port, cnc.protocol)).or_default().push(cnc);
+        }
+        servers
+    }
+}
+
+/// Counts by key, in key order.
+pub fn count_by<K: Ord, T>(items: impl IntoIterator<Item = T>, key: impl Fn(&T) -> Option<K>) -> BTreeMap<K, u64> {
+    let mut counts = BTreeMap::new();
+    for item in items {
+        if let Some(k) = key(&item) {
+            *counts.entry(k).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// ISP handles for filter menus.
+pub async fn isp_handles(state: &AppState) -> Result<Vec<String>, ApiError> {
+    Ok(state.store.isps().await?.into_iter().map(|i| i.handle).collect())
+}

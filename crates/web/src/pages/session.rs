@@ -1,0 +1,288 @@
+//! Signing in to the pages with an API token, and who may see what.
+//!
+//! A person signs in once with their token (the same one the API takes); the server keeps a
+//! session and gives the browser only a random session id in an HttpOnly, SameSite=Strict cookie.
+//! Each request checks the token again, so revoking it ends its sessions at once. Forms that
+//! change something carry the session's own CSRF value as well.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Form;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use botscope_center::tokens::{self, Caller, Role};
+use botscope_store::Store;
+use serde::Deserialize;
+
+use super::{Area, Lang, Page, ViewState, error_page, esc};
+use crate::AppState;
+
+const COOKIE: &str = "botscope_session";
+const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+const MAX_SESSIONS: usize = 10_000;
+
+#[derive(Clone)]
+struct Session {
+    token_hash: String,
+    csrf: String,
+    expires: Instant,
+}
+
+/// Signed-in sessions, in memory: a restart signs everyone out, which is the safe direction.
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Mutex<HashMap<String, Session>>>);
+
+fn random_id() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+impl Sessions {
+    fn open(&self, token_hash: String) -> String {
+        let id = random_id();
+        let mut sessions = self.0.lock().expect("session lock");
+        let now = Instant::now();
+        sessions.retain(|_, s| s.expires > now);
+        if sessions.len() >= MAX_SESSIONS {
+            // Oldest first out: a flood of sign-ins cannot grow memory without bound.
+            if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone()) {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(id.clone(), Session { token_hash, csrf: random_id(), expires: now + LIFETIME });
+        id
+    }
+
+    fn get(&self, id: &str) -> Option<Session> {
+        let sessions = self.0.lock().expect("session lock");
+        sessions.get(id).filter(|s| s.expires > Instant::now()).cloned()
+    }
+
+    fn close(&self, id: &str) {
+        self.0.lock().expect("session lock").remove(id);
+    }
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
+        cookies.split(';').find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE && value.len() == 64).then(|| value.to_string())
+        })
+    })
+}
+
+/// The signed-in person, if any, with their session's CSRF value.
+#[derive(Clone)]
+pub struct SignedIn {
+    /// Who.
+    pub caller: Caller,
+    /// The value forms must echo.
+    pub csrf: String,
+}
+
+async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<SignedIn>, crate::ApiError> {
+    let Some(id) = session_id(&parts.headers) else { return Ok(None) };
+    let Some(session) = state.sessions.get(&id) else { return Ok(None) };
+    let row = state.store.token_by_hash(&session.token_hash).await?;
+    match row.as_ref().and_then(Caller::from_row) {
+        Some(caller) => Ok(Some(SignedIn { caller, csrf: session.csrf })),
+        None => {
+            state.sessions.close(&id);
+            Ok(None)
+        }
+    }
+}
+
+fn to_login(parts: &Parts) -> Response {
+    let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    Redirect::to(&format!("/login?next={}", super::url_encode(next))).into_response()
+}
+
+/// Who looks at the dashboard: anyone when the server was started with an open dashboard,
+/// otherwise a signed-in admin.
+pub struct Viewer(pub Option<SignedIn>);
+
+impl Viewer {
+    /// Shows who is signed in on the page.
+    pub fn sign(&self, page: &mut Page) {
+        if let Some(s) = &self.0 {
+            page.signed_in = Some(s.caller.label.clone());
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let who = signed_in(parts, state).await.map_err(IntoResponse::into_response)?;
+        match who {
+            Some(s) if s.caller.role == Role::Admin => Ok(Viewer(Some(s))),
+            // An ISP's people belong in their portal; the centre's picture spans every ISP.
+            Some(s) if s.caller.role == Role::Isp => Err(Redirect::to("/portal").into_response()),
+            _ if state.pages.open_dashboard => Ok(Viewer(None)),
+            _ => Err(to_login(parts)),
+        }
+    }
+}
+
+/// A signed-in ISP (or admin) in the portal.
+pub struct PortalUser(pub SignedIn);
+
+impl FromRequestParts<AppState> for PortalUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match signed_in(parts, state).await.map_err(IntoResponse::into_response)? {
+            Some(s) if matches!(s.caller.role, Role::Isp | Role::Admin) => Ok(PortalUser(s)),
+            _ => Err(to_login(parts)),
+        }
+    }
+}
+
+/// Where to go after signing in: only a path on this site.
+fn safe_next(next: Option<&str>) -> Option<String> {
+    let next = next?;
+    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() < 512)
+        .then(|| next.to_string())
+}
+
+/// What `GET /login` reads from its query.
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    lang: Option<String>,
+    failed: Option<String>,
+}
+
+fn login_page(lang: Lang, next: Option<&str>, failed: bool) -> Response {
+    let mut page = Page::new("", "/login", lang.pick("Sign in", "ログイン").into(), lang, ViewState::default());
+    page.view.pairs.insert("lang".into(), lang.code().into());
+    page.area = Area::Public;
+    if failed {
+        page.html(format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            lang.pick(
+                "That token is unknown, revoked, or cannot sign in here.",
+                "そのトークンは無効か、ここではログインできません。"
+            )
+        ));
+    }
+    page.html(format!(
+        "<p>{}</p><form class=\"login\" method=\"post\" action=\"/login\">\
+<label for=\"token\">{}</label> <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"256\">\
+<input type=\"hidden\" name=\"next\" value=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
+<button type=\"submit\">{}</button></form>",
+        lang.pick(
+            "ISP staff sign in with their ISP token, centre analysts with an admin token (botscope token create).",
+            "ISPの担当者はISPトークンで、分析センターの担当者は管理者トークンでログインします（botscope token create）。"
+        ),
+        lang.pick("API token", "APIトークン"),
+        esc(next.unwrap_or("")),
+        lang.code(),
+        lang.pick("Sign in", "ログイン"),
+    ));
+    page.respond(None)
+}
+
+/// `GET /login`.
+pub async fn login_form(headers: HeaderMap, Query(query): Query<LoginQuery>) -> Response {
+    let lang = Lang::choose(query.lang.as_deref(), &headers);
+    login_page(lang, safe_next(query.next.as_deref()).as_deref(), query.failed.is_some())
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    lang: String,
+}
+
+/// `POST /login`: checks the token and opens a session.
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    let lang = Lang::choose(Some(&form.lang), &headers);
+    let token = form.token.trim();
+    let caller = if token.is_empty() || token.len() > 256 {
+        None
+    } else {
+        let hash = tokens::hash(token);
+        match state.store.token_by_hash(&hash).await {
+            Ok(row) => row.as_ref().and_then(Caller::from_row).map(|c| (c, hash)),
+            Err(e) => return crate::ApiError::from(e).into_response(),
+        }
+    };
+    let Some((caller, hash)) = caller.filter(|(c, _)| matches!(c.role, Role::Isp | Role::Admin)) else {
+        let next = safe_next(Some(&form.next)).unwrap_or_default();
+        return Redirect::to(&format!("/login?failed=1&lang={}&next={}", lang.code(), super::url_encode(&next)))
+            .into_response();
+    };
+    let id = state.sessions.open(hash);
+    let home = if caller.role == Role::Isp { "/portal" } else { "/" };
+    let next = safe_next(Some(&form.next)).filter(|n| caller.role == Role::Admin || n.starts_with("/portal"));
+    let target = next.unwrap_or_else(|| format!("{home}?lang={}", lang.code()));
+    let mut response = Redirect::to(&target).into_response();
+    let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", LIFETIME.as_secs());
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii"));
+    response
+}
+
+/// `POST /logout`.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_id(&headers) {
+        state.sessions.close(&id);
+    }
+    let mut response = Redirect::to("/login").into_response();
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii"));
+    response
+}
+
+/// Refuses a form whose CSRF value is not the session's.
+pub fn check_csrf(user: &SignedIn, sent: &str, lang: Lang) -> Result<(), Response> {
+    // Compared without an early exit, so timing does not tell how much of a guess was right.
+    let differ = sent.bytes().zip(user.csrf.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    if sent.len() == user.csrf.len() && differ == 0 {
+        Ok(())
+    } else {
+        Err(error_page(lang, StatusCode::FORBIDDEN, "the form expired; reload the page and try again"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/portal?lang=ja")).as_deref(), Some("/portal?lang=ja"));
+        assert_eq!(safe_next(Some("//evil.example/")), None);
+        assert_eq!(safe_next(Some("https://evil.example/")), None);
+        assert_eq!(safe_next(Some("/\\evil.example")), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        let id = "a".repeat(64);
+        headers.insert(header::COOKIE, HeaderValue::from_str(&format!("x=1; {COOKIE}={id}")).unwrap());
+        assert_eq!(session_id(&headers), Some(id));
+        headers.insert(header::COOKIE, HeaderValue::from_static("botscope_session=short"));
+        assert_eq!(session_id(&headers), None);
+    }
+
+    #[test]
+    fn sessions_open_and_close() {
+        let sessions = Sessions::default();
+        let id = sessions.open("h".into());
+        assert_eq!(sessions.get(&id).unwrap().token_hash, "h");
+        sessions.close(&id);
+        assert!(sessions.get(&id).is_none());
+    }
+}
