@@ -65,7 +65,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_serve: bool,
     /// Emulated devices in the lab fleet
-    #[arg(long, default_value_t = 60, value_name = "N", value_parser = clap::value_parser!(u32).range(10..=5000))]
+    #[arg(long, default_value_t = 200, value_name = "N", value_parser = clap::value_parser!(u32).range(10..=5000))]
     pub devices: u32,
     #[command(flatten)]
     pub pages: PagesArgs,
@@ -130,8 +130,17 @@ fn read_json_lines(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str(l)?)).collect()
 }
 
-/// The lab's C&C servers from the flows' truth: (address, port, botnet, in use from).
-fn truth_servers(path: &Path) -> anyhow::Result<Vec<(IpAddr, u16, String, chrono::DateTime<chrono::Utc>)>> {
+/// A lab C&C server, from the flows' truth.
+struct LabServer {
+    ip: IpAddr,
+    port: u16,
+    botnet: String,
+    /// When the botnet started using it.
+    from: chrono::DateTime<chrono::Utc>,
+}
+
+/// The lab's C&C servers from the flows' truth.
+fn truth_servers(path: &Path) -> anyhow::Result<Vec<LabServer>> {
     let mut servers = Vec::new();
     for line in read_json_lines(path)? {
         if line["kind"] == "cnc" {
@@ -139,7 +148,7 @@ fn truth_servers(path: &Path) -> anyhow::Result<Vec<(IpAddr, u16, String, chrono
             let port = line["port"].as_u64().context("truth cnc port")? as u16;
             let botnet = line["botnet"].as_str().unwrap_or("").to_string();
             let from = line["from"].as_str().context("truth cnc from")?.parse()?;
-            servers.push((ip, port, botnet, from));
+            servers.push(LabServer { ip, port, botnet, from });
         }
     }
     Ok(servers)
@@ -360,7 +369,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let servers = truth_servers(&file("flows-truth.jsonl"))?;
     let mut feed =
         String::from("# lab feed in ThreatFox's CSV format: each C&C server listed 36 hours after it went live\n");
-    for (at, (ip, port, _, from)) in servers.iter().enumerate() {
+    for (at, LabServer { ip, port, from, .. }) in servers.iter().enumerate() {
         let listed = (*from + chrono::Duration::hours(36)).min(chrono::Utc::now());
         feed.push_str(&format!(
             "\"{}\", \"{}\", \"{ip}:{port}\", \"ip:port\", \"botnet_cc\", \"elf.mirai\", \"\", \"Mirai\", \"\", \"75\", \"\", \"\", \"0\", \"lab\"\n",
@@ -377,7 +386,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
 
     steps.next("C&C liveness: each botnet's newest server answers, moved-away ones do not");
     let mut newest: std::collections::BTreeMap<&str, (IpAddr, u16, chrono::DateTime<chrono::Utc>)> = Default::default();
-    for (ip, port, botnet, from) in &servers {
+    for LabServer { ip, port, botnet, from } in &servers {
         let slot = newest.entry(botnet.as_str()).or_insert((*ip, *port, *from));
         if *from > slot.2 {
             *slot = (*ip, *port, *from);
@@ -417,7 +426,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     };
     notify::generate(&store, &config, &guide).await?;
 
-    steps.next("three owners fix their devices; the re-survey checks every notified case");
+    steps.next("ten owners fix their devices; the re-survey checks every notified case");
     let cases = botscope_store::all_records(
         &store,
         botscope_store::RecordQuery { kind: Some(Kind::Notification), ..Default::default() },
@@ -443,7 +452,8 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
         .collect();
     fixable.sort_unstable();
     fixable.dedup();
-    let fixed: Vec<std::net::Ipv4Addr> = fixable.iter().copied().step_by((fixable.len() / 3).max(1)).take(3).collect();
+    let fixed: Vec<std::net::Ipv4Addr> =
+        fixable.iter().copied().step_by((fixable.len() / 10).max(1)).take(10).collect();
     fleet_run.stop().await;
     let (fleet_run, _) = Fleet::start(&spec, &fixed).await?;
     step(
@@ -462,6 +472,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     )
     .await?;
     fleet_run.stop().await;
+    isps_answer(&store).await?;
 
     steps.next("STIX 2.1 export into the TAXII collection 'shared'");
     step(&settings, &["share", "stix", "--out", path_str(&file("bundle.json"))?, "--publish", "shared"]).await?;
@@ -501,6 +512,41 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     eprintln!("press Ctrl-C to stop");
     botscope_web::serve(listener, state, crate::stop::shutdown_signal()).await.context("the server failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each ISP reports what it did about some infected cases (a re-survey cannot judge those):
+/// a few contacted, one unreachable, one it says is fixed, one false positive.
+async fn isps_answer(store: &botscope_store::AnyStore) -> anyhow::Result<()> {
+    use botscope_model::{NotificationReason, NotificationStatus, OutcomeSource, Record};
+    let records = botscope_store::all_records(
+        store,
+        botscope_store::RecordQuery { kind: Some(Kind::Notification), ..Default::default() },
+    )
+    .await?;
+    let mut by_isp: std::collections::BTreeMap<String, Vec<botscope_model::Notification>> = Default::default();
+    for record in records {
+        if let Record::Notification(case) = record
+            && case.reason == NotificationReason::Infected
+        {
+            by_isp.entry(case.isp.clone()).or_default().push(case);
+        }
+    }
+    let answers = [
+        NotificationStatus::Contacted,
+        NotificationStatus::Contacted,
+        NotificationStatus::Contacted,
+        NotificationStatus::Unreachable,
+        NotificationStatus::Fixed,
+        NotificationStatus::FalsePositive,
+    ];
+    for cases in by_isp.values_mut() {
+        cases.sort_by_key(|c| (c.ip, c.created_at));
+        for (case, status) in cases.iter_mut().zip(answers) {
+            notify::record_outcome(store, case, status, OutcomeSource::Isp, Some("demo: the ISP's answer".into()))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {

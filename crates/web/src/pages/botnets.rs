@@ -26,7 +26,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let view = match read_view(&query, &headers) {
         Ok(view) => view,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     let lang = view.lang();
     let data = Data::load(&state, &[Kind::Botnet, Kind::Liveness], &view).await?;
@@ -85,7 +85,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let view = match read_view(&query, &headers) {
         Ok(view) => view,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     let lang = view.lang();
     let data = Data::load(&state, &[Kind::Botnet, Kind::BotnetWindow, Kind::Liveness], &view).await?;

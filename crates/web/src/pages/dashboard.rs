@@ -19,9 +19,10 @@ pub const DEVICE_TYPES: [&str; 9] =
     ["router", "camera", "dvr", "nvr", "nas", "printer", "set_top_box", "controller", "other"];
 
 /// Reads the view or answers with the error page.
-pub fn read_view(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<View, Response> {
+pub fn read_view(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<View, Box<Response>> {
     View::parse(query, headers).map_err(|e| {
-        error_page(Lang::choose(query.get("lang").map(String::as_str), headers), StatusCode::BAD_REQUEST, &e)
+        let lang = Lang::choose(query.get("lang").map(String::as_str), headers);
+        Box::new(error_page(lang, StatusCode::BAD_REQUEST, &e))
     })
 }
 
@@ -90,7 +91,7 @@ pub async fn overview(
 ) -> Result<Response, ApiError> {
     let view = match read_view(&query, &headers) {
         Ok(view) => view,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     let lang = view.lang();
     let kinds = [
@@ -187,14 +188,6 @@ pub async fn overview(
     }
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
 
-    let mut table = Table::new(
-        "mirai_daily",
-        lang.pick(
-            "Packets with the Mirai fingerprint and their unique hosts, per day",
-            "Mirai特有の痕跡を持つパケット数とユニークホスト数（日別）",
-        ),
-        &["date", lang.pick("packets", "パケット数"), lang.pick("hosts", "ホスト数")],
-    );
     let mut days: Vec<&botscope_model::DarknetDay> = data.days.iter().collect();
     days.sort_by(|a, b| a.date.cmp(&b.date));
     let mut mirai: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -213,10 +206,26 @@ pub async fn overview(
             }
         }
     }
-    for (date, (packets, hosts)) in mirai {
-        table.row(vec![date.into(), packets.into(), hosts.into()]);
+    // Two charts, not one: packets run in thousands where hosts run in tens.
+    let mut packets = Table::new(
+        "mirai_packets_daily",
+        lang.pick("Packets with the Mirai fingerprint, per day", "Mirai特有の痕跡を持つパケット数（日別）"),
+        &["date", lang.pick("packets", "パケット数")],
+    );
+    let mut hosts = Table::new(
+        "mirai_hosts_daily",
+        lang.pick(
+            "Unique hosts sending the Mirai fingerprint, per day",
+            "Mirai特有の痕跡を持つパケットの送信元ホスト数（日別）",
+        ),
+        &["date", lang.pick("hosts", "ホスト数")],
+    );
+    for (date, (p, h)) in mirai {
+        packets.row(vec![date.clone().into(), p.into()]);
+        hosts.row(vec![date.into(), h.into()]);
     }
-    page.blocks.push(Block::Chart(ChartKind::Lines, table));
+    page.blocks.push(Block::Chart(ChartKind::Lines, packets));
+    page.blocks.push(Block::Chart(ChartKind::Lines, hosts));
 
     page.html(format!("<h2>{}</h2>", lang.pick("Notifications", "注意喚起")));
     let weak = count_by(
@@ -344,7 +353,7 @@ pub async fn cnc(
 ) -> Result<Response, ApiError> {
     let view = match read_view(&query, &headers) {
         Ok(view) => view,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     let lang = view.lang();
     let data = Data::load(&state, &[Kind::Cnc, Kind::Botnet, Kind::Liveness, Kind::FeedEntry], &view).await?;
@@ -411,7 +420,7 @@ pub async fn isps(
 ) -> Result<Response, ApiError> {
     let view = match read_view(&query, &headers) {
         Ok(view) => view,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     let lang = view.lang();
     let data =
@@ -443,7 +452,7 @@ pub async fn isps(
             lang.pick("fixed (re-survey)", "対処済み（再調査で確認）"),
             lang.pick("fixed (ISP says)", "対処済み（ISP申告）"),
             lang.pick("not fixed", "未対処"),
-            lang.pick("remediation rate", "対処率"),
+            lang.pick("remediation rate (%)", "対処率（%）"),
         ],
     );
     for isp in data.isps.iter().filter(|i| view.isp.as_ref().is_none_or(|h| h == &i.handle)) {
@@ -490,7 +499,7 @@ pub async fn coverage(
 ) -> Result<Response, ApiError> {
     let view = match read_view(&query, &headers) {
         Ok(view) => view,
-        Err(page) => return Ok(page),
+        Err(page) => return Ok(*page),
     };
     let lang = view.lang();
     let data =

@@ -17,7 +17,7 @@ use botscope_store::Store;
 use serde::Deserialize;
 
 use super::data::{endpoint, when};
-use super::session::{PortalUser, SignedIn, check_csrf};
+use super::session::{PortalUser, SignedIn, csrf_refusal};
 use super::{Area, Lang, Page, ViewState, error_page, esc};
 use crate::AppState;
 use crate::error::ApiError;
@@ -254,8 +254,8 @@ pub async fn update_status(
     Form(form): Form<StatusForm>,
 ) -> Result<Response, ApiError> {
     let lang = Lang::choose(Some(&form.lang), &headers);
-    if let Err(page) = check_csrf(&user, &form.csrf, lang) {
-        return Ok(page);
+    if let Some(refusal) = csrf_refusal(&user, &form.csrf, lang) {
+        return Ok(refusal);
     }
     let not_found = || error_page(lang, StatusCode::NOT_FOUND, "not found");
     let Ok(id) = id.parse::<uuid::Uuid>() else { return Ok(not_found()) };
@@ -376,8 +376,8 @@ pub async fn create_token(
     Form(form): Form<NewTokenForm>,
 ) -> Result<Response, ApiError> {
     let lang = Lang::choose(Some(&form.lang), &headers);
-    if let Err(page) = check_csrf(&user, &form.csrf, lang) {
-        return Ok(page);
+    if let Some(refusal) = csrf_refusal(&user, &form.csrf, lang) {
+        return Ok(refusal);
     }
     let Some(isp) = user.caller.isp.clone() else {
         return Ok(error_page(lang, StatusCode::BAD_REQUEST, "tokens of the centre are managed with botscope token"));
@@ -412,8 +412,8 @@ pub async fn revoke_token(
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, ApiError> {
     let lang = Lang::choose(Some(&form.lang), &headers);
-    if let Err(page) = check_csrf(&user, &form.csrf, lang) {
-        return Ok(page);
+    if let Some(refusal) = csrf_refusal(&user, &form.csrf, lang) {
+        return Ok(refusal);
     }
     let own = state
         .store

@@ -244,14 +244,14 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     response
 }
 
-/// Refuses a form whose CSRF value is not the session's.
-pub fn check_csrf(user: &SignedIn, sent: &str, lang: Lang) -> Result<(), Response> {
+/// The refusal of a form whose CSRF value is not the session's; `None` when it is.
+pub fn csrf_refusal(user: &SignedIn, sent: &str, lang: Lang) -> Option<Response> {
     // Compared without an early exit, so timing does not tell how much of a guess was right.
     let differ = sent.bytes().zip(user.csrf.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
     if sent.len() == user.csrf.len() && differ == 0 {
-        Ok(())
+        None
     } else {
-        Err(error_page(lang, StatusCode::FORBIDDEN, "the form expired; reload the page and try again"))
+        Some(error_page(lang, StatusCode::FORBIDDEN, "the form expired; reload the page and try again"))
     }
 }
 

@@ -241,13 +241,13 @@ pub fn graph(graph: &Graph, lang: Lang) -> String {
         let _ = write!(
             out,
             "<rect class=\"node cnc\" data-label=\"{}\" x=\"{:.1}\" y=\"{:.1}\" width=\"16\" height=\"16\" fill=\"{fill}\"><title>C&amp;C {} ({state})</title></rect>\
-<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#111\">{}</text>",
+<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#111\" text-anchor=\"middle\">{}</text>",
             esc(name),
             x - 8.0,
             y - 8.0,
             esc(name),
-            x + 11.0,
-            y + 4.0,
+            x,
+            y + 22.0,
             esc(name)
         );
     }
