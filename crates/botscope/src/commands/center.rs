@@ -16,13 +16,16 @@ notifications from (docs/api.md), with correlation run periodically.
 
 Every /api/v1 route but /health needs a token (`botscope token create`). Ingest batches are committed \
 before they are acknowledged; too many waiting batches get 503 with Retry-After instead of an \
-unbounded queue. Ctrl-C or SIGTERM stops accepting, finishes the requests in flight and exits.";
+unbounded queue. Ctrl-C or SIGTERM stops accepting, finishes the requests in flight and exits.
+
+The same server serves the web pages (docs/web.md): the analysts' dashboard at / (sign in at /login with an admin token, or --open-dashboard where nobody else can reach the server), each ISP's portal at /portal (sign in with the ISP's token) and the public self-check page at /check, which answers only for the visitor's own address.";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
   botscope token create --role sensor --label survey-1
   botscope serve --listen 127.0.0.1:8080
   botscope --db postgres://botscope@127.0.0.1/botscope serve --correlate-every 10m
+  botscope serve --listen 127.0.0.1:8080 --client-ip-header X-Forwarded-For --trusted-proxy 127.0.0.1
   curl -H \"Authorization: Bearer $TOKEN\" --data-binary @findings.jsonl http://127.0.0.1:8080/api/v1/ingest";
 
 /// `botscope serve`.

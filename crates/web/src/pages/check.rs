@@ -74,13 +74,13 @@ pub fn visitor(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     if !config.trusted_proxies.iter().any(|net| net.contains(&peer)) {
         return peer;
     }
-    // X-Forwarded-For lists hops left to right; the proxy we trust appended the last one.
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        .unwrap_or(peer)
+    headers.get(name).and_then(|v| v.to_str().ok()).and_then(forwarded_client).unwrap_or(peer)
+}
+
+/// The client a proxy header names: X-Forwarded-For lists hops left to right, and the proxy we
+/// trust appended the last one (earlier entries are whatever the client claimed).
+pub fn forwarded_client(value: &str) -> Option<IpAddr> {
+    value.rsplit(',').next()?.trim().parse().ok()
 }
 
 fn issue_text(issue: FindingIssue, service: &str, port: u16, lang: Lang) -> String {
@@ -375,6 +375,23 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_hop_of_a_forwarded_header_is_the_client() {
+        assert_eq!(forwarded_client("198.51.100.7, 127.16.4.21"), "127.16.4.21".parse().ok());
+        assert_eq!(forwarded_client("2001:db8::1"), "2001:db8::1".parse().ok());
+        assert_eq!(forwarded_client("127.16.4.21, unknown"), None);
+        assert_eq!(forwarded_client(""), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_forwarded_header_names_its_last_hop_whatever_came_before(junk in ".{0,200}", last in proptest::num::u32::ANY) {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(last));
+            proptest::prop_assert_eq!(forwarded_client(&format!("{junk},{ip}")), Some(ip));
+            proptest::prop_assert_eq!(forwarded_client(&format!("{ip},{junk}x")), None);
+        }
+    }
 
     #[test]
     fn the_limiter_counts_per_address() {

@@ -286,3 +286,36 @@ pub fn count_by<K: Ord, T>(items: impl IntoIterator<Item = T>, key: impl Fn(&T) 
 pub async fn isp_handles(state: &AppState) -> Result<Vec<String>, ApiError> {
     Ok(state.store.isps().await?.into_iter().map(|i| i.handle).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_date_or_an_inverted_range_is_a_clear_error() {
+        let query = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let headers = HeaderMap::new();
+        let error = View::parse(&query(&[("from", "2026-02-30")]), &headers).unwrap_err();
+        assert!(error.contains("expected YYYY-MM-DD"), "{error}");
+        let error = View::parse(&query(&[("from", "2026-11-05"), ("to", "2026-11-01")]), &headers).unwrap_err();
+        assert_eq!(error, "from is after to");
+        let view = View::parse(&query(&[("from", "2026-11-01"), ("to", "2026-11-01"), ("junk", "x")]), &headers).unwrap();
+        assert!(view.in_range("2026-11-01T23:59:59Z".parse().unwrap()));
+        assert!(!view.in_range("2026-11-02T00:00:00Z".parse().unwrap()));
+        assert!(!view.state.pairs.contains_key("junk"), "unknown keys are not carried into links");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_gives_a_view_or_an_error_and_links_stay_on_this_site(
+            pairs in proptest::collection::vec(("(lang|from|to|isp|device_type|botnet|format|table|[a-z]{1,5})", ".{0,300}"), 0..8)
+        ) {
+            let query: HashMap<String, String> = pairs.into_iter().collect();
+            if let Ok(view) = View::parse(&query, &HeaderMap::new()) {
+                let href = view.state.href("/cnc", &[("table", "cnc")]);
+                proptest::prop_assert!(href.starts_with("/cnc"));
+                proptest::prop_assert!(!href.contains(['"', '<', '>', ' ', '\'', '#']), "{}", href);
+            }
+        }
+    }
+}

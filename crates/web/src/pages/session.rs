@@ -66,7 +66,8 @@ impl Sessions {
     }
 }
 
-fn session_id(headers: &HeaderMap) -> Option<String> {
+/// The session id a request's cookies carry, if any well-formed one.
+pub fn session_id(headers: &HeaderMap) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
         cookies.split(';').find_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
@@ -275,6 +276,20 @@ mod tests {
         assert_eq!(session_id(&headers), Some(id));
         headers.insert(header::COOKIE, HeaderValue::from_static("botscope_session=short"));
         assert_eq!(session_id(&headers), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_cookie_header_gives_a_well_formed_id_or_none(cookie in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_bytes(&cookie) {
+                headers.insert(header::COOKIE, value);
+            }
+            if let Some(id) = session_id(&headers) {
+                proptest::prop_assert_eq!(id.len(), 64);
+                proptest::prop_assert!(!id.contains([';', ' ', '"', '<']));
+            }
+        }
     }
 
     #[test]
