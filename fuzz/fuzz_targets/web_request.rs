@@ -34,5 +34,5 @@ fuzz_target!(|data: &[u8]| {
     if let Some(id) = session_id(&headers) {
         assert_eq!(id.len(), 64);
     }
-    let _ = forwarded_client(&text);
+    let _ = forwarded_client(&text, &[]);
 });

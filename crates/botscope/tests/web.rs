@@ -393,10 +393,18 @@ async fn pages_keep_each_audience_to_its_own_data_and_refuse_bad_requests() {
         .unwrap()
         .replace("hikari-net", "sakura-bb")
         .replace("127.16.4.21", "127.20.9.9");
-    scratch.write("other.jsonl", other + "\n");
-    scratch.run(&["--db", &db, "ingest", examples, "other.jsonl"]).ok();
+    // A finding of today (the example's is older than the self-check's 30 days), and a feed whose
+    // name is markup: pages must show it as text.
+    let today = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+    let fresh = format!(
+        r#"{{"kind":"finding","observed_at":"{today}","ip":"127.16.4.21","port":2323,"protocol":"telnet","issue":"default_credential","credential_id":1}}"#
+    );
+    let hostile = r#"{"kind":"feed_entry","source":"<b>x</b>","role":"cnc","ip":"127.200.0.10","port":6667,"first_seen":"2026-11-04T08:00:00Z"}"#;
+    scratch.write("other.jsonl", format!("{other}\n{fresh}\n{hostile}\n"));
+    scratch.run(&["--db", &db, "ingest", "--strict", examples, "other.jsonl"]).ok();
     let admin = common::make_token(&scratch, &db, "admin", None, Some("analyst"));
     let hikari = common::make_token(&scratch, &db, "isp", Some("hikari-net"), None);
+    let _sakura = common::make_token(&scratch, &db, "isp", Some("sakura-bb"), None);
     let sensor = common::make_token(&scratch, &db, "sensor", None, Some("survey-1"));
     let (_centre, base) = common::start_center(
         &scratch,
@@ -440,6 +448,11 @@ async fn pages_keep_each_audience_to_its_own_data_and_refuse_bad_requests() {
     let csv = response.text().await.unwrap();
     assert!(csv.starts_with("server,protocol,botnet,"), "{csv}");
     assert!(csv.contains("127.200.0.10:6667,tcp,"), "{csv}");
+    let (_, _, page) = get(&http, &format!("{base}/cnc"), Some(&admin_cookie)).await;
+    assert!(
+        page.contains("&lt;b&gt;x&lt;/b&gt;") && !page.contains("<b>x</b>"),
+        "data is shown as text, never as markup"
+    );
     let (status, _, _) = get(&http, &format!("{base}/cnc?format=csv&table=nope"), Some(&admin_cookie)).await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
     let (status, _, page) = get(&http, &format!("{base}/?from=2026-13-01"), Some(&admin_cookie)).await;
@@ -490,19 +503,42 @@ async fn pages_keep_each_audience_to_its_own_data_and_refuse_bad_requests() {
     assert_eq!(case.status, NotificationStatus::Sent, "the other ISP's case is untouched");
     let Some(Record::Notification(case)) = store.record(own).await.unwrap() else { panic!() };
     assert_eq!(case.status, NotificationStatus::Unreachable);
-    let (_, _, page) = get(&http, &format!("{base}/portal?isp=sakura-bb"), Some(&isp_cookie)).await;
-    assert!(!page.contains("127.20.9.9"));
+    for format in ["", "&format=json", "&format=csv"] {
+        let (status, _, page) = get(&http, &format!("{base}/portal?isp=sakura-bb{format}"), Some(&isp_cookie)).await;
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "another ISP's list{format}");
+        assert!(!page.contains("127.20.9.9"));
+    }
+    let response = http.get(format!("{base}/portal?format=csv")).header("cookie", &isp_cookie).send().await.unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    // Another ISP's token cannot be revoked from this portal (nor learned: not found).
+    let tokens = scratch.run(&["--db", &db, "token", "list"]).ok().stdout;
+    let token_id = |isp: &str| {
+        tokens
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|words| words.get(1) == Some(&"isp") && words.get(2) == Some(&isp))
+            .map(|words| words[0].to_string())
+            .expect("the ISP token is listed")
+    };
+    let revoke = format!("{base}/portal/tokens/{}/revoke", token_id("sakura-bb"));
+    let response = post_form(&http, &revoke, Some(&isp_cookie), &format!("csrf={csrf}")).await;
+    assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
+    assert!(
+        !scratch
+            .run(&["--db", &db, "token", "list"])
+            .ok()
+            .stdout
+            .lines()
+            .any(|l| l.contains("sakura-bb") && !l.ends_with('-'))
+    );
+    // After sign-in, only a path on this site is followed: a tab would let a browser read
+    // "/\t/evil.example" as "//evil.example".
+    let response =
+        post_form(&http, &format!("{base}/login"), None, &format!("token={hikari}&next=%2F%09%2Fevil.example")).await;
+    assert_eq!(response.headers()["location"], "/portal?lang=en");
 
     // Revoking the token ends its sessions at once.
-    let listed = scratch.run(&["--db", &db, "token", "list"]).ok();
-    let id = listed
-        .stdout
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|words| words.get(1) == Some(&"isp") && words.get(2) == Some(&"hikari-net"))
-        .map(|words| words[0].to_string())
-        .expect("the ISP token is listed");
-    scratch.run(&["--db", &db, "token", "revoke", &id]).ok();
+    scratch.run(&["--db", &db, "token", "revoke", &token_id("hikari-net")]).ok();
     let (status, location, _) = get(&http, &format!("{base}/portal"), Some(&isp_cookie)).await;
     assert_eq!(status, reqwest::StatusCode::SEE_OTHER);
     assert!(location.starts_with("/login"));
@@ -519,7 +555,22 @@ async fn pages_keep_each_audience_to_its_own_data_and_refuse_bad_requests() {
         (response.status(), String::new(), response.text().await.unwrap())
     };
     assert!(page.contains("id=\"visitor\">127.16.4.21<"), "the proxy's last hop is the visitor");
-    assert!(page.contains("data-verdict=\"vulnerable\"") || page.contains("data-verdict=\"clean\""));
+    assert!(page.contains("data-verdict=\"vulnerable\""), "today's finding of that address is found");
+    assert!(page.contains("Example Networks XR-500") || page.contains("ID and password"));
+    // A proxy that adds its own header line: the client's line is what the client claimed.
+    let response = http
+        .get(format!("{base}/check"))
+        .header("x-forwarded-for", "127.16.4.21")
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    let page = response.text().await.unwrap();
+    assert!(page.contains("id=\"visitor\">198.51.100.7<"), "the last line is the proxy's");
+    assert!(page.contains("data-verdict=\"clean\""));
+    // A trusted proxy that names nobody gets an error, not the proxy's own answer.
+    let response = http.get(format!("{base}/check")).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
     let untrusted = client(Some("127.0.0.9".parse().unwrap()));
     let response =
         untrusted.get(format!("{base}/check")).header("x-forwarded-for", "127.16.4.21").send().await.unwrap();

@@ -228,8 +228,14 @@ pub async fn report(
         .into_iter()
         .filter_map(|r| if let Record::Outcome(o) = r { Some(o) } else { None })
         .collect();
+    Ok(of_cases(&cases, &outcomes, by, now))
+}
+
+/// The remediation report over the cases given (already chosen, e.g. by ISP and time range), with
+/// every outcome known (those of other cases are ignored).
+pub fn of_cases(cases: &[Notification], outcomes: &[Outcome], by: GroupBy, now: Timestamp) -> Remediation {
     let mut by_case: BTreeMap<Uuid, Vec<&Outcome>> = BTreeMap::new();
-    for outcome in &outcomes {
+    for outcome in outcomes {
         by_case.entry(outcome.notification).or_default().push(outcome);
     }
     let all: Vec<CaseFacts> = cases
@@ -271,13 +277,13 @@ pub async fn report(
     stubborn.sort_by(|a, b| b.times_notified.cmp(&a.times_notified).then(a.notification.cmp(&b.notification)));
     let mut fixed_cases: Vec<Uuid> = all.iter().filter(|f| f.fixed_at.is_some()).filter_map(|f| f.case.id).collect();
     fixed_cases.sort_unstable();
-    Ok(Remediation {
+    Remediation {
         total: summarize("all".into(), &everything, now),
         groups: groups.into_iter().map(|(key, cases)| summarize(key, &cases, now)).collect(),
         survival: survival(&times),
         repeated_without_change: stubborn,
         fixed_cases,
-    })
+    }
 }
 
 #[cfg(test)]

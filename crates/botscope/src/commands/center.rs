@@ -220,8 +220,12 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
         max_waiting: args.max_waiting,
         ..Default::default()
     };
-    let state = botscope_web::AppState::new(store.clone(), limits).with_pages(args.pages.config(false)?);
+    let pages = args.pages.config(false)?;
     let address = listener.local_addr()?;
+    if pages.open_dashboard && !address.ip().is_loopback() {
+        tracing::warn!(%address, "--open-dashboard on an address others can reach: anyone there sees every ISP's picture");
+    }
+    let state = botscope_web::AppState::new(store.clone(), limits).with_pages(pages);
     tracing::info!(store = %store.describe(), %address, "centre listening on http://{address}/");
     if args.correlate_every > 0 {
         let store = store.clone();

@@ -362,9 +362,6 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
         .await?;
     }
 
-    steps.next("correlation into botnets with serial numbers");
-    step(&settings, &["correlate", "--window", "12h"]).await?;
-
     steps.next("an outside feed (a lab stand-in for ThreatFox, 36 hours behind)");
     let servers = truth_servers(&file("flows-truth.jsonl"))?;
     let mut feed =
@@ -383,6 +380,9 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
         &["feeds", "import", "--format", "threatfox-csv", "--source", "lab-feed", path_str(&file("lab-feed.csv"))?],
     )
     .await?;
+
+    steps.next("correlation into botnets with serial numbers");
+    step(&settings, &["correlate", "--window", "12h"]).await?;
 
     steps.next("C&C liveness: each botnet's newest server answers, moved-away ones do not");
     let mut newest: std::collections::BTreeMap<&str, (IpAddr, u16, chrono::DateTime<chrono::Utc>)> = Default::default();
@@ -500,14 +500,16 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     // Open on loopback only: on any other address the dashboard asks for the admin token.
-    let open = address.ip().is_loopback();
-    let state = botscope_web::AppState::new(store.clone(), botscope_web::Limits::default())
-        .with_pages(args.pages.config(open)?);
+    let pages = args.pages.config(address.ip().is_loopback())?;
+    let open = pages.open_dashboard;
+    let state = botscope_web::AppState::new(store.clone(), botscope_web::Limits::default()).with_pages(pages);
     eprintln!("dashboard:   http://{address}/");
     eprintln!("self-check:  http://{address}/check");
     eprintln!("ISP portal:  http://{address}/login (tokens in {})", file("tokens.txt").display());
     if !open {
         eprintln!("not on loopback: the dashboard needs the admin token from tokens.txt");
+    } else if !address.ip().is_loopback() {
+        tracing::warn!(%address, "--open-dashboard on an address others can reach: anyone there sees every ISP's picture");
     }
     eprintln!("press Ctrl-C to stop");
     botscope_web::serve(listener, state, crate::stop::shutdown_signal()).await.context("the server failed")?;

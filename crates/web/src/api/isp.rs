@@ -38,9 +38,11 @@ fn query_error(rejection: QueryRejection) -> ApiError {
 /// The ISP a request may look at: an ISP token's own, or for an admin the one asked for.
 fn scope(caller: &Caller, asked: Option<&str>) -> Result<Option<String>, ApiError> {
     match caller.role {
-        Role::Isp => match asked {
-            Some(other) if Some(other) != caller.isp.as_deref() => Err(ApiError::not_found()),
-            _ => Ok(caller.isp.clone()),
+        // An ISP token without an ISP sees nothing rather than everything.
+        Role::Isp => match (caller.isp.as_deref(), asked) {
+            (None, _) => Err(ApiError::not_found()),
+            (Some(own), Some(other)) if other != own => Err(ApiError::not_found()),
+            (Some(own), _) => Ok(Some(own.to_string())),
         },
         Role::Admin => Ok(asked.map(String::from)),
         Role::Sensor | Role::Surveyor => Err(ApiError::forbidden("this needs a token of role isp or admin")),

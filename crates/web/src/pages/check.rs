@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use botscope_model::{ActivityClass, FindingIssue, Kind, Record};
-use botscope_store::{RecordQuery, Store};
+use botscope_store::{RecordQuery, all_records};
 
 use super::{Area, Lang, Page, ViewState, error_page, esc};
 use crate::AppState;
@@ -53,10 +53,16 @@ pub struct CheckLimiter(Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>);
 impl CheckLimiter {
     /// Whether `ip` may have another answer now.
     pub fn allow(&self, ip: IpAddr, per_minute: u32) -> bool {
+        const MAX_TRACKED: usize = 100_000;
+        let ip = limit_key(ip);
         let mut seen = self.0.lock().expect("limiter lock");
         let now = Instant::now();
-        if seen.len() > 100_000 {
+        if seen.len() >= MAX_TRACKED && !seen.contains_key(&ip) {
             seen.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+            // Still full: a flood of distinct addresses. New ones wait rather than grow memory.
+            if seen.len() >= MAX_TRACKED {
+                return false;
+            }
         }
         let slot = seen.entry(ip).or_insert((now, 0));
         if now.duration_since(slot.0) >= Duration::from_secs(60) {
@@ -67,20 +73,45 @@ impl CheckLimiter {
     }
 }
 
-/// The visitor's address: the peer's, or the one a trusted proxy put in the configured header.
-pub fn visitor(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+/// The visitor's address: the peer's, or, when the peer is a trusted proxy, the address its
+/// header names. `None` when a trusted proxy did not say who the visitor is: answering for the
+/// proxy would tell everyone behind it the same thing.
+pub fn visitor(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
     let config = &state.pages;
-    let Some(name) = &config.client_ip_header else { return peer };
+    // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; records hold a.b.c.d.
+    let peer = peer.to_canonical();
+    let Some(name) = &config.client_ip_header else { return Some(peer) };
     if !config.trusted_proxies.iter().any(|net| net.contains(&peer)) {
-        return peer;
+        return Some(peer);
     }
-    headers.get(name).and_then(|v| v.to_str().ok()).and_then(forwarded_client).unwrap_or(peer)
+    // Every line of the header, in order: some proxies add a line instead of appending to one.
+    let lines: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+    forwarded_client(&lines.join(","), &config.trusted_proxies)
 }
 
-/// The client a proxy header names: X-Forwarded-For lists hops left to right, and the proxy we
-/// trust appended the last one (earlier entries are whatever the client claimed).
-pub fn forwarded_client(value: &str) -> Option<IpAddr> {
-    value.rsplit(',').next()?.trim().parse().ok()
+/// The client a forwarded-for value names: hops are listed left to right and each proxy appends
+/// the address it received from, so walking from the right past our own trusted proxies, the
+/// first other address is the visitor (anything further left is what the client claimed).
+pub fn forwarded_client(value: &str, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    for hop in value.rsplit(',').take(64) {
+        let ip = hop.trim().parse::<IpAddr>().ok()?.to_canonical();
+        if !trusted.iter().any(|net| net.contains(&ip)) {
+            return Some(ip);
+        }
+    }
+    None
+}
+
+/// Rate-limit key: an IPv6 host owns its whole /64, so it counts as one.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        v4 => v4,
+    }
 }
 
 fn issue_text(issue: FindingIssue, service: &str, port: u16, lang: Lang) -> String {
@@ -184,7 +215,14 @@ pub async fn check(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let lang = Lang::choose(query.get("lang").map(String::as_str), &headers);
-    let ip = visitor(&state, peer.ip(), &headers);
+    let Some(ip) = visitor(&state, peer.ip(), &headers) else {
+        tracing::warn!(proxy = %peer.ip(), "a trusted proxy sent no usable client address for the self-check");
+        return Ok(error_page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            lang.pick("Your address could not be determined.", "接続元のアドレスを確認できませんでした。"),
+        ));
+    };
     if !state.check_limiter.allow(ip, state.pages.check_per_minute) {
         return Ok(error_page(
             lang,
@@ -198,19 +236,16 @@ pub async fn check(
     let days = state.pages.check_days;
     let now = chrono::Utc::now();
     let since = now - chrono::Duration::days(i64::from(days));
-    let records =
-        |kind| RecordQuery { kind: Some(kind), ip: Some(ip), since: Some(since), limit: 1000, ..Default::default() };
-    let infected: Vec<_> = state
-        .store
-        .records(&records(Kind::Activity))
+    // Every record of the address in the window (one address has few), so the verdict and the
+    // dates do not depend on which records one page of results happened to hold.
+    let records = |kind| RecordQuery { kind: Some(kind), ip: Some(ip), since: Some(since), ..Default::default() };
+    let infected: Vec<_> = all_records(&state.store, records(Kind::Activity))
         .await?
         .into_iter()
         .filter_map(|r| if let Record::Activity(a) = r { Some(a) } else { None })
         .filter(|a| a.classification == ActivityClass::Infected)
         .collect();
-    let findings: Vec<_> = state
-        .store
-        .records(&records(Kind::Finding))
+    let findings: Vec<_> = all_records(&state.store, records(Kind::Finding))
         .await?
         .into_iter()
         .filter_map(|r| if let Record::Finding(f) = r { Some(f) } else { None })
@@ -376,20 +411,37 @@ pub async fn check(
 mod tests {
     use super::*;
 
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
     #[test]
-    fn the_last_hop_of_a_forwarded_header_is_the_client() {
-        assert_eq!(forwarded_client("198.51.100.7, 127.16.4.21"), "127.16.4.21".parse().ok());
-        assert_eq!(forwarded_client("2001:db8::1"), "2001:db8::1".parse().ok());
-        assert_eq!(forwarded_client("127.16.4.21, unknown"), None);
-        assert_eq!(forwarded_client(""), None);
+    fn the_first_hop_right_of_our_proxies_is_the_client() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        assert_eq!(forwarded_client("198.51.100.7, 127.16.4.21", &proxies), "127.16.4.21".parse().ok());
+        assert_eq!(forwarded_client("1.2.3.4, 127.16.4.21, 10.0.0.5, 10.0.0.6", &proxies), "127.16.4.21".parse().ok());
+        assert_eq!(forwarded_client("::ffff:127.16.4.21", &proxies), "127.16.4.21".parse().ok());
+        assert_eq!(forwarded_client("2001:db8::1", &proxies), "2001:db8::1".parse().ok());
+        assert_eq!(forwarded_client("127.16.4.21, unknown", &proxies), None);
+        assert_eq!(forwarded_client("10.0.0.5", &proxies), None, "only proxies: nobody named");
+        assert_eq!(forwarded_client("", &proxies), None);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_limited_as_its_whole_64() {
+        let limiter = CheckLimiter::default();
+        let (a, b): (IpAddr, IpAddr) = ("2001:db8::1".parse().unwrap(), "2001:db8::ffff:2".parse().unwrap());
+        assert!(limiter.allow(a, 1));
+        assert!(!limiter.allow(b, 1));
     }
 
     proptest::proptest! {
         #[test]
-        fn a_forwarded_header_names_its_last_hop_whatever_came_before(junk in ".{0,200}", last in proptest::num::u32::ANY) {
+        fn a_forwarded_header_names_its_last_untrusted_hop_whatever_came_before(junk in ".{0,200}", last in proptest::num::u32::ANY) {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(last));
-            proptest::prop_assert_eq!(forwarded_client(&format!("{junk},{ip}")), Some(ip));
-            proptest::prop_assert_eq!(forwarded_client(&format!("{ip},{junk}x")), None);
+            let none: Vec<ipnet::IpNet> = Vec::new();
+            proptest::prop_assert_eq!(forwarded_client(&format!("{junk},{ip}"), &none), Some(ip));
+            proptest::prop_assert_eq!(forwarded_client(&format!("{ip},{junk}x"), &none), None);
         }
     }
 

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus};
 
-use super::data::{Data, View, count_by, device_type, endpoint, isp_handles, when};
+use super::data::{Data, View, count_by, device_type, endpoint, every_day, isp_handles, when};
 use super::session::Viewer;
 use super::{Block, Cell, ChartKind, Lang, Page, Table, error_page, esc};
 use crate::AppState;
@@ -163,7 +163,7 @@ pub async fn overview(
         lang.pick("Infected hosts and vulnerable devices per day", "日ごとの感染ホストと脆弱な機器"),
         &["date", lang.pick("infected hosts", "感染ホスト"), lang.pick("vulnerable devices", "脆弱な機器")],
     );
-    for (day, (infected, vulnerable)) in &per_day {
+    for (day, (infected, vulnerable)) in &every_day(per_day) {
         trend.row(vec![day.clone().into(), infected.len().into(), vulnerable.len().into()]);
     }
     page.html(format!("<h2>{}</h2>", lang.pick("Trends", "推移")));
@@ -178,9 +178,20 @@ pub async fn overview(
     }
     let mut by_category: Vec<(String, u64)> = categories.into_iter().collect();
     by_category.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    // The darknet's daily counts are kept per telescope, not per host: they cannot follow these filters.
+    let whole = |caption: &str| {
+        if Data::filtered(&view) {
+            format!(
+                "{caption} {}",
+                lang.pick("(all hosts: not split by the filters)", "（全体の値: 絞り込みは適用されません）")
+            )
+        } else {
+            caption.to_string()
+        }
+    };
     let mut table = Table::new(
         "categories",
-        lang.pick("Darknet packets by service category", "サービス種別ごとのダークネット観測パケット数"),
+        whole(lang.pick("Darknet packets by service category", "サービス種別ごとのダークネット観測パケット数")),
         &[lang.pick("category", "種別"), lang.pick("packets", "パケット数")],
     );
     for (category, packets) in by_category {
@@ -220,7 +231,11 @@ pub async fn overview(
         ),
         &["date", lang.pick("hosts", "ホスト数")],
     );
-    for (date, (p, h)) in mirai {
+    if view.device_type.is_some() || view.botnet.is_some() {
+        packets.caption = whole(&packets.caption);
+        hosts.caption = whole(&hosts.caption);
+    }
+    for (date, (p, h)) in every_day(mirai) {
         packets.row(vec![date.clone().into(), p.into()]);
         hosts.row(vec![date.into(), h.into()]);
     }
@@ -254,7 +269,7 @@ pub async fn overview(
         lang.pick("Infected hosts notified, per day", "マルウェア感染の通知件数（日別）"),
         &["date", lang.pick("cases", "件数")],
     );
-    for (day, n) in infected {
+    for (day, n) in every_day(infected) {
         table.row(vec![day.into(), n.into()]);
     }
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
@@ -297,7 +312,7 @@ pub async fn overview(
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let mut table = Table::new(
         "feed_lead",
-        lang.pick("C&C servers botscope found before outside feeds", "外部フィードより先に検知したC&Cサーバ"),
+        whole(lang.pick("C&C servers botscope found before outside feeds", "外部フィードより先に検知したC&Cサーバ")),
         &[
             lang.pick("feed", "フィード"),
             lang.pick("shared servers", "共通のサーバ"),
@@ -381,7 +396,11 @@ pub async fn cnc(
     for ((ip, port, protocol), reports) in data.servers() {
         let mut sources: BTreeSet<String> = reports.iter().filter_map(|c| c.sensor.clone()).collect();
         sources.extend(data.feeds.iter().filter(|f| f.ip == ip && f.port == Some(port)).map(|f| f.source.clone()));
-        let family = reports.iter().find_map(|c| c.family.clone()).unwrap_or_default();
+        let family = reports
+            .iter()
+            .find_map(|c| c.family.clone())
+            .or_else(|| data.feeds.iter().filter(|f| f.ip == ip && f.port == Some(port)).find_map(|f| f.family.clone()))
+            .unwrap_or_default();
         let score = reports.iter().map(|c| c.score).fold(0.0, f64::max);
         let first = reports.iter().map(|c| c.first_seen).min().expect("non-empty");
         let last = reports.iter().map(|c| c.last_seen).max().expect("non-empty");
@@ -432,14 +451,13 @@ pub async fn isps(
     }
     viewer.sign(&mut page);
     page.html(filter_form(&state, &view, "/isps", &serials(&state).await?).await?);
-    let remediation = botscope_center::remediation::report(
-        &state.store,
-        view.isp.as_deref(),
+    // The cases the view holds (time range, ISP, device type, botnet), so a row's figures agree.
+    let remediation = botscope_center::remediation::of_cases(
+        &data.notifications,
+        &data.outcomes,
         botscope_center::remediation::GroupBy::Isp,
         chrono::Utc::now(),
-    )
-    .await
-    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    );
     let mut table = Table::new(
         "isps",
         lang.pick("ISPs: what was seen, notified and fixed", "ISP別の観測・通知・対処状況"),

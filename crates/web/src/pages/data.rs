@@ -216,17 +216,41 @@ impl Data {
             self.findings.retain(|f| is(f.device.as_ref()));
             self.services.retain(|s| is(s.device.as_ref()));
             self.notifications.retain(|n| is(n.device.as_ref()));
+            // Infected hosts of that type: those the survey identified as one.
+            let addresses: BTreeSet<IpAddr> = self.findings.iter().map(|f| f.ip).collect();
+            self.activity.retain(|a| addresses.contains(&a.src));
+        }
+        if view.isp.is_some() || view.device_type.is_some() {
+            // Botnets (and their servers) with a bot among the hosts left.
+            let hosts: BTreeSet<IpAddr> =
+                self.activity.iter().map(|a| a.src).chain(self.findings.iter().map(|f| f.ip)).collect();
+            self.windows.retain(|w| w.bots.iter().any(|b| hosts.contains(b)));
+            let serials: BTreeSet<&str> = self.windows.iter().map(|w| w.serial.as_str()).collect();
+            self.botnets.retain(|b| serials.contains(b.serial.as_str()));
+            self.keep_servers_of_botnets();
         }
         if let Some(serial) = &view.botnet {
             self.botnets.retain(|b| &b.serial == serial);
             self.windows.retain(|w| &w.serial == serial);
             let bots: BTreeSet<IpAddr> = self.windows.iter().flat_map(|w| w.bots.iter().copied()).collect();
-            let servers: BTreeSet<(IpAddr, u16)> =
-                self.botnets.iter().flat_map(|b| b.cnc.iter().map(|c| (c.ip, c.port))).collect();
             self.activity.retain(|a| bots.contains(&a.src));
-            self.cnc.retain(|c| servers.contains(&(c.ip, c.port)));
-            self.notifications.retain(|n| n.botnet.as_deref() == Some(serial));
+            self.findings.retain(|f| bots.contains(&f.ip));
+            self.services.retain(|s| bots.contains(&s.ip));
+            self.notifications.retain(|n| n.botnet.as_deref() == Some(serial) || bots.contains(&n.ip));
+            self.keep_servers_of_botnets();
         }
+    }
+
+    fn keep_servers_of_botnets(&mut self) {
+        let servers: BTreeSet<(IpAddr, u16)> =
+            self.botnets.iter().flat_map(|b| b.cnc.iter().map(|c| (c.ip, c.port))).collect();
+        self.cnc.retain(|c| servers.contains(&(c.ip, c.port)));
+        self.feeds.retain(|f| f.port.is_some_and(|port| servers.contains(&(f.ip, port))));
+    }
+
+    /// Whether a filter is set that darknet-wide counts cannot follow.
+    pub fn filtered(view: &View) -> bool {
+        view.isp.is_some() || view.device_type.is_some() || view.botnet.is_some()
     }
 
     /// The latest liveness verdict per server.
@@ -282,6 +306,20 @@ pub fn count_by<K: Ord, T>(items: impl IntoIterator<Item = T>, key: impl Fn(&T) 
     counts
 }
 
+/// Every day from the first key to the last (`YYYY-MM-DD`), missing ones as the default: a
+/// chart must show a quiet day as zero, not draw a line across it.
+pub fn every_day<T: Default>(mut by_day: BTreeMap<String, T>) -> BTreeMap<String, T> {
+    let parse = |d: &String| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let (Some(first), Some(last)) = (by_day.keys().next().and_then(parse), by_day.keys().last().and_then(parse)) else {
+        return by_day;
+    };
+    // Ten years of days at most: a stray date must not make a chart of millions of points.
+    for day in first.iter_days().take_while(|d| *d <= last).take(3660) {
+        by_day.entry(day.to_string()).or_default();
+    }
+    by_day
+}
+
 /// ISP handles for filter menus.
 pub async fn isp_handles(state: &AppState) -> Result<Vec<String>, ApiError> {
     Ok(state.store.isps().await?.into_iter().map(|i| i.handle).collect())
@@ -299,10 +337,18 @@ mod tests {
         assert!(error.contains("expected YYYY-MM-DD"), "{error}");
         let error = View::parse(&query(&[("from", "2026-11-05"), ("to", "2026-11-01")]), &headers).unwrap_err();
         assert_eq!(error, "from is after to");
-        let view = View::parse(&query(&[("from", "2026-11-01"), ("to", "2026-11-01"), ("junk", "x")]), &headers).unwrap();
+        let view =
+            View::parse(&query(&[("from", "2026-11-01"), ("to", "2026-11-01"), ("junk", "x")]), &headers).unwrap();
         assert!(view.in_range("2026-11-01T23:59:59Z".parse().unwrap()));
         assert!(!view.in_range("2026-11-02T00:00:00Z".parse().unwrap()));
         assert!(!view.state.pairs.contains_key("junk"), "unknown keys are not carried into links");
+    }
+
+    #[test]
+    fn quiet_days_are_filled_with_zeros() {
+        let days: BTreeMap<String, u64> = [("2026-11-01".to_string(), 3), ("2026-11-04".to_string(), 1)].into();
+        let filled = every_day(days);
+        assert_eq!(filled.values().copied().collect::<Vec<_>>(), [3, 0, 0, 1]);
     }
 
     proptest::proptest! {

@@ -337,14 +337,19 @@ impl Page {
                 _ => None,
             });
             return match found {
-                Some(table) => (
-                    [
-                        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                        (header::CONTENT_DISPOSITION, format!("attachment; filename=\"botscope-{}.csv\"", table.id)),
-                    ],
-                    table.csv(),
-                )
-                    .into_response(),
+                Some(table) => private(
+                    (
+                        [
+                            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                            (
+                                header::CONTENT_DISPOSITION,
+                                format!("attachment; filename=\"botscope-{}.csv\"", table.id),
+                            ),
+                        ],
+                        table.csv(),
+                    )
+                        .into_response(),
+                ),
                 None => error_page(self.lang, StatusCode::NOT_FOUND, "no table of that name on this page"),
             };
         }
@@ -470,6 +475,15 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
         html,
     )
         .into_response()
+}
+
+/// Marks a download as one person's: never stored by a shared cache, never sniffed as markup.
+pub fn private(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
+    headers.insert(header::VARY, axum::http::HeaderValue::from_static("Cookie"));
+    response
 }
 
 /// A page that only says what went wrong.

@@ -18,16 +18,18 @@ use serde::Deserialize;
 
 use super::data::{endpoint, when};
 use super::session::{PortalUser, SignedIn, csrf_refusal};
-use super::{Area, Lang, Page, ViewState, error_page, esc};
+use super::{Area, Lang, Page, ViewState, error_page, esc, private};
 use crate::AppState;
 use crate::error::ApiError;
 
 /// The ISP a portal request is about: an ISP's own; an admin picks one (or sees all).
 fn scope(user: &SignedIn, asked: Option<&str>) -> Result<Option<String>, ()> {
     match user.caller.role {
-        Role::Isp => match asked {
-            Some(other) if Some(other) != user.caller.isp.as_deref() => Err(()),
-            _ => Ok(user.caller.isp.clone()),
+        // An ISP session without an ISP sees nothing rather than everything.
+        Role::Isp => match (user.caller.isp.as_deref(), asked) {
+            (None, _) => Err(()),
+            (Some(own), Some(other)) if !other.is_empty() && other != own => Err(()),
+            (Some(own), _) => Ok(Some(own.to_string())),
         },
         _ => Ok(asked.filter(|a| !a.is_empty()).map(String::from)),
     }
@@ -94,16 +96,18 @@ pub async fn cases(
     match query.get("format").map(String::as_str) {
         Some("csv") => {
             let csv = botscope_center::notify::cases_csv(&found);
-            return Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                    (header::CONTENT_DISPOSITION, "attachment; filename=\"botscope-cases.csv\""),
-                ],
-                csv,
-            )
-                .into_response());
+            return Ok(private(
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                        (header::CONTENT_DISPOSITION, "attachment; filename=\"botscope-cases.csv\""),
+                    ],
+                    csv,
+                )
+                    .into_response(),
+            ));
         }
-        Some("json") => return Ok(Json(serde_json::json!({ "notifications": found })).into_response()),
+        Some("json") => return Ok(private(Json(serde_json::json!({ "notifications": found })).into_response())),
         Some(other) => {
             return Ok(error_page(lang, StatusCode::BAD_REQUEST, &format!("format {other:?}: expected csv or json")));
         }

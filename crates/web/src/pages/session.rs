@@ -24,6 +24,8 @@ use crate::AppState;
 const COOKIE: &str = "botscope_session";
 const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 const MAX_SESSIONS: usize = 10_000;
+/// Sessions one token may hold: a token holder cannot push everyone else out of the table.
+const MAX_PER_TOKEN: usize = 20;
 
 #[derive(Clone)]
 struct Session {
@@ -46,6 +48,14 @@ impl Sessions {
         let mut sessions = self.0.lock().expect("session lock");
         let now = Instant::now();
         sessions.retain(|_, s| s.expires > now);
+        let mut own: Vec<(String, Instant)> =
+            sessions.iter().filter(|(_, s)| s.token_hash == token_hash).map(|(k, s)| (k.clone(), s.expires)).collect();
+        if own.len() >= MAX_PER_TOKEN {
+            own.sort_by_key(|(_, expires)| *expires);
+            for (id, _) in own.iter().take(own.len() + 1 - MAX_PER_TOKEN) {
+                sessions.remove(id);
+            }
+        }
         if sessions.len() >= MAX_SESSIONS {
             // Oldest first out: a flood of sign-ins cannot grow memory without bound.
             if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone()) {
@@ -148,7 +158,10 @@ impl FromRequestParts<AppState> for PortalUser {
 /// Where to go after signing in: only a path on this site.
 fn safe_next(next: Option<&str>) -> Option<String> {
     let next = next?;
-    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() < 512)
+    // Printable ASCII only: browsers drop tabs and newlines from URLs, so "/\t/evil" would
+    // become "//evil", another site.
+    let printable = next.bytes().all(|b| b.is_ascii_graphic());
+    (printable && next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() < 512)
         .then(|| next.to_string())
 }
 
@@ -266,6 +279,8 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), None);
         assert_eq!(safe_next(Some("https://evil.example/")), None);
         assert_eq!(safe_next(Some("/\\evil.example")), None);
+        assert_eq!(safe_next(Some("/\t/evil.example")), None);
+        assert_eq!(safe_next(Some("/ /evil.example")), None);
     }
 
     #[test]
@@ -290,6 +305,16 @@ mod tests {
                 proptest::prop_assert!(!id.contains([';', ' ', '"', '<']));
             }
         }
+    }
+
+    #[test]
+    fn one_token_holds_a_bounded_number_of_sessions() {
+        let sessions = Sessions::default();
+        let ids: Vec<String> = (0..MAX_PER_TOKEN + 5).map(|_| sessions.open("h".into())).collect();
+        let other = sessions.open("other".into());
+        assert!(sessions.get(&other).is_some());
+        assert!(sessions.get(ids.last().unwrap()).is_some(), "the newest stays");
+        assert_eq!(ids.iter().filter(|id| sessions.get(id).is_some()).count(), MAX_PER_TOKEN);
     }
 
     #[test]
