@@ -1,15 +1,14 @@
 //! Botnets: the list, and one botnet's members over time, C&C timeline, graph and lifecycle.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use botscope_model::Kind;
 
-use super::dashboard::{filter_form, read_view};
+use super::dashboard::{Dashboard, filter_form, liveness_word};
 use super::data::{Data, endpoint, when};
-use super::session::Viewer;
 use super::{Block, Cell, ChartKind, Page, Table, error_page, esc, svg};
 use crate::AppState;
 use crate::error::ApiError;
@@ -18,16 +17,7 @@ use crate::error::ApiError;
 const GRAPH_BOTS: usize = 120;
 
 /// `GET /botnets`.
-pub async fn list(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let view = match read_view(&query, &headers) {
-        Ok(view) => view,
-        Err(page) => return Ok(*page),
-    };
+pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
     let data = Data::load(&state, &[Kind::Botnet, Kind::Liveness], &view).await?;
     let mut page =
@@ -54,10 +44,7 @@ pub async fn list(
     );
     for botnet in &data.botnets {
         let current = botnet.cnc.iter().max_by_key(|c| c.last_seen);
-        let alive = current
-            .and_then(|c| latest.get(&(c.ip, c.port)))
-            .map(|l| if l.alive { lang.pick("alive", "稼働中") } else { lang.pick("dead", "停止") })
-            .unwrap_or(lang.pick("not probed", "未確認"));
+        let alive = liveness_word(current.and_then(|c| latest.get(&(c.ip, c.port))).map(|l| l.alive), lang);
         table.row(vec![
             Cell::Link(botnet.serial.clone(), view.state.href(&format!("/botnets/{}", botnet.serial), &[])),
             botnet.family.clone().unwrap_or_default().into(),
@@ -78,15 +65,9 @@ pub async fn list(
 /// `GET /botnets/{serial}`.
 pub async fn show(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(serial): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Dashboard { view, viewer }: Dashboard,
 ) -> Result<Response, ApiError> {
-    let view = match read_view(&query, &headers) {
-        Ok(view) => view,
-        Err(page) => return Ok(*page),
-    };
     let lang = view.lang();
     let data = Data::load(&state, &[Kind::Botnet, Kind::BotnetWindow, Kind::Liveness], &view).await?;
     let Some(botnet) = data.botnets.iter().find(|b| b.serial == serial) else {
@@ -163,11 +144,7 @@ pub async fn show(
         ],
     );
     for c in &botnet.cnc {
-        let live = match latest.get(&(c.ip, c.port)) {
-            Some(l) if l.alive => lang.pick("alive", "稼働中"),
-            Some(_) => lang.pick("dead", "停止"),
-            None => lang.pick("not probed", "未確認"),
-        };
+        let live = liveness_word(latest.get(&(c.ip, c.port)).map(|l| l.alive), lang);
         servers.row(vec![
             endpoint(c.ip, c.port).into(),
             c.transport.as_str().into(),

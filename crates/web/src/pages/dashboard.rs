@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus};
@@ -24,6 +25,37 @@ pub fn read_view(query: &HashMap<String, String>, headers: &HeaderMap) -> Result
         let lang = Lang::choose(query.get("lang").map(String::as_str), headers);
         Box::new(error_page(lang, StatusCode::BAD_REQUEST, &e))
     })
+}
+
+/// What every dashboard page starts from: who looks (signed in, or an open dashboard) and the
+/// view its URL asks for. A malformed view is answered with the error page.
+pub struct Dashboard {
+    /// The view: language and filters.
+    pub view: View,
+    /// Who looks.
+    pub viewer: Viewer,
+}
+
+impl FromRequestParts<AppState> for Dashboard {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| error_page(Lang::En, StatusCode::BAD_REQUEST, &rejection.body_text()))?;
+        let view = read_view(&query, &parts.headers).map_err(|page| *page)?;
+        Ok(Dashboard { view, viewer })
+    }
+}
+
+/// The words for a server's latest liveness verdict.
+pub fn liveness_word(alive: Option<bool>, lang: Lang) -> &'static str {
+    match alive {
+        Some(true) => lang.pick("alive", "稼働中"),
+        Some(false) => lang.pick("dead", "停止"),
+        None => lang.pick("not probed", "未確認"),
+    }
 }
 
 /// The filter form: GET, so the view's state stays in its URL.
@@ -85,14 +117,8 @@ fn card(label: &str, value: u64, id: &str, detail: &str) -> String {
 /// `GET /`: the overview and the report's figures.
 pub async fn overview(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    Dashboard { view, viewer }: Dashboard,
 ) -> Result<Response, ApiError> {
-    let view = match read_view(&query, &headers) {
-        Ok(view) => view,
-        Err(page) => return Ok(*page),
-    };
     let lang = view.lang();
     let kinds = [
         Kind::Activity,
@@ -360,16 +386,7 @@ pub async fn overview(
 }
 
 /// `GET /cnc`: every C&C server with its sources and liveness.
-pub async fn cnc(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let view = match read_view(&query, &headers) {
-        Ok(view) => view,
-        Err(page) => return Ok(*page),
-    };
+pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
     let data = Data::load(&state, &[Kind::Cnc, Kind::Botnet, Kind::Liveness, Kind::FeedEntry], &view).await?;
     let mut page = Page::new("/cnc", "/cnc", lang.pick("C&C servers", "C&Cサーバ").into(), lang, view.state.clone());
@@ -404,11 +421,9 @@ pub async fn cnc(
         let score = reports.iter().map(|c| c.score).fold(0.0, f64::max);
         let first = reports.iter().map(|c| c.first_seen).min().expect("non-empty");
         let last = reports.iter().map(|c| c.last_seen).max().expect("non-empty");
-        let (live, checked) = match latest.get(&(ip, port)) {
-            Some(l) if l.alive => (lang.pick("alive", "稼働中").to_string(), when(l.checked_at)),
-            Some(l) => (lang.pick("dead", "停止").to_string(), when(l.checked_at)),
-            None => (lang.pick("not probed", "未確認").to_string(), String::new()),
-        };
+        let probe = latest.get(&(ip, port));
+        let live = liveness_word(probe.map(|l| l.alive), lang);
+        let checked = probe.map(|l| when(l.checked_at)).unwrap_or_default();
         let botnet = match botnet_of.get(&(ip, port)) {
             Some(serial) => Cell::Link(serial.to_string(), format!("/botnets/{serial}?lang={}", lang.code())),
             None => "".into(),
@@ -431,16 +446,7 @@ pub async fn cnc(
 }
 
 /// `GET /isps`: per ISP, what was seen, notified and fixed.
-pub async fn isps(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let view = match read_view(&query, &headers) {
-        Ok(view) => view,
-        Err(page) => return Ok(*page),
-    };
+pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
     let data =
         Data::load(&state, &[Kind::Activity, Kind::Finding, Kind::Notification, Kind::Outcome, Kind::Isp], &view)
@@ -511,14 +517,8 @@ pub async fn isps(
 /// `GET /coverage`: what the survey and the telescope covered.
 pub async fn coverage(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    Dashboard { view, viewer }: Dashboard,
 ) -> Result<Response, ApiError> {
-    let view = match read_view(&query, &headers) {
-        Ok(view) => view,
-        Err(page) => return Ok(*page),
-    };
     let lang = view.lang();
     let data =
         Data::load(&state, &[Kind::Service, Kind::Finding, Kind::DarknetDay, Kind::Activity, Kind::Cnc], &view).await?;

@@ -17,6 +17,16 @@ const BOTTOM: f64 = 64.0;
 /// Series colours with enough contrast on white (WCAG AA for graphics, 3:1).
 pub const COLOURS: [&str; 5] = ["#1f5fa8", "#b3361b", "#2f7d32", "#7a4fa0", "#8a6d00"];
 
+/// A server's colour and word by its latest liveness verdict.
+fn liveness_style(alive: Option<bool>, lang: Lang) -> (&'static str, &'static str) {
+    let colour = match alive {
+        Some(true) => COLOURS[1],
+        Some(false) => "#555",
+        None => "#8a6d00",
+    };
+    (colour, super::dashboard::liveness_word(alive, lang))
+}
+
 /// The largest value rounded up to a tick that reads well (1, 2 or 5 times a power of ten).
 fn nice_max(max: f64) -> f64 {
     if max <= 0.0 {
@@ -233,11 +243,7 @@ pub fn graph(graph: &Graph, lang: Lang) -> String {
         );
     }
     for ((name, alive), (x, y)) in graph.servers.iter().zip(&server_pos) {
-        let (fill, state) = match alive {
-            Some(true) => (COLOURS[1], lang.pick("alive", "稼働中")),
-            Some(false) => ("#555", lang.pick("dead", "停止")),
-            None => ("#8a6d00", lang.pick("not probed", "未確認")),
-        };
+        let (fill, state) = liveness_style(*alive, lang);
         let _ = write!(
             out,
             "<rect class=\"node cnc\" data-label=\"{}\" x=\"{:.1}\" y=\"{:.1}\" width=\"16\" height=\"16\" fill=\"{fill}\"><title>C&amp;C {} ({state})</title></rect>\
@@ -290,11 +296,7 @@ pub fn timeline(spans: &[Span], events: &[(i64, String)], lang: Lang, title: &st
     let x_of = |t: i64| left + (WIDTH - left - RIGHT) * (t - start) as f64 / (end - start) as f64;
     for (i, span) in spans.iter().enumerate() {
         let y = TOP + row_h * i as f64;
-        let (fill, state) = match span.alive {
-            Some(true) => (COLOURS[1], lang.pick("alive", "稼働中")),
-            Some(false) => ("#555", lang.pick("dead", "停止")),
-            None => ("#8a6d00", lang.pick("not probed", "未確認")),
-        };
+        let (fill, state) = liveness_style(span.alive, lang);
         let (x1, x2) = (x_of(span.from), x_of(span.to));
         let _ = write!(
             out,
