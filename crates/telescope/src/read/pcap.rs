@@ -121,6 +121,15 @@ impl<R: Read> PcapReader<R> {
         let total = RECORD_HEADER + header.incl_len as usize;
         let available = self.buffer.fill(total)?;
         if available < total {
+            // Past the end of the file: either the file was cut short, or a damaged length (or a
+            // record read one byte off after one) points beyond it while real records follow at
+            // another offset. Those are read on from there rather than lost.
+            let window = self.buffer.available();
+            let found = (1..=window.len().saturating_sub(RECORD_HEADER)).find(|&at| self.chain_holds(window, at));
+            if let Some(at) = found {
+                self.buffer.consume(at);
+                return Ok(Next::Skipped(Skip::CorruptRecord));
+            }
             self.buffer.consume(available);
             return Ok(Next::Skipped(Skip::TruncatedRecord));
         }

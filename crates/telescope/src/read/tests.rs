@@ -244,3 +244,22 @@ fn a_damaged_interface_keeps_its_number() {
     assert_eq!(skips, vec![Skip::CorruptRecord]);
     assert_eq!(frames, vec![(7_000, 1, vec![9])]);
 }
+
+/// Regression (proptest seed d883f81e): a captured length one short made the next header read one
+/// byte off; its length pointed past the end of the file and every later record was dropped as
+/// "truncated".
+#[test]
+fn a_length_pointing_past_the_end_does_not_lose_the_records_after_it() {
+    let count = 16;
+    let records: Vec<_> = (0..count).map(|i| (1_700_000_000 + i as u32, 0, vec![i as u8; 30])).collect();
+    let base = pcap_bytes(false, false, 1, &records);
+    for record in 0..count {
+        let mut bytes = base.clone();
+        bytes[24 + record * 46 + 8] = 29;
+        let (frames, skips) = collect(&bytes);
+        assert!(frames.len() + 2 >= count, "record {record}: {} frames, skips {skips:?}", frames.len());
+    }
+    // A file really cut short inside its last record still ends with one truncated record.
+    let (frames, skips) = collect(&base[..base.len() - 5]);
+    assert_eq!((frames.len(), skips), (count - 1, vec![Skip::TruncatedRecord]));
+}
