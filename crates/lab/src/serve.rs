@@ -103,6 +103,9 @@ impl Lab {
         }
         stop.await;
         tasks.abort_all();
+        // Wait until every accept loop is gone: only then are the listeners closed, so a fleet
+        // started next in the same process can bind the same addresses.
+        while tasks.join_next().await.is_some() {}
     }
 }
 
