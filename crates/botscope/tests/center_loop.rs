@@ -399,13 +399,20 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     // The ISP reads the same report through the API, computed on request: the same bytes as the
     // file, and reading it marks nothing as notified.
     let hikari = make_token(&scratch, &db, "isp", Some("hikari-net"), None);
+    // The month is the survey's (it ran today), as the file name says.
+    let report_file = std::fs::read_dir(scratch.path("reports/hikari-net"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-default_credentials.csv"))
+        .expect("a monthly default_credentials report");
+    let month = report_file.file_name().unwrap().to_string_lossy()[..7].to_string();
     let (status, served) = get_with_token(
-        &format!("{base}/api/v1/isp/report?period=month&date=2026-11&report=default_credentials"),
+        &format!("{base}/api/v1/isp/report?period=month&date={month}&report=default_credentials"),
         &hikari,
     )
     .await;
     assert_eq!(status, reqwest::StatusCode::OK);
-    let file = std::fs::read_to_string(scratch.path("reports/hikari-net/2026-11-default_credentials.csv")).unwrap();
+    let file = std::fs::read_to_string(&report_file).unwrap();
     assert_eq!(served, file, "the API serves the report file's rows");
     let (status, _) = get_with_token(
         &format!("{base}/api/v1/isp/report?period=month&report=default_credentials&isp=sakura-bb"),
