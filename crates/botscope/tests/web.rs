@@ -359,12 +359,25 @@ async fn post_form(client: &reqwest::Client, url: &str, cookie: Option<&str>, bo
     request.send().await.unwrap()
 }
 
+/// Posts the sign-in form as a browser does: with the nonce of the form it was given and its cookie.
+async fn post_login(client: &reqwest::Client, base: &str, token: &str, next: &str) -> reqwest::Response {
+    let form = client.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = form.text().await.unwrap();
+    let nonce = page.split("name=\"nonce\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let body = format!("token={token}&next={next}&nonce={nonce}");
+    post_form(client, &format!("{base}/login"), Some(&cookie), &body).await
+}
+
 /// Signs in with a token; returns the session cookie and where the server sent the browser.
 async fn sign_in(client: &reqwest::Client, base: &str, token: &str) -> (String, String) {
-    let response = post_form(client, &format!("{base}/login"), None, &format!("token={token}&next=")).await;
+    let response = post_login(client, base, token, "").await;
     assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("HttpOnly; SameSite=Strict"));
+    let set =
+        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    let session = set.iter().find(|c| c.starts_with("botscope_session=")).expect("a session cookie");
+    let cookie = session.split(';').next().unwrap().to_string();
+    assert!(session.contains("HttpOnly; SameSite=Strict"));
     (cookie, response.headers()["location"].to_str().unwrap().to_string())
 }
 
@@ -425,8 +438,13 @@ async fn pages_keep_each_audience_to_its_own_data_and_refuse_bad_requests() {
     // The dashboard needs an admin's sign-in unless the server was started with --open-dashboard.
     let (status, location, _) = get(&http, &format!("{base}/botnets?lang=ja"), None).await;
     assert_eq!((status, location.as_str()), (reqwest::StatusCode::SEE_OTHER, "/login?next=%2Fbotnets%3Flang%3Dja"));
-    let response = post_form(&http, &format!("{base}/login"), None, &format!("token={sensor}")).await;
+    let response = post_login(&http, &base, &sensor, "").await;
     assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?failed=1"), "sensors cannot sign in");
+    assert!(response.headers().get("set-cookie").is_none());
+    // A sign-in posted from another site (no nonce of ours) signs nobody in.
+    let response =
+        post_form(&http, &format!("{base}/login"), None, &format!("token={hikari}&nonce={}", "a".repeat(64))).await;
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?expired=1"));
     assert!(response.headers().get("set-cookie").is_none());
     let (isp_cookie, home) = sign_in(&http, &base, &hikari).await;
     assert!(home.starts_with("/portal"));
@@ -533,8 +551,7 @@ async fn pages_keep_each_audience_to_its_own_data_and_refuse_bad_requests() {
     );
     // After sign-in, only a path on this site is followed: a tab would let a browser read
     // "/\t/evil.example" as "//evil.example".
-    let response =
-        post_form(&http, &format!("{base}/login"), None, &format!("token={hikari}&next=%2F%09%2Fevil.example")).await;
+    let response = post_login(&http, &base, &hikari, "%2F%09%2Fevil.example").await;
     assert_eq!(response.headers()["location"], "/portal?lang=en");
 
     // Revoking the token ends its sessions at once.

@@ -56,6 +56,8 @@ pub struct PagesConfig {
     pub check_per_minute: u32,
     /// Remediation guides by device model, for the self-check.
     pub guides: pages::check::Guides,
+    /// Cookies carry Secure: people reach the server over HTTPS (through a TLS proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for PagesConfig {
@@ -67,6 +69,7 @@ impl Default for PagesConfig {
             check_days: 30,
             check_per_minute: 20,
             guides: pages::check::Guides::default(),
+            secure_cookies: false,
         }
     }
 }

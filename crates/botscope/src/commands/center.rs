@@ -87,6 +87,10 @@ pub struct PagesArgs {
     /// Self-check answers per visitor address and minute
     #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub check_rate: u32,
+
+    /// Mark sign-in cookies Secure: people reach the pages over HTTPS (through a TLS proxy)
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 impl PagesArgs {
@@ -115,6 +119,7 @@ impl PagesArgs {
             check_days: self.check_days,
             check_per_minute: self.check_rate,
             guides,
+            secure_cookies: self.secure_cookies,
         })
     }
 }

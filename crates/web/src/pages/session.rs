@@ -22,6 +22,9 @@ use super::{Area, Lang, Page, ViewState, error_page, esc};
 use crate::AppState;
 
 const COOKIE: &str = "botscope_session";
+/// A one-off value the sign-in form and its cookie must agree on: another site cannot read it,
+/// so it cannot sign a victim's browser in to the attacker's account.
+const LOGIN_COOKIE: &str = "botscope_login";
 const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 const MAX_SESSIONS: usize = 10_000;
 /// Sessions one token may hold: a token holder cannot push everyone else out of the table.
@@ -78,12 +81,25 @@ impl Sessions {
 
 /// The session id a request's cookies carry, if any well-formed one.
 pub fn session_id(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// A cookie of ours by name: 64 characters, as every value we set is.
+fn cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
         cookies.split(';').find_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
-            (name == COOKIE && value.len() == 64).then(|| value.to_string())
+            (name == wanted && value.len() == 64 && value.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .then(|| value.to_string())
         })
     })
+}
+
+/// A Set-Cookie value with our attributes (and Secure when the site is reached over HTTPS).
+fn set_cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.pages.secure_cookies { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    HeaderValue::from_str(&text).expect("ascii")
 }
 
 /// The signed-in person, if any, with their session's CSRF value.
@@ -171,13 +187,23 @@ pub struct LoginQuery {
     next: Option<String>,
     lang: Option<String>,
     failed: Option<String>,
+    expired: Option<String>,
 }
 
-fn login_page(lang: Lang, next: Option<&str>, failed: bool) -> Response {
+fn login_page(state: &AppState, lang: Lang, next: Option<&str>, failed: bool, expired: bool) -> Response {
+    let nonce = random_id();
     let mut page = Page::new("", "/login", lang.pick("Sign in", "ログイン").into(), lang, ViewState::default());
     page.view.pairs.insert("lang".into(), lang.code().into());
     page.area = Area::Public;
-    if failed {
+    if expired {
+        page.html(format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            lang.pick(
+                "The sign-in form expired; please sign in again.",
+                "ログイン画面の有効期限が切れました。もう一度ログインしてください。"
+            )
+        ));
+    } else if failed {
         page.html(format!(
             "<p class=\"error\" role=\"alert\">{}</p>",
             lang.pick(
@@ -190,7 +216,7 @@ fn login_page(lang: Lang, next: Option<&str>, failed: bool) -> Response {
         "<p>{}</p><form class=\"login\" method=\"post\" action=\"/login\">\
 <label for=\"token\">{}</label> <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"256\">\
 <input type=\"hidden\" name=\"next\" value=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
-<button type=\"submit\">{}</button></form>",
+<input type=\"hidden\" name=\"nonce\" value=\"{nonce}\"><button type=\"submit\">{}</button></form>",
         lang.pick(
             "ISP staff sign in with their ISP token, centre analysts with an admin token (botscope token create).",
             "ISPの担当者はISPトークンで、分析センターの担当者は管理者トークンでログインします（botscope token create）。"
@@ -200,13 +226,20 @@ fn login_page(lang: Lang, next: Option<&str>, failed: bool) -> Response {
         lang.code(),
         lang.pick("Sign in", "ログイン"),
     ));
-    page.respond(None)
+    let mut response = page.respond(None);
+    response.headers_mut().insert(header::SET_COOKIE, set_cookie(state, LOGIN_COOKIE, &nonce, "/login", 3600));
+    response
 }
 
 /// `GET /login`.
-pub async fn login_form(headers: HeaderMap, Query(query): Query<LoginQuery>) -> Response {
+pub async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let lang = Lang::choose(query.lang.as_deref(), &headers);
-    login_page(lang, safe_next(query.next.as_deref()).as_deref(), query.failed.is_some())
+    let next = safe_next(query.next.as_deref());
+    login_page(&state, lang, next.as_deref(), query.failed.is_some(), query.expired.is_some())
 }
 
 /// The sign-in form.
@@ -217,11 +250,18 @@ pub struct LoginForm {
     next: String,
     #[serde(default)]
     lang: String,
+    #[serde(default)]
+    nonce: String,
 }
 
-/// `POST /login`: checks the token and opens a session.
+/// `POST /login`: checks the form's nonce and the token, and opens a session.
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
     let lang = Lang::choose(Some(&form.lang), &headers);
+    let next = safe_next(Some(&form.next)).unwrap_or_default();
+    if cookie(&headers, LOGIN_COOKIE).is_none_or(|nonce| nonce != form.nonce) {
+        return Redirect::to(&format!("/login?expired=1&lang={}&next={}", lang.code(), super::url_encode(&next)))
+            .into_response();
+    }
     let token = form.token.trim();
     let caller = if token.is_empty() || token.len() > 256 {
         None
@@ -233,7 +273,6 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
         }
     };
     let Some((caller, hash)) = caller.filter(|(c, _)| matches!(c.role, Role::Isp | Role::Admin)) else {
-        let next = safe_next(Some(&form.next)).unwrap_or_default();
         return Redirect::to(&format!("/login?failed=1&lang={}&next={}", lang.code(), super::url_encode(&next)))
             .into_response();
     };
@@ -242,8 +281,10 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
     let next = safe_next(Some(&form.next)).filter(|n| caller.role == Role::Admin || n.starts_with("/portal"));
     let target = next.unwrap_or_else(|| format!("{home}?lang={}", lang.code()));
     let mut response = Redirect::to(&target).into_response();
-    let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", LIFETIME.as_secs());
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii"));
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, set_cookie(&state, COOKIE, &id, "/", LIFETIME.as_secs()));
+    // The nonce is spent.
+    headers.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", "/login", 0));
     response
 }
 
@@ -253,8 +294,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         state.sessions.close(&id);
     }
     let mut response = Redirect::to("/login").into_response();
-    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii"));
+    response.headers_mut().insert(header::SET_COOKIE, set_cookie(&state, COOKIE, "", "/", 0));
     response
 }
 

@@ -42,9 +42,10 @@ fn nice_max(max: f64) -> f64 {
 }
 
 fn axis(out: &mut String, max: f64) {
-    for i in 0..=4 {
-        let value = max * f64::from(i) / 4.0;
-        let y = TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - f64::from(i) / 4.0);
+    // Five steps: a 1, 2 or 5 times ten maximum then has whole-number ticks.
+    for i in 0..=5 {
+        let value = max * f64::from(i) / 5.0;
+        let y = TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - f64::from(i) / 5.0);
         let _ = write!(
             out,
             "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#d0d4da\" stroke-width=\"1\"/>\
