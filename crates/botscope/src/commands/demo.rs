@@ -36,8 +36,9 @@ monthly notifications, a re-survey after three owners fixed their devices, and a
 TAXII collection, all into DIR/botscope.db. Finally it serves the dashboard, the ISP portal and the \
 self-check page until Ctrl-C.
 
-Nothing leaves the machine: every packet goes to 127.0.0.0/8. Sign-in tokens for the ISP portal are \
-written to DIR/tokens.txt. Running the demo again in the same directory starts it afresh.";
+Nothing leaves the machine: every packet goes to 127.0.0.0/8. The store is always DIR/botscope.db \
+(--db is not used). Sign-in tokens for the ISP portal are written to DIR/tokens.txt. Running the \
+demo again in the same directory starts it afresh.";
 
 const DEMO_EXAMPLES: &str = "\
 Examples:

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use botscope_model::{Record, SourceActivity};
@@ -387,7 +387,7 @@ fn live(
             Ok(Poll::Idle) => {}
             Err(e) => anyhow::bail!("live capture on {interface}: {e}"),
         }
-        if last_tick.elapsed() >= Duration::from_secs(1) {
+        if last_tick.elapsed() >= std::time::Duration::from_secs(1) {
             last_tick = Instant::now();
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             // A window closes a little after its end, so late frames still land in it.
