@@ -21,7 +21,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 def browser():
@@ -42,6 +43,16 @@ def browser():
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+
+
+def submit(driver, button, then):
+    """Clicks a form's button and waits until the next page has loaded and shows `then`: a click
+    returns before the navigation it starts has finished."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    wait = WebDriverWait(driver, 20)
+    wait.until(EC.staleness_of(old))
+    wait.until(EC.presence_of_element_located(then))
 
 
 def console(driver):
@@ -134,7 +145,7 @@ def main():
         driver.get(f"{base}/portal?lang=en")
         portal["redirected_to"] = driver.current_url
         driver.find_element(By.ID, "token").send_keys(plan["isp_token"])
-        driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "form.login button"), (By.ID, "t-cases"))
         portal["after_login"] = driver.current_url
         rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-case]")
         portal["cases"] = [
@@ -152,7 +163,7 @@ def main():
         case_id = first.get_attribute("data-case")
         Select(first.find_element(By.TAG_NAME, "select")).select_by_value("contacted")
         first.find_element(By.CSS_SELECTOR, "input[name=note]").send_keys("called the subscriber")
-        first.find_element(By.CSS_SELECTOR, "form button").click()
+        submit(driver, first.find_element(By.CSS_SELECTOR, "form button"), (By.ID, "t-cases"))
         row = driver.find_element(By.CSS_SELECTOR, f"tr[data-case='{case_id}']")
         portal["updated"] = {
             "id": case_id,
@@ -176,10 +187,17 @@ def main():
         # A new API token, made in the portal.
         driver.get(f"{base}/portal/tokens?lang=en")
         driver.find_element(By.ID, "label").send_keys("ci-script")
-        driver.find_element(By.CSS_SELECTOR, "form.new button").click()
+        submit(driver, driver.find_element(By.CSS_SELECTOR, "form.new button"), (By.ID, "new-token"))
         portal["new_token"] = driver.find_element(By.ID, "new-token").text
         portal["tokens_console"] = console(driver)
         portal["tokens_screenshot"] = shot(driver, shots, "portal-tokens-en")
+    except Exception:
+        # What the browser showed when it went wrong, for whoever reads the failure.
+        with open(os.path.join(shots, "failure.html"), "w") as out:
+            out.write(driver.current_url + "\n" + driver.page_source)
+        driver.save_screenshot(os.path.join(shots, "failure.png"))
+        print("browser failure: page saved to", os.path.join(shots, "failure.html"), file=sys.stderr)
+        raise
     finally:
         driver.quit()
     json.dump(result, open(plan["out"], "w"), indent=1)
