@@ -12,22 +12,13 @@ use std::process::{Child, Stdio};
 
 use botscope_model::{Kind, Lifecycle, Record};
 use botscope_store::{RecordQuery, Store, all_records};
-use common::{Reaped, Scratch, get_with_token, make_token, start_center};
+use common::{Reaped, Scratch, get_with_token, json_lines, make_token, start_center};
 
 const SEED: &str = "7";
 const FLEET: &str = "60";
 const START: &str = "2026-11-02T00:00:00Z";
 /// Lab device ports of this test (other tests own other ports).
 const PORTS: &str = "telnet=21023,ssh=21022,http=21080,https=21043,cwmp=21047,adb=21055";
-
-fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn start_fleet(scratch: &Scratch, fixed: &[Ipv4Addr]) -> (Reaped, String) {
     let mut command = scratch.botscope();

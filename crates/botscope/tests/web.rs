@@ -15,16 +15,7 @@ use std::process::Stdio;
 
 use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus, Record};
 use botscope_store::{RecordQuery, Store, all_records};
-use common::{Reaped, Scratch, get_with_token, venv};
-
-fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::{Reaped, Scratch, get_with_token, json_lines, venv};
 
 /// Starts `botscope demo` and waits until it serves (it prints the dashboard's address).
 fn start_demo(scratch: &Scratch, dir: &Path, port: u16) -> Reaped {

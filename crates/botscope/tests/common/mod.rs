@@ -244,6 +244,16 @@ pub async fn get_with_token(url: &str, token: &str) -> (reqwest::StatusCode, Str
     (response.status(), response.text().await.unwrap())
 }
 
+/// Every record of a JSON Lines file (blank lines skipped).
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The venv of PyPI tools scripts/test makes (BOTSCOPE_VENV, else target/test-venv).
 pub fn venv() -> PathBuf {
     let path = std::env::var_os("BOTSCOPE_VENV")

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use botscope_model::Kind;
 
-use super::dashboard::{Dashboard, filter_form, liveness_word};
+use super::dashboard::{Dashboard, filter_form};
 use super::data::{Data, endpoint, when};
-use super::{Block, Cell, ChartKind, Page, Table, error_page, esc, svg};
+use super::{Block, Cell, ChartKind, Page, Table, error_page, esc, figure, liveness_word, svg};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -124,13 +124,12 @@ pub async fn show(
         .collect();
     let events: Vec<(i64, String)> =
         botnet.events.iter().map(|e| (e.at.timestamp(), format!("{} {}", when(e.at), e.event.as_str()))).collect();
-    page.html(format!(
-        "<figure class=\"chart\">{}<figcaption>{}</figcaption></figure>",
+    page.html(figure(
         svg::timeline(&spans, &events, lang, lang.pick("C&C servers and lifecycle events", "C&Cサーバとライフサイクル")),
         lang.pick(
             "Each bar is a C&C server from first to last use (red: answering when last probed, grey: dead); dashed lines are lifecycle events.",
             "棒はC&Cサーバの使用期間（赤: 最後の確認で応答あり、灰: 停止）、破線はライフサイクルの出来事です。"
-        )
+        ),
     ));
     let mut servers = Table::new(
         "cnc",
@@ -180,13 +179,12 @@ pub async fn show(
         bots,
         title: &title,
     };
-    page.html(format!(
-        "<figure class=\"chart\">{}<figcaption>{}</figcaption></figure>",
+    page.html(figure(
         svg::graph(&graph, lang),
         lang.pick(
             "Squares are C&C servers, dots are bots; a line joins a bot to each server it was seen with.",
-            "四角がC&Cサーバ、点がボットです。線はボットと、そのボットが通信していたサーバを結びます。"
-        )
+            "四角がC&Cサーバ、点がボットです。線はボットと、そのボットが通信していたサーバを結びます。",
+        ),
     ));
 
     page.html(format!("<h2>{}</h2>", lang.pick("Lifecycle", "ライフサイクル")));

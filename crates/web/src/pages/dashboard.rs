@@ -11,7 +11,7 @@ use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus
 
 use super::data::{Data, View, count_by, device_type, endpoint, every_day, isp_handles, when};
 use super::session::Viewer;
-use super::{Block, Cell, ChartKind, Lang, Page, Table, error_page, esc};
+use super::{Block, Cell, ChartKind, Lang, Page, Table, error_page, esc, liveness_word};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -46,15 +46,6 @@ impl FromRequestParts<AppState> for Dashboard {
             .map_err(|rejection| error_page(Lang::En, StatusCode::BAD_REQUEST, &rejection.body_text()))?;
         let view = read_view(&query, &parts.headers).map_err(|page| *page)?;
         Ok(Dashboard { view, viewer })
-    }
-}
-
-/// The words for a server's latest liveness verdict.
-pub fn liveness_word(alive: Option<bool>, lang: Lang) -> &'static str {
-    match alive {
-        Some(true) => lang.pick("alive", "稼働中"),
-        Some(false) => lang.pick("dead", "停止"),
-        None => lang.pick("not probed", "未確認"),
     }
 }
 

@@ -59,6 +59,20 @@ impl Lang {
     }
 }
 
+/// The words for a server's latest liveness verdict.
+pub fn liveness_word(alive: Option<bool>, lang: Lang) -> &'static str {
+    match alive {
+        Some(true) => lang.pick("alive", "稼働中"),
+        Some(false) => lang.pick("dead", "停止"),
+        None => lang.pick("not probed", "未確認"),
+    }
+}
+
+/// A drawing with its caption (charts of tables get theirs from [`Page::respond`]).
+pub fn figure(svg: String, caption: &str) -> String {
+    format!("<figure class=\"chart\">{svg}<figcaption>{}</figcaption></figure>", esc(caption))
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -238,6 +238,15 @@ pub async fn cases(
     Ok(page.respond(None))
 }
 
+/// The language of a posted form, once its CSRF value checked out; else the refusal page.
+fn form_lang(user: &SignedIn, headers: &HeaderMap, lang: &str, csrf: &str) -> Result<Lang, Box<Response>> {
+    let lang = Lang::choose(Some(lang), headers);
+    match csrf_refusal(user, csrf, lang) {
+        Some(refusal) => Err(Box::new(refusal)),
+        None => Ok(lang),
+    }
+}
+
 /// The status form of one case.
 #[derive(Deserialize)]
 pub struct StatusForm {
@@ -257,10 +266,10 @@ pub async fn update_status(
     Path(id): Path<String>,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, ApiError> {
-    let lang = Lang::choose(Some(&form.lang), &headers);
-    if let Some(refusal) = csrf_refusal(&user, &form.csrf, lang) {
-        return Ok(refusal);
-    }
+    let lang = match form_lang(&user, &headers, &form.lang, &form.csrf) {
+        Ok(lang) => lang,
+        Err(refusal) => return Ok(*refusal),
+    };
     let not_found = || error_page(lang, StatusCode::NOT_FOUND, "not found");
     let Ok(id) = id.parse::<uuid::Uuid>() else { return Ok(not_found()) };
     let Some(status) = ISP_STATUSES.into_iter().find(|s| s.as_str() == form.status) else {
@@ -379,10 +388,10 @@ pub async fn create_token(
     headers: HeaderMap,
     Form(form): Form<NewTokenForm>,
 ) -> Result<Response, ApiError> {
-    let lang = Lang::choose(Some(&form.lang), &headers);
-    if let Some(refusal) = csrf_refusal(&user, &form.csrf, lang) {
-        return Ok(refusal);
-    }
+    let lang = match form_lang(&user, &headers, &form.lang, &form.csrf) {
+        Ok(lang) => lang,
+        Err(refusal) => return Ok(*refusal),
+    };
     let Some(isp) = user.caller.isp.clone() else {
         return Ok(error_page(lang, StatusCode::BAD_REQUEST, "tokens of the centre are managed with botscope token"));
     };
@@ -415,10 +424,10 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, ApiError> {
-    let lang = Lang::choose(Some(&form.lang), &headers);
-    if let Some(refusal) = csrf_refusal(&user, &form.csrf, lang) {
-        return Ok(refusal);
-    }
+    let lang = match form_lang(&user, &headers, &form.lang, &form.csrf) {
+        Ok(lang) => lang,
+        Err(refusal) => return Ok(*refusal),
+    };
     let own = state
         .store
         .tokens()

@@ -24,7 +24,7 @@ fn liveness_style(alive: Option<bool>, lang: Lang) -> (&'static str, &'static st
         Some(false) => "#555",
         None => "#8a6d00",
     };
-    (colour, super::dashboard::liveness_word(alive, lang))
+    (colour, super::liveness_word(alive, lang))
 }
 
 /// The largest value rounded up to a tick that reads well (1, 2 or 5 times a power of ten).
