@@ -173,10 +173,17 @@ const FLOW_COLLECT_ABOUT: &str = concat!(
     "Receive NetFlow v5/v9, IPFIX and sFlow on UDP and report likely C&C servers per window.
 
 Any number of exporters may send to any --listen socket; the version is told from each datagram. \
+Only the exporters named with --exporter (prefixes or addresses) are decoded; datagrams from any \
+other source are dropped before decoding, so they cannot install templates or inject flows, and \
+are counted (--stats, with the first 16 sources). Without --exporter only loopback exporters are \
+accepted, and a --listen address other hosts can reach is refused: name the exporters. UDP source \
+addresses can be forged, so filter them at the network's edge too.
+
 NetFlow v9 and IPFIX templates are kept per exporter and observation domain (options templates \
 give sampling rates, which are applied; variable-length and enterprise fields are skipped \
 correctly). sFlow v5 flow samples are read from their sampled packet headers and scaled by the \
-sampling rate. Malformed datagrams, data before its template, template changes and sequence gaps \
+sampling rate. Malformed datagrams, data before its template, template changes, sequence gaps and \
+records whose times or numbers do not fit (a time outside years 0000-9999, a port above 65535) \
 are counted (--stats), never fatal. On Ctrl-C or SIGTERM (or after --duration) the open windows \
 are closed and written, then it exits.
 
@@ -187,6 +194,7 @@ are closed and written, then it exits.
 const FLOW_COLLECT_EXAMPLES: &str = "\
 Examples:
   botscope flow collect --listen 0.0.0.0:2055 --listen 0.0.0.0:6343 --seeds infected.jsonl \\
+      --exporter 192.0.2.0/28 --exporter 2001:db8:ff::1 \\
       --subscribers 198.51.100.0/22,2001:db8:100::/40 --sensor isp-a --out cnc.jsonl
   botscope --db botscope.db flow collect --listen 127.0.0.1:9995 --seeds seeds.txt --window 1h
   botscope flow collect --listen 127.0.0.1:9995 --seeds seeds.txt --flows decoded.jsonl --stats stats.json --duration 60";
@@ -304,6 +312,11 @@ pub struct FlowCollectArgs {
     /// UDP address to receive exports on (repeat for several)
     #[arg(long, value_name = "ADDR:PORT", required = true)]
     pub listen: Vec<String>,
+
+    /// Decode datagrams only from this exporter: a prefix or an address, IPv4 or IPv6 (repeat for
+    /// several); others are dropped and counted. Default: loopback only, and a loopback --listen
+    #[arg(long, value_name = "CIDR")]
+    pub exporter: Vec<String>,
 
     /// Known-infected hosts and known C&C servers (repeat for several files)
     #[arg(long, value_name = "FILE", required = true)]
@@ -497,7 +510,10 @@ const SURVEY_ABOUT: &str =
 Only the ranges you are authorised to survey: --scope or --scope-file is required. A built-in \
 blocklist of special-purpose ranges (private, loopback, multicast, documentation, ...) and every \
 --exclude-file (operator exclusions, opt-outs) are always subtracted; --dry-run shows what is left \
-and sends nothing. --lab allows loopback targets only (for the lab fleet).
+and sends nothing. --lab allows loopback targets only (for the lab fleet). Every connection goes \
+through one scope-checked connect, which refuses anything outside before a packet is sent; a \
+--recheck is intersected with the scope, and a --checkpoint's entries are checked against it again \
+on resume.
 
 Stage 1 connect-probes every address x port in a seeded pseudo-random order (no network sees a \
 burst; --shard I/N splits the same order between workers). Stage 2 visits each host with an open \
@@ -519,10 +535,11 @@ Examples:
       --out findings.jsonl --audit audit.jsonl --summary run.json
   botscope survey --scope 198.51.100.0/24 --port-set quick --shard 1/4 --out shard1.jsonl
   botscope survey --scope-file authorised.txt --checkpoint round.ckpt --out round.jsonl   # Ctrl-C, then the same again resumes
-  botscope survey --lab --scope 127.16.0.0/16 --ports 10023/telnet,10080/http --out lab.jsonl";
+  botscope survey --lab --scope 127.16.0.0/16 --ports 10023/telnet,10080/http --out lab.jsonl
+  botscope survey --recheck --scope-file authorised.txt --sensor recheck-1 --center \"$CENTRE\" --token \"$SURVEYOR_TOKEN\"";
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("scope_source").required(true).multiple(true).args(["scope", "scope_file", "recheck"])))]
+#[command(group(clap::ArgGroup::new("scope_source").required(true).multiple(true).args(["scope", "scope_file"])))]
 #[command(group(clap::ArgGroup::new("port_source").args(["ports", "port_set"])))]
 pub struct SurveyArgs {
     /// An authorised range (IPv4 CIDR or address); repeat for more
@@ -626,9 +643,10 @@ pub struct SurveyArgs {
 
     /// Re-survey notified devices: exactly the address and port of each vulnerable case, read from
     /// FILE (notification records as JSON lines), else the store (--db), else the centre (--center
-    /// and --token: GET /api/v1/recheck). Writes one outcome record per case: fixed (the service
-    /// answered and the problem is gone) or not_fixed. --scope is not needed: the cases are the
-    /// scope (still minus the blocklist)
+    /// and --token: GET /api/v1/recheck; at most 64 MiB within 120 s). Writes one outcome record
+    /// per case: fixed (the service answered and the problem is gone) or not_fixed. --scope or
+    /// --scope-file is required: only cases inside it (minus the blocklist and --exclude-file) are
+    /// re-surveyed; the others are skipped and counted (cases_outside_scope in --summary)
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub recheck: Option<Option<PathBuf>>,
 

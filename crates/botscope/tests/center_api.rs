@@ -78,9 +78,10 @@ async fn ingest_is_idempotent_answers_bad_lines_one_by_one_and_refuses_what_it_m
     assert!(problems[2]["error"].as_str().unwrap().contains("scroe"), "{reply}");
     assert!(problems[3]["error"].as_str().unwrap().contains("made by the centre"), "{reply}");
 
-    // Records without a sensor are named after the token's label; their ids stay as derived.
+    // Records without a sensor are named after the token's label, and their ids derived from the
+    // record as kept.
     let stored = common::open_sqlite(std::path::Path::new(&db)).await;
-    let id = botscope_model::parse_line(finding_line(1000).as_bytes(), None).unwrap().unwrap().id().unwrap();
+    let id = common::id_as_sent_by(&finding_line(1000), "survey-7");
     let record = botscope_store::Store::record(&stored, id).await.unwrap().expect("stored under its derived id");
     assert!(record.to_json_line().contains("\"sensor\":\"survey-7\""));
 
@@ -199,7 +200,7 @@ async fn an_isp_token_sees_and_changes_only_its_own_notifications() {
 /// Posts batches as fast as the centre takes them, remembering what it acknowledged, until the
 /// server dies; then checks every acknowledged record is in the store.
 async fn acknowledged_batches_survive_kill_9(db: &str, open: impl AsyncFnOnce() -> Vec<uuid::Uuid>, scratch: &Scratch) {
-    let sensor = make_token(scratch, db, "sensor", None, None);
+    let sensor = make_token(scratch, db, "sensor", None, Some("kill-9"));
     let (server, base) = start_center(scratch, db, &[]);
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<uuid::Uuid>::new()));
     let sender = {
@@ -207,10 +208,7 @@ async fn acknowledged_batches_survive_kill_9(db: &str, open: impl AsyncFnOnce() 
         tokio::spawn(async move {
             for batch in 0u32.. {
                 let lines: Vec<String> = (0..500).map(|n| finding_line(batch * 500 + n)).collect();
-                let ids: Vec<uuid::Uuid> = lines
-                    .iter()
-                    .map(|l| botscope_model::parse_line(l.as_bytes(), None).unwrap().unwrap().id().unwrap())
-                    .collect();
+                let ids: Vec<uuid::Uuid> = lines.iter().map(|l| common::id_as_sent_by(l, "kill-9")).collect();
                 match client()
                     .post(format!("{base}/api/v1/ingest"))
                     .bearer_auth(&sensor)
@@ -279,4 +277,146 @@ async fn a_centre_killed_mid_ingest_loses_nothing_it_acknowledged_postgres() {
         &scratch,
     )
     .await;
+}
+
+fn outcome(case: &str, isp: &str, status: &str, at: &str) -> String {
+    format!(
+        r#"{{"kind":"outcome","notification":"{case}","isp":"{isp}","status":"{status}","source":"recheck","at":"{at}"}}"#
+    )
+}
+
+async fn case_status(base: &str, admin: &str, ip: &str) -> String {
+    let (_, body) = get(base, "/api/v1/isp/notifications", Some(admin)).await;
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let case = listed["notifications"].as_array().unwrap().iter().find(|n| n["ip"] == ip).expect("the case").clone();
+    case["status"].as_str().unwrap().to_string()
+}
+
+/// Issue 16, finding 1: a sensor token moved a case of any ISP from `contacted` to
+/// `false_positive` (which drops it from later reports) by posting an outcome with source recheck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_sensor_token_rewrote_any_isps_case() {
+    let scratch = Scratch::new();
+    let db = scratch.path("centre.db").display().to_string();
+    let admin = make_token(&scratch, &db, "admin", None, None);
+    let sensor = make_token(&scratch, &db, "sensor", None, Some("darknet-a"));
+    let surveyor = make_token(&scratch, &db, "surveyor", None, Some("survey-1"));
+    let (_server, base) = start_center(&scratch, &db, &[]);
+    let open_case = notification("hikari-net", 1).replace("\"sent\"", "\"contacted\"");
+    let infected = r#"{"kind":"notification","isp":"hikari-net","ip":"127.16.9.7","reason":"infected","created_at":"2026-11-03T01:00:00Z","status":"sent","language":"ja"}"#;
+    let (status, reply) = post(&base, Some(&admin), format!("{open_case}\n{infected}")).await;
+    assert_eq!((status, reply["accepted"].as_u64()), (StatusCode::OK, Some(2)), "{reply}");
+    let case = notification_id(&open_case);
+    let infected_case = notification_id(infected);
+    let past = "2026-11-05T00:00:00Z";
+
+    // The attack as found: a sensor token's "re-survey" verdict.
+    let (_, reply) = post(&base, Some(&sensor), outcome(&case, "hikari-net", "false_positive", past)).await;
+    assert_eq!(reply["error_count"], 1, "{reply}");
+    let (_, reply) = post(&base, Some(&sensor), outcome(&case, "hikari-net", "fixed", past)).await;
+    assert!(reply["problems"][0]["error"].as_str().unwrap().contains("only surveyor tokens"), "{reply}");
+    // A surveyor may say only fixed or not_fixed, about a case a re-survey judges, of the ISP it
+    // names, never dated ahead.
+    let refused = [
+        outcome(&case, "hikari-net", "false_positive", past),
+        outcome(&case, "hikari-net", "fixed", "2099-01-01T00:00:00Z"),
+        outcome(&case, "sakura-bb", "fixed", past),
+        outcome(&infected_case, "hikari-net", "fixed", past),
+        outcome(&uuid::Uuid::new_v4().to_string(), "hikari-net", "fixed", past),
+    ];
+    let (_, reply) = post(&base, Some(&surveyor), refused.join("\n")).await;
+    assert_eq!((reply["accepted"].as_u64(), reply["error_count"].as_u64()), (Some(0), Some(5)), "{reply}");
+    assert_eq!(case_status(&base, &admin, "127.16.9.1").await, "contacted");
+    assert_eq!(case_status(&base, &admin, "127.16.9.7").await, "sent");
+    // The real verdict still moves the case.
+    let (_, reply) = post(&base, Some(&surveyor), outcome(&case, "hikari-net", "fixed", past)).await;
+    assert_eq!(reply["accepted"], 1, "{reply}");
+    assert_eq!(case_status(&base, &admin, "127.16.9.1").await, "fixed");
+}
+
+/// Issue 16, finding 5: senders chose record ids and sensor names and the first write won: a
+/// sensor pre-empted the telescope's record for a source, a forged id blocked another sender's
+/// feed entry, and invented sensor names made a crowd of "independent" reporters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_senders_chose_ids_and_sensor_names_and_the_first_write_won() {
+    let scratch = Scratch::new();
+    let db = scratch.path("centre.db").display().to_string();
+    let telescope = make_token(&scratch, &db, "sensor", None, Some("darknet-a"));
+    let feeder = make_token(&scratch, &db, "sensor", None, Some("partner-feed"));
+    let attacker = make_token(&scratch, &db, "sensor", None, Some("isp-mallory"));
+    // A second token cannot take a name another live token holds.
+    let taken = scratch.run(&["--db", &db, "token", "create", "--role", "sensor", "--label", "darknet-a"]).fails();
+    assert!(taken.stderr.contains("held by another live token"), "{}", taken.stderr);
+    let (_server, base) = start_center(&scratch, &db, &[]);
+
+    let activity = r#"{"kind":"activity","window_start":"2026-11-02T00:00:00Z","window_end":"2026-11-03T00:00:00Z","src":"127.20.240.35","classification":"infected","packets":98,"distinct_destinations":103,"first_seen":"2026-11-02T00:23:51Z","last_seen":"2026-11-02T01:03:14Z","sensor":"darknet-a"}"#;
+    let (_, reply) = post(&base, Some(&attacker), activity).await;
+    assert!(reply["problems"][0]["error"].as_str().unwrap().contains("not a name of this token"), "{reply}");
+    let unnamed = activity.replace(r#","sensor":"darknet-a""#, "");
+    let (_, reply) = post(&base, Some(&attacker), unnamed).await;
+    assert_eq!(reply["inserted"], 1, "stored as the attacker's own: {reply}");
+    let (_, reply) = post(&base, Some(&telescope), activity).await;
+    assert_eq!((reply["inserted"].as_u64(), reply["duplicates"].as_u64()), (Some(1), Some(0)), "{reply}");
+
+    let entry = r#"{"kind":"feed_entry","source":"partner-feed","role":"cnc","ip":"127.200.0.10","port":6667,"first_seen":"2026-11-04T08:00:00Z"}"#;
+    let real_id = botscope_model::parse_line(entry.as_bytes(), None).unwrap().unwrap().id().unwrap();
+    let forged = format!(
+        r#"{{"kind":"feed_entry","id":"{real_id}","source":"isp-mallory","role":"cnc","ip":"127.200.0.99","port":1,"first_seen":"2026-11-04T08:00:00Z"}}"#
+    );
+    let (_, reply) = post(&base, Some(&attacker), forged).await;
+    assert!(reply["problems"][0]["error"].as_str().unwrap().contains("is not the id the centre derives"), "{reply}");
+    let (_, reply) = post(&base, Some(&attacker), entry).await;
+    assert_eq!(reply["error_count"], 1, "a feed is named after its sender: {reply}");
+    let (_, reply) = post(&base, Some(&feeder), entry).await;
+    assert_eq!(reply["inserted"], 1, "{reply}");
+
+    let crowd: String = (0..1_500)
+        .map(|n| {
+            format!(
+                r#"{{"kind":"cnc","window_start":"2026-11-02T09:00:00Z","window_end":"2026-11-02T10:00:00Z","ip":"127.200.0.10","port":6667,"protocol":"tcp","score":0.97,"rank":1,"methods":["graph"],"seed_clients":41,"total_clients":58,"flows":1290,"first_seen":"2026-11-02T09:00:03Z","last_seen":"2026-11-02T09:59:41Z","sensor":"fake-{n}"}}"#
+            ) + "\n"
+        })
+        .collect();
+    let (_, reply) = post(&base, Some(&attacker), crowd).await;
+    assert_eq!((reply["accepted"].as_u64(), reply["error_count"].as_u64()), (Some(0), Some(1_500)), "{reply}");
+}
+
+/// Issue 16, finding 8: gzip decoding and parsing ran on the async workers, so six concurrent
+/// 128 MiB bombs stalled `/api/v1/health` for seconds. Now they run on the blocking pool: the
+/// health check is answered while the bombs are still being read (an order, not a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_gzip_bombs_stalled_the_health_check() {
+    let scratch = Scratch::new();
+    let db = scratch.path("centre.db").display().to_string();
+    let sensor = make_token(&scratch, &db, "sensor", None, Some("bomber"));
+    let (_server, base) = start_center(&scratch, &db, &["--max-body-mib", "16"]);
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Just under the decompressed bound (8 x 16 MiB), so each is read to the end.
+    std::io::Write::write_all(&mut bomb, &vec![b' '; (128 << 20) - 4096]).unwrap();
+    let bomb = bomb.finish().unwrap();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut bombs = Vec::new();
+    for _ in 0..6 {
+        let (base, sensor, bomb, finished) = (base.clone(), sensor.clone(), bomb.clone(), finished.clone());
+        bombs.push(tokio::spawn(async move {
+            let response = client()
+                .post(format!("{base}/api/v1/ingest"))
+                .bearer_auth(&sensor)
+                .header("content-encoding", "gzip")
+                .body(bomb)
+                .send()
+                .await
+                .unwrap();
+            finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            response.status()
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, _) = get(&base, "/api/v1/health", None).await;
+    let done_when_healthy = finished.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(status, StatusCode::OK);
+    for bomb in bombs {
+        assert_eq!(bomb.await.unwrap(), StatusCode::OK, "a batch of blank lines is read and answered");
+    }
+    assert_eq!(done_when_healthy, 0, "the health check waited for a bomb to be decoded");
 }

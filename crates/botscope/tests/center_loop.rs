@@ -427,10 +427,11 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
     let fixed: Vec<Ipv4Addr> = fixable.iter().copied().step_by(fixable.len() / 3).take(3).collect();
     drop(fleet);
     let (_fleet, _) = start_fleet(&scratch, &fixed);
-    let mut args: Vec<String> = ["survey", "--lab", "--recheck", "--rate", "2000", "--out", "recheck.jsonl"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> =
+        ["survey", "--lab", "--recheck", "--scope-file", "scope.txt", "--rate", "2000", "--out", "recheck.jsonl"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     args.extend(["--sensor".into(), "survey-1".into()]);
     args.extend(sink(&survey_token));
     let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -125,7 +125,10 @@ fn liveness_probes_loopback_servers_records_changes_only_and_reports_lifetimes()
     };
     // A greeted C&C keeps the connection; a service that closes on the hello is not one.
     let first = round(&["--greeting", "00000001"]);
-    assert_eq!(first["round"], serde_json::json!({"probed": 3, "alive": 1, "dead": 2, "changes": 3, "skipped": 1}));
+    assert_eq!(
+        first["round"],
+        serde_json::json!({"probed": 3, "alive": 1, "dead": 2, "changes": 3, "skipped": 1, "outside_scope": 1})
+    );
     let connect_only = round(&[]);
     assert_eq!(
         (connect_only["round"]["alive"].as_u64(), connect_only["round"]["changes"].as_u64()),
@@ -158,6 +161,55 @@ fn liveness_probes_loopback_servers_records_changes_only_and_reports_lifetimes()
     assert!(outcomes.iter().all(|o| o.starts_with("127.")), "nothing outside loopback was probed");
     // Bad flags: a greeting that is not hex.
     scratch.run(&["--db", &db, "liveness", "--once", "--lab", "--greeting", "zz"]).fails();
+}
+
+#[test]
+fn regression_liveness_never_probes_a_server_outside_its_scope() {
+    // Issue 16: liveness connected to whatever address a sensor or feed reported. Now a server
+    // outside the scope (--scope, minus --exclude-file; loopback only with --lab) is skipped.
+    let scratch = Scratch::new();
+    let db = scratch.path("c.db").display().to_string();
+    let (inside, outside, port) = loop {
+        // Not accepting: a probe's connection waits in the queue, so it can be counted.
+        let inside = TcpListener::bind(("127.202.0.1", 0)).unwrap();
+        let port = inside.local_addr().unwrap().port();
+        if let Ok(outside) = TcpListener::bind(("127.203.0.1", port)) {
+            inside.set_nonblocking(true).unwrap();
+            outside.set_nonblocking(true).unwrap();
+            break (inside, outside, port);
+        }
+    };
+    let waiting = |listener: &TcpListener| std::iter::from_fn(|| listener.accept().ok()).count();
+    let lines =
+        [cnc_line("127.202.0.1", port, "2026-11-02T00:10:00Z"), cnc_line("127.203.0.1", port, "2026-11-02T00:10:00Z")];
+    scratch.write("cnc.jsonl", lines.join("\n"));
+    scratch.run(&["--db", &db, "ingest", "cnc.jsonl"]).ok();
+    let round = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["--db", db.as_str(), "liveness", "--once", "--lab", "--json", "--timeout", "1s"];
+        args.extend(extra);
+        let run = scratch.run(&args).ok();
+        assert!(!run.stderr.contains("127.203.0.1"), "addresses outside the scope are logged at debug level only");
+        serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap()
+    };
+    let scoped = round(&["--scope", "127.202.0.0/24"]);
+    assert_eq!(scoped["round"]["probed"], 1, "{scoped}");
+    assert_eq!(scoped["round"]["alive"], 1, "{scoped}");
+    assert_eq!(scoped["round"]["outside_scope"], 1, "{scoped}");
+    assert_eq!(waiting(&outside), 0, "a server outside --scope was probed");
+    assert_eq!(waiting(&inside), 1);
+    // An opt-out takes the other one out too.
+    scratch.write("optout.txt", "127.202.0.1 # asked not to be probed\n");
+    let excluded = round(&["--scope", "127.202.0.0/24", "--exclude-file", "optout.txt"]);
+    assert_eq!((excluded["round"]["probed"].as_u64(), excluded["round"]["outside_scope"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(waiting(&inside) + waiting(&outside), 0, "an excluded server was probed");
+    // Outside the lab, loopback is in the built-in blocklist whatever --scope says.
+    let field = scratch.run(&["--db", &db, "liveness", "--once", "--json", "--scope", "127.0.0.0/8"]).ok();
+    let field: serde_json::Value = serde_json::from_str(field.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(field["round"]["outside_scope"], 2, "{field}");
+    assert_eq!(waiting(&inside) + waiting(&outside), 0, "a blocklisted server was probed");
+    // A lab scope outside loopback is a usage mistake, said so.
+    let run = scratch.run(&["--db", &db, "liveness", "--once", "--lab", "--scope", "192.0.2.0/24"]).fails();
+    assert!(run.stderr.contains("loopback"), "{}", run.stderr);
 }
 
 fn futures_lite_block<F: std::future::Future>(future: F) -> F::Output {

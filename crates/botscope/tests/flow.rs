@@ -459,3 +459,83 @@ fn hostile_datagrams_are_counted_and_the_collector_keeps_going() {
         "the good datagram's flows are kept"
     );
 }
+
+/// A NetFlow v5 datagram with one TCP flow per source host, each 127.16.0.HOST -> DST port 23.
+fn v5_datagram(hosts: &[u8], dst: [u8; 4]) -> Vec<u8> {
+    let mut d = vec![0, 5, 0, hosts.len() as u8, 0, 0, 0x10, 0, 0x6a, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    for host in hosts {
+        d.extend_from_slice(&[127, 16, 0, *host]);
+        d.extend_from_slice(&dst);
+        d.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 180]);
+        d.extend_from_slice(&[0, 0, 0x0f, 0xa0, 0, 0, 0x10, 0, 0x9c, 0x40, 0, 23, 0, 0x1b, 6, 0]);
+        d.extend_from_slice(&[0; 8]);
+    }
+    d
+}
+
+#[test]
+fn regression_flow_collect_decodes_only_the_named_exporters() {
+    // `flow collect` decoded datagrams from any source: anyone who could reach the port could
+    // install templates and inject flows. Two loopback sources, one named by --exporter.
+    let scratch = Scratch::new();
+    scratch.write("seeds.txt", "127.16.0.1\n");
+    let port = free_udp_port();
+    let collector = start_flow_collector(
+        &scratch,
+        port,
+        &[
+            "--exporter",
+            "127.0.0.1",
+            "--seeds",
+            "seeds.txt",
+            "--flows",
+            "f.jsonl",
+            "--stats",
+            "s.json",
+            "--out",
+            "c.jsonl",
+        ],
+    );
+    let target = (Ipv4Addr::LOCALHOST, port);
+    let named = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    for _ in 0..3 {
+        named.send_to(&v5_datagram(&[1, 2], [127, 200, 0, 1]), target).unwrap();
+    }
+    // From the other source: flows, and an IPFIX template (id 256: source and destination address).
+    let template =
+        [0, 10, 0, 32, 0x6a, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 0, 16, 1, 0, 0, 2, 0, 8, 0, 4, 0, 12, 0, 4];
+    for _ in 0..4 {
+        other.send_to(&v5_datagram(&[9], [127, 201, 0, 1]), target).unwrap();
+        other.send_to(&template, target).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop(collector);
+    let flows = file_lines(&scratch.path("f.jsonl"));
+    assert_eq!(flows.len(), 6, "{flows:?}");
+    assert!(flows.iter().all(|f| f["dst"] == "127.200.0.1"), "only the named exporter's flows: {flows:?}");
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path("s.json")).unwrap()).unwrap();
+    assert_eq!(stats["decode"]["datagrams"], 3, "{stats}");
+    assert_eq!(stats["decode"]["templates"], 0, "{stats}");
+    assert_eq!(stats["refused"]["datagrams"], 8, "{stats}");
+    assert_eq!(stats["refused"]["sources"], serde_json::json!([{"address": "127.0.0.2", "datagrams": 8}]), "{stats}");
+    assert_eq!(stats["refused"]["other_sources"], 0, "{stats}");
+}
+
+#[test]
+fn flow_collect_without_exporters_refuses_a_listener_others_can_reach() {
+    let scratch = Scratch::new();
+    scratch.write("seeds.txt", "127.16.0.1\n");
+    // Refused before binding: nothing listens on 0.0.0.0 even for a moment.
+    let run =
+        scratch.run(&["flow", "collect", "--listen", "0.0.0.0:0", "--seeds", "seeds.txt", "--duration", "1"]).fails();
+    assert!(
+        run.stderr.contains("0.0.0.0:0 is not a loopback address") && run.stderr.contains("--exporter CIDR"),
+        "{}",
+        run.stderr
+    );
+    let run = scratch
+        .run(&["flow", "collect", "--listen", "127.0.0.1:0", "--exporter", "not-a-prefix", "--seeds", "seeds.txt"])
+        .fails();
+    assert!(run.stderr.contains("--exporter not-a-prefix"), "{}", run.stderr);
+}

@@ -448,3 +448,101 @@ fn an_interrupted_survey_resumes_from_its_checkpoint_without_repeating_a_host() 
         .fails();
     assert!(other.stderr.contains("another run"), "{}", other.stderr);
 }
+
+/// Two listeners on one free port at two loopback addresses, not accepting: a connection to one
+/// waits in its queue, so the test can tell afterwards whether anything connected.
+fn listeners_at(first: &str, second: &str) -> (std::net::TcpListener, std::net::TcpListener, u16) {
+    for _ in 0..50 {
+        let one = std::net::TcpListener::bind((first, 0)).unwrap();
+        let port = one.local_addr().unwrap().port();
+        if let Ok(two) = std::net::TcpListener::bind((second, port)) {
+            one.set_nonblocking(true).unwrap();
+            two.set_nonblocking(true).unwrap();
+            return (one, two, port);
+        }
+    }
+    panic!("no port free on both {first} and {second}");
+}
+
+/// How many connections wait in `listener`'s queue.
+fn connections(listener: &std::net::TcpListener) -> usize {
+    std::iter::from_fn(|| listener.accept().ok()).count()
+}
+
+fn case_line(ip: &str, port: u16) -> String {
+    format!(
+        r#"{{"kind":"notification","isp":"hikari-net","ip":"{ip}","port":{port},"protocol":"telnet","reason":"default_credential","created_at":"2026-11-03T01:00:00Z","status":"sent","language":"ja"}}"#
+    )
+}
+
+#[test]
+fn regression_a_recheck_case_outside_the_scope_is_never_connected_to() {
+    // Issue 16, finding 2: a sensor posted a finding for an address nobody authorised, the centre
+    // offered it for re-survey, and `survey --recheck` added it to the scope. The cases are now
+    // intersected with the operator's --scope.
+    let scratch = Scratch::new();
+    let (outside, inside, port) = listeners_at("127.44.0.9", "127.45.0.9");
+    let cases =
+        scratch.write("cases.jsonl", format!("{}\n{}\n", case_line("127.44.0.9", port), case_line("127.45.0.9", port)));
+    let cases = cases.to_str().unwrap();
+    let timeouts = ["--read-timeout", "1", "--conversation-timeout", "2", "--rate", "2000"];
+    let run = scratch
+        .botscope()
+        .args(["survey", "--recheck", cases, "--lab", "--scope", "127.45.0.0/24", "--summary", "summary.json"])
+        .args(["--out", "out.jsonl"])
+        .args(timeouts)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert_eq!(connections(&outside), 0, "the case outside --scope was connected to");
+    assert!(connections(&inside) >= 1, "the case inside --scope was not re-surveyed");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["cases_outside_scope"], 1, "{summary}");
+    assert_eq!(summary["connects_refused"], 0, "{summary}");
+    assert_eq!(summary["probes"], 1, "{summary}");
+    assert!(stderr.contains("outside --scope skipped"), "{stderr}");
+    assert!(!stderr.contains("127.44.0.9"), "addresses are logged at debug level only: {stderr}");
+
+    // Only cases outside: refused, nothing probed.
+    let lone = scratch.write("outside.jsonl", case_line("127.44.0.9", port) + "\n");
+    let run =
+        scratch.run(&["survey", "--recheck", lone.to_str().unwrap(), "--lab", "--scope", "127.45.0.0/24"]).fails();
+    assert!(run.stderr.contains("none of the cases is inside --scope"), "{}", run.stderr);
+    // No --scope at all: refused, in the lab too.
+    let run = scratch.run(&["survey", "--recheck", cases, "--lab"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--scope"), "{}", run.stderr);
+    assert_eq!(connections(&outside), 0, "the case outside --scope was connected to");
+}
+
+#[test]
+fn regression_a_checkpoint_pair_outside_the_scope_is_dropped_on_resume() {
+    // A checkpoint is a file: an open pair outside the scope (edited in, or left from another
+    // scope with the same key) must not be surveyed when the run resumes.
+    let scratch = Scratch::new();
+    let (outside, inside, port) = listeners_at("127.47.0.9", "127.46.0.9");
+    let key = format!("scope=127.46.0.0-127.46.0.255;ports={port}/telnet;seed=2019;shard=1/1");
+    let checkpoint = format!(
+        "{}\n{}\n",
+        serde_json::json!({ "run": key }),
+        serde_json::json!({ "open": [format!("127.47.0.9:{port}"), format!("127.46.0.9:{port}")] })
+    );
+    scratch.write("run.ckpt", checkpoint);
+    let ports = format!("{port}/telnet");
+    let run = scratch
+        .botscope()
+        .args(["survey", "--lab", "--scope", "127.46.0.0/24", "--ports", &ports, "--checkpoint", "run.ckpt"])
+        .args(["--read-timeout", "1", "--conversation-timeout", "2", "--summary", "summary.json", "--out", "out.jsonl"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert_eq!(connections(&outside), 0, "a checkpoint pair outside the scope was connected to");
+    assert!(connections(&inside) >= 1, "the checkpoint's pair inside the scope was not surveyed");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["checkpoint_outside_scope"], 1, "{summary}");
+    assert_eq!(summary["probes"], 0, "the port stage came from the checkpoint: {summary}");
+    assert_eq!(summary["connects_refused"], 0, "{summary}");
+    assert!(stderr.contains("checkpoint entries outside the scope"), "{stderr}");
+}

@@ -397,3 +397,74 @@ async fn the_same_client_checks_agree_with_oasis_medallion_and_pull_imports_incr
     assert!(own.stderr.contains(&format!("objects={}", reference["ids"].as_array().unwrap().len())), "{}", own.stderr);
     drop(medallion);
 }
+
+/// Issue 16, finding 11: a partner's TLP:RED indicators became global feed entries (correlation,
+/// liveness, every analyst's view), partner feeds were named after the token's free-text label
+/// rather than the ISP, and ISP tokens read other ISPs' flow analyser names in botnets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_tlp_red_left_its_audience_and_partners_were_named_by_label() {
+    let (scratch, db_path, db) = published_centre();
+    let hikari = make_token(&scratch, &db, "isp", Some("hikari-net"), Some("Hikari SOC desk"));
+    let admin = make_token(&scratch, &db, "admin", None, None);
+    let (_centre, base) = start_center(&scratch, &db, &["--correlate-every", "0"]);
+    let indicator = |id: &str, ip: &str, red: bool| {
+        let mut object = serde_json::json!({
+            "type": "indicator", "spec_version": "2.1", "id": id,
+            "created": "2026-11-06T00:00:00.000Z", "modified": "2026-11-06T00:00:00.000Z",
+            "name": "C&C", "pattern_type": "stix", "valid_from": "2026-11-06T00:00:00Z",
+            "pattern": format!("[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '{ip}' AND network-traffic:dst_port = 23]")
+        });
+        if red {
+            object["object_marking_refs"] =
+                serde_json::json!(["marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"]);
+        }
+        object
+    };
+    let envelope = serde_json::json!({"objects": [
+        indicator("indicator--3b1c8f7e-2a4d-4c5e-9f60-7a8b9c0d1e2f", "127.200.9.9", false),
+        indicator("indicator--4c2d9a8f-3b5e-4d6f-8a71-8b9cad1e2f30", "127.200.9.8", true),
+    ]});
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let own = format!("{base}/taxii2/api1/collections/{}/objects/", botscope_web::taxii::isp_collection("hikari-net"));
+    let posted = http
+        .post(&own)
+        .bearer_auth(&hikari)
+        .header("accept", MEDIA)
+        .header("content-type", MEDIA)
+        .body(envelope.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::ACCEPTED, "{}", posted.text().await.unwrap());
+    let store = common::open_sqlite(&db_path).await;
+    let feeds: Vec<String> = botscope_store::all_records(
+        &store,
+        botscope_store::RecordQuery { kind: Some(botscope_model::Kind::FeedEntry), ..Default::default() },
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.to_json_line())
+    .collect();
+    assert!(
+        feeds.iter().any(|f| f.contains("\"source\":\"taxii:hikari-net\"") && f.contains("127.200.9.9")),
+        "{feeds:?}"
+    );
+    assert!(!feeds.iter().any(|f| f.contains("127.200.9.8")), "a TLP:RED indicator became a feed entry: {feeds:?}");
+    assert!(!feeds.iter().any(|f| f.contains("Hikari SOC")), "{feeds:?}");
+    // The red object is still in the collection it was posted to.
+    let listed =
+        http.get(&own).bearer_auth(&hikari).header("accept", MEDIA).send().await.unwrap().text().await.unwrap();
+    assert!(listed.contains("indicator--4c2d9a8f-3b5e-4d6f-8a71-8b9cad1e2f30"));
+
+    let botnets = |token: String| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/botnets");
+        async move { http.get(url).bearer_auth(token).send().await.unwrap().text().await.unwrap() }
+    };
+    let isp_view = botnets(hikari.clone()).await;
+    assert!(isp_view.contains("\"reporter_count\":1") && !isp_view.contains("isp-a"), "{isp_view}");
+    let admin_view = botnets(admin).await;
+    assert!(admin_view.contains("\"reporters\":[\"isp-a\"]"), "{admin_view}");
+}

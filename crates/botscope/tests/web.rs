@@ -44,6 +44,7 @@ fn start_demo(scratch: &Scratch, dir: &Path, port: u16) -> Reaped {
 
 /// A loopback relay whose connections to `server` leave from `source`: the server sees a request
 /// from `source`, as if the browser sat at that lab address.
+#[allow(clippy::disallowed_methods, reason = "relays to the test's own centre on loopback; no survey target")]
 async fn relay_from(source: IpAddr, server: SocketAddr) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -591,4 +592,43 @@ async fn pages_keep_each_audience_to_its_own_data_and_refuse_bad_requests() {
     let response = untrusted.get(format!("{base}/check?lang=ja")).send().await.unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
     assert!(response.text().await.unwrap().contains("1分ほど"));
+}
+
+/// Regression (issue 16, finding 6): a device model `=HYPERLINK(...)` came out unchanged in the
+/// notification CSV, the portal's CSV download, the report API and the report files, for a
+/// spreadsheet to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_model_formula_comes_out_defused_in_every_isp_download() {
+    let scratch = Scratch::new();
+    let db_path = scratch.db();
+    let db = db_path.display().to_string();
+    scratch.load_example_isps(&db_path);
+    let finding = r#"{"kind":"finding","observed_at":"2026-10-05T00:00:00Z","ip":"127.16.0.1","port":23,"protocol":"telnet","issue":"default_credential","credential_id":3,"device":{"vendor":"Sakura Netware","model":"=HYPERLINK(\"http://x\",\"y\")","type":"router"}}"#;
+    scratch.write("finding.jsonl", finding);
+    scratch.run(&["--db", &db, "ingest", "finding.jsonl"]).ok();
+    let month = ["--period", "month", "--date", "2026-10", "--isp", "hikari-net"];
+    scratch.run(&[&["--db", db.as_str(), "notify", "generate", "--out", "reports"][..], &month].concat()).ok();
+    let hikari = common::make_token(&scratch, &db, "isp", Some("hikari-net"), None);
+    let (_centre, base) = common::start_center(&scratch, &db, &["--correlate-every", "0"]);
+    let http = client(None);
+
+    // The cell as a spreadsheet must get it: text behind an apostrophe, quoted per RFC 4180.
+    let defused = r#""'=HYPERLINK(""http://x"",""y"")""#;
+    let check = |what: &str, csv: &str| {
+        assert!(csv.contains(&format!(",{defused},")), "{what}: {csv}");
+        assert!(!csv.contains(",=") && !csv.contains(",\"="), "{what}: a cell starts with =: {csv}");
+    };
+    let file = std::fs::read_to_string(scratch.path("reports/hikari-net/2026-10-default_credentials.csv")).unwrap();
+    check("report file", &file);
+    let (status, csv) = get_with_token(&format!("{base}/api/v1/isp/notifications?format=csv"), &hikari).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    check("notification CSV", &csv);
+    let report = format!("{base}/api/v1/isp/report?period=month&date=2026-10&report=default_credentials");
+    let (status, csv) = get_with_token(&report, &hikari).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    check("report API", &csv);
+    let (cookie, _) = sign_in(&http, &base, &hikari).await;
+    let (status, _, csv) = get(&http, &format!("{base}/portal?format=csv"), Some(&cookie)).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    check("portal download", &csv);
 }

@@ -1,6 +1,7 @@
 //! The integrated analysis centre: what turns the sensors' records into botnets, alerts and
 //! measured remediation.
 //!
+//! * [`admit`]: what a sender's token may write (names, ids, verdicts).
 //! * [`correlate`]: bots and C&C reports (from any ISP) and feeds into botnets per window, each
 //!   with a serial number that follows its membership across C&C moves.
 //! * [`feeds`]: outside C&C and bot lists (ThreatFox, Feodo Tracker, STIX, plain) as records.
@@ -10,6 +11,7 @@
 //! * [`tokens`]: the API's tokens and roles.
 #![deny(missing_docs)]
 
+pub mod admit;
 pub mod correlate;
 mod error;
 pub mod feeds;

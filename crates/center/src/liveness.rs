@@ -1,9 +1,11 @@
 //! Whether C&C servers still answer: a TCP connect (and, when asked, a greeting the server must
 //! not refuse), recorded only when a server's state changes, and the lifetimes that follow.
 //!
-//! Which addresses may be probed is the caller's decision (`botscope liveness` allows only
-//! loopback with `--lab` and never special-purpose ranges); this module probes what it is given,
-//! at a bounded rate and concurrency, each probe bounded in time.
+//! What may be probed is a [`Scope`] the caller builds (`botscope liveness`: every public address
+//! by default, `--scope` to narrow it, `--exclude-file` for opt-outs, loopback only with `--lab`).
+//! Every probe connects through the scope-checked [`botscope_scope::connect`], so a server a sensor
+//! reported outside the scope is counted and skipped, never contacted. Probes run at a bounded
+//! rate and concurrency, each bounded in time.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use botscope_model::{FeedRole, Kind, Liveness, Record, Timestamp, Transport};
+use botscope_scope::{ConnectError, OutOfScope, Scope};
 use botscope_store::{RecordQuery, Store, all_records};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,22 +49,27 @@ pub struct Probe {
     pub rtt_ms: Option<f64>,
 }
 
-/// Probes one TCP server.
-pub async fn probe(target: SocketAddr, config: &ProbeConfig) -> Probe {
+/// Probes one TCP server, if `scope` allows its address (else nothing is sent).
+pub async fn probe(scope: &Scope, target: SocketAddr, config: &ProbeConfig) -> Result<Probe, OutOfScope> {
     let started = Instant::now();
-    let stream = match tokio::time::timeout(config.timeout, tokio::net::TcpStream::connect(target)).await {
-        Err(_) => return Probe { alive: false, outcome: "timeout", rtt_ms: None },
-        Ok(Err(error)) => {
-            let outcome = match error.kind() {
+    let stream = match botscope_scope::connect(scope, target, config.timeout).await {
+        Err(ConnectError::OutOfScope(refused)) => return Err(refused),
+        Err(ConnectError::Timeout { .. }) => return Ok(Probe { alive: false, outcome: "timeout", rtt_ms: None }),
+        Err(ConnectError::Io { source, .. }) => {
+            let outcome = match source.kind() {
                 std::io::ErrorKind::ConnectionRefused => "refused",
                 std::io::ErrorKind::ConnectionReset => "reset",
                 _ => "unreachable",
             };
-            return Probe { alive: false, outcome, rtt_ms: None };
+            return Ok(Probe { alive: false, outcome, rtt_ms: None });
         }
-        Ok(Ok(stream)) => stream,
+        Ok(stream) => stream,
     };
     let rtt_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
+    Ok(greet(stream, config, rtt_ms).await)
+}
+
+async fn greet(stream: tokio::net::TcpStream, config: &ProbeConfig, rtt_ms: Option<f64>) -> Probe {
     let Some(greeting) = &config.greeting else {
         return Probe { alive: true, outcome: "connected", rtt_ms };
     };
@@ -124,26 +132,36 @@ pub struct RoundReport {
     pub dead: usize,
     /// State changes recorded (including first probes).
     pub changes: usize,
-    /// Servers not probed (UDP, or refused by the caller's rule).
+    /// Servers not probed (UDP, or outside the scope).
     pub skipped: usize,
+    /// Of the skipped, those outside the scope.
+    pub outside_scope: usize,
 }
 
-/// Probes every target once (at most `config.rate` per second) and stores a liveness record for
-/// each first probe and each change of state.
+/// Probes every target inside `scope` once (at most `config.rate` per second) and stores a
+/// liveness record for each first probe and each change of state. Targets outside the scope are
+/// counted (addresses logged at debug level only) and never contacted.
 pub async fn round(
     store: &impl Store,
     targets: &[Target],
     config: &ProbeConfig,
-    allowed: &(dyn Fn(IpAddr) -> bool + Sync),
+    scope: &Scope,
 ) -> Result<RoundReport, CenterError> {
     let last = last_states(store).await?;
     let mut report = RoundReport::default();
     let gate = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(config.rate.max(1))));
     let mut tasks = tokio::task::JoinSet::new();
+    let scope = Arc::new(scope.clone());
     for (n, target) in targets.iter().enumerate() {
-        if target.2 != Transport::Tcp || !allowed(target.0) {
+        if target.2 != Transport::Tcp {
             report.skipped += 1;
+            continue;
+        }
+        if let Err(refused) = scope.check(target.0) {
+            report.skipped += 1;
+            report.outside_scope += 1;
+            tracing::debug!(%refused, port = target.1, "liveness target outside the scope skipped");
             continue;
         }
         tick.tick().await;
@@ -151,8 +169,9 @@ pub async fn round(
             gate.clone().acquire_owned().await.map_err(|_| CenterError::Invalid("probe gate closed".into()))?;
         let config = config.clone();
         let target = *target;
+        let scope = scope.clone();
         tasks.spawn(async move {
-            let result = probe(SocketAddr::new(target.0, target.1), &config).await;
+            let result = probe(&scope, SocketAddr::new(target.0, target.1), &config).await;
             drop(permit);
             (n, target, chrono::Utc::now(), result)
         });
@@ -163,7 +182,16 @@ pub async fn round(
         results.push(done.map_err(|e| CenterError::Invalid(format!("a probe failed: {e}")))?);
     }
     results.sort_by_key(|(n, ..)| *n);
+    if results.iter().any(|(.., result)| result.is_err()) {
+        tracing::warn!("a liveness probe outside the scope was refused before any packet");
+    }
     for (_, target, at, result) in results {
+        // Checked above, so a refusal here cannot happen; it is still not a probe.
+        let Ok(result) = result else {
+            report.skipped += 1;
+            report.outside_scope += 1;
+            continue;
+        };
         report.probed += 1;
         if result.alive {
             report.alive += 1;
@@ -277,4 +305,31 @@ pub async fn lifetimes(store: &impl Store, now: Timestamp) -> Result<Lifetimes, 
         out.median_lifetime_hours = Some((median * 10.0).round() / 10.0);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_probe_outside_the_scope_is_refused_and_sends_nothing() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap();
+        let config =
+            ProbeConfig { timeout: Duration::from_secs(2), greeting: None, rate: 10, concurrency: 1, sensor: None };
+        // Outside the lab loopback is blocklisted, whatever the operator's ranges say.
+        for scope in [
+            Scope::public(&[], false),
+            Scope::build_any(&["127.0.0.0/8".parse().unwrap()], &[], false).unwrap(),
+            Scope::build_any(&["127.0.0.2/32".parse().unwrap()], &[], true).unwrap(),
+        ] {
+            let refused = probe(&scope, target, &config).await.unwrap_err();
+            assert_eq!(refused.addr, target.ip());
+        }
+        let waiting = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+        assert!(waiting.is_err(), "a refused probe reached the listener");
+        let reached = probe(&Scope::public(&[], true), target, &config).await.unwrap();
+        assert!(reached.alive, "{reached:?}");
+        assert!(tokio::time::timeout(Duration::from_secs(1), listener.accept()).await.is_ok());
+    }
 }

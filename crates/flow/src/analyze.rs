@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::flow::Flow;
+use crate::flow::{Flow, time_in_range};
 use crate::seeds::Seeds;
 use crate::window::{Window, WindowConfig, WindowStats};
 
@@ -17,7 +17,8 @@ pub struct AnalyzeStats {
     /// Flows for windows already closed, dropped.
     pub late: u64,
     /// Flows starting more than a day after the wall clock (a broken exporter clock or a
-    /// damaged record), dropped: taken at face value they would close every open window.
+    /// damaged record), or outside years 0000 to 9999, dropped: taken at face value they would
+    /// close every open window.
     pub bad_timestamp: u64,
     /// Windows closed.
     pub windows: u64,
@@ -60,7 +61,7 @@ impl Windows {
     /// Adds a flow; calls `closed` for every window this closes.
     pub fn add(&mut self, flow: &Flow, seeds: &Seeds, initiator_known: bool, closed: &mut dyn FnMut(Window)) {
         self.stats.flows += 1;
-        if flow.start_ms > self.latest_allowed_ms {
+        if flow.start_ms > self.latest_allowed_ms || !time_in_range(flow.start_ms) || !time_in_range(flow.end_ms) {
             self.stats.bad_timestamp += 1;
             return;
         }
@@ -76,18 +77,17 @@ impl Windows {
                 self.stats.late += 1;
                 return;
             }
-            self.close_until(oldest + self.window_ms, closed);
+            self.close_until(oldest.saturating_add(self.window_ms), closed);
         }
         let window_ms = self.window_ms;
         let config = &self.config;
-        self.open.entry(start).or_insert_with(|| Window::new(config.clone(), start, start + window_ms)).add(
-            flow,
-            seeds,
-            initiator_known,
-        );
+        self.open
+            .entry(start)
+            .or_insert_with(|| Window::new(config.clone(), start, start.saturating_add(window_ms)))
+            .add(flow, seeds, initiator_known);
         if flow.start_ms > self.latest_ms {
             self.latest_ms = flow.start_ms;
-            self.close_until(self.latest_ms - self.grace_ms - self.window_ms + 1, closed);
+            self.close_until(self.close_limit(self.latest_ms), closed);
         }
     }
 
@@ -98,7 +98,7 @@ impl Windows {
                 break;
             }
             let window = self.open.remove(&start).expect("present");
-            self.closed_before = self.closed_before.max(start + self.window_ms);
+            self.closed_before = self.closed_before.max(start.saturating_add(self.window_ms));
             self.finish_one(window, closed);
         }
     }
@@ -106,7 +106,13 @@ impl Windows {
     /// Closes windows that ended at least a grace period before `now_ms` (wall clock, for live
     /// collection).
     pub fn close_by_clock(&mut self, now_ms: i64, closed: &mut dyn FnMut(Window)) {
-        self.close_until(now_ms - self.grace_ms - self.window_ms + 1, closed);
+        self.close_until(self.close_limit(now_ms), closed);
+    }
+
+    /// Windows starting before this have ended a grace period before `ms`. Saturating: the
+    /// window and grace lengths are the caller's, `ms` may be the wall clock.
+    fn close_limit(&self, ms: i64) -> i64 {
+        ms.saturating_sub(self.grace_ms).saturating_sub(self.window_ms).saturating_add(1)
     }
 
     /// Closes everything.

@@ -17,6 +17,18 @@ pub mod protocol {
     pub const ICMPV6: u8 = 58;
 }
 
+/// The earliest flow time botscope accepts, 0000-01-01T00:00:00Z, in milliseconds since the Unix
+/// epoch. Flow and record formats write times in RFC 3339, which has four-digit years; a time
+/// outside years 0000 to 9999 comes only from a damaged or forged export.
+pub const EARLIEST_MS: i64 = -62_167_219_200_000;
+/// The latest flow time botscope accepts, 9999-12-31T23:59:59.999Z.
+pub const LATEST_MS: i64 = 253_402_300_799_999;
+
+/// Whether `ms` lies between [`EARLIEST_MS`] and [`LATEST_MS`].
+pub fn time_in_range(ms: i64) -> bool {
+    (EARLIEST_MS..=LATEST_MS).contains(&ms)
+}
+
 /// One flow: packets between two endpoints over an interval, as an exporter or a log reports it.
 ///
 /// Unidirectional sources (NetFlow, IPFIX, sFlow) fill only the forward counters; bidirectional
@@ -137,6 +149,14 @@ impl FlowLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_bounds_are_the_first_and_last_instant_of_four_digit_years() {
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis();
+        assert_eq!(EARLIEST_MS, at("0000-01-01T00:00:00Z"));
+        assert_eq!(LATEST_MS, at("9999-12-31T23:59:59.999Z"));
+        assert!(time_in_range(0) && !time_in_range(LATEST_MS + 1) && !time_in_range(EARLIEST_MS - 1));
+    }
 
     #[test]
     fn flow_line_round_trips() {

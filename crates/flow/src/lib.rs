@@ -2,19 +2,21 @@
 //!
 //! [`decode`] turns NetFlow v5/v9, IPFIX and sFlow datagrams into [`Flow`]s; [`input`] reads the
 //! flow files users already have (Zeek conn.log, Argus, nfdump CSV, botscope's JSON lines);
-//! [`export`] encodes flows for the lab's synthetic ISP. [`window`] gathers a window of flows
-//! into a client-server graph with per-server features, and [`detect`] scores servers by graph
-//! propagation from known bots and a learned model. Subscriber addresses stay inside this crate:
-//! what [`detect`] returns names servers only.
+//! [`export`] encodes flows for the lab's synthetic ISP; [`exporters`] decides whose datagrams a
+//! collector decodes. [`window`] gathers a window of flows into a client-server graph with
+//! per-server features, and [`detect`] scores servers by graph propagation from known bots and a
+//! learned model. Subscriber addresses stay inside this crate: what [`detect`] returns names
+//! servers only.
 #![deny(missing_docs)]
 
 pub mod analyze;
 pub mod decode;
 pub mod detect;
 pub mod export;
+pub mod exporters;
 mod flow;
 pub mod input;
 pub mod seeds;
 pub mod window;
 
-pub use flow::{Flow, FlowLine, protocol};
+pub use flow::{EARLIEST_MS, Flow, FlowLine, LATEST_MS, protocol, time_in_range};

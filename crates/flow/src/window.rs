@@ -235,13 +235,15 @@ impl Window {
         let server = &mut self.servers[server_id as usize];
         server.first_ms = server.first_ms.min(flow.start_ms);
         server.last_ms = server.last_ms.max(flow.end_ms);
+        // Counts come from exporters and files: a forged 2^64-1 must not wrap a server's totals.
         if forward {
             server.contacts += 1;
-            server.packets_up += flow.packets;
-            server.bytes_up += flow.bytes;
-            server.packets_down += flow.reply_packets;
-            server.bytes_down += flow.reply_bytes;
-            server.duration_ms += (flow.end_ms - flow.start_ms).max(0) as u64;
+            server.packets_up = server.packets_up.saturating_add(flow.packets);
+            server.bytes_up = server.bytes_up.saturating_add(flow.bytes);
+            server.packets_down = server.packets_down.saturating_add(flow.reply_packets);
+            server.bytes_down = server.bytes_down.saturating_add(flow.reply_bytes);
+            let duration = flow.end_ms.saturating_sub(flow.start_ms).max(0) as u64;
+            server.duration_ms = server.duration_ms.saturating_add(duration);
             let failed = if flow.protocol == protocol::TCP {
                 // A handshake that never completed: SYN without ACK, or no reply at all from a
                 // bidirectional source.
@@ -251,8 +253,8 @@ impl Window {
             };
             server.failed += u64::from(failed);
         } else {
-            server.packets_down += flow.packets;
-            server.bytes_down += flow.bytes;
+            server.packets_down = server.packets_down.saturating_add(flow.packets);
+            server.bytes_down = server.bytes_down.saturating_add(flow.bytes);
         }
         server.clients.insert(mix(client.0) as u32);
         let keep_edge = is_bot || server.edges.len() < self.config.edges_per_server;
@@ -281,7 +283,7 @@ impl Window {
         };
         if forward {
             let edge = &mut self.edges[edge_id as usize];
-            edge.contacts += 1;
+            edge.contacts = edge.contacts.saturating_add(1);
             if edge.starts.len() < STARTS_KEPT {
                 edge.starts.push(flow.start_ms);
             }

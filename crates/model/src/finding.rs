@@ -47,14 +47,20 @@ pub struct Finding {
 
 impl Finding {
     pub(crate) fn natural_key(&self) -> String {
-        format!(
+        let key = format!(
             "finding|{}|{}|{}|{}|{}",
             self.ip,
             self.port,
             self.service.as_str(),
             self.issue.as_str(),
             self.observed_at.to_rfc3339()
-        )
+        );
+        // The sensor is in the key so one sender's record can never take another's id; records
+        // without one keep the ids they always had.
+        match &self.sensor {
+            Some(sensor) => format!("{key}|{sensor}"),
+            None => key,
+        }
     }
 
     pub(crate) fn check(&self) -> Result<(), String> {

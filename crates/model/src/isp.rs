@@ -66,6 +66,15 @@ pub fn is_valid_handle(handle: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
+/// Whether `name` may name a sensor: 1-64 of ASCII letters, digits, `-`, `_` and `.`, starting with a
+/// letter or digit. Sensor names key records and figures, so they are short and plain.
+pub fn is_valid_sensor_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// A language botscope writes notifications and guides in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

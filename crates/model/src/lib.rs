@@ -11,6 +11,7 @@
 mod activity;
 mod botnet;
 mod cnc;
+pub mod csv;
 mod darknet;
 mod device;
 mod feed;
@@ -34,7 +35,7 @@ pub use device::{Device, DeviceType};
 pub use feed::{FeedEntry, FeedRole};
 pub use finding::{Finding, FindingIssue, Service};
 pub use id::record_id;
-pub use isp::{Isp, Language, NotifyFormat, NotifyPreferences, is_valid_handle};
+pub use isp::{Isp, Language, NotifyFormat, NotifyPreferences, is_valid_handle, is_valid_sensor_name};
 pub use liveness::Liveness;
 pub use notification::{Notification, NotificationReason, NotificationStatus};
 pub use outcome::{Outcome, OutcomeSource};

@@ -292,6 +292,28 @@ impl Record {
         *self.id_slot().get_or_insert(derived)
     }
 
+    /// Sets the id to the one derived from the record as it now is (after a field of its natural
+    /// key changed), and returns it.
+    pub fn rederive_id(&mut self) -> Uuid {
+        let derived = self.derived_id();
+        *self.id_slot() = Some(derived);
+        derived
+    }
+
+    /// The `sensor` field of the kinds sensors write (finding, activity, cnc, service,
+    /// darknet_day, liveness); `None` for the other kinds.
+    pub fn sensor_mut(&mut self) -> Option<&mut Option<String>> {
+        match self {
+            Record::Finding(r) => Some(&mut r.sensor),
+            Record::Activity(r) => Some(&mut r.sensor),
+            Record::Cnc(r) => Some(&mut r.sensor),
+            Record::Service(r) => Some(&mut r.sensor),
+            Record::DarknetDay(r) => Some(&mut r.sensor),
+            Record::Liveness(r) => Some(&mut r.sensor),
+            _ => None,
+        }
+    }
+
     /// The record's id, if it has one yet.
     pub fn id(&self) -> Option<Uuid> {
         match self {

@@ -46,7 +46,13 @@ pub struct ServiceObservation {
 
 impl ServiceObservation {
     pub(crate) fn natural_key(&self) -> String {
-        format!("service|{}|{}|{}|{}", self.ip, self.port, self.protocol.as_str(), self.observed_at.to_rfc3339())
+        let key =
+            format!("service|{}|{}|{}|{}", self.ip, self.port, self.protocol.as_str(), self.observed_at.to_rfc3339());
+        // As for findings: the sensor keeps senders' records apart.
+        match &self.sensor {
+            Some(sensor) => format!("{key}|{sensor}"),
+            None => key,
+        }
     }
 
     pub(crate) fn check(&self) -> Result<(), String> {

@@ -80,8 +80,10 @@ pub struct TokenRow {
     pub role: String,
     /// The ISP an `isp` token belongs to.
     pub isp: Option<String>,
-    /// What the operator called it.
+    /// What the operator called it; a sensor token writes records under this name.
     pub label: String,
+    /// Further sensor names the token may write records under (set by the admin at creation).
+    pub sensors: Vec<String>,
     /// When it was made.
     pub created_at: Timestamp,
     /// When it was revoked, if it was.
@@ -200,8 +202,8 @@ macro_rules! same_on_every_backend {
 
         async fn put_token(&self, token: &TokenRow) -> Result<(), StoreError> {
             sqlx::query(
-                "INSERT INTO tokens (id, hash, role, isp, label, created_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+                "INSERT INTO tokens (id, hash, role, isp, label, created_at, revoked_at, sensors) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
             )
             .bind(&token.id)
             .bind(&token.hash)
@@ -209,6 +211,7 @@ macro_rules! same_on_every_backend {
             .bind(&token.isp)
             .bind(&token.label)
             .bind(Self::time(token.created_at))
+            .bind(serde_json::to_string(&token.sensors).unwrap_or_else(|_| "[]".into()))
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -216,7 +219,7 @@ macro_rules! same_on_every_backend {
 
         async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
             let row =
-                sqlx::query("SELECT id, hash, role, isp, label, created_at, revoked_at FROM tokens WHERE hash = $1")
+                sqlx::query("SELECT id, hash, role, isp, label, created_at, revoked_at, sensors FROM tokens WHERE hash = $1")
                     .bind(hash)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -225,7 +228,7 @@ macro_rules! same_on_every_backend {
 
         async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
             let rows = sqlx::query(
-                "SELECT id, hash, role, isp, label, created_at, revoked_at FROM tokens ORDER BY created_at, id",
+                "SELECT id, hash, role, isp, label, created_at, revoked_at, sensors FROM tokens ORDER BY created_at, id",
             )
             .fetch_all(&self.pool)
             .await?;
@@ -379,6 +382,11 @@ fn last_per_prefix(prefixes: &[RoutedPrefix]) -> Vec<&RoutedPrefix> {
         last.insert(routed.prefix, at);
     }
     prefixes.iter().enumerate().filter(|(at, routed)| last[&routed.prefix] == *at).map(|(_, routed)| routed).collect()
+}
+
+/// Reads the `sensors` column (a JSON array of names).
+fn decode_sensors(id: &str, text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: format!("token {id}"), reason: e.to_string() })
 }
 
 fn require_id(record: &Record) -> Result<Uuid, StoreError> {

@@ -58,6 +58,7 @@ impl PostgresStore {
             role: row.get(2),
             isp: row.get(3),
             label: row.get(4),
+            sensors: crate::decode_sensors(&row.get::<String, _>(0), &row.get::<String, _>(7))?,
             created_at: row.get(5),
             revoked_at: row.get(6),
         })

@@ -69,6 +69,7 @@ impl SqliteStore {
             role: row.get(2),
             isp: row.get(3),
             label: row.get(4),
+            sensors: crate::decode_sensors(&row.get::<String, _>(0), &row.get::<String, _>(7))?,
             created_at: parse(row.get(5))?,
             revoked_at: row.get::<Option<String>, _>(6).map(parse).transpose()?,
         })

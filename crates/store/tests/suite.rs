@@ -173,6 +173,7 @@ async fn tokens_are_found_by_hash_listed_and_revoked(store: impl Store) {
         role: role.into(),
         isp: isp.map(String::from),
         label: format!("label {id}"),
+        sensors: if role == "sensor" { vec![format!("{id}-a"), format!("{id}-b")] } else { Vec::new() },
         created_at: "2026-11-02T00:00:00Z".parse().unwrap(),
         revoked_at: None,
     };

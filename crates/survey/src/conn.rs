@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use botscope_scope::{ConnectError, OutOfScope, Scope};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -63,6 +64,9 @@ pub enum ConnError {
     /// Any other I/O error (reset mid-conversation, ...).
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// The scope does not allow the address; nothing was sent.
+    #[error(transparent)]
+    OutOfScope(OutOfScope),
 }
 
 impl ConnError {
@@ -72,21 +76,25 @@ impl ConnError {
         match self {
             ConnError::Refused | ConnError::Closed | ConnError::Io(_) => GrabStatus::ConnectionClosed,
             ConnError::ConnectTimeout | ConnError::Timeout => GrabStatus::IoTimeout,
-            ConnError::TooMuch(_) | ConnError::Protocol(_) => GrabStatus::ProtocolError,
+            ConnError::TooMuch(_) | ConnError::Protocol(_) | ConnError::OutOfScope(_) => GrabStatus::ProtocolError,
             ConnError::Handshake(_) => GrabStatus::HandshakeError,
         }
     }
 }
 
-/// Opens a TCP connection within the connect timeout.
-pub async fn connect(addr: SocketAddr, limits: &Limits) -> Result<TcpStream, ConnError> {
-    match tokio::time::timeout(limits.connect, TcpStream::connect(addr)).await {
-        Err(_) => Err(ConnError::ConnectTimeout),
-        Ok(Err(error)) if matches!(error.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => {
+/// Opens a TCP connection within the connect timeout, through the scope-checked connect: an
+/// address outside `scope` is refused before anything is sent.
+pub async fn connect(scope: &Scope, addr: SocketAddr, limits: &Limits) -> Result<TcpStream, ConnError> {
+    match botscope_scope::connect(scope, addr, limits.connect).await {
+        Err(ConnectError::OutOfScope(refused)) => Err(ConnError::OutOfScope(refused)),
+        Err(ConnectError::Timeout { .. }) => Err(ConnError::ConnectTimeout),
+        Err(ConnectError::Io { source, .. })
+            if matches!(source.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) =>
+        {
             Err(ConnError::Refused)
         }
-        Ok(Err(error)) => Err(ConnError::Io(error)),
-        Ok(Ok(stream)) => {
+        Err(ConnectError::Io { source, .. }) => Err(ConnError::Io(source)),
+        Ok(stream) => {
             let _ = stream.set_nodelay(true);
             Ok(stream)
         }

@@ -6,7 +6,7 @@
 //! never has two survey conversations at once), and writes the host's records when it is done, so
 //! every finding carries the identification of the whole device.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -50,14 +50,16 @@ pub struct Config {
     pub seed: u64,
     /// Per-conversation limits.
     pub limits: Limits,
-    /// Only loopback may be contacted (checked again before every connect).
+    /// Lab mode: the scope must hold loopback addresses only (the scope's own check refuses
+    /// anything else at every connect).
     pub lab: bool,
     /// Survey round written into records.
     pub round: Option<String>,
     /// Worker name written into records.
     pub sensor: Option<String>,
-    /// When set, only these address x port pairs are probed (a re-survey of notified devices).
-    pub only: Option<Arc<std::collections::HashSet<(Ipv4Addr, u16)>>>,
+    /// When set, only these address x port pairs are probed (a re-survey of notified devices),
+    /// and only those of them inside the scope.
+    pub only: Option<Arc<HashSet<(Ipv4Addr, u16)>>>,
 }
 
 /// Live counters, for progress display.
@@ -118,6 +120,14 @@ pub struct Summary {
     pub port_stage_seconds: f64,
     /// Seconds spent in the service stage.
     pub service_stage_seconds: f64,
+    /// Re-survey cases skipped because their address is outside the scope (never probed).
+    pub cases_outside_scope: u64,
+    /// Checkpoint entries dropped on resume: open pairs or finished hosts outside the scope, or
+    /// pairs this run does not survey (never probed).
+    pub checkpoint_outside_scope: u64,
+    /// Connects the scope check refused during the run. Always 0 unless the plan let a pair
+    /// outside the scope through; the refusal stops it before any packet.
+    pub connects_refused: u64,
 }
 
 /// What the run hands to its caller, in order per host.
@@ -139,11 +149,138 @@ pub struct Resume {
     /// The open pairs of a completed port stage (the stage is skipped).
     pub open: Option<Vec<Target>>,
     /// Hosts whose records are all written (they are skipped).
-    pub done: std::collections::HashSet<Ipv4Addr>,
+    pub done: HashSet<Ipv4Addr>,
+}
+
+/// What a run will connect to, decided before the first packet: the port stage's pairs (this
+/// shard of the scope's addresses x the ports; with [`Config::only`], only those pairs) or, when a
+/// checkpoint holds a finished port stage, its open pairs re-checked against the scope. The
+/// service stage visits only pairs the port stage found open, so every connect of a run is to a
+/// pair of its plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    space: TargetSpace,
+    shard: (u64, u64),
+    only: Option<Arc<HashSet<(Ipv4Addr, u16)>>>,
+    resumed_open: Option<Vec<Target>>,
+    done: HashSet<Ipv4Addr>,
+    checkpoint_outside_scope: u64,
+}
+
+impl Plan {
+    /// Plans a run of `config` over `scope`, resuming from `resume`. Checkpoint entries outside
+    /// the scope, and open pairs this run does not survey (another port, not a re-survey case),
+    /// are dropped and counted: a checkpoint file is not a way to widen the scope.
+    pub fn new(scope: &Scope, config: &Config, resume: Resume) -> Result<Plan, SurveyError> {
+        if config.lab
+            && !scope
+                .targets()
+                .intervals()
+                .iter()
+                .all(|i| Ipv4Addr::from(i.first).is_loopback() && Ipv4Addr::from(i.last).is_loopback())
+        {
+            return Err(SurveyError::LabOutsideLoopback("scope".into()));
+        }
+        let ports: Vec<u16> = config.ports.iter().map(|p| p.port).collect();
+        let space = TargetSpace::new(scope.targets().clone(), ports.clone(), config.seed);
+        if space.is_empty() {
+            return Err(SurveyError::NothingToSurvey);
+        }
+        let only = config.only.clone();
+        let surveyed = |ip: Ipv4Addr, port: u16| {
+            scope.contains(IpAddr::V4(ip))
+                && ports.contains(&port)
+                && only.as_ref().is_none_or(|only| only.contains(&(ip, port)))
+        };
+        let mut outside = 0u64;
+        let resumed_open = resume.open.map(|open| {
+            let before = open.len();
+            let kept: Vec<Target> = open.into_iter().filter(|t| surveyed(t.ip, t.port)).collect();
+            outside += (before - kept.len()) as u64;
+            kept
+        });
+        let before = resume.done.len();
+        let done: HashSet<Ipv4Addr> = resume.done.into_iter().filter(|ip| scope.contains(IpAddr::V4(*ip))).collect();
+        outside += (before - done.len()) as u64;
+        if outside > 0 {
+            tracing::warn!(
+                entries = outside,
+                "checkpoint entries outside the scope (or not pairs of this run) dropped; they are not probed"
+            );
+        }
+        Ok(Plan { space, shard: config.shard, only, resumed_open, done, checkpoint_outside_scope: outside })
+    }
+
+    /// The port stage's pairs, in probe order (none when the checkpoint holds the stage's result).
+    pub fn probes(&self) -> impl Iterator<Item = Target> + '_ {
+        let (shard, shards) = self.shard;
+        let skip = self.resumed_open.is_some();
+        self.space
+            .shard(shard, shards)
+            .take_while(move |_| !skip)
+            .filter(|target| self.only.as_ref().is_none_or(|only| only.contains(&(target.ip, target.port))))
+    }
+
+    /// About how many pairs [`Plan::probes`] yields.
+    pub fn probes_estimate(&self) -> u64 {
+        match (&self.resumed_open, &self.only) {
+            (Some(_), _) => 0,
+            (None, Some(only)) => only.len() as u64,
+            (None, None) => self.space.shard_len_estimate(self.shard.1),
+        }
+    }
+
+    /// The open pairs a checkpoint resumes with, all inside the scope.
+    pub fn resumed_open(&self) -> Option<&[Target]> {
+        self.resumed_open.as_deref()
+    }
+
+    /// Hosts a checkpoint says are finished, all inside the scope.
+    pub fn done(&self) -> &HashSet<Ipv4Addr> {
+        &self.done
+    }
+
+    /// Checkpoint entries dropped as outside the scope or not of this run.
+    pub fn checkpoint_outside_scope(&self) -> u64 {
+        self.checkpoint_outside_scope
+    }
+}
+
+/// A re-survey's targets: the cases inside the operator's scope (a case is what a sensor
+/// reported, never an authorisation to connect), with the scope narrowed to their addresses.
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    /// The operator's scope narrowed to the addresses of the cases inside it.
+    pub scope: Scope,
+    /// The address x port pairs to re-survey (for [`Config::only`]).
+    pub only: Arc<HashSet<(Ipv4Addr, u16)>>,
+    /// Cases outside the scope: skipped, never probed.
+    pub outside: Vec<(Ipv4Addr, u16)>,
+}
+
+impl Recheck {
+    /// Splits `cases` by `scope`.
+    pub fn new(scope: &Scope, cases: impl IntoIterator<Item = (Ipv4Addr, u16)>) -> Recheck {
+        let mut only = HashSet::new();
+        let mut outside = Vec::new();
+        for (ip, port) in cases {
+            if scope.contains(IpAddr::V4(ip)) {
+                only.insert((ip, port));
+            } else {
+                outside.push((ip, port));
+            }
+        }
+        let addresses = crate::scope::IntervalSet::from_intervals(
+            only.iter().map(|(ip, _)| crate::scope::Interval { first: u32::from(*ip), last: u32::from(*ip) }).collect(),
+        );
+        Recheck { scope: scope.restrict(&addresses), only: Arc::new(only), outside }
+    }
 }
 
 struct Run {
     config: Config,
+    scope: Scope,
+    refused: AtomicU64,
     rate: RateLimiter,
     subnets: SubnetGate,
     connections: Arc<Semaphore>,
@@ -167,22 +304,12 @@ pub async fn run(
 ) -> Result<Summary, SurveyError> {
     let started = chrono::Utc::now();
     let clock = std::time::Instant::now();
-    if config.lab
-        && !scope
-            .targets
-            .intervals()
-            .iter()
-            .all(|i| Ipv4Addr::from(i.first).is_loopback() && Ipv4Addr::from(i.last).is_loopback())
-    {
-        return Err(SurveyError::LabOutsideLoopback("scope".into()));
-    }
+    let plan = Plan::new(scope, &config, resume)?;
     let ports: Vec<u16> = config.ports.iter().map(|p| p.port).collect();
-    let space = TargetSpace::new(scope.targets.clone(), ports.clone(), config.seed);
-    if space.is_empty() {
-        return Err(SurveyError::NothingToSurvey);
-    }
     let (shard, shards) = config.shard;
     let run = Arc::new(Run {
+        scope: scope.clone(),
+        refused: AtomicU64::new(0),
         rate: RateLimiter::new(config.rate),
         subnets: SubnetGate::new(config.per_subnet_concurrency),
         connections: Arc::new(Semaphore::new(config.concurrency.max(1))),
@@ -194,23 +321,16 @@ pub async fn run(
         findings: Default::default(),
         config,
     });
-    let total = match &run.config.only {
-        Some(only) => only.len() as u64,
-        None => space.shard_len_estimate(shards),
-    };
-    progress.probes_total.store(total, Ordering::Relaxed);
+    progress.probes_total.store(plan.probes_estimate(), Ordering::Relaxed);
 
     // Port stage (skipped when a checkpoint holds its result).
-    let resumed_open = resume.open.is_some();
-    let open: Arc<std::sync::Mutex<Vec<Target>>> = Arc::new(std::sync::Mutex::new(resume.open.unwrap_or_default()));
+    let resumed_open = plan.resumed_open().is_some();
+    let open: Arc<std::sync::Mutex<Vec<Target>>> =
+        Arc::new(std::sync::Mutex::new(plan.resumed_open().map(<[Target]>::to_vec).unwrap_or_default()));
     let mut tasks = tokio::task::JoinSet::new();
-    let targets = space.shard(shard, shards).take_while(|_| !resumed_open);
-    for target in targets {
+    for target in plan.probes() {
         if stop.load(Ordering::Relaxed) {
             break;
-        }
-        if run.config.only.as_ref().is_some_and(|only| !only.contains(&(target.ip, target.port))) {
-            continue;
         }
         let permit = run.connections.clone().acquire_owned().await.expect("semaphore never closed");
         run.rate.acquire().await;
@@ -219,7 +339,7 @@ pub async fn run(
             let _permit = permit;
             let _subnet = run.subnets.enter(target.ip).await;
             let addr = SocketAddr::new(IpAddr::V4(target.ip), target.port);
-            if run.guard(addr).is_ok() && probe(addr, &run.config.limits).await {
+            if run.probe(addr).await {
                 run.progress.open.fetch_add(1, Ordering::Relaxed);
                 open.lock().expect("open list lock").push(target);
             }
@@ -254,7 +374,7 @@ pub async fn run(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        if resume.done.contains(&ip) {
+        if plan.done().contains(&ip) {
             progress.hosts_done.fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -278,8 +398,8 @@ pub async fn run(
         started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: finished.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         duration_seconds: clock.elapsed().as_secs_f64(),
-        addresses_requested: scope.requested,
-        addresses_in_scope: scope.targets.len(),
+        addresses_requested: scope.requested(),
+        addresses_in_scope: scope.targets().len(),
         ports,
         shard: format!("{}/{shards}", shard + 1),
         probes,
@@ -293,21 +413,10 @@ pub async fn run(
         login_rate: logins as f64 / service_stage.as_secs_f64().max(1e-9),
         port_stage_seconds: port_stage.as_secs_f64(),
         service_stage_seconds: service_stage.as_secs_f64(),
+        cases_outside_scope: 0,
+        checkpoint_outside_scope: plan.checkpoint_outside_scope(),
+        connects_refused: run.refused.load(Ordering::Relaxed),
     })
-}
-
-/// One TCP connect, closed at once with a reset so that neither side keeps TIME_WAIT state.
-async fn probe(addr: SocketAddr, limits: &Limits) -> bool {
-    match conn::connect(addr, limits).await {
-        Ok(stream) => {
-            // Linger zero never blocks (the deprecation is about non-zero values): it closes with
-            // a reset so neither side keeps TIME_WAIT state for millions of probes.
-            #[allow(deprecated)]
-            let _ = stream.set_linger(Some(Duration::ZERO));
-            true
-        }
-        Err(_) => false,
-    }
 }
 
 /// What one service showed and how its login went.
@@ -325,18 +434,37 @@ struct ServiceResult {
 }
 
 impl Run {
-    /// Refuses, again, anything outside loopback in lab mode.
-    fn guard(&self, addr: SocketAddr) -> Result<(), ConnError> {
-        if self.config.lab && !addr.ip().is_loopback() {
-            return Err(ConnError::Protocol(format!("{addr} is outside loopback in lab mode")));
+    /// Every connection of the run, probes and conversations alike, opens here, through the
+    /// scope-checked connect.
+    async fn open(&self, addr: SocketAddr) -> Result<TcpStream, ConnError> {
+        let result = conn::connect(&self.scope, addr, &self.config.limits).await;
+        if let Err(ConnError::OutOfScope(refused)) = &result {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("a connect outside the scope was refused before any packet");
+            tracing::debug!(%refused, "connect refused");
         }
-        Ok(())
+        result
     }
 
+    /// One TCP connect (paced by the port stage's loop), closed at once with a reset so that
+    /// neither side keeps TIME_WAIT state.
+    async fn probe(&self, addr: SocketAddr) -> bool {
+        match self.open(addr).await {
+            Ok(stream) => {
+                // Linger zero never blocks (the deprecation is about non-zero values): it closes
+                // with a reset so neither side keeps TIME_WAIT state for millions of probes.
+                #[allow(deprecated)]
+                let _ = stream.set_linger(Some(Duration::ZERO));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// A conversation's connection, within the rate.
     async fn connect(&self, addr: SocketAddr) -> Result<TcpStream, ConnError> {
-        self.guard(addr)?;
         self.rate.acquire().await;
-        conn::connect(addr, &self.config.limits).await
+        self.open(addr).await
     }
 
     async fn conversation(&self, addr: SocketAddr) -> Result<Conversation<TcpStream>, ConnError> {

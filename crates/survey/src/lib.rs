@@ -16,16 +16,23 @@ pub mod fingerprint;
 pub mod login;
 pub mod modules;
 pub mod pace;
-pub mod scope;
 pub mod targets;
+
+/// What the survey may touch: the operator's authorised ranges, minus a built-in blocklist of
+/// special-purpose ranges, minus the operator's exclusions and opt-outs, and the one scope-checked
+/// connect. It lives in `botscope-scope` (the centre's liveness probes use it too); this is the
+/// same module under the survey's name.
+pub mod scope {
+    pub use botscope_scope::*;
+}
 pub mod tls;
 
 /// Why a survey could not start or a catalogue could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SurveyError {
-    /// No scope was given.
-    #[error("no scope: give the ranges you are authorised to survey with --scope CIDR or --scope-file FILE")]
-    NoScope,
+    /// The scope could not be built.
+    #[error(transparent)]
+    Scope(#[from] botscope_scope::ScopeError),
     /// Lab mode was asked to touch something outside loopback.
     #[error("--lab allows loopback (127.0.0.0/8) targets only, and {0} is not inside it")]
     LabOutsideLoopback(String),

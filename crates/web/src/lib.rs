@@ -32,11 +32,32 @@ pub struct Limits {
     pub writers: usize,
     /// Ingest batches waiting to commit before new ones get 503.
     pub max_waiting: usize,
+    /// How long a client has to send a request's head (request line and headers), on a new
+    /// connection and between requests on a kept-alive one; then the connection is closed.
+    pub header_timeout: std::time::Duration,
+    /// Connections served at once; beyond it a new connection is answered 503 and closed at once.
+    pub max_connections: usize,
+    /// How long a TAXII POST's status resource can be read.
+    pub taxii_status_ttl: std::time::Duration,
+    /// TAXII status resources held in all (the oldest are dropped first).
+    pub taxii_statuses: usize,
+    /// TAXII status resources held per token (its oldest are dropped first).
+    pub taxii_statuses_per_token: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body: 16 << 20, max_line: 1 << 20, writers: 4, max_waiting: 64 }
+        Limits {
+            max_body: 16 << 20,
+            max_line: 1 << 20,
+            writers: 4,
+            max_waiting: 64,
+            header_timeout: std::time::Duration::from_secs(10),
+            max_connections: 1024,
+            taxii_status_ttl: std::time::Duration::from_secs(24 * 3600),
+            taxii_statuses: 10_000,
+            taxii_statuses_per_token: 1_000,
+        }
     }
 }
 
@@ -98,7 +119,11 @@ impl AppState {
             limits,
             writers: Arc::new(Semaphore::new(limits.writers.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
-            taxii_statuses: taxii::Statuses::default(),
+            taxii_statuses: taxii::Statuses::new(taxii::StatusLimits {
+                ttl: limits.taxii_status_ttl,
+                max: limits.taxii_statuses,
+                per_token: limits.taxii_statuses_per_token,
+            }),
             pages: Arc::new(PagesConfig::default()),
             sessions: pages::session::Sessions::default(),
             check_limiter: pages::check::CheckLimiter::default(),
@@ -174,13 +199,77 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
+///
+/// Each connection must send a request head within `limits.header_timeout` (also between requests
+/// on a kept-alive connection), and at most `limits.max_connections` are served at once. A
+/// connection beyond the cap is answered 503 and closed at once rather than left waiting: a queue
+/// of waiting connections is exactly what a flood of idle ones builds, and an immediate answer
+/// lets a real client retry while the slots free (each is held at most the header timeout when
+/// idle).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Peer addresses reach the handlers: the self-check answers for the visitor's own address.
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.limits;
+    let router = router(state);
+    let cap = limits.max_connections.clamp(1, u32::MAX as usize);
+    let slots = Arc::new(Semaphore::new(cap));
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors or memory: wait a little rather than spin; a connection
+                    // that failed before it was accepted concerns nobody else.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection cap reached; closing a new connection");
+            // Best effort and never waiting: the socket is fresh, so its send buffer has room.
+            let _ = stream.try_write(FULL_RESPONSE);
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        // The self-check answers for the visitor's own address, read as ConnectInfo.
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            hyper::service::Service::call(&service, request)
+        });
+        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
+                }
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    // Every connection holds a slot until it ends: having them all back means all have finished.
+    let _ = slots.acquire_many(cap as u32).await;
+    Ok(())
 }
+
+/// The answer to a connection beyond the cap.
+const FULL_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 56\r\n\r\n{\"error\":\"too many connections; try again in a second\"}\n";

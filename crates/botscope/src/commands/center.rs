@@ -16,7 +16,9 @@ notifications from (docs/api.md), with correlation run periodically.
 
 Every /api/v1 route but /health needs a token (`botscope token create`). Ingest batches are committed \
 before they are acknowledged; too many waiting batches get 503 with Retry-After instead of an \
-unbounded queue. Ctrl-C or SIGTERM stops accepting, finishes the requests in flight and exits.
+unbounded queue. A connection that does not send its request head within --header-timeout is \
+closed, and beyond --max-connections new connections get 503 at once (docs/api.md, Connections \
+and limits). Ctrl-C or SIGTERM stops accepting, finishes the requests in flight and exits.
 
 The same server serves the web pages (docs/web.md): the analysts' dashboard at / (sign in at /login with an admin token, or --open-dashboard where nobody else can reach the server), each ISP's portal at /portal (sign in with the ISP's token) and the public self-check page at /check, which answers only for the visitor's own address.";
 
@@ -59,6 +61,27 @@ pub struct ServeArgs {
     /// Ingest batches waiting for the store before new ones are told to retry (503)
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_waiting: usize,
+
+    /// How long a client has to send a request's head (line and headers), on a new connection and
+    /// between requests on a kept-alive one, before the connection is closed
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::duration_arg)]
+    pub header_timeout: u64,
+
+    /// Connections served at once; a new one beyond this is answered 503 and closed at once
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// How long the status of a TAXII POST can be read (then it is unknown: 404)
+    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = super::duration_arg)]
+    pub taxii_status_ttl: u64,
+
+    /// TAXII POST statuses held in all; the oldest are dropped first
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub taxii_statuses: u32,
+
+    /// TAXII POST statuses held per token; its oldest are dropped first
+    #[arg(long, default_value_t = 1_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub taxii_statuses_per_token: u32,
 
     #[command(flatten)]
     pub pages: PagesArgs,
@@ -129,7 +152,7 @@ impl PagesArgs {
 pub enum TokenCommand {
     /// Make a token; it is printed once, as the last word of the last line
     #[command(
-        after_help = "Examples:\n  botscope token create --role sensor --label darknet-a\n  botscope token create --role surveyor --label survey-1\n  botscope token create --role isp --isp hikari-net\n  botscope token create --role admin --label analyst"
+        after_help = "Examples:\n  botscope token create --role sensor --label darknet-a\n  botscope token create --role sensor --label isp-hikari --sensor isp-hikari-2\n  botscope token create --role surveyor --label survey-1\n  botscope token create --role isp --isp hikari-net\n  botscope token create --role admin --label analyst"
     )]
     Create(TokenCreateArgs),
     /// List tokens (ids, roles, labels; never the tokens themselves)
@@ -155,9 +178,15 @@ pub struct TokenCreateArgs {
     /// The ISP handle an isp token belongs to
     #[arg(long, value_name = "HANDLE")]
     pub isp: Option<String>,
-    /// A name for it; records a sensor posts without a `sensor` field are named after it
-    #[arg(long, value_name = "TEXT")]
+    /// A name for it. A sensor or surveyor token writes records under this name (records it posts
+    /// without a `sensor` field are named after it), so there it must be a sensor name, held by no
+    /// other live token [default: the token's id for sensors, else the ISP handle or the role]
+    #[arg(long, value_name = "NAME")]
     pub label: Option<String>,
+    /// A further sensor name the token may write records under (repeatable, up to 15): for one
+    /// machine that runs several sensors. Each is held by no other live token
+    #[arg(long = "sensor", value_name = "NAME")]
+    pub sensors: Vec<String>,
 }
 
 const CORRELATE_ABOUT: &str = "Tie bots and C&C servers into botnets, per window, with serial numbers.
@@ -215,6 +244,8 @@ pub enum BotnetsCommand {
 }
 
 pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.header_timeout >= 1, "--header-timeout must be at least 1s");
+    anyhow::ensure!(args.taxii_status_ttl >= 1, "--taxii-status-ttl must be at least 1s");
     let store = settings.open_store().await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -223,6 +254,11 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
         max_body: args.max_body_mib as usize * (1 << 20),
         max_line: settings.config.ingest.max_line_bytes.get() as usize,
         max_waiting: args.max_waiting,
+        header_timeout: std::time::Duration::from_secs(args.header_timeout),
+        max_connections: args.max_connections as usize,
+        taxii_status_ttl: std::time::Duration::from_secs(args.taxii_status_ttl),
+        taxii_statuses: args.taxii_statuses as usize,
+        taxii_statuses_per_token: args.taxii_statuses_per_token as usize,
         ..Default::default()
     };
     let pages = args.pages.config(false)?;
@@ -264,9 +300,27 @@ pub async fn token(command: TokenCommand, settings: &Settings) -> anyhow::Result
     let store = settings.open_store().await?;
     match command {
         TokenCommand::Create(args) => {
+            let writes_records = matches!(args.role, Role::Sensor | Role::Surveyor);
             let label = args.label.clone().or_else(|| args.isp.clone()).unwrap_or_else(|| args.role.to_string());
-            let (token, row) = tokens::issue(args.role, args.isp.as_deref(), &label, chrono::Utc::now())?;
+            let (token, mut row) =
+                tokens::issue(args.role, args.isp.as_deref(), &label, &args.sensors, chrono::Utc::now())?;
+            if writes_records && args.label.is_none() {
+                // Unnamed sensor tokens are named after their own id, which no other token holds.
+                row.label = row.id.clone();
+            }
+            if writes_records {
+                let existing = store.tokens().await?;
+                let mut names: Vec<&str> = vec![row.label.as_str()];
+                names.extend(row.sensors.iter().map(String::as_str));
+                let taken = tokens::names_taken(&existing, &names);
+                anyhow::ensure!(
+                    taken.is_empty(),
+                    "sensor name {} is held by another live token (records are told apart by sensor name; revoke that token first, or choose another name)",
+                    taken.join(", ")
+                );
+            }
             store.put_token(&row).await?;
+            let label = &row.label;
             eprintln!("made {} token {} ({label}); it is shown only now, keep it secret", row.role, row.id);
             println!("{token}");
         }
@@ -282,6 +336,9 @@ pub async fn token(command: TokenCommand, settings: &Settings) -> anyhow::Result
                     row.created_at.format("%Y-%m-%d %H:%M"),
                     row.revoked_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into())
                 );
+                if !row.sensors.is_empty() {
+                    println!("{:<16} also writes as: {}", "", row.sensors.join(", "));
+                }
             }
         }
         TokenCommand::Revoke { id } => {
@@ -319,6 +376,14 @@ pub async fn correlate(args: CorrelateArgs, settings: &Settings) -> anyhow::Resu
     }
     for overlap in &report.reporter_overlap {
         tracing::info!(a = %overlap.a, b = %overlap.b, shared = overlap.shared, "C&C servers reported by both");
+    }
+    if report.other_reporters > 0 {
+        tracing::info!(
+            reporters = report.other_reporters,
+            servers = report.other_reporters_servers,
+            "more reporters, summed (only the top {} are named)",
+            correlate::TOP_REPORTERS
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -463,6 +463,8 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
             "survey",
             "--lab",
             "--recheck",
+            "--scope-file",
+            path_str(&file("scope.txt"))?,
             "--rate",
             "2000",
             "--sensor",
@@ -481,12 +483,12 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     steps.next("sign-in tokens for the ISP portal");
     let mut lines =
         String::from("# botscope demo sign-in tokens (keep them secret; they work only on this demo's store)\n");
-    let (token, row) = tokens::issue(Role::Admin, None, "demo-analyst", chrono::Utc::now())?;
+    let (token, row) = tokens::issue(Role::Admin, None, "demo-analyst", &[], chrono::Utc::now())?;
     store.put_token(&row).await?;
     lines.push_str(&format!("admin (dashboard, every ISP)\t{token}\n"));
     for isp in store.isps().await? {
         let (token, row) =
-            tokens::issue(Role::Isp, Some(&isp.handle), &format!("{}-portal", isp.handle), chrono::Utc::now())?;
+            tokens::issue(Role::Isp, Some(&isp.handle), &format!("{}-portal", isp.handle), &[], chrono::Utc::now())?;
         store.put_token(&row).await?;
         lines.push_str(&format!("isp {}\t{token}\n", isp.handle));
     }

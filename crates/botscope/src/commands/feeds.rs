@@ -1,6 +1,5 @@
 //! `botscope feeds import` and `botscope liveness`.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,6 +7,7 @@ use anyhow::Context;
 use botscope_center::feeds::{self, FeedFormat, FeedOptions};
 use botscope_center::liveness::{self, ProbeConfig};
 use botscope_model::{FeedRole, Record};
+use botscope_scope::Scope;
 use botscope_store::Store;
 use clap::{Args, Subcommand};
 
@@ -101,13 +101,15 @@ the first probe of a server and whenever it goes from alive to dead or back, so 
 timeline. After each round the lifetimes are summarised: share dead within 10 days of first report, \
 median lifetime.
 
-What may be probed: with --lab only loopback servers (127.0.0.0/8, ::1), every other address \
-skipped; without it never loopback, private, shared or other special-purpose ranges (the survey's \
-built-in blocklist), and only at --rate probes per second.";
+What may be probed (the scope, docs/scanning-policy.md): every public address by default, or only \
+the --scope ranges, always minus the built-in blocklists (loopback, private, shared, documentation, \
+multicast and the other special-purpose ranges, IPv4 and IPv6) and minus every --exclude-file; \
+with --lab only loopback (127.0.0.0/8, ::1). A server a sensor or feed reported outside the scope \
+is counted (outside_scope) and never contacted. At most --rate probes per second.";
 
 /// `botscope liveness`.
 #[derive(Debug, Args)]
-#[command(long_about = LIVENESS_ABOUT, after_help = "Examples:\n  botscope liveness --once --lab\n  botscope liveness --interval 1h --rate 20 --greeting 00000001\n  botscope liveness --once --json")]
+#[command(long_about = LIVENESS_ABOUT, after_help = "Examples:\n  botscope liveness --once --lab\n  botscope liveness --interval 1h --rate 20 --greeting 00000001 --exclude-file optout.txt\n  botscope liveness --once --json --scope 198.51.100.0/22 --scope 2001:db8:100::/40")]
 pub struct LivenessArgs {
     /// One round, then exit
     #[arg(long)]
@@ -127,6 +129,16 @@ pub struct LivenessArgs {
     /// Lab mode: probe loopback servers only
     #[arg(long)]
     pub lab: bool,
+    /// Probe only servers in this range (IPv4 or IPv6 CIDR or address); repeatable [default:
+    /// every public address]
+    #[arg(long, value_name = "CIDR")]
+    pub scope: Vec<String>,
+    /// File of ranges to probe, one CIDR per line, # comments; repeatable
+    #[arg(long, value_name = "FILE")]
+    pub scope_file: Vec<PathBuf>,
+    /// File of ranges never to probe (exclusions, opt-outs), one CIDR per line; repeatable
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
     /// Name written as the records' sensor
     #[arg(long, value_name = "NAME")]
     pub sensor: Option<String>,
@@ -147,24 +159,24 @@ fn hex(text: &str) -> anyhow::Result<Vec<u8>> {
         .collect()
 }
 
-/// Whether liveness may probe `ip`: loopback only in the lab, never a special-purpose range outside it.
-fn probe_allowed(ip: IpAddr, lab: bool) -> bool {
-    if lab {
-        return ip.is_loopback();
+/// What liveness may probe: the --scope ranges (every public address when none is given) minus
+/// the built-in blocklists and the --exclude-file ranges; loopback only with --lab.
+fn liveness_scope(args: &LivenessArgs) -> anyhow::Result<Scope> {
+    let mut requested = Vec::new();
+    for text in &args.scope {
+        requested.push(botscope_scope::parse_net(text).map_err(|e| anyhow::anyhow!("--scope {e}"))?);
     }
-    match ip {
-        IpAddr::V4(v4) => {
-            let blocked = botscope_survey::scope::BUILTIN_BLOCKLIST
-                .iter()
-                .any(|(range, _)| range.parse::<ipnet::Ipv4Net>().is_ok_and(|net| net.contains(&v4)));
-            !blocked
-        }
-        IpAddr::V6(v6) => {
-            let segments = v6.segments();
-            // Global unicast only (2000::/3), and not documentation (2001:db8::/32).
-            (segments[0] & 0xe000) == 0x2000 && !(segments[0] == 0x2001 && segments[1] == 0x0db8)
-        }
+    for path in &args.scope_file {
+        requested.extend(botscope_scope::read_net_file(path)?.into_iter().map(|(net, _)| net));
     }
+    let mut excluded = Vec::new();
+    for path in &args.exclude_file {
+        excluded.extend(botscope_scope::read_net_file(path)?);
+    }
+    if args.scope.is_empty() && args.scope_file.is_empty() {
+        return Ok(Scope::public(&excluded, args.lab));
+    }
+    Ok(Scope::build_any(&requested, &excluded, args.lab)?)
 }
 
 pub async fn liveness(args: LivenessArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -176,11 +188,10 @@ pub async fn liveness(args: LivenessArgs, settings: &Settings) -> anyhow::Result
         concurrency: 256,
         sensor: args.sensor.clone(),
     };
-    let lab = args.lab;
-    let allowed = move |ip: IpAddr| probe_allowed(ip, lab);
+    let scope = liveness_scope(&args)?;
     loop {
         let targets = liveness::targets(&store).await?;
-        let report = liveness::round(&store, &targets, &config, &allowed).await?;
+        let report = liveness::round(&store, &targets, &config, &scope).await?;
         let lives = liveness::lifetimes(&store, chrono::Utc::now()).await?;
         if args.json {
             println!("{}", serde_json::json!({ "round": report, "lifetimes": lives }));
@@ -191,6 +202,7 @@ pub async fn liveness(args: LivenessArgs, settings: &Settings) -> anyhow::Result
             dead = report.dead,
             changes = report.changes,
             skipped = report.skipped,
+            outside_scope = report.outside_scope,
             dead_within_10_days = format!("{:.0} %", lives.share_dead_within_10_days * 100.0),
             median_lifetime_hours =
                 lives.median_lifetime_hours.map(|h| format!("{h:.1}")).unwrap_or_else(|| "-".into()),
@@ -209,14 +221,57 @@ pub async fn liveness(args: LivenessArgs, settings: &Settings) -> anyhow::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: LivenessArgs,
+    }
+
+    fn scope(flags: &[&str]) -> anyhow::Result<Scope> {
+        let cli = Cli::try_parse_from(std::iter::once("liveness").chain(flags.iter().copied()))?;
+        liveness_scope(&cli.args)
+    }
+
+    fn allowed(scope: &Scope, ip: &str) -> bool {
+        scope.contains(ip.parse().unwrap())
+    }
 
     #[test]
     fn the_lab_probes_loopback_only_and_the_field_never_special_ranges() {
-        let allowed = |ip: &str, lab| probe_allowed(ip.parse().unwrap(), lab);
-        assert!(allowed("127.200.0.10", true) && allowed("::1", true));
-        assert!(!allowed("192.0.2.1", true) && !allowed("10.0.0.1", true) && !allowed("8.8.8.8", true));
-        assert!(!allowed("127.200.0.10", false) && !allowed("10.1.2.3", false) && !allowed("192.168.1.1", false));
-        assert!(!allowed("100.64.0.1", false) && !allowed("2001:db8::1", false) && !allowed("fe80::1", false));
-        assert!(allowed("8.8.8.8", false) && allowed("2606:4700::1", false));
+        let lab = scope(&["--lab"]).unwrap();
+        assert!(allowed(&lab, "127.200.0.10") && allowed(&lab, "::1"));
+        assert!(!allowed(&lab, "192.0.2.1") && !allowed(&lab, "10.0.0.1") && !allowed(&lab, "8.8.8.8"));
+        let field = scope(&[]).unwrap();
+        assert!(!allowed(&field, "127.200.0.10") && !allowed(&field, "10.1.2.3") && !allowed(&field, "192.168.1.1"));
+        assert!(!allowed(&field, "100.64.0.1") && !allowed(&field, "2001:db8::1") && !allowed(&field, "fe80::1"));
+        assert!(allowed(&field, "8.8.8.8") && allowed(&field, "2606:4700::1"));
+    }
+
+    #[test]
+    fn scope_and_exclusions_narrow_what_liveness_probes() {
+        let dir = tempfile::tempdir().unwrap();
+        let optout = dir.path().join("optout.txt");
+        std::fs::write(
+            &optout,
+            "8.8.8.0/24 # asked
+2606:4700:10::/48
+",
+        )
+        .unwrap();
+        let optout = optout.to_str().unwrap();
+        let narrowed =
+            scope(&["--scope", "8.8.0.0/16", "--scope", "2606:4700::/32", "--exclude-file", optout]).unwrap();
+        assert!(allowed(&narrowed, "8.8.4.4") && allowed(&narrowed, "2606:4700::1"));
+        assert!(!allowed(&narrowed, "8.8.8.8") && !allowed(&narrowed, "2606:4700:10::1"));
+        assert!(!allowed(&narrowed, "1.1.1.1"), "outside --scope");
+        let excluded = scope(&["--exclude-file", optout]).unwrap();
+        assert!(!allowed(&excluded, "8.8.8.8") && allowed(&excluded, "1.1.1.1"));
+        let lab = scope(&["--lab", "--scope", "127.201.0.0/24"]).unwrap();
+        assert!(allowed(&lab, "127.201.0.1") && !allowed(&lab, "127.202.0.1") && !allowed(&lab, "::1"));
+        let error = scope(&["--lab", "--scope", "8.8.8.0/24"]).unwrap_err();
+        assert!(error.to_string().contains("loopback"), "{error}");
+        assert!(scope(&["--scope", "8.8.8.1/24"]).unwrap_err().to_string().contains("did you mean"));
     }
 }

@@ -13,6 +13,7 @@ use anyhow::Context;
 use botscope_flow::analyze::Windows;
 use botscope_flow::decode::{DecodeStats, Decoder};
 use botscope_flow::detect::{DetectConfig, Detector, Model};
+use botscope_flow::exporters::{Exporters, Refused};
 use botscope_flow::input::{self, Format};
 use botscope_flow::seeds::Seeds;
 use botscope_flow::window::{Subscribers, Window, WindowConfig};
@@ -233,13 +234,14 @@ struct CollectStats {
     listeners: Vec<String>,
     seconds: f64,
     decode: DecodeStats,
+    /// Datagrams from sources --exporter does not name, dropped undecoded.
+    refused: Refused,
     receive_errors: u64,
     windows: botscope_flow::analyze::AnalyzeStats,
     candidates: u64,
 }
 
-fn bind(address: &str, buffer_mib: usize) -> anyhow::Result<UdpSocket> {
-    let address: SocketAddr = address.parse().with_context(|| format!("--listen {address}: expected ADDR:PORT"))?;
+fn bind(address: SocketAddr, buffer_mib: usize) -> anyhow::Result<UdpSocket> {
     let domain = if address.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     // A large buffer rides out bursts while a window is being scored; the kernel may cap it
@@ -265,8 +267,16 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
     let setup = setup(&args.analysis)?;
     let seeds = Arc::new(load_seeds(&args.seeds)?);
     let duration = args.duration.map(|d| crate::stop::seconds(d, "--duration", 366.0 * 86400.0)).transpose()?;
+    let listen: Vec<SocketAddr> = args
+        .listen
+        .iter()
+        .map(|a| a.parse().with_context(|| format!("--listen {a}: expected ADDR:PORT")))
+        .collect::<anyhow::Result<_>>()?;
+    let exporters = Arc::new(Exporters::new(super::parse_prefixes(&args.exporter, "--exporter")?));
+    // Before binding: a collector open to everyone must not even start listening.
+    exporters.check_listeners(&listen)?;
     let sockets: Vec<UdpSocket> =
-        args.listen.iter().map(|a| bind(a, args.receive_buffer)).collect::<anyhow::Result<_>>()?;
+        listen.iter().map(|a| bind(*a, args.receive_buffer)).collect::<anyhow::Result<_>>()?;
     let listeners: Vec<String> =
         sockets.iter().map(|s| s.local_addr().map(|a| a.to_string()).unwrap_or_default()).collect();
     let dest =
@@ -293,8 +303,19 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
     for socket in sockets {
         let stop = stop.clone();
         let flow_tx = flow_tx.clone();
-        receivers.push(std::thread::spawn(move || -> (DecodeStats, u64) {
+        let exporters = exporters.clone();
+        receivers.push(std::thread::spawn(move || -> (DecodeStats, Refused, u64) {
             let mut decoder = Decoder::new();
+            let mut refused = Refused::default();
+            // Datagrams from sources --exporter does not name never reach the decoder: they
+            // could install templates and inject flows.
+            let admit = |from: SocketAddr, refused: &mut Refused| {
+                let allowed = exporters.allows(from.ip());
+                if !allowed && refused.count(from.ip(), 1) {
+                    tracing::warn!(source = %from.ip(), "datagrams from a source no --exporter names are dropped");
+                }
+                allowed
+            };
             let mut buffer = vec![0u8; 65_536];
             let mut batch = Vec::with_capacity(4096);
             let mut errors = 0u64;
@@ -302,9 +323,11 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
             while !stop.load(Ordering::Relaxed) {
                 match socket.recv_from(&mut buffer) {
                     Ok((n, from)) => {
-                        let now_ms = chrono::Utc::now().timestamp_millis();
-                        // Errors are counted in the decoder's statistics.
-                        let _ = decoder.decode(from, &buffer[..n], now_ms, &mut batch);
+                        if admit(from, &mut refused) {
+                            let now_ms = chrono::Utc::now().timestamp_millis();
+                            // Errors are counted in the decoder's statistics.
+                            let _ = decoder.decode(from, &buffer[..n], now_ms, &mut batch);
+                        }
                     }
                     Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
                     Err(_) => errors += 1,
@@ -319,12 +342,14 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
             // Drain what the kernel already holds, so nothing received is lost at shutdown.
             let _ = socket.set_nonblocking(true);
             while let Ok((n, from)) = socket.recv_from(&mut buffer) {
-                let _ = decoder.decode(from, &buffer[..n], chrono::Utc::now().timestamp_millis(), &mut batch);
+                if admit(from, &mut refused) {
+                    let _ = decoder.decode(from, &buffer[..n], chrono::Utc::now().timestamp_millis(), &mut batch);
+                }
             }
             if !batch.is_empty() {
                 let _ = flow_tx.send(batch);
             }
-            (decoder.stats, errors)
+            (decoder.stats, refused, errors)
         }));
     }
     drop(flow_tx);
@@ -384,16 +409,24 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
         }
         Ok(written)
     });
-    tracing::info!(listen = listeners.join(","), "collecting; Ctrl-C closes the open windows and writes them");
+    let accepted: Vec<String> = exporters.nets().iter().map(|n| n.to_string()).collect();
+    tracing::info!(
+        listen = listeners.join(","),
+        exporters = accepted.join(","),
+        "collecting{}; Ctrl-C closes the open windows and writes them",
+        if exporters.is_named() { "" } else { " from loopback exporters only (no --exporter)" }
+    );
     let started = Instant::now();
     while let Some(candidates) = rx.recv().await {
         sink.put(candidates).await?;
     }
     let mut decode = DecodeStats::default();
+    let mut refused = Refused::default();
     let mut receive_errors = 0;
     for receiver in receivers {
-        let (stats, errors) = receiver.join().map_err(|_| anyhow::anyhow!("a receiver thread failed"))?;
+        let (stats, dropped, errors) = receiver.join().map_err(|_| anyhow::anyhow!("a receiver thread failed"))?;
         decode.merge(&stats);
+        refused.merge(&dropped);
         receive_errors += errors;
     }
     let windows = analysis.join().map_err(|_| anyhow::anyhow!("the analysis thread failed"))?;
@@ -404,6 +437,7 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
         listeners,
         seconds: started.elapsed().as_secs_f64(),
         decode,
+        refused,
         receive_errors,
         windows: windows.stats.clone(),
         candidates: sink.written,
@@ -413,13 +447,26 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let d = &stats.decode;
-    if d.malformed + d.unknown_version + d.unknown_template_sets + d.sequence_lost > 0 {
+    let skipped = d.time_out_of_range + d.value_out_of_range;
+    if d.malformed + d.unknown_version + d.unknown_template_sets + d.sequence_lost + skipped > 0 {
         tracing::warn!(
             malformed = d.malformed,
             unknown_version = d.unknown_version,
             unknown_template_sets = d.unknown_template_sets,
             sequence_lost = d.sequence_lost,
+            time_out_of_range = d.time_out_of_range,
+            value_out_of_range = d.value_out_of_range,
             "export problems counted"
+        );
+    }
+    let r = &stats.refused;
+    if r.datagrams > 0 {
+        let sources: Vec<String> = r.sources.iter().map(|s| format!("{} ({})", s.address, s.datagrams)).collect();
+        tracing::warn!(
+            datagrams = r.datagrams,
+            from_further_sources = r.other_sources,
+            "datagrams from sources no --exporter names dropped: {}",
+            sources.join(", ")
         );
     }
     sink.dest.finish().await?;

@@ -4,6 +4,7 @@ pub mod center;
 pub mod config;
 pub mod demo;
 pub mod feeds;
+pub mod fetch;
 pub mod flow;
 pub mod ingest;
 pub mod isp;

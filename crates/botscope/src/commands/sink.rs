@@ -21,6 +21,9 @@ const BATCH: usize = 2_000;
 /// Bytes per POST at most: well under the centre's default 16 MiB body bound (a `cnc` record
 /// citing 10,000 seed records is about 400 KiB).
 const BATCH_BYTES: usize = 4 << 20;
+/// Most bytes of the centre's reply to a batch read (a reply naming a problem on every line of a
+/// full batch is well under 1 MiB).
+const REPLY_MAX_BYTES: usize = 8 << 20;
 /// After a failed delivery, how long puts go straight to the spool before trying again.
 const BACKOFF: Duration = Duration::from_secs(5);
 
@@ -131,7 +134,10 @@ impl CenterClient {
             Err(error) => return Ok(Delivery::Later(format!("{error}"))),
         };
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        let text = super::fetch::read_capped(response, REPLY_MAX_BYTES)
+            .await
+            .map(|body| String::from_utf8_lossy(&body).into_owned())
+            .unwrap_or_default();
         match status.as_u16() {
             200..=299 => {}
             413 => return Ok(Delivery::TooLarge),

@@ -9,6 +9,8 @@
 //! final, and later windows are matched against them.
 
 pub mod cluster;
+pub mod overlap;
+pub mod reporters;
 pub mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +24,8 @@ use uuid::Uuid;
 
 use crate::CenterError;
 use cluster::{Earlier, Serials, ServerInput, ServerKey, WindowInput};
+pub use overlap::{ReporterFigure, ReporterOverlap, TOP_REPORTERS, reporter_overlap};
+use reporters::Reporters;
 
 /// The score a feed's listing counts as when combining reporters' confidence.
 pub const FEED_SCORE: f64 = 0.9;
@@ -58,21 +62,15 @@ pub struct CorrelateReport {
     pub botnets: usize,
     /// C&C seed references that named no stored record (skipped).
     pub unknown_refs: u64,
-    /// Per reporter (flow analyser), the distinct C&C servers it reported.
+    /// Per reporter (flow analyser), the distinct C&C servers it reported: the
+    /// [`TOP_REPORTERS`] with the most.
     pub per_reporter: BTreeMap<String, usize>,
-    /// Per pair of reporters (flow analysers), the C&C servers both reported.
+    /// Per pair of those reporters, the C&C servers both reported.
     pub reporter_overlap: Vec<ReporterOverlap>,
-}
-
-/// Two reporters that reported the same servers.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ReporterOverlap {
-    /// One reporter.
-    pub a: String,
-    /// The other.
-    pub b: String,
-    /// Servers both reported.
-    pub shared: usize,
+    /// Reporters left out of `per_reporter` and `reporter_overlap`.
+    pub other_reporters: usize,
+    /// Distinct C&C servers the reporters left out reported.
+    pub other_reporters_servers: usize,
 }
 
 fn align(time: Timestamp, window_secs: i64) -> i64 {
@@ -90,10 +88,16 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
         return Err(CenterError::Invalid("the window must be at least one second".into()));
     }
     let of_kind = |kind| RecordQuery { kind: Some(kind), ..Default::default() };
+    // Reporters are counted by token: every name a token writes under stands for that token.
+    let reporters = Reporters::load(store).await?;
     let candidates: Vec<CncCandidate> = all_records(store, of_kind(Kind::Cnc))
         .await?
         .into_iter()
         .filter_map(|r| if let Record::Cnc(c) = r { Some(c) } else { None })
+        .map(|mut c| {
+            c.sensor = Some(reporters.of_sensor(c.sensor.as_deref()));
+            c
+        })
         .collect();
     let mut stored: Vec<BotnetWindow> = all_records(store, of_kind(Kind::BotnetWindow))
         .await?
@@ -126,8 +130,14 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
         .filter_map(|r| if let Record::Botnet(b) = r { Some(b.serial) } else { None })
         .collect();
 
-    let (per_reporter, overlap) = reporter_overlap(&candidates);
-    let mut report = CorrelateReport { per_reporter, reporter_overlap: overlap, ..Default::default() };
+    let figure = reporter_overlap(&candidates, TOP_REPORTERS);
+    let mut report = CorrelateReport {
+        per_reporter: figure.per_reporter,
+        reporter_overlap: figure.overlap,
+        other_reporters: figure.others,
+        other_reporters_servers: figure.others_servers,
+        ..Default::default()
+    };
     let mut by_window: BTreeMap<i64, Vec<&CncCandidate>> = BTreeMap::new();
     for candidate in &candidates {
         by_window.entry(align(candidate.window_start, w)).or_default().push(candidate);
@@ -144,7 +154,7 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
             report.windows_waiting += 1;
             continue;
         }
-        let input = window_input(*start, w, reports, &feeds, &seed_ip, &mut report.unknown_refs);
+        let input = window_input(*start, w, reports, &feeds, &reporters, &seed_ip, &mut report.unknown_refs);
         let earlier = earlier_botnets(stored.iter().chain(&fresh), *start, w, config.lookback);
         let formed = cluster::correlate_window(&input, &earlier, &mut serials);
         report.windows += 1;
@@ -199,6 +209,7 @@ fn window_input(
     w: i64,
     reports: &[&CncCandidate],
     feeds: &[FeedEntry],
+    reporters: &Reporters,
     seed_ip: &FxHashMap<Uuid, IpAddr>,
     unknown_refs: &mut u64,
 ) -> WindowInput {
@@ -248,9 +259,10 @@ fn window_input(
         // `report feeds` compares.
         if let Some(s) = server_index.get(&key) {
             let server = &mut input.servers[*s];
-            let reporter = format!("feed:{}", feed.source);
-            if !server.reporters.iter().any(|(name, _)| *name == reporter) {
-                server.reporters.push((reporter, FEED_SCORE));
+            let reporter = reporters.of_feed(&feed.source);
+            match server.reporters.iter_mut().find(|(name, _)| *name == reporter) {
+                Some((_, score)) => *score = score.max(FEED_SCORE),
+                None => server.reporters.push((reporter, FEED_SCORE)),
             }
             if server.family.is_none() {
                 server.family = feed.family.clone();
@@ -280,30 +292,4 @@ fn earlier_botnets<'a>(
         }
     }
     latest.into_values().map(Earlier::from).collect()
-}
-
-/// Servers per reporter, and per pair of reporters the servers both reported.
-fn reporter_overlap(candidates: &[CncCandidate]) -> (BTreeMap<String, usize>, Vec<ReporterOverlap>) {
-    let mut by_server: BTreeMap<ServerKey, BTreeSet<&str>> = BTreeMap::new();
-    for c in candidates {
-        by_server.entry((c.ip, c.port, c.protocol)).or_default().insert(c.sensor.as_deref().unwrap_or("unnamed"));
-    }
-    let mut pairs: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for reporters in by_server.values() {
-        let list: Vec<&str> = reporters.iter().copied().collect();
-        for (i, a) in list.iter().enumerate() {
-            for b in &list[i + 1..] {
-                *pairs.entry((a, b)).or_default() += 1;
-            }
-        }
-    }
-    let mut per_reporter: BTreeMap<String, usize> = BTreeMap::new();
-    for reporters in by_server.values() {
-        for reporter in reporters {
-            *per_reporter.entry(reporter.to_string()).or_default() += 1;
-        }
-    }
-    let overlap =
-        pairs.into_iter().map(|((a, b), shared)| ReporterOverlap { a: a.into(), b: b.into(), shared }).collect();
-    (per_reporter, overlap)
 }

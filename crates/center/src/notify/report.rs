@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use botscope_model::csv::CsvWriter;
 use botscope_model::{FindingIssue, Notification, NotificationReason};
 use serde::Serialize;
 
@@ -122,14 +123,6 @@ pub const COLUMNS: [&str; 25] = [
     "guide",
 ];
 
-fn quote(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
-}
-
 fn time(t: botscope_model::Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
@@ -230,21 +223,30 @@ pub fn write_reports(
 
 /// Report rows as the CSV of a report file (header and one line per row, in the order given).
 pub fn report_csv(rows: &[&Row]) -> String {
-    let mut out = COLUMNS.join(",");
-    out.push('\n');
+    let mut csv = CsvWriter::with_header(COLUMNS);
     for row in rows {
-        let line: Vec<String> = fields(row).iter().map(|f| quote(f)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
+        csv.row(fields(row));
     }
-    out
+    csv.finish()
 }
 
 /// Stored cases as CSV (what the API's `format=csv` returns).
 pub fn cases_csv(cases: &[Notification]) -> String {
-    let mut out = String::from(
-        "notification_id,isp,ip,port,reason,status,first_notified,last_notified,times_notified,device_vendor,device_model,botnet,guide\n",
-    );
+    let mut csv = CsvWriter::with_header([
+        "notification_id",
+        "isp",
+        "ip",
+        "port",
+        "reason",
+        "status",
+        "first_notified",
+        "last_notified",
+        "times_notified",
+        "device_vendor",
+        "device_model",
+        "botnet",
+        "guide",
+    ]);
     for case in cases {
         let device = case.device.clone().unwrap_or_default();
         let fields = [
@@ -262,9 +264,7 @@ pub fn cases_csv(cases: &[Notification]) -> String {
             case.botnet.clone().unwrap_or_default(),
             case.guide.clone().unwrap_or_default(),
         ];
-        let quoted: Vec<String> = fields.iter().map(|f| quote(f)).collect();
-        out.push_str(&quoted.join(","));
-        out.push('\n');
+        csv.row(fields);
     }
-    out
+    csv.finish()
 }

@@ -57,6 +57,14 @@ pub struct DecodeStats {
     pub ignored_samples: u64,
     /// Sampled packet headers that held no usable IP packet.
     pub unusable_headers: u64,
+    /// Records skipped because a time in them, or computed from them, does not fit: seconds or
+    /// milliseconds beyond 64 bits, or a time outside years 0000 to 9999. Read whole, so the
+    /// records after them are still decoded.
+    pub time_out_of_range: u64,
+    /// Records skipped because a number is wider than its field allows (a port above 65535, a
+    /// protocol above 255, an integer of more than 64 bits, a count times the sampling rate
+    /// beyond 64 bits).
+    pub value_out_of_range: u64,
 }
 
 impl DecodeStats {
@@ -80,9 +88,11 @@ impl DecodeStats {
             (&mut self.sequence_resets, other.sequence_resets),
             (&mut self.ignored_samples, other.ignored_samples),
             (&mut self.unusable_headers, other.unusable_headers),
+            (&mut self.time_out_of_range, other.time_out_of_range),
+            (&mut self.value_out_of_range, other.value_out_of_range),
         ];
         for (mine, theirs) in pairs {
-            *mine += theirs;
+            *mine = mine.saturating_add(theirs);
         }
     }
 }
@@ -99,6 +109,24 @@ pub enum DecodeError {
     /// The header is inconsistent (lengths, counts).
     #[error("malformed {0} header")]
     BadHeader(&'static str),
+}
+
+/// Why a record that was read whole gave no flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    /// Counted in [`DecodeStats::time_out_of_range`].
+    Time,
+    /// Counted in [`DecodeStats::value_out_of_range`].
+    Value,
+}
+
+impl DecodeStats {
+    fn skipped(&mut self, why: Skip) {
+        match why {
+            Skip::Time => self.time_out_of_range += 1,
+            Skip::Value => self.value_out_of_range += 1,
+        }
+    }
 }
 
 /// Sequence tracking for one stream (exporter, domain or engine).
@@ -193,7 +221,7 @@ impl Decoder {
                 let gap = seq.wrapping_sub(state.expected);
                 if gap != 0 {
                     if gap < SEQUENCE_RESET {
-                        self.stats.sequence_lost += u64::from(gap);
+                        self.stats.sequence_lost = self.stats.sequence_lost.saturating_add(u64::from(gap));
                     } else {
                         self.stats.sequence_resets += 1;
                     }

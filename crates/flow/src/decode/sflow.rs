@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use botscope_telescope::packet::{self, Addr, linktype};
 
 use super::be::u32_at;
-use super::{DecodeError, Decoder};
+use super::{DecodeError, Decoder, Skip};
 use crate::flow::Flow;
 
 /// Samples per datagram at most (a datagram cannot hold more than a few hundred).
@@ -34,12 +34,15 @@ pub(super) fn decode(
     if samples > MAX_SAMPLES {
         return Err(bad);
     }
+    // `at` is 28 or 40 here.
     let agent = d.get(8..at - 16).map(|a| a.iter().fold(0u64, |h, b| h.rotate_left(8) ^ u64::from(*b))).unwrap_or(0);
     decoder.sequence(exporter, 5 | 0x80, agent ^ (u64::from(sub_agent) << 32), sequence, 1);
     for _ in 0..samples {
         let (Some(format), Some(len)) = (u32_at(d, at), u32_at(d, at + 4)) else {
             return Err(bad);
         };
+        // `at` stays within the datagram, so `at + 8` cannot overflow; the sample's length is
+        // hostile and is only ever a bounds-checked slice end.
         let start = at + 8;
         let Some(body) = d.get(start..start.saturating_add(len as usize)) else {
             return Err(bad);
@@ -77,8 +80,17 @@ fn flow_sample(decoder: &mut Decoder, s: &[u8], expanded: bool, now_ms: i64, out
         at += 8 + record.len();
         let flow = match format {
             1 => raw_header(decoder, record),
-            3 => sampled_ip(record, false),
-            4 => sampled_ip(record, true),
+            3 | 4 => match sampled_ip(record, format == 4) {
+                Ok(flow) => Some(flow),
+                Err(None) => {
+                    decoder.stats.malformed += 1;
+                    None
+                }
+                Err(Some(why)) => {
+                    decoder.stats.skipped(why);
+                    None
+                }
+            },
             _ => {
                 decoder.stats.ignored_samples += 1;
                 continue;
@@ -88,6 +100,7 @@ fn flow_sample(decoder: &mut Decoder, s: &[u8], expanded: bool, now_ms: i64, out
             flow.start_ms = now_ms;
             flow.end_ms = now_ms;
             flow.packets = rate;
+            // A 32-bit length times a 32-bit rate stays below 2^64.
             flow.bytes = frame_length.saturating_mul(rate);
             out.push(flow);
         }
@@ -127,19 +140,25 @@ fn raw_header(decoder: &mut Decoder, r: &[u8]) -> Option<(Flow, u64)> {
 }
 
 /// Decoded IPv4 (format 3) or IPv6 (format 4) summary: length, protocol, src, dst, ports,
-/// flags, tos/priority.
-fn sampled_ip(r: &[u8], v6: bool) -> Option<(Flow, u64)> {
-    let length = u32_at(r, 0)?;
-    let proto = u32_at(r, 4)? as u8;
+/// flags, tos/priority. `Err(None)` when the record is cut short, `Err(Some(_))` when a 32-bit
+/// field holds more than its protocol field can (a port above 65535, a protocol above 255).
+fn sampled_ip(r: &[u8], v6: bool) -> Result<(Flow, u64), Option<Skip>> {
+    let length = u32_at(r, 0).ok_or(None)?;
+    let proto = u32_at(r, 4).ok_or(None)?;
     let (src, dst, rest) = if v6 {
-        let src = Addr(u128::from_be_bytes(r.get(8..24)?.try_into().ok()?));
-        let dst = Addr(u128::from_be_bytes(r.get(24..40)?.try_into().ok()?));
-        (src, dst, 40)
+        let bytes = |at: usize| -> Option<[u8; 16]> { r.get(at..at + 16)?.try_into().ok() };
+        let (src, dst) = (bytes(8).ok_or(None)?, bytes(24).ok_or(None)?);
+        (Addr(u128::from_be_bytes(src)), Addr(u128::from_be_bytes(dst)), 40)
     } else {
-        (Addr::v4(u32_at(r, 8)?), Addr::v4(u32_at(r, 12)?), 16)
+        (Addr::v4(u32_at(r, 8).ok_or(None)?), Addr::v4(u32_at(r, 12).ok_or(None)?), 16)
     };
-    let (sport, dport, flags) = (u32_at(r, rest)?, u32_at(r, rest + 4)?, u32_at(r, rest + 8)?);
-    Some((flow(src, dst, sport as u16, dport as u16, proto, flags as u8), u64::from(length)))
+    let (sport, dport, flags) =
+        (u32_at(r, rest).ok_or(None)?, u32_at(r, rest + 4).ok_or(None)?, u32_at(r, rest + 8).ok_or(None)?);
+    let narrow = |v: u32| u16::try_from(v).map_err(|_| Some(Skip::Value));
+    let proto = u8::try_from(proto).map_err(|_| Some(Skip::Value))?;
+    // The TCP flags word carries the classic eight flags in its low byte.
+    let flags = (flags & 0xff) as u8;
+    Ok((flow(src, dst, narrow(sport)?, narrow(dport)?, proto, flags), u64::from(length)))
 }
 
 fn flow(src: Addr, dst: Addr, src_port: u16, dst_port: u16, protocol: u8, tcp_flags: u8) -> Flow {

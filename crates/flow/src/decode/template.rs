@@ -11,8 +11,8 @@ use botscope_telescope::packet::Addr;
 use rustc_hash::FxHashMap;
 
 use super::be::{u16_at, u32_at, uint};
-use super::{DecodeError, Decoder};
-use crate::flow::{Flow, protocol};
+use super::{DecodeError, Decoder, Skip};
+use crate::flow::{Flow, protocol, time_in_range};
 
 /// Templates held at most, over all exporters; further ones are refused and counted.
 pub const MAX_TEMPLATES: usize = 16_384;
@@ -79,6 +79,7 @@ pub(super) fn decode_v9(
         return Err(DecodeError::TooShort(d.len()));
     }
     let uptime = u32_at(d, 4).unwrap_or(0);
+    // Whole seconds of 32 bits: at most 2^42 ms, in range.
     let export_ms = i64::from(u32_at(d, 8).unwrap_or(0)) * 1000;
     let sequence = u32_at(d, 12).unwrap_or(0);
     let source_id = u32_at(d, 16).unwrap_or(0);
@@ -124,7 +125,9 @@ pub(super) fn decode_ipfix(
     // IPFIX counts data records, so the sequence can only be followed when every set was read.
     match &walked {
         Ok(Walked { records, complete: true }) => {
-            decoder.sequence(exporter, 10, u64::from(domain), sequence, *records as u32)
+            // A 64 KiB message holds far fewer than 2^32 records.
+            let advance = u32::try_from(*records).unwrap_or(u32::MAX);
+            decoder.sequence(exporter, 10, u64::from(domain), sequence, advance)
         }
         _ => {
             decoder.sequences.remove(&(exporter, 10, u64::from(domain)));
@@ -211,10 +214,9 @@ fn read_templates(decoder: &mut Decoder, stream: Stream, mut content: &[u8], opt
             // IPFIX withdrawal: forget the template (id 2 or 3 withdraws them all).
             if ipfix {
                 if id == 2 || id == 3 {
-                    decoder
-                        .templates
-                        .map
-                        .retain(|k, t| !(k.0 == stream.0 && k.2 == stream.2 && t.options == (id == 3)));
+                    decoder.templates.map.retain(|k, t| {
+                        !(k.0 == stream.0 && k.1 == stream.1 && k.2 == stream.2 && t.options == (id == 3))
+                    });
                 } else {
                     decoder.templates.map.remove(&(stream.0, stream.1, stream.2, id));
                 }
@@ -227,11 +229,14 @@ fn read_templates(decoder: &mut Decoder, stream: Stream, mut content: &[u8], opt
         let mut fields = Vec::with_capacity(field_count.min(MAX_FIELDS));
         let mut truncated = false;
         for _ in 0..field_count {
+            // `at` stays within the set (every read below is bounds-checked), so adding a few
+            // bytes to it cannot overflow; reads past the end stop the template.
             let (Some(raw_id), Some(len)) = (u16_at(content, at), u16_at(content, at + 2)) else {
                 truncated = true;
                 break;
             };
             at += 4;
+            // Only IPFIX has enterprise numbers; in NetFlow v9 the top bit is part of the id.
             let (id, enterprise) = if ipfix && raw_id & 0x8000 != 0 {
                 let Some(number) = u32_at(content, at) else {
                     truncated = true;
@@ -251,6 +256,7 @@ fn read_templates(decoder: &mut Decoder, stream: Stream, mut content: &[u8], opt
             return;
         }
         content = &content[at.min(content.len())..];
+        // At most 257 fields of at most 65535 bytes: far from overflowing.
         let min_len: usize =
             fields.iter().map(|f| if ipfix && f.len == VARIABLE { 1 } else { usize::from(f.len) }).sum();
         if id < 256 || fields.len() > MAX_FIELDS || min_len == 0 {
@@ -300,11 +306,27 @@ struct Fields {
     packet_interval: Option<u64>,
     packet_space: Option<u64>,
     boot_ms: Option<i64>,
+    /// The first reason the record cannot become a flow; it is still read to its end.
+    skip: Option<Skip>,
 }
 
+/// An NTP timestamp (32-bit seconds since 1900, 32-bit fraction) in Unix milliseconds. Always in
+/// range (years 1900 to 2036); NTP eras after 2036 are not told apart, as exporters do not send
+/// them yet.
 fn ntp_ms(v: u64) -> i64 {
-    let secs = (v >> 32) as i64 - NTP_UNIX_OFFSET;
-    secs * 1000 + (((v & 0xffff_ffff) * 1000) >> 32) as i64
+    let secs = i64::from((v >> 32) as u32) - NTP_UNIX_OFFSET;
+    // The fraction times 1000 is below 2^42 and the shifted result below 1000.
+    secs * 1000 + i64::from((((v & 0xffff_ffff) * 1000) >> 32) as u32)
+}
+
+/// Seconds since the epoch (dateTimeSeconds) in milliseconds, if they are a time in range.
+fn seconds_ms(secs: u64) -> Option<i64> {
+    i64::try_from(secs).ok()?.checked_mul(1000).filter(|ms| time_in_range(*ms))
+}
+
+/// Milliseconds since the epoch (dateTimeMilliseconds), if they are a time in range.
+fn millis_ms(ms: u64) -> Option<i64> {
+    i64::try_from(ms).ok().filter(|ms| time_in_range(*ms))
 }
 
 fn address(bytes: &[u8]) -> Option<Addr> {
@@ -315,38 +337,55 @@ fn address(bytes: &[u8]) -> Option<Addr> {
     }
 }
 
+/// What an options data record is read for; its other fields (v9 scope fields among them, whose
+/// type numbers collide with element ids) are not looked at, so they cannot get it skipped.
+const OPTIONS_ELEMENTS: [u16; 5] = [34, 50, 160, 305, 306];
+
 impl Fields {
-    fn set(&mut self, field: Field, value: &[u8]) {
-        if field.enterprise != 0 || value.is_empty() {
+    fn set(&mut self, field: Field, value: &[u8], options: bool) {
+        if field.enterprise != 0 || value.is_empty() || (options && !OPTIONS_ELEMENTS.contains(&field.id)) {
             return;
         }
-        let n = || uint(value);
-        match field.id {
-            1 => self.bytes = Some(n()),
-            2 => self.packets = Some(n()),
-            85 => self.total_bytes = Some(n()),
-            86 => self.total_packets = Some(n()),
-            4 => self.protocol = n() as u8,
-            6 => self.tcp_flags = n() as u8,
-            7 => self.src_port = n() as u16,
-            11 => self.dst_port = n() as u16,
+        if let Err(why) = self.read(field.id, value) {
+            self.skip.get_or_insert(why);
+        }
+    }
+
+    /// Reads one element. A value that does not fit its element is an error, never cut to fit:
+    /// a cut port or time would be a different, plausible-looking one.
+    fn read(&mut self, id: u16, value: &[u8]) -> Result<(), Skip> {
+        let n = || uint(value).ok_or(Skip::Value);
+        let time = |ms: Option<i64>| ms.ok_or(Skip::Time).map(Some);
+        match id {
+            1 => self.bytes = Some(n()?),
+            2 => self.packets = Some(n()?),
+            85 => self.total_bytes = Some(n()?),
+            86 => self.total_packets = Some(n()?),
+            4 => self.protocol = u8::try_from(n()?).map_err(|_| Skip::Value)?,
+            // tcpControlBits is 16 bits since RFC 7125 (NS and the header length above the eight
+            // classic flags); the analyser reads the classic eight.
+            6 => self.tcp_flags = (n()? & 0xff) as u8,
+            7 => self.src_port = u16::try_from(n()?).map_err(|_| Skip::Value)?,
+            11 => self.dst_port = u16::try_from(n()?).map_err(|_| Skip::Value)?,
             8 | 27 => self.src = address(value),
             12 | 28 => self.dst = address(value),
-            32 | 139 => self.icmp = n() as u16,
-            21 => self.end_uptime = Some(n() as u32),
-            22 => self.start_uptime = Some(n() as u32),
-            150 => self.start_ms = Some(n() as i64 * 1000),
-            151 => self.end_ms = Some(n() as i64 * 1000),
-            152 => self.start_ms = Some(n() as i64),
-            153 => self.end_ms = Some(n() as i64),
-            154 | 156 => self.start_ms = Some(ntp_ms(n())),
-            155 | 157 => self.end_ms = Some(ntp_ms(n())),
-            34 | 50 => self.sampling = Some(n()),
-            305 => self.packet_interval = Some(n()),
-            306 => self.packet_space = Some(n()),
-            160 => self.boot_ms = Some(n() as i64),
+            32 | 139 => self.icmp = u16::try_from(n()?).map_err(|_| Skip::Value)?,
+            // Uptime stamps are 32-bit milliseconds; a wider value is no uptime.
+            21 => self.end_uptime = Some(u32::try_from(n()?).map_err(|_| Skip::Time)?),
+            22 => self.start_uptime = Some(u32::try_from(n()?).map_err(|_| Skip::Time)?),
+            150 => self.start_ms = time(seconds_ms(n()?))?,
+            151 => self.end_ms = time(seconds_ms(n()?))?,
+            152 => self.start_ms = time(millis_ms(n()?))?,
+            153 => self.end_ms = time(millis_ms(n()?))?,
+            154 | 156 => self.start_ms = Some(ntp_ms(n()?)),
+            155 | 157 => self.end_ms = Some(ntp_ms(n()?)),
+            34 | 50 => self.sampling = Some(n()?),
+            305 => self.packet_interval = Some(n()?),
+            306 => self.packet_space = Some(n()?),
+            160 => self.boot_ms = time(millis_ms(n()?))?,
             _ => {}
         }
+        Ok(())
     }
 
     fn sampling_rate(&self) -> Option<u64> {
@@ -354,7 +393,9 @@ impl Fields {
             return Some(rate);
         }
         let interval = self.packet_interval.filter(|i| *i > 0)?;
-        Some((interval + self.packet_space.unwrap_or(0)) / interval)
+        // (interval + space) / interval, without the sum that could overflow; a rate this large
+        // makes the record's counts overflow, which skips it.
+        Some((self.packet_space.unwrap_or(0) / interval).saturating_add(1))
     }
 }
 
@@ -392,11 +433,11 @@ fn read_data(
                     len = usize::from(long);
                 }
             }
-            let Some(value) = content.get(cursor..cursor + len) else {
+            let Some(value) = content.get(cursor..cursor.saturating_add(len)) else {
                 cut = true;
                 break;
             };
-            fields.set(*field, value);
+            fields.set(*field, value, template.options);
             cursor += len;
         }
         if cut {
@@ -408,6 +449,10 @@ fn read_data(
         }
         at = cursor;
         records += 1;
+        if let Some(why) = fields.skip {
+            decoder.stats.skipped(why);
+            continue;
+        }
         if template.options {
             decoder.stats.options_records += 1;
             let info = decoder.templates.streams.entry(stream).or_default();
@@ -419,25 +464,47 @@ fn read_data(
             }
             continue;
         }
-        if let Some(flow) = to_flow(&fields, decoder.templates.streams.get(&stream).copied(), clock) {
-            out.push(flow);
+        match to_flow(&fields, decoder.templates.streams.get(&stream).copied(), clock) {
+            Ok(Some(flow)) => out.push(flow),
+            Ok(None) => {}
+            Err(why) => decoder.stats.skipped(why),
         }
     }
     records
 }
 
-fn to_flow(fields: &Fields, info: Option<StreamInfo>, clock: Clock) -> Option<Flow> {
-    let (src, dst) = (fields.src?, fields.dst?);
+/// The flow a record describes; `Ok(None)` when it names no addresses (an options-like record
+/// in a data template), an error when its times or counts do not fit.
+fn to_flow(fields: &Fields, info: Option<StreamInfo>, clock: Clock) -> Result<Option<Flow>, Skip> {
+    let (Some(src), Some(dst)) = (fields.src, fields.dst) else {
+        return Ok(None);
+    };
     let rate = fields.sampling_rate().or(info.map(|i| i.sampling).filter(|r| *r > 0)).unwrap_or(1);
     let uptime_to_ms = |stamp: u32| match (clock.uptime_ms, info.and_then(|i| i.boot_ms)) {
-        (Some(uptime), _) => Some(clock.export_ms - i64::from(uptime.wrapping_sub(stamp) as i32)),
-        (None, Some(boot)) => Some(boot + i64::from(stamp)),
-        (None, None) => None,
+        // The export time is at most 2^42 ms and the distance back at most 2^31: in range.
+        (Some(uptime), _) => Ok(Some(clock.export_ms - i64::from(uptime.wrapping_sub(stamp) as i32))),
+        // The boot time is in range but may sit at its very end.
+        (None, Some(boot)) => {
+            boot.checked_add(i64::from(stamp)).filter(|ms| time_in_range(*ms)).map(Some).ok_or(Skip::Time)
+        }
+        (None, None) => Ok(None),
     };
-    let end_ms = fields.end_ms.or(fields.end_uptime.and_then(uptime_to_ms)).unwrap_or(clock.export_ms);
-    let start_ms = fields.start_ms.or(fields.start_uptime.and_then(uptime_to_ms)).unwrap_or(end_ms).min(end_ms);
+    // An absolute time wins over an uptime stamp; what neither gives falls back to the export
+    // time (end) or the end (start).
+    let time = |absolute: Option<i64>, uptime: Option<u32>| -> Result<Option<i64>, Skip> {
+        match (absolute, uptime) {
+            (Some(ms), _) => Ok(Some(ms)),
+            (None, Some(stamp)) => uptime_to_ms(stamp),
+            (None, None) => Ok(None),
+        }
+    };
+    let end_ms = time(fields.end_ms, fields.end_uptime)?.unwrap_or(clock.export_ms);
+    let start_ms = time(fields.start_ms, fields.start_uptime)?.unwrap_or(end_ms).min(end_ms);
     let is_icmp = matches!(fields.protocol, protocol::ICMP | protocol::ICMPV6);
-    Some(Flow {
+    // A count times the sampling rate beyond 2^64 is no real traffic: skipped rather than clamped,
+    // so one forged record cannot set a server's totals.
+    let scaled = |count: Option<u64>| count.unwrap_or(0).checked_mul(rate).ok_or(Skip::Value);
+    Ok(Some(Flow {
         start_ms,
         end_ms,
         src,
@@ -446,9 +513,9 @@ fn to_flow(fields: &Fields, info: Option<StreamInfo>, clock: Clock) -> Option<Fl
         dst_port: if is_icmp && fields.dst_port == 0 { fields.icmp } else { fields.dst_port },
         protocol: fields.protocol,
         tcp_flags: fields.tcp_flags,
-        packets: fields.packets.or(fields.total_packets).unwrap_or(0).saturating_mul(rate),
-        bytes: fields.bytes.or(fields.total_bytes).unwrap_or(0).saturating_mul(rate),
+        packets: scaled(fields.packets.or(fields.total_packets))?,
+        bytes: scaled(fields.bytes.or(fields.total_bytes))?,
         reply_packets: 0,
         reply_bytes: 0,
-    })
+    }))
 }

@@ -243,3 +243,335 @@ fn regression_a_flow_ending_after_the_export_second_keeps_its_time() {
         assert_eq!(out, flows, "{format:?}");
     }
 }
+
+/// Finding 10 of issue 16: `mutated_exports_never_panic` hit `attempt to multiply with overflow`
+/// on flowStartSeconds times 1000 (release builds wrapped to a time in 1706 or 2233). The flips
+/// turn the v9 template's octetDeltaCount (8 bytes) into flowStartSeconds and set the top byte of
+/// one record's count, which then says 2^56 seconds.
+#[test]
+fn regression_flow_start_seconds_overflowing_ms_is_a_counted_skip_not_a_wrapped_time() {
+    let mut datagrams = Vec::new();
+    Exporter::new(Format::V9).encode(&sample_flows(20), 1_793_581_200_000, &mut datagrams);
+    assert_eq!(datagrams.len(), 1);
+    let mut d = datagrams.remove(0);
+    for (at, byte) in [(921usize, 150u8), (278, 1)] {
+        let n = d.len();
+        d[at % n] = byte;
+    }
+    assert_eq!(&d[56..58], &[0, 150], "the eighth template field is now flowStartSeconds");
+    let mut decoder = Decoder::new();
+    let mut out = Vec::new();
+    decoder.decode(exporter(), &d, 0, &mut out).unwrap();
+    assert_eq!(decoder.stats.time_out_of_range, 1, "{:?}", decoder.stats);
+    assert_eq!(out.len(), 19, "the other records are kept");
+    for flow in &out {
+        assert!(crate::time_in_range(flow.start_ms) && flow.start_ms <= flow.end_ms, "{flow:?}");
+        // Their "start" is their byte count read as seconds: 600 s per flow number.
+        assert_eq!(flow.start_ms % 600_000, 0, "{flow:?}");
+    }
+}
+
+/// One IPFIX message (export time `secs`, domain 1): a template 256 of source and destination
+/// address plus `fields`, then one data record of the addresses plus `values`. With `boot`, an
+/// options template 257 and a record giving systemInitTimeMilliseconds come first.
+fn ipfix_message(secs: u32, boot: Option<&[u8]>, fields: &[(u16, u16)], values: &[u8]) -> Vec<u8> {
+    fn set(m: &mut Vec<u8>, id: u16, body: &[u8]) {
+        m.extend_from_slice(&id.to_be_bytes());
+        m.extend_from_slice(&(body.len() as u16 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+    }
+    let mut m = vec![0, 10, 0, 0];
+    m.extend_from_slice(&secs.to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    if let Some(boot) = boot {
+        let mut t = vec![1, 1, 0, 2, 0, 1, 0, 149, 0, 4, 0, 160];
+        t.extend_from_slice(&(boot.len() as u16).to_be_bytes());
+        set(&mut m, 3, &t);
+        let mut r = vec![0, 0, 0, 1];
+        r.extend_from_slice(boot);
+        set(&mut m, 257, &r);
+    }
+    let mut t = vec![1, 0];
+    t.extend_from_slice(&(fields.len() as u16 + 2).to_be_bytes());
+    t.extend_from_slice(&[0, 8, 0, 4, 0, 12, 0, 4]);
+    for (id, len) in fields {
+        t.extend_from_slice(&id.to_be_bytes());
+        t.extend_from_slice(&len.to_be_bytes());
+    }
+    set(&mut m, 2, &t);
+    let mut r = vec![127, 16, 0, 1, 127, 200, 0, 1];
+    r.extend_from_slice(values);
+    set(&mut m, 256, &r);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    m
+}
+
+fn decode_one(m: &[u8]) -> (Vec<Flow>, DecodeStats) {
+    let mut decoder = Decoder::new();
+    let mut out = Vec::new();
+    let _ = decoder.decode(exporter(), m, 0, &mut out);
+    (out, decoder.stats)
+}
+
+/// What an absolute IPFIX time element with `value` means, computed without overflow; `None`
+/// when it is no time botscope accepts.
+fn expected_ms(element: u16, value: u64) -> Option<i64> {
+    let ms = match element {
+        150 | 151 => i128::from(value) * 1000,
+        152 | 153 => i128::from(value),
+        _ => {
+            let secs = i128::from(value >> 32) - 2_208_988_800;
+            secs * 1000 + ((i128::from(value & 0xffff_ffff) * 1000) >> 32)
+        }
+    };
+    i64::try_from(ms).ok().filter(|ms| crate::time_in_range(*ms))
+}
+
+fn hostile_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(u64::MAX),
+        Just(u64::from(u32::MAX)),
+        Just(i64::MAX as u64),
+        Just(i64::MAX as u64 / 1000 + 1),
+        Just(crate::LATEST_MS as u64),
+        Just(crate::LATEST_MS as u64 + 1),
+        Just(0u64),
+        any::<u64>(),
+        0u64..1 << 40,
+    ]
+}
+
+#[test]
+fn an_ipfix_time_at_the_edge_of_the_range_is_kept_and_one_past_it_is_skipped() {
+    let last = (crate::LATEST_MS as u64).to_be_bytes();
+    let (out, _) = decode_one(&ipfix_message(0, None, &[(153, 8)], &last));
+    assert_eq!(out[0].end_ms, crate::LATEST_MS);
+    let past = (crate::LATEST_MS as u64 + 1).to_be_bytes();
+    let (out, stats) = decode_one(&ipfix_message(0, None, &[(153, 8)], &past));
+    assert_eq!((out.len(), stats.time_out_of_range), (0, 1));
+    // Seconds whose milliseconds do not fit 64 bits, and milliseconds above i64::MAX (which an
+    // `as i64` cast made negative).
+    for (element, value) in [(150u16, u64::MAX / 999), (152, u64::MAX)] {
+        let (out, stats) = decode_one(&ipfix_message(0, None, &[(element, 8)], &value.to_be_bytes()));
+        assert_eq!((out.len(), stats.time_out_of_range), (0, 1), "{element}");
+    }
+}
+
+#[test]
+fn regression_an_ipfix_withdrawal_leaves_netflow_v9_templates_alone() {
+    // "Withdraw all templates" (template id 2, no fields) named only the exporter and domain,
+    // so an IPFIX message also dropped the same exporter's NetFlow v9 templates.
+    let mut datagrams = Vec::new();
+    Exporter::new(Format::V9).encode(&sample_flows(48), 1_793_581_200_000, &mut datagrams);
+    let mut decoder = Decoder::new();
+    let mut out = Vec::new();
+    decoder.decode(exporter(), &datagrams[0], 0, &mut out).unwrap();
+    let withdraw_all = [0, 10, 0, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 0, 8, 0, 2, 0, 0];
+    decoder.decode(exporter(), &withdraw_all, 0, &mut out).unwrap();
+    decoder.decode(exporter(), &datagrams[1], 0, &mut out).unwrap();
+    assert_eq!(decoder.stats.unknown_template_sets, 0);
+    assert_eq!(out.len(), 48);
+}
+
+#[test]
+fn sflow_fields_wider_than_their_protocol_field_are_counted() {
+    let mut datagrams = Vec::new();
+    Exporter::new(Format::Sflow).encode(&sample_flows(1), 0, &mut datagrams);
+    // Header 28 bytes, sample header 8 + 32, record header 8: the sampled IPv4 record at 76;
+    // its destination port at 76 + 20.
+    let mut wide_port = datagrams[0].clone();
+    wide_port[96..100].copy_from_slice(&70_000u32.to_be_bytes());
+    let (out, stats) = decode_one(&wide_port);
+    assert_eq!((out.len(), stats.value_out_of_range), (0, 1));
+    let mut wide_protocol = datagrams[0].clone();
+    wide_protocol[80..84].copy_from_slice(&(256 + 6u32).to_be_bytes());
+    let (out, stats) = decode_one(&wide_protocol);
+    assert_eq!((out.len(), stats.value_out_of_range), (0, 1));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Absolute time elements with any value: the flow's time is the value's exact meaning, or
+    /// the record is a counted skip. A field wider than 8 bytes holds the same number when its
+    /// leading bytes are zero, and is a counted skip when they are not.
+    #[test]
+    fn hostile_ipfix_times_give_the_exact_time_or_a_counted_skip(
+        element in prop_oneof![Just(150u16), Just(151), Just(152), Just(153), Just(154), Just(155), Just(156), Just(157)],
+        value in hostile_u64(),
+        wide in prop_oneof![Just(None), Just(Some(0u8)), Just(Some(1u8))],
+        secs in any::<u32>(),
+    ) {
+        let mut bytes = Vec::new();
+        if let Some(high) = wide {
+            bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, high]);
+        }
+        bytes.extend_from_slice(&value.to_be_bytes());
+        let (out, stats) = decode_one(&ipfix_message(secs, None, &[(element, bytes.len() as u16)], &bytes));
+        let export_ms = i64::from(secs) * 1000;
+        match (wide, expected_ms(element, value)) {
+            (Some(1), _) => prop_assert_eq!((out.len(), stats.value_out_of_range), (0, 1)),
+            (_, None) => prop_assert_eq!((out.len(), stats.time_out_of_range), (0, 1)),
+            (_, Some(ms)) => {
+                prop_assert_eq!(out.len(), 1);
+                let f = out[0];
+                if matches!(element, 150 | 152 | 154 | 156) {
+                    prop_assert_eq!((f.start_ms, f.end_ms), (ms.min(export_ms), export_ms));
+                } else {
+                    prop_assert_eq!((f.start_ms, f.end_ms), (ms, ms));
+                }
+            }
+        }
+    }
+
+    /// systemInitTimeMilliseconds from options data plus 32-bit uptime stamps.
+    #[test]
+    fn hostile_boot_times_and_uptimes_give_the_exact_time_or_a_counted_skip(
+        boot in hostile_u64(),
+        start in any::<u32>(),
+        end in prop_oneof![Just(u32::MAX), any::<u32>()],
+    ) {
+        let mut values = start.to_be_bytes().to_vec();
+        values.extend_from_slice(&end.to_be_bytes());
+        let m = ipfix_message(7, Some(&boot.to_be_bytes()), &[(22, 4), (21, 4)], &values);
+        let (out, stats) = decode_one(&m);
+        match i64::try_from(boot).ok().filter(|b| crate::time_in_range(*b)) {
+            None => {
+                // The options record is skipped; without a boot time the stamps mean nothing and
+                // the flow takes the export time.
+                prop_assert_eq!(stats.time_out_of_range, 1);
+                prop_assert_eq!((out[0].start_ms, out[0].end_ms), (7_000, 7_000));
+            }
+            Some(boot) => {
+                let at = |stamp: u32| i64::try_from(i128::from(boot) + i128::from(stamp)).ok().filter(|ms| crate::time_in_range(*ms));
+                match (at(start), at(end)) {
+                    (Some(s), Some(e)) => prop_assert_eq!((out[0].start_ms, out[0].end_ms), (s.min(e), e)),
+                    _ => prop_assert_eq!((out.len(), stats.time_out_of_range), (0, 1)),
+                }
+            }
+        }
+    }
+
+    /// NetFlow v5 and v9 place uptime stamps against the header's export time and uptime: any
+    /// values give times in range, end not before start, and the modular distance exactly.
+    #[test]
+    fn hostile_v5_and_v9_header_times_never_wrap(
+        secs in prop_oneof![Just(u32::MAX), Just(0u32), any::<u32>()],
+        nsecs in prop_oneof![Just(u32::MAX), any::<u32>()],
+        uptime in prop_oneof![Just(u32::MAX), Just(0u32), any::<u32>()],
+        first in prop_oneof![Just(u32::MAX), Just(0u32), any::<u32>()],
+        last in prop_oneof![Just(u32::MAX), Just(0u32), any::<u32>()],
+        v9 in any::<bool>(),
+    ) {
+        let mut datagrams = Vec::new();
+        Exporter::new(if v9 { Format::V9 } else { Format::V5 }).encode(&sample_flows(1), 1_793_581_200_000, &mut datagrams);
+        let mut d = datagrams.remove(0);
+        d[4..8].copy_from_slice(&uptime.to_be_bytes());
+        d[8..12].copy_from_slice(&secs.to_be_bytes());
+        if v9 {
+            // Header 20, templates 48 and 20, options data 12, data set header 4: the record at
+            // 104, its uptime stamps 30 bytes in.
+            d[134..138].copy_from_slice(&first.to_be_bytes());
+            d[138..142].copy_from_slice(&last.to_be_bytes());
+        } else {
+            d[12..16].copy_from_slice(&nsecs.to_be_bytes());
+            d[24 + 24..24 + 28].copy_from_slice(&first.to_be_bytes());
+            d[24 + 28..24 + 32].copy_from_slice(&last.to_be_bytes());
+        }
+        let (out, stats) = decode_one(&d);
+        prop_assert_eq!(out.len(), 1, "{:?}", stats);
+        let export_ms = i128::from(secs) * 1000 + if v9 { 0 } else { i128::from(nsecs.min(999_999_999) / 1_000_000) };
+        let at = |stamp: u32| export_ms - i128::from(uptime.wrapping_sub(stamp) as i32);
+        prop_assert_eq!(i128::from(out[0].end_ms), at(last));
+        prop_assert_eq!(i128::from(out[0].start_ms), at(first).min(at(last)));
+        prop_assert!(crate::time_in_range(out[0].start_ms) && crate::time_in_range(out[0].end_ms));
+    }
+
+    /// A count times the sampling rate is exact or a counted skip, never wrapped or clamped.
+    #[test]
+    fn hostile_counts_and_sampling_rates_never_wrap(
+        packets in hostile_u64(),
+        rate in prop_oneof![Just(u64::MAX), Just(u64::from(u32::MAX)), Just(0u64), Just(1u64), any::<u64>()],
+        space in prop_oneof![Just(None), Just(Some(u64::MAX)), any::<u64>().prop_map(Some)],
+    ) {
+        // With a packet space, the rate comes from samplingPacketInterval and Space.
+        let (fields, values): (Vec<(u16, u16)>, Vec<u8>) = match space {
+            None => (vec![(2, 8), (34, 8)], [packets.to_be_bytes(), rate.to_be_bytes()].concat()),
+            Some(space) => (
+                vec![(2, 8), (305, 8), (306, 8)],
+                [packets.to_be_bytes(), rate.to_be_bytes(), space.to_be_bytes()].concat(),
+            ),
+        };
+        let (out, stats) = decode_one(&ipfix_message(0, None, &fields, &values));
+        let effective = match space {
+            None => u128::from(rate.max(1)),
+            Some(_) if rate == 0 => 1,
+            // A rate beyond 64 bits is taken as 2^64 - 1.
+            Some(space) => (u128::from(space / rate) + 1).min(u128::from(u64::MAX)),
+        };
+        match u64::try_from(u128::from(packets) * effective) {
+            Ok(total) => prop_assert_eq!(out[0].packets, total),
+            Err(_) => prop_assert_eq!((out.len(), stats.value_out_of_range), (0, 1)),
+        }
+    }
+
+    /// Templates of any shape (field counts that lie, zero and 65535 lengths, enterprise bits,
+    /// variable-length fields) followed by any data: no panic in a debug build, and every flow
+    /// that comes out has its times in range.
+    #[test]
+    fn hostile_templates_never_panic_or_give_a_time_out_of_range(
+        fields in proptest::collection::vec(
+            (prop_oneof![any::<u16>(), 0u16..200, Just(0x8000 | 150)], prop_oneof![Just(0u16), Just(1), Just(4), Just(8), Just(16), Just(65_535), any::<u16>()]),
+            0..40,
+        ),
+        declared in prop_oneof![Just(None), Just(Some(u16::MAX)), Just(Some(0u16)), any::<u16>().prop_map(Some)],
+        data in proptest::collection::vec(prop_oneof![Just(0xffu8), Just(0u8), any::<u8>()], 0..1400),
+        ipfix in any::<bool>(),
+    ) {
+        let mut template = vec![1, 0];
+        template.extend_from_slice(&declared.unwrap_or(fields.len() as u16).to_be_bytes());
+        for (id, len) in &fields {
+            template.extend_from_slice(&id.to_be_bytes());
+            template.extend_from_slice(&len.to_be_bytes());
+            if ipfix && id & 0x8000 != 0 {
+                template.extend_from_slice(&u32::MAX.to_be_bytes());
+            }
+        }
+        let mut m = if ipfix {
+            vec![0, 10, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1]
+        } else {
+            vec![0, 9, 0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1]
+        };
+        for (id, body) in [(if ipfix { 2u16 } else { 0 }, &template), (256, &data)] {
+            m.extend_from_slice(&id.to_be_bytes());
+            m.extend_from_slice(&((body.len() + 4).min(65_535) as u16).to_be_bytes());
+            m.extend_from_slice(body);
+        }
+        if ipfix {
+            let len = m.len().min(65_535) as u16;
+            m[2..4].copy_from_slice(&len.to_be_bytes());
+        }
+        let (out, _) = decode_one(&m);
+        for f in &out {
+            prop_assert!(crate::time_in_range(f.start_ms) && crate::time_in_range(f.end_ms) && f.start_ms <= f.end_ms);
+        }
+    }
+}
+
+#[test]
+fn an_options_record_is_not_skipped_for_fields_it_is_not_read_for() {
+    // NetFlow v9 scope field types share numbers with element ids (1 is both "system" and
+    // octetDeltaCount): a scope that reads as a port above 65535 must not cost the sampling rate.
+    let flows = sample_flows(10);
+    let mut datagrams = Vec::new();
+    Exporter::new(Format::V9).with_sampling(10).encode(&flows, 1_793_581_200_000, &mut datagrams);
+    let mut d = datagrams.remove(0);
+    // Options template at 68: its scope field type at 78; the options record's scope value at 92.
+    assert_eq!((&d[78..80], &d[82..84]), (&[0u8, 1][..], &[0u8, 34][..]));
+    d[78..80].copy_from_slice(&7u16.to_be_bytes());
+    d[92..96].copy_from_slice(&70_000u32.to_be_bytes());
+    let (out, stats) = decode_one(&d);
+    assert_eq!(stats.value_out_of_range, 0);
+    assert_eq!(out.iter().map(|f| f.packets).sum::<u64>(), flows.iter().map(|f| f.packets).sum::<u64>());
+}

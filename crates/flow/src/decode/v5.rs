@@ -22,7 +22,8 @@ pub(super) fn decode(
     if d.len() < HEADER {
         return Err(DecodeError::TooShort(d.len()));
     }
-    let count = usize::from(u16_at(d, 2).unwrap_or(0));
+    let count16 = u16_at(d, 2).unwrap_or(0);
+    let count = usize::from(count16);
     if count == 0 || count > MAX_RECORDS {
         return Err(DecodeError::BadHeader("NetFlow v5"));
     }
@@ -34,15 +35,16 @@ pub(super) fn decode(
     let sampling = u16_at(d, 22).unwrap_or(0);
     // Top two bits: mode; the rest: the interval. Mode 0 means no sampling whatever the rest says.
     let rate = if sampling >> 14 != 0 { u64::from(sampling & 0x3fff).max(1) } else { 1 };
-    let export_ms = secs * 1000 + nsecs / 1_000_000;
-    decoder.sequence(exporter, 5, u64::from(engine), sequence, count as u32);
+    // Residual nanoseconds are below 10^9; a larger value is clamped there rather than let it
+    // move the export time by up to four seconds. No overflow: secs < 2^32, so ms < 2^42.
+    let export_ms = secs * 1000 + nsecs.min(999_999_999) / 1_000_000;
+    decoder.sequence(exporter, 5, u64::from(engine), sequence, u32::from(count16));
     // Uptime stamps are relative to the exporter's boot; they wrap after 49.7 days, so the
     // distance back from export time is taken modulo 2^32, as a signed number: a flow may end a
     // moment after the (second-granular) export time.
     let at = |stamp: u32| export_ms - i64::from(uptime.wrapping_sub(stamp) as i32);
     let available = (d.len() - HEADER) / RECORD;
-    for i in 0..count.min(available) {
-        let r = &d[HEADER + i * RECORD..HEADER + (i + 1) * RECORD];
+    for r in d[HEADER..].chunks_exact(RECORD).take(count) {
         let first = u32_at(r, 24).unwrap_or(0);
         let last = u32_at(r, 28).unwrap_or(0);
         let (start_ms, end_ms) = (at(first), at(last));
@@ -55,8 +57,9 @@ pub(super) fn decode(
             dst_port: u16_at(r, 34).unwrap_or(0),
             protocol: u8_at(r, 38).unwrap_or(0),
             tcp_flags: u8_at(r, 37).unwrap_or(0),
-            packets: u64::from(u32_at(r, 16).unwrap_or(0)) * rate,
-            bytes: u64::from(u32_at(r, 20).unwrap_or(0)) * rate,
+            // 32-bit counters times a 14-bit interval cannot reach 2^64; saturating all the same.
+            packets: u64::from(u32_at(r, 16).unwrap_or(0)).saturating_mul(rate),
+            bytes: u64::from(u32_at(r, 20).unwrap_or(0)).saturating_mul(rate),
             reply_packets: 0,
             reply_bytes: 0,
         });

@@ -63,17 +63,23 @@ fn flow(row: &Row<'_>) -> Result<Flow, String> {
         "ICMP6" => protocol::ICMPV6,
         other => other.parse().map_err(|_| format!("unknown protocol {other:?}"))?,
     };
-    let port = |name: &str| -> u16 {
+    // Ports are written as numbers, ICMP's as `type.code`, whose type is kept. A number outside
+    // 0 to 65535 is a damaged line, not a port to cut down to size.
+    let port = |name: &str| -> Result<u16, String> {
         let text = row.get(name).unwrap_or("0");
-        text.parse::<f64>().map(|v| v as u16).unwrap_or(0)
+        match text.parse::<f64>() {
+            Ok(v) if (0.0..65536.0).contains(&v) => Ok(v as u16),
+            Ok(_) => Err(format!("{name} {text} is not a port")),
+            Err(_) => Ok(0),
+        }
     };
     Ok(Flow {
         start_ms: start_ms.min(end_ms),
         end_ms,
         src: Addr::from(src),
         dst: Addr::from(dst),
-        src_port: port("sp"),
-        dst_port: port("dp"),
+        src_port: port("sp")?,
+        dst_port: port("dp")?,
         protocol: proto,
         tcp_flags: flags(row.get("flg").unwrap_or("")),
         packets: number(row.get("ipkt")),

@@ -72,6 +72,19 @@ flows,bytes,packets,avg_bps,avg_pps,avg_bpp\n\
 }
 
 #[test]
+fn regression_nfdump_ports_out_of_range_are_bad_lines_not_clamped() {
+    // `v as u16` made 70000 port 65535 and -5 port 0: plausible ports that were never sent.
+    let text = "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt\n\
+2026-11-02 00:00:01,2026-11-02 00:00:02,1.0,127.16.0.9,127.200.0.1,40112,70000,TCP,......S.,0,0,1,60\n\
+2026-11-02 00:00:01,2026-11-02 00:00:02,1.0,127.16.0.9,127.200.0.1,-5,23,TCP,......S.,0,0,1,60\n\
+2026-11-02 00:00:01,2026-11-02 00:00:02,1.0,127.16.0.9,127.200.0.1,40112,8.0,ICMP,........,0,0,1,60\n";
+    let (flows, report) = read_all(text, Format::Auto).unwrap();
+    assert_eq!((report.flows, report.bad_lines), (1, 2), "{report:?}");
+    assert!(report.errors[0].1.contains("dp 70000"), "{report:?}");
+    assert_eq!(flows[0].0.dst_port, 8, "an ICMP type.code keeps its type");
+}
+
+#[test]
 fn unknown_text_is_an_error_and_empty_input_is_nothing() {
     assert!(matches!(read_all("hello world\n", Format::Auto), Err(InputError::Unrecognised(_))));
     assert_eq!(read_all("", Format::Auto).unwrap().1.flows, 0);

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use botscope_center::tokens::Role;
+use botscope_center::tokens::{Caller, Role};
 use botscope_model::{Botnet, Kind, Record};
 use botscope_store::{RecordQuery, all_records};
 
@@ -21,16 +21,33 @@ pub(crate) async fn all_botnets(state: &AppState) -> Result<Vec<Botnet>, ApiErro
     Ok(botnets)
 }
 
+/// A botnet as `caller` may see it: an ISP learns how many independent reporters there were, not
+/// the names of other ISPs' flow analysers or partners.
+fn as_seen_by(botnet: Botnet, caller: &Caller) -> serde_json::Value {
+    let reporters = botnet.reporters.len();
+    let mut value = serde_json::to_value(botnet).unwrap_or_default();
+    if caller.role != Role::Admin
+        && let Some(fields) = value.as_object_mut()
+    {
+        fields.remove("reporters");
+        fields.insert("reporter_count".into(), reporters.into());
+    }
+    value
+}
+
 pub async fn list(State(state): State<AppState>, auth: Auth) -> Result<Json<serde_json::Value>, ApiError> {
-    auth.require(&[Role::Isp, Role::Admin])?;
-    Ok(Json(serde_json::json!({ "botnets": all_botnets(&state).await? })))
+    let caller = auth.require(&[Role::Isp, Role::Admin])?;
+    let botnets: Vec<serde_json::Value> =
+        all_botnets(&state).await?.into_iter().map(|b| as_seen_by(b, caller)).collect();
+    Ok(Json(serde_json::json!({ "botnets": botnets })))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     auth: Auth,
     Path(serial): Path<String>,
-) -> Result<Json<Botnet>, ApiError> {
-    auth.require(&[Role::Isp, Role::Admin])?;
-    all_botnets(&state).await?.into_iter().find(|b| b.serial == serial).map(Json).ok_or_else(ApiError::not_found)
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = auth.require(&[Role::Isp, Role::Admin])?;
+    let botnet = all_botnets(&state).await?.into_iter().find(|b| b.serial == serial).ok_or_else(ApiError::not_found)?;
+    Ok(Json(as_seen_by(botnet, caller)))
 }

@@ -4,7 +4,9 @@
 //! accepted survives a crash of the centre the moment after. Bad lines are answered one by one
 //! (line number and reason) and the good lines of the batch are still stored, as a bulk API does.
 //! When too many batches wait for the store the centre answers 503 with `Retry-After` instead of
-//! queueing without bound; sensors keep the batch and send it again.
+//! queueing without bound; sensors keep the batch and send it again. What a token may write (its
+//! own sensor names, ids the centre derives, verdicts only on cases a re-survey judges) is
+//! `botscope_center::admit`.
 
 use std::io::Read;
 use std::sync::atomic::Ordering;
@@ -13,18 +15,15 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use botscope_center::tokens::Role;
-use botscope_model::{Kind, Record, parse_line};
+use botscope_center::admit;
+use botscope_center::tokens::{Caller, Role};
+use botscope_model::{Record, parse_line};
 use botscope_store::Store;
 use serde::Serialize;
 
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
-
-/// Kinds a sensor token may send; the centre makes the others itself.
-pub const SENSOR_KINDS: [Kind; 7] =
-    [Kind::Finding, Kind::Activity, Kind::Cnc, Kind::Service, Kind::DarknetDay, Kind::FeedEntry, Kind::Outcome];
 
 /// Per-line errors listed in a reply; the rest are counted.
 const LISTED_ERRORS: usize = 100;
@@ -69,20 +68,9 @@ pub async fn ingest(
     let caller = auth.require(&[Role::Sensor, Role::Surveyor, Role::Admin])?.clone();
     let limits = state.limits;
     let raw = axum::body::to_bytes(body, limits.max_body).await.map_err(|_| body_error(limits.max_body))?;
-    let text = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?")) {
-        None | Some("identity") => raw.to_vec(),
-        Some("gzip") => {
-            let mut out = Vec::new();
-            let cap = limits.max_body as u64 * 8;
-            flate2::read::GzDecoder::new(&raw[..])
-                .take(cap + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| ApiError::bad_request(format!("the gzip body does not decompress: {e}")))?;
-            if out.len() as u64 > cap {
-                return Err(body_error(cap as usize));
-            }
-            out
-        }
+    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?")) {
+        None | Some("identity") => false,
+        Some("gzip") => true,
         Some(other) => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -91,45 +79,50 @@ pub async fn ingest(
         }
     };
 
-    let mut records: Vec<Record> = Vec::new();
-    let mut problems = Vec::new();
-    let mut error_count = 0;
-    let mut lines = 0;
-    for (index, line) in text.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        lines += 1;
-        let outcome = if line.len() > limits.max_line {
-            Err(format!("line longer than {} bytes", limits.max_line))
-        } else {
-            read_line(line, &caller)
-        };
-        match outcome {
-            Ok(record) => records.push(record),
-            Err(error) => {
-                error_count += 1;
-                if problems.len() < LISTED_ERRORS {
-                    problems.push(LineProblem { line: index + 1, error });
+    // Admission first: beyond `max_waiting` batches in hand the caller is told to come back, before
+    // any decompressing or parsing is spent on it.
+    if state.waiting.fetch_add(1, Ordering::SeqCst) >= limits.max_waiting {
+        state.waiting.fetch_sub(1, Ordering::SeqCst);
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "the centre is busy; nothing from this batch was stored, send it again later".into(),
+            retry_after: Some(2),
+        });
+    }
+    let _admitted = Admitted(state.waiting.clone());
+
+    // Decompressing and parsing are CPU work of unbounded length for the async workers: they run on
+    // the blocking pool so the health check and other requests keep answering.
+    let parse_caller = caller.clone();
+    let read = tokio::task::spawn_blocking(move || read_batch(&raw, gzip, limits, &parse_caller))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "reading the batch failed"))??;
+    let Batch { lines, mut records, mut problems, mut error_count } = read;
+
+    // Verdicts must be about a case a re-survey judges, of the ISP they name.
+    let mut kept = Vec::with_capacity(records.len());
+    for (line, record) in records.drain(..) {
+        if let Record::Outcome(outcome) = &record {
+            match admit::admit_outcome(&state.store, outcome, &caller).await {
+                Ok(()) => {}
+                Err(admit::AdmitError::Store(error)) => return Err(error.into()),
+                Err(admit::AdmitError::Refused(refusal)) => {
+                    error_count += 1;
+                    if problems.len() < LISTED_ERRORS {
+                        problems.push(LineProblem { line, error: refusal.to_string() });
+                    }
+                    continue;
                 }
             }
         }
+        kept.push(record);
     }
+    let records = kept;
 
     let (inserted, duplicates) = if records.is_empty() {
         (0, 0)
     } else {
-        // Bounded waiting: beyond `max_waiting` queued batches the caller is told to come back.
-        if state.waiting.fetch_add(1, Ordering::SeqCst) >= limits.max_waiting {
-            state.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: "the centre is busy; nothing from this batch was stored, send it again later".into(),
-                retry_after: Some(2),
-            });
-        }
         let permit = state.writers.acquire().await;
-        state.waiting.fetch_sub(1, Ordering::SeqCst);
         let _permit = permit.map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
         let summary = state.store.put_records(&records).await?;
         // Re-survey verdicts move their cases (fixed, not_fixed).
@@ -158,41 +151,68 @@ pub async fn ingest(
     }))
 }
 
-/// One line as a record the caller may send, named after the caller's token label when it names
-/// no sensor.
-fn read_line(line: &[u8], caller: &botscope_center::tokens::Caller) -> Result<Record, String> {
-    let mut record = parse_line(line, None).map_err(|e| e.to_string())?.ok_or("blank line")?;
-    if caller.role != Role::Admin && !SENSOR_KINDS.contains(&record.kind()) {
-        let names: Vec<&str> = SENSOR_KINDS.iter().map(|k| k.as_str()).collect();
-        return Err(format!(
-            "kind {} is made by the centre; a sensor or surveyor token may send {}",
-            record.kind(),
-            names.join(", ")
-        ));
+/// Holds one of the `max_waiting` places until the batch is answered.
+struct Admitted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
-    if let Record::Outcome(outcome) = &record
-        && caller.role != Role::Admin
-        && outcome.source != botscope_model::OutcomeSource::Recheck
-    {
-        return Err(
-            "a sensor or surveyor sends only re-survey outcomes (source recheck); ISPs report theirs through /api/v1/isp"
-                .into()
-        );
-    }
-    // The id stays the one derived from the record as sent, so it matches the sensor's own files
-    // (flow analysers cite seed records by it).
-    let slot = match &mut record {
-        Record::Finding(r) => Some(&mut r.sensor),
-        Record::Activity(r) => Some(&mut r.sensor),
-        Record::Cnc(r) => Some(&mut r.sensor),
-        Record::Service(r) => Some(&mut r.sensor),
-        Record::DarknetDay(r) => Some(&mut r.sensor),
-        _ => None,
+}
+
+/// A batch read into records (with their line numbers) and refused lines.
+struct Batch {
+    lines: usize,
+    records: Vec<(usize, Record)>,
+    problems: Vec<LineProblem>,
+    error_count: usize,
+}
+
+/// Decompresses (bounded) and reads every line, applying the rules that need no store.
+fn read_batch(raw: &[u8], gzip: bool, limits: crate::Limits, caller: &Caller) -> Result<Batch, ApiError> {
+    let decompressed;
+    let text: &[u8] = if gzip {
+        let mut out = Vec::new();
+        let cap = limits.max_body as u64 * 8;
+        flate2::read::GzDecoder::new(raw)
+            .take(cap + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| ApiError::bad_request(format!("the gzip body does not decompress: {e}")))?;
+        if out.len() as u64 > cap {
+            return Err(body_error(cap as usize));
+        }
+        decompressed = out;
+        &decompressed
+    } else {
+        raw
     };
-    if let Some(slot) = slot
-        && slot.is_none()
-    {
-        *slot = Some(caller.label.clone());
+    let now = chrono::Utc::now();
+    let mut batch = Batch { lines: 0, records: Vec::new(), problems: Vec::new(), error_count: 0 };
+    for (index, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        batch.lines += 1;
+        let outcome = if line.len() > limits.max_line {
+            Err(format!("line longer than {} bytes", limits.max_line))
+        } else {
+            read_line(line, caller, now)
+        };
+        match outcome {
+            Ok(record) => batch.records.push((index + 1, record)),
+            Err(error) => {
+                batch.error_count += 1;
+                if batch.problems.len() < LISTED_ERRORS {
+                    batch.problems.push(LineProblem { line: index + 1, error });
+                }
+            }
+        }
     }
-    Ok(record)
+    Ok(batch)
+}
+
+/// One line as a record the caller may send (see [`admit::admit`]).
+fn read_line(line: &[u8], caller: &Caller, now: botscope_model::Timestamp) -> Result<Record, String> {
+    let record = parse_line(line, None).map_err(|e| e.to_string())?.ok_or("blank line")?;
+    admit::admit(record, caller, now).map_err(|refusal| refusal.to_string())
 }

@@ -146,13 +146,17 @@ pub async fn recheck(
 ) -> Result<Response, ApiError> {
     auth.require(&[Role::Surveyor, Role::Admin])?;
     let Query(params) = params.map_err(query_error)?;
-    let due = chrono::Utc::now() - chrono::Duration::days(i64::from(params.min_age_days));
+    // An age beyond what a date can hold asks for cases older than any: none, rather than a panic.
+    let Some(due) = chrono::Duration::try_days(i64::from(params.min_age_days))
+        .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+    else {
+        return Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], String::new()).into_response());
+    };
     let mut body = String::new();
     for case in notifications_of(&state, None).await? {
-        let open = !matches!(case.status, NotificationStatus::FalsePositive)
-            && case.reason != botscope_model::NotificationReason::Infected
-            && case.port.is_some();
-        if open && case.last_notified.unwrap_or(case.created_at) <= due {
+        // The same rule the ingest applies to a surveyor's verdicts: what is offered here is what
+        // a verdict may move.
+        if botscope_center::admit::recheckable(&case) && case.last_notified.unwrap_or(case.created_at) <= due {
             body.push_str(&Record::Notification(case).to_json_line());
             body.push('\n');
         }

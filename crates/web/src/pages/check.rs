@@ -235,7 +235,9 @@ pub async fn check(
     }
     let days = state.pages.check_days;
     let now = chrono::Utc::now();
-    let since = now - chrono::Duration::days(i64::from(days));
+    let since = chrono::Duration::try_days(i64::from(days))
+        .and_then(|span| now.checked_sub_signed(span))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
     // Every record of the address in the window (one address has few), so the verdict and the
     // dates do not depend on which records one page of results happened to hold.
     let records = |kind| RecordQuery { kind: Some(kind), ip: Some(ip), since: Some(since), ..Default::default() };

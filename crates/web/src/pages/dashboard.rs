@@ -350,10 +350,8 @@ pub async fn overview(
         ]);
     }
     page.blocks.push(Block::Table(table));
-    let mut reporters: BTreeMap<String, BTreeSet<(std::net::IpAddr, u16)>> = BTreeMap::new();
-    for c in &data.cnc {
-        reporters.entry(c.sensor.clone().unwrap_or_else(|| "unnamed".into())).or_default().insert((c.ip, c.port));
-    }
+    // Bounded like the correlation report: the top reporters by servers, the rest summed.
+    let figure = botscope_center::correlate::reporter_overlap(&data.cnc, botscope_center::correlate::TOP_REPORTERS);
     let mut table = Table::new(
         "isp_overlap",
         lang.pick(
@@ -362,17 +360,37 @@ pub async fn overview(
         ),
         &[lang.pick("ISP analyser(s)", "ISPの分析"), lang.pick("servers", "サーバ数")],
     );
-    let names: Vec<&String> = reporters.keys().collect();
-    for name in &names {
-        table.row(vec![(*name).clone().into(), reporters[*name].len().into()]);
+    for (name, servers) in &figure.per_reporter {
+        table.row(vec![name.clone().into(), (*servers).into()]);
     }
-    for (i, a) in names.iter().enumerate() {
-        for b in &names[i + 1..] {
-            let shared = reporters[*a].intersection(&reporters[*b]).count();
-            table.row(vec![format!("{a} & {b}").into(), shared.into()]);
-        }
+    if figure.others > 0 {
+        let label = match lang {
+            Lang::En => format!("others ({} analysers)", figure.others),
+            Lang::Ja => format!("その他（{}件の分析）", figure.others),
+        };
+        table.row(vec![label.into(), figure.others_servers.into()]);
+    }
+    for pair in &figure.overlap {
+        table.row(vec![format!("{} & {}", pair.a, pair.b).into(), pair.shared.into()]);
     }
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
+    if figure.others > 0 {
+        page.html(format!(
+            "<p>{}</p>",
+            esc(&match lang {
+                Lang::En => format!(
+                    "Only the {} analysers that reported the most servers are named; {} more are summed as others, and pairs are shown among the named only.",
+                    figure.per_reporter.len(),
+                    figure.others
+                ),
+                Lang::Ja => format!(
+                    "報告したサーバが多い{}件の分析のみ名前を示し、残り{}件は「その他」にまとめています（共通数は名前を示した分析の間のみ）。",
+                    figure.per_reporter.len(),
+                    figure.others
+                ),
+            })
+        ));
+    }
     Ok(page.respond(view.csv()))
 }
 

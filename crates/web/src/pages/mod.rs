@@ -19,6 +19,7 @@ use std::fmt::Write;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use botscope_model::csv::CsvWriter;
 
 /// Languages the pages speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,20 +191,19 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// The table as CSV (RFC 4180 quoting; cells that a spreadsheet would run as formulas are
-    /// prefixed with a quote).
+    /// The table as CSV, through the one writer every download uses (botscope_model::csv).
     pub fn csv(&self) -> String {
-        let mut out = String::new();
-        let line = |out: &mut String, cells: &mut dyn Iterator<Item = String>| {
-            let cells: Vec<String> = cells.map(|c| csv_field(&c)).collect();
-            out.push_str(&cells.join(","));
-            out.push_str("\r\n");
-        };
-        line(&mut out, &mut self.columns.iter().cloned());
+        let mut csv = CsvWriter::with_header(&self.columns);
         for row in &self.rows {
-            line(&mut out, &mut row.iter().map(Cell::plain));
+            for cell in row {
+                match cell {
+                    Cell::Text(text) | Cell::Link(text, _) => csv.text(text),
+                    Cell::Num(n) => csv.number(*n),
+                };
+            }
+            csv.end_row();
         }
-        out
+        csv.finish()
     }
 
     fn html(&self, csv_href: &str, lang: Lang) -> String {
@@ -242,15 +242,6 @@ impl Table {
         out.push_str("</tbody></table></div>");
         out
     }
-}
-
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) && text.parse::<f64>().is_err() {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
 /// How a chart draws its table.

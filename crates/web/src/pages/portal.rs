@@ -399,7 +399,7 @@ pub async fn create_token(
     if label.is_empty() {
         return Ok(error_page(lang, StatusCode::BAD_REQUEST, "give the token a label"));
     }
-    let (token, row) = tokens::issue(Role::Isp, Some(&isp), &label, chrono::Utc::now())
+    let (token, row) = tokens::issue(Role::Isp, Some(&isp), &label, &[], chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     state.store.put_token(&row).await?;
     tracing::info!(isp = %isp, token = %row.id, "ISP made a token in the portal");

@@ -10,9 +10,9 @@
 
 mod access;
 mod query;
+mod status;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
@@ -21,20 +21,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use botscope_model::{Kind, Record, TaxiiObject, Timestamp};
 use botscope_store::{RecordQuery, Store, all_records};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
 use crate::AppState;
 use access::{Collection, TaxiiCaller};
 pub use access::{SHARED_COLLECTION, isp_collection};
+pub use status::{LISTED, StatusLimits, Statuses};
 
 /// The TAXII 2.1 media type.
 pub const MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
 /// Largest POST body the API root takes.
 pub const MAX_CONTENT_LENGTH: usize = 10 << 20;
-
-/// Status resources of POSTs, kept in memory for the life of the server.
-#[derive(Clone, Default)]
-pub struct Statuses(Arc<Mutex<HashMap<String, Value>>>);
 
 /// A TAXII error: `{title, description, http_status}` in the TAXII media type.
 #[derive(Debug)]
@@ -320,76 +318,117 @@ pub async fn post_objects(
     let raw = axum::body::to_bytes(body, MAX_CONTENT_LENGTH).await.map_err(|_| {
         TaxiiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Too large", format!("at most {MAX_CONTENT_LENGTH} bytes"))
     })?;
-    let envelope: Value =
-        serde_json::from_slice(&raw).map_err(|e| TaxiiError::bad_request(format!("not a JSON envelope: {e}")))?;
-    let objects = envelope
-        .get("objects")
-        .and_then(|o| o.as_array())
-        .ok_or_else(|| TaxiiError::bad_request("the envelope has no \"objects\" list"))?;
     let now = chrono::Utc::now();
-    let mut successes = Vec::new();
-    let mut failures = Vec::new();
+    // A partner is named by its ISP handle, which the centre vouches for, never by the free-text
+    // label of its token; an admin's post by the token's id.
+    let sender = caller.isp.clone().unwrap_or_else(|| caller.token_id.clone());
+    let mut tally = status::Tally::default();
     let mut records = Vec::new();
-    for object in objects {
-        let stix_id = object.get("id").and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let entry = TaxiiObject {
-            id: None,
-            collection: found.id.clone(),
-            date_added: now,
-            added_by: caller.label.clone(),
-            object: object.clone(),
-        };
-        let version = entry.version().to_string();
-        let refusal = if object.get("spec_version").and_then(|v| v.as_str()) != Some("2.1") {
-            Some("only STIX 2.1 objects (spec_version \"2.1\")".to_string())
-        } else if found.shared && access::is_red(object) {
-            Some("TLP:RED objects go only to their audience's collection, never the shared one".to_string())
-        } else {
-            let mut record = Record::TaxiiObject(entry);
-            match record.validate() {
-                Ok(()) => {
-                    record.ensure_id();
-                    records.push(record);
-                    None
-                }
-                Err(e) => Some(e.to_string()),
-            }
-        };
-        match refusal {
-            None => successes.push(json!({ "id": stix_id, "version": version })),
-            Some(message) => failures.push(json!({ "id": stix_id, "version": version, "message": message })),
+    // Objects are taken one at a time as the envelope is read, and only accepted ones are kept:
+    // a tree of the whole envelope costs ten times its size when it is a list of `{}`.
+    each_object(&raw, |object| {
+        let text = |key: &str| object.get(key).and_then(Value::as_str);
+        let stix_id = status::clip(text("id").unwrap_or(""), status::ID_BYTES);
+        let version = status::clip(text("modified").or_else(|| text("created")).unwrap_or(""), status::VERSION_BYTES);
+        if object.get("spec_version").and_then(Value::as_str) != Some("2.1") {
+            return tally.failure(&stix_id, &version, "only STIX 2.1 objects (spec_version \"2.1\")");
         }
-    }
+        if found.shared && access::is_red(&object) {
+            return tally.failure(
+                &stix_id,
+                &version,
+                "TLP:RED objects go only to their audience's collection, never the shared one",
+            );
+        }
+        let entry =
+            TaxiiObject { id: None, collection: found.id.clone(), date_added: now, added_by: sender.clone(), object };
+        let mut record = Record::TaxiiObject(entry);
+        match record.validate() {
+            Ok(()) => {
+                record.ensure_id();
+                records.push(record);
+                tally.success(&stix_id, &version);
+            }
+            Err(e) => tally.failure(&stix_id, &version, &e.to_string()),
+        }
+    })
+    .map_err(|e| TaxiiError::bad_request(format!("not a JSON envelope with an \"objects\" list: {e}")))?;
     state.store.put_records(&records).await?;
     // A partner's C&C indicators become feed entries of the centre, kept apart by who sent them.
-    let bundle = json!({ "type": "bundle", "objects": objects });
-    let options = botscope_center::feeds::FeedOptions {
-        format: botscope_center::feeds::FeedFormat::Stix,
-        source: format!("taxii:{}", caller.label),
-        plain_role: botscope_model::FeedRole::Cnc,
-        now,
-    };
-    if let Ok(read) = botscope_center::feeds::read(bundle.to_string().as_bytes(), &options) {
-        let entries: Vec<Record> = read.entries.into_iter().map(Record::FeedEntry).collect();
-        state.store.put_records(&entries).await?;
+    // Feed entries reach correlation, liveness and every analyst's view, so TLP:RED objects stay
+    // only in the collection they were posted to.
+    let accepted: Vec<&Value> = records
+        .iter()
+        .filter_map(|r| if let Record::TaxiiObject(o) = r { Some(&o.object) } else { None })
+        .filter(|object| !access::is_red(object))
+        .collect();
+    if !accepted.is_empty() {
+        let bundle = serde_json::to_vec(&json!({ "type": "bundle", "objects": accepted })).unwrap_or_default();
+        let options = botscope_center::feeds::FeedOptions {
+            format: botscope_center::feeds::FeedFormat::Stix,
+            source: format!("taxii:{sender}"),
+            plain_role: botscope_model::FeedRole::Cnc,
+            now,
+        };
+        if let Ok(read) = botscope_center::feeds::read(bundle.as_slice(), &options) {
+            let entries: Vec<Record> = read.entries.into_iter().map(Record::FeedEntry).collect();
+            state.store.put_records(&entries).await?;
+        }
     }
     let status_id = uuid::Uuid::new_v4().to_string();
-    let status = json!({
-        "id": status_id,
-        "status": "complete",
-        "request_timestamp": time(now),
-        "total_count": objects.len(),
-        "success_count": successes.len(),
-        "successes": successes,
-        "failure_count": failures.len(),
-        "failures": failures,
-        "pending_count": 0,
-        "pendings": [],
-    });
-    if let Ok(mut statuses) = state.taxii_statuses.0.lock() {
-        statuses.insert(status_id, status.clone());
-    }
+    let status = tally.into_status(&status_id, &time(now));
+    state.taxii_statuses.insert(&status_id, &caller.token_id, &status, Instant::now());
     Ok(taxii_json(StatusCode::ACCEPTED, &status))
+}
+
+/// Reads a TAXII envelope, handing each member of its `objects` list to `each` as it is read;
+/// other members are skipped unread. An envelope without `objects` is an error.
+fn each_object(raw: &[u8], each: impl FnMut(Value)) -> Result<(), serde_json::Error> {
+    struct Envelope<F>(F);
+    struct Objects<'a, F>(&'a mut F);
+
+    impl<'de, F: FnMut(Value)> Visitor<'de> for Envelope<F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an envelope object")
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "objects" && !seen {
+                    seen = true;
+                    map.next_value_seed(Objects(&mut self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if seen { Ok(()) } else { Err(serde::de::Error::missing_field("objects")) }
+        }
+    }
+
+    impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for Objects<'_, F> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, F: FnMut(Value)> Visitor<'de> for Objects<'_, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of objects")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(object) = seq.next_element::<Value>()? {
+                (self.0)(object);
+            }
+            Ok(())
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(raw);
+    serde::Deserializer::deserialize_map(&mut deserializer, Envelope(each))?;
+    deserializer.end()
 }
 
 /// `GET /taxii2/api1/status/{id}/`.
@@ -399,7 +438,27 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<Response, TaxiiError> {
     check_accept(&headers)?;
-    TaxiiCaller::from_headers(&headers, &state).await?;
-    let found = state.taxii_statuses.0.lock().ok().and_then(|s| s.get(&id).cloned());
-    found.map(|s| taxii_json(StatusCode::OK, &s)).ok_or_else(TaxiiError::not_found)
+    let caller = TaxiiCaller::from_headers(&headers, &state).await?;
+    let admin = caller.role == botscope_center::tokens::Role::Admin;
+    let body =
+        state.taxii_statuses.get(&id, &caller.token_id, admin, Instant::now()).ok_or_else(TaxiiError::not_found)?;
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_is_read_object_by_object() {
+        let mut seen = Vec::new();
+        each_object(br#"{"more": false, "objects": [{}, {"id": "x"}, 3], "next": {"a": [1]}}"#, |o| seen.push(o))
+            .unwrap();
+        assert_eq!(seen, vec![json!({}), json!({"id": "x"}), json!(3)]);
+        for bad in [&br#"{"more": false}"#[..], br#"{"objects": {}}"#, br#"{"objects": []} x"#, b"[]", b"{"] {
+            assert!(each_object(bad, |_| {}).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 }

@@ -27,17 +27,14 @@ const STORE_BATCH: usize = 500;
 
 pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     super::sink::require_sensor(&args.center, args.sensor.as_deref())?;
-    let cases = match &args.recheck {
-        Some(source) => {
-            Some(recheck::cases(source.as_deref(), args.recheck_min_age, settings, db_given, &args.center).await?)
-        }
-        None => None,
-    };
+    // Only the operator's ranges make the scope. A re-survey's cases are what sensors reported,
+    // never an authorisation: they are intersected with the scope, not added to it.
+    anyhow::ensure!(
+        !args.scope.is_empty() || !args.scope_file.is_empty(),
+        "no scope: give the ranges you are authorised to survey with --scope CIDR or --scope-file FILE \
+         (--recheck too: its cases are re-surveyed only where they lie inside them)"
+    );
     let mut requested = Vec::new();
-    if let Some(cases) = &cases {
-        anyhow::ensure!(!cases.is_empty(), "--recheck: no open vulnerable case to re-survey");
-        requested.extend(cases.iter().map(|c| ipnet::Ipv4Net::from(c.ip)));
-    }
     for text in &args.scope {
         requested.push(scope::parse_range(text).map_err(|e| anyhow::anyhow!("--scope {e}"))?);
     }
@@ -48,10 +45,33 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     for path in &args.exclude_file {
         excluded.extend(scope::read_range_file(path)?);
     }
-    let scope = Scope::build(&requested, &excluded, args.lab)?;
+    let authorised = Scope::build(&requested, &excluded, args.lab)?;
+    let (scope, cases, cases_outside_scope) = match &args.recheck {
+        Some(source) => {
+            let cases =
+                recheck::cases(source.as_deref(), args.recheck_min_age, settings, db_given, &args.center).await?;
+            anyhow::ensure!(!cases.is_empty(), "--recheck: no open vulnerable case to re-survey");
+            let split = engine::Recheck::new(&authorised, cases.iter().map(|c| (c.ip, c.port)));
+            let outside = split.outside.len() as u64;
+            if outside > 0 {
+                tracing::warn!(cases = outside, "re-survey cases outside --scope skipped; they are not probed");
+                for (ip, port) in &split.outside {
+                    tracing::debug!(%ip, port, "re-survey case outside --scope skipped");
+                }
+            }
+            let inside: Vec<recheck::Case> =
+                cases.into_iter().filter(|c| split.only.contains(&(c.ip, c.port))).collect();
+            anyhow::ensure!(
+                !inside.is_empty(),
+                "--recheck: none of the cases is inside --scope ({outside} outside); nothing was probed"
+            );
+            (split.scope, Some((inside, split.only)), outside)
+        }
+        None => (authorised, None, 0),
+    };
     let catalog = PortCatalog::shipped();
     let ports = match (&cases, &args.ports) {
-        (Some(cases), _) => {
+        (Some((cases, _)), _) => {
             let mut list: Vec<String> = cases
                 .iter()
                 .map(|c| match c.notification.service {
@@ -80,10 +100,19 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
     anyhow::ensure!(args.concurrency > 0 && args.per_subnet_concurrency > 0, "concurrency limits must be at least 1");
 
-    let pairs = scope.targets.len() * ports.len() as u64;
-    if args.dry_run || scope.targets.is_empty() {
+    let pairs = match &cases {
+        Some((_, only)) => only.len() as u64,
+        None => scope.targets().len() * ports.len() as u64,
+    };
+    if args.dry_run || scope.targets().is_empty() {
         print_plan(&scope, &ports, pairs, shard, &args, dictionary.len());
-        if scope.targets.is_empty() {
+        if let Some((inside, _)) = &cases {
+            println!(
+                "re-survey: {} cases inside the scope ({pairs} address x port pairs), {cases_outside_scope} outside it (skipped)",
+                inside.len()
+            );
+        }
+        if scope.targets().is_empty() {
             anyhow::bail!("nothing to survey: every address in scope is excluded");
         }
         return Ok(ExitCode::SUCCESS);
@@ -100,7 +129,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     let max_attempts_per_host = match &cases {
         // A re-survey must not call a device fixed because its budget ran out before the pair that
         // worked last time: every case may use the whole dictionary.
-        Some(cases) => args.max_attempts_per_host.max(recheck::full_budget(cases, dictionary.len())),
+        Some((cases, _)) => args.max_attempts_per_host.max(recheck::full_budget(cases, dictionary.len())),
         None => args.max_attempts_per_host,
     };
     let config = engine::Config {
@@ -122,10 +151,10 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         lab: args.lab,
         round: args.round.clone(),
         sensor: args.sensor.clone(),
-        only: cases.as_ref().map(|cases| Arc::new(cases.iter().map(|c| (c.ip, c.port)).collect())),
+        only: cases.as_ref().map(|(_, only)| only.clone()),
     };
     tracing::info!(
-        addresses = scope.targets.len(),
+        addresses = scope.targets().len(),
         ports = config.ports.len(),
         pairs,
         shard = %format!("{}/{}", shard.0 + 1, shard.1),
@@ -135,7 +164,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
 
     let run_key = format!(
         "scope={};ports={};seed={};shard={}/{}",
-        scope.targets.intervals().iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+        scope.targets().intervals().iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
         config.ports.iter().map(|p| format!("{}/{}", p.port, p.protocol.as_str())).collect::<Vec<_>>().join(","),
         args.seed,
         shard.0 + 1,
@@ -229,7 +258,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
             }
         }
     }
-    if let Some(cases) = &cases {
+    if let Some((cases, _)) = &cases {
         let (outcomes, unreachable) = seen.outcomes(cases, chrono::Utc::now());
         for record in &outcomes {
             if let Some(out) = out.as_mut() {
@@ -245,6 +274,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
             fixed,
             not_fixed = outcomes.len() - fixed,
             unreachable,
+            outside_scope = cases_outside_scope,
             "re-survey verdicts"
         );
         batch.extend(outcomes);
@@ -263,7 +293,8 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     if let Some(audit) = audit.as_mut() {
         audit.flush().context("cannot write --audit")?;
     }
-    let summary = survey.await.context("survey task failed")??;
+    let mut summary = survey.await.context("survey task failed")??;
+    summary.cases_outside_scope = cases_outside_scope;
     watcher.abort();
     if let Some(path) = &args.summary {
         let mut text = serde_json::to_string_pretty(&summary)?;
@@ -398,8 +429,8 @@ fn print_plan(
     args: &SurveyArgs,
     pairs_in_dictionary: usize,
 ) {
-    println!("scope: {} addresses requested, {} in scope after exclusions", scope.requested, scope.targets.len());
-    for exclusion in &scope.exclusions {
+    println!("scope: {} addresses requested, {} in scope after exclusions", scope.requested(), scope.targets().len());
+    for exclusion in scope.exclusions() {
         println!("  excluded {} addresses: {}", exclusion.removed.len(), exclusion.reason);
     }
     let list: Vec<String> = ports.iter().map(|p| format!("{}/{}", p.port, p.protocol.as_str())).collect();

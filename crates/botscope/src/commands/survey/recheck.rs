@@ -13,6 +13,13 @@ use botscope_survey::targets::Target;
 
 use crate::Settings;
 
+/// How long fetching the cases from the centre may take in all: connecting, asking, reading.
+pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long connecting to the centre may take.
+const FETCH_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Most bytes of cases read from the centre (about 150,000 cases).
+pub const FETCH_MAX_BYTES: usize = 64 << 20;
+
 /// A case a re-survey can check: an IPv4 address and port with a vulnerability.
 pub struct Case {
     pub notification: Notification,
@@ -66,17 +73,8 @@ pub async fn cases(
                 .collect()
         }
         (None, false, Some(url), Some(token)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
             let url = format!("{}/api/v1/recheck?min_age_days={}", url.trim_end_matches('/'), min_age_secs / 86_400);
-            let response = reqwest::Client::new()
-                .get(&url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .with_context(|| format!("--recheck: cannot reach {url}"))?;
-            let status = response.status();
-            let text = response.text().await.with_context(|| format!("--recheck: reading {url}"))?;
-            anyhow::ensure!(status.is_success(), "--recheck: {url} answered {status}: {text}");
+            let text = fetch(&url, token, FETCH_TIMEOUT, FETCH_MAX_BYTES).await?;
             read_cases(&text, &url)?
         }
         _ => anyhow::bail!("--recheck needs the cases: a FILE, --db (the store) or --center with --token"),
@@ -100,6 +98,29 @@ pub async fn cases(
         tracing::warn!(cases = ipv6, "IPv6 cases skipped: the survey checks IPv4 only");
     }
     Ok(cases)
+}
+
+/// GET `url` within `timeout` in all, reading at most `max_bytes` of the answer.
+async fn fetch(url: &str, token: &str, timeout: std::time::Duration, max_bytes: usize) -> anyhow::Result<String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .connect_timeout(FETCH_CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .build()
+        .context("cannot make the HTTP client")?;
+    let response =
+        client.get(url).bearer_auth(token).send().await.with_context(|| format!("--recheck: cannot reach {url}"))?;
+    let status = response.status();
+    let body = crate::commands::fetch::read_capped(response, max_bytes)
+        .await
+        .with_context(|| format!("--recheck: reading {url} (at most {:?})", timeout))?;
+    let text = String::from_utf8_lossy(&body);
+    anyhow::ensure!(
+        status.is_success(),
+        "--recheck: {url} answered {status}: {}",
+        text.chars().take(500).collect::<String>()
+    );
+    Ok(text.into_owned())
 }
 
 /// Login attempts per host that let every case of the busiest host try the whole dictionary.
@@ -167,5 +188,71 @@ impl Seen {
             records.push(record);
         }
         (records, unreachable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A centre on loopback that answers one request: `head`, then `body` repeated until the
+    /// client hangs up, or, with `stall`, `body` once and then silence while the connection stays
+    /// open. Returns its URL.
+    fn centre(head: &'static str, body: &'static [u8], stall: bool) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            let _ = stream.write_all(head.as_bytes());
+            if stall {
+                let _ = stream.write_all(body);
+                std::thread::sleep(Duration::from_secs(20));
+                return;
+            }
+            while stream.write_all(body).is_ok() {}
+        });
+        url
+    }
+
+    const CHUNK: &[u8] = b"10\r\n{\"kind\":\"x\"}\n...\r\n";
+
+    #[tokio::test]
+    async fn regression_the_recheck_fetch_stops_past_its_size_cap() {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
+        let url = centre(head, CHUNK, false);
+        let error = fetch(&url, "token", Duration::from_secs(60), 1 << 20).await.unwrap_err();
+        assert!(format!("{error:#}").contains("larger than the cap of 1 MiB"), "{error:#}");
+        // A declared length over the cap is refused before the body is read.
+        let url = centre("HTTP/1.1 200 OK\r\ncontent-length: 10737418240\r\n\r\n", b"x", false);
+        let error = fetch(&url, "token", Duration::from_secs(60), 1 << 20).await.unwrap_err();
+        assert!(format!("{error:#}").contains("10737418240 bytes, more than the cap"), "{error:#}");
+    }
+
+    #[tokio::test]
+    async fn regression_the_recheck_fetch_gives_up_after_its_total_timeout() {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
+        let url = centre(head, CHUNK, true);
+        let started = Instant::now();
+        let error = fetch(&url, "token", Duration::from_millis(500), 1 << 20).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert!(format!("{error:#}").contains("reading"), "{error:#}");
+        assert_eq!((FETCH_TIMEOUT, FETCH_MAX_BYTES), (Duration::from_secs(120), 64 << 20), "the documented limits");
+    }
+
+    #[tokio::test]
+    async fn the_recheck_fetch_reads_an_answer_within_its_limits() {
+        let url = centre("HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n", b"ok\n", true);
+        assert_eq!(fetch(&url, "token", Duration::from_secs(10), 1 << 20).await.unwrap(), "ok\n");
+        let url = centre("HTTP/1.1 403 Forbidden\r\ncontent-length: 6\r\n\r\n", b"denied", true);
+        let error = fetch(&url, "token", Duration::from_secs(10), 1 << 20).await.unwrap_err();
+        assert!(error.to_string().contains("403"), "{error:#}");
     }
 }
