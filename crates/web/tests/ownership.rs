@@ -174,7 +174,7 @@ proptest! {
     ) {
         let rt = runtime();
         rt.block_on(async {
-            let (world, before, after, reply) = send(&lines, |world| &world.sensor).await;
+            let (_world, before, after, reply) = send(&lines, |world| &world.sensor).await;
             for (id, was) in &before {
                 prop_assert_eq!(Some(was), after.get(id), "record {} changed; reply {}", id, reply);
             }
