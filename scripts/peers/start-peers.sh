@@ -18,12 +18,26 @@
 #   http_basic_weak   lighttpd, Basic auth on "/", realm botscope-lab; admin/admin
 #   http_digest_weak  lighttpd, Digest (MD5) auth on "/", realm botscope-lab; admin/1234
 #   http_basic_strong lighttpd, Basic auth on "/"; admin/<strong>
-#   (<strong> = Xq7#pL2v!9mR)
+#   telnet_ash        busybox telnetd + busybox login, login shell BusyBox ash with line
+#                     editing (`busybox sh -i`, as on most cameras and routers); root/xc3511
+#                     (the Mirai pair; this "root" has uid 64100, no privilege), stronguser/<strong>
+#   telnet_ash_strong same, only root/<strong> and stronguser/<strong>
+#   ssh_ash           dropbear, login shell BusyBox ash; root/xc3511 (uid 64100), stronguser/<strong>
+#   telnet_cli        busybox telnetd + login, login shell a vendor-style CLI (banner, prompt
+#                     `RT-AC68U>`, "% Unknown command" to anything but help and exit): admin/admin
+#   telnet_tty        busybox telnetd + login, login shell that prints a coloured MOTD, asks
+#                     the terminal for its cursor position (ESC[6n) and attributes (ESC[c),
+#                     hangs up unless both are answered, then runs BusyBox ash with a coloured
+#                     prompt: admin/1234
+#   (<strong> = Xq7#pL2v!9mR; the login shells are scripts/peers/shells/*)
 #
 # Server-side attempt counts: telnet DIR/NAME/auth.log ("invalid password for 'USER'", one line
 # per failed login; successes of non-root users are not logged), ssh DIR/NAME/log (dropbear:
 # "Bad password attempt for" / "Password auth succeeded for"), http DIR/NAME/access.log
 # (one line per request, status 401 or 200).
+#
+# The login shells of the ash, cli and tty services add "login accepted for 'USER'" to
+# DIR/NAME/auth.log before they run, so tests can count the logins the server accepted.
 #
 # Accounts without touching the system: busybox login and dropbear both read the fixed
 # paths /etc/passwd and /etc/shadow (there is no option for another file). Each telnet and
@@ -83,20 +97,31 @@ pick_port() {
 SERVICES=""   # "name port" pairs, in start order
 
 # account files for one service: write_accounts NAME user:password ...
+# LOGIN_SHELL (default /bin/sh) is every test account's shell. A pair for "root" replaces the
+# real root entry with an unprivileged one (uid 64100+), so the Mirai pair can be tested
+# without handing out a real root shell.
 write_accounts() {
-    local name=$1 uid=64100 u p
+    local name=$1 uid=64100 u p shell=${LOGIN_SHELL:-/bin/sh}
     shift
     local d="$DIR/$name"
     mkdir -p "$d"
-    echo "root:x:0:0:root:/root:/bin/sh" >"$d/passwd"
-    # root gets a random password nobody knows: busybox login dies with "bad salt" on a
-    # locked ("!") hash instead of answering "Login incorrect"
-    echo "root:$("$BUSYBOX" mkpasswd -m sha512 "$(head -c 18 /dev/urandom | base64)"):19000:0:99999:7:::" >"$d/shadow"
+    : >"$d/passwd"
+    : >"$d/shadow"
+    case " $* " in
+    *" root:"*) ;;
+    *)
+        echo "root:x:0:0:root:/root:/bin/sh" >"$d/passwd"
+        # root gets a random password nobody knows: busybox login dies with "bad salt" on a
+        # locked ("!") hash instead of answering "Login incorrect"
+        echo "root:$("$BUSYBOX" mkpasswd -m sha512 "$(head -c 18 /dev/urandom | base64)"):19000:0:99999:7:::" >"$d/shadow"
+        ;;
+    esac
     { echo "root:x:0:"; echo "lab:x:64100:"; } >"$d/group"
+    printf '/bin/sh\n/bin/bash\n%s\n' "$shell" >"$d/shells"
     for pair in "$@"; do
         u=${pair%%:*}
         p=${pair#*:}
-        echo "$u:x:$uid:64100:botscope lab:/:/bin/sh" >>"$d/passwd"
+        echo "$u:x:$uid:64100:botscope lab:/:$shell" >>"$d/passwd"
         echo "$u:$("$BUSYBOX" mkpasswd -m sha512 "$p"):19000:0:99999:7:::" >>"$d/shadow"
         printf '%s\t%s\t%s\n' "$name" "$u" "$p" >>"$DIR/accounts.tsv"
         uid=$((uid + 1))
@@ -127,6 +152,8 @@ run_with_accounts() {
         mount --bind "$d/shadow" /etc/shadow
         mount --bind "$d/group" /etc/group
         if [ -e /etc/motd ]; then mount --bind "$d/motd" /etc/motd; fi
+        # dropbear refuses a login whose shell is not in /etc/shells
+        if [ -e /etc/shells ]; then mount --bind "$d/shells" /etc/shells; fi
         if [ "$telnet" = 1 ]; then
             mount --rbind /dev "$d/hostdev"
             mount -t tmpfs -o mode=755,size=64k botscope-lab-dev /dev
@@ -167,6 +194,16 @@ start_telnet() {
 start_telnet telnet_weak "admin:admin" "weakuser:admin" "stronguser:$STRONG"
 start_telnet telnet_strong "admin:$STRONG" "stronguser:$STRONG"
 
+# ---- post-login environments of real devices ----------------------------------------------
+for sh in ash-login cli-login tty-login; do
+    sed "s|@BUSYBOX@|$BUSYBOX|g" "$HERE/shells/$sh" >"$DIR/bin/$sh"
+    chmod 755 "$DIR/bin/$sh"
+done
+LOGIN_SHELL="$DIR/bin/ash-login" start_telnet telnet_ash "root:xc3511" "stronguser:$STRONG"
+LOGIN_SHELL="$DIR/bin/ash-login" start_telnet telnet_ash_strong "root:$STRONG" "stronguser:$STRONG"
+LOGIN_SHELL="$DIR/bin/cli-login" start_telnet telnet_cli "admin:admin" "stronguser:$STRONG"
+LOGIN_SHELL="$DIR/bin/tty-login" start_telnet telnet_tty "admin:1234" "stronguser:$STRONG"
+
 # ---- ssh: dropbear ------------------------------------------------------------------------
 # Host keys of the three kinds old and new clients expect. dropbear reads the accounts
 # through glibc (getpwnam/getspnam + crypt), so the same bind-mount trick applies.
@@ -189,6 +226,7 @@ start_ssh() {
 
 start_ssh ssh_weak "admin:admin" "stronguser:$STRONG"
 start_ssh ssh_strong "admin:$STRONG" "stronguser:$STRONG"
+LOGIN_SHELL="$DIR/bin/ash-login" start_ssh ssh_ash "root:xc3511" "stronguser:$STRONG"
 
 # ---- http: lighttpd with mod_auth + plain backend -------------------------------------
 start_http() {

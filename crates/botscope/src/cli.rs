@@ -81,6 +81,10 @@ pub enum Command {
     #[command(after_help = FINGERPRINTS_EXAMPLES)]
     Fingerprints(FingerprintsArgs),
 
+    /// The login dictionary: validate a revision, list the pairs in trial order
+    #[command(subcommand, after_help = CREDENTIALS_EXAMPLES)]
+    Credentials(CredentialsCommand),
+
     /// Darknet telescope: classify packets sent to unused addresses, list infected hosts (NICTER)
     #[command(after_help = TELESCOPE_EXAMPLES, long_about = TELESCOPE_ABOUT)]
     Telescope(Box<TelescopeArgs>),
@@ -519,7 +523,11 @@ Stage 1 connect-probes every address x port in a seeded pseudo-random order (no 
 burst; --shard I/N splits the same order between workers). Stage 2 visits each host with an open \
 port: reads banners, identifies the model, and tries the credential dictionary (highest weight \
 first) on telnet, ssh, http and https, stopping at the first pair that works. Telnet success is \
-confirmed with a harmless `echo`; nothing on a device is ever changed, downloaded or run.
+confirmed with a harmless `echo`; nothing on a device is ever changed, downloaded or run. By default \
+a device that allows it is tried with the whole dictionary on each login port (--max-attempts-per-host \
+caps this), paced per host: one conversation with a host at a time, at most \
+--per-subnet-concurrency with its /24, within the global --rate. `botscope credentials check` \
+validates a dictionary given with --credentials.
 
 --out writes one JSON line per responsive service (kind \"service\") and per finding (kind \
 \"finding\": default_credential, no_authentication, exposed_management, outdated_firmware, \
@@ -583,9 +591,10 @@ pub struct SurveyArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub per_subnet_concurrency: usize,
 
-    /// Login attempts per host, all its services together
-    #[arg(long, value_name = "K", default_value_t = 100)]
-    pub max_attempts_per_host: u32,
+    /// Login attempts per host, all its services together [default: the whole dictionary on every
+    /// login port surveyed, i.e. pairs x login ports; one conversation with a host at a time]
+    #[arg(long, value_name = "K")]
+    pub max_attempts_per_host: Option<u32>,
 
     /// This worker's share of the run: I/N (1-based), same --seed on every worker
     #[arg(long, value_name = "I/N")]
@@ -668,6 +677,51 @@ pub struct FingerprintsArgs {
     /// Also load this directory (*.toml botscope rules, *.xml Recog files)
     #[arg(long, value_name = "DIR")]
     pub fingerprints: Option<PathBuf>,
+}
+
+const CREDENTIALS_CHECK_ABOUT: &str = "\
+Validate a login dictionary (default: the shipped data/credentials.toml) as a reviewed data set:
+ids and pairs unique, every pair names at least one source that the file describes in a
+[source.NAME] table, weights 1-100, a `version = N`, and a change log ([[change]], oldest first)
+whose entries each say what changed, why, when, who proposed it and who approved it (someone
+else), the last one making version N. Every problem is printed as FILE:LINE: what is wrong, and
+the exit status is 1; a valid file prints a summary (pairs, per source, per weight, the latest
+change). The format is in docs/formats.md; the review rule in docs/scanning-policy.md.";
+
+const CREDENTIALS_EXAMPLES: &str = "\
+Examples:
+  botscope credentials check
+  botscope credentials check my-credentials.toml
+  botscope credentials list --limit 20";
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Validate a dictionary file and summarise it
+    #[command(long_about = CREDENTIALS_CHECK_ABOUT, after_help = CREDENTIALS_EXAMPLES)]
+    Check(CredentialsCheckArgs),
+
+    /// List the pairs in the order the survey tries them: rank, id, weight, username, sources
+    /// (never the password)
+    #[command(after_help = CREDENTIALS_EXAMPLES)]
+    List(CredentialsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialsCheckArgs {
+    /// Dictionary file [default: the shipped data/credentials.toml]
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialsListArgs {
+    /// Dictionary file [default: the shipped data/credentials.toml]
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Show only the first N pairs of the trial order
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -158,9 +158,15 @@ pub struct Credential {
     pub password: String,
     /// Prevalence: higher is tried first.
     pub weight: u32,
-    /// Where the pair is known from.
+    /// Where the pair is known from: names of the file's `[source.NAME]` tables.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Which maker or product the pair belongs to, for people.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Products a public list names the pair for (provenance; the survey does not use it).
+    #[serde(default)]
+    pub products: Vec<String>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -170,15 +176,61 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// Where pairs of a dictionary are known from (`[source.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialSource {
+    /// What the source is.
+    #[serde(default)]
+    pub description: String,
+    /// Where to read it (a URL or a file of this repository).
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// One entry of a dictionary's change log (`[[change]]`): a reviewed revision.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DictionaryChange {
+    /// The dictionary version this change made.
+    pub version: u32,
+    /// When it was approved (YYYY-MM-DD).
+    #[serde(default)]
+    pub date: String,
+    /// What changed (ids added, reweighted, sources).
+    #[serde(default)]
+    pub what: String,
+    /// Why.
+    #[serde(default)]
+    pub why: String,
+    /// Who proposed it.
+    #[serde(default)]
+    pub proposed_by: String,
+    /// Who reviewed and approved it.
+    #[serde(default)]
+    pub approved_by: String,
+}
+
 /// The credential dictionary, in the order the survey tries it.
 #[derive(Debug, Clone)]
 pub struct Dictionary {
     ordered: Vec<Credential>,
+    version: Option<u32>,
 }
 
+/// The file as written. Provenance (`version`, `[source.*]`, `[[change]]`) is optional here so
+/// that an operator's own list of pairs still loads; `botscope credentials check` requires it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CredentialsFile {
+    #[serde(default)]
+    version: Option<u32>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: std::collections::BTreeMap<String, CredentialSource>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    change: Vec<DictionaryChange>,
     credential: Vec<Credential>,
 }
 
@@ -215,7 +267,12 @@ impl Dictionary {
         }
         let mut ordered = file.credential;
         ordered.sort_by(|a, b| b.weight.cmp(&a.weight).then(a.id.cmp(&b.id)));
-        Ok(Dictionary { ordered })
+        Ok(Dictionary { ordered, version: file.version })
+    }
+
+    /// The dictionary's version (`version = N`), if the file states one.
+    pub fn version(&self) -> Option<u32> {
+        self.version
     }
 
     /// The pairs in trial order.
@@ -391,7 +448,7 @@ mod tests {
         let notice = ports.set("notice").unwrap();
         assert!((35..=45).contains(&notice.len()), "notice set has {} ports", notice.len());
         let dictionary = Dictionary::shipped();
-        assert!(dictionary.len() >= 62);
+        assert!(dictionary.len() >= 600, "{} pairs", dictionary.len());
         let catalog = DeviceCatalog::shipped();
         assert!(catalog.models().len() >= 10);
     }
@@ -431,6 +488,22 @@ mod tests {
     }
 
     #[test]
+    fn regression_ids_1_to_192_keep_the_pairs_findings_recorded_under_them() {
+        // Findings and truth files name pairs by id only: a revision that renumbered or changed
+        // one of dictionary version 1's pairs would silently change what old findings mean.
+        // FNV-1a over "id<TAB>username<TAB>password<LF>" of ids 1-192 as version 1 had them.
+        let dictionary = Dictionary::shipped();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for id in 1..=192 {
+            let c = dictionary.by_id(id).unwrap_or_else(|| panic!("id {id} is gone"));
+            for byte in format!("{}\t{}\t{}\n", c.id, c.username, c.password).bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        assert_eq!(hash, 0x1580_3522_d9b1_c78c);
+    }
+
+    #[test]
     fn dictionary_rejects_repeated_ids_and_pairs() {
         let twice = "[[credential]]\nid=1\nusername=\"a\"\npassword=\"b\"\nweight=1\n[[credential]]\nid=1\nusername=\"c\"\npassword=\"d\"\nweight=1\n";
         assert!(Dictionary::parse(twice, "t").unwrap_err().to_string().contains("used twice"));
@@ -440,7 +513,15 @@ mod tests {
 
     #[test]
     fn credential_debug_never_shows_the_password() {
-        let c = Credential { id: 3, username: "root".into(), password: "xc3511".into(), weight: 1, sources: vec![] };
+        let c = Credential {
+            id: 3,
+            username: "root".into(),
+            password: "xc3511".into(),
+            weight: 1,
+            sources: vec![],
+            note: None,
+            products: vec![],
+        };
         assert!(!format!("{c:?}").contains("xc3511"));
     }
 

@@ -49,6 +49,10 @@ pub enum ConnError {
     /// The peer closed the connection.
     #[error("connection closed by peer")]
     Closed,
+    /// The peer (or something on the way) reset the connection: unlike an orderly close, not an
+    /// answer a login dialogue can be judged by.
+    #[error("connection reset by peer")]
+    Reset,
     /// No bytes within the read timeout, or the conversation deadline passed.
     #[error("timed out waiting for the peer")]
     Timeout,
@@ -74,7 +78,9 @@ impl ConnError {
     pub fn status(&self) -> botscope_model::GrabStatus {
         use botscope_model::GrabStatus;
         match self {
-            ConnError::Refused | ConnError::Closed | ConnError::Io(_) => GrabStatus::ConnectionClosed,
+            ConnError::Refused | ConnError::Closed | ConnError::Reset | ConnError::Io(_) => {
+                GrabStatus::ConnectionClosed
+            }
             ConnError::ConnectTimeout | ConnError::Timeout => GrabStatus::IoTimeout,
             ConnError::TooMuch(_) | ConnError::Protocol(_) | ConnError::OutOfScope(_) => GrabStatus::ProtocolError,
             ConnError::Handshake(_) => GrabStatus::HandshakeError,
@@ -142,7 +148,7 @@ impl<S: Stream> Conversation<S> {
                 buf.extend_from_slice(&chunk[..n]);
                 Ok(n)
             }
-            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => Err(ConnError::Closed),
+            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => Err(ConnError::Reset),
             Err(error) => Err(ConnError::Io(error)),
         }
     }
@@ -152,9 +158,8 @@ impl<S: Stream> Conversation<S> {
         let wait = self.limits.read.min(self.deadline.saturating_duration_since(Instant::now()));
         match tokio::time::timeout(wait, self.stream.write_all(bytes)).await {
             Err(_) => Err(ConnError::Timeout),
-            Ok(Err(error)) if matches!(error.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
-                Err(ConnError::Closed)
-            }
+            Ok(Err(error)) if error.kind() == io::ErrorKind::BrokenPipe => Err(ConnError::Closed),
+            Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionReset => Err(ConnError::Reset),
             Ok(result) => result.map_err(ConnError::Io),
         }
     }

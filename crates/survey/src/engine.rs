@@ -108,6 +108,9 @@ pub struct Summary {
     pub hosts_responsive: u64,
     /// Login attempts made.
     pub logins_tried: u64,
+    /// Login attempts by protocol and outcome (`success`, `failure`, `error`, `unconfirmed`;
+    /// `retried`: attempts repeated on a fresh connection after an `error` or `unconfirmed`).
+    pub logins: crate::login::Outcomes,
     /// Findings by kind.
     pub findings: HashMap<String, u64>,
     /// Services whose conversation ended early, by status.
@@ -407,6 +410,7 @@ pub async fn run(
         services: run.services.load(Ordering::Relaxed),
         hosts_responsive,
         logins_tried: logins,
+        logins: run.shared.outcomes(),
         findings: run.findings.lock().expect("lock").clone(),
         grab_errors: run.grab_errors.lock().expect("lock").clone(),
         probe_rate: probes as f64 / port_stage.as_secs_f64().max(1e-9),

@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod conn;
+pub mod dictionary;
 pub mod engine;
 pub mod fingerprint;
 pub mod login;

@@ -1,9 +1,10 @@
 //! What every login module shares: the dictionary in trial order, the per-host attempt budget, the
 //! audit trail, and the outcome vocabulary.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use botscope_model::{Service, Timestamp};
 use serde::Serialize;
@@ -23,6 +24,22 @@ pub enum Attempt {
     Failure,
     /// The attempt could not be completed (timeout, reset, protocol error).
     Error,
+    /// The device let the pair in (no failure text, no new login prompt) but the shell never
+    /// proved itself (no echo of the marker: a vendor CLI, or a connection lost after the
+    /// password). Kept as evidence, never a finding.
+    Unconfirmed,
+}
+
+impl Attempt {
+    /// The name used in the audit trail and the summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attempt::Success => "success",
+            Attempt::Failure => "failure",
+            Attempt::Error => "error",
+            Attempt::Unconfirmed => "unconfirmed",
+        }
+    }
 }
 
 /// One line of the audit trail: every login attempt, never a password.
@@ -40,6 +57,9 @@ pub struct AuditEntry {
     pub credential_id: u32,
     /// How it ended.
     pub outcome: Attempt,
+    /// This attempt repeats, on a fresh connection, one that ended in `error` or `unconfirmed`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retry: bool,
 }
 
 /// How a login module's work on one service ended.
@@ -97,6 +117,8 @@ pub struct LoginContext<'a> {
     audit: Option<&'a mpsc::Sender<Output>>,
     tokens: &'a AtomicU64,
     attempts: &'a AtomicU64,
+    outcomes: &'a Mutex<Outcomes>,
+    retrying: AtomicBool,
 }
 
 impl<'a> LoginContext<'a> {
@@ -117,6 +139,8 @@ impl<'a> LoginContext<'a> {
             audit,
             tokens: &shared.tokens,
             attempts: &shared.attempts,
+            outcomes: &shared.outcomes,
+            retrying: AtomicBool::new(false),
         }
     }
 
@@ -146,8 +170,23 @@ impl<'a> LoginContext<'a> {
         crate::targets::splitmix(&mut state)
     }
 
-    /// Records an attempt in the audit trail (waits if the writer is behind: never drops).
+    /// The next attempt repeats the last one on a fresh connection (counted as `retried`, and
+    /// its audit line says so).
+    pub fn retry(&self) {
+        self.retrying.store(true, Ordering::Relaxed);
+        self.count("retried");
+    }
+
+    fn count(&self, outcome: &str) {
+        let mut outcomes = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *outcomes.entry(self.protocol.as_str().to_string()).or_default().entry(outcome.to_string()).or_default() += 1;
+    }
+
+    /// Records an attempt in the audit trail (waits if the writer is behind: never drops) and
+    /// counts its outcome for the summary.
     pub async fn audit(&self, credential_id: u32, outcome: Attempt) {
+        self.count(outcome.as_str());
+        let retry = self.retrying.swap(false, Ordering::Relaxed);
         if let Some(audit) = self.audit {
             let entry = AuditEntry {
                 time: chrono::Utc::now(),
@@ -156,11 +195,16 @@ impl<'a> LoginContext<'a> {
                 protocol: self.protocol,
                 credential_id,
                 outcome,
+                retry,
             };
             let _ = audit.send(Output::Audit(entry)).await;
         }
     }
 }
+
+/// Login attempts by protocol, then by outcome (`success`, `failure`, `error`, `unconfirmed`,
+/// and `retried` for the attempts repeated on a fresh connection).
+pub type Outcomes = BTreeMap<String, BTreeMap<String, u64>>;
 
 /// Counters shared by every task of a run.
 #[derive(Debug, Default)]
@@ -168,11 +212,21 @@ pub struct Shared {
     tokens: AtomicU64,
     /// Login attempts made so far.
     pub attempts: AtomicU64,
+    outcomes: Mutex<Outcomes>,
 }
 
 impl Shared {
     /// Counters seeded for tokens.
     pub fn new(seed: u64) -> Arc<Shared> {
-        Arc::new(Shared { tokens: AtomicU64::new(seed), attempts: AtomicU64::new(0) })
+        Arc::new(Shared {
+            tokens: AtomicU64::new(seed),
+            attempts: AtomicU64::new(0),
+            outcomes: Mutex::new(Outcomes::new()),
+        })
+    }
+
+    /// Every attempt's outcome so far, per protocol.
+    pub fn outcomes(&self) -> Outcomes {
+        self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }

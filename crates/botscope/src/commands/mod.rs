@@ -2,6 +2,7 @@
 
 pub mod center;
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod feeds;
 pub mod fetch;
@@ -35,6 +36,7 @@ pub async fn dispatch(
         Command::Config(command) => config::run(command, settings),
         Command::Survey(args) => survey::run(*args, settings, db_given).await,
         Command::Fingerprints(args) => survey::fingerprints(args),
+        Command::Credentials(command) => credentials::run(command),
         Command::Telescope(args) => telescope::run(*args, settings, db_given).await,
         Command::Flow(command) => flow::run(command, settings, db_given).await,
         Command::Lab(command) => lab::run(command).await,

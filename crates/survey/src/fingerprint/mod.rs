@@ -10,7 +10,7 @@ pub mod recog;
 use std::path::Path;
 
 use botscope_model::{Device, DeviceType};
-use regex::{Regex, RegexBuilder};
+use fancy_regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 use crate::SurveyError;
@@ -40,6 +40,24 @@ pub enum Field {
     /// The realm of the HTTP authentication challenge.
     #[serde(rename = "http.realm")]
     HttpRealm,
+    /// The whole `WWW-Authenticate` header.
+    #[serde(rename = "http.www_authenticate")]
+    HttpWwwAuthenticate,
+    /// A `Set-Cookie` header.
+    #[serde(rename = "http.set_cookie")]
+    HttpSetCookie,
+    /// The https certificate's subject, as Recog writes distinguished names.
+    #[serde(rename = "x509.subject")]
+    X509Subject,
+    /// The https certificate's issuer.
+    #[serde(rename = "x509.issuer")]
+    X509Issuer,
+    /// The FTP greeting (port 21).
+    #[serde(rename = "ftp.banner")]
+    FtpBanner,
+    /// The RTSP `Server` header (port 554, cameras).
+    #[serde(rename = "rtsp.server")]
+    RtspServer,
 }
 
 /// What a matching rule says, before the catalogue fills in the rest.
@@ -73,6 +91,12 @@ pub struct Rule {
     examples: Vec<Example>,
     /// Recog's SSH rules match the software part of the version line (after `SSH-2.0-`).
     pub(crate) ssh_software_only: bool,
+    /// Every `<param>` of a Recog fingerprint, by Recog name, for verifying its examples as
+    /// Recog's own verifier does.
+    pub(crate) recog_params: Vec<(String, Value)>,
+    /// The Recog file's `protocol`, which a match reports as `service.protocol` unless a param
+    /// names it.
+    pub(crate) recog_protocol: Option<String>,
 }
 
 /// A fixed value, a capture group, or nothing.
@@ -88,7 +112,7 @@ pub enum Value {
 }
 
 impl Value {
-    fn resolve(&self, captures: &regex::Captures<'_>) -> Option<String> {
+    fn resolve(&self, captures: &fancy_regex::Captures<'_, str>) -> Option<String> {
         match self {
             Value::None => None,
             Value::Fixed(text) => Some(text.clone()),
@@ -106,6 +130,8 @@ pub struct Example {
     pub text: String,
     /// Expected values by name (`vendor`, `model`, `firmware`, `device`).
     pub expect: Vec<(String, String)>,
+    /// For a Recog example: every attribute it expects, by Recog param name (`service.version`).
+    pub recog_expect: Vec<(String, String)>,
 }
 
 /// A rule whose examples do not hold.
@@ -153,15 +179,24 @@ struct ExampleSpec {
     firmware: Option<String>,
 }
 
-/// Compiles a pattern the way every rule is compiled: `^`/`$` at line boundaries, a size limit
-/// large enough for Recog's Unicode classes.
-pub fn compile(pattern: &str, case_insensitive: bool, dot_newline: bool) -> Result<Regex, regex::Error> {
+/// Steps a pattern may backtrack on one input before it counts as not matching: a hostile
+/// banner cannot make a look-around or back-reference pattern run away.
+const BACKTRACK_LIMIT: usize = 100_000;
+
+/// Compiles a pattern the way every rule is compiled: `^`/`$` at line boundaries (as in Ruby,
+/// whose regular expressions Recog's are), look-around and back-references allowed (patterns
+/// without them run on the `regex` crate's engine), a size limit large enough for Recog's Unicode
+/// classes, and a bound on backtracking.
+pub fn compile(pattern: &str, case_insensitive: bool, dot_newline: bool) -> Result<Regex, Box<fancy_regex::Error>> {
     RegexBuilder::new(pattern)
         .multi_line(true)
         .case_insensitive(case_insensitive)
         .dot_matches_new_line(dot_newline)
-        .size_limit(64 << 20)
+        .delegate_size_limit(64 << 20)
+        .backtrack_limit(BACKTRACK_LIMIT)
+        .oniguruma_mode(true)
         .build()
+        .map_err(Box::new)
 }
 
 /// A set of rules and the catalogue they refer to.
@@ -169,6 +204,24 @@ pub fn compile(pattern: &str, case_insensitive: bool, dot_newline: bool) -> Resu
 pub struct Fingerprints {
     rules: Vec<Rule>,
     catalog: DeviceCatalog,
+    files: Vec<FileReport>,
+}
+
+/// What loading one rule file did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileReport {
+    /// The file.
+    pub file: String,
+    /// What its rules look at (`telnet.banner`), when known.
+    pub matches: Option<String>,
+    /// Rules loaded.
+    pub rules: usize,
+    /// Their examples.
+    pub examples: usize,
+    /// Why the whole file was skipped, if it was.
+    pub skipped: Option<String>,
+    /// Rules that could not be loaded, and why.
+    pub problems: Vec<String>,
 }
 
 impl Fingerprints {
@@ -179,7 +232,7 @@ impl Fingerprints {
         for (name, text) in SHIPPED {
             rules.extend(parse_rules(text, name, &catalog).expect("shipped rules are valid (tested)"));
         }
-        Fingerprints { rules, catalog }
+        Fingerprints { rules, catalog, files: Vec::new() }
     }
 
     /// Adds every rule file in `dir`: `*.toml` in the project's format, `*.xml` in Recog's.
@@ -197,13 +250,27 @@ impl Fingerprints {
             }
             let text =
                 std::fs::read_to_string(&path).map_err(|source| SurveyError::Read { name: file.clone(), source })?;
-            if extension == "toml" {
-                self.rules.extend(parse_rules(&text, &file, &self.catalog)?);
+            let mut report = FileReport { file: file.clone(), ..FileReport::default() };
+            let rules = if extension == "toml" {
+                parse_rules(&text, &file, &self.catalog)?
             } else {
-                self.rules.extend(recog::parse(&text, &file)?);
-            }
+                let parsed = recog::parse_file(&text, &file)?;
+                report.matches = parsed.matches;
+                report.skipped = parsed.skipped;
+                report.problems = parsed.problems;
+                parsed.rules
+            };
+            report.rules = rules.len();
+            report.examples = rules.iter().map(|r| r.examples.len()).sum();
+            self.files.push(report);
+            self.rules.extend(rules);
         }
         Ok(self.rules.len() - before)
+    }
+
+    /// What each file `add_dir` read did: rules and examples loaded, skipped files and rules, why.
+    pub fn files(&self) -> &[FileReport] {
+        &self.files
     }
 
     /// The rules.
@@ -268,6 +335,22 @@ impl Fingerprints {
             for example in &rule.examples {
                 let fail =
                     |problem: String| ExampleFailure { rule: rule.name.clone(), text: example.text.clone(), problem };
+                if !rule.recog_params.is_empty() || !example.recog_expect.is_empty() {
+                    // A Recog example is verified as Recog does: it matches, and every attribute it
+                    // names equals that param of the match.
+                    match rule.recog_match(&example.text) {
+                        None => failures.push(fail("does not match".into())),
+                        Some(found) => {
+                            for (key, expected) in &example.recog_expect {
+                                let got = found.iter().find(|(name, _)| name == key).and_then(|(_, v)| v.clone());
+                                if got.as_deref() != Some(expected.as_str()) {
+                                    failures.push(fail(format!("{key}: expected {expected:?}, got {got:?}")));
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
                 match rule.apply(&example.text) {
                     None => failures.push(fail("does not match".into())),
                     Some(identity) => {
@@ -294,11 +377,12 @@ impl Fingerprints {
 impl Rule {
     /// What the rule says about `text`, if it matches.
     pub fn apply(&self, text: &str) -> Option<Identity> {
-        let text = match (self.ssh_software_only, text.strip_prefix("SSH-")) {
-            (true, Some(rest)) => rest.split_once('-').map_or(rest, |(_, software)| software),
-            _ => text,
-        };
-        let captures = self.regex.captures(text)?;
+        if !self.recog_params.is_empty() {
+            let found = self.recog_match(text)?;
+            return Some(recog::identity_of(&found, self.device_type));
+        }
+        // A pattern that exceeds its backtracking bound on this text does not match it.
+        let captures = self.regex.captures(self.match_text(text)).ok().flatten()?;
         Some(Identity {
             catalog_id: self.catalog_id.clone(),
             vendor: self.vendor.resolve(&captures),
@@ -306,6 +390,50 @@ impl Rule {
             device_type: self.device_type,
             firmware: self.firmware.resolve(&captures),
         })
+    }
+
+    fn match_text<'t>(&self, text: &'t str) -> &'t str {
+        match (self.ssh_software_only, text.strip_prefix("SSH-")) {
+            (true, Some(rest)) => rest.split_once('-').map_or(rest, |(_, software)| software),
+            _ => text,
+        }
+    }
+
+    /// Every Recog param of a match of `text`, by name, as Recog reports them: fixed values with
+    /// `{name}` references to other params filled in, capture groups (none when the group took no
+    /// part), and the file's protocol as `service.protocol` unless a param names it.
+    pub fn recog_match(&self, text: &str) -> Option<Vec<(String, Option<String>)>> {
+        let captures = self.regex.captures(self.match_text(text)).ok().flatten()?;
+        let mut found: Vec<(String, Option<String>)> = self
+            .recog_params
+            .iter()
+            .map(|(name, value)| {
+                let raw = match value {
+                    Value::Group(index) => captures.get(*index).map(|m| m.as_str().to_string()),
+                    Value::Fixed(text) => Some(text.clone()),
+                    Value::None => None,
+                };
+                (name.clone(), raw)
+            })
+            .collect();
+        let snapshot = found.clone();
+        for (_, value) in found.iter_mut() {
+            if let Some(text) = value.as_mut()
+                && text.contains('{')
+            {
+                for (other, other_value) in &snapshot {
+                    if let Some(other_value) = other_value {
+                        *text = text.replace(&format!("{{{other}}}"), other_value);
+                    }
+                }
+            }
+        }
+        if let Some(protocol) = &self.recog_protocol
+            && !found.iter().any(|(name, _)| name == "service.protocol")
+        {
+            found.push(("service.protocol".into(), Some(protocol.clone())));
+        }
+        Some(found)
     }
 
     /// The rule's examples.
@@ -367,7 +495,7 @@ pub fn parse_rules(text: &str, name: &str, catalog: &DeviceCatalog) -> Result<Ve
                 if let Some(device) = &spec.device {
                     expect.push(("device".to_string(), device.clone()));
                 }
-                Ok(Example { text: example.text.clone(), expect })
+                Ok(Example { text: example.text.clone(), expect, ..Example::default() })
             })
             .collect::<Result<Vec<_>, SurveyError>>()?;
         rules.push(Rule {
@@ -381,6 +509,8 @@ pub fn parse_rules(text: &str, name: &str, catalog: &DeviceCatalog) -> Result<Ve
             firmware: spec.firmware_group.map_or(Value::None, Value::Group),
             examples,
             ssh_software_only: false,
+            recog_params: Vec::new(),
+            recog_protocol: None,
         });
     }
     Ok(rules)
@@ -405,6 +535,8 @@ pub(crate) fn rule_from_parts(
         firmware,
         examples,
         ssh_software_only: false,
+        recog_params: Vec::new(),
+        recog_protocol: None,
     }
 }
 

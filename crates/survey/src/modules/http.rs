@@ -202,7 +202,7 @@ impl<S: Stream> Client<S> {
                 }
                 match self.conversation.read_some(&mut self.buffer).await {
                     Ok(_) => {}
-                    Err(ConnError::Closed) => break,
+                    Err(ConnError::Closed | ConnError::Reset) => break,
                     Err(ConnError::Timeout) if !self.buffer.is_empty() => break,
                     Err(error) => return Err(error),
                 }
@@ -490,10 +490,16 @@ where
             Err(error) => {
                 context.audit(credential.id, Attempt::Error).await;
                 errors_in_a_row += 1;
-                retried = false;
-                index += 1;
                 if errors_in_a_row >= 2 {
                     return LoginOutcome::Aborted { tried, error };
+                }
+                // No silent loss: the same pair once more, on a fresh connection.
+                if retried {
+                    retried = false;
+                    index += 1;
+                } else {
+                    retried = true;
+                    context.retry();
                 }
             }
         }

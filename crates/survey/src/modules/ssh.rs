@@ -221,7 +221,13 @@ where
             }
             Err(_) => {
                 context.audit(credential.id, Attempt::Error).await;
-                return LoginOutcome::Aborted { tried, error: ConnError::Timeout };
+                if retried {
+                    return LoginOutcome::Aborted { tried, error: ConnError::Timeout };
+                }
+                // No silent loss: the same pair once more, on a fresh connection.
+                handle = None;
+                retried = true;
+                context.retry();
             }
         }
     }

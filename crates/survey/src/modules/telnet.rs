@@ -1,9 +1,13 @@
-//! Telnet: option negotiation (RFC 854/855), prompt recognition, and the login dialogue.
+//! Telnet: option negotiation (RFC 854/855), the terminal side of a login (control sequences
+//! removed, cursor position and device attribute queries answered), prompt recognition, and the
+//! login dialogue.
 //!
-//! The decoder and the prompt classifier are pure functions over bytes (fuzzed in
-//! `fuzz/fuzz_targets/telnet_dialogue.rs`); the async part only moves bytes. Success is never
-//! inferred from a prompt alone: after a shell-like prompt the survey sends `echo A''B` and needs
-//! the shell's output `AB` (which the terminal's echo of the command line cannot contain).
+//! The decoder, the terminal filter and the prompt classifier are pure functions over bytes
+//! (fuzzed in `fuzz/fuzz_targets/telnet_dialogue.rs`); the async part only moves bytes. Success
+//! is never inferred from a prompt alone: after the password, whatever the device shows that is
+//! neither a login prompt nor a failure text, the survey sends `echo A''B` and needs the shell's
+//! output `AB` (which the terminal's echo of the command line cannot contain). A login the
+//! device accepted that never echoes is `unconfirmed`: audited and counted, not a finding.
 
 use crate::conn::{ConnError, Conversation, Stream};
 use crate::login::{Attempt, LoginContext, LoginOutcome};
@@ -180,6 +184,112 @@ impl Decoder {
     }
 }
 
+/// Longest control sequence kept track of; a longer one is dropped as it goes.
+const MAX_CONTROL_SEQUENCE: usize = 32;
+
+/// Most terminal queries answered on one connection: a real shell asks a few times per prompt,
+/// a device that asks without end gets no more answers than this.
+pub const MAX_TERMINAL_ANSWERS: usize = 64;
+
+/// Answer to a cursor position request (ESC[6n): row 24, column 1 of a 24-line terminal.
+pub const CURSOR_POSITION_REPORT: &[u8] = b"\x1b[24;1R";
+/// Answer to a device attributes request (ESC[c): a VT100 with advanced video.
+pub const DEVICE_ATTRIBUTES: &[u8] = b"\x1b[?1;2c";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TermState {
+    Text,
+    Escape,
+    /// ESC followed by an intermediate byte (`ESC ( B`): one more byte ends it.
+    EscapeIntermediate,
+    Csi,
+    /// Operating system command or another string (`ESC ]`, `ESC P`, ...), up to BEL or ESC \.
+    String,
+    StringEscape,
+}
+
+/// The terminal side of a login: removes ANSI/VT100 control sequences (colours, cursor moves,
+/// titles) from the text and answers the two queries devices wait on before their prompt, the
+/// cursor position request (ESC[6n) and the device attributes request (ESC[c), the way a real
+/// terminal would. BEL and other C0 controls except CR, LF, TAB and BS are dropped too.
+#[derive(Debug, Clone)]
+pub struct Terminal {
+    state: TermState,
+    sequence: Vec<u8>,
+    answers: usize,
+}
+
+impl Default for Terminal {
+    fn default() -> Self {
+        Terminal { state: TermState::Text, sequence: Vec::with_capacity(MAX_CONTROL_SEQUENCE), answers: 0 }
+    }
+}
+
+impl Terminal {
+    /// Filters `input` (telnet text, negotiation already removed) into `out`: the clean text
+    /// goes to `out.text`, answers to queries to `out.reply`.
+    pub fn feed(&mut self, input: &[u8], out: &mut Decoded) {
+        for &byte in input {
+            match self.state {
+                TermState::Text => match byte {
+                    0x1b => self.state = TermState::Escape,
+                    b'\r' | b'\n' | b'\t' | 0x08 => out.text.push(byte),
+                    0..=0x1f | 0x7f => {}
+                    _ => out.text.push(byte),
+                },
+                TermState::Escape => match byte {
+                    b'[' => {
+                        self.sequence.clear();
+                        self.state = TermState::Csi;
+                    }
+                    b']' | b'P' | b'X' | b'^' | b'_' => self.state = TermState::String,
+                    0x20..=0x2f => self.state = TermState::EscapeIntermediate,
+                    0x1b => {}
+                    _ => self.state = TermState::Text,
+                },
+                TermState::EscapeIntermediate => self.state = TermState::Text,
+                TermState::Csi => match byte {
+                    0x40..=0x7e => {
+                        self.answer(byte, out);
+                        self.state = TermState::Text;
+                    }
+                    0x1b => self.state = TermState::Escape,
+                    // A line end inside a sequence means it was never one: give the line back.
+                    b'\r' | b'\n' => {
+                        out.text.push(byte);
+                        self.state = TermState::Text;
+                    }
+                    _ => {
+                        if self.sequence.len() < MAX_CONTROL_SEQUENCE {
+                            self.sequence.push(byte);
+                        }
+                    }
+                },
+                TermState::String => match byte {
+                    0x07 => self.state = TermState::Text,
+                    0x1b => self.state = TermState::StringEscape,
+                    _ => {}
+                },
+                TermState::StringEscape => {
+                    self.state = if byte == b'\\' { TermState::Text } else { TermState::String };
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, last: u8, out: &mut Decoded) {
+        let answer = match (last, self.sequence.as_slice()) {
+            (b'n', b"6") | (b'n', b"?6") => CURSOR_POSITION_REPORT,
+            (b'c', b"") | (b'c', b"0") => DEVICE_ATTRIBUTES,
+            _ => return,
+        };
+        if self.answers < MAX_TERMINAL_ANSWERS {
+            self.answers += 1;
+            out.reply.extend_from_slice(answer);
+        }
+    }
+}
+
 /// What the text received so far ends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prompt {
@@ -229,17 +339,18 @@ pub struct Greeting {
     pub prompt: Prompt,
 }
 
-/// A telnet connection at the text level.
+/// A telnet connection at the text level, seen through a terminal (see [`Terminal`]).
 pub struct Session<S> {
     conversation: Conversation<S>,
     decoder: Decoder,
+    terminal: Terminal,
     text: Vec<u8>,
 }
 
 impl<S: Stream> Session<S> {
     /// Wraps a connected stream.
     pub fn new(conversation: Conversation<S>) -> Session<S> {
-        Session { conversation, decoder: Decoder::default(), text: Vec::new() }
+        Session { conversation, decoder: Decoder::default(), terminal: Terminal::default(), text: Vec::new() }
     }
 
     /// Reads until the peer waits at a prompt. The text read is kept for [`Session::take_text`].
@@ -252,32 +363,77 @@ impl<S: Stream> Session<S> {
         }
     }
 
-    /// Reads one chunk (waiting at most the read timeout), answers its negotiation, keeps its text.
+    /// As [`Session::until_prompt`], but a device that has said something and then goes quiet
+    /// for [`QUIET`] is waiting too, at a prompt of a shape not known here (`None`).
+    async fn until_prompt_or_quiet(&mut self) -> Result<Option<Prompt>, ConnError> {
+        loop {
+            if let Some(prompt) = classify_prompt(&self.text) {
+                return Ok(Some(prompt));
+            }
+            if has_words(&self.text) {
+                if !self.read_within(QUIET).await? {
+                    return Ok(None);
+                }
+            } else {
+                self.read_more().await?;
+            }
+        }
+    }
+
+    /// Reads one chunk (waiting at most the read timeout), answers its negotiation and terminal
+    /// queries, keeps its text.
     async fn read_more(&mut self) -> Result<(), ConnError> {
         let mut raw = Vec::with_capacity(4096);
         self.conversation.read_some(&mut raw).await?;
-        let mut decoded = Decoded::default();
-        self.decoder.feed(&raw, &mut decoded).map_err(|e| ConnError::Protocol(e.to_string()))?;
-        if !decoded.reply.is_empty() {
-            self.conversation.send(&decoded.reply).await?;
+        self.absorb(&raw).await
+    }
+
+    /// As [`Session::read_more`] waiting at most `wait`; false when nothing came in time.
+    async fn read_within(&mut self, wait: std::time::Duration) -> Result<bool, ConnError> {
+        let mut raw = Vec::with_capacity(4096);
+        match self.conversation.read_some_within(&mut raw, wait).await {
+            Ok(_) => {
+                self.absorb(&raw).await?;
+                Ok(true)
+            }
+            Err(ConnError::Timeout) => Ok(false),
+            Err(error) => Err(error),
         }
-        self.text.extend_from_slice(&decoded.text);
+    }
+
+    async fn absorb(&mut self, raw: &[u8]) -> Result<(), ConnError> {
+        let mut decoded = Decoded::default();
+        self.decoder.feed(raw, &mut decoded).map_err(|e| ConnError::Protocol(e.to_string()))?;
+        let mut seen = Decoded { text: Vec::with_capacity(decoded.text.len()), reply: decoded.reply };
+        self.terminal.feed(&decoded.text, &mut seen);
+        self.text.extend_from_slice(&seen.text);
         // Only the recent text matters for prompts; keep memory flat against chatty peers.
         if self.text.len() > 16 * 1024 {
             let cut = self.text.len() - 8 * 1024;
             self.text.drain(..cut);
         }
+        if !seen.reply.is_empty() {
+            self.conversation.send(&seen.reply).await?;
+        }
         Ok(())
     }
 
-    /// Reads until `needle` appears (true) or a prompt follows at least one line of new text
-    /// (false). Every turn reads new bytes first, so a device that answers with a bare prompt
-    /// costs a read timeout, never a spin.
+    /// Reads until `needle` appears (true), or the device waits again after at least one line
+    /// of new text, at a prompt or silent for [`QUIET`] (false). Every turn reads new bytes
+    /// first, so a device that answers with a bare prompt costs a read timeout, never a spin.
     async fn expect_output(&mut self, needle: &[u8]) -> Result<bool, ConnError> {
         loop {
-            self.read_more().await?;
+            let read = if ends_after_command(&self.text) {
+                self.read_within(QUIET).await
+            } else {
+                self.read_more().await.map(|()| true)
+            };
+            // The marker counts even when the shell hung up (or stopped reading) right after it.
             if contains(&self.text, needle) {
                 return Ok(true);
+            }
+            if !read? {
+                return Ok(false);
             }
             if classify_prompt(&self.text).is_some() && ends_after_command(&self.text) {
                 return Ok(false);
@@ -288,24 +444,11 @@ impl<S: Stream> Session<S> {
     /// After a password: a login prompt with no failure message may be the start of a longer
     /// greeting cut by the network ("Last login: ..."); give it a moment to go on.
     async fn settle_login_prompt(&mut self) -> Result<Prompt, ConnError> {
-        let lower = String::from_utf8_lossy(&self.text).to_ascii_lowercase();
-        if ["incorrect", "invalid", "fail", "denied", "wrong", "bad ", "error"].iter().any(|m| lower.contains(m)) {
+        if says_failure(&self.text) {
             return Ok(Prompt::Login);
         }
         let before = self.text.len();
-        let mut raw = Vec::new();
-        match self.conversation.read_some_within(&mut raw, SETTLE).await {
-            Ok(_) => {
-                let mut decoded = Decoded::default();
-                self.decoder.feed(&raw, &mut decoded).map_err(|e| ConnError::Protocol(e.to_string()))?;
-                if !decoded.reply.is_empty() {
-                    self.conversation.send(&decoded.reply).await?;
-                }
-                self.text.extend_from_slice(&decoded.text);
-            }
-            Err(ConnError::Timeout) => {}
-            Err(error) => return Err(error),
-        }
+        self.read_within(SETTLE).await?;
         if self.text.len() == before { Ok(Prompt::Login) } else { self.until_prompt().await }
     }
 
@@ -342,8 +485,23 @@ fn ends_after_command(text: &[u8]) -> bool {
     text.iter().filter(|b| **b == b'\n').count() >= 1
 }
 
+fn has_words(text: &[u8]) -> bool {
+    text.iter().any(|b| !b.is_ascii_whitespace())
+}
+
+/// Whether the text after a password says the login failed ("Login incorrect", "Access
+/// denied", ...), whatever prompt follows.
+pub fn says_failure(text: &[u8]) -> bool {
+    let lower = String::from_utf8_lossy(text).to_ascii_lowercase();
+    ["incorrect", "invalid", "fail", "denied", "wrong", "bad ", "error"].iter().any(|m| lower.contains(m))
+}
+
 /// How long an unexplained login prompt after a password may still grow.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// How long a device that has printed something may stay silent before it counts as waiting
+/// for input (a prompt of a shape not known here, or the end of a command's output).
+pub const QUIET: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// How long a silent new connection waits before the survey nudges it.
 const NUDGE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
@@ -365,17 +523,10 @@ pub async fn greet<S: Stream>(mut conversation: Conversation<S>) -> (Option<Sess
         Err(error) => return (None, Err(error)),
     }
     let mut session = Session::new(conversation);
-    if !first.is_empty() {
-        let mut decoded = Decoded::default();
-        if let Err(error) = session.decoder.feed(&first, &mut decoded) {
-            return (None, Err(ConnError::Protocol(error.to_string())));
-        }
-        if !decoded.reply.is_empty()
-            && let Err(error) = session.conversation.send(&decoded.reply).await
-        {
-            return (None, Err(error));
-        }
-        session.text.extend_from_slice(&decoded.text);
+    if !first.is_empty()
+        && let Err(error) = session.absorb(&first).await
+    {
+        return (None, Err(error));
     }
     match session.until_prompt().await {
         Ok(prompt) => {
@@ -389,17 +540,38 @@ pub async fn greet<S: Stream>(mut conversation: Conversation<S>) -> (Option<Sess
     }
 }
 
+/// What the marker command showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirmation {
+    /// The shell printed the marker: a real shell.
+    Echoed,
+    /// The device asked for a login or password again: the login had not been accepted.
+    BackAtLogin(Prompt),
+    /// Output, then a prompt or silence, and no marker: not a shell that runs `echo`.
+    NoEcho,
+}
+
 /// Proves a shell is real: `echo X''Y` must print `XY`.
-async fn confirm_shell<S: Stream>(session: &mut Session<S>, token: u64) -> Result<bool, ConnError> {
+async fn confirm_shell<S: Stream>(session: &mut Session<S>, token: u64) -> Result<Confirmation, ConnError> {
     let (left, right) = (token % 1_000_000, (token / 1_000_000) % 1_000_000);
     let expected = format!("bs{left:06}{right:06}");
     session.take_text();
     session.send_line(&format!("echo bs{left:06}''{right:06}")).await?;
-    session.expect_output(expected.as_bytes()).await
+    if session.expect_output(expected.as_bytes()).await? {
+        return Ok(Confirmation::Echoed);
+    }
+    Ok(match classify_prompt(&session.text) {
+        Some(prompt @ (Prompt::Login | Prompt::Password)) => Confirmation::BackAtLogin(prompt),
+        _ => Confirmation::NoEcho,
+    })
 }
 
 /// Tries the dictionary over as many connections as needed; stops at the first pair that yields a
 /// confirmed shell. `first` is the session the greeting was read on (at its first prompt).
+///
+/// An attempt that ends in an error (reset, timeout) or in a login the device accepted but that
+/// could not be confirmed is tried once more with the same pair on a fresh connection; both
+/// attempts are in the audit trail.
 pub async fn login<S: Stream, F, Fut>(
     context: &LoginContext<'_>,
     first: Session<S>,
@@ -416,13 +588,14 @@ where
         let confirmed = confirm_shell(&mut open, context.token()).await;
         open.close().await;
         return match confirmed {
-            Ok(true) => LoginOutcome::NoAuthentication,
-            Ok(false) => LoginOutcome::NotFound { tried: 0 },
+            Ok(Confirmation::Echoed) => LoginOutcome::NoAuthentication,
+            Ok(_) => LoginOutcome::NotFound { tried: 0 },
             Err(error) => LoginOutcome::Aborted { tried: 0, error },
         };
     }
     let mut tried = 0;
     let mut failures_in_a_row = 0;
+    let mut retried = false;
     let credentials = context.credentials();
     let mut index = 0;
     while index < credentials.len() {
@@ -469,6 +642,7 @@ where
             Ok(Step::Failed(next)) => {
                 context.audit(credential.id, Attempt::Failure).await;
                 failures_in_a_row = 0;
+                retried = false;
                 index += 1;
                 match next {
                     // A login prompt starts the next pair cleanly. A password prompt again would
@@ -477,7 +651,20 @@ where
                     _ => open.close().await,
                 }
             }
-            Err((ConnError::Closed, false)) => {
+            Ok(Step::Unconfirmed) => {
+                // Let in, never proven: evidence for the audit and the summary, not a finding.
+                context.audit(credential.id, Attempt::Unconfirmed).await;
+                open.close().await;
+                failures_in_a_row = 0;
+                if retried {
+                    retried = false;
+                    index += 1;
+                } else {
+                    retried = true;
+                    context.retry();
+                }
+            }
+            Err((ConnError::Closed | ConnError::Reset, false)) => {
                 // Hung up before the password went out (devices close after three tries): the pair
                 // was not tried; try it again on a new connection.
                 tried -= 1;
@@ -488,17 +675,24 @@ where
                 }
             }
             Err((ConnError::Closed, true)) => {
-                // Hung up after the password: the device's way of saying no.
+                // Hung up (an orderly close) after the password: the device's way of saying no.
                 context.audit(credential.id, Attempt::Failure).await;
                 failures_in_a_row = 0;
+                retried = false;
                 index += 1;
             }
             Err((error, _)) => {
                 context.audit(credential.id, Attempt::Error).await;
                 failures_in_a_row += 1;
-                index += 1;
                 if failures_in_a_row >= 2 {
                     return LoginOutcome::Aborted { tried, error };
+                }
+                if retried {
+                    retried = false;
+                    index += 1;
+                } else {
+                    retried = true;
+                    context.retry();
                 }
             }
         }
@@ -510,9 +704,15 @@ enum Step {
     Success,
     /// Rejected; the prompt the device showed next, if any.
     Failed(Option<Prompt>),
+    /// Accepted (no failure text, no new login prompt) but not proven a shell.
+    Unconfirmed,
 }
 
 /// One pair on an open session. Errors say whether the password had been sent.
+///
+/// After the password, what follows is judged the way a person at a terminal would: a login or
+/// password prompt, or a failure text, is a rejection; anything else (a shell prompt of any
+/// shape, or text followed by silence) is asked to `echo` a marker.
 async fn attempt<S: Stream>(
     session: &mut Session<S>,
     prompt: Prompt,
@@ -521,29 +721,33 @@ async fn attempt<S: Stream>(
     token: u64,
 ) -> Result<Step, (ConnError, bool)> {
     session.take_text();
-    let mut prompt = prompt;
-    if prompt == Prompt::Login {
+    let mut prompt = Some(prompt);
+    if prompt == Some(Prompt::Login) {
         session.send_line(username).await.map_err(|e| (e, false))?;
-        prompt = session.until_prompt().await.map_err(|e| (e, false))?;
-        if prompt == Prompt::Login {
-            return Ok(Step::Failed(Some(prompt)));
+        prompt = Some(session.until_prompt().await.map_err(|e| (e, false))?);
+        if prompt == Some(Prompt::Login) {
+            return Ok(Step::Failed(prompt));
         }
     }
-    if prompt == Prompt::Password {
+    if prompt == Some(Prompt::Password) {
         session.take_text();
         session.send_line(password).await.map_err(|e| (e, false))?;
-        prompt = session.until_prompt().await.map_err(|e| (e, true))?;
-        if prompt == Prompt::Login {
-            prompt = session.settle_login_prompt().await.map_err(|e| (e, true))?;
+        prompt = session.until_prompt_or_quiet().await.map_err(|e| (e, true))?;
+        if prompt == Some(Prompt::Login) {
+            prompt = Some(session.settle_login_prompt().await.map_err(|e| (e, true))?);
         }
     }
-    if prompt != Prompt::Shell {
-        return Ok(Step::Failed(Some(prompt)));
+    match prompt {
+        Some(Prompt::Shell) => {}
+        None if !says_failure(&session.text) => {}
+        other => return Ok(Step::Failed(other)),
     }
     match confirm_shell(session, token).await {
-        Ok(true) => Ok(Step::Success),
-        Ok(false) => Ok(Step::Failed(None)),
-        Err(error) => Err((error, true)),
+        Ok(Confirmation::Echoed) => Ok(Step::Success),
+        Ok(Confirmation::BackAtLogin(prompt)) => Ok(Step::Failed(Some(prompt))),
+        Ok(Confirmation::NoEcho) => Ok(Step::Unconfirmed),
+        // Let in, then lost before the proof (reset, timeout, hang-up).
+        Err(_) => Ok(Step::Unconfirmed),
     }
 }
 
@@ -620,7 +824,109 @@ mod tests {
         assert_eq!(classify_prompt(b"Password: \r\nLast login:"), None);
     }
 
+    fn see(input: &[u8]) -> Decoded {
+        let mut out = Decoded::default();
+        Terminal::default().feed(input, &mut out);
+        out
+    }
+
+    #[test]
+    fn busybox_ash_cursor_query_after_the_prompt_is_answered_and_the_prompt_recognised() {
+        let out = see(b"\r\nBusyBox v1.35.0 built-in shell (ash)\r\n\r\n~ $ \x1b[6n");
+        assert_eq!(out.reply, CURSOR_POSITION_REPORT);
+        assert_eq!(classify_prompt(&out.text), Some(Prompt::Shell));
+    }
+
+    #[test]
+    fn colour_codes_and_titles_are_removed_and_device_attributes_answered() {
+        let out = see(b"\x1b]0;cam\x07\x1b[1;33mIPC-3000\x1b[0m\x1b(B\r\n\x1b[c\x1b[1;32mipc:~$ \x1b[0m");
+        assert_eq!(out.text, b"IPC-3000\r\nipc:~$ ");
+        assert_eq!(out.reply, DEVICE_ATTRIBUTES);
+        assert_eq!(classify_prompt(&out.text), Some(Prompt::Shell));
+    }
+
+    #[test]
+    fn a_device_that_asks_without_end_gets_a_bounded_number_of_answers() {
+        let flood = b"\x1b[c".repeat(10_000);
+        assert_eq!(see(&flood).reply.len(), MAX_TERMINAL_ANSWERS * DEVICE_ATTRIBUTES.len());
+    }
+
+    #[test]
+    fn other_queries_are_not_answered() {
+        assert!(see(b"\x1b[5n\x1b[>c\x1b[18t\x1b[2J").reply.is_empty());
+    }
+
+    #[test]
+    fn a_broken_sequence_gives_the_line_back() {
+        assert_eq!(see(b"\x1b[12\r\nlogin: ").text, b"\r\nlogin: ");
+    }
+
+    #[test]
+    fn failure_texts_are_recognised() {
+        assert!(says_failure(b"\r\nLogin incorrect\r\n"));
+        assert!(says_failure(b"% Access denied\r\n"));
+        assert!(!says_failure(b"\r\nBusyBox v1.35.0 built-in shell (ash)\r\n~ $ "));
+    }
+
+    #[tokio::test]
+    async fn a_shell_that_asks_for_the_cursor_position_is_confirmed() {
+        let (client, device) = tokio::io::duplex(4096);
+        let limits = crate::conn::Limits { read: std::time::Duration::from_secs(5), ..Default::default() };
+        let mut session = Session::new(Conversation::new(client, limits));
+        let shell = tokio::spawn(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+            let (read, mut write) = tokio::io::split(device);
+            let mut lines = tokio::io::BufReader::new(read);
+            write.write_all(b"~ $ \x1b[6n").await.unwrap();
+            let mut answer = Vec::new();
+            lines.read_until(b'R', &mut answer).await.unwrap();
+            let mut command = String::new();
+            lines.read_line(&mut command).await.unwrap();
+            let output = command.trim().trim_start_matches("echo ").replace("''", "");
+            write.write_all(format!("{}\r\n{output}\r\n~ $ \x1b[6n", command.trim()).as_bytes()).await.unwrap();
+            answer
+        });
+        assert_eq!(session.until_prompt().await.unwrap(), Prompt::Shell);
+        assert_eq!(confirm_shell(&mut session, 42).await.unwrap(), Confirmation::Echoed);
+        assert_eq!(shell.await.unwrap(), CURSOR_POSITION_REPORT);
+    }
+
+    #[tokio::test]
+    async fn a_cli_without_echo_is_not_confirmed() {
+        let (client, mut device) = tokio::io::duplex(4096);
+        let limits = crate::conn::Limits { read: std::time::Duration::from_secs(5), ..Default::default() };
+        let mut session = Session::new(Conversation::new(client, limits));
+        tokio::io::AsyncWriteExt::write_all(&mut device, b"% Unknown command: echo\r\nRT-AC68U> ").await.unwrap();
+        assert_eq!(confirm_shell(&mut session, 7).await.unwrap(), Confirmation::NoEcho);
+    }
+
     proptest! {
+        #[test]
+        fn terminal_never_grows_text_and_replies_stay_bounded(input in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let out = see(&input);
+            prop_assert!(out.text.len() <= input.len());
+            // ESC[c (3 bytes) is answered with 7.
+            prop_assert!(out.reply.len() <= 3 * input.len());
+            prop_assert!(out.reply.len() <= MAX_TERMINAL_ANSWERS * CURSOR_POSITION_REPORT.len());
+            prop_assert!(!out.text.contains(&0x1b));
+        }
+
+        #[test]
+        fn terminal_in_pieces_equals_terminal_at_once(input in proptest::collection::vec(any::<u8>(), 0..512), cut in 0usize..512) {
+            let cut = cut.min(input.len());
+            let mut terminal = Terminal::default();
+            let mut pieces = Decoded::default();
+            terminal.feed(&input[..cut], &mut pieces);
+            terminal.feed(&input[cut..], &mut pieces);
+            prop_assert_eq!(see(&input), pieces);
+        }
+
+        #[test]
+        fn coloured_prompts_classify_as_plain_ones(prompt in "[a-z0-9~:/ -]{0,20}[#$>] ", colour in 30u8..38) {
+            let coloured = format!("\x1b[1;{colour}m{prompt}\x1b[0m\x1b[6n");
+            prop_assert_eq!(classify_prompt(&see(coloured.as_bytes()).text), classify_prompt(prompt.as_bytes()));
+        }
+
         #[test]
         fn decoder_never_panics_and_text_never_exceeds_input(input in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let mut out = Decoded::default();

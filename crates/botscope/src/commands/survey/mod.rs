@@ -91,9 +91,14 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         None => Dictionary::shipped(),
     };
     anyhow::ensure!(!dictionary.is_empty(), "the credential dictionary is empty");
+    let attempts_per_host = args.max_attempts_per_host.unwrap_or_else(|| whole_dictionary(dictionary.len(), &ports));
     let mut fingerprints = Fingerprints::shipped();
     if let Some(dir) = &args.fingerprints {
         let added = fingerprints.add_dir(dir)?;
+        let not_loaded: usize = fingerprints.files().iter().map(|f| f.problems.len()).sum();
+        if not_loaded > 0 {
+            tracing::warn!(not_loaded, dir = %dir.display(), "some identification rules could not be loaded; `botscope fingerprints --fingerprints DIR` lists them");
+        }
         tracing::info!(rules = added, dir = %dir.display(), "identification rules loaded");
     }
     let shard = parse_shard(args.shard.as_deref())?;
@@ -105,7 +110,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         None => scope.targets().len() * ports.len() as u64,
     };
     if args.dry_run || scope.targets().is_empty() {
-        print_plan(&scope, &ports, pairs, shard, &args, dictionary.len());
+        print_plan(&scope, &ports, pairs, shard, &args, attempts_per_host, dictionary.len());
         if let Some((inside, _)) = &cases {
             println!(
                 "re-survey: {} cases inside the scope ({pairs} address x port pairs), {cases_outside_scope} outside it (skipped)",
@@ -129,8 +134,8 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     let max_attempts_per_host = match &cases {
         // A re-survey must not call a device fixed because its budget ran out before the pair that
         // worked last time: every case may use the whole dictionary.
-        Some((cases, _)) => args.max_attempts_per_host.max(recheck::full_budget(cases, dictionary.len())),
-        None => args.max_attempts_per_host,
+        Some((cases, _)) => attempts_per_host.max(recheck::full_budget(cases, dictionary.len())),
+        None => attempts_per_host,
     };
     let config = engine::Config {
         ports,
@@ -427,6 +432,7 @@ fn print_plan(
     pairs: u64,
     shard: (u64, u64),
     args: &SurveyArgs,
+    attempts_per_host: u32,
     pairs_in_dictionary: usize,
 ) {
     println!("scope: {} addresses requested, {} in scope after exclusions", scope.requested(), scope.targets().len());
@@ -439,12 +445,21 @@ fn print_plan(
     println!("probes: {pairs} address x port pairs; shard {}/{} takes about {share}", shard.0 + 1, shard.1);
     println!(
         "pace: {} new connections/s, {} at once, {} per /24, {} login attempts per host; dictionary of {pairs_in_dictionary} pairs",
-        args.rate, args.concurrency, args.per_subnet_concurrency, args.max_attempts_per_host
+        args.rate, args.concurrency, args.per_subnet_concurrency, attempts_per_host
     );
     println!("port stage alone takes at least {:.0} s at this rate", share as f64 / f64::from(args.rate.max(1)));
     if args.dry_run {
         println!("dry run: nothing was sent");
     }
+}
+
+/// The default per-host budget: the whole dictionary on every login port of the run, so that a
+/// device that allows it is tried with every pair on each of its services. What keeps that polite
+/// is the per-host pace (one conversation with a host at a time, a cap per /24, the global rate),
+/// not a budget that would stop before the dictionary's end.
+fn whole_dictionary(pairs: usize, ports: &[botscope_survey::catalog::PortEntry]) -> u32 {
+    let login_ports = ports.iter().filter(|p| p.login).count().max(1);
+    u32::try_from(pairs.saturating_mul(login_ports)).unwrap_or(u32::MAX)
 }
 
 /// A progress bar on a terminal; a status line every 10 seconds otherwise.
@@ -492,11 +507,37 @@ pub fn fingerprints(args: FingerprintsArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.fingerprints {
         fingerprints.add_dir(dir)?;
     }
+    // Per file: what it matches, what loaded, and what was skipped and why: nothing is left out
+    // without saying so.
+    let mut not_loaded = 0;
+    for file in fingerprints.files() {
+        let matches = file.matches.as_deref().unwrap_or("-");
+        match &file.skipped {
+            Some(why) => println!("SKIP {} ({matches}): {why}", file.file),
+            None => println!(
+                "LOAD {} ({matches}): {} rules, {} examples, {} not loaded",
+                file.file,
+                file.rules,
+                file.examples,
+                file.problems.len()
+            ),
+        }
+        for problem in &file.problems {
+            println!("FAIL {}: not loaded: {problem}", file.file);
+        }
+        not_loaded += file.problems.len();
+    }
     let examples: usize = fingerprints.rules().iter().map(|r| r.examples().len()).sum();
     let failures = fingerprints.check_examples();
     for failure in &failures {
         println!("FAIL {}: {}: {:?}", failure.rule, failure.problem, failure.text);
     }
-    println!("{} rules, {} examples, {} failed", fingerprints.rules().len(), examples, failures.len());
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "{} rules, {} examples, {} failed, {} rules not loaded",
+        fingerprints.rules().len(),
+        examples,
+        failures.len(),
+        not_loaded
+    );
+    Ok(if failures.is_empty() && not_loaded == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
