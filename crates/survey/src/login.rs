@@ -177,6 +177,18 @@ impl<'a> LoginContext<'a> {
         self.count("retried");
     }
 
+    /// No silent loss: after an `error` or `unconfirmed` answer the same pair is tried once more on
+    /// a fresh connection (`retried` says whether this pair already was), then the next pair.
+    pub fn retry_once_then_next(&self, retried: &mut bool, index: &mut usize) {
+        if *retried {
+            *retried = false;
+            *index += 1;
+        } else {
+            *retried = true;
+            self.retry();
+        }
+    }
+
     fn count(&self, outcome: &str) {
         let mut outcomes = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *outcomes.entry(self.protocol.as_str().to_string()).or_default().entry(outcome.to_string()).or_default() += 1;

@@ -494,13 +494,7 @@ where
                     return LoginOutcome::Aborted { tried, error };
                 }
                 // No silent loss: the same pair once more, on a fresh connection.
-                if retried {
-                    retried = false;
-                    index += 1;
-                } else {
-                    retried = true;
-                    context.retry();
-                }
+                context.retry_once_then_next(&mut retried, &mut index);
             }
         }
     }

@@ -656,13 +656,7 @@ where
                 context.audit(credential.id, Attempt::Unconfirmed).await;
                 open.close().await;
                 failures_in_a_row = 0;
-                if retried {
-                    retried = false;
-                    index += 1;
-                } else {
-                    retried = true;
-                    context.retry();
-                }
+                context.retry_once_then_next(&mut retried, &mut index);
             }
             Err((ConnError::Closed | ConnError::Reset, false)) => {
                 // Hung up before the password went out (devices close after three tries): the pair
@@ -687,13 +681,7 @@ where
                 if failures_in_a_row >= 2 {
                     return LoginOutcome::Aborted { tried, error };
                 }
-                if retried {
-                    retried = false;
-                    index += 1;
-                } else {
-                    retried = true;
-                    context.retry();
-                }
+                context.retry_once_then_next(&mut retried, &mut index);
             }
         }
     }
