@@ -29,6 +29,10 @@
 #                     the terminal for its cursor position (ESC[6n) and attributes (ESC[c),
 #                     hangs up unless both are answered, then runs BusyBox ash with a coloured
 #                     prompt: admin/1234
+#   https_camera      lighttpd over TLS, a certificate signed by a camera maker's CA, Basic
+#                     auth (realm "EX2041 Network Camera"), a session cookie; admin/<strong>
+#   ftp_vsftpd        vsftpd; the survey reads its greeting only
+#   rtsp_gstreamer    the GStreamer RTSP server (scripts/peers/rtsp-server.py)
 #   (<strong> = Xq7#pL2v!9mR; the login shells are scripts/peers/shells/*)
 #
 # Server-side attempt counts: telnet DIR/NAME/auth.log ("invalid password for 'USER'", one line
@@ -50,7 +54,8 @@
 # fixed 3 s pause after each wrong password and at most 3 tries per connection.
 #
 # Needs: root, util-linux (unshare, setsid, flock), iproute2 (ss), busybox-static, dropbear-bin,
-# lighttpd.
+# lighttpd, lighttpd-mod-openssl, openssl, vsftpd, python3-gi, gir1.2-gst-rtsp-server-1.0,
+# gstreamer1.0-plugins-base.
 set -eu
 
 STRONG='Xq7#pL2v!9mR'
@@ -60,8 +65,8 @@ die() { echo "start-peers: $*" >&2; exit 1; }
 [ $# -eq 1 ] || die "usage: start-peers.sh DIR"
 DIR=$(cd "$1" && pwd) || die "no such directory: $1"
 [ "$(id -u)" -eq 0 ] || die "must run as root (mount namespaces for the login accounts)"
-for b in busybox dropbear dropbearkey lighttpd unshare setsid flock ss; do
-    command -v "$b" >/dev/null || die "missing $b (apt-get install busybox-static dropbear-bin lighttpd util-linux iproute2)"
+for b in busybox dropbear dropbearkey lighttpd unshare setsid flock ss openssl vsftpd; do
+    command -v "$b" >/dev/null || die "missing $b (apt-get install busybox-static dropbear-bin lighttpd lighttpd-mod-openssl util-linux iproute2 openssl vsftpd)"
 done
 BUSYBOX=$(command -v busybox)
 LIGHTTPD=$(command -v lighttpd)
@@ -268,6 +273,88 @@ EOF
 start_http http_basic_weak basic admin admin
 start_http http_digest_weak digest admin 1234
 start_http http_basic_strong basic admin "$STRONG"
+
+# ---- services the survey only identifies ------------------------------------------------
+# https_camera: lighttpd over TLS (mod_openssl) with a certificate a camera maker's CA signed
+# (issuer and subject differ, the subject's organisation has an escaped comma), Basic auth
+# with a camera-style realm, and a session cookie on every reply.
+start_https_camera() {
+    local name=https_camera d="$DIR/https_camera" port
+    mkdir -p "$d/www"
+    pick_port
+    port=$PORT
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout "$d/ca.key" -out "$d/ca.pem" \
+        -subj "/C=JP/O=Example Camera Works/CN=Example Camera Works Device CA" >>"$d/log" 2>&1
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/device.key" -out "$d/device.csr" \
+        -subj "/C=JP/ST=Tokyo/O=Example Camera Works, Ltd./OU=Network Camera/CN=IPC-EX2041" >>"$d/log" 2>&1
+    openssl x509 -req -in "$d/device.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 30 -out "$d/device.pem" >>"$d/log" 2>&1
+    cat "$d/device.pem" "$d/device.key" >"$d/server.pem"
+    printf 'admin:%s\n' "$STRONG" >"$d/users"
+    printf '%s\t%s\t%s\n' "$name" admin "$STRONG" >>"$DIR/accounts.tsv"
+    printf '<html><head><title>Network Camera</title></head><body></body></html>\n' >"$d/www/index.html"
+    cat >"$d/lighttpd.conf" <<CONF
+server.modules = ("mod_openssl", "mod_setenv", "mod_auth", "mod_authn_file")
+server.bind = "127.0.0.1"
+server.port = $port
+ssl.engine = "enable"
+ssl.pemfile = "$d/server.pem"
+server.document-root = "$d/www"
+server.errorlog = "$d/error.log"
+server.pid-file = "$d/lighttpd.pid"
+server.tag = "lighttpd"
+index-file.names = ("index.html")
+setenv.add-response-header = ("Set-Cookie" => "EXCAMSESSID=0d1e2f; path=/; HttpOnly")
+auth.backend = "plain"
+auth.backend.plain.userfile = "$d/users"
+auth.require = ("/" => ("method" => "basic", "realm" => "EX2041 Network Camera", "require" => "valid-user"))
+CONF
+    "$LIGHTTPD" -tt -f "$d/lighttpd.conf" >>"$d/log" 2>&1 || die "$name: bad lighttpd config (see $d/log)"
+    setsid "$LIGHTTPD" -D -f "$d/lighttpd.conf" </dev/null >>"$d/log" 2>&1 9>&- &
+    echo $! >"$d/pid"
+    SERVICES="$SERVICES$name $port
+"
+}
+
+# ftp_vsftpd: vsftpd, standalone; the survey reads its greeting ("220 (vsFTPd 3.0.3)") only.
+start_ftp() {
+    local name=ftp_vsftpd d="$DIR/ftp_vsftpd" port
+    mkdir -p "$d/empty"
+    pick_port
+    port=$PORT
+    cat >"$d/vsftpd.conf" <<CONF
+listen=YES
+listen_address=127.0.0.1
+listen_port=$port
+background=NO
+anonymous_enable=NO
+local_enable=YES
+run_as_launching_user=YES
+secure_chroot_dir=$d/empty
+vsftpd_log_file=$d/vsftpd.log
+CONF
+    setsid vsftpd "$d/vsftpd.conf" </dev/null >>"$d/log" 2>&1 9>&- &
+    echo $! >"$d/pid"
+    SERVICES="$SERVICES$name $port
+"
+}
+
+# rtsp_gstreamer: the GStreamer RTSP server (gst-rtsp-server through Python's gi), a test
+# pattern on /live; the survey sends OPTIONS and reads "Server: GStreamer RTSP server".
+start_rtsp() {
+    local name=rtsp_gstreamer d="$DIR/rtsp_gstreamer" port
+    mkdir -p "$d"
+    pick_port
+    port=$PORT
+    setsid /usr/bin/python3 "$HERE/rtsp-server.py" 127.0.0.1 "$port" </dev/null >>"$d/log" 2>&1 9>&- &
+    echo $! >"$d/pid"
+    SERVICES="$SERVICES$name $port
+"
+}
+
+start_https_camera
+start_ftp
+start_rtsp
 
 # ---- wait until every service accepts connections ------------------------------------
 deadline=$((SECONDS + 20))

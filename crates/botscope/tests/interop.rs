@@ -144,7 +144,7 @@ fn weak_logins_on_real_servers_are_found_and_strong_ones_are_not() {
 
 /// A scratch dictionary of shipped pairs (weights falling in the given order) and their ids.
 fn dictionary_of(scratch: &Scratch, pairs: &[(&str, &str)]) -> (PathBuf, HashMap<String, u64>) {
-    let mut text = String::new();
+    let mut text = String::from("version = 7\n");
     let mut ids = HashMap::new();
     for (rank, (user, pass)) in pairs.iter().enumerate() {
         let (id, _) = shipped_id(user, pass);
@@ -229,6 +229,9 @@ fn busybox_ash_vendor_cli_and_terminal_queries_are_judged_like_a_terminal() {
     assert_eq!(summary["logins"]["telnet"]["retried"], 1, "{summary}");
     assert_eq!(summary["logins"]["telnet"]["success"], 2, "{summary}");
     assert_eq!(summary["logins"]["ssh"]["success"], 1, "{summary}");
+    // The round names the dictionary revision it used.
+    assert_eq!(summary["dictionary_version"], 7, "{summary}");
+    assert_eq!(summary["dictionary_pairs"], pairs.len(), "{summary}");
     // The strong BusyBox device rejected every pair itself, and the weak ones really let the
     // survey in (their login shells note each accepted login).
     let strong_log = std::fs::read_to_string(peers.dir.join("telnet_ash_strong/auth.log")).unwrap_or_default();
@@ -318,4 +321,163 @@ fn a_reset_after_the_password_does_not_lose_the_finding() {
     assert_eq!(summary["logins"]["telnet"]["error"], 1, "{summary}");
     assert_eq!(summary["logins"]["telnet"]["retried"], 1, "{summary}");
     assert_eq!(summary["logins"]["telnet"]["success"], 1, "{summary}");
+}
+
+/// One Recog-layout file for the identification test (the file name says what it matches).
+fn recog_file(dir: &std::path::Path, file: &str, pattern: &str, example: &str, params: &[(&str, &str)]) {
+    let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('"', "&quot;");
+    let params: String = params
+        .iter()
+        .map(|(name, value)| format!("    <param pos=\"0\" name=\"{name}\" value=\"{}\"/>\n", escape(value)))
+        .collect();
+    let xml = format!(
+        "<?xml version=\"1.0\"?>\n<fingerprints>\n  <fingerprint pattern=\"{}\">\n    <description>interop</description>\n    <example>{}</example>\n{params}  </fingerprint>\n</fingerprints>\n",
+        escape(pattern),
+        escape(example)
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(file), xml).unwrap();
+}
+
+/// Issue 17, item 3: every field a device names itself in reaches identification, read from
+/// real servers: the FTP greeting (vsftpd), the RTSP `Server` header (the GStreamer RTSP server,
+/// identified by Recog's own `rtsp_servers.xml`), and over https (lighttpd + OpenSSL) the
+/// certificate's subject and issuer, `WWW-Authenticate` and `Set-Cookie`. Each field gets its own
+/// run with only that field's file, so a match can only come from that field. The certificate's
+/// names must read exactly as OpenSSL's RFC 2253 output writes them.
+#[test]
+fn greetings_headers_and_certificates_of_real_servers_identify_the_device() {
+    let scratch = Scratch::new();
+    let peers = Peers::start(&scratch);
+    let port = |name: &str| *peers.ports.get(name).unwrap_or_else(|| panic!("no {name} in {:?}", peers.ports));
+    let (dictionary, _) = dictionary_of(&scratch, &[("admin", "admin")]);
+    let rfc2253 = |what: &str| {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", what, "-nameopt", "RFC2253", "-in"])
+            .arg(peers.dir.join("https_camera/device.pem"))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().split_once('=').unwrap().1.to_string()
+    };
+    let (subject, issuer) = (rfc2253("-subject"), rfc2253("-issuer"));
+    assert_eq!(subject, r"CN=IPC-EX2041,OU=Network Camera,O=Example Camera Works\, Ltd.,ST=Tokyo,C=JP");
+
+    let recog_rtsp =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../survey/tests/data/recog/rtsp_servers.xml");
+    // (protocol, peer, writes the fingerprint directory, the vendor and model it must identify)
+    type WriteRules<'a> = Box<dyn Fn(&std::path::Path) + 'a>;
+    let cases: Vec<(&str, &str, WriteRules, (&str, &str))> = vec![
+        (
+            "ftp",
+            "ftp_vsftpd",
+            Box::new(|dir| {
+                recog_file(
+                    dir,
+                    "ftp_banners.xml",
+                    r"^\(vsFTPd (\d+\.\d+\.\d+)\)$",
+                    "(vsFTPd 3.0.3)",
+                    &[("service.vendor", "vsftpd project"), ("service.product", "vsFTPd")],
+                )
+            }),
+            ("vsftpd project", "vsFTPd"),
+        ),
+        (
+            "rtsp",
+            "rtsp_gstreamer",
+            Box::new(|dir: &std::path::Path| {
+                std::fs::create_dir_all(dir).unwrap();
+                std::fs::copy(&recog_rtsp, dir.join("rtsp_servers.xml")).unwrap();
+            }),
+            ("GStreamer", "GStreamer RTSP Server"),
+        ),
+        (
+            "https",
+            "https_camera",
+            Box::new(|dir| {
+                recog_file(
+                    dir,
+                    "x509_subjects.xml",
+                    r"^CN=IPC-(EX\d+),OU=Network Camera,O=Example Camera Works\\, Ltd\.,ST=Tokyo,C=JP$",
+                    r"CN=IPC-EX2041,OU=Network Camera,O=Example Camera Works\, Ltd.,ST=Tokyo,C=JP",
+                    &[("hw.vendor", "Example Camera Works"), ("hw.product", "subject")],
+                )
+            }),
+            ("Example Camera Works", "subject"),
+        ),
+        (
+            "https",
+            "https_camera",
+            Box::new(|dir| {
+                recog_file(
+                    dir,
+                    "x509_issuers.xml",
+                    r"^CN=Example Camera Works Device CA,O=Example Camera Works,C=JP$",
+                    "CN=Example Camera Works Device CA,O=Example Camera Works,C=JP",
+                    &[("hw.vendor", "Example Camera Works"), ("hw.product", "issuer")],
+                )
+            }),
+            ("Example Camera Works", "issuer"),
+        ),
+        (
+            "https",
+            "https_camera",
+            Box::new(|dir| {
+                recog_file(
+                    dir,
+                    "http_wwwauth.xml",
+                    r#"^Basic realm="EX2041 Network Camera""#,
+                    r#"Basic realm="EX2041 Network Camera""#,
+                    &[("hw.vendor", "Example Camera Works"), ("hw.product", "realm")],
+                )
+            }),
+            ("Example Camera Works", "realm"),
+        ),
+        (
+            "https",
+            "https_camera",
+            Box::new(|dir| {
+                recog_file(
+                    dir,
+                    "http_cookies.xml",
+                    r"^EXCAMSESSID=[0-9a-f]+;",
+                    "EXCAMSESSID=00aa; path=/",
+                    &[("hw.vendor", "Example Camera Works"), ("hw.product", "cookie")],
+                )
+            }),
+            ("Example Camera Works", "cookie"),
+        ),
+    ];
+    for (index, (protocol, name, write, (vendor, model))) in cases.iter().enumerate() {
+        let dir = scratch.path(&format!("recog-{index}"));
+        write(&dir);
+        let run = scratch
+            .botscope()
+            .args(["survey", "--lab", "--scope", "127.0.0.1", "--ports", &format!("{}/{protocol}", port(name))])
+            .arg("--credentials")
+            .arg(&dictionary)
+            .arg("--fingerprints")
+            .arg(&dir)
+            .args(["--out", &format!("out-{index}.jsonl")])
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let text = std::fs::read_to_string(scratch.path(&format!("out-{index}.jsonl"))).unwrap();
+        let service: Value = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|r| r["kind"] == "service")
+            .unwrap_or_else(|| panic!("{name}: no service record in {text}"));
+        assert_eq!(service["status"], "success", "{name}: {service}");
+        assert_eq!(service["device"]["vendor"], *vendor, "{name} case {index}: {service}");
+        assert_eq!(service["device"]["model"], *model, "{name} case {index}: {service}");
+        let banner = service["banner"].as_str().unwrap();
+        if *protocol == "https" {
+            assert!(banner.contains(&format!("Certificate subject: {subject}")), "{banner}");
+            assert!(banner.contains(&format!("Certificate issuer: {issuer}")), "{banner}");
+            assert!(banner.contains("Set-Cookie: EXCAMSESSID=0d1e2f"), "{banner}");
+        }
+    }
+    // vsftpd's own log shows the survey said QUIT rather than dropping the line.
+    let ftp_log = std::fs::read_to_string(peers.dir.join("ftp_vsftpd/vsftpd.log")).unwrap_or_default();
+    assert!(!ftp_log.contains("LOGIN"), "the survey must never log in over FTP: {ftp_log}");
 }

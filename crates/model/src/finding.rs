@@ -95,6 +95,8 @@ pub enum Service {
     Cwmp,
     /// Android Debug Bridge.
     Adb,
+    /// RTSP video streaming (IP cameras, DVRs).
+    Rtsp,
     /// MQTT broker.
     Mqtt,
     /// UPnP / SSDP.
@@ -116,7 +118,7 @@ impl std::str::FromStr for Service {
 
 impl Service {
     /// Every service, in documentation order.
-    pub const ALL: [Service; 10] = [
+    pub const ALL: [Service; 11] = [
         Service::Telnet,
         Service::Ssh,
         Service::Http,
@@ -124,6 +126,7 @@ impl Service {
         Service::Ftp,
         Service::Cwmp,
         Service::Adb,
+        Service::Rtsp,
         Service::Mqtt,
         Service::Upnp,
         Service::Other,
@@ -139,6 +142,7 @@ impl Service {
             Service::Ftp => "ftp",
             Service::Cwmp => "cwmp",
             Service::Adb => "adb",
+            Service::Rtsp => "rtsp",
             Service::Mqtt => "mqtt",
             Service::Upnp => "upnp",
             Service::Other => "other",

@@ -21,10 +21,11 @@ use crate::catalog::{Credential, Dictionary, PortEntry, parse_version};
 use crate::conn::{self, ConnError, Conversation, Limits, banner_text};
 use crate::fingerprint::{Field, Fingerprints, Identity};
 use crate::login::{AuditEntry, LoginContext, LoginOutcome, Shared};
-use crate::modules::{adb, http, ssh, telnet};
+use crate::modules::{adb, ftp, http, rtsp, ssh, telnet};
 use crate::pace::{RateLimiter, SubnetGate};
 use crate::scope::Scope;
 use crate::targets::{Target, TargetSpace};
+use crate::x509::{self, CertificateNames, X509Error};
 use crate::{SurveyError, tls};
 
 /// Everything a run is configured with.
@@ -106,6 +107,11 @@ pub struct Summary {
     pub services: u64,
     /// Hosts with at least one open port.
     pub hosts_responsive: u64,
+    /// The credential dictionary's version (`version = N` in its file), so a round's results can
+    /// be tied to the reviewed revision that produced them; `None` for an unversioned list.
+    pub dictionary_version: Option<u32>,
+    /// Pairs in the dictionary.
+    pub dictionary_pairs: usize,
     /// Login attempts made.
     pub logins_tried: u64,
     /// Login attempts by protocol and outcome (`success`, `failure`, `error`, `unconfirmed`;
@@ -409,6 +415,8 @@ pub async fn run(
         open: open_count,
         services: run.services.load(Ordering::Relaxed),
         hosts_responsive,
+        dictionary_version: run.config.dictionary.version(),
+        dictionary_pairs: run.config.dictionary.ordered().len(),
         logins_tried: logins,
         logins: run.shared.outcomes(),
         findings: run.findings.lock().expect("lock").clone(),
@@ -529,9 +537,12 @@ impl Run {
             Service::Ssh => self.ssh(addr, &entry, &context, &mut result).await,
             Service::Http | Service::Https | Service::Cwmp => self.http(addr, &entry, &context, &mut result).await,
             Service::Adb => self.adb(addr, &mut result).await,
+            Service::Ftp => self.ftp(addr, &mut result).await,
+            Service::Rtsp => self.rtsp(addr, &mut result).await,
             _ => self.plain(addr, &mut result).await,
         };
         if let Err(error) = outcome {
+            tracing::debug!(%addr, protocol = entry.protocol.as_str(), %error, "service not read");
             result.status = error.status();
             *self.grab_errors.lock().expect("lock").entry(result.status.as_str().to_string()).or_default() += 1;
         } else {
@@ -605,13 +616,29 @@ impl Run {
     }
 
     async fn http_client(&self, addr: SocketAddr, tls: bool) -> Result<http::Client<Box<dyn conn::Stream>>, ConnError> {
+        Ok(self.http_connection(addr, tls).await?.0)
+    }
+
+    /// An HTTP client and, over TLS, the certificate's names (or why they could not be read).
+    async fn http_connection(
+        &self,
+        addr: SocketAddr,
+        tls: bool,
+    ) -> Result<(http::Client<Box<dyn conn::Stream>>, Option<Result<CertificateNames, X509Error>>), ConnError> {
         let stream = self.connect(addr).await?;
-        let stream: Box<dyn conn::Stream> = if tls {
-            Box::new(tls::handshake(&self.tls, stream, self.config.limits.read).await?)
+        let (stream, names): (Box<dyn conn::Stream>, _) = if tls {
+            let session = tls::handshake(&self.tls, stream, self.config.limits.read).await?;
+            let names = session
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| x509::certificate_names(leaf.as_ref()));
+            (Box::new(session), names)
         } else {
-            Box::new(stream)
+            (Box::new(stream), None)
         };
-        Ok(http::Client::new(Conversation::new(stream, self.config.limits), addr.to_string()))
+        Ok((http::Client::new(Conversation::new(stream, self.config.limits), addr.to_string()), names))
     }
 
     async fn http(
@@ -622,26 +649,37 @@ impl Run {
         result: &mut ServiceResult,
     ) -> Result<(), ConnError> {
         let tls = entry.protocol == Service::Https;
-        let mut client = self.http_client(addr, tls).await?;
+        let (mut client, certificate) = self.http_connection(addr, tls).await?;
         let response = client.get("/", None).await?;
         let server = response.head.header("server").map(str::to_string);
         let title = response.title();
         let challenge = (response.head.status == 401).then(|| http::challenge(&response.head)).flatten();
         let mut banner = format!("{} {}", response.head.version, response.head.status);
-        if let Some(server) = &server {
-            banner.push_str(&format!("\nServer: {server}"));
-            if let Some(identity) = self.config.fingerprints.identify(Field::HttpServer, server) {
+        let mut seen = |field: Field, label: &str, value: &str, banner: &mut String| {
+            banner.push_str(&format!("\n{label}: {value}"));
+            if let Some(identity) = self.config.fingerprints.identify(field, value) {
                 result.identities.push(identity);
             }
+        };
+        if let Some(server) = &server {
+            seen(Field::HttpServer, "Server", server, &mut banner);
         }
         if let Some(value) = response.head.header("www-authenticate") {
-            banner.push_str(&format!("\nWWW-Authenticate: {value}"));
+            seen(Field::HttpWwwAuthenticate, "WWW-Authenticate", value, &mut banner);
+        }
+        for (_, cookie) in response.head.headers.iter().filter(|(name, _)| name == "set-cookie").take(8) {
+            seen(Field::HttpSetCookie, "Set-Cookie", cookie, &mut banner);
         }
         if let Some(title) = &title {
-            banner.push_str(&format!("\nTitle: {title}"));
-            if let Some(identity) = self.config.fingerprints.identify(Field::HttpTitle, title) {
-                result.identities.push(identity);
+            seen(Field::HttpTitle, "Title", title, &mut banner);
+        }
+        match certificate {
+            Some(Ok(names)) => {
+                seen(Field::X509Subject, "Certificate subject", &names.subject, &mut banner);
+                seen(Field::X509Issuer, "Certificate issuer", &names.issuer, &mut banner);
             }
+            Some(Err(error)) => banner.push_str(&format!("\nCertificate: unreadable ({error})")),
+            None => {}
         }
         let realm = match &challenge {
             Some(http::Challenge::Basic { realm }) => Some(realm.clone()),
@@ -707,6 +745,68 @@ impl Run {
         result.banner = Some(banner_text(&reply[24.min(reply.len())..]));
         result.auth = Some(AuthKind::None);
         result.management_confirmed = true;
+        conversation.close().await;
+        Ok(())
+    }
+
+    /// FTP: the greeting, then `QUIT`.
+    async fn ftp(&self, addr: SocketAddr, result: &mut ServiceResult) -> Result<(), ConnError> {
+        let mut conversation = self.conversation(addr).await?;
+        let mut bytes = Vec::new();
+        let greeting = loop {
+            conversation.read_some(&mut bytes).await?;
+            match ftp::parse_greeting(&bytes) {
+                Ok(Some(greeting)) => break greeting,
+                Ok(None) => {}
+                Err(error) => {
+                    result.banner = Some(banner_text(&bytes));
+                    conversation.close().await;
+                    return Err(ConnError::Protocol(error.to_string()));
+                }
+            }
+        };
+        for text in greeting.texts() {
+            if let Some(identity) = self.config.fingerprints.identify(Field::FtpBanner, text) {
+                result.identities.push(identity);
+                break;
+            }
+        }
+        result.banner = Some(banner_text(&bytes));
+        result.management_confirmed = result.entry.management;
+        let _ = conversation.send(b"QUIT\r\n").await;
+        conversation.close().await;
+        Ok(())
+    }
+
+    /// RTSP: one `OPTIONS` request; the reply's `Server` header names the camera's software.
+    async fn rtsp(&self, addr: SocketAddr, result: &mut ServiceResult) -> Result<(), ConnError> {
+        let mut conversation = self.conversation(addr).await?;
+        conversation.send(&rtsp::options_request(&addr.to_string())).await?;
+        let mut bytes = Vec::new();
+        let head = loop {
+            conversation.read_some(&mut bytes).await?;
+            match rtsp::parse_reply(&bytes) {
+                Ok(Some((head, _))) => break head,
+                Ok(None) => {}
+                Err(error) => {
+                    result.banner = Some(banner_text(&bytes[..bytes.len().min(512)]));
+                    conversation.close().await;
+                    return Err(ConnError::Protocol(format!("RTSP: {error}")));
+                }
+            }
+        };
+        let mut banner = format!("{} {}", head.version, head.status);
+        if let Some(server) = head.header("server") {
+            banner.push_str(&format!("\nServer: {server}"));
+            if let Some(identity) = self.config.fingerprints.identify(Field::RtspServer, server) {
+                result.identities.push(identity);
+            }
+        }
+        if let Some(challenge) = head.header("www-authenticate") {
+            banner.push_str(&format!("\nWWW-Authenticate: {challenge}"));
+        }
+        result.banner = Some(banner_text(banner.as_bytes()));
+        result.management_confirmed = result.entry.management;
         conversation.close().await;
         Ok(())
     }

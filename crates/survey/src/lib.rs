@@ -27,6 +27,7 @@ pub mod scope {
     pub use botscope_scope::*;
 }
 pub mod tls;
+pub mod x509;
 
 /// Why a survey could not start or a catalogue could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -63,7 +63,14 @@ pub enum HttpError {
 /// Parses a response head at the start of `bytes`. `Ok(None)`: incomplete, read more.
 /// On success returns the head and the number of bytes it took.
 pub fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
-    if bytes.len() >= 5 && !bytes.starts_with(b"HTTP/") {
+    parse_message_head(bytes, "HTTP/")
+}
+
+/// A response head of an HTTP-shaped protocol whose status line starts with `protocol` (RTSP
+/// replies as `RTSP/1.0 200 OK` with HTTP's header syntax).
+pub fn parse_message_head(bytes: &[u8], protocol: &str) -> Result<Option<(Head, usize)>, HttpError> {
+    let prefix = protocol.as_bytes();
+    if bytes.len() >= prefix.len() && !bytes.starts_with(prefix) {
         return Err(HttpError::NotHttp);
     }
     let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).or_else(|| {
@@ -79,7 +86,7 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
     let mut lines = text.split('\n').map(|line| line.trim_end_matches('\r'));
     let status_line = lines.next().ok_or(HttpError::NotHttp)?;
     let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().filter(|v| v.starts_with("HTTP/")).ok_or(HttpError::NotHttp)?.to_string();
+    let version = parts.next().filter(|v| v.starts_with(protocol)).ok_or(HttpError::NotHttp)?.to_string();
     let status: u16 = parts
         .next()
         .and_then(|code| code.parse().ok())
