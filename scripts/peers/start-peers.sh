@@ -3,6 +3,8 @@
 #
 #   start-peers.sh DIR     DIR: an empty temp dir made by the caller; all state lives inside it
 #   stop-peers.sh DIR      stops everything started here
+#   FLEET=SPEC start-peers.sh DIR   only a fleet of BusyBox ash devices on loopback addresses, for
+#                          bench/survey/run --fleet ash (SPEC's format is at "FLEET=SPEC" below)
 #
 # Prints one line per service, "NAME PORT", then exits 0 once every service accepts TCP
 # connections (non-zero and a message on stderr if one fails to come up; whatever did
@@ -64,6 +66,9 @@ die() { echo "start-peers: $*" >&2; exit 1; }
 
 [ $# -eq 1 ] || die "usage: start-peers.sh DIR"
 DIR=$(cd "$1" && pwd) || die "no such directory: $1"
+# The login shells run as the test accounts (uids 64100+), which must reach DIR/bin: a mktemp
+# directory is 0700.
+chmod go+x "$DIR"
 [ "$(id -u)" -eq 0 ] || die "must run as root (mount namespaces for the login accounts)"
 for b in busybox dropbear dropbearkey lighttpd unshare setsid flock ss openssl vsftpd; do
     command -v "$b" >/dev/null || die "missing $b (apt-get install busybox-static dropbear-bin lighttpd lighttpd-mod-openssl util-linux iproute2 openssl vsftpd)"
@@ -196,14 +201,49 @@ start_telnet() {
 "
 }
 
-start_telnet telnet_weak "admin:admin" "weakuser:admin" "stronguser:$STRONG"
-start_telnet telnet_strong "admin:$STRONG" "stronguser:$STRONG"
-
 # ---- post-login environments of real devices ----------------------------------------------
 for sh in ash-login cli-login tty-login; do
     sed "s|@BUSYBOX@|$BUSYBOX|g" "$HERE/shells/$sh" >"$DIR/bin/$sh"
     chmod 755 "$DIR/bin/$sh"
 done
+
+# ---- FLEET=SPEC: only a fleet of BusyBox ash devices (the survey benchmark) ---------------
+# SPEC has one device per line, "ADDRESS USER PASSWORD" (a device that accepts that pair) or
+# "ADDRESS - -" (one that accepts nothing the benchmark tries). Every device is busybox telnetd +
+# busybox login + BusyBox ash on ADDRESS (a loopback address), all on one port; prints
+# "fleet PORT" once every device listens.
+if [ -n "${FLEET:-}" ]; then
+    pick_port
+    fleet_port=$PORT
+    count=0
+    while read -r address user password; do
+        [ -n "$address" ] || continue
+        case "$address" in 127.*) ;; *) die "fleet address $address is not loopback" ;; esac
+        count=$((count + 1))
+        name=$(printf 'fleet_%03d' "$count")
+        if [ "$user" = "-" ]; then
+            set -- "root:$STRONG" "stronguser:$STRONG"
+        else
+            set -- "$user:$password" "stronguser:$STRONG"
+        fi
+        LOGIN_SHELL="$DIR/bin/ash-login" write_accounts "$name" "$@"
+        printf '%s\n' "$address" >"$DIR/$name/address"
+        printf 'BusyBox v1.35.0 built-in shell (ash)\r\n' >"$DIR/$name/issue"
+        run_with_accounts "$name" 1 "$BUSYBOX" telnetd -F -b "$address" -p "$fleet_port" \
+            -l "$DIR/bin/login" -f "$DIR/$name/issue"
+    done <"$FLEET"
+    deadline=$((SECONDS + 30))
+    until [ "$(ss -Htln "sport = :$fleet_port" | wc -l)" -ge "$count" ]; do
+        [ $SECONDS -lt $deadline ] || die "fleet: not every device listens on port $fleet_port after 30 s"
+        sleep 0.1
+    done
+    echo "fleet $fleet_port"
+    exit 0
+fi
+
+start_telnet telnet_weak "admin:admin" "weakuser:admin" "stronguser:$STRONG"
+start_telnet telnet_strong "admin:$STRONG" "stronguser:$STRONG"
+
 LOGIN_SHELL="$DIR/bin/ash-login" start_telnet telnet_ash "root:xc3511" "stronguser:$STRONG"
 LOGIN_SHELL="$DIR/bin/ash-login" start_telnet telnet_ash_strong "root:$STRONG" "stronguser:$STRONG"
 LOGIN_SHELL="$DIR/bin/cli-login" start_telnet telnet_cli "admin:admin" "stronguser:$STRONG"
