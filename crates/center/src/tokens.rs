@@ -3,56 +3,10 @@
 //! A token is `bst_` and 43 characters of URL-safe randomness (256 bits). The store keeps only its
 //! SHA-256, so a copy of the database grants nothing; the token is shown once, when made.
 
-use std::fmt;
-use std::str::FromStr;
-
 use botscope_store::TokenRow;
 use ring::rand::SecureRandom;
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Post records (telescopes, flow analysers, survey workers).
-    Sensor,
-    /// A survey worker: posts records and fetches the cases to re-survey (which name vulnerable
-    /// subscribers of every ISP, so a flow analyser's sensor token may not).
-    Surveyor,
-    /// Read its own ISP's notifications and report outcomes.
-    Isp,
-    /// Everything.
-    Admin,
-}
-
-impl Role {
-    /// The name used on the command line and in the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Sensor => "sensor",
-            Role::Surveyor => "surveyor",
-            Role::Isp => "isp",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "sensor" => Ok(Role::Sensor),
-            "surveyor" => Ok(Role::Surveyor),
-            "isp" => Ok(Role::Isp),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?} (expected sensor, surveyor, isp or admin)")),
-        }
-    }
-}
+pub use botscope_model::Role;
 
 /// Who a request is, once its token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,14 +24,14 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Reads a stored token row; `None` if revoked or of an unknown role.
+    /// Reads a stored token row; `None` if revoked.
     pub fn from_row(row: &TokenRow) -> Option<Caller> {
         if row.revoked_at.is_some() {
             return None;
         }
         Some(Caller {
             token_id: row.id.clone(),
-            role: row.role.parse().ok()?,
+            role: row.role,
             isp: row.isp.clone(),
             label: row.label.clone(),
             sensors: row.sensors.clone(),
@@ -103,7 +57,7 @@ pub const MAX_SENSOR_NAMES: usize = 16;
 /// are told apart by sensor name, so two tokens sharing one could write as each other.
 pub fn names_taken<'a>(existing: &'a [TokenRow], names: &[&str]) -> Vec<&'a str> {
     let mut taken: Vec<&str> = Vec::new();
-    for row in existing.iter().filter(|row| row.revoked_at.is_none() && writes_records(&row.role)) {
+    for row in existing.iter().filter(|row| row.revoked_at.is_none() && row.role.writes_records()) {
         for held in std::iter::once(&row.label).chain(row.sensors.iter()) {
             if names.contains(&held.as_str()) && !taken.contains(&held.as_str()) {
                 taken.push(held);
@@ -111,10 +65,6 @@ pub fn names_taken<'a>(existing: &'a [TokenRow], names: &[&str]) -> Vec<&'a str>
         }
     }
     taken
-}
-
-fn writes_records(role: &str) -> bool {
-    matches!(role.parse(), Ok(Role::Sensor | Role::Surveyor))
 }
 
 /// Hex SHA-256 of a token, as the store keeps it.
@@ -173,7 +123,7 @@ pub fn issue(
     let row = TokenRow {
         id: format!("tok_{}", randomness(10)?),
         hash: hash(&token),
-        role: role.as_str().into(),
+        role,
         isp: isp.map(String::from),
         label: label.into(),
         sensors: sensors.to_vec(),

@@ -50,7 +50,7 @@ pub struct SourceActivity {
     pub last_seen: Timestamp,
     /// Handle of the ISP holding the address, when attribution data is loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub isp: Option<String>,
+    pub isp: Option<crate::IspHandles>,
     /// Name of the telescope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensor: Option<String>,

@@ -42,7 +42,7 @@ pub struct Finding {
     /// Handle of the ISP the address belongs to, when attribution was loaded (several ISPs
     /// sharing the origin AS are joined by commas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub isp: Option<String>,
+    pub isp: Option<crate::IspHandles>,
 }
 
 impl Finding {

@@ -136,3 +136,103 @@ mod tests {
         }
     }
 }
+
+/// The ISPs an address belongs to: usually one, several when ISPs share the origin AS. On the
+/// wire (records, CSV) it is the handles joined by commas, as it always was; in code it is a list,
+/// so "does this record belong to ISP X" is a membership test and never a string comparison (a
+/// comparison silently dropped shared-AS hosts from every ISP's view).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct IspHandles(Vec<String>);
+
+impl IspHandles {
+    /// The handles, in order, from any iterator of handles (empty entries dropped, duplicates kept
+    /// once).
+    pub fn new<I, S>(handles: I) -> IspHandles
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut list: Vec<String> = Vec::new();
+        for handle in handles {
+            let handle: String = handle.into();
+            let handle = handle.trim();
+            if !handle.is_empty() && !list.iter().any(|h| h == handle) {
+                list.push(handle.to_string());
+            }
+        }
+        IspHandles(list)
+    }
+
+    /// Whether the address belongs to `handle`.
+    pub fn contains(&self, handle: &str) -> bool {
+        self.0.iter().any(|h| h == handle)
+    }
+
+    /// The handles, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// The first handle (the one a report that names one ISP shows).
+    pub fn first(&self) -> Option<&str> {
+        self.0.first().map(String::as_str)
+    }
+
+    /// No handle at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every handle well formed ([`is_valid_handle`]).
+    pub fn is_valid(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|h| is_valid_handle(h))
+    }
+}
+
+impl std::fmt::Display for IspHandles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl From<&str> for IspHandles {
+    fn from(joined: &str) -> IspHandles {
+        IspHandles::new(joined.split(','))
+    }
+}
+
+impl From<String> for IspHandles {
+    fn from(joined: String) -> IspHandles {
+        IspHandles::from(joined.as_str())
+    }
+}
+
+impl serde::Serialize for IspHandles {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IspHandles {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<IspHandles, D::Error> {
+        let joined = String::deserialize(deserializer)?;
+        Ok(IspHandles::from(joined.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod handles_tests {
+    use super::IspHandles;
+
+    #[test]
+    fn a_shared_prefix_host_belongs_to_each_of_its_isps_and_no_other() {
+        let shared = IspHandles::from("hikari-net,sakura-bb");
+        assert!(shared.contains("hikari-net") && shared.contains("sakura-bb"));
+        assert!(!shared.contains("hikari") && !shared.contains("hikari-net,sakura-bb"));
+        assert_eq!(shared.to_string(), "hikari-net,sakura-bb");
+        let json = serde_json::to_string(&shared).unwrap();
+        assert_eq!(json, "\"hikari-net,sakura-bb\"");
+        assert_eq!(serde_json::from_str::<IspHandles>(&json).unwrap(), shared);
+        assert_eq!(IspHandles::from(" a ,,a,b"), IspHandles::new(["a", "b"]));
+    }
+}

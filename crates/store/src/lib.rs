@@ -76,8 +76,8 @@ pub struct TokenRow {
     pub id: String,
     /// Hex SHA-256 of the token.
     pub hash: String,
-    /// `sensor`, `isp` or `admin`.
-    pub role: String,
+    /// What the token may do.
+    pub role: botscope_model::Role,
     /// The ISP an `isp` token belongs to.
     pub isp: Option<String>,
     /// What the operator called it; a sensor token writes records under this name.
@@ -207,7 +207,7 @@ macro_rules! same_on_every_backend {
             )
             .bind(&token.id)
             .bind(&token.hash)
-            .bind(&token.role)
+            .bind(token.role.as_str())
             .bind(&token.isp)
             .bind(&token.label)
             .bind(Self::time(token.created_at))
@@ -387,6 +387,10 @@ fn last_per_prefix(prefixes: &[RoutedPrefix]) -> Vec<&RoutedPrefix> {
 /// Reads the `sensors` column (a JSON array of names).
 fn decode_sensors(id: &str, text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: format!("token {id}"), reason: e.to_string() })
+}
+
+fn decode_role(id: &str, text: &str) -> Result<botscope_model::Role, StoreError> {
+    text.parse().map_err(|reason| StoreError::Corrupt { what: format!("token {id}"), reason })
 }
 
 fn require_id(record: &Record) -> Result<Uuid, StoreError> {

@@ -55,7 +55,7 @@ impl PostgresStore {
         Ok(TokenRow {
             id: row.get(0),
             hash: row.get(1),
-            role: row.get(2),
+            role: crate::decode_role(&row.get::<String, _>(0), &row.get::<String, _>(2))?,
             isp: row.get(3),
             label: row.get(4),
             sensors: crate::decode_sensors(&row.get::<String, _>(0), &row.get::<String, _>(7))?,

@@ -170,7 +170,7 @@ async fn tokens_are_found_by_hash_listed_and_revoked(store: impl Store) {
     let token = |id: &str, role: &str, isp: Option<&str>| TokenRow {
         id: id.into(),
         hash: format!("hash-of-{id}"),
-        role: role.into(),
+        role: role.parse().unwrap(),
         isp: isp.map(String::from),
         label: format!("label {id}"),
         sensors: if role == "sensor" { vec![format!("{id}-a"), format!("{id}-b")] } else { Vec::new() },

@@ -85,8 +85,8 @@ pub struct Config {
 /// Who holds an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
-    /// ISP handle (several joined by commas when a prefix is shared).
-    pub isp: String,
+    /// The ISPs holding it (several when ISPs share the origin AS).
+    pub isp: botscope_model::IspHandles,
     /// The ISP's country (ISO 3166-1 alpha-2), when the registry says.
     pub country: Option<String>,
 }
@@ -283,14 +283,27 @@ impl<'c> Telescope<'c> {
             if let Some(attribute) = &self.attribute {
                 let mut bump = |addr: Addr, mirai_packets: Option<u64>| {
                     let owner = attribute(addr.to_ip());
-                    let isp = owner.as_ref().map_or_else(|| "unattributed".to_string(), |o| o.isp.clone());
+                    // A host of a prefix several ISPs share counts in each of their rows.
+                    let isps: Vec<String> = match &owner {
+                        Some(o) if !o.isp.is_empty() => o.isp.iter().map(String::from).collect(),
+                        _ => vec!["unattributed".to_string()],
+                    };
                     let country = owner.and_then(|o| o.country).unwrap_or_else(|| "unknown".to_string());
-                    let e = by_isp.entry(isp.clone()).or_insert_with(|| botscope_model::IspDay {
-                        isp,
-                        mirai_packets: 0,
-                        mirai_sources: 0,
-                        infected_sources: 0,
-                    });
+                    for isp in isps {
+                        let e = by_isp.entry(isp.clone()).or_insert_with(|| botscope_model::IspDay {
+                            isp,
+                            mirai_packets: 0,
+                            mirai_sources: 0,
+                            infected_sources: 0,
+                        });
+                        match mirai_packets {
+                            Some(packets) => {
+                                e.mirai_packets += packets;
+                                e.mirai_sources += 1;
+                            }
+                            None => e.infected_sources += 1,
+                        }
+                    }
                     let c = by_country.entry(country.clone()).or_insert_with(|| botscope_model::CountryDay {
                         country,
                         mirai_packets: 0,
@@ -299,15 +312,10 @@ impl<'c> Telescope<'c> {
                     });
                     match mirai_packets {
                         Some(packets) => {
-                            e.mirai_packets += packets;
-                            e.mirai_sources += 1;
                             c.mirai_packets += packets;
                             c.mirai_sources += 1;
                         }
-                        None => {
-                            e.infected_sources += 1;
-                            c.infected_sources += 1;
-                        }
+                        None => c.infected_sources += 1,
                     }
                 };
                 for (&addr, &packets) in &day.mirai {

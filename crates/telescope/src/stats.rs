@@ -47,9 +47,9 @@ pub struct Victim {
     pub ports: Vec<u16>,
     /// Which backscatter signatures matched.
     pub kinds: Vec<String>,
-    /// ISP handle, when attribution is loaded.
+    /// The ISPs holding the victim's address, when attribution is loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub isp: Option<String>,
+    pub isp: Option<botscope_model::IspHandles>,
 }
 
 /// The whole `--stats` document.

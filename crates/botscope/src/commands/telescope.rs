@@ -75,7 +75,7 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         Box::new(move |ip| {
             let isps = attributor.lookup(ip).isps;
             let country = isps.first().and_then(|h| countries.get(*h).cloned());
-            (!isps.is_empty()).then(|| Owner { isp: isps.join(","), country })
+            (!isps.is_empty()).then(|| Owner { isp: botscope_model::IspHandles::new(isps), country })
         }) as botscope_telescope::Attribute
     });
     let worker = tokio::task::spawn_blocking(move || -> anyhow::Result<(Stats, f64)> {

@@ -10,8 +10,6 @@ use std::collections::HashMap;
 
 use botscope_store::{Store, StoreError, TokenRow};
 
-use crate::tokens::Role;
-
 /// Sensor names mapped to the reporter (token label) they stand for.
 #[derive(Debug, Clone, Default)]
 pub struct Reporters {
@@ -27,7 +25,7 @@ impl Reporters {
     /// From token rows.
     pub fn from_tokens(tokens: &[TokenRow]) -> Reporters {
         let mut canonical = HashMap::new();
-        for row in tokens.iter().filter(|row| matches!(row.role.parse(), Ok(Role::Sensor | Role::Surveyor))) {
+        for row in tokens.iter().filter(|row| row.role.writes_records()) {
             for name in std::iter::once(&row.label).chain(row.sensors.iter()) {
                 // Names are unique among live tokens; of a revoked and a live holder the live one
                 // (made later) wins, which is the one writing now.
@@ -62,7 +60,7 @@ mod tests {
         TokenRow {
             id: id.into(),
             hash: format!("h-{id}"),
-            role: role.into(),
+            role: role.parse().unwrap(),
             isp: None,
             label: label.into(),
             sensors: sensors.iter().map(|s| s.to_string()).collect(),

@@ -16,8 +16,8 @@ use std::net::IpAddr;
 
 use botscope_isp::Attributor;
 use botscope_model::{
-    ActivityClass, Device, Isp, Kind, Language, Notification, NotificationStatus, Outcome, OutcomeSource, Record,
-    Timestamp,
+    ActivityClass, Device, Isp, IspHandles, Kind, Language, Notification, NotificationStatus, Outcome, OutcomeSource,
+    Record, Timestamp,
 };
 use botscope_store::{RecordQuery, Store, all_records};
 use serde::Serialize;
@@ -158,12 +158,12 @@ async fn records_of(
 fn attribute(
     attributor: &Attributor,
     registry: &BTreeMap<&str, &Isp>,
-    given: Option<&str>,
+    given: Option<&IspHandles>,
     ip: IpAddr,
 ) -> (Option<String>, Option<u32>) {
     let found = attributor.lookup(ip);
     let asn = found.origin.and_then(|o| o.asns().first().copied());
-    let named = given.into_iter().flat_map(|g| g.split(',')).map(str::trim).find(|h| registry.contains_key(h));
+    let named = given.into_iter().flat_map(IspHandles::iter).find(|h| registry.contains_key(h));
     let isp = named.or_else(|| found.isps.iter().copied().find(|h| registry.contains_key(h)));
     (isp.map(String::from), asn)
 }
@@ -220,7 +220,7 @@ pub async fn generate(
                 ReportType::Infected,
                 a.src,
                 None::<(u16, botscope_model::Service)>,
-                a.isp.as_deref(),
+                a.isp.as_ref(),
                 a.first_seen,
                 a.last_seen,
                 a.tags.join(";"),
@@ -232,7 +232,7 @@ pub async fn generate(
                 ReportType::for_issue(f.issue),
                 f.ip,
                 Some((f.port, f.service)),
-                f.isp.as_deref(),
+                f.isp.as_ref(),
                 f.observed_at,
                 f.observed_at,
                 f.service.as_str().to_string(),

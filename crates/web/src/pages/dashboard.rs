@@ -492,11 +492,17 @@ pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Das
         let infected: BTreeSet<_> = data
             .activity
             .iter()
-            .filter(|a| a.classification == ActivityClass::Infected && a.isp.as_deref() == Some(&isp.handle))
+            .filter(|a| {
+                a.classification == ActivityClass::Infected && a.isp.as_ref().is_some_and(|h| h.contains(&isp.handle))
+            })
             .map(|a| a.src)
             .collect();
-        let vulnerable: BTreeSet<_> =
-            data.findings.iter().filter(|f| f.isp.as_deref() == Some(&isp.handle)).map(|f| f.ip).collect();
+        let vulnerable: BTreeSet<_> = data
+            .findings
+            .iter()
+            .filter(|f| f.isp.as_ref().is_some_and(|h| h.contains(&isp.handle)))
+            .map(|f| f.ip)
+            .collect();
         let group = remediation.groups.iter().find(|g| g.key == isp.handle).cloned().unwrap_or_default();
         table.row(vec![
             isp.handle.clone().into(),

@@ -204,8 +204,8 @@ impl Data {
         self.notifications.retain(|n| view.in_range(n.created_at));
         self.feeds.retain(|f| view.in_range(f.first_seen));
         if let Some(isp) = &view.isp {
-            self.activity.retain(|a| a.isp.as_deref() == Some(isp));
-            self.findings.retain(|f| f.isp.as_deref() == Some(isp));
+            self.activity.retain(|a| a.isp.as_ref().is_some_and(|h| h.contains(isp)));
+            self.findings.retain(|f| f.isp.as_ref().is_some_and(|h| h.contains(isp)));
             self.notifications.retain(|n| &n.isp == isp);
             self.outcomes.retain(|o| &o.isp == isp);
             let addresses: BTreeSet<IpAddr> = self.findings.iter().map(|f| f.ip).collect();
@@ -342,6 +342,31 @@ mod tests {
         assert!(view.in_range("2026-11-01T23:59:59Z".parse().unwrap()));
         assert!(!view.in_range("2026-11-02T00:00:00Z".parse().unwrap()));
         assert!(!view.state.pairs.contains_key("junk"), "unknown keys are not carried into links");
+    }
+
+    /// Issue 18: a host of a prefix two ISPs share carries `"isp":"hikari-net,sakura-bb"`; each
+    /// ISP's view compared the whole string with its own handle and so lost the host.
+    #[test]
+    fn a_shared_prefix_host_appears_in_each_of_its_isps_views() {
+        let finding = r#"{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"protocol":"telnet","issue":"default_credential","credential_id":1,"isp":"hikari-net,sakura-bb"}"#;
+        let activity = r#"{"kind":"activity","window_start":"2026-11-02T00:00:00Z","window_end":"2026-11-02T01:00:00Z","src":"127.16.4.21","classification":"infected","packets":3,"bytes":180,"distinct_destinations":3,"top_ports":[],"first_seen":"2026-11-02T00:01:00Z","last_seen":"2026-11-02T00:02:00Z","isp":"hikari-net,sakura-bb"}"#;
+        let view_of = |isp: &str| {
+            let query = [("isp".to_string(), isp.to_string())].into_iter().collect();
+            let mut data = Data::default();
+            match botscope_model::parse_line(finding.as_bytes(), None).unwrap() {
+                Some(Record::Finding(f)) => data.findings.push(f),
+                other => panic!("{other:?}"),
+            }
+            match botscope_model::parse_line(activity.as_bytes(), None).unwrap() {
+                Some(Record::Activity(a)) => data.activity.push(a),
+                other => panic!("{other:?}"),
+            }
+            data.filter(&View::parse(&query, &HeaderMap::new()).unwrap());
+            (data.findings.len(), data.activity.len())
+        };
+        assert_eq!(view_of("hikari-net"), (1, 1));
+        assert_eq!(view_of("sakura-bb"), (1, 1));
+        assert_eq!(view_of("hikari"), (0, 0));
     }
 
     #[test]

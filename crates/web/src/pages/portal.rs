@@ -335,8 +335,12 @@ async fn render_tokens(
         lang.pick("made", "作成日時"),
         lang.pick("revoked", "失効日時"),
     );
-    for row in
-        state.store.tokens().await?.into_iter().filter(|t| t.isp.as_deref() == Some(isp.as_str()) && t.role == "isp")
+    for row in state
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .filter(|t| t.isp.as_deref() == Some(isp.as_str()) && t.role == Role::Isp)
     {
         let revoke = if row.revoked_at.is_none() {
             format!(
@@ -433,7 +437,7 @@ pub async fn revoke_token(
         .tokens()
         .await?
         .into_iter()
-        .any(|t| t.id == id && t.role == "isp" && t.isp.is_some() && t.isp == user.caller.isp);
+        .any(|t| t.id == id && t.role == Role::Isp && t.isp.is_some() && t.isp == user.caller.isp);
     if !own {
         return Ok(error_page(lang, StatusCode::NOT_FOUND, "not found"));
     }

@@ -221,7 +221,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                 if let (Some(attributor), Record::Finding(finding)) = (&attributor, record.as_mut()) {
                     let isps = attributor.lookup(finding.ip).isps;
                     if !isps.is_empty() {
-                        finding.isp = Some(isps.join(","));
+                        finding.isp = Some(botscope_model::IspHandles::new(isps));
                     }
                 }
                 if let Some(out) = out.as_mut() {
