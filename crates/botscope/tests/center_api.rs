@@ -1,5 +1,6 @@
 //! The centre's API against a real `botscope serve`: ingest, tokens and roles, bad input, and a
 //! server killed with -9 in the middle of ingest.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! What a real `botscope serve` holds for anyone who reaches it: TAXII statuses, the overview's
 //! cross-reporter figure, half-sent request heads and idle connections, and query values no
 //! handler may panic on (issue 16, findings 3, 4, 7 and 9).
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 #![allow(
     clippy::disallowed_methods,
     reason = "raw connections to the centre this test started on loopback; no survey target"

@@ -2,6 +2,7 @@
 //! analyser post to `botscope serve`; correlation forms botnets; notifications go out per ISP (files
 //! and e-mail to a real SMTP server); some lab devices get fixed; a re-survey runs; the remediation
 //! report names exactly those as fixed. Every check is against the lab's truth files.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 
@@ -229,7 +230,7 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
             .await
             .unwrap()
             .into_iter()
-            .filter_map(|r| if let Record::Botnet(b) = r { Some(b) } else { None })
+            .filter_map(Record::into_payload::<botscope_model::Botnet>)
             .collect();
     let mut serial_of: BTreeMap<String, String> = BTreeMap::new();
     for botnet in &botnets {

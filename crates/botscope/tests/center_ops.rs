@@ -1,6 +1,7 @@
 //! The centre's other duties, each against real peers on loopback: feeds and how far ahead of
 //! them botscope is, C&C liveness against real listeners, notification deduplication and
 //! suppression over several periods, and sensors that keep their records while the centre is down.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `botscope credentials`: the shipped dictionary passes its check, broken revisions are refused
 //! with FILE:LINE messages, and the survey's default budget covers the whole dictionary.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! look-around, back-references, `\A`/`\z`/`\Z`, base64 and file examples, interpolated params, a
 //! field the survey does not read). Every example of every loaded file must hold, as Recog's own
 //! verifier checks them: every attribute an example names equals that param of the match.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

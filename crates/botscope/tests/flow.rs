@@ -2,6 +2,7 @@
 //! its truth, the privacy rule, a real IoT-23 capture, the file formats, and bad input.
 //!
 //! Every datagram goes to 127.0.0.1.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! tshark's count of the capture.
 //!
 //! Every datagram goes to 127.0.0.1.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

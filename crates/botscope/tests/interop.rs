@@ -5,6 +5,7 @@
 //! editing (behind telnetd and Dropbear), a vendor CLI, and a shell that wants its terminal
 //! queries answered. Each weak login must be found with the right dictionary id, each strong one
 //! not, and the servers' own logs must show the attempts really happened.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

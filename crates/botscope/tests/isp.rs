@@ -1,5 +1,6 @@
 //! `botscope isp load` and `lookup`: answers checked against a brute-force longest-prefix match
 //! over a table generated afresh on every run (nested prefixes, multi-origin, AS sets, IPv6).
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

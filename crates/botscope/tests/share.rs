@@ -1,6 +1,7 @@
 //! STIX 2.1 export, checked by the OASIS tools themselves: every bundle passes `stix2_validator
 //! --version 2.1 --strict` and loads with the `stix2` library (PyPI, in the venv scripts/test
 //! makes; BOTSCOPE_VENV names it).
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

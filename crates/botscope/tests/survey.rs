@@ -3,6 +3,7 @@
 //! memory, and the safety rules (scope, blocklist, lab mode, dry run) hold.
 //!
 //! Every test owns its loopback subnet and ports, so tests run side by side.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

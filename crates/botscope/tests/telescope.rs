@@ -1,6 +1,7 @@
 //! The telescope end to end: synthetic darknets against their truth, every capture format,
 //! damaged captures, a million sources, and the store. Real-tool interop (scapy, hping3, tcpdump,
 //! tshark, tcpreplay) is in `telescope_interop.rs`.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

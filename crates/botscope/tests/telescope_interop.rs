@@ -4,6 +4,7 @@
 //!
 //! Every packet goes to 127.224.0.0/16 or ::1 on the loopback device, or stays inside the test's
 //! own namespace.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 

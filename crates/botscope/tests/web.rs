@@ -4,6 +4,7 @@
 //! vulnerable and a clean lab address. The checks here hold what the browser saw against the
 //! store and the lab's truth files. Screenshots of every page go to
 //! target/tmp/web-screenshots/.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 
@@ -95,7 +96,7 @@ async fn the_demo_serves_every_page_and_the_browser_sees_what_the_store_holds() 
     let activity = all_records(&store, RecordQuery { kind: Some(Kind::Activity), ..Default::default() }).await.unwrap();
     let infected: IpAddr = activity
         .iter()
-        .filter_map(|r| if let Record::Activity(a) = r { Some(a) } else { None })
+        .filter_map(Record::payload::<botscope_model::SourceActivity>)
         .filter(|a| a.classification == ActivityClass::Infected)
         .map(|a| a.src)
         .find(|ip| truly_infected.contains(&ip.to_string()))
@@ -135,7 +136,7 @@ async fn the_demo_serves_every_page_and_the_browser_sees_what_the_store_holds() 
     let botnets = all_records(&store, RecordQuery { kind: Some(Kind::Botnet), ..Default::default() }).await.unwrap();
     let serial = botnets
         .iter()
-        .filter_map(|r| if let Record::Botnet(b) = r { Some(b) } else { None })
+        .filter_map(Record::payload::<botscope_model::Botnet>)
         .find(|b| b.cnc.len() == 2)
         .map(|b| b.serial.clone())
         .expect("the lab's moved botnet");
@@ -188,7 +189,7 @@ async fn the_demo_serves_every_page_and_the_browser_sees_what_the_store_holds() 
             .await
             .unwrap()
             .into_iter()
-            .filter_map(|r| if let Record::DarknetDay(d) = r { Some(d) } else { None })
+            .filter_map(Record::into_payload::<botscope_model::DarknetDay>)
             .collect();
     let mut categories: BTreeMap<String, u64> = BTreeMap::new();
     let mut mirai_packets: BTreeMap<String, u64> = BTreeMap::new();
@@ -206,7 +207,7 @@ async fn the_demo_serves_every_page_and_the_browser_sees_what_the_store_holds() 
             .await
             .unwrap()
             .into_iter()
-            .filter_map(|r| if let Record::Finding(f) = r { Some(f) } else { None })
+            .filter_map(Record::into_payload::<botscope_model::Finding>)
             .collect();
     let mut type_of: BTreeMap<IpAddr, String> = BTreeMap::new();
     for f in &findings {
@@ -225,7 +226,7 @@ async fn the_demo_serves_every_page_and_the_browser_sees_what_the_store_holds() 
             .await
             .unwrap()
             .into_iter()
-            .filter_map(|r| if let Record::Notification(n) = r { Some(n) } else { None })
+            .filter_map(Record::into_payload::<botscope_model::Notification>)
             .collect();
     let mut infected_daily: BTreeMap<String, u64> = BTreeMap::new();
     let mut weak_monthly: BTreeMap<String, u64> = BTreeMap::new();
@@ -254,7 +255,7 @@ async fn the_demo_serves_every_page_and_the_browser_sees_what_the_store_holds() 
         all_records(&store, RecordQuery { kind: Some(Kind::BotnetWindow), ..Default::default() }).await.unwrap();
     let members: BTreeMap<String, f64> = windows
         .iter()
-        .filter_map(|r| if let Record::BotnetWindow(w) = r { Some(w) } else { None })
+        .filter_map(Record::payload::<botscope_model::BotnetWindow>)
         .filter(|w| w.serial == serial)
         .map(|w| (w.window_start.format("%Y-%m-%d %H:%M").to_string(), w.bots.len() as f64))
         .collect();

@@ -220,13 +220,13 @@ pub async fn report(
         all_records(store, RecordQuery { kind: Some(Kind::Notification), ..Default::default() })
             .await?
             .into_iter()
-            .filter_map(|r| if let Record::Notification(n) = r { Some(n) } else { None })
+            .filter_map(Record::into_payload::<Notification>)
             .filter(|n| isp.is_none_or(|isp| n.isp == isp))
             .collect();
     let outcomes: Vec<Outcome> = all_records(store, RecordQuery { kind: Some(Kind::Outcome), ..Default::default() })
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Outcome(o) = r { Some(o) } else { None })
+        .filter_map(Record::into_payload::<Outcome>)
         .collect();
     Ok(of_cases(&cases, &outcomes, by, now))
 }

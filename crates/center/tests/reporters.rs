@@ -1,6 +1,7 @@
 //! Independent reporters raise a botnet's confidence, so they are counted by token: issue 16
 //! found 1,500 invented sensor names making a botnet with 1,500 "independent" reporters at
 //! confidence 1.0.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 use botscope_center::correlate::{self, CorrelateConfig};
 use botscope_center::tokens::{self, Role};
@@ -39,7 +40,7 @@ async fn regression_every_name_of_one_token_made_another_independent_reporter() 
         .await
         .unwrap()
         .into_iter()
-        .filter_map(|r| if let Record::Botnet(b) = r { Some(b) } else { None })
+        .filter_map(Record::into_payload::<botscope_model::Botnet>)
         .collect();
     assert_eq!(botnets.len(), 1);
     assert_eq!(botnets[0].reporters, ["isp-hikari", "isp-sakura"]);

@@ -133,7 +133,7 @@ impl Windows {
 
 #[cfg(test)]
 mod tests {
-    use botscope_telescope::packet::Addr;
+    use botscope_net::packet::Addr;
 
     use super::*;
 

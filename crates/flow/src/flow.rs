@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 use serde::{Deserialize, Serialize};
 
 /// IP protocol numbers the analyser names.

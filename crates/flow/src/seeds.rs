@@ -8,14 +8,14 @@
 use std::net::{IpAddr, SocketAddr};
 
 use botscope_model::{ActivityClass, FindingIssue, Record};
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 use rustc_hash::{FxHashMap, FxHashSet};
 use uuid::Uuid;
 
 /// Whether `addr` is among the `share` of bots a seed list leaves out (as a telescope misses
 /// some): the same addresses for `lab flows --seeds --withhold` and `flow evaluate --withhold`.
 pub fn withheld(addr: Addr, share: f64) -> bool {
-    let hash = botscope_telescope::sketch::mix(addr.0 ^ 0x5eed);
+    let hash = botscope_net::sketch::mix(addr.0 ^ 0x5eed);
     ((hash % 10_000) as f64) < share * 10_000.0
 }
 

@@ -8,8 +8,8 @@
 //! count (a HyperLogLog). A resolver every subscriber uses thus costs a few kilobytes, not a
 //! million edges.
 
-use botscope_telescope::packet::Addr;
-use botscope_telescope::sketch::{Distinct, mix};
+use botscope_net::packet::Addr;
+use botscope_net::sketch::{Distinct, mix};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use serde::Serialize;

@@ -13,7 +13,7 @@
 use std::net::Ipv4Addr;
 
 use botscope_flow::{Flow, protocol};
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

@@ -172,7 +172,7 @@ fn host_key(seed: u64) -> Result<PrivateKey, LabError> {
     let mut state = seed ^ 0x55_4a_6b_65_79;
     let mut bytes = [0u8; 32];
     for chunk in bytes.chunks_mut(8) {
-        chunk.copy_from_slice(&botscope_survey::targets::splitmix(&mut state).to_le_bytes());
+        chunk.copy_from_slice(&botscope_net::splitmix(&mut state).to_le_bytes());
     }
     let keypair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&bytes);
     Ok(PrivateKey::from(keypair))

@@ -380,3 +380,77 @@ impl Record {
 
 #[cfg(test)]
 mod tests;
+
+/// A record's payload type, one per [`Kind`]: lets code take the records of one kind out of a
+/// mixed list by type (`records.iter().filter_map(Botnet::of)`) instead of matching variants by
+/// hand at every call site.
+pub trait Payload: Sized {
+    /// The kind of record this payload is.
+    const KIND: Kind;
+    /// The payload, when the record is of this kind.
+    fn of(record: &Record) -> Option<&Self>;
+    /// The payload, owned, when the record is of this kind.
+    fn from_record(record: Record) -> Option<Self>;
+}
+
+macro_rules! payload {
+    ($($variant:ident => $type:ty),* $(,)?) => {$(
+        impl Payload for $type {
+            const KIND: Kind = Kind::$variant;
+            fn of(record: &Record) -> Option<&Self> {
+                if let Record::$variant(payload) = record { Some(payload) } else { None }
+            }
+            fn from_record(record: Record) -> Option<Self> {
+                if let Record::$variant(payload) = record { Some(payload) } else { None }
+            }
+        }
+    )*};
+}
+
+payload! {
+    Finding => Finding,
+    Activity => SourceActivity,
+    Cnc => CncCandidate,
+    Botnet => Botnet,
+    Notification => Notification,
+    Isp => Isp,
+    Service => ServiceObservation,
+    DarknetDay => DarknetDay,
+    BotnetWindow => BotnetWindow,
+    FeedEntry => FeedEntry,
+    Liveness => Liveness,
+    Outcome => Outcome,
+    TaxiiObject => TaxiiObject,
+}
+
+impl Record {
+    /// The payload when this record is of `T`'s kind (`records.iter().filter_map(Record::payload::<Botnet>)`).
+    pub fn payload<T: Payload>(&self) -> Option<&T> {
+        T::of(self)
+    }
+
+    /// The payload, owned, when this record is of `T`'s kind.
+    pub fn into_payload<T: Payload>(self) -> Option<T> {
+        T::from_record(self)
+    }
+}
+
+/// The payloads of one kind among `records`, owned, in order.
+pub fn payloads<T: Payload>(records: impl IntoIterator<Item = Record>) -> Vec<T> {
+    records.into_iter().filter_map(T::from_record).collect()
+}
+
+#[cfg(test)]
+mod payload_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_payload_type_that_takes_only_its_own_records() {
+        let line = br#"{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"protocol":"telnet","issue":"default_credential","credential_id":1}"#;
+        let record = crate::parse_line(line, None).unwrap().unwrap();
+        assert_eq!(<Finding as Payload>::KIND, record.kind());
+        assert!(Finding::of(&record).is_some() && Botnet::of(&record).is_none());
+        assert_eq!(payloads::<Finding>(vec![record.clone(), record.clone()]).len(), 2);
+        assert!(payloads::<Outcome>(vec![record]).is_empty());
+    }
+}

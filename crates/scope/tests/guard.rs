@@ -2,6 +2,7 @@
 //! before anything is sent (the listener, which would have accepted, sees no connection), an
 //! address inside is connected to; and the scope's membership check agrees with a brute-force
 //! model of "authorised ranges minus blocklist minus exclusions" for random scopes, IPv4 and IPv6.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;

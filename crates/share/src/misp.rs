@@ -64,7 +64,7 @@ pub async fn write_feed(store: &impl Store, dir: &Path, config: &FeedConfig) -> 
     let mut botnets: Vec<Botnet> = all_records(store, RecordQuery { kind: Some(Kind::Botnet), ..Default::default() })
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Botnet(b) = r { Some(b) } else { None })
+        .filter_map(Record::into_payload::<Botnet>)
         .filter(|b| !b.cnc.is_empty())
         .collect();
     botnets.sort_by(|a, b| a.serial.cmp(&b.serial));

@@ -143,7 +143,7 @@ pub async fn export(store: &impl Store, config: &ExportConfig) -> Result<Value, 
     let botnets: Vec<Botnet> = all_records(store, of_kind(Kind::Botnet))
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Botnet(b) = r { Some(b) } else { None })
+        .filter_map(Record::into_payload::<Botnet>)
         .collect();
     for botnet in &botnets {
         for c in &botnet.cnc {
@@ -182,7 +182,7 @@ pub async fn export(store: &impl Store, config: &ExportConfig) -> Result<Value, 
     let days: Vec<DarknetDay> = all_records(store, of_kind(Kind::DarknetDay))
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::DarknetDay(d) = r { Some(d) } else { None })
+        .filter_map(Record::into_payload::<DarknetDay>)
         .collect();
 
     let producer = identity(&config.producer);

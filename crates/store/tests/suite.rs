@@ -2,6 +2,7 @@
 //!
 //! Each case gets a fresh, empty store. The PostgreSQL run starts a real throw-away cluster on
 //! 127.0.0.1 (see botscope-testkit) and removes it afterwards.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 use std::future::Future;
 

@@ -9,6 +9,8 @@
 
 use std::net::Ipv4Addr;
 
+pub use botscope_net::splitmix;
+
 use crate::scope::IntervalSet;
 
 /// A keyed permutation of `0..size`.
@@ -64,15 +66,6 @@ impl Permutation {
 fn round(value: u64, key: u64) -> u64 {
     let mut state = value ^ key;
     splitmix(&mut state)
-}
-
-/// SplitMix64: a small, well-mixed generator; also the survey's source of tokens.
-pub fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// One address and port to probe.

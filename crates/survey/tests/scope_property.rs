@@ -2,6 +2,7 @@
 //! checkpoints, every pair the planner yields lies inside authorised ranges minus the built-in
 //! blocklist minus the exclusions (and the re-survey's cases), and a whole run against real
 //! loopback listeners connects to no address outside it.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::{IpAddr, Ipv4Addr};

@@ -11,7 +11,7 @@
 
 mod aggregate;
 pub mod classify;
-pub mod packet;
+pub use botscope_net::packet;
 pub mod read;
 pub mod sketch;
 pub mod stats;

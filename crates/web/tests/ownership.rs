@@ -1,6 +1,7 @@
 //! Records belong to the token that sent them: random batches through the real router and a real
 //! SQLite store never change what another token wrote, and a re-survey's verdicts move only the
 //! cases a re-survey judges, and only to fixed or not_fixed.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 use std::collections::BTreeMap;
 

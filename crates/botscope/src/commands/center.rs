@@ -392,7 +392,7 @@ async fn botnets_in(store: &impl Store) -> anyhow::Result<Vec<Botnet>> {
     let mut list: Vec<Botnet> = all_records(store, RecordQuery { kind: Some(Kind::Botnet), ..Default::default() })
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Botnet(b) = r { Some(b) } else { None })
+        .filter_map(Record::into_payload::<Botnet>)
         .collect();
     list.sort_by(|a, b| a.serial.cmp(&b.serial));
     Ok(list)
@@ -445,7 +445,7 @@ pub async fn botnets(command: BotnetsCommand, settings: &Settings) -> anyhow::Re
                 all_records(&store, RecordQuery { kind: Some(Kind::BotnetWindow), ..Default::default() })
                     .await?
                     .into_iter()
-                    .filter_map(|r| if let Record::BotnetWindow(w) = r { Some(w) } else { None })
+                    .filter_map(Record::into_payload::<botscope_model::BotnetWindow>)
                     .filter(|w| w.serial == serial)
                     .collect();
             windows.sort_by_key(|w| w.window_start);

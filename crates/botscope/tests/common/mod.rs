@@ -1,5 +1,6 @@
 //! Helpers for running the real `botscope` binary in a scratch directory.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

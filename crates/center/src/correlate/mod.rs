@@ -93,7 +93,7 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
     let candidates: Vec<CncCandidate> = all_records(store, of_kind(Kind::Cnc))
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Cnc(c) = r { Some(c) } else { None })
+        .filter_map(Record::into_payload::<CncCandidate>)
         .map(|mut c| {
             c.sensor = Some(reporters.of_sensor(c.sensor.as_deref()));
             c
@@ -102,7 +102,7 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
     let mut stored: Vec<BotnetWindow> = all_records(store, of_kind(Kind::BotnetWindow))
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::BotnetWindow(w) = r { Some(w) } else { None })
+        .filter_map(Record::into_payload::<BotnetWindow>)
         .collect();
     let w = config.window_secs;
     let settled_before = config.now.timestamp() - config.settle_secs;
@@ -121,7 +121,7 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
     let feeds: Vec<FeedEntry> = all_records(store, of_kind(Kind::FeedEntry))
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::FeedEntry(f) = r { Some(f) } else { None })
+        .filter_map(Record::into_payload::<FeedEntry>)
         .filter(|f| f.role == FeedRole::Cnc)
         .collect();
     let botnet_serials: Vec<String> = all_records(store, of_kind(Kind::Botnet))

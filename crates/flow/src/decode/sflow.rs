@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use botscope_telescope::packet::{self, Addr, linktype};
+use botscope_net::packet::{self, Addr, linktype};
 
 use super::be::u32_at;
 use super::{DecodeError, Decoder, Skip};

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 use rustc_hash::FxHashMap;
 
 use super::be::{u16_at, u32_at, uint};

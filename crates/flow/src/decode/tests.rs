@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 use proptest::prelude::*;
 
 use super::*;

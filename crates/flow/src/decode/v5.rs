@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 
 use super::be::{u8_at, u16_at, u32_at};
 use super::{DecodeError, Decoder};

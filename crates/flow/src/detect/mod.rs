@@ -11,7 +11,7 @@ mod graph;
 pub mod model;
 
 use botscope_model::{CncCandidate, DetectionMethod, Transport};
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 use rustc_hash::{FxHashMap, FxHashSet};
 use uuid::Uuid;
 

@@ -2,7 +2,7 @@
 //! `StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,TotBytes,SrcBytes,Label`.
 //! Times are `YYYY/MM/DD hh:mm:ss.ffffff` (taken as UTC); ICMP ports are hexadecimal.
 
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 use chrono::NaiveDateTime;
 
 use super::text::{Lines, Row, read_csv};

@@ -2,7 +2,7 @@
 //! times `YYYY-MM-DD hh:mm:ss[.mmm]` (run nfdump with `TZ=UTC`; times are read as UTC), a flags
 //! string such as `...AP.S.`, and a `Summary` block at the end, which is skipped.
 
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 use chrono::NaiveDateTime;
 
 use super::text::{Lines, Row, read_csv};

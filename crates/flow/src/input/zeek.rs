@@ -2,7 +2,7 @@
 //! `detailed-label` columns after `tunnel_parents`, separated by spaces), or CSV with a header
 //! line of the same names.
 
-use botscope_telescope::packet::Addr;
+use botscope_net::packet::Addr;
 
 use super::text::Lines;
 use super::{InputError, InputReport};

@@ -7,7 +7,7 @@ pub mod telnet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use botscope_survey::targets::splitmix;
+use botscope_net::splitmix;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -12,11 +12,8 @@ use crate::error::ApiError;
 
 pub(crate) async fn all_botnets(state: &AppState) -> Result<Vec<Botnet>, ApiError> {
     let query = RecordQuery { kind: Some(Kind::Botnet), ..Default::default() };
-    let mut botnets: Vec<Botnet> = all_records(&state.store, query)
-        .await?
-        .into_iter()
-        .filter_map(|r| if let Record::Botnet(b) = r { Some(b) } else { None })
-        .collect();
+    let mut botnets: Vec<Botnet> =
+        all_records(&state.store, query).await?.into_iter().filter_map(Record::into_payload::<Botnet>).collect();
     botnets.sort_by(|a, b| a.serial.cmp(&b.serial));
     Ok(botnets)
 }

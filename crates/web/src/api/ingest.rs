@@ -127,7 +127,7 @@ pub async fn ingest(
         let summary = state.store.put_records(&records).await?;
         // Re-survey verdicts move their cases (fixed, not_fixed).
         let outcomes: Vec<botscope_model::Outcome> =
-            records.iter().filter_map(|r| if let Record::Outcome(o) = r { Some(o.clone()) } else { None }).collect();
+            records.iter().filter_map(Record::payload::<botscope_model::Outcome>).cloned().collect();
         if !outcomes.is_empty() {
             botscope_center::notify::apply_outcomes(&state.store, &outcomes).await.map_err(|e| match e {
                 botscope_center::CenterError::Store(s) => ApiError::from(s),

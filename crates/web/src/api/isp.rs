@@ -54,7 +54,7 @@ pub(crate) async fn notifications_of(state: &AppState, isp: Option<&str>) -> Res
     Ok(all_records(&state.store, query)
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Notification(n) = r { Some(n) } else { None })
+        .filter_map(Record::into_payload::<Notification>)
         .filter(|n| isp.is_none_or(|isp| n.isp == isp))
         .collect())
 }

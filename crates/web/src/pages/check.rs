@@ -244,13 +244,13 @@ pub async fn check(
     let infected: Vec<_> = all_records(&state.store, records(Kind::Activity))
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Activity(a) = r { Some(a) } else { None })
+        .filter_map(Record::into_payload::<botscope_model::SourceActivity>)
         .filter(|a| a.classification == ActivityClass::Infected)
         .collect();
     let findings: Vec<_> = all_records(&state.store, records(Kind::Finding))
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Finding(f) = r { Some(f) } else { None })
+        .filter_map(Record::into_payload::<botscope_model::Finding>)
         .collect();
 
     let mut view = ViewState::default();

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use axum::http::HeaderMap;
 use botscope_model::{
     Botnet, BotnetWindow, CncCandidate, DarknetDay, Device, FeedEntry, Finding, Isp, Kind, Liveness, Notification,
-    Outcome, Record, ServiceObservation, SourceActivity, Timestamp, Transport,
+    Outcome, ServiceObservation, SourceActivity, Timestamp, Transport, payloads,
 };
 use botscope_store::{RecordQuery, Store, all_records};
 use chrono::NaiveDate;
@@ -158,12 +158,6 @@ pub struct Data {
     pub isps: Vec<Isp>,
 }
 
-macro_rules! take {
-    ($records:expr, $variant:ident) => {
-        $records.into_iter().filter_map(|r| if let Record::$variant(x) = r { Some(x) } else { None }).collect()
-    };
-}
-
 impl Data {
     /// Reads the kinds asked for and applies the view's filters.
     pub async fn load(state: &AppState, kinds: &[Kind], view: &View) -> Result<Data, ApiError> {
@@ -172,17 +166,17 @@ impl Data {
         for kind in kinds {
             let records = all_records(store, RecordQuery { kind: Some(*kind), ..Default::default() }).await?;
             match kind {
-                Kind::Activity => data.activity = take!(records, Activity),
-                Kind::Finding => data.findings = take!(records, Finding),
-                Kind::Service => data.services = take!(records, Service),
-                Kind::Cnc => data.cnc = take!(records, Cnc),
-                Kind::Botnet => data.botnets = take!(records, Botnet),
-                Kind::BotnetWindow => data.windows = take!(records, BotnetWindow),
-                Kind::DarknetDay => data.days = take!(records, DarknetDay),
-                Kind::Notification => data.notifications = take!(records, Notification),
-                Kind::Outcome => data.outcomes = take!(records, Outcome),
-                Kind::Liveness => data.liveness = take!(records, Liveness),
-                Kind::FeedEntry => data.feeds = take!(records, FeedEntry),
+                Kind::Activity => data.activity = payloads(records),
+                Kind::Finding => data.findings = payloads(records),
+                Kind::Service => data.services = payloads(records),
+                Kind::Cnc => data.cnc = payloads(records),
+                Kind::Botnet => data.botnets = payloads(records),
+                Kind::BotnetWindow => data.windows = payloads(records),
+                Kind::DarknetDay => data.days = payloads(records),
+                Kind::Notification => data.notifications = payloads(records),
+                Kind::Outcome => data.outcomes = payloads(records),
+                Kind::Liveness => data.liveness = payloads(records),
+                Kind::FeedEntry => data.feeds = payloads(records),
                 _ => {}
             }
         }
@@ -353,14 +347,9 @@ mod tests {
         let view_of = |isp: &str| {
             let query = [("isp".to_string(), isp.to_string())].into_iter().collect();
             let mut data = Data::default();
-            match botscope_model::parse_line(finding.as_bytes(), None).unwrap() {
-                Some(Record::Finding(f)) => data.findings.push(f),
-                other => panic!("{other:?}"),
-            }
-            match botscope_model::parse_line(activity.as_bytes(), None).unwrap() {
-                Some(Record::Activity(a)) => data.activity.push(a),
-                other => panic!("{other:?}"),
-            }
+            let record = |line: &str| botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap();
+            data.findings.push(record(finding).into_payload().unwrap());
+            data.activity.push(record(activity).into_payload().unwrap());
             data.filter(&View::parse(&query, &HeaderMap::new()).unwrap());
             (data.findings.len(), data.activity.len())
         };

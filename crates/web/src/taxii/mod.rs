@@ -160,7 +160,7 @@ async fn stored(state: &AppState, collection: &str) -> Result<Vec<TaxiiObject>, 
     let mut objects: Vec<TaxiiObject> = all_records(&state.store, query)
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::TaxiiObject(o) = r { Some(o) } else { None })
+        .filter_map(Record::into_payload::<TaxiiObject>)
         .filter(|o| o.collection == collection)
         .collect();
     objects.sort_by(|a, b| (a.date_added, a.stix_id(), a.version()).cmp(&(b.date_added, b.stix_id(), b.version())));
@@ -359,7 +359,8 @@ pub async fn post_objects(
     // only in the collection they were posted to.
     let accepted: Vec<&Value> = records
         .iter()
-        .filter_map(|r| if let Record::TaxiiObject(o) = r { Some(&o.object) } else { None })
+        .filter_map(Record::payload::<TaxiiObject>)
+        .map(|o| &o.object)
         .filter(|object| !access::is_red(object))
         .collect();
     if !accepted.is_empty() {

@@ -287,7 +287,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     dest.put(&batch).await?;
     if let Some(store) = &dest.store {
         let outcomes: Vec<botscope_model::Outcome> =
-            batch.iter().filter_map(|r| if let Record::Outcome(o) = r { Some(o.clone()) } else { None }).collect();
+            batch.iter().filter_map(Record::payload::<botscope_model::Outcome>).cloned().collect();
         botscope_center::notify::apply_outcomes(store, &outcomes).await?;
     }
     dest.finish().await?;

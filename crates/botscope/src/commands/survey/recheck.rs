@@ -69,7 +69,7 @@ pub async fn cases(
             all_records(&store, RecordQuery { kind: Some(Kind::Notification), ..Default::default() })
                 .await?
                 .into_iter()
-                .filter_map(|r| if let Record::Notification(n) = r { Some(n) } else { None })
+                .filter_map(Record::into_payload::<Notification>)
                 .collect()
         }
         (None, false, Some(url), Some(token)) => {

@@ -1,0 +1,16 @@
+//! Network primitives the sensors share: addresses and packet headers ([`packet`]: frame to
+//! header fields, for the telescope's captures and the packet samples inside sFlow datagrams),
+//! distinct-count sketches ([`sketch`]) and the splitmix64 hash ([`hash`]).
+//!
+//! Boundaries: this crate sits beneath `telescope`, `flow`, `survey` and `lab` so that none of
+//! them reaches sideways into another for these. It parses bytes and counts; it opens no socket,
+//! reads no file and knows no record format beyond `botscope_model`'s transport names.
+
+#![deny(missing_docs)]
+
+pub mod hash;
+pub mod packet;
+pub mod sketch;
+
+pub use hash::splitmix;
+pub use packet::Addr;
