@@ -1,5 +1,6 @@
 //! `botscope flow`: collect or read flows, find C&C servers, train and evaluate the model.
 
+use botscope_deliver::RecordSink;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -107,8 +108,8 @@ fn load_seeds(paths: &[PathBuf]) -> anyhow::Result<Seeds> {
 
 /// Writes and stores candidates as windows close.
 struct Sink {
-    out: Option<super::Output>,
-    dest: super::sink::Destinations,
+    out: Option<botscope_deliver::FileSink>,
+    dest: botscope_deliver::Destinations,
     written: u64,
 }
 
@@ -123,14 +124,10 @@ impl Sink {
             })
             .collect();
         if let Some(out) = self.out.as_mut() {
-            for record in &records {
-                out.write_all(record.to_json_line().as_bytes())?;
-                out.write_all(b"\n")?;
-            }
-            out.flush().context("cannot write the candidates")?;
+            out.put(&records).await.context("cannot write the candidates")?;
         }
         self.written += records.len() as u64;
-        self.dest.put(&records).await
+        Ok(self.dest.put(&records).await?)
     }
 }
 
@@ -197,9 +194,8 @@ async fn analyze(args: FlowAnalyzeArgs, settings: &Settings, db_given: bool) -> 
     let setup = setup(&args.analysis)?;
     let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
     let seeds = load_seeds(&args.seeds)?;
-    let dest =
-        super::sink::Destinations::open(settings, db_given, &args.center, args.analysis.sensor.as_deref()).await?;
-    let mut sink = Sink { out: super::open_output(&args.out, dest.any())?, dest, written: 0 };
+    let dest = super::sink::open(settings, db_given, &args.center, args.analysis.sensor.as_deref()).await?;
+    let mut sink = Sink { out: super::open_file_sink(&args.out, dest.any())?, dest, written: 0 };
     let show_progress = settings.show_progress;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<CncCandidate>>(16);
     let inputs = args.files.input.clone();
@@ -222,7 +218,7 @@ async fn analyze(args: FlowAnalyzeArgs, settings: &Settings, db_given: bool) -> 
         flows = windows.stats.flows,
         windows = windows.stats.windows,
         candidates = sink.written,
-        stored = sink.dest.stored,
+        stored = sink.dest.stored(),
         "flow analysis done in {:.1} s",
         started.elapsed().as_secs_f64()
     );
@@ -279,9 +275,8 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
         listen.iter().map(|a| bind(*a, args.receive_buffer)).collect::<anyhow::Result<_>>()?;
     let listeners: Vec<String> =
         sockets.iter().map(|s| s.local_addr().map(|a| a.to_string()).unwrap_or_default()).collect();
-    let dest =
-        super::sink::Destinations::open(settings, db_given, &args.center, args.analysis.sensor.as_deref()).await?;
-    let mut sink = Sink { out: super::open_output(&args.out, dest.any())?, dest, written: 0 };
+    let dest = super::sink::open(settings, db_given, &args.center, args.analysis.sensor.as_deref()).await?;
+    let mut sink = Sink { out: super::open_file_sink(&args.out, dest.any())?, dest, written: 0 };
     let mut flows_out = match &args.flows {
         Some(p) => Some(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -476,7 +471,7 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
         flows_written,
         windows = windows.stats.windows,
         candidates = sink.written,
-        stored = sink.dest.stored,
+        stored = sink.dest.stored(),
         "collector stopped after {:.1} s",
         stats.seconds
     );

@@ -5,7 +5,6 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod feeds;
-pub mod fetch;
 pub mod flow;
 pub mod ingest;
 pub mod isp;
@@ -107,6 +106,15 @@ pub fn parse_window(text: &str) -> anyhow::Result<u64> {
 
 /// Where records go: `--out FILE` (`-` = standard output), or standard output when neither
 /// `--out` nor `--db` is given; nothing when only `--db` is.
+/// The `--out` file as a record sink, by the same rule as [`open_output`].
+pub fn open_file_sink(path: &Option<PathBuf>, db_given: bool) -> anyhow::Result<Option<botscope_deliver::FileSink>> {
+    match (path, db_given) {
+        (Some(p), _) => Ok(Some(botscope_deliver::FileSink::create(p)?)),
+        (None, false) => Ok(Some(botscope_deliver::FileSink::create(Path::new("-"))?)),
+        (None, true) => Ok(None),
+    }
+}
+
 pub fn open_output(path: &Option<PathBuf>, db_given: bool) -> anyhow::Result<Option<Output>> {
     let path = match (path, db_given) {
         (Some(p), _) => p.clone(),

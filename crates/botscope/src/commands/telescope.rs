@@ -1,5 +1,6 @@
 //! `botscope telescope`: darknet packets in, source activity and darknet statistics out.
 
+use botscope_deliver::RecordSink;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,10 +42,10 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         latest_ns: Some((now.as_secs() + 86_400).saturating_mul(1_000_000_000)),
     };
 
-    let mut dest = super::sink::Destinations::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
+    let mut dest = super::sink::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
     // With a routing table in the store, records name the ISP and statistics add up per ISP and
     // per country (the registry's `country`).
-    let attributor = match &dest.store {
+    let attributor = match dest.store.as_ref().map(|s| &s.store) {
         Some(store) if store.routing_snapshot().await?.is_some() => {
             let isps = store.isps().await?;
             let countries: std::collections::HashMap<String, String> =
@@ -144,7 +145,7 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         dest.put(&days).await?;
     }
     dest.finish().await?;
-    let stored = dest.stored;
+    let stored = dest.stored();
     if let Some(path) = &args.stats {
         let text = serde_json::to_string_pretty(&stats)?;
         std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;

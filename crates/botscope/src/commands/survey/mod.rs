@@ -1,5 +1,6 @@
 //! `botscope survey` and `botscope fingerprints`.
 
+use botscope_deliver::RecordSink;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -123,9 +124,9 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         return Ok(ExitCode::SUCCESS);
     }
 
-    let mut dest = super::sink::Destinations::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
+    let mut dest = super::sink::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
     // With a store that holds a routing table, every finding names the ISP its address belongs to.
-    let attributor = match &dest.store {
+    let attributor = match dest.store.as_ref().map(|s| &s.store) {
         Some(store) if store.routing_snapshot().await?.is_some() => {
             Some(botscope_isp::Attributor::new(store.routed_prefixes().await?, &store.isps().await?))
         }
@@ -285,13 +286,13 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         batch.extend(outcomes);
     }
     dest.put(&batch).await?;
-    if let Some(store) = &dest.store {
+    if let Some(store) = dest.store.as_ref().map(|s| &s.store) {
         let outcomes: Vec<botscope_model::Outcome> =
             batch.iter().filter_map(Record::payload::<botscope_model::Outcome>).cloned().collect();
         botscope_center::notify::apply_outcomes(store, &outcomes).await?;
     }
     dest.finish().await?;
-    let stored = dest.stored;
+    let stored = dest.stored();
     if let Some(out) = out.as_mut() {
         out.flush().context("cannot write --out")?;
     }

@@ -111,7 +111,7 @@ async fn fetch(url: &str, token: &str, timeout: std::time::Duration, max_bytes: 
     let response =
         client.get(url).bearer_auth(token).send().await.with_context(|| format!("--recheck: cannot reach {url}"))?;
     let status = response.status();
-    let body = crate::commands::fetch::read_capped(response, max_bytes)
+    let body = botscope_deliver::read_capped(response, max_bytes)
         .await
         .with_context(|| format!("--recheck: reading {url} (at most {:?})", timeout))?;
     let text = String::from_utf8_lossy(&body);

@@ -1,0 +1,141 @@
+//! Where a sensor's records go. A sensor (survey, telescope, flow collector or analyser) hands each
+//! batch of records to a [`RecordSink`]; the sinks are the local store ([`StoreSink`]), a botscope
+//! centre over HTTP with a durable spool ([`CenterSink`]), and a JSON-lines file or standard output
+//! ([`FileSink`]). [`Destinations`] fans one batch out to every sink a run asked for.
+//!
+//! Sinks take plain configuration ([`CenterConfig`]), never command-line arguments, so the demo,
+//! the tests and the commands build them the same way.
+//!
+//! Boundaries: this crate moves records; it does not make, judge or change them (ids are the
+//! model's, admission rules the centre's). It opens outbound HTTP only to the centre the operator
+//! named; it never connects to a survey target.
+
+#![deny(missing_docs)]
+
+mod center;
+mod file;
+mod http;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use botscope_model::Record;
+use botscope_store::{AnyStore, Store, StoreError};
+
+pub use center::{CenterConfig, CenterSink};
+pub use file::FileSink;
+pub use http::read_capped;
+
+/// Why records could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// A file or directory of the spool or the output could not be used.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`cannot write`, `cannot read`, ...).
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The centre's configuration cannot work (no URL scheme, no sensor name).
+    #[error("{0}")]
+    Config(String),
+    /// The centre refused the batch for a reason sending it again cannot fix (a wrong token or
+    /// URL); the batches stay in the spool.
+    #[error("the centre refused the batch ({status}): {body}; the batches stay in {}", spool.display())]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// What it said (capped).
+        body: String,
+        /// Where the batches wait.
+        spool: PathBuf,
+    },
+    /// The centre answered something that is not its ingest reply.
+    #[error("the centre's reply is not JSON: {0}")]
+    Reply(String),
+    /// A response body passed its size cap.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The HTTP client failed outside a delivery attempt (building it, reading a body).
+    #[error("HTTP: {0}")]
+    Http(String),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A destination for records.
+pub trait RecordSink {
+    /// Takes a batch. A sink that cannot deliver now keeps the batch (the centre's spool) or fails.
+    fn put(&mut self, records: &[Record]) -> impl Future<Output = Result<(), DeliverError>> + Send;
+    /// At the end of a run: delivers what is still pending, as far as it can.
+    fn finish(&mut self) -> impl Future<Output = Result<(), DeliverError>> + Send;
+}
+
+/// The local store as a sink; counts the records new to it.
+pub struct StoreSink {
+    /// The store.
+    pub store: AnyStore,
+    /// Records that were new to the store.
+    pub stored: u64,
+}
+
+impl RecordSink for StoreSink {
+    async fn put(&mut self, records: &[Record]) -> Result<(), DeliverError> {
+        if !records.is_empty() {
+            self.stored += self.store.put_records(records).await?.inserted;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), DeliverError> {
+        Ok(())
+    }
+}
+
+/// Every sink a run asked for: the store, the centre, or both.
+#[derive(Default)]
+pub struct Destinations {
+    /// The local store.
+    pub store: Option<StoreSink>,
+    /// The centre.
+    pub center: Option<CenterSink>,
+}
+
+impl Destinations {
+    /// Whether records go anywhere.
+    pub fn any(&self) -> bool {
+        self.store.is_some() || self.center.is_some()
+    }
+
+    /// Records new to the local store so far.
+    pub fn stored(&self) -> u64 {
+        self.store.as_ref().map_or(0, |s| s.stored)
+    }
+}
+
+impl RecordSink for Destinations {
+    async fn put(&mut self, records: &[Record]) -> Result<(), DeliverError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Some(store) = self.store.as_mut() {
+            store.put(records).await?;
+        }
+        if let Some(center) = self.center.as_mut() {
+            center.put(records).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), DeliverError> {
+        if let Some(center) = self.center.as_mut() {
+            center.finish().await?;
+            tracing::info!(accepted = center.accepted, refused = center.refused, "records sent to the centre");
+        }
+        Ok(())
+    }
+}
