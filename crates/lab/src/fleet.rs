@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use botscope_model::{DeviceType, Service};
+use botscope_net::permutation::Permutation;
 use botscope_net::splitmix;
 use botscope_survey::catalog::{DeviceCatalog, DeviceModel, Dictionary};
-use botscope_survey::targets::Permutation;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 

@@ -1,6 +1,8 @@
 //! Network primitives the sensors share: addresses and packet headers ([`packet`]: frame to
 //! header fields, for the telescope's captures and the packet samples inside sFlow datagrams),
-//! distinct-count sketches ([`sketch`]) and the splitmix64 hash ([`hash`]).
+//! distinct-count sketches ([`sketch`]), the splitmix64 hash ([`hash`]) and the keyed permutation
+//! built on it ([`permutation`]), and the protocol framing both the survey and the lab's devices
+//! speak ([`wire`]: telnet commands, ADB messages, HTTP auth parameters).
 //!
 //! Boundaries: this crate sits beneath `telescope`, `flow`, `survey` and `lab` so that none of
 //! them reaches sideways into another for these. It parses bytes and counts; it opens no socket,
@@ -10,7 +12,9 @@
 
 pub mod hash;
 pub mod packet;
+pub mod permutation;
 pub mod sketch;
+pub mod wire;
 
 pub use hash::splitmix;
 pub use packet::Addr;

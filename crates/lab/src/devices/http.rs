@@ -158,7 +158,7 @@ fn digest_ok(credential: &Credential, realm: &str, value: &str) -> bool {
         return false;
     };
     let Some(rest) = value.strip_prefix("Digest ") else { return false };
-    let params = botscope_survey::modules::http::auth_params(rest);
+    let params = botscope_net::wire::http::auth_params(rest);
     let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("");
     if get("username") != username || get("realm") != realm {
         return false;

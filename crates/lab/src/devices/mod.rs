@@ -109,7 +109,7 @@ pub async fn misbehave(state: &DeviceState, mut stream: TcpStream, telnet: bool)
 pub async fn adb(state: &DeviceState, mut stream: TcpStream) -> std::io::Result<()> {
     let mut header = [0u8; 24];
     stream.read_exact(&mut header).await?;
-    let length = botscope_survey::modules::adb::payload_length(&header).unwrap_or(0).min(4096);
+    let length = botscope_net::wire::adb::payload_length(&header).unwrap_or(0).min(4096);
     let mut payload = vec![0u8; length];
     stream.read_exact(&mut payload).await?;
     if &header[..4] != b"CNXN" {
@@ -117,6 +117,6 @@ pub async fn adb(state: &DeviceState, mut stream: TcpStream) -> std::io::Result<
     }
     let model = &state.device.model.model;
     let banner = format!("device::ro.product.name={model};ro.product.model={model};ro.product.device={model};\0");
-    let reply = botscope_survey::modules::adb::message(*b"CNXN", 0x0100_0000, 4096, banner.as_bytes());
+    let reply = botscope_net::wire::adb::message(*b"CNXN", 0x0100_0000, 4096, banner.as_bytes());
     stream.write_all(&reply).await
 }

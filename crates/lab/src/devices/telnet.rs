@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use super::{DeviceState, pause};
 use crate::fleet::Credential;
 
-use botscope_survey::modules::telnet::{DO, IAC, SB, SE, WILL};
+use botscope_net::wire::telnet::{DO, IAC, SB, SE, WILL};
 
 const MAX_LINE: usize = 256;
 

@@ -12,22 +12,7 @@
 use crate::conn::{ConnError, Conversation, Stream};
 use crate::login::{Attempt, LoginContext, LoginOutcome};
 
-/// Interpret As Command (RFC 854).
-pub const IAC: u8 = 255;
-/// DON'T.
-pub const DONT: u8 = 254;
-/// DO.
-pub const DO: u8 = 253;
-/// WON'T.
-pub const WONT: u8 = 252;
-/// WILL.
-pub const WILL: u8 = 251;
-/// Sub-negotiation begins.
-pub const SB: u8 = 250;
-/// Sub-negotiation ends.
-pub const SE: u8 = 240;
-/// No operation.
-pub const NOP: u8 = 241;
+pub use botscope_net::wire::telnet::{DO, DONT, IAC, NOP, SB, SE, WILL, WONT};
 const OPT_ECHO: u8 = 1;
 const OPT_SGA: u8 = 3;
 
