@@ -408,7 +408,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
         let day = first_day + chrono::Duration::days(offset);
         let config = GenerateConfig {
             kind: PeriodKind::Day,
-            period: Some(Period::parse(PeriodKind::Day, &day.to_string()).map_err(anyhow::Error::msg)?),
+            period: Some(Period::parse(PeriodKind::Day, &day.to_string())?),
             isps: None,
             // The morning after, when a daily report goes out.
             now: (day + chrono::Duration::days(1)).and_hms_opt(6, 0, 0).expect("valid").and_utc(),

@@ -143,7 +143,7 @@ pub async fn run(command: NotifyCommand, settings: &Settings) -> anyhow::Result<
 async fn generate(args: GenerateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.all || !args.isp.is_empty(), "say which ISPs: --isp HANDLE (repeatable) or --all");
     let kind = if args.period == "day" { PeriodKind::Day } else { PeriodKind::Month };
-    let period = args.date.as_deref().map(|d| Period::parse(kind, d)).transpose().map_err(anyhow::Error::msg)?;
+    let period = args.date.as_deref().map(|d| Period::parse(kind, d)).transpose()?;
     let store = settings.open_store().await?;
     let isps = store.isps().await?;
     anyhow::ensure!(!isps.is_empty(), "the ISP registry is empty: load it with botscope isp load --registry FILE");
@@ -161,8 +161,7 @@ async fn generate(args: GenerateArgs, settings: &Settings) -> anyhow::Result<Exi
         dry_run: false,
     };
     let generated = notify::generate(&store, &config, &guide).await?;
-    let period = Period::parse(kind, generated.period.split_once(':').map(|(_, p)| p).unwrap_or_default())
-        .map_err(anyhow::Error::msg)?;
+    let period = generated.period;
     let format_of = |isp: &str| -> ReportFormat {
         let wanted = match args.format.as_deref() {
             Some(given) => given == "json",

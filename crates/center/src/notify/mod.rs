@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::CenterError;
 pub use mail::{MailConfig, send_reports};
-pub use period::{Period, PeriodKind};
+pub use period::{Period, PeriodError, PeriodKind};
 pub use report::{ReportFile, ReportFormat, ReportType, cases_csv, report_csv, write_reports};
 
 /// Statuses an ISP reports; the others are the centre's and the re-survey's.
@@ -102,10 +102,10 @@ pub struct GenerateConfig {
 }
 
 /// What a generation made.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Generated {
-    /// The period reported (`day:...` / `month:...`).
-    pub period: String,
+    /// The period reported (written `day:...` / `month:...`).
+    pub period: Period,
     /// Rows, per ISP in address order.
     #[serde(skip)]
     pub rows: Vec<Row>,
@@ -210,7 +210,18 @@ pub async fn generate(
     let wanted = |isp: &str| config.isps.as_ref().is_none_or(|list| list.iter().any(|i| i == isp));
     let registry: BTreeMap<&str, &Isp> = isps.iter().map(|i| (i.handle.as_str(), i)).collect();
     let mut gathered: BTreeMap<(String, IpAddr, Option<u16>, ReportType), Gathered> = BTreeMap::new();
-    let mut report = Generated { period: period.to_string(), ..Default::default() };
+    let mut report = Generated {
+        period,
+        rows: Vec::new(),
+        new: 0,
+        repeat: 0,
+        changed: 0,
+        repeat_without_response: 0,
+        suppressed_false_positive: 0,
+        reopened: 0,
+        unattributed: 0,
+        per_isp: BTreeMap::new(),
+    };
     for record in &records {
         if !is_evidence(record) {
             continue;

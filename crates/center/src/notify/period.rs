@@ -13,6 +13,16 @@ pub enum PeriodKind {
     Month,
 }
 
+/// A period that does not read as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?}: expected {}", match kind { PeriodKind::Day => "a day as YYYY-MM-DD", PeriodKind::Month => "a month as YYYY-MM" })]
+pub struct PeriodError {
+    /// What was given.
+    pub text: String,
+    /// What it should have been.
+    pub kind: PeriodKind,
+}
+
 /// One report period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
@@ -33,14 +43,13 @@ impl Period {
     }
 
     /// Reads `YYYY-MM-DD` (a day) or `YYYY-MM` (a month).
-    pub fn parse(kind: PeriodKind, text: &str) -> Result<Period, String> {
+    pub fn parse(kind: PeriodKind, text: &str) -> Result<Period, PeriodError> {
+        let bad = || PeriodError { text: text.to_string(), kind };
         match kind {
-            PeriodKind::Day => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map(Period::Day)
-                .map_err(|_| format!("{text:?}: expected a day as YYYY-MM-DD")),
-            PeriodKind::Month => NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
-                .map(Period::Month)
-                .map_err(|_| format!("{text:?}: expected a month as YYYY-MM")),
+            PeriodKind::Day => NaiveDate::parse_from_str(text, "%Y-%m-%d").map(Period::Day).map_err(|_| bad()),
+            PeriodKind::Month => {
+                NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").map(Period::Month).map_err(|_| bad())
+            }
         }
     }
 
@@ -77,6 +86,12 @@ impl Period {
             Period::Day(d) => d.format("%Y-%m-%d").to_string(),
             Period::Month(d) => d.format("%Y-%m").to_string(),
         }
+    }
+}
+
+impl serde::Serialize for Period {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

@@ -198,7 +198,12 @@ pub async fn report(
         let names: Vec<&str> = ReportType::ALL.iter().map(|r| r.as_str()).collect();
         ApiError::bad_request(format!("report {:?}: expected one of {}", params.report, names.join(", ")))
     })?;
-    let period = params.date.as_deref().map(|d| Period::parse(kind, d)).transpose().map_err(ApiError::bad_request)?;
+    let period = params
+        .date
+        .as_deref()
+        .map(|d| Period::parse(kind, d))
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let config =
         GenerateConfig { kind, period, isps: Some(vec![isp]), now: chrono::Utc::now(), new_only: false, dry_run: true };
     let generated = notify::generate(&state.store, &config, &|_| None).await.map_err(|e| match e {
