@@ -20,7 +20,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::catalog::{Credential, Dictionary, PortEntry, parse_version};
 use crate::conn::{self, ConnError, Conversation, Limits, banner_text};
 use crate::fingerprint::{Field, Fingerprints, Identity};
-use crate::login::{AuditEntry, LoginContext, LoginOutcome, Shared};
+use crate::login::{LoginContext, LoginOutcome, Shared};
 use crate::modules::{adb, ftp, http, rtsp, ssh, telnet};
 use crate::pace::{RateLimiter, SubnetGate};
 use crate::scope::Scope;
@@ -139,18 +139,7 @@ pub struct Summary {
     pub connects_refused: u64,
 }
 
-/// What the run hands to its caller, in order per host.
-#[derive(Debug)]
-pub enum Output {
-    /// A service or finding record.
-    Record(Box<Record>),
-    /// A login attempt for the audit trail.
-    Audit(AuditEntry),
-    /// The port stage is complete and found these open pairs (for a checkpoint).
-    PortStageDone(Vec<Target>),
-    /// Every record of this host has been handed over (for a checkpoint).
-    HostDone(Ipv4Addr),
-}
+pub use crate::output::Output;
 
 /// Where an interrupted run stood, to carry on from.
 #[derive(Debug, Clone, Default)]

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod fingerprint;
 pub mod login;
 pub mod modules;
+pub mod output;
 pub mod pace;
 pub mod targets;
 

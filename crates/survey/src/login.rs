@@ -6,61 +6,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use botscope_model::{Service, Timestamp};
-use serde::Serialize;
+use botscope_model::Service;
 use tokio::sync::mpsc;
 
 use crate::catalog::Credential;
 use crate::conn::ConnError;
-use crate::engine::Output;
-
-/// How one login attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Attempt {
-    /// The pair logged in (confirmed).
-    Success,
-    /// The device rejected the pair.
-    Failure,
-    /// The attempt could not be completed (timeout, reset, protocol error).
-    Error,
-    /// The device let the pair in (no failure text, no new login prompt) but the shell never
-    /// proved itself (no echo of the marker: a vendor CLI, or a connection lost after the
-    /// password). Kept as evidence, never a finding.
-    Unconfirmed,
-}
-
-impl Attempt {
-    /// The name used in the audit trail and the summary.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Attempt::Success => "success",
-            Attempt::Failure => "failure",
-            Attempt::Error => "error",
-            Attempt::Unconfirmed => "unconfirmed",
-        }
-    }
-}
-
-/// One line of the audit trail: every login attempt, never a password.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    /// When the attempt ended.
-    pub time: Timestamp,
-    /// Target address.
-    pub ip: std::net::IpAddr,
-    /// Target port.
-    pub port: u16,
-    /// Protocol.
-    pub protocol: Service,
-    /// Dictionary id of the pair tried.
-    pub credential_id: u32,
-    /// How it ended.
-    pub outcome: Attempt,
-    /// This attempt repeats, on a fresh connection, one that ended in `error` or `unconfirmed`.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub retry: bool,
-}
+pub use crate::output::{Attempt, AuditEntry, Output};
 
 /// How a login module's work on one service ended.
 #[derive(Debug)]
@@ -167,7 +118,7 @@ impl<'a> LoginContext<'a> {
     /// A fresh, unpredictable token for shell confirmation and digest nonces.
     pub fn token(&self) -> u64 {
         let mut state = self.tokens.fetch_add(0x9e37_79b9, Ordering::Relaxed) ^ std::process::id() as u64;
-        crate::targets::splitmix(&mut state)
+        botscope_net::splitmix(&mut state)
     }
 
     /// The next attempt repeats the last one on a fresh connection (counted as `retried`, and
