@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         }
     };
     let db_given = cli.global.db.is_some();
-    let outcome = runtime.block_on(commands::dispatch(cli.command, &settings, db_given));
+    let outcome = runtime.block_on(cli::dispatch(cli.command, &settings, db_given));
     match outcome {
         Ok(code) => code,
         Err(error) => {

@@ -22,8 +22,9 @@ use botscope_survey::catalog::{DeviceCatalog, Dictionary};
 use clap::{Args, Parser};
 
 use crate::Settings;
-use crate::cli::{Cli, Command, LabCommand};
+use crate::cli::{Cli, Command};
 use crate::commands::center::PagesArgs;
+use crate::commands::lab::LabCommand;
 
 const DEMO_ABOUT: &str = "Run botscope end to end on the lab, in one process, then serve the dashboard.
 
@@ -92,7 +93,7 @@ impl Steps {
 async fn step(settings: &Settings, words: &[&str]) -> anyhow::Result<()> {
     let argv = std::iter::once("botscope").chain(words.iter().copied());
     let cli = Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("demo step {words:?}: {e}"))?;
-    let code = Box::pin(super::dispatch(cli.command, settings, true)).await?;
+    let code = Box::pin(crate::cli::dispatch(cli.command, settings, true)).await?;
     anyhow::ensure!(code == ExitCode::SUCCESS, "demo step {} did not succeed", words.join(" "));
     Ok(())
 }

@@ -21,37 +21,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use ipnet::IpNet;
 
-/// Runs one command. `db_given` says whether `--db` was on the command line (some commands then
-/// write only to the store).
-pub async fn dispatch(
-    command: crate::cli::Command,
-    settings: &crate::Settings,
-    db_given: bool,
-) -> anyhow::Result<std::process::ExitCode> {
-    use crate::cli::Command;
-    match command {
-        Command::Ingest(args) => ingest::run(args, settings).await,
-        Command::Isp(command) => isp::run(command, settings).await,
-        Command::Config(command) => config::run(command, settings),
-        Command::Survey(args) => survey::run(*args, settings, db_given).await,
-        Command::Fingerprints(args) => survey::fingerprints(args),
-        Command::Credentials(command) => credentials::run(command),
-        Command::Telescope(args) => telescope::run(*args, settings, db_given).await,
-        Command::Flow(command) => flow::run(command, settings, db_given).await,
-        Command::Lab(command) => lab::run(command).await,
-        Command::Serve(args) => center::serve(args, settings).await,
-        Command::Token(command) => center::token(command, settings).await,
-        Command::Correlate(args) => center::correlate(args, settings).await,
-        Command::Botnets(command) => center::botnets(command, settings).await,
-        Command::Feeds(command) => feeds::run(command, settings).await,
-        Command::Liveness(args) => feeds::liveness(args, settings).await,
-        Command::Notify(command) => notify::run(command, settings).await,
-        Command::Report(command) => notify::report(command, settings).await,
-        Command::Share(command) => share::run(command, settings).await,
-        Command::Demo(args) => demo::run(args, settings).await,
-    }
-}
-
 /// A record sink: a file or standard output.
 pub type Output = Box<dyn Write + Send>;
 

@@ -1,5 +1,8 @@
 //! `botscope survey` and `botscope fingerprints`.
 
+mod args;
+pub use args::*;
+
 use botscope_deliver::RecordSink;
 use std::io::Write;
 use std::path::Path;
@@ -19,7 +22,6 @@ use botscope_survey::scope::{self, Scope};
 use tokio::sync::mpsc;
 
 use crate::Settings;
-use crate::cli::{FingerprintsArgs, SurveyArgs};
 
 mod recheck;
 

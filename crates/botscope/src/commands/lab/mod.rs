@@ -1,5 +1,8 @@
 //! `botscope lab ...`: the miniature internet on loopback.
 
+mod args;
+pub use args::*;
+
 use std::io::Write;
 use std::process::{ExitCode, Stdio};
 
@@ -8,8 +11,6 @@ use botscope_lab::fleet::{self, Device, FleetSpec, PortMap};
 use botscope_lab::serve;
 use botscope_survey::catalog::{DeviceCatalog, Dictionary};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-
-use crate::cli::{LabCommand, LabDarknetArgs, LabDevicesArgs, LabFlowsArgs};
 
 pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
     match command {

@@ -1,12 +1,13 @@
 //! `botscope credentials`: the login dictionary as a reviewed data set.
 
+mod args;
+pub use args::*;
+
 use std::process::ExitCode;
 
 use anyhow::Context;
 use botscope_survey::catalog::{Dictionary, SHIPPED_CREDENTIALS};
 use botscope_survey::dictionary::{self, CheckError};
-
-use crate::cli::{CredentialsCheckArgs, CredentialsCommand, CredentialsListArgs};
 
 const SHIPPED_NAME: &str = "data/credentials.toml (shipped)";
 

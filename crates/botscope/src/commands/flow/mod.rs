@@ -1,5 +1,8 @@
 //! `botscope flow`: collect or read flows, find C&C servers, train and evaluate the model.
 
+mod args;
+pub use args::*;
+
 use botscope_deliver::RecordSink;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Write};
@@ -24,7 +27,6 @@ use botscope_telescope::packet::Addr;
 use serde::Serialize;
 
 use crate::Settings;
-use crate::cli::{FlowAnalysisArgs, FlowAnalyzeArgs, FlowCollectArgs, FlowCommand, FlowEvaluateArgs, FlowTrainArgs};
 
 pub async fn run(command: FlowCommand, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     match command {

@@ -4,6 +4,9 @@
 //! acknowledgement: what it covers survives a crash. Malformed lines are reported with file and
 //! line number, skipped and counted.
 
+mod args;
+pub use args::*;
+
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +18,6 @@ use botscope_store::{PutSummary, Store};
 use serde::Serialize;
 
 use crate::Settings;
-use crate::cli::IngestArgs;
 use crate::config::Bounded;
 
 /// Malformed lines shown per file; the rest are counted.

@@ -1,5 +1,8 @@
 //! `botscope isp load` and `botscope isp lookup`.
 
+mod args;
+pub use args::*;
+
 use std::io::{BufWriter, Write};
 use std::net::IpAddr;
 use std::path::Path;
@@ -13,7 +16,6 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::Settings;
-use crate::cli::{IspCommand, IspLoadArgs, IspLookupArgs};
 
 pub async fn run(command: IspCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {

@@ -1,9 +1,11 @@
 //! `botscope config check`
 
+mod args;
+pub use args::*;
+
 use std::process::ExitCode;
 
 use crate::Settings;
-use crate::cli::ConfigCommand;
 use crate::config::Source;
 
 pub fn run(command: ConfigCommand, settings: &Settings) -> anyhow::Result<ExitCode> {

@@ -1,5 +1,8 @@
 //! `botscope telescope`: darknet packets in, source activity and darknet statistics out.
 
+mod args;
+pub use args::*;
+
 use botscope_deliver::RecordSink;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,6 @@ use botscope_telescope::{Catalogue, Config, Darknet, Owner, Stats, Telescope};
 use tokio::sync::mpsc;
 
 use crate::Settings;
-use crate::cli::TelescopeArgs;
 
 /// Records go to the writer in batches of this many.
 const BATCH: usize = 1000;
