@@ -4,7 +4,9 @@
 //!   botnets as infrastructure, malware families, the relationships between them, and darknet
 //!   sightings, each marked with its TLP level by the official marking-definition ids.
 //! * [`misp`]: a MISP feed directory (manifest, one event per botnet, hashes).
+//! * [`taxii`]: TAXII 2.1 collections, publishing into them, and pulling a partner's collection.
 #![deny(missing_docs)]
 
 pub mod misp;
 pub mod stix;
+pub mod taxii;

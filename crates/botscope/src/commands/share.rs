@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use botscope_share::stix::{self, ExportConfig, Tlp};
+use botscope_share::taxii;
 use clap::{Args, Subcommand};
 
 use crate::Settings;
@@ -143,32 +144,16 @@ pub async fn run(command: ShareCommand, settings: &Settings) -> anyhow::Result<E
                 args.tlp != Tlp::Red,
                 "TLP:RED objects go only to their audience's collection: --publish HANDLE"
             );
-            botscope_web::taxii::SHARED_COLLECTION.to_string()
+            taxii::SHARED_COLLECTION.to_string()
         } else {
             let isps = botscope_store::Store::isps(&store).await?;
             anyhow::ensure!(
                 isps.iter().any(|i| &i.handle == target),
                 "--publish {target}: not `shared` and not an ISP of the registry"
             );
-            botscope_web::taxii::isp_collection(target)
+            taxii::isp_collection(target)
         };
-        let now = chrono::Utc::now();
-        let records: Vec<botscope_model::Record> = bundle["objects"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|object| {
-                let mut record = botscope_model::Record::TaxiiObject(botscope_model::TaxiiObject {
-                    id: None,
-                    collection: collection.clone(),
-                    date_added: now,
-                    added_by: "centre".into(),
-                    object: object.clone(),
-                });
-                record.ensure_id();
-                record
-            })
-            .collect();
+        let records = taxii::publication(&bundle, &collection, chrono::Utc::now());
         // Versions already published keep their date_added: only new ones are added.
         let summary = botscope_store::Store::put_records(&store, &records).await?;
         tracing::info!(collection = %target, new_versions = summary.inserted, unchanged = summary.duplicates, "published to the TAXII server");
@@ -177,53 +162,16 @@ pub async fn run(command: ShareCommand, settings: &Settings) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// The API root to use: the discovery's default when given discovery, else the URL itself.
-async fn api_root(client: &reqwest::Client, args: &PullArgs, url: &str) -> anyhow::Result<String> {
-    let url = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
-    let discovery: serde_json::Value =
-        authorised(client.get(&url), args).send().await?.error_for_status()?.json_text().await?;
-    if discovery.get("api_roots").is_some() {
-        let root = discovery["default"]
-            .as_str()
-            .or_else(|| discovery["api_roots"].get(0).and_then(|r| r.as_str()))
-            .context("the discovery names no API root")?;
-        // Roots may be given relative to the server.
-        return Ok(if root.starts_with("http") {
-            root.to_string()
-        } else {
-            reqwest::Url::parse(&url)?.join(root)?.to_string()
-        });
-    }
-    Ok(url)
-}
-
-fn authorised(request: reqwest::RequestBuilder, args: &PullArgs) -> reqwest::RequestBuilder {
-    let request = request.header("accept", "application/taxii+json;version=2.1");
-    match (&args.user, &args.password, &args.token) {
-        (Some(user), password, _) => request.basic_auth(user, password.as_deref()),
-        (None, _, Some(token)) => request.bearer_auth(token),
-        _ => request,
-    }
-}
-
-trait JsonText {
-    async fn json_text(self) -> anyhow::Result<serde_json::Value>;
-}
-
-impl JsonText for reqwest::Response {
-    async fn json_text(self) -> anyhow::Result<serde_json::Value> {
-        let text = self.text().await?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("the server's reply is not JSON: {}", text.chars().take(200).collect::<String>()))
-    }
-}
-
 async fn pull(args: PullArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build()?;
-    let root = api_root(&client, &args, &args.taxii).await.with_context(|| format!("--taxii {}", args.taxii))?;
-    let host = reqwest::Url::parse(&root).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default();
-    let source = args.source.clone().unwrap_or_else(|| format!("taxii:{host}/{}", args.collection));
+    let mut config = taxii::PullConfig::new(&args.taxii, &args.collection);
+    config.auth = match (&args.user, &args.password, &args.token) {
+        (Some(user), password, _) => taxii::Auth::Basic { user: user.clone(), password: password.clone() },
+        (None, _, Some(token)) => taxii::Auth::Bearer(token.clone()),
+        _ => taxii::Auth::None,
+    };
+    let root = taxii::resolve_root(&config).await.with_context(|| format!("--taxii {}", args.taxii))?;
+    config.url = root.clone();
+    // The position is kept per API root and collection.
     let state_path = args.state.clone().unwrap_or_else(|| {
         let digest = ring::digest::digest(&ring::digest::SHA256, format!("{root}|{}", args.collection).as_bytes());
         PathBuf::from(format!(
@@ -231,42 +179,15 @@ async fn pull(args: PullArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
             digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
         ))
     });
-    let mut added_after: Option<String> = std::fs::read_to_string(&state_path)
+    config.added_after = std::fs::read_to_string(&state_path)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["added_after"].as_str().map(String::from));
-    let objects_url = format!(
-        "{}collections/{}/objects/",
-        if root.ends_with('/') { root.clone() } else { format!("{root}/") },
-        args.collection
-    );
-    let mut objects: Vec<serde_json::Value> = Vec::new();
-    let mut next: Option<String> = None;
-    let mut last_added: Option<String> = None;
-    for page in 0.. {
-        anyhow::ensure!(page < 100_000, "the server keeps saying there is more; stopping");
-        let mut query: Vec<(&str, String)> = vec![("limit", "1000".into())];
-        if let Some(after) = &added_after {
-            query.push(("added_after", after.clone()));
-        }
-        if let Some(cursor) = &next {
-            query.push(("next", cursor.clone()));
-        }
-        let mut url = reqwest::Url::parse(&objects_url).with_context(|| format!("{objects_url} is not a URL"))?;
-        url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
-        let response = authorised(client.get(url), &args).send().await?;
-        let status = response.status();
-        if let Some(last) = response.headers().get("x-taxii-date-added-last").and_then(|v| v.to_str().ok()) {
-            last_added = Some(last.to_string());
-        }
-        let body = response.json_text().await?;
-        anyhow::ensure!(status.is_success(), "{objects_url} answered {status}: {body}");
-        objects.extend(body["objects"].as_array().cloned().unwrap_or_default());
-        match (body["more"].as_bool(), body["next"].as_str()) {
-            (Some(true), Some(cursor)) => next = Some(cursor.to_string()),
-            _ => break,
-        }
-    }
+    let pulled = taxii::pull(&config).await.with_context(|| format!("--taxii {}", args.taxii))?;
+    let host = reqwest::Url::parse(&root).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default();
+    let source = args.source.clone().unwrap_or_else(|| format!("taxii:{host}/{}", args.collection));
+    let objects = pulled.objects;
+    let last_added = pulled.last_added;
     let bundle = serde_json::json!({ "type": "bundle", "objects": objects });
     let options = botscope_center::feeds::FeedOptions {
         format: botscope_center::feeds::FeedFormat::Stix,
@@ -280,8 +201,7 @@ async fn pull(args: PullArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         read.entries.into_iter().map(botscope_model::Record::FeedEntry).collect();
     let summary = botscope_store::Store::put_records(&store, &records).await?;
     if let Some(last) = last_added {
-        added_after = Some(last);
-        let state = serde_json::json!({ "taxii": root, "collection": args.collection, "added_after": added_after });
+        let state = serde_json::json!({ "taxii": root, "collection": args.collection, "added_after": last });
         std::fs::write(&state_path, state.to_string() + "\n")
             .with_context(|| format!("cannot write {}", state_path.display()))?;
     }

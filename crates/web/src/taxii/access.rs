@@ -9,15 +9,7 @@ use serde_json::{Value, json};
 use super::TaxiiError;
 use crate::AppState;
 
-/// The collection every token may read: what the centre publishes at TLP:WHITE, GREEN or AMBER.
-pub const SHARED_COLLECTION: &str = "5b2f8c1e-7d3a-4e9b-8f60-2a1c3d4e5f6a";
-
-const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x1d2c_3b4a_5f6e_4a7d_9b8c_0e1f_2a3b_4c5d);
-
-/// The id of an ISP's own collection.
-pub fn isp_collection(handle: &str) -> String {
-    uuid::Uuid::new_v5(&NAMESPACE, format!("isp|{handle}").as_bytes()).to_string()
-}
+pub use botscope_share::taxii::{SHARED_COLLECTION, isp_collection};
 
 /// The caller of a TAXII request: a token sent as Bearer, or as the password of HTTP Basic.
 pub struct TaxiiCaller(pub Caller);

@@ -29,8 +29,7 @@ use access::{Collection, TaxiiCaller};
 pub use access::{SHARED_COLLECTION, isp_collection};
 pub use status::{LISTED, StatusLimits, Statuses};
 
-/// The TAXII 2.1 media type.
-pub const MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
+pub use botscope_share::taxii::MEDIA_TYPE;
 /// Largest POST body the API root takes.
 pub const MAX_CONTENT_LENGTH: usize = 10 << 20;
 
