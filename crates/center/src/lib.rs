@@ -9,6 +9,9 @@
 //! * [`notify`]: per-ISP reports in the Shadowserver style, deduplicated, by file, API or e-mail.
 //! * [`remediation`]: whether notifications led to fixes.
 //! * [`tokens`]: the API's tokens and roles.
+//!
+//! Boundaries: it works over the `Store` trait; it connects out only to probe C&C liveness (through
+//! `botscope_scope::connect`) and to the SMTP relay the operator names for notifications.
 #![deny(missing_docs)]
 
 pub mod admit;

@@ -7,6 +7,9 @@
 //! per-server features, and [`detect`] scores servers by graph propagation from known bots and a
 //! learned model. Subscriber addresses stay inside this crate: what [`detect`] returns names
 //! servers only.
+//!
+//! Boundaries: it listens for exports and reads flow files, never sends; what it shares names no
+//! subscriber address (`cnc` records count clients); it knows no store or centre.
 #![deny(missing_docs)]
 
 pub mod analyze;

@@ -4,6 +4,9 @@
 //! pipe, and may hold a line of gigabytes. [`open`] hides compression; [`BoundedLines`] yields
 //! lines with their numbers and never holds more than its limit of one line in memory, reporting
 //! an over-long line as such instead of growing without bound.
+//!
+//! Boundaries: reads the files and pipes it is handed; it knows no record format and opens no
+//! connection.
 #![deny(missing_docs)]
 
 use std::fs::File;

@@ -4,6 +4,9 @@
 //! RouteViews prefix2as format) and the registry of participating ISPs with their ASNs
 //! ([`registry`]). An [`Attributor`] joins them and answers, for any IPv4 or IPv6 address, the
 //! most specific routed prefix holding it, its origin AS(es), and the ISPs those ASes belong to.
+//!
+//! Boundaries: answers lookups over the data it is given (read through `botscope_input`); it
+//! fetches nothing from the network and writes no store (the binary loads tables into the store).
 #![deny(missing_docs)]
 
 mod attribution;

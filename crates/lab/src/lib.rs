@@ -4,6 +4,10 @@
 //! manners) and the truth about each; [`serve`] runs them: one listener per device and service on
 //! the device's own loopback address, so ports a device does not offer are closed as on a real
 //! device. Nothing here can reach beyond loopback: fleets outside 127.0.0.0/8 are refused.
+//!
+//! Boundaries: loopback only (a fleet outside 127.0.0.0/8 is refused); it uses the survey's public
+//! catalogue (`botscope_survey::catalog`) and the shared wire framing (`botscope_net::wire`), never
+//! the survey's internals; for the demo, tests and benchmarks, never for production.
 #![deny(missing_docs)]
 
 pub mod darknet;

@@ -6,6 +6,9 @@
 //! example line that the documentation repeats.
 //!
 //! This crate does no I/O.
+//!
+//! Boundaries: no I/O of any kind (no files, network or store) and no botscope dependency;
+//! every other crate builds on it.
 #![deny(missing_docs)]
 
 mod activity;

@@ -9,6 +9,9 @@
 //!
 //! This crate is small on purpose: the centre uses it for liveness without depending on the
 //! survey.
+//!
+//! Boundaries: the only crate that opens an outbound TCP connection (`clippy.toml` disallows the
+//! other ways everywhere); it knows no protocol and no record.
 #![deny(missing_docs)]
 
 mod blocklist;

@@ -7,6 +7,9 @@
 //! Every write is one transaction: a caller that got `Ok` back may rely on the data being there
 //! after a crash, and a batch that failed left nothing behind. Records are keyed by their stable
 //! id, so writing the same record twice stores it once.
+//!
+//! Boundaries: keeps and returns records; it does not judge them (what a sender may write is the
+//! centre's rule, `botscope_center::admit`) and connects only to its own database.
 #![deny(missing_docs)]
 
 mod error;

@@ -5,8 +5,13 @@
 //!
 //! The pieces, in the order a run uses them: [`scope`] (what may be touched), [`targets`] (in what
 //! order), [`pace`] (how fast), [`modules`] (how each protocol is spoken, over [`conn`]'s bounded
-//! conversations), [`login`] (the dictionary, budget and audit trail), [`fingerprint`] and
-//! [`catalog`] (what the device is), and [`engine`] (a whole run).
+//! conversations; [`tls`] and [`x509`] for https and its certificate's names), [`login`] (the
+//! dictionary, budget and audit trail), [`fingerprint`] and [`catalog`] (what the device is),
+//! [`engine`] (a whole run) and [`output`] (what a run hands out, in order per host).
+//!
+//! Boundaries: it connects only through `botscope_scope::connect`, hands records and audit entries
+//! to its output stream and never stores or sends them itself (the binary and `botscope_deliver` do);
+//! a working password never leaves the dictionary (records and audit name its id).
 #![deny(missing_docs)]
 
 pub mod catalog;

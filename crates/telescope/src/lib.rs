@@ -7,6 +7,9 @@
 //! [`classify`] (signatures, behaviours and service categories loaded from data), and
 //! [`Telescope`], which filters to the darknet, classifies each packet once and aggregates per
 //! source per window in bounded memory.
+//!
+//! Boundaries: it reads captures and listens on an interface; it never sends a packet and knows
+//! no store or centre (records go out through the caller's sink).
 #![deny(missing_docs)]
 
 mod aggregate;

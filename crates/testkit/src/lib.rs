@@ -2,6 +2,8 @@
 //!
 //! [`PgCluster`] starts a real, throw-away PostgreSQL server from Debian's `initdb` and `pg_ctl`,
 //! listening only on 127.0.0.1 at a free port, and removes it when dropped.
+//!
+//! Boundaries: for tests only; every server it starts listens on 127.0.0.1.
 #![deny(missing_docs)]
 
 use std::net::TcpListener;

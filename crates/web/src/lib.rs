@@ -1,6 +1,9 @@
 //! botscope's HTTP face: the centre's API (`/api/v1`: ingest from sensors, botnets, each ISP's own
 //! notifications), the TAXII 2.1 server, and the pages people use: the analysts' dashboard, the ISP
 //! portal and the public self-check. Routes are documented in docs/api.md and docs/web.md.
+//!
+//! Boundaries: it serves HTTP and stores through the `Store` trait; who may write what is decided
+//! by `botscope_center::admit`, and STIX/TAXII content by `botscope_share`.
 #![deny(missing_docs)]
 
 mod api;
