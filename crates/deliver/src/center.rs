@@ -24,8 +24,8 @@ const REPLY_MAX_BYTES: usize = 8 << 20;
 /// After a failed delivery, how long puts go straight to the spool before trying again.
 const BACKOFF: Duration = Duration::from_secs(5);
 
-/// Where and as whom a sensor sends its records.
-#[derive(Debug, Clone)]
+/// Where and as whom a sensor sends its records. Its `Debug` hides the token.
+#[derive(Clone)]
 pub struct CenterConfig {
     /// The centre's base URL (`http://127.0.0.1:8080`).
     pub url: String,
@@ -37,6 +37,18 @@ pub struct CenterConfig {
     pub wait: Duration,
     /// The sensor's name: required, so two sensors' records never share ids.
     pub sensor: Option<String>,
+}
+
+impl std::fmt::Debug for CenterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CenterConfig")
+            .field("url", &self.url)
+            .field("token", &"<hidden>")
+            .field("spool", &self.spool)
+            .field("wait", &self.wait)
+            .field("sensor", &self.sensor)
+            .finish()
+    }
 }
 
 /// The centre as a sink.

@@ -44,8 +44,8 @@ pub fn publication(bundle: &Value, collection: &str, now: Timestamp) -> Vec<Reco
         .collect()
 }
 
-/// How to authenticate to a partner's server.
-#[derive(Debug, Clone)]
+/// How to authenticate to a partner's server. Its `Debug` names the kind only, never a secret.
+#[derive(Clone)]
 pub enum Auth {
     /// Nothing.
     None,
@@ -58,6 +58,16 @@ pub enum Auth {
     },
     /// A bearer token (a botscope centre's token).
     Bearer(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Basic { user, .. } => write!(f, "Basic {{ user: {user:?}, password: <hidden> }}"),
+            Auth::Bearer(_) => f.write_str("Bearer(<hidden>)"),
+        }
+    }
 }
 
 /// What to pull.
@@ -73,6 +83,8 @@ pub struct PullConfig {
     pub added_after: Option<String>,
     /// Most bytes of one reply.
     pub max_page_bytes: usize,
+    /// Most bytes of all replies of one pull together (everything pulled is held until imported).
+    pub max_total_bytes: usize,
     /// Most pages of one pull.
     pub max_pages: usize,
     /// Timeout of one request.
@@ -80,7 +92,8 @@ pub struct PullConfig {
 }
 
 impl PullConfig {
-    /// Defaults for `url` and `collection`: 16 MiB per page, 100,000 pages, 120 s per request.
+    /// Defaults for `url` and `collection`: 16 MiB per page, 256 MiB per pull, 100,000 pages,
+    /// 120 s per request.
     pub fn new(url: &str, collection: &str) -> PullConfig {
         PullConfig {
             url: url.to_string(),
@@ -88,6 +101,7 @@ impl PullConfig {
             auth: Auth::None,
             added_after: None,
             max_page_bytes: 16 << 20,
+            max_total_bytes: 256 << 20,
             max_pages: 100_000,
             timeout: Duration::from_secs(120),
         }
@@ -134,9 +148,14 @@ pub enum PullError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The server kept saying there is more past the page bound.
+    /// The server kept saying there is more past the page bound, or gave the same cursor twice.
     #[error("the server kept saying there is more after {0} pages; stopping")]
     EndlessPages(usize),
+    /// The pull passed its total size bound; what came so far is not imported.
+    #[error(
+        "the collection's pages passed the bound of {0} bytes for one pull; pull again with added_after set, or raise the bound"
+    )]
+    TooMuch(usize),
 }
 
 fn client(config: &PullConfig) -> Result<reqwest::Client, PullError> {
@@ -164,6 +183,8 @@ pub async fn pull(config: &PullConfig) -> Result<Pulled, PullError> {
     );
     let mut objects = Vec::new();
     let mut next: Option<String> = None;
+    let mut cursors = std::collections::HashSet::new();
+    let mut total = 0usize;
     let mut last_added = None;
     for page in 0.. {
         if page >= config.max_pages {
@@ -181,12 +202,20 @@ pub async fn pull(config: &PullConfig) -> Result<Pulled, PullError> {
                 query.append_pair("next", cursor);
             }
         }
-        let (headers, body) = get_json(&client, url.as_str(), config).await?;
+        let (headers, body, size) = get_json(&client, url.as_str(), config).await?;
+        total += size;
+        if total > config.max_total_bytes {
+            return Err(PullError::TooMuch(config.max_total_bytes));
+        }
         if let Some(last) = headers.get("x-taxii-date-added-last").and_then(|v| v.to_str().ok()) {
             last_added = Some(last.to_string());
         }
         objects.extend(body["objects"].as_array().cloned().unwrap_or_default());
         match (body["more"].as_bool(), body["next"].as_str()) {
+            // A cursor the server already gave would walk the same pages again without end.
+            (Some(true), Some(cursor)) if !cursors.insert(cursor.to_string()) => {
+                return Err(PullError::EndlessPages(page + 1));
+            }
             (Some(true), Some(cursor)) => next = Some(cursor.to_string()),
             _ => break,
         }
@@ -197,7 +226,7 @@ pub async fn pull(config: &PullConfig) -> Result<Pulled, PullError> {
 /// The API root to use: the discovery's default when given discovery, else the URL itself.
 async fn api_root(client: &reqwest::Client, config: &PullConfig) -> Result<String, PullError> {
     let url = if config.url.ends_with('/') { config.url.clone() } else { format!("{}/", config.url) };
-    let (_, discovery) = get_json(client, &url, config).await?;
+    let (_, discovery, _) = get_json(client, &url, config).await?;
     if discovery.get("api_roots").is_none() {
         return Ok(url);
     }
@@ -219,7 +248,7 @@ async fn get_json(
     client: &reqwest::Client,
     url: &str,
     config: &PullConfig,
-) -> Result<(reqwest::header::HeaderMap, Value), PullError> {
+) -> Result<(reqwest::header::HeaderMap, Value, usize), PullError> {
     let mut request = client.get(url).header("accept", MEDIA_TYPE);
     request = match &config.auth {
         Auth::Basic { user, password } => request.basic_auth(user, password.as_deref()),
@@ -240,5 +269,5 @@ async fn get_json(
         url: url.to_string(),
         reason: format!("the reply is not JSON: {}", excerpt()),
     })?;
-    Ok((headers, value))
+    Ok((headers, value, body.len()))
 }

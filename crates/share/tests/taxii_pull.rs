@@ -54,3 +54,27 @@ async fn a_reply_that_is_not_json_is_named_as_such() {
         other => panic!("{other:?}"),
     }
 }
+
+const SAME_CURSOR: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/taxii+json;version=2.1\r\nContent-Length: 44\r\n\r\n";
+const SAME_CURSOR_BODY: &[u8] = br#"{"more":true,"next":"again","objects":[{}]} "#;
+
+#[tokio::test]
+async fn a_cursor_given_twice_ends_the_pull() {
+    let url = server(SAME_CURSOR, SAME_CURSOR_BODY).await;
+    match pull(&PullConfig::new(&url, "c")).await {
+        Err(PullError::EndlessPages(pages)) => assert_eq!(pages, 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_pull_stops_at_its_total_bound() {
+    let url = server(SAME_CURSOR, SAME_CURSOR_BODY).await;
+    let mut config = PullConfig::new(&url, "c");
+    config.max_total_bytes = 40;
+    match pull(&config).await {
+        Err(PullError::TooMuch(bound)) => assert_eq!(bound, 40),
+        other => panic!("{other:?}"),
+    }
+}

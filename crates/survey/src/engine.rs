@@ -738,51 +738,64 @@ impl Run {
         Ok(())
     }
 
-    /// FTP: the greeting, then `QUIT`.
+    /// FTP: the greeting, then `QUIT`. A port that accepts the connection but does not greet like
+    /// FTP is still a service that answered (as [`Self::plain`] treats any port): what it sent is
+    /// kept as its banner and nothing is identified.
     async fn ftp(&self, addr: SocketAddr, result: &mut ServiceResult) -> Result<(), ConnError> {
         let mut conversation = self.conversation(addr).await?;
+        result.management_confirmed = result.entry.management;
         let mut bytes = Vec::new();
         let greeting = loop {
-            conversation.read_some(&mut bytes).await?;
+            if conversation.read_some(&mut bytes).await.is_err() {
+                break None;
+            }
             match ftp::parse_greeting(&bytes) {
-                Ok(Some(greeting)) => break greeting,
+                Ok(Some(greeting)) => break Some(greeting),
                 Ok(None) => {}
-                Err(error) => {
-                    result.banner = Some(banner_text(&bytes));
-                    conversation.close().await;
-                    return Err(ConnError::Protocol(error.to_string()));
-                }
+                Err(_) => break None,
             }
         };
-        for text in greeting.texts() {
-            if let Some(identity) = self.config.fingerprints.identify(Field::FtpBanner, text) {
-                result.identities.push(identity);
-                break;
-            }
+        if !bytes.is_empty() {
+            result.banner = Some(banner_text(&bytes));
         }
-        result.banner = Some(banner_text(&bytes));
-        result.management_confirmed = result.entry.management;
-        let _ = conversation.send(b"QUIT\r\n").await;
+        if let Some(greeting) = greeting {
+            for text in greeting.texts() {
+                if let Some(identity) = self.config.fingerprints.identify(Field::FtpBanner, text) {
+                    result.identities.push(identity);
+                    break;
+                }
+            }
+            let _ = conversation.send(b"QUIT\r\n").await;
+        }
         conversation.close().await;
         Ok(())
     }
 
-    /// RTSP: one `OPTIONS` request; the reply's `Server` header names the camera's software.
+    /// RTSP: one `OPTIONS` request; the reply's `Server` header names the camera's software. A
+    /// port that does not answer like RTSP is kept as a service that answered, as FTP's is.
     async fn rtsp(&self, addr: SocketAddr, result: &mut ServiceResult) -> Result<(), ConnError> {
         let mut conversation = self.conversation(addr).await?;
-        conversation.send(&rtsp::options_request(&addr.to_string())).await?;
+        result.management_confirmed = result.entry.management;
         let mut bytes = Vec::new();
-        let head = loop {
-            conversation.read_some(&mut bytes).await?;
-            match rtsp::parse_reply(&bytes) {
-                Ok(Some((head, _))) => break head,
-                Ok(None) => {}
-                Err(error) => {
-                    result.banner = Some(banner_text(&bytes[..bytes.len().min(512)]));
-                    conversation.close().await;
-                    return Err(ConnError::Protocol(format!("RTSP: {error}")));
+        let head = match conversation.send(&rtsp::options_request(&addr.to_string())).await {
+            Err(_) => None,
+            Ok(()) => loop {
+                if conversation.read_some(&mut bytes).await.is_err() {
+                    break None;
                 }
+                match rtsp::parse_reply(&bytes) {
+                    Ok(Some((head, _))) => break Some(head),
+                    Ok(None) => {}
+                    Err(_) => break None,
+                }
+            },
+        };
+        let Some(head) = head else {
+            if !bytes.is_empty() {
+                result.banner = Some(banner_text(&bytes[..bytes.len().min(512)]));
             }
+            conversation.close().await;
+            return Ok(());
         };
         let mut banner = format!("{} {}", head.version, head.status);
         if let Some(server) = head.header("server") {
@@ -795,7 +808,6 @@ impl Run {
             banner.push_str(&format!("\nWWW-Authenticate: {challenge}"));
         }
         result.banner = Some(banner_text(banner.as_bytes()));
-        result.management_confirmed = result.entry.management;
         conversation.close().await;
         Ok(())
     }

@@ -59,32 +59,45 @@ pub fn certificate_names(der: &[u8]) -> Result<CertificateNames, X509Error> {
     Ok(CertificateNames { subject: name_string(subject)?, issuer: name_string(issuer)? })
 }
 
-/// An X.501 `Name` (the content of its SEQUENCE) as an RFC 4514 string: relative distinguished
-/// names last-first, joined by `,`; the attributes of a multi-valued one joined by `+`.
+/// An X.501 `Name` (the content of its SEQUENCE) as an RFC 4514 string, exactly as OpenSSL's
+/// `-nameopt RFC2253` writes it: every attribute last-first (so the attributes of a multi-valued
+/// RDN also come reversed), `,` between RDNs and `+` inside one, OpenSSL's short names, the bytes of
+/// control characters and of non-ASCII text as `\XX`, and attributes of unknown type (or of a
+/// value that is no string) as `#` and their DER in hex.
 pub fn name_string(name: &[u8]) -> Result<String, X509Error> {
-    let mut relative_names = Vec::new();
+    // (RDN index, "type=value") in encoding order.
+    let mut attributes: Vec<(usize, String)> = Vec::new();
     let mut rest = name;
+    let mut rdn = 0;
     while !rest.is_empty() {
         let (set, next) = expect(rest, SET)?;
         rest = next;
-        let mut attributes = Vec::new();
         let mut inside = set;
         while !inside.is_empty() {
             let (pair, next) = expect(inside, SEQUENCE)?;
             inside = next;
             let (oid, value) = expect(pair, OID)?;
-            let (tag, content, _) = element(value)?;
-            let value_text = match decode_string(tag, content) {
-                Some(text) => escape(&text),
-                // RFC 4514 2.4: a value of another type is written as `#` and its DER in hex.
-                None => format!("#{}", hex(&value[..value.len() - element(value)?.2.len()])),
+            let (tag, content, after) = element(value)?;
+            let der = &value[..value.len() - after.len()];
+            let text = match (short_name(oid)?, decode_string(tag, content)) {
+                (Some(name), Some(text)) => format!("{name}={}", escape(&text)),
+                (Some(name), None) => format!("{name}=#{}", hex(der)),
+                (None, _) => format!("{}=#{}", dotted_oid(oid)?, hex(der)),
             };
-            attributes.push(format!("{}={value_text}", attribute_name(oid)?));
+            attributes.push((rdn, text));
         }
-        relative_names.push(attributes.join("+"));
+        rdn += 1;
     }
-    relative_names.reverse();
-    Ok(relative_names.join(","))
+    let mut out = String::new();
+    let mut previous: Option<usize> = None;
+    for (rdn, text) in attributes.iter().rev() {
+        if let Some(previous) = previous {
+            out.push(if previous == *rdn { '+' } else { ',' });
+        }
+        out.push_str(text);
+        previous = Some(*rdn);
+    }
+    Ok(out)
 }
 
 /// One TLV: tag, content, and what follows it.
@@ -118,13 +131,13 @@ fn expect(bytes: &[u8], expected: u8) -> Result<(&[u8], &[u8]), X509Error> {
     Ok((content, rest))
 }
 
-/// The text of a directory string, or `None` for a type that is not a string.
+/// The text of a directory string, or `None` for a type OpenSSL does not print as text.
 fn decode_string(tag: u8, content: &[u8]) -> Option<String> {
     match tag {
-        // UTF8String, NumericString, PrintableString, IA5String, VisibleString.
-        0x0c | 0x12 | 0x13 | 0x16 | 0x1a => Some(String::from_utf8_lossy(content).into_owned()),
-        // TeletexString: devices put Latin-1 here.
-        0x14 => Some(content.iter().map(|&b| b as char).collect()),
+        0x0c => Some(String::from_utf8_lossy(content).into_owned()),
+        // One byte per character: NumericString, PrintableString, TeletexString, VideotexString,
+        // IA5String, UTCTime, GeneralizedTime, GraphicString, VisibleString, GeneralString.
+        0x12..=0x1b => Some(content.iter().map(|&b| b as char).collect()),
         // BMPString: UTF-16 big-endian.
         0x1e => {
             let units: Vec<u16> =
@@ -146,10 +159,13 @@ fn decode_string(tag: u8, content: &[u8]) -> Option<String> {
     }
 }
 
-/// RFC 4514 2.4: the characters that would change the meaning of the string are escaped.
+/// RFC 4514 escaping as OpenSSL does it: `\` before `,+"\<>;`, before `#` or a space that starts
+/// the value and a space that ends it; control characters and every UTF-8 byte of non-ASCII text
+/// as `\XX`. A hostile certificate therefore cannot put a line break or a terminal escape into a
+/// banner.
 fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    let last = value.chars().count().saturating_sub(1);
+    let count = value.chars().count();
     for (index, c) in value.chars().enumerate() {
         match c {
             ',' | '+' | '"' | '\\' | '<' | '>' | ';' => {
@@ -157,8 +173,13 @@ fn escape(value: &str) -> String {
                 out.push(c);
             }
             '#' if index == 0 => out.push_str("\\#"),
-            ' ' if index == 0 || index == last => out.push_str("\\ "),
-            '\0' => out.push_str("\\00"),
+            ' ' if index == 0 || index + 1 == count => out.push_str("\\ "),
+            c if c.is_ascii_control() || !c.is_ascii() => {
+                let mut buffer = [0u8; 4];
+                for byte in c.encode_utf8(&mut buffer).bytes() {
+                    out.push_str(&format!("\\{byte:02X}"));
+                }
+            }
             _ => out.push(c),
         }
     }
@@ -166,14 +187,14 @@ fn escape(value: &str) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-/// The short name OpenSSL prints for an attribute type (the names Recog's examples use), or the
-/// dotted object identifier for any other.
-fn attribute_name(oid: &[u8]) -> Result<String, X509Error> {
+/// The short name OpenSSL prints for an attribute type (the names Recog's examples use), or
+/// `None` for a type OpenSSL does not name (printed as a dotted identifier and hex).
+fn short_name(oid: &[u8]) -> Result<Option<&'static str>, X509Error> {
     let dotted = dotted_oid(oid)?;
-    let short = match dotted.as_str() {
+    Ok(Some(match dotted.as_str() {
         "2.5.4.3" => "CN",
         "2.5.4.4" => "SN",
         "2.5.4.5" => "serialNumber",
@@ -185,23 +206,30 @@ fn attribute_name(oid: &[u8]) -> Result<String, X509Error> {
         "2.5.4.11" => "OU",
         "2.5.4.12" => "title",
         "2.5.4.13" => "description",
+        "2.5.4.14" => "searchGuide",
         "2.5.4.15" => "businessCategory",
+        "2.5.4.16" => "postalAddress",
         "2.5.4.17" => "postalCode",
+        "2.5.4.18" => "postOfficeBox",
+        "2.5.4.20" => "telephoneNumber",
         "2.5.4.41" => "name",
         "2.5.4.42" => "GN",
         "2.5.4.43" => "initials",
+        "2.5.4.44" => "generationQualifier",
+        "2.5.4.45" => "x500UniqueIdentifier",
         "2.5.4.46" => "dnQualifier",
+        "2.5.4.65" => "pseudonym",
         "2.5.4.97" => "organizationIdentifier",
         "0.9.2342.19200300.100.1.1" => "UID",
         "0.9.2342.19200300.100.1.25" => "DC",
         "1.2.840.113549.1.9.1" => "emailAddress",
         "1.2.840.113549.1.9.2" => "unstructuredName",
+        "1.2.840.113549.1.9.8" => "unstructuredAddress",
         "1.3.6.1.4.1.311.60.2.1.1" => "jurisdictionL",
         "1.3.6.1.4.1.311.60.2.1.2" => "jurisdictionST",
         "1.3.6.1.4.1.311.60.2.1.3" => "jurisdictionC",
-        _ => return Ok(dotted),
-    };
-    Ok(short.to_string())
+        _ => return Ok(None),
+    }))
 }
 
 fn dotted_oid(oid: &[u8]) -> Result<String, X509Error> {
@@ -262,14 +290,17 @@ mod tests {
             tlv(SET, &[attribute(CN, 0x0c, b"cam+1"), attribute(CN, 0x13, b" x ")].concat()),
         ]
         .concat();
-        assert_eq!(name_string(&name).unwrap(), r"CN=cam\+1+CN=\ x\ ,O=Example Co\, Ltd.,C=JP");
+        // The attributes of the multi-valued RDN come reversed too, as OpenSSL writes them.
+        assert_eq!(name_string(&name).unwrap(), r"CN=\ x\ +CN=cam\+1,O=Example Co\, Ltd.,C=JP");
     }
 
     #[test]
     fn bmp_strings_and_unknown_types() {
         let bmp: Vec<u8> = "カメラ".encode_utf16().flat_map(u16::to_be_bytes).collect();
         let name = [tlv(SET, &attribute(CN, 0x1e, &bmp)), tlv(SET, &attribute(&[0x2a, 0x03], 0x02, &[0x05]))].concat();
-        assert_eq!(name_string(&name).unwrap(), "1.2.3=#020105,CN=カメラ");
+        assert_eq!(name_string(&name).unwrap(), r"1.2.3=#020105,CN=\E3\82\AB\E3\83\A1\E3\83\A9");
+        let newline = tlv(SET, &attribute(CN, 0x0c, b"x\nServer: y"));
+        assert_eq!(name_string(&newline).unwrap(), r"CN=x\0AServer: y");
     }
 
     #[test]
