@@ -22,6 +22,32 @@ mod set;
 pub use blocklist::{BUILTIN_BLOCKLIST, BUILTIN_BLOCKLIST_V6, LAB_RANGE, LAB_RANGE_V6, blocklisted_v4, blocklisted_v6};
 pub use connect::{ConnectError, connect};
 pub use scope::{Exclusion, OutOfScope, Refusal, Scope, parse_net, parse_range, read_net_file, read_range_file};
+
+/// Why a range given on the command line or in a scope file is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    /// An IPv6 range where only IPv4 can be enumerated (the survey).
+    #[error("{0}: IPv6 ranges cannot be surveyed by enumeration; only IPv4 scopes are supported")]
+    Ipv6NotEnumerable(String),
+    /// Not an address or CIDR.
+    #[error("{text}: {why} (expected {example})")]
+    Malformed {
+        /// What was given.
+        text: String,
+        /// What is wrong with it.
+        why: String,
+        /// What a good one looks like.
+        example: &'static str,
+    },
+    /// Bits set below the prefix length: probably a typo for the network.
+    #[error("{text}: host bits set (did you mean {network}?)")]
+    HostBits {
+        /// What was given.
+        text: String,
+        /// The network it lies in.
+        network: String,
+    },
+}
 pub use set::{Interval, IntervalSet};
 
 /// Why a scope could not be built or a range file could not be read.
