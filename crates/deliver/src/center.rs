@@ -247,6 +247,8 @@ impl CenterSink {
 }
 
 impl RecordSink for CenterSink {
+    type Error = DeliverError;
+
     /// Sends records (or spools them when the centre is away).
     async fn put(&mut self, records: &[Record]) -> Result<(), DeliverError> {
         let mut body = Vec::new();

@@ -42,6 +42,8 @@ impl FileSink {
 }
 
 impl RecordSink for FileSink {
+    type Error = DeliverError;
+
     async fn put(&mut self, records: &[Record]) -> Result<(), DeliverError> {
         self.write(records).map_err(|source| DeliverError::Io {
             what: "cannot write",

@@ -13,16 +13,17 @@
 #![deny(missing_docs)]
 
 mod center;
+mod combine;
 mod file;
 mod http;
 
-use std::future::Future;
 use std::path::PathBuf;
 
 use botscope_model::Record;
 use botscope_store::{AnyStore, Store, StoreError};
 
 pub use center::{CenterConfig, CenterSink};
+pub use combine::{Only, Tee};
 pub use file::FileSink;
 pub use http::read_capped;
 
@@ -67,13 +68,7 @@ pub enum DeliverError {
     Store(#[from] StoreError),
 }
 
-/// A destination for records.
-pub trait RecordSink {
-    /// Takes a batch. A sink that cannot deliver now keeps the batch (the centre's spool) or fails.
-    fn put(&mut self, records: &[Record]) -> impl Future<Output = Result<(), DeliverError>> + Send;
-    /// At the end of a run: delivers what is still pending, as far as it can.
-    fn finish(&mut self) -> impl Future<Output = Result<(), DeliverError>> + Send;
-}
+pub use botscope_model::RecordSink;
 
 /// The local store as a sink; counts the records new to it.
 pub struct StoreSink {
@@ -84,6 +79,8 @@ pub struct StoreSink {
 }
 
 impl RecordSink for StoreSink {
+    type Error = DeliverError;
+
     async fn put(&mut self, records: &[Record]) -> Result<(), DeliverError> {
         if !records.is_empty() {
             self.stored += self.store.put_records(records).await?.inserted;
@@ -118,6 +115,8 @@ impl Destinations {
 }
 
 impl RecordSink for Destinations {
+    type Error = DeliverError;
+
     async fn put(&mut self, records: &[Record]) -> Result<(), DeliverError> {
         if records.is_empty() {
             return Ok(());

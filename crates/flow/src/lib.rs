@@ -15,11 +15,13 @@
 pub mod analyze;
 pub mod decode;
 pub mod detect;
+pub mod evaluate;
 pub mod export;
 pub mod exporters;
 mod flow;
 pub mod input;
 pub mod seeds;
+pub mod session;
 pub mod window;
 
 pub use flow::{EARLIEST_MS, Flow, FlowLine, LATEST_MS, protocol, time_in_range};

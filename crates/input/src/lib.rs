@@ -237,3 +237,102 @@ mod tests {
         }
     }
 }
+
+/// How far a long read has come: the reading session counts, whoever shows progress (a bar on a
+/// terminal, a status line in a log) looks. Shared behind an `Arc`; all updates are relaxed
+/// atomics, cheap enough to make every 64 KiB.
+#[derive(Debug, Default)]
+pub struct ReadProgress {
+    read: std::sync::atomic::AtomicU64,
+    /// The total in bytes plus one; 0 while unknown (a pipe, a compressed file).
+    total_plus_one: std::sync::atomic::AtomicU64,
+    /// Bumped by `start`, so a watcher knows a new input began.
+    input: std::sync::atomic::AtomicU64,
+    label: std::sync::Mutex<String>,
+}
+
+/// One look at a [`ReadProgress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadSnapshot {
+    /// What is being read.
+    pub label: String,
+    /// Bytes read of it.
+    pub read: u64,
+    /// Its size, when known.
+    pub total: Option<u64>,
+    /// Counts the inputs begun.
+    pub input: u64,
+}
+
+impl ReadProgress {
+    /// A new input begins: `total` is its size where known.
+    pub fn start(&self, label: impl Into<String>, total: Option<u64>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Ok(mut slot) = self.label.lock() {
+            *slot = label.into();
+        }
+        self.read.store(0, Relaxed);
+        self.total_plus_one.store(total.map_or(0, |t| t.saturating_add(1)), Relaxed);
+        self.input.fetch_add(1, Relaxed);
+    }
+
+    /// Sets the bytes read of the current input.
+    pub fn set(&self, read: u64) {
+        self.read.store(read, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Adds to the bytes read of the current input.
+    pub fn add(&self, bytes: u64) {
+        self.read.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Where the read stands.
+    pub fn snapshot(&self) -> ReadSnapshot {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total = self.total_plus_one.load(Relaxed);
+        ReadSnapshot {
+            label: self.label.lock().map(|l| l.clone()).unwrap_or_default(),
+            read: self.read.load(Relaxed),
+            total: total.checked_sub(1),
+            input: self.input.load(Relaxed),
+        }
+    }
+
+    /// Wraps `inner` so that every byte read from it counts here.
+    pub fn counting<R: Read>(self: &std::sync::Arc<Self>, inner: R) -> Counting<R> {
+        Counting { inner, progress: self.clone() }
+    }
+}
+
+/// A reader that counts what passes through it into a [`ReadProgress`].
+pub struct Counting<R> {
+    inner: R,
+    progress: std::sync::Arc<ReadProgress>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.add(n as u64);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn counting_reader_reports_every_byte_and_start_resets() {
+        let progress = Arc::new(ReadProgress::default());
+        progress.start("a", Some(5));
+        let mut text = String::new();
+        progress.counting(&b"hello"[..]).read_to_string(&mut text).unwrap();
+        let seen = progress.snapshot();
+        assert_eq!((seen.label.as_str(), seen.read, seen.total, seen.input), ("a", 5, Some(5), 1));
+        progress.start("b", None);
+        let seen = progress.snapshot();
+        assert_eq!((seen.read, seen.total, seen.input), (0, None, 2));
+    }
+}

@@ -28,6 +28,7 @@ mod record;
 mod role;
 mod routing;
 mod service;
+mod sink;
 mod taxii;
 mod time;
 
@@ -47,5 +48,6 @@ pub use record::{Kind, LineError, Payload, Record, RecordError, parse_line, payl
 pub use role::Role;
 pub use routing::{Origin, OriginParseError, RoutedPrefix};
 pub use service::{AuthKind, GrabStatus, ServiceObservation};
+pub use sink::RecordSink;
 pub use taxii::TaxiiObject;
 pub use time::Timestamp;

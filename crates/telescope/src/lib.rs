@@ -16,6 +16,7 @@ mod aggregate;
 pub mod classify;
 pub use botscope_net::packet;
 pub mod read;
+pub mod session;
 pub mod sketch;
 pub mod stats;
 

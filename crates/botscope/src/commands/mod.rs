@@ -15,14 +15,10 @@ pub mod sink;
 pub mod survey;
 pub mod telescope;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ipnet::IpNet;
-
-/// A record sink: a file or standard output.
-pub type Output = Box<dyn Write + Send>;
 
 /// Parses a length of time such as `90`, `90s`, `15m`, `1h` or `1d` into seconds; `flag` names
 /// the option in errors.
@@ -82,19 +78,4 @@ pub fn open_file_sink(path: &Option<PathBuf>, db_given: bool) -> anyhow::Result<
         (None, false) => Ok(Some(botscope_deliver::FileSink::create(Path::new("-"))?)),
         (None, true) => Ok(None),
     }
-}
-
-pub fn open_output(path: &Option<PathBuf>, db_given: bool) -> anyhow::Result<Option<Output>> {
-    let path = match (path, db_given) {
-        (Some(p), _) => p.clone(),
-        (None, false) => PathBuf::from("-"),
-        (None, true) => return Ok(None),
-    };
-    Ok(Some(if path == Path::new("-") {
-        Box::new(std::io::BufWriter::new(std::io::stdout()))
-    } else {
-        Box::new(std::io::BufWriter::new(
-            std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
-        ))
-    }))
 }

@@ -1,0 +1,96 @@
+//! Flow files in, C&C candidates out.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use botscope_input::ReadProgress;
+use botscope_model::RecordSink;
+
+use super::{AnalysisConfig, SessionError, deliver, io, log_window_stats};
+use crate::analyze::{AnalyzeStats, Windows};
+use crate::detect::Detector;
+use crate::input::{self, Format};
+use crate::seeds::Seeds;
+use crate::window::Window;
+
+/// What an analysis did.
+#[derive(Debug, Clone)]
+pub struct AnalyzeReport {
+    /// Window counters.
+    pub windows: AnalyzeStats,
+    /// Candidates handed to the sink.
+    pub candidates: u64,
+}
+
+/// Reads `inputs` (each gzipped or not; `-` is standard input) in `format`, scores each window as it
+/// closes and puts its candidates into `sink`. `progress`, when given, follows the bytes read.
+pub async fn analyze<S: RecordSink>(
+    config: AnalysisConfig,
+    seeds: Seeds,
+    inputs: Vec<PathBuf>,
+    format: Format,
+    progress: Option<Arc<ReadProgress>>,
+    sink: &mut S,
+) -> Result<AnalyzeReport, SessionError<S::Error>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let worker = tokio::task::spawn_blocking(move || -> Result<Windows, SessionError<S::Error>> {
+        let mut windows = config.windows();
+        let mut detector = Detector::new(config.model, config.detect);
+        read_files(&inputs, format, &seeds, &mut windows, progress.as_ref(), &mut |window| {
+            // The receiver goes away only on an error already being reported.
+            let _ = tx.blocking_send(detector.candidates(&window, &seeds));
+        })?;
+        Ok(windows)
+    });
+    let delivered = deliver(&mut rx, sink).await;
+    // A sink that failed stops the reader too: its sends fail once nobody receives.
+    drop(rx);
+    let windows = worker.await.map_err(|_| SessionError::Worker("analysis"))??;
+    let candidates = delivered?;
+    log_window_stats(&windows);
+    Ok(AnalyzeReport { windows: windows.stats, candidates })
+}
+
+/// Opens a flow file (`-` = standard input), gzipped or not: Zeek and nfdump exports usually are.
+pub fn open<E: std::error::Error + 'static>(
+    path: &Path,
+    progress: Option<&Arc<ReadProgress>>,
+) -> Result<Box<dyn BufRead + Send>, SessionError<E>> {
+    let reader = botscope_input::open(path).map_err(|e| io("cannot open", path, e.source))?;
+    Ok(match progress {
+        Some(progress) => {
+            progress.start(path.display().to_string(), botscope_input::plain_file_size(path));
+            // Counted after decompression: a gzipped file's bar is a spinner over its text.
+            Box::new(std::io::BufReader::new(progress.counting(reader)))
+        }
+        None => reader,
+    })
+}
+
+/// Reads flow files into windows; `closed` gets each window as it closes, the last ones at the end.
+pub fn read_files<E: std::error::Error + 'static>(
+    paths: &[PathBuf],
+    format: Format,
+    seeds: &Seeds,
+    windows: &mut Windows,
+    progress: Option<&Arc<ReadProgress>>,
+    closed: &mut dyn FnMut(Window),
+) -> Result<(), SessionError<E>> {
+    for path in paths {
+        let reader = open(path, progress)?;
+        let report = input::read(reader, format, &mut |flow, initiator_known| {
+            windows.add(&flow, seeds, initiator_known, closed)
+        })
+        .map_err(|source| SessionError::Input { path: path.clone(), source })?;
+        for (line, reason) in &report.errors {
+            tracing::warn!(file = %path.display(), line, "flow line skipped: {reason}");
+        }
+        if report.bad_lines > report.errors.len() as u64 {
+            tracing::warn!(file = %path.display(), lines = report.bad_lines, "flow lines skipped in all");
+        }
+        tracing::info!(file = %path.display(), flows = report.flows, bad_lines = report.bad_lines, "flows read");
+    }
+    windows.finish(closed);
+    Ok(())
+}
