@@ -32,6 +32,16 @@ impl FileSink {
         Ok(FileSink { out, path: path.to_path_buf(), written: 0 })
     }
 
+    /// Appends to `path` (creating it): a resumed run adds to what it wrote before.
+    pub fn append(path: &Path) -> Result<FileSink, DeliverError> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|source| DeliverError::Io { what: "cannot open", path: path.to_path_buf(), source })?;
+        Ok(FileSink { out: Box::new(std::io::BufWriter::new(file)), path: path.to_path_buf(), written: 0 })
+    }
+
     fn write(&mut self, records: &[Record]) -> std::io::Result<()> {
         for record in records {
             self.out.write_all(record.to_json_line().as_bytes())?;

@@ -25,7 +25,7 @@ use botscope_store::{AnyStore, Store, StoreError};
 pub use center::{CenterConfig, CenterSink};
 pub use combine::{Only, Tee};
 pub use file::FileSink;
-pub use http::read_capped;
+pub use http::{fetch_text, read_capped};
 
 /// Why records could not be delivered.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,16 @@ pub enum DeliverError {
     /// The centre answered something that is not its ingest reply.
     #[error("the centre's reply is not JSON: {0}")]
     Reply(String),
+    /// The centre answered a request with an error status.
+    #[error("{url} answered {status}: {body}")]
+    Answered {
+        /// What was asked.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// What it said (capped).
+        body: String,
+    },
     /// A response body passed its size cap.
     #[error("{0}")]
     TooLarge(String),

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod checkpoint;
 pub mod conn;
 pub mod dictionary;
 pub mod engine;
@@ -23,6 +24,8 @@ pub mod login;
 pub mod modules;
 pub mod output;
 pub mod pace;
+pub mod recheck;
+pub mod session;
 pub mod targets;
 
 /// What the survey may touch: the operator's authorised ranges, minus a built-in blocklist of

@@ -3,8 +3,6 @@
 mod args;
 pub use args::*;
 
-use botscope_deliver::RecordSink;
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,21 +10,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use botscope_model::Record;
+use botscope_deliver::{FileSink, Only, RecordSink, Tee};
+use botscope_model::{Kind, Notification, Record};
 use botscope_store::Store;
 use botscope_survey::catalog::{Dictionary, PortCatalog};
+use botscope_survey::checkpoint::{self, Checkpoint};
 use botscope_survey::conn::Limits;
-use botscope_survey::engine::{self, Output, Progress};
+use botscope_survey::engine::{self, Progress};
 use botscope_survey::fingerprint::Fingerprints;
+use botscope_survey::recheck::{self, Case};
 use botscope_survey::scope::{self, Scope};
-use tokio::sync::mpsc;
+use botscope_survey::session::{self, SessionConfig};
 
 use crate::Settings;
 
-mod recheck;
-
-/// Records stored per transaction.
-const STORE_BATCH: usize = 500;
+/// How long fetching the re-survey cases from the centre may take in all.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Most bytes of cases read from the centre (about 150,000 cases).
+const FETCH_MAX_BYTES: usize = 64 << 20;
 
 pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     super::sink::require_sensor(&args.center, args.sensor.as_deref())?;
@@ -52,7 +53,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     let (scope, cases, cases_outside_scope) = match &args.recheck {
         Some(source) => {
             let cases =
-                recheck::cases(source.as_deref(), args.recheck_min_age, settings, db_given, &args.center).await?;
+                recheck_cases(source.as_deref(), args.recheck_min_age, settings, db_given, &args.center).await?;
             anyhow::ensure!(!cases.is_empty(), "--recheck: no open vulnerable case to re-survey");
             let split = engine::Recheck::new(&authorised, cases.iter().map(|c| (c.ip, c.port)));
             let outside = split.outside.len() as u64;
@@ -62,8 +63,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
                     tracing::debug!(%ip, port, "re-survey case outside --scope skipped");
                 }
             }
-            let inside: Vec<recheck::Case> =
-                cases.into_iter().filter(|c| split.only.contains(&(c.ip, c.port))).collect();
+            let inside: Vec<Case> = cases.into_iter().filter(|c| split.only.contains(&(c.ip, c.port))).collect();
             anyhow::ensure!(
                 !inside.is_empty(),
                 "--recheck: none of the cases is inside --scope ({outside} outside); nothing was probed"
@@ -75,16 +75,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     let catalog = PortCatalog::shipped();
     let ports = match (&cases, &args.ports) {
         (Some((cases, _)), _) => {
-            let mut list: Vec<String> = cases
-                .iter()
-                .map(|c| match c.notification.service {
-                    Some(service) => format!("{}/{}", c.port, service.as_str()),
-                    None => c.port.to_string(),
-                })
-                .collect();
-            list.sort_unstable();
-            list.dedup();
-            catalog.parse_list(&list.join(",")).context("--recheck: the cases' ports")?
+            catalog.parse_list(&recheck::port_list(cases)).context("--recheck: the cases' ports")?
         }
         (None, Some(list)) => catalog.parse_list(list)?,
         (None, None) => catalog.set(&args.port_set)?,
@@ -126,11 +117,15 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         return Ok(ExitCode::SUCCESS);
     }
 
-    let mut dest = super::sink::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
+    let dest = super::sink::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
     // With a store that holds a routing table, every finding names the ISP its address belongs to.
-    let attributor = match dest.store.as_ref().map(|s| &s.store) {
+    let attribute: Option<session::Attribute> = match dest.store.as_ref().map(|s| &s.store) {
         Some(store) if store.routing_snapshot().await?.is_some() => {
-            Some(botscope_isp::Attributor::new(store.routed_prefixes().await?, &store.isps().await?))
+            let attributor = botscope_isp::Attributor::new(store.routed_prefixes().await?, &store.isps().await?);
+            Some(Box::new(move |ip| {
+                let isps = attributor.lookup(ip).isps;
+                (!isps.is_empty()).then(|| botscope_model::IspHandles::new(isps))
+            }))
         }
         _ => None,
     };
@@ -170,140 +165,64 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         "survey starting"
     );
 
-    let run_key = format!(
-        "scope={};ports={};seed={};shard={}/{}",
-        scope.targets().intervals().iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
-        config.ports.iter().map(|p| format!("{}/{}", p.port, p.protocol.as_str())).collect::<Vec<_>>().join(","),
-        args.seed,
-        shard.0 + 1,
-        shard.1
-    );
-    let (mut checkpoint, resume) = match &args.checkpoint {
-        Some(path) => {
-            let (writer, resume) = Checkpoint::open(path, &run_key)?;
-            (Some(writer), resume)
-        }
-        None => (None, engine::Resume::default()),
+    let checkpoint = match &args.checkpoint {
+        Some(path) => Some(Checkpoint::open(path, &checkpoint::run_key(&scope, &config.ports, args.seed, shard))?),
+        None => None,
     };
-    let resuming = resume.open.is_some() || !resume.done.is_empty();
-    if resuming {
+    let resuming = checkpoint.as_ref().is_some_and(|(_, resume)| resume.open.is_some() || !resume.done.is_empty());
+    if let Some((_, resume)) = checkpoint.as_ref().filter(|_| resuming) {
         tracing::info!(
             port_stage_done = resume.open.is_some(),
             hosts_done = resume.done.len(),
             "resuming from the checkpoint; appending to --out and --audit"
         );
     }
-    let mut out = open_output(args.out.as_deref(), resuming)?;
-    let mut audit = match &args.audit {
-        Some(path) => Some(std::io::BufWriter::new(create_or_append(path, resuming)?)),
+    let file = match args.out.as_deref() {
+        None => None,
+        Some(path) if resuming && path != Path::new("-") => Some(FileSink::append(path)?),
+        Some(path) => Some(FileSink::create(path)?),
+    };
+    let audit: Option<Box<dyn std::io::Write + Send>> = match &args.audit {
+        Some(path) => Some(Box::new(std::io::BufWriter::new(create_or_append(path, resuming)?))),
         None => None,
     };
+    // The file gets every observation; the store and the centre the findings and verdicts.
+    let stored_kinds = |r: &Record| matches!(r, Record::Finding(_) | Record::Outcome(_));
+    let mut sink = Tee { first: file, second: Only { sink: dest, keep: stored_kinds } };
     let progress = Arc::new(Progress::default());
     let stop = Arc::new(AtomicBool::new(false));
-    {
+    tokio::spawn({
         let stop = stop.clone();
-        tokio::spawn(async move {
+        async move {
             crate::stop::shutdown_signal().await;
             tracing::warn!("interrupted: finishing the conversations in flight, then writing the summary");
             stop.store(true, Ordering::Relaxed);
-        });
-    }
-    let (tx, mut rx) = mpsc::channel::<Output>(1024);
-    let watcher = tokio::spawn(watch(progress.clone(), settings.show_progress));
-    let survey = tokio::spawn({
-        let (scope, progress, stop) = (scope.clone(), progress.clone(), stop.clone());
-        async move { engine::run(&scope, config, tx, progress, stop, resume).await }
+        }
     });
-
-    let mut batch: Vec<Record> = Vec::new();
-    let mut seen = recheck::Seen::default();
-    while let Some(item) = rx.recv().await {
-        match item {
-            Output::Record(mut record) => {
-                seen.record(&record);
-                if let (Some(attributor), Record::Finding(finding)) = (&attributor, record.as_mut()) {
-                    let isps = attributor.lookup(finding.ip).isps;
-                    if !isps.is_empty() {
-                        finding.isp = Some(botscope_model::IspHandles::new(isps));
-                    }
-                }
-                if let Some(out) = out.as_mut() {
-                    writeln!(out, "{}", record.to_json_line()).context("cannot write --out")?;
-                }
-                if dest.any() && matches!(*record, Record::Finding(_) | Record::Outcome(_)) {
-                    batch.push(*record);
-                    if batch.len() >= STORE_BATCH {
-                        dest.put(&batch).await?;
-                        batch.clear();
-                    }
-                }
-            }
-            Output::Audit(entry) => {
-                if let Some(audit) = audit.as_mut() {
-                    serde_json::to_writer(&mut *audit, &entry)?;
-                    audit.write_all(b"\n").context("cannot write --audit")?;
-                }
-            }
-            Output::PortStageDone(open) => {
-                seen.open(&open);
-                if let Some(checkpoint) = checkpoint.as_mut() {
-                    checkpoint.port_stage_done(&open)?;
-                }
-            }
-            Output::HostDone(ip) => {
-                if let Some(checkpoint) = checkpoint.as_mut() {
-                    // The host's records reach the files before the checkpoint says it is done.
-                    if let Some(out) = out.as_mut() {
-                        out.flush().context("cannot write --out")?;
-                    }
-                    if let Some(audit) = audit.as_mut() {
-                        audit.flush().context("cannot write --audit")?;
-                    }
-                    dest.put(&batch).await?;
-                    batch.clear();
-                    checkpoint.host_done(ip)?;
-                }
-            }
-        }
-    }
-    if let Some((cases, _)) = &cases {
-        let (outcomes, unreachable) = seen.outcomes(cases, chrono::Utc::now());
-        for record in &outcomes {
-            if let Some(out) = out.as_mut() {
-                writeln!(out, "{}", record.to_json_line()).context("cannot write --out")?;
-            }
-        }
-        let fixed = outcomes
-            .iter()
-            .filter(|r| matches!(r, Record::Outcome(o) if o.status == botscope_model::NotificationStatus::Fixed))
-            .count();
-        tracing::info!(
-            cases = cases.len(),
-            fixed,
-            not_fixed = outcomes.len() - fixed,
-            unreachable,
-            outside_scope = cases_outside_scope,
-            "re-survey verdicts"
-        );
-        batch.extend(outcomes);
-    }
-    dest.put(&batch).await?;
-    if let Some(store) = dest.store.as_ref().map(|s| &s.store) {
+    let watcher = tokio::spawn(watch(progress.clone(), settings.show_progress));
+    let (cases, _) = cases.unzip();
+    let config = SessionConfig {
+        scope,
+        engine: config,
+        cases,
+        cases_outside_scope,
+        checkpoint,
+        audit,
+        attribute,
+        stop: stop.clone(),
+        progress,
+    };
+    let report = session::run(config, &mut sink).await;
+    watcher.abort();
+    let report = report?;
+    if let (Some(store), Some(verdicts)) = (sink.second.sink.store.as_ref().map(|s| &s.store), &report.verdicts) {
         let outcomes: Vec<botscope_model::Outcome> =
-            batch.iter().filter_map(Record::payload::<botscope_model::Outcome>).cloned().collect();
+            verdicts.outcomes.iter().filter_map(Record::payload::<botscope_model::Outcome>).cloned().collect();
         botscope_center::notify::apply_outcomes(store, &outcomes).await?;
     }
-    dest.finish().await?;
-    let stored = dest.stored();
-    if let Some(out) = out.as_mut() {
-        out.flush().context("cannot write --out")?;
-    }
-    if let Some(audit) = audit.as_mut() {
-        audit.flush().context("cannot write --audit")?;
-    }
-    let mut summary = survey.await.context("survey task failed")??;
-    summary.cases_outside_scope = cases_outside_scope;
-    watcher.abort();
+    sink.finish().await?;
+    let stored = sink.second.sink.stored();
+    let summary = report.summary;
     if let Some(path) = &args.summary {
         let mut text = serde_json::to_string_pretty(&summary)?;
         text.push('\n');
@@ -328,6 +247,57 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     Ok(ExitCode::SUCCESS)
 }
 
+/// The cases to re-survey: from a file of notification records, else the store (--db), else the
+/// centre (--center, GET /api/v1/recheck).
+async fn recheck_cases(
+    file: Option<&Path>,
+    min_age_secs: u64,
+    settings: &Settings,
+    db_given: bool,
+    center: &super::sink::CenterArgs,
+) -> anyhow::Result<Vec<Case>> {
+    let notifications: Vec<Notification> = match (file, db_given, &center.center, &center.token) {
+        (Some(path), _, _, _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("--recheck {}", path.display()))?;
+            read_cases(&text, &path.display().to_string())?
+        }
+        (None, true, _, _) => {
+            let store = settings.open_store().await?;
+            let query = botscope_store::RecordQuery { kind: Some(Kind::Notification), ..Default::default() };
+            botscope_store::all_records(&store, query)
+                .await?
+                .into_iter()
+                .filter_map(Record::into_payload::<Notification>)
+                .collect()
+        }
+        (None, false, Some(url), Some(token)) => {
+            let url = format!("{}/api/v1/recheck?min_age_days={}", url.trim_end_matches('/'), min_age_secs / 86_400);
+            let text =
+                botscope_deliver::fetch_text(&url, token, FETCH_TIMEOUT, FETCH_MAX_BYTES).await.context("--recheck")?;
+            read_cases(&text, &url)?
+        }
+        _ => anyhow::bail!("--recheck needs the cases: a FILE, --db (the store) or --center with --token"),
+    };
+    let due = chrono::Utc::now() - chrono::Duration::seconds(min_age_secs.min(i64::MAX as u64) as i64);
+    let (cases, ipv6) = recheck::select(notifications, due);
+    if ipv6 > 0 {
+        tracing::warn!(cases = ipv6, "IPv6 cases skipped: the survey checks IPv4 only");
+    }
+    Ok(cases)
+}
+
+fn read_cases(text: &str, origin: &str) -> anyhow::Result<Vec<Notification>> {
+    let mut list = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        match botscope_model::parse_line(line.as_bytes(), Some(Kind::Notification)) {
+            Ok(Some(Record::Notification(case))) => list.push(case),
+            Ok(_) => {}
+            Err(error) => anyhow::bail!("--recheck {origin}:{}: {error}", n + 1),
+        }
+    }
+    Ok(list)
+}
+
 fn parse_shard(text: Option<&str>) -> anyhow::Result<(u64, u64)> {
     let Some(text) = text else { return Ok((0, 1)) };
     let parsed =
@@ -338,14 +308,6 @@ fn parse_shard(text: Option<&str>) -> anyhow::Result<(u64, u64)> {
     }
 }
 
-fn open_output(path: Option<&Path>, append: bool) -> anyhow::Result<Option<Box<dyn Write>>> {
-    Ok(match path {
-        None => None,
-        Some(path) if path == Path::new("-") => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
-        Some(path) => Some(Box::new(std::io::BufWriter::new(create_or_append(path, append)?))),
-    })
-}
-
 fn create_or_append(path: &Path, append: bool) -> anyhow::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     if append {
@@ -354,79 +316,6 @@ fn create_or_append(path: &Path, append: bool) -> anyhow::Result<std::fs::File> 
         options.write(true).create(true).truncate(true);
     }
     options.open(path).with_context(|| format!("cannot open {}", path.display()))
-}
-
-/// A run's progress on disk: a header naming the run, the port stage's open pairs once it is
-/// complete, then one line per finished host. Written line by line and flushed, so a killed run
-/// loses at most the hosts in flight.
-struct Checkpoint {
-    file: std::fs::File,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum CheckpointLine {
-    Run(String),
-    Open(Vec<String>),
-    Done(std::net::Ipv4Addr),
-}
-
-impl Checkpoint {
-    fn open(path: &Path, run_key: &str) -> anyhow::Result<(Checkpoint, engine::Resume)> {
-        let mut resume = engine::Resume::default();
-        let existing = match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => return Err(error).with_context(|| format!("cannot read checkpoint {}", path.display())),
-        };
-        let name = path.display();
-        if let Some(text) = existing.filter(|t| !t.trim().is_empty()) {
-            for (number, line) in text.lines().enumerate() {
-                // A line cut by a crash is the last one; everything before it stands.
-                let Ok(entry) = serde_json::from_str::<CheckpointLine>(line) else {
-                    anyhow::ensure!(number + 1 == text.lines().count(), "{name}:{}: not a checkpoint line", number + 1);
-                    break;
-                };
-                match entry {
-                    CheckpointLine::Run(key) => anyhow::ensure!(
-                        key == run_key,
-                        "{name} belongs to another run (scope, ports, seed or shard differ); use a new checkpoint file"
-                    ),
-                    CheckpointLine::Open(pairs) => {
-                        let mut open = Vec::with_capacity(pairs.len());
-                        for pair in pairs {
-                            let addr: std::net::SocketAddrV4 =
-                                pair.parse().with_context(|| format!("{name}: bad open pair {pair:?}"))?;
-                            open.push(botscope_survey::targets::Target { ip: *addr.ip(), port: addr.port() });
-                        }
-                        resume.open = Some(open);
-                    }
-                    CheckpointLine::Done(ip) => {
-                        resume.done.insert(ip);
-                    }
-                }
-            }
-            let file = create_or_append(path, true)?;
-            return Ok((Checkpoint { file }, resume));
-        }
-        let mut checkpoint = Checkpoint { file: create_or_append(path, false)? };
-        checkpoint.write(&CheckpointLine::Run(run_key.to_string()))?;
-        Ok((checkpoint, resume))
-    }
-
-    fn write(&mut self, line: &CheckpointLine) -> anyhow::Result<()> {
-        let mut text = serde_json::to_string(line)?;
-        text.push('\n');
-        self.file.write_all(text.as_bytes()).context("cannot write the checkpoint")
-    }
-
-    fn port_stage_done(&mut self, open: &[botscope_survey::targets::Target]) -> anyhow::Result<()> {
-        self.write(&CheckpointLine::Open(open.iter().map(|t| format!("{}:{}", t.ip, t.port)).collect()))
-    }
-
-    fn host_done(&mut self, ip: std::net::Ipv4Addr) -> anyhow::Result<()> {
-        self.write(&CheckpointLine::Done(ip))
-    }
 }
 
 fn print_plan(
