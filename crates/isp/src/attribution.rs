@@ -76,7 +76,13 @@ impl Attributor {
         Attributor { v4, v6, origins, origin_isps, handles }
     }
 
-    /// Attributes one address.
+    /// The registry ISPs holding `ip`, if any.
+    pub fn handles(&self, ip: IpAddr) -> Option<botscope_model::IspHandles> {
+        let isps = self.lookup(ip).isps;
+        (!isps.is_empty()).then(|| botscope_model::IspHandles::new(isps))
+    }
+
+    /// Who holds `ip`: the most specific routed prefix, its origin and the registry's ISPs.
     pub fn lookup(&self, ip: IpAddr) -> Attribution<'_> {
         let found = match ip {
             IpAddr::V4(addr) => self.v4.get_lpm(&Ipv4Net::from(addr)).map(|(net, index)| (IpNet::V4(net), *index)),

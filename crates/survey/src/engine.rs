@@ -63,6 +63,49 @@ pub struct Config {
     pub only: Option<Arc<HashSet<(Ipv4Addr, u16)>>>,
 }
 
+/// New connections per second unless told otherwise: polite to networks that have not heard of
+/// the survey.
+pub const DEFAULT_RATE: u32 = 200;
+/// Conversations open at once unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 256;
+/// Conversations with one /24 at once unless told otherwise.
+pub const DEFAULT_PER_SUBNET_CONCURRENCY: usize = 4;
+/// The permutation's seed unless told otherwise.
+pub const DEFAULT_SEED: u64 = 2019;
+
+impl Config {
+    /// A run over `ports` with the default pace and limits, and a login budget of the whole
+    /// dictionary on every login port (see [`Config::whole_dictionary`]).
+    pub fn new(ports: Vec<PortEntry>, dictionary: Dictionary, fingerprints: Fingerprints) -> Config {
+        let max_attempts_per_host = Config::whole_dictionary(dictionary.len(), &ports);
+        Config {
+            ports,
+            dictionary,
+            fingerprints,
+            rate: DEFAULT_RATE,
+            concurrency: DEFAULT_CONCURRENCY,
+            per_subnet_concurrency: DEFAULT_PER_SUBNET_CONCURRENCY,
+            max_attempts_per_host,
+            shard: (0, 1),
+            seed: DEFAULT_SEED,
+            limits: Limits::default(),
+            lab: false,
+            round: None,
+            sensor: None,
+            only: None,
+        }
+    }
+
+    /// The default per-host budget: the whole dictionary on every login port of the run, so that
+    /// a device that allows it is tried with every pair on each of its services. What keeps that
+    /// polite is the per-host pace (one conversation with a host at a time, a cap per /24, the
+    /// global rate), not a budget that would stop before the dictionary's end.
+    pub fn whole_dictionary(pairs: usize, ports: &[PortEntry]) -> u32 {
+        let login_ports = ports.iter().filter(|p| p.login).count().max(1);
+        u32::try_from(pairs.saturating_mul(login_ports)).unwrap_or(u32::MAX)
+    }
+}
+
 /// Live counters, for progress display.
 #[derive(Debug, Default)]
 pub struct Progress {

@@ -12,6 +12,8 @@ use botscope_model::{
     FindingIssue, Notification, NotificationReason, NotificationStatus, Outcome, OutcomeSource, Record, Timestamp,
 };
 
+use crate::engine::Recheck;
+use crate::scope::Scope;
 use crate::targets::Target;
 
 /// A case a re-survey can check: an IPv4 address and port with a vulnerability.
@@ -57,6 +59,27 @@ pub fn select(notifications: Vec<Notification>, due: Timestamp) -> (Vec<Case>, u
         })
         .collect();
     (cases, ipv6)
+}
+
+/// A re-survey ready to run: the cases inside the operator's scope, and the scope narrowed to them.
+#[derive(Debug)]
+pub struct Plan {
+    /// The scope narrowed to the cases' addresses.
+    pub scope: Scope,
+    /// The cases inside the scope.
+    pub cases: Vec<Case>,
+    /// Their address x port pairs, for [`crate::engine::Config::only`].
+    pub only: std::sync::Arc<HashSet<(Ipv4Addr, u16)>>,
+    /// Cases outside the scope: never probed.
+    pub outside: Vec<(Ipv4Addr, u16)>,
+}
+
+/// Splits `cases` by the operator's `authorised` scope: a case is what a sensor reported, never an
+/// authorisation to connect.
+pub fn plan(authorised: &Scope, cases: Vec<Case>) -> Plan {
+    let split = Recheck::new(authorised, cases.iter().map(|c| (c.ip, c.port)));
+    let cases = cases.into_iter().filter(|c| split.only.contains(&(c.ip, c.port))).collect();
+    Plan { scope: split.scope, cases, only: split.only, outside: split.outside }
 }
 
 /// The cases' ports as a port list (`23/telnet,8080/http`), for the catalogue to parse.

@@ -99,10 +99,10 @@ pub async fn run<S: RecordSink>(config: SessionConfig, sink: &mut S) -> Result<S
             match item {
                 Output::Record(mut record) => {
                     seen.record(&record);
-                    if let (Some(attribute), Record::Finding(finding)) = (&attribute, record.as_mut()) {
-                        if let Some(isps) = attribute(finding.ip) {
-                            finding.isp = Some(isps);
-                        }
+                    if let (Some(attribute), Record::Finding(finding)) = (&attribute, record.as_mut())
+                        && let Some(isps) = attribute(finding.ip)
+                    {
+                        finding.isp = Some(isps);
                     }
                     if batch.is_empty() {
                         batch_started = Instant::now();

@@ -86,6 +86,25 @@ pub struct Config {
     pub latest_ns: Option<u64>,
 }
 
+/// Sources kept per window unless told otherwise (about 1 GiB at most).
+pub const DEFAULT_MAX_SOURCES: usize = 2_000_000;
+
+impl Config {
+    /// Daily windows over `darknet`, with the default source cap, skipping frames stamped more
+    /// than a day after now (a damaged record or a broken clock would otherwise close every open
+    /// window early).
+    pub fn new(darknet: Darknet) -> Config {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Config {
+            darknet,
+            window_seconds: 86_400,
+            sensor: None,
+            max_sources: DEFAULT_MAX_SOURCES,
+            latest_ns: Some((now.as_secs() + 86_400).saturating_mul(1_000_000_000)),
+        }
+    }
+}
+
 /// Who holds an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {

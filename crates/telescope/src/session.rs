@@ -186,9 +186,11 @@ fn files<E: std::error::Error + 'static>(
     }
 }
 
-fn open<E: std::error::Error + 'static>(
-    path: &Path,
-) -> Result<(read::CaptureReader<Box<dyn std::io::Read + Send>>, Option<u64>), SessionError<E>> {
+/// A capture being read.
+type Capture = read::CaptureReader<Box<dyn std::io::Read + Send>>;
+
+/// Opens a capture; its size too when it is not compressed (for progress).
+fn open<E: std::error::Error + 'static>(path: &Path) -> Result<(Capture, Option<u64>), SessionError<E>> {
     let (reader, compression) =
         read::open(path).map_err(|source| SessionError::Open { path: path.to_path_buf(), source })?;
     let size = match compression {

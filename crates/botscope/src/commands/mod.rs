@@ -79,3 +79,17 @@ pub fn open_file_sink(path: &Option<PathBuf>, db_given: bool) -> anyhow::Result<
         (None, true) => Ok(None),
     }
 }
+
+/// With a routing table in the store, who holds an address (and each ISP's country from the
+/// registry), so records name their ISP; `None` without one.
+pub async fn attributor(
+    store: &botscope_store::AnyStore,
+) -> anyhow::Result<Option<(botscope_isp::Attributor, std::collections::HashMap<String, String>)>> {
+    use botscope_store::Store;
+    if store.routing_snapshot().await?.is_none() {
+        return Ok(None);
+    }
+    let isps = store.isps().await?;
+    let countries = isps.iter().filter_map(|i| Some((i.handle.clone(), i.country.clone()?))).collect();
+    Ok(Some((botscope_isp::Attributor::new(store.routed_prefixes().await?, &isps), countries)))
+}

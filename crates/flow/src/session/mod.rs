@@ -34,6 +34,18 @@ pub struct AnalysisConfig {
 }
 
 impl AnalysisConfig {
+    /// Hourly windows with a quarter-hour grace, the default thresholds and no subscriber
+    /// prefixes, scored by `model`.
+    pub fn new(model: Model) -> AnalysisConfig {
+        AnalysisConfig {
+            window: WindowConfig::default(),
+            window_ms: 3_600_000,
+            grace_ms: 900_000,
+            detect: DetectConfig::default(),
+            model,
+        }
+    }
+
     /// Empty windows of this configuration.
     pub fn windows(&self) -> Windows {
         Windows::new(self.window.clone(), self.window_ms, self.grace_ms)

@@ -30,7 +30,7 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
 
 /// The lab fleet's devices that accept a dictionary pair or no password: the ones that got
 /// infected, so the survey, the telescope and the flows see one world.
-fn vulnerable_pool(seed: u64, fleet_count: usize) -> anyhow::Result<Vec<std::net::Ipv4Addr>> {
+pub fn vulnerable_pool(seed: u64, fleet_count: usize) -> anyhow::Result<Vec<std::net::Ipv4Addr>> {
     if fleet_count == 0 {
         return Ok(Vec::new());
     }

@@ -75,15 +75,15 @@ pub struct SurveyArgs {
     pub fingerprints: Option<PathBuf>,
 
     /// New connections per second, all stages together
-    #[arg(long, value_name = "PROBES_PER_S", default_value_t = 200)]
+    #[arg(long, value_name = "PROBES_PER_S", default_value_t = botscope_survey::engine::DEFAULT_RATE)]
     pub rate: u32,
 
     /// Conversations open at once
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = botscope_survey::engine::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
 
     /// Conversations open at once with any one /24
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = botscope_survey::engine::DEFAULT_PER_SUBNET_CONCURRENCY)]
     pub per_subnet_concurrency: usize,
 
     /// Login attempts per host, all its services together [default: the whole dictionary on every
@@ -96,7 +96,7 @@ pub struct SurveyArgs {
     pub shard: Option<String>,
 
     /// Seed of the probe order (every shard of a run must share it)
-    #[arg(long, value_name = "S", default_value_t = 2019)]
+    #[arg(long, value_name = "S", default_value_t = botscope_survey::engine::DEFAULT_SEED)]
     pub seed: u64,
 
     /// Write service and finding records here (JSON Lines); - for standard output

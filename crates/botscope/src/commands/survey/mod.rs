@@ -12,7 +12,6 @@ use std::time::Duration;
 use anyhow::Context;
 use botscope_deliver::{FileSink, Only, RecordSink, Tee};
 use botscope_model::{Kind, Notification, Record};
-use botscope_store::Store;
 use botscope_survey::catalog::{Dictionary, PortCatalog};
 use botscope_survey::checkpoint::{self, Checkpoint};
 use botscope_survey::conn::Limits;
@@ -55,20 +54,19 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
             let cases =
                 recheck_cases(source.as_deref(), args.recheck_min_age, settings, db_given, &args.center).await?;
             anyhow::ensure!(!cases.is_empty(), "--recheck: no open vulnerable case to re-survey");
-            let split = engine::Recheck::new(&authorised, cases.iter().map(|c| (c.ip, c.port)));
-            let outside = split.outside.len() as u64;
+            let plan = recheck::plan(&authorised, cases);
+            let outside = plan.outside.len() as u64;
             if outside > 0 {
                 tracing::warn!(cases = outside, "re-survey cases outside --scope skipped; they are not probed");
-                for (ip, port) in &split.outside {
+                for (ip, port) in &plan.outside {
                     tracing::debug!(%ip, port, "re-survey case outside --scope skipped");
                 }
             }
-            let inside: Vec<Case> = cases.into_iter().filter(|c| split.only.contains(&(c.ip, c.port))).collect();
             anyhow::ensure!(
-                !inside.is_empty(),
+                !plan.cases.is_empty(),
                 "--recheck: none of the cases is inside --scope ({outside} outside); nothing was probed"
             );
-            (split.scope, Some((inside, split.only)), outside)
+            (plan.scope, Some((plan.cases, plan.only)), outside)
         }
         None => (authorised, None, 0),
     };
@@ -85,7 +83,8 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         None => Dictionary::shipped(),
     };
     anyhow::ensure!(!dictionary.is_empty(), "the credential dictionary is empty");
-    let attempts_per_host = args.max_attempts_per_host.unwrap_or_else(|| whole_dictionary(dictionary.len(), &ports));
+    let attempts_per_host =
+        args.max_attempts_per_host.unwrap_or_else(|| engine::Config::whole_dictionary(dictionary.len(), &ports));
     let mut fingerprints = Fingerprints::shipped();
     if let Some(dir) = &args.fingerprints {
         let added = fingerprints.add_dir(dir)?;
@@ -119,15 +118,11 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
 
     let dest = super::sink::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
     // With a store that holds a routing table, every finding names the ISP its address belongs to.
-    let attribute: Option<session::Attribute> = match dest.store.as_ref().map(|s| &s.store) {
-        Some(store) if store.routing_snapshot().await?.is_some() => {
-            let attributor = botscope_isp::Attributor::new(store.routed_prefixes().await?, &store.isps().await?);
-            Some(Box::new(move |ip| {
-                let isps = attributor.lookup(ip).isps;
-                (!isps.is_empty()).then(|| botscope_model::IspHandles::new(isps))
-            }))
-        }
-        _ => None,
+    let attribute: Option<session::Attribute> = match dest.store.as_ref() {
+        Some(sink) => super::attributor(&sink.store)
+            .await?
+            .map(|(a, _)| -> session::Attribute { Box::new(move |ip| a.handles(ip)) }),
+        None => None,
     };
     let max_attempts_per_host = match &cases {
         // A re-survey must not call a device fixed because its budget ran out before the pair that
@@ -136,9 +131,6 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         None => attempts_per_host,
     };
     let config = engine::Config {
-        ports,
-        dictionary,
-        fingerprints,
         rate: args.rate,
         concurrency: args.concurrency,
         per_subnet_concurrency: args.per_subnet_concurrency,
@@ -155,6 +147,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         round: args.round.clone(),
         sensor: args.sensor.clone(),
         only: cases.as_ref().map(|(_, only)| only.clone()),
+        ..engine::Config::new(ports, dictionary, fingerprints)
     };
     tracing::info!(
         addresses = scope.targets().len(),
@@ -186,9 +179,7 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         Some(path) => Some(Box::new(std::io::BufWriter::new(create_or_append(path, resuming)?))),
         None => None,
     };
-    // The file gets every observation; the store and the centre the findings and verdicts.
-    let stored_kinds = |r: &Record| matches!(r, Record::Finding(_) | Record::Outcome(_));
-    let mut sink = Tee { first: file, second: Only { sink: dest, keep: stored_kinds } };
+    let mut sink = Tee { first: file, second: Only { sink: dest, keep: stored } };
     let progress = Arc::new(Progress::default());
     let stop = Arc::new(AtomicBool::new(false));
     tokio::spawn({
@@ -215,10 +206,8 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
     let report = session::run(config, &mut sink).await;
     watcher.abort();
     let report = report?;
-    if let (Some(store), Some(verdicts)) = (sink.second.sink.store.as_ref().map(|s| &s.store), &report.verdicts) {
-        let outcomes: Vec<botscope_model::Outcome> =
-            verdicts.outcomes.iter().filter_map(Record::payload::<botscope_model::Outcome>).cloned().collect();
-        botscope_center::notify::apply_outcomes(store, &outcomes).await?;
+    if let (Some(store), Some(verdicts)) = (sink.second.sink.store.as_ref(), &report.verdicts) {
+        apply_verdicts(&store.store, verdicts).await?;
     }
     sink.finish().await?;
     let stored = sink.second.sink.stored();
@@ -245,6 +234,23 @@ pub async fn run(args: SurveyArgs, settings: &Settings, db_given: bool) -> anyho
         eprintln!("survey stopped early; the records written so far are complete per host");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What of a survey's records the store and the centre keep: findings and re-survey verdicts (the
+/// `--out` file gets every observation too).
+pub fn stored(record: &Record) -> bool {
+    matches!(record, Record::Finding(_) | Record::Outcome(_))
+}
+
+/// Moves the notified cases a re-survey judged to their new status.
+pub async fn apply_verdicts(
+    store: &botscope_store::AnyStore,
+    verdicts: &botscope_survey::recheck::Verdicts,
+) -> anyhow::Result<()> {
+    let outcomes: Vec<botscope_model::Outcome> =
+        verdicts.outcomes.iter().filter_map(Record::payload::<botscope_model::Outcome>).cloned().collect();
+    botscope_center::notify::apply_outcomes(store, &outcomes).await?;
+    Ok(())
 }
 
 /// The cases to re-survey: from a file of notification records, else the store (--db), else the
@@ -343,15 +349,6 @@ fn print_plan(
     if args.dry_run {
         println!("dry run: nothing was sent");
     }
-}
-
-/// The default per-host budget: the whole dictionary on every login port of the run, so that a
-/// device that allows it is tried with every pair on each of its services. What keeps that polite
-/// is the per-host pace (one conversation with a host at a time, a cap per /24, the global rate),
-/// not a budget that would stop before the dictionary's end.
-fn whole_dictionary(pairs: usize, ports: &[botscope_survey::catalog::PortEntry]) -> u32 {
-    let login_ports = ports.iter().filter(|p| p.login).count().max(1);
-    u32::try_from(pairs.saturating_mul(login_ports)).unwrap_or(u32::MAX)
 }
 
 /// A progress bar on a terminal; a status line every 10 seconds otherwise.

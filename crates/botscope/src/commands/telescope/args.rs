@@ -71,7 +71,7 @@ pub struct TelescopeArgs {
     pub sensor: Option<String>,
 
     /// Most sources kept per window; beyond it, new sources count only in the statistics
-    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    #[arg(long, value_name = "N", default_value_t = botscope_telescope::DEFAULT_MAX_SOURCES)]
     pub max_sources: usize,
 
     /// Live capture: stop after this many seconds [default: until interrupted]

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use botscope_deliver::{Only, RecordSink, Tee};
 use botscope_model::Record;
-use botscope_store::Store;
 use botscope_telescope::session::{self, SessionConfig, Source};
 use botscope_telescope::{Catalogue, Config, Darknet, Owner};
 
@@ -26,31 +25,23 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         None => Catalogue::shipped(),
     };
     let duration = args.duration.map(|d| crate::stop::seconds(d, "--duration", 366.0 * 86400.0)).transpose()?;
-    // A stamp more than a day after now is a damaged record or a broken clock; taken at face value
-    // it would close every open window early.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let config = Config {
-        darknet: Darknet::new(&prefixes),
         window_seconds,
         sensor: args.sensor.clone(),
         max_sources: args.max_sources,
-        latest_ns: Some((now.as_secs() + 86_400).saturating_mul(1_000_000_000)),
+        ..Config::new(Darknet::new(&prefixes))
     };
 
     let dest = super::sink::open(settings, db_given, &args.center, args.sensor.as_deref()).await?;
     // With a routing table in the store, records name the ISP and statistics add up per ISP and
     // per country (the registry's `country`).
-    let attributor = match dest.store.as_ref().map(|s| &s.store) {
-        Some(store) if store.routing_snapshot().await?.is_some() => {
-            let isps = store.isps().await?;
-            let countries: std::collections::HashMap<String, String> =
-                isps.iter().filter_map(|i| Some((i.handle.clone(), i.country.clone()?))).collect();
-            Some((botscope_isp::Attributor::new(store.routed_prefixes().await?, &isps), countries))
-        }
-        _ => None,
+    let attributor = match dest.store.as_ref() {
+        Some(sink) => super::attributor(&sink.store).await?,
+        None => None,
     };
+
     // The file gets the activity records; the store and the centre the statistics too.
-    let file = Only { sink: super::open_file_sink(&args.out, dest.any())?, keep: |r| matches!(r, Record::Activity(_)) };
+    let file = Only { sink: super::open_file_sink(&args.out, dest.any())?, keep: in_file };
     let mut sink = Tee { first: file, second: dest };
 
     // Ctrl-C / SIGTERM / --duration: stop reading, close the open windows, write them.
@@ -63,13 +54,7 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
             stop.store(true, Ordering::Relaxed);
         });
     }
-    let attribute: Option<botscope_telescope::Attribute> = attributor.map(|(attributor, countries)| {
-        Box::new(move |ip| {
-            let isps = attributor.lookup(ip).isps;
-            let country = isps.first().and_then(|h| countries.get(*h).cloned());
-            (!isps.is_empty()).then(|| Owner { isp: botscope_model::IspHandles::new(isps), country })
-        }) as botscope_telescope::Attribute
-    });
+    let attribute = attributor.map(attribute);
     let source = match args.interface.clone() {
         Some(name) => Source::Interface(name),
         None => Source::Files(args.pcap.clone()),
@@ -118,4 +103,22 @@ pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> an
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What of the telescope's records its `--out` file gets: the activity (the store and the centre
+/// get the daily statistics too).
+pub fn in_file(record: &Record) -> bool {
+    matches!(record, Record::Activity(_))
+}
+
+/// Names each source's ISPs and their country (the registry's `country`), so statistics add up
+/// per ISP and per country.
+pub fn attribute(
+    (attributor, countries): (botscope_isp::Attributor, std::collections::HashMap<String, String>),
+) -> botscope_telescope::Attribute {
+    Box::new(move |ip| {
+        let isp = attributor.handles(ip)?;
+        let country = isp.first().and_then(|h| countries.get(h).cloned());
+        Some(Owner { isp, country })
+    })
 }
