@@ -12,9 +12,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use botscope_model::{FeedRole, Kind, Liveness, Record, Timestamp, Transport};
+use botscope_model::{CncCandidate, FeedEntry, FeedRole, Liveness, Record, Timestamp, Transport};
 use botscope_scope::{ConnectError, OutOfScope, Scope};
-use botscope_store::{RecordQuery, Store, all_records};
+use botscope_store::{Store, all_of};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -89,14 +89,11 @@ async fn greet(stream: tokio::net::TcpStream, config: &ProbeConfig, rtt_ms: Opti
 /// The servers worth probing: every reported C&C and every feed-listed C&C with a port.
 pub async fn targets(store: &impl Store) -> Result<Vec<Target>, CenterError> {
     let mut found: Vec<Target> = Vec::new();
-    for record in all_records(store, RecordQuery { kind: Some(Kind::Cnc), ..Default::default() }).await? {
-        if let Record::Cnc(c) = record {
-            found.push((c.ip, c.port, c.protocol));
-        }
+    for c in all_of::<CncCandidate>(store).await? {
+        found.push((c.ip, c.port, c.protocol));
     }
-    for record in all_records(store, RecordQuery { kind: Some(Kind::FeedEntry), ..Default::default() }).await? {
-        if let Record::FeedEntry(f) = record
-            && f.role == FeedRole::Cnc
+    for f in all_of::<FeedEntry>(store).await? {
+        if f.role == FeedRole::Cnc
             && let Some(target) = f.endpoint()
         {
             found.push(target);
@@ -110,12 +107,10 @@ pub async fn targets(store: &impl Store) -> Result<Vec<Target>, CenterError> {
 /// The latest recorded state of each server.
 async fn last_states(store: &impl Store) -> Result<BTreeMap<Target, Liveness>, CenterError> {
     let mut last: BTreeMap<Target, Liveness> = BTreeMap::new();
-    for record in all_records(store, RecordQuery { kind: Some(Kind::Liveness), ..Default::default() }).await? {
-        if let Record::Liveness(l) = record {
-            let key = (l.ip, l.port, l.protocol);
-            if last.get(&key).is_none_or(|seen| seen.checked_at <= l.checked_at) {
-                last.insert(key, l);
-            }
+    for l in all_of::<Liveness>(store).await? {
+        let key = (l.ip, l.port, l.protocol);
+        if last.get(&key).is_none_or(|seen| seen.checked_at <= l.checked_at) {
+            last.insert(key, l);
         }
     }
     Ok(last)
@@ -258,14 +253,11 @@ pub async fn lifetimes(store: &impl Store, now: Timestamp) -> Result<Lifetimes, 
         let slot = first.entry(key).or_insert(at);
         *slot = (*slot).min(at);
     };
-    for record in all_records(store, RecordQuery { kind: Some(Kind::Cnc), ..Default::default() }).await? {
-        if let Record::Cnc(c) = record {
-            note((c.ip, c.port, c.protocol), c.first_seen);
-        }
+    for c in all_of::<CncCandidate>(store).await? {
+        note((c.ip, c.port, c.protocol), c.first_seen);
     }
-    for record in all_records(store, RecordQuery { kind: Some(Kind::FeedEntry), ..Default::default() }).await? {
-        if let Record::FeedEntry(f) = record
-            && f.role == FeedRole::Cnc
+    for f in all_of::<FeedEntry>(store).await? {
+        if f.role == FeedRole::Cnc
             && let Some(key) = f.endpoint()
         {
             note(key, f.first_seen);

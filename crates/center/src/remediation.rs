@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use botscope_model::{Kind, Notification, NotificationStatus, Outcome, OutcomeSource, Record, Timestamp};
-use botscope_store::{RecordQuery, Store, all_records};
+use botscope_model::{Notification, NotificationStatus, Outcome, OutcomeSource, Timestamp};
+use botscope_store::{Store, all_of};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -217,17 +217,8 @@ pub async fn report(
     now: Timestamp,
 ) -> Result<Remediation, CenterError> {
     let cases: Vec<Notification> =
-        all_records(store, RecordQuery { kind: Some(Kind::Notification), ..Default::default() })
-            .await?
-            .into_iter()
-            .filter_map(Record::into_payload::<Notification>)
-            .filter(|n| isp.is_none_or(|isp| n.isp == isp))
-            .collect();
-    let outcomes: Vec<Outcome> = all_records(store, RecordQuery { kind: Some(Kind::Outcome), ..Default::default() })
-        .await?
-        .into_iter()
-        .filter_map(Record::into_payload::<Outcome>)
-        .collect();
+        all_of::<Notification>(store).await?.into_iter().filter(|n| isp.is_none_or(|isp| n.isp == isp)).collect();
+    let outcomes: Vec<Outcome> = all_of(store).await?;
     Ok(of_cases(&cases, &outcomes, by, now))
 }
 

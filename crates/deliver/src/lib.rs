@@ -1,7 +1,9 @@
-//! Where a sensor's records go. A sensor (survey, telescope, flow collector or analyser) hands each
-//! batch of records to a [`RecordSink`]; the sinks are the local store ([`StoreSink`]), a botscope
+//! Where a sensor's records go. A sensor session (survey, telescope, flow collector or analyser)
+//! hands each batch of records to a [`RecordSink`] (the trait is the model's, so the sensor crates
+//! need not depend on this one); the sinks here are the local store ([`StoreSink`]), a botscope
 //! centre over HTTP with a durable spool ([`CenterSink`]), and a JSON-lines file or standard output
-//! ([`FileSink`]). [`Destinations`] fans one batch out to every sink a run asked for.
+//! ([`FileSink`]). [`Destinations`] fans one batch out to every sink a run asked for; [`Tee`] and
+//! [`Only`] combine and filter sinks.
 //!
 //! Sinks take plain configuration ([`CenterConfig`]), never command-line arguments, so the demo,
 //! the tests and the commands build them the same way.

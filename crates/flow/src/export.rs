@@ -17,15 +17,20 @@ pub enum Format {
     Sflow,
 }
 
+/// An export format name that is not one of [`Format`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown export format {0:?} (v5, v9, ipfix or sflow)")]
+pub struct UnknownFormat(pub String);
+
 impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
         match s {
             "v5" | "netflow5" => Ok(Format::V5),
             "v9" | "netflow9" => Ok(Format::V9),
             "ipfix" | "v10" => Ok(Format::Ipfix),
             "sflow" => Ok(Format::Sflow),
-            _ => Err(format!("unknown export format {s:?} (v5, v9, ipfix or sflow)")),
+            _ => Err(UnknownFormat(s.to_string())),
         }
     }
 }

@@ -123,11 +123,19 @@ impl From<&Flow> for FlowLine {
     }
 }
 
+/// A flow line that cannot be a flow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowLineError {
+    /// It ends before it starts.
+    #[error("end is before start")]
+    EndBeforeStart,
+}
+
 impl FlowLine {
     /// Back to a [`Flow`]; an end before the start is an error.
-    pub fn to_flow(&self) -> Result<Flow, String> {
+    pub fn to_flow(&self) -> Result<Flow, FlowLineError> {
         if self.end < self.start {
-            return Err("end is before start".into());
+            return Err(FlowLineError::EndBeforeStart);
         }
         Ok(Flow {
             start_ms: self.start.timestamp_millis(),

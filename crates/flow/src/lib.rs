@@ -6,7 +6,9 @@
 //! collector decodes. [`window`] gathers a window of flows into a client-server graph with
 //! per-server features, and [`detect`] scores servers by graph propagation from known bots and a
 //! learned model. Subscriber addresses stay inside this crate: what [`detect`] returns names
-//! servers only.
+//! servers only. [`session`] runs the analysis for a program (flow files, or exports on UDP) and
+//! hands `cnc` records to any `RecordSink`; [`evaluate`] judges and trains the detector against a
+//! truth file.
 //!
 //! Boundaries: it listens for exports and reads flow files, never sends; what it shares names no
 //! subscriber address (`cnc` records count clients); it knows no store or centre.
@@ -24,4 +26,4 @@ pub mod seeds;
 pub mod session;
 pub mod window;
 
-pub use flow::{EARLIEST_MS, Flow, FlowLine, LATEST_MS, protocol, time_in_range};
+pub use flow::{EARLIEST_MS, Flow, FlowLine, FlowLineError, LATEST_MS, protocol, time_in_range};

@@ -8,8 +8,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use botscope_model::{Botnet, Kind, Record};
-use botscope_store::{RecordQuery, Store, all_records};
+use botscope_model::Botnet;
+use botscope_store::{Store, all_of};
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -61,12 +61,7 @@ fn md5_hex(text: &str) -> String {
 pub async fn write_feed(store: &impl Store, dir: &Path, config: &FeedConfig) -> Result<FeedWritten, ShareError> {
     let io = |path: &Path, source: std::io::Error| ShareError::Io { path: path.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let mut botnets: Vec<Botnet> = all_records(store, RecordQuery { kind: Some(Kind::Botnet), ..Default::default() })
-        .await?
-        .into_iter()
-        .filter_map(Record::into_payload::<Botnet>)
-        .filter(|b| !b.cnc.is_empty())
-        .collect();
+    let mut botnets: Vec<Botnet> = all_of::<Botnet>(store).await?.into_iter().filter(|b| !b.cnc.is_empty()).collect();
     botnets.sort_by(|a, b| a.serial.cmp(&b.serial));
     let orgc = json!({ "name": config.producer, "uuid": stable_uuid(&format!("org|{}", config.producer)) });
     let tag = tlp_tag(config.tlp);

@@ -346,6 +346,12 @@ pub async fn all_records(store: &impl Store, mut query: RecordQuery) -> Result<V
     Ok(all)
 }
 
+/// Every stored record of one kind, as its payload type: `all_of::<Botnet>(&store)`.
+pub async fn all_of<T: botscope_model::Payload>(store: &impl Store) -> Result<Vec<T>, StoreError> {
+    let query = RecordQuery { kind: Some(T::KIND), ..Default::default() };
+    Ok(all_records(store, query).await?.into_iter().filter_map(T::from_record).collect())
+}
+
 /// Reads a stored JSON body back into a record; a body that no longer parses is corruption.
 fn decode_record(id: &str, body: &str) -> Result<Record, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt { what: format!("record {id}"), reason: e.to_string() })

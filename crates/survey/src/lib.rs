@@ -7,11 +7,14 @@
 //! order), [`pace`] (how fast), [`modules`] (how each protocol is spoken, over [`conn`]'s bounded
 //! conversations; [`tls`] and [`x509`] for https and its certificate's names), [`login`] (the
 //! dictionary, budget and audit trail), [`fingerprint`] and [`catalog`] (what the device is),
-//! [`engine`] (a whole run) and [`output`] (what a run hands out, in order per host).
+//! [`engine`] (a whole run) and [`output`] (what a run hands out, in order per host). [`session`]
+//! drives a run for a program: records to any `RecordSink` in batches, the audit trail, the
+//! [`checkpoint`] that lets a killed run resume, and a [`recheck`]'s verdicts on notified cases.
 //!
-//! Boundaries: it connects only through `botscope_scope::connect`, hands records and audit entries
-//! to its output stream and never stores or sends them itself (the binary and `botscope_deliver` do);
-//! a working password never leaves the dictionary (records and audit name its id).
+//! Boundaries: it connects only through `botscope_scope::connect`; it hands records to the
+//! caller's `RecordSink` and never opens a store or a centre connection itself
+//! (`botscope_deliver` does); a working password never leaves the dictionary (records and audit
+//! name its id).
 #![deny(missing_docs)]
 
 pub mod catalog;

@@ -6,7 +6,8 @@
 //! The pieces: [`read`] (pcap, pcapng, compressed, live), [`packet`] (frame to header fields),
 //! [`classify`] (signatures, behaviours and service categories loaded from data), and
 //! [`Telescope`], which filters to the darknet, classifies each packet once and aggregates per
-//! source per window in bounded memory.
+//! source per window in bounded memory. [`session`] drives it for a program: captures or a live
+//! interface in, records out to any `RecordSink` as windows close.
 //!
 //! Boundaries: it reads captures and listens on an interface; it never sends a packet and knows
 //! no store or centre (records go out through the caller's sink).

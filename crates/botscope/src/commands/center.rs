@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use botscope_center::correlate::{self, CorrelateConfig};
 use botscope_center::tokens::{self, Role};
-use botscope_model::{Botnet, Kind, Record};
-use botscope_store::{RecordQuery, Store, all_records};
+use botscope_model::{Botnet, Record};
+use botscope_store::Store;
 use clap::{Args, Subcommand};
 
 use crate::Settings;
@@ -389,11 +389,7 @@ pub async fn correlate(args: CorrelateArgs, settings: &Settings) -> anyhow::Resu
 }
 
 async fn botnets_in(store: &impl Store) -> anyhow::Result<Vec<Botnet>> {
-    let mut list: Vec<Botnet> = all_records(store, RecordQuery { kind: Some(Kind::Botnet), ..Default::default() })
-        .await?
-        .into_iter()
-        .filter_map(Record::into_payload::<Botnet>)
-        .collect();
+    let mut list: Vec<Botnet> = botscope_store::all_of(store).await?;
     list.sort_by(|a, b| a.serial.cmp(&b.serial));
     Ok(list)
 }
@@ -442,10 +438,9 @@ pub async fn botnets(command: BotnetsCommand, settings: &Settings) -> anyhow::Re
                 .find(|b| b.serial == serial)
                 .with_context(|| format!("no botnet {serial} (see botscope botnets list)"))?;
             let mut windows: Vec<botscope_model::BotnetWindow> =
-                all_records(&store, RecordQuery { kind: Some(Kind::BotnetWindow), ..Default::default() })
+                botscope_store::all_of::<botscope_model::BotnetWindow>(&store)
                     .await?
                     .into_iter()
-                    .filter_map(Record::into_payload::<botscope_model::BotnetWindow>)
                     .filter(|w| w.serial == serial)
                     .collect();
             windows.sort_by_key(|w| w.window_start);

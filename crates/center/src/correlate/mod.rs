@@ -124,11 +124,8 @@ pub async fn run(store: &impl Store, config: &CorrelateConfig) -> Result<Correla
         .filter_map(Record::into_payload::<FeedEntry>)
         .filter(|f| f.role == FeedRole::Cnc)
         .collect();
-    let botnet_serials: Vec<String> = all_records(store, of_kind(Kind::Botnet))
-        .await?
-        .into_iter()
-        .filter_map(|r| if let Record::Botnet(b) = r { Some(b.serial) } else { None })
-        .collect();
+    let botnet_serials: Vec<String> =
+        botscope_store::all_of::<botscope_model::Botnet>(store).await?.into_iter().map(|b| b.serial).collect();
 
     let figure = reporter_overlap(&candidates, TOP_REPORTERS);
     let mut report = CorrelateReport {

@@ -213,21 +213,18 @@ pub struct FeedLead {
 pub async fn lead_times(store: &impl botscope_store::Store) -> Result<Vec<FeedLead>, CenterError> {
     use std::collections::BTreeMap;
 
-    use botscope_model::{Kind, Record, Transport};
-    use botscope_store::{RecordQuery, all_records};
+    use botscope_model::{CncCandidate, Transport};
+    use botscope_store::all_of;
 
     type Key = (std::net::IpAddr, u16, Transport);
     let mut ours: BTreeMap<Key, Timestamp> = BTreeMap::new();
-    for record in all_records(store, RecordQuery { kind: Some(Kind::Cnc), ..Default::default() }).await? {
-        if let Record::Cnc(c) = record {
-            let slot = ours.entry((c.ip, c.port, c.protocol)).or_insert(c.first_seen);
-            *slot = (*slot).min(c.first_seen);
-        }
+    for c in all_of::<CncCandidate>(store).await? {
+        let slot = ours.entry((c.ip, c.port, c.protocol)).or_insert(c.first_seen);
+        *slot = (*slot).min(c.first_seen);
     }
     let mut feeds: BTreeMap<String, BTreeMap<Key, Timestamp>> = BTreeMap::new();
-    for record in all_records(store, RecordQuery { kind: Some(Kind::FeedEntry), ..Default::default() }).await? {
-        if let Record::FeedEntry(f) = record
-            && f.role == FeedRole::Cnc
+    for f in all_of::<FeedEntry>(store).await? {
+        if f.role == FeedRole::Cnc
             && let Some(key) = f.endpoint()
         {
             let slot = feeds.entry(f.source.clone()).or_default().entry(key).or_insert(f.first_seen);

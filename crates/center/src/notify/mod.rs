@@ -296,7 +296,8 @@ pub async fn generate(
     let existing: BTreeMap<Uuid, Notification> = records_of(store, Kind::Notification, None, None)
         .await?
         .into_iter()
-        .filter_map(|r| if let Record::Notification(n) = r { n.id.map(|id| (id, n)) } else { None })
+        .filter_map(Record::into_payload::<Notification>)
+        .filter_map(|n| n.id.map(|id| (id, n)))
         .collect();
     let mut updated: Vec<Record> = Vec::new();
     let mut outcomes: Vec<Record> = Vec::new();

@@ -31,16 +31,21 @@ pub enum Format {
     NfdumpCsv,
 }
 
+/// A format name that is not one of [`Format`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown flow file format {0:?} (auto, jsonl, zeek, argus, nfdump-csv)")]
+pub struct UnknownFormat(pub String);
+
 impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
         match s {
             "auto" => Ok(Format::Auto),
             "jsonl" | "json" => Ok(Format::Jsonl),
             "zeek" => Ok(Format::Zeek),
             "argus" | "binetflow" => Ok(Format::Argus),
             "nfdump-csv" | "nfdump" => Ok(Format::NfdumpCsv),
-            _ => Err(format!("unknown flow file format {s:?} (auto, jsonl, zeek, argus, nfdump-csv)")),
+            _ => Err(UnknownFormat(s.to_string())),
         }
     }
 }
@@ -131,7 +136,10 @@ fn jsonl(
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<FlowLine>(line).map_err(|e| e.to_string()).and_then(|l| l.to_flow()) {
+        match serde_json::from_str::<FlowLine>(line)
+            .map_err(|e| e.to_string())
+            .and_then(|l| l.to_flow().map_err(|e| e.to_string()))
+        {
             Ok(flow) => {
                 report.flows += 1;
                 emit(flow, false)

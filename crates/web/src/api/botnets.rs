@@ -3,17 +3,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use botscope_center::tokens::{Caller, Role};
-use botscope_model::{Botnet, Kind, Record};
-use botscope_store::{RecordQuery, all_records};
+use botscope_model::Botnet;
 
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 
 pub(crate) async fn all_botnets(state: &AppState) -> Result<Vec<Botnet>, ApiError> {
-    let query = RecordQuery { kind: Some(Kind::Botnet), ..Default::default() };
-    let mut botnets: Vec<Botnet> =
-        all_records(&state.store, query).await?.into_iter().filter_map(Record::into_payload::<Botnet>).collect();
+    let mut botnets: Vec<Botnet> = botscope_store::all_of(&state.store).await?;
     botnets.sort_by(|a, b| a.serial.cmp(&b.serial));
     Ok(botnets)
 }

@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use botscope_center::tokens::{Caller, Role};
-use botscope_model::{Kind, Notification, NotificationStatus, Outcome, OutcomeSource, Record};
-use botscope_store::{RecordQuery, Store, all_records};
+use botscope_model::{Notification, NotificationStatus, Outcome, OutcomeSource, Record};
+use botscope_store::Store;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -50,11 +50,9 @@ fn scope(caller: &Caller, asked: Option<&str>) -> Result<Option<String>, ApiErro
 }
 
 pub(crate) async fn notifications_of(state: &AppState, isp: Option<&str>) -> Result<Vec<Notification>, ApiError> {
-    let query = RecordQuery { kind: Some(Kind::Notification), ..Default::default() };
-    Ok(all_records(&state.store, query)
+    Ok(botscope_store::all_of::<Notification>(&state.store)
         .await?
         .into_iter()
-        .filter_map(Record::into_payload::<Notification>)
         .filter(|n| isp.is_none_or(|isp| n.isp == isp))
         .collect())
 }

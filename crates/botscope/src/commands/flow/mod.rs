@@ -80,7 +80,7 @@ fn load_seeds(paths: &[PathBuf]) -> anyhow::Result<Seeds> {
 
 async fn analyze(args: FlowAnalyzeArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     let config = setup(&args.analysis)?;
-    let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
+    let format: Format = args.files.format.parse()?;
     let seeds = load_seeds(&args.seeds)?;
     let dest = super::sink::open(settings, db_given, &args.center, args.analysis.sensor.as_deref()).await?;
     let mut sink = Tee { first: super::open_file_sink(&args.out, dest.any())?, second: dest };
@@ -185,7 +185,7 @@ fn train(args: FlowTrainArgs) -> anyhow::Result<ExitCode> {
         "give one --seeds per --input, or none"
     );
     anyhow::ensure!(args.alpha >= 0.0 && args.alpha.is_finite(), "--alpha must be a non-negative number");
-    let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
+    let format: Format = args.files.format.parse()?;
     let config = setup(&args.analysis)?;
     let mut inputs = Vec::new();
     for (i, path) in args.files.input.iter().enumerate() {
@@ -234,7 +234,7 @@ fn train(args: FlowTrainArgs) -> anyhow::Result<ExitCode> {
 
 fn evaluate(args: FlowEvaluateArgs) -> anyhow::Result<ExitCode> {
     let config = setup(&args.analysis)?;
-    let format: Format = args.files.format.parse().map_err(anyhow::Error::msg)?;
+    let format: Format = args.files.format.parse()?;
     let truth = Truth::load(&args.truth)?;
     let seeds = seeds_for(&args.seeds, &truth, args.withhold)?;
     let evaluation = evaluate::evaluate(config, &truth, &seeds, &args.files.input, format)?;

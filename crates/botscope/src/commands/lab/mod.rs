@@ -72,7 +72,7 @@ pub fn flows(args: LabFlowsArgs) -> anyhow::Result<String> {
         infected_share: args.infected,
     };
     let pool = vulnerable_pool(args.seed, args.fleet_count)?;
-    let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
+    let format: Format = args.format.parse()?;
     let mut file = match &args.out {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
