@@ -137,7 +137,7 @@ pub enum Command {
 /// write only to the store).
 pub async fn dispatch(
     command: Command,
-    settings: &crate::Settings,
+    settings: &crate::settings::Settings,
     db_given: bool,
 ) -> anyhow::Result<std::process::ExitCode> {
     use crate::commands::{

@@ -6,59 +6,41 @@ mod commands;
 mod config;
 mod logging;
 mod progress;
+mod settings;
 mod stop;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use botscope_store::{AnyStore, StoreUrl};
+use botscope_store::StoreUrl;
 use clap::Parser;
 
 use crate::cli::Cli;
-use crate::config::{Config, LogFormat, LogLevel, Source};
+use crate::config::{LogFormat, LogLevel};
+use crate::settings::Settings;
 
-/// The configuration every command runs with: the file, then environment and flags on top.
-pub struct Settings {
-    pub config: Config,
-    pub source: Source,
-    /// Whether progress bars may be drawn (a terminal, text logs, not quiet).
-    pub show_progress: bool,
-}
-
-impl Settings {
-    fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
-        let (mut config, source) = config::load(cli.global.config.as_deref())?;
-        if let Some(db) = &cli.global.db {
-            StoreUrl::parse(db).map_err(|e| anyhow::anyhow!("--db / BOTSCOPE_DB: {e}"))?;
-            config.store.url = db.clone();
-        }
-        if let Some(format) = cli.global.log_format {
-            config.log.format = format;
-        }
-        if let Some(level) = cli.global.log_level {
-            config.log.level = level;
-        }
-        config.log.level = config.log.level.shifted(cli.global.verbose as i8 - cli.global.quiet as i8);
-        let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr())
-            && config.log.format == LogFormat::Text
-            && config.log.level >= LogLevel::Info;
-        Ok(Settings { config, source, show_progress })
+/// The configuration file, then environment and flags on top.
+fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
+    let (mut config, source) = config::load(cli.global.config.as_deref())?;
+    if let Some(db) = &cli.global.db {
+        StoreUrl::parse(db).map_err(|e| anyhow::anyhow!("--db / BOTSCOPE_DB: {e}"))?;
+        config.store.url = db.clone();
     }
-
-    /// Opens (and migrates) the configured store.
-    pub async fn open_store(&self) -> anyhow::Result<AnyStore> {
-        let url = StoreUrl::parse(&self.config.store.url)?;
-        let store = AnyStore::open(&url, self.config.store.max_connections.get() as u32)
-            .await
-            .with_context(|| format!("store {url}"))?;
-        tracing::debug!(store = %url, "store open");
-        Ok(store)
+    if let Some(format) = cli.global.log_format {
+        config.log.format = format;
     }
+    if let Some(level) = cli.global.log_level {
+        config.log.level = level;
+    }
+    config.log.level = config.log.level.shifted(cli.global.verbose as i8 - cli.global.quiet as i8);
+    let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && config.log.format == LogFormat::Text
+        && config.log.level >= LogLevel::Info;
+    Ok(Settings { config, source, show_progress })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::resolve(&cli) {
+    let settings = match resolve(&cli) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use botscope_model::Record;
 
-use crate::{DeliverError, RecordSink};
+use botscope_model::RecordSink;
+
+use crate::error::DeliverError;
 
 /// Records per POST at most.
 const BATCH: usize = 2_000;

@@ -2,7 +2,9 @@
 
 use botscope_model::Record;
 
-use crate::{DeliverError, RecordSink};
+use botscope_model::RecordSink;
+
+use crate::error::DeliverError;
 
 /// Hands every batch to both sinks, the first one first.
 pub struct Tee<A, B> {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use botscope_model::Record;
 
-use crate::{DeliverError, RecordSink};
+use botscope_model::RecordSink;
+
+use crate::error::DeliverError;
 
 /// A JSON-lines file (or standard output) as a sink.
 pub struct FileSink {

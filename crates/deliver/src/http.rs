@@ -1,7 +1,7 @@
 //! Reading an HTTP response body within a size cap: a server (or something in between) that
 //! sends without end costs at most the cap, never the machine's memory.
 
-use crate::DeliverError;
+use crate::error::DeliverError;
 
 /// Reads `response`'s body, failing with a clear error once it passes `max` bytes (the
 /// Content-Length, when the server gives one, is checked before anything is read).

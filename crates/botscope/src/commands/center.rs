@@ -9,7 +9,7 @@ use botscope_model::{Botnet, Record};
 use botscope_store::Store;
 use clap::{Args, Subcommand};
 
-use crate::Settings;
+use crate::settings::Settings;
 
 const SERVE_ABOUT: &str = "Run the centre: the HTTP API sensors post records to and ISPs read their \
 notifications from (docs/api.md), with correlation run periodically.

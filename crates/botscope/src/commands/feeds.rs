@@ -11,7 +11,7 @@ use botscope_scope::Scope;
 use botscope_store::Store;
 use clap::{Args, Subcommand};
 
-use crate::Settings;
+use crate::settings::Settings;
 
 const IMPORT_ABOUT: &str = "Add an outside list of C&C servers (or bots) to the store as feed_entry records.
 

@@ -10,7 +10,7 @@ use botscope_store::Store;
 use botscope_survey::catalog::DeviceCatalog;
 use clap::{Args, Subcommand};
 
-use crate::Settings;
+use crate::settings::Settings;
 
 const GENERATE_ABOUT: &str = "Write each ISP's reports for a period, in the Shadowserver style: one \
 file per ISP and report type (docs/notifications.md lists the columns).

@@ -9,7 +9,7 @@ use botscope_share::stix::{self, ExportConfig, Tlp};
 use botscope_share::taxii;
 use clap::{Args, Subcommand};
 
-use crate::Settings;
+use crate::settings::Settings;
 
 const STIX_ABOUT: &str = "Write a STIX 2.1 bundle of what the centre knows: the producer's identity; \
 for every reported C&C server an indicator (its address and port as a network-traffic pattern, \

@@ -39,7 +39,7 @@ pub fn require_sensor(args: &CenterArgs, sensor: Option<&str>) -> anyhow::Result
 /// The sinks the flags ask for: the store (`--db`), the centre (`--center URL --token T`), or both.
 /// `sensor` is the command's --sensor: the centre needs it, so two sensors' records never share ids.
 pub async fn open(
-    settings: &crate::Settings,
+    settings: &crate::settings::Settings,
     db_given: bool,
     center: &CenterArgs,
     sensor: Option<&str>,

@@ -5,8 +5,8 @@ pub use args::*;
 
 use std::process::ExitCode;
 
-use crate::Settings;
 use crate::config::Source;
+use crate::settings::Settings;
 
 pub fn run(command: ConfigCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {

@@ -24,8 +24,8 @@ use botscope_store::Store;
 use botscope_survey::catalog::DeviceCatalog;
 use clap::Args;
 
-use crate::Settings;
 use crate::commands::center::PagesArgs;
+use crate::settings::Settings;
 use steps::SurveyStep;
 use world::{Fleet, LabServer, path_str};
 

@@ -20,7 +20,7 @@ use botscope_flow::seeds::Seeds;
 use botscope_flow::session::{self, AnalysisConfig, CollectConfig};
 use botscope_flow::window::{Subscribers, WindowConfig};
 
-use crate::Settings;
+use crate::settings::Settings;
 
 pub async fn run(command: FlowCommand, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     match command {

@@ -17,8 +17,8 @@ use botscope_model::{Kind, Record, parse_line};
 use botscope_store::{PutSummary, Store};
 use serde::Serialize;
 
-use crate::Settings;
 use crate::config::Bounded;
+use crate::settings::Settings;
 
 /// Malformed lines shown per file; the rest are counted.
 const SHOWN_PER_FILE: u64 = 50;

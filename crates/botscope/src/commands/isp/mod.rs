@@ -15,7 +15,7 @@ use botscope_store::Store;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::Settings;
+use crate::settings::Settings;
 
 pub async fn run(command: IspCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {

@@ -21,7 +21,7 @@ use botscope_survey::recheck::{self, Case};
 use botscope_survey::scope::{self, Scope};
 use botscope_survey::session::{self, SessionConfig};
 
-use crate::Settings;
+use crate::settings::Settings;
 
 /// How long fetching the re-survey cases from the centre may take in all.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);

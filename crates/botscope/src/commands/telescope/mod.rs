@@ -13,7 +13,7 @@ use botscope_model::Record;
 use botscope_telescope::session::{self, SessionConfig, Source};
 use botscope_telescope::{Catalogue, Config, Darknet, Owner};
 
-use crate::Settings;
+use crate::settings::Settings;
 
 pub async fn run(args: TelescopeArgs, settings: &Settings, db_given: bool) -> anyhow::Result<ExitCode> {
     let prefixes = super::parse_prefixes(&args.darknet, "--darknet")?;
