@@ -253,3 +253,54 @@ fn pmacct_sfprobe_sflow_totals_equal_the_capture() {
     );
     assert_eq!(ours.len(), reference.len());
 }
+
+/// softflowd replaying a capture (`-r`) stamps flows against an uptime that began after the
+/// packets: the collector used to drop every flow with one anonymous warning. Now the exporter is
+/// named with how far ahead it is, and `--clock arrival` keeps every flow.
+#[test]
+fn regression_a_replaying_exporters_clock_is_named_and_arrival_clock_keeps_its_flows() {
+    let scratch = Scratch::new();
+    // Two days old whenever the test runs: softflowd's uptime begins now, so the packets are
+    // before it and its 32-bit millisecond clock wraps to about 47.7 days ahead.
+    let start = (chrono::Utc::now() - chrono::Duration::days(2)).format("%Y-%m-%dT%H:00:00Z").to_string();
+    let made = ["lab", "darknet", "--out", "recent.pcap", "--seed", "5", "--hours", "1", "--sources", "150"];
+    scratch.run(&[&made[..], &["--start", &start]].concat()).ok();
+    let pcap = scratch.path("recent.pcap").to_str().unwrap().to_string();
+    scratch.write("seeds.txt", "127.16.0.1\n");
+    let mut seen = Vec::new();
+    for clock in ["exporter", "arrival"] {
+        let port = free_udp_port();
+        let stats = format!("{clock}.stats");
+        let args =
+            ["--seeds", "seeds.txt", "--stats", &stats, "--out", "cnc.jsonl", "--window", "1d", "--clock", clock];
+        let collector = start_flow_collector(&scratch, port, &args);
+        let status = Command::new("softflowd")
+            .args(["-r", &pcap, "-n", &format!("127.0.0.1:{port}"), "-v", "10", "-d"])
+            .args(["-p", scratch.path("softflowd.pid").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("softflowd (Debian package softflowd)");
+        assert!(status.success(), "softflowd: {status}");
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(terminate(collector).success());
+        wait_for_file(&scratch.path(&stats));
+        let s: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path(&stats)).unwrap()).unwrap();
+        seen.push(s);
+    }
+    let (exporter, arrival) = (&seen[0], &seen[1]);
+    let decoded = exporter["decode"]["flows"].as_u64().unwrap();
+    assert!(decoded > 1000, "softflowd exported only {decoded} flows: {exporter}");
+    // With softflowd's stamps every flow is weeks ahead, dropped, and the exporter is named.
+    assert_eq!(exporter["windows"]["bad_timestamp"].as_u64(), Some(decoded), "{exporter}");
+    let named = &exporter["clocks"]["exporters"]["127.0.0.1"];
+    assert_eq!(named["flows_ahead"].as_u64(), Some(decoded), "{exporter}");
+    let days = named["max_days_ahead"].as_f64().unwrap();
+    assert!((45.0..49.8).contains(&days), "one wrap of a 32-bit millisecond uptime, less two days: {exporter}");
+    // By arrival, nothing is dropped and every decoded flow reaches a window.
+    let decoded = arrival["decode"]["flows"].as_u64().unwrap();
+    assert_eq!(arrival["windows"]["bad_timestamp"].as_u64(), Some(0), "{arrival}");
+    assert_eq!(arrival["windows"]["late"].as_u64(), Some(0), "{arrival}");
+    assert_eq!(arrival["windows"]["window"]["flows"].as_u64(), Some(decoded), "{arrival}");
+    assert!(arrival["clocks"]["exporters"].as_object().unwrap().is_empty(), "{arrival}");
+}

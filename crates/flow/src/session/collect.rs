@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use botscope_model::RecordSink;
 use serde::Serialize;
 
+use super::clock::{Clock, ClockCheck};
 use super::{AnalysisConfig, SessionError, deliver, io, log_window_stats};
 use crate::analyze::AnalyzeStats;
 use crate::decode::{DecodeStats, Decoder};
@@ -34,6 +35,8 @@ pub struct CollectConfig {
     pub flows_out: Option<PathBuf>,
     /// Set to stop: the open windows are then closed and delivered.
     pub stop: Arc<AtomicBool>,
+    /// Whose clock stamps the flows.
+    pub clock: Clock,
 }
 
 /// What a collector did.
@@ -49,6 +52,8 @@ pub struct CollectStats {
     pub refused: Refused,
     /// Errors receiving datagrams.
     pub receive_errors: u64,
+    /// Exporters whose flows were stamped implausibly far ahead (dropped).
+    pub clocks: ClockCheck,
     /// Window counters.
     pub windows: AnalyzeStats,
     /// Candidates handed to the sink.
@@ -85,10 +90,23 @@ fn bind<E: std::error::Error + 'static>(address: SocketAddr, buffer_mib: usize) 
 fn receive(
     socket: UdpSocket,
     exporters: &Exporters,
+    clock: Clock,
     stop: &AtomicBool,
     flow_tx: &std::sync::mpsc::SyncSender<Vec<Flow>>,
-) -> (DecodeStats, Refused, u64) {
+) -> (DecodeStats, Refused, u64, ClockCheck) {
     let mut decoder = Decoder::new();
+    let mut clocks = ClockCheck::default();
+    // Decodes one datagram into the batch, then checks or restamps what it added.
+    let mut decode = |decoder: &mut Decoder, from: SocketAddr, datagram: &[u8], batch: &mut Vec<Flow>| {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let before = batch.len();
+        // Errors are counted in the decoder's statistics.
+        let _ = decoder.decode(from, datagram, now_ms, batch);
+        match clock {
+            Clock::Exporter => clocks.check(from.ip(), &batch[before..], now_ms),
+            Clock::Arrival => clock.apply(&mut batch[before..], now_ms),
+        }
+    };
     let mut refused = Refused::default();
     // Datagrams from sources --exporter does not name never reach the decoder: they could
     // install templates and inject flows.
@@ -107,8 +125,7 @@ fn receive(
         match socket.recv_from(&mut buffer) {
             Ok((n, from)) => {
                 if admit(from, &mut refused) {
-                    // Errors are counted in the decoder's statistics.
-                    let _ = decoder.decode(from, &buffer[..n], chrono::Utc::now().timestamp_millis(), &mut batch);
+                    decode(&mut decoder, from, &buffer[..n], &mut batch);
                 }
             }
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
@@ -124,13 +141,13 @@ fn receive(
     let _ = socket.set_nonblocking(true);
     while let Ok((n, from)) = socket.recv_from(&mut buffer) {
         if admit(from, &mut refused) {
-            let _ = decoder.decode(from, &buffer[..n], chrono::Utc::now().timestamp_millis(), &mut batch);
+            decode(&mut decoder, from, &buffer[..n], &mut batch);
         }
     }
     if !batch.is_empty() {
         let _ = flow_tx.send(batch);
     }
-    (decoder.stats, refused, errors)
+    (decoder.stats, refused, errors, clocks)
 }
 
 /// Listens on `config.listen` until `config.stop` is set, then closes the open windows; the
@@ -140,7 +157,7 @@ pub async fn collect<S: RecordSink>(
     config: CollectConfig,
     sink: &mut S,
 ) -> Result<CollectStats, SessionError<S::Error>> {
-    let CollectConfig { analysis, seeds, listen, exporters, receive_buffer_mib, flows_out, stop } = config;
+    let CollectConfig { analysis, seeds, listen, exporters, receive_buffer_mib, flows_out, stop, clock } = config;
     // Before binding: a collector open to everyone must not even start listening.
     exporters.check_listeners(&listen)?;
     let sockets: Vec<UdpSocket> =
@@ -159,7 +176,7 @@ pub async fn collect<S: RecordSink>(
         .into_iter()
         .map(|socket| {
             let (stop, flow_tx, exporters) = (stop.clone(), flow_tx.clone(), exporters.clone());
-            std::thread::spawn(move || receive(socket, &exporters, &stop, &flow_tx))
+            std::thread::spawn(move || receive(socket, &exporters, clock, &stop, &flow_tx))
         })
         .collect();
     drop(flow_tx);
@@ -235,11 +252,13 @@ pub async fn collect<S: RecordSink>(
     let mut decode = DecodeStats::default();
     let mut refused = Refused::default();
     let mut receive_errors = 0;
+    let mut clocks = ClockCheck::default();
     for receiver in receivers {
-        let (stats, dropped, errors) = receiver.join().map_err(|_| SessionError::Worker("receiver"))?;
+        let (stats, dropped, errors, clock) = receiver.join().map_err(|_| SessionError::Worker("receiver"))?;
         decode.merge(&stats);
         refused.merge(&dropped);
         receive_errors += errors;
+        clocks.merge(&clock);
     }
     let windows = analysis.join().map_err(|_| SessionError::Worker("analysis"))?;
     let flows_written = flow_writer
@@ -254,6 +273,7 @@ pub async fn collect<S: RecordSink>(
         decode,
         refused,
         receive_errors,
+        clocks,
         windows: windows.stats,
         candidates,
         flows_written,

@@ -4,6 +4,7 @@
 //! [`AnalysisConfig`] and calls one of them; the demo and the tests call them the same way.
 
 mod analyze;
+pub mod clock;
 mod collect;
 
 use std::path::{Path, PathBuf};

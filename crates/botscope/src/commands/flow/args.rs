@@ -218,6 +218,12 @@ pub struct FlowCollectArgs {
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub receive_buffer: usize,
 
+    /// Whose clock stamps the flows: `exporter` (live exporters), or `arrival` for an offline
+    /// replay (softflowd -r, nfreplay), whose exporter clock has nothing to do with the packets'
+    /// time: each flow then ends when its datagram arrived and keeps its duration
+    #[arg(long, value_name = "CLOCK", default_value = "exporter")]
+    pub clock: botscope_flow::session::clock::Clock,
+
     #[command(flatten)]
     pub center: crate::commands::sink::CenterArgs,
 }

@@ -130,6 +130,7 @@ async fn collect(args: FlowCollectArgs, settings: &Settings, db_given: bool) -> 
         receive_buffer_mib: args.receive_buffer,
         flows_out: args.flows.clone(),
         stop,
+        clock: args.clock,
     };
     let stats = session::collect(config, &mut sink).await?;
     if let Some(path) = &args.stats {
