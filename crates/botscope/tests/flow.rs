@@ -243,6 +243,31 @@ fn real_iot23_mirai_capture_ranks_its_cnc_first_above_the_ddos_victim() {
     assert!(!run.stdout.contains("192.168.1.195"));
 }
 
+/// One known bot and the default --min-seed-clients 2 used to give nothing, silently: now the
+/// analyser says why (and how to find it), and says so too when the seed is not in the flows.
+#[test]
+fn regression_one_known_bot_says_why_no_server_qualified() {
+    let scratch = Scratch::new();
+    let capture =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/iot23/CTU-IoT-Malware-Capture-34-1.conn.log.labeled.excerpt");
+    scratch.write("bot.txt", "192.168.1.195\n");
+    let run = scratch.run(&["flow", "analyze", "--input", capture, "--seeds", "bot.txt", "--window", "1d"]).ok();
+    assert!(run.stdout.trim().is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("no C&C candidate"), "{}", run.stderr);
+    assert!(run.stderr.contains("--min-seed-clients 1"), "the way out is named: {}", run.stderr);
+    // The same bot with --min-seed-clients 1 finds its C&C (the test above checks its rank).
+    let args =
+        ["flow", "analyze", "--input", capture, "--seeds", "bot.txt", "--window", "1d", "--min-seed-clients", "1"];
+    let run = scratch.run(&args).ok();
+    assert!(run.stdout.contains("\"185.244.25.235\""), "{}", run.stdout);
+    assert!(!run.stderr.contains("no C&C candidate"), "{}", run.stderr);
+    // A seed the flows never show.
+    scratch.write("elsewhere.txt", "192.0.2.77\n");
+    let args = ["flow", "analyze", "--input", capture, "--seeds", "elsewhere.txt", "--min-seed-clients", "1"];
+    let run = scratch.run(&args).ok();
+    assert!(run.stderr.contains("none of the seeds appears as a client in the flows"), "{}", run.stderr);
+}
+
 fn stop(collector: Reaped) {
     let status = terminate(collector);
     assert!(status.success(), "the collector exited with {status}");

@@ -77,6 +77,56 @@ pub struct ScoredServer {
     pub total_clients: u64,
 }
 
+/// What scoring did over a run, so that an empty result can say why.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct DetectStats {
+    /// Windows scored.
+    pub windows: u64,
+    /// Windows in which some seed appeared as a client.
+    pub windows_with_seeds: u64,
+    /// Servers scored (enough seed clients, eligible address and protocol).
+    pub servers_scored: u64,
+    /// Servers with some seed clients, but fewer than `min_seed_clients`: not scored.
+    pub servers_below_min_seed_clients: u64,
+    /// The most seed clients such a server had.
+    pub most_seed_clients_below_min: u64,
+    /// The best score of any server.
+    pub best_score: Option<f64>,
+    /// Candidates reported (at or above `min_score`).
+    pub reported: u64,
+}
+
+impl DetectStats {
+    /// Why nothing was reported, when nothing was.
+    pub fn why_nothing(&self, config: &DetectConfig) -> Option<String> {
+        if self.reported > 0 {
+            return None;
+        }
+        Some(if self.windows == 0 {
+            "no window closed: the input held no usable flow".to_string()
+        } else if self.windows_with_seeds == 0 {
+            "none of the seeds appears as a client in the flows: check that seeds and flows cover the same \
+             hosts (addresses as the flows see them, e.g. before or after NAT) and the same time"
+                .to_string()
+        } else if self.servers_scored == 0 && self.servers_below_min_seed_clients > 0 {
+            format!(
+                "no server had --min-seed-clients {} distinct seed clients in one window; {} servers had fewer \
+                 (at most {}). With one known bot, run with --min-seed-clients 1",
+                config.min_seed_clients, self.servers_below_min_seed_clients, self.most_seed_clients_below_min
+            )
+        } else if self.servers_scored == 0 {
+            "the seeds' servers were all ineligible (private or subscriber addresses, or not TCP/UDP)".to_string()
+        } else {
+            format!(
+                "{} servers were scored and none reached --min-score {} (the best scored {:.3})",
+                self.servers_scored,
+                config.min_score,
+                self.best_score.unwrap_or(0.0)
+            )
+        })
+    }
+}
+
 /// Servers remembered across windows, for their age (bounded; cleared when full).
 const MAX_HISTORY: usize = 4_000_000;
 
@@ -84,6 +134,8 @@ const MAX_HISTORY: usize = 4_000_000;
 pub struct Detector {
     model: Model,
     config: DetectConfig,
+    /// What scoring did so far.
+    pub stats: DetectStats,
     first_seen: FxHashMap<ServerKey, i64>,
     /// Recently reported servers with their seed bots, for shared-bot similarity.
     recent: std::collections::VecDeque<(ServerKey, FxHashSet<Addr>)>,
@@ -110,7 +162,13 @@ fn millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
 impl Detector {
     /// A detector with a model.
     pub fn new(model: Model, config: DetectConfig) -> Self {
-        Detector { model, config, first_seen: FxHashMap::default(), recent: Default::default() }
+        Detector {
+            model,
+            config,
+            stats: DetectStats::default(),
+            first_seen: FxHashMap::default(),
+            recent: Default::default(),
+        }
     }
 
     /// Scores every eligible server of the window (for training and evaluation).
@@ -124,10 +182,19 @@ impl Detector {
             self.first_seen.clear();
         }
         let mut out = Vec::new();
+        self.stats.windows += 1;
+        if graph.seed_clients.iter().any(|n| *n > 0) {
+            self.stats.windows_with_seeds += 1;
+        }
         for (i, server) in window.servers.iter().enumerate() {
             let first = *self.first_seen.entry(server.key).or_insert(server.first_ms);
             let known_cnc = seeds.is_cnc(server.key.addr, server.key.port);
             if graph.seed_clients[i] < self.config.min_seed_clients && !known_cnc {
+                if graph.seed_clients[i] > 0 {
+                    self.stats.servers_below_min_seed_clients += 1;
+                    self.stats.most_seed_clients_below_min =
+                        self.stats.most_seed_clients_below_min.max(graph.seed_clients[i]);
+                }
                 continue;
             }
             // A server that is itself a known bot or a subscriber is a subscriber address: it
@@ -150,6 +217,8 @@ impl Detector {
             let (regularity, period) = features::periodicity(window, i);
             let features = features::vector(window, i, &context, regularity);
             let score = self.model.score(&features);
+            self.stats.servers_scored += 1;
+            self.stats.best_score = Some(self.stats.best_score.map_or(score, |best| best.max(score)));
             out.push((
                 i,
                 ScoredServer {
@@ -169,6 +238,7 @@ impl Detector {
     pub fn candidates(&mut self, window: &Window, seeds: &Seeds) -> Vec<CncCandidate> {
         let mut scored = self.scored(window, seeds);
         scored.retain(|(_, s, _)| s.score >= self.config.min_score);
+        self.stats.reported += scored.len() as u64;
         scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.1.key.cmp(&b.1.key)));
         // The seed bots of each reported server: servers sharing most of them belong to one
         // botnet (a C&C and its replacement, or its victims); said in the evidence.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use botscope_input::ReadProgress;
 use botscope_model::RecordSink;
 
-use super::{AnalysisConfig, SessionError, deliver, io, log_window_stats};
+use super::{AnalysisConfig, SessionError, deliver, explain, io, log_window_stats};
 use crate::analyze::{AnalyzeStats, Windows};
-use crate::detect::Detector;
+use crate::detect::{DetectStats, Detector};
 use crate::input::{self, Format};
 use crate::seeds::Seeds;
 use crate::window::Window;
@@ -21,6 +21,8 @@ pub struct AnalyzeReport {
     pub windows: AnalyzeStats,
     /// Candidates handed to the sink.
     pub candidates: u64,
+    /// What scoring did.
+    pub detect: DetectStats,
 }
 
 /// Reads `inputs` (each gzipped or not; `-` is standard input) in `format`, scores each window as it
@@ -34,22 +36,24 @@ pub async fn analyze<S: RecordSink>(
     sink: &mut S,
 ) -> Result<AnalyzeReport, SessionError<S::Error>> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let worker = tokio::task::spawn_blocking(move || -> Result<Windows, SessionError<S::Error>> {
+    let detect_config = config.detect.clone();
+    let worker = tokio::task::spawn_blocking(move || -> Result<(Windows, DetectStats), SessionError<S::Error>> {
         let mut windows = config.windows();
         let mut detector = Detector::new(config.model, config.detect);
         read_files(&inputs, format, &seeds, &mut windows, progress.as_ref(), &mut |window| {
             // The receiver goes away only on an error already being reported.
             let _ = tx.blocking_send(detector.candidates(&window, &seeds));
         })?;
-        Ok(windows)
+        Ok((windows, detector.stats))
     });
     let delivered = deliver(&mut rx, sink).await;
     // A sink that failed stops the reader too: its sends fail once nobody receives.
     drop(rx);
-    let windows = worker.await.map_err(|_| SessionError::Worker("analysis"))??;
+    let (windows, detect) = worker.await.map_err(|_| SessionError::Worker("analysis"))??;
     let candidates = delivered?;
     log_window_stats(&windows);
-    Ok(AnalyzeReport { windows: windows.stats, candidates })
+    explain(&detect, &detect_config);
+    Ok(AnalyzeReport { windows: windows.stats, candidates, detect })
 }
 
 /// Opens a flow file (`-` = standard input), gzipped or not: Zeek and nfdump exports usually are.

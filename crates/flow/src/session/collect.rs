@@ -11,10 +11,10 @@ use botscope_model::RecordSink;
 use serde::Serialize;
 
 use super::clock::{Clock, ClockCheck};
-use super::{AnalysisConfig, SessionError, deliver, io, log_window_stats};
+use super::{AnalysisConfig, SessionError, deliver, explain, io, log_window_stats};
 use crate::analyze::AnalyzeStats;
 use crate::decode::{DecodeStats, Decoder};
-use crate::detect::Detector;
+use crate::detect::{DetectStats, Detector};
 use crate::exporters::{Exporters, Refused};
 use crate::seeds::Seeds;
 use crate::{Flow, FlowLine};
@@ -58,6 +58,8 @@ pub struct CollectStats {
     pub windows: AnalyzeStats,
     /// Candidates handed to the sink.
     pub candidates: u64,
+    /// What scoring did.
+    pub detect: DetectStats,
     /// Flows written to `flows_out`.
     pub flows_written: u64,
 }
@@ -185,6 +187,7 @@ pub async fn collect<S: RecordSink>(
     let write_flows = flows_file.is_some();
     let (flow_line_tx, flow_line_rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(64);
     let grace_ms = analysis.grace_ms;
+    let detect_config = analysis.detect.clone();
     let analysis = std::thread::spawn(move || {
         let mut windows = analysis.windows();
         let mut detector = Detector::new(analysis.model, analysis.detect);
@@ -217,7 +220,7 @@ pub async fn collect<S: RecordSink>(
         windows.finish(&mut |window| {
             let _ = tx.blocking_send(detector.candidates(&window, &seeds));
         });
-        windows
+        (windows, detector.stats)
     });
     let flow_writer = std::thread::spawn(move || -> std::io::Result<u64> {
         let mut written = 0;
@@ -260,13 +263,14 @@ pub async fn collect<S: RecordSink>(
         receive_errors += errors;
         clocks.merge(&clock);
     }
-    let windows = analysis.join().map_err(|_| SessionError::Worker("analysis"))?;
+    let (windows, detect) = analysis.join().map_err(|_| SessionError::Worker("analysis"))?;
     let flows_written = flow_writer
         .join()
         .map_err(|_| SessionError::Worker("flow writer"))?
         .map_err(|e| io("cannot write", flows_out.as_deref().unwrap_or(std::path::Path::new("--flows")), e))?;
     let candidates = delivered?;
     log_window_stats(&windows);
+    explain(&detect, &detect_config);
     Ok(CollectStats {
         listeners,
         seconds: started.elapsed().as_secs_f64(),
@@ -276,6 +280,7 @@ pub async fn collect<S: RecordSink>(
         clocks,
         windows: windows.stats,
         candidates,
+        detect,
         flows_written,
     })
 }

@@ -157,6 +157,13 @@ pub fn log_window_stats(windows: &Windows) {
     }
 }
 
+/// Says why nothing was reported, when nothing was.
+fn explain(stats: &crate::detect::DetectStats, config: &DetectConfig) {
+    if let Some(why) = stats.why_nothing(config) {
+        tracing::warn!("no C&C candidate: {why}");
+    }
+}
+
 /// Delivers each batch of candidates as it arrives; counts them.
 async fn deliver<S: RecordSink>(
     rx: &mut tokio::sync::mpsc::Receiver<Vec<CncCandidate>>,
