@@ -59,6 +59,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "one command line is parsed per process; boxing buys nothing")]
 pub enum Command {
     /// Load record files (JSON Lines) into the store
     #[command(after_help = crate::commands::ingest::INGEST_EXAMPLES, long_about = crate::commands::ingest::INGEST_ABOUT)]

@@ -268,6 +268,52 @@ fn regression_one_known_bot_says_why_no_server_qualified() {
     assert!(run.stderr.contains("none of the seeds appears as a client in the flows"), "{}", run.stderr);
 }
 
+/// Exporters send a long session when their timeout expires, often after its window has closed: a
+/// C&C used only in that window used to vanish. Now the closed window takes the late flows, is
+/// scored again, and its record is sent again under the same id; the store keeps the revision with
+/// more flows.
+#[tokio::test]
+async fn regression_late_flows_revise_their_closed_window_under_the_same_id() {
+    let scratch = Scratch::new();
+    let flow = |at: &str, bot: u8, dst: &str, dport: u16| {
+        format!(
+            r#"{{"start":"2026-11-02T{at}Z","end":"2026-11-02T{at}Z","src":"127.16.0.{bot}","sport":40000,"dst":"{dst}","dport":{dport},"proto":6,"flags":27,"packets":4,"bytes":240}}"#
+        )
+    };
+    let cnc = "127.64.0.10";
+    let mut input = Vec::new();
+    for (n, at) in ["09:05:00", "09:06:00", "09:07:00", "09:35:00", "09:36:00", "09:37:00"].iter().enumerate() {
+        input.push(flow(at, 1 + (n % 3) as u8, cnc, 6667));
+    }
+    // The next hour's traffic moves 15 minutes past 10:00: the 09:00 window closes...
+    input.push(flow("10:20:00", 9, "127.80.0.1", 443));
+    // ...then two more bots' sessions of 09:00 arrive late...
+    input.push(flow("09:40:00", 4, cnc, 6667));
+    input.push(flow("09:41:00", 5, cnc, 6667));
+    // ...and the 10:00 window closes, which scores 09:00 again.
+    input.push(flow("11:20:00", 9, "127.80.0.1", 443));
+    scratch.write("flows.jsonl", &(input.join("\n") + "\n"));
+    scratch.write("bots.txt", "127.16.0.1\n127.16.0.2\n127.16.0.3\n127.16.0.4\n127.16.0.5\n");
+    let args = ["flow", "analyze", "--input", "flows.jsonl", "--seeds", "bots.txt", "--min-score", "0"];
+    let run = scratch.run(&[&["--db", "late.db"], &args[..], &["--out", "cnc.jsonl"]].concat()).ok();
+    let records: Vec<Value> = file_lines(&scratch.path("cnc.jsonl")).into_iter().filter(|r| r["ip"] == cnc).collect();
+    assert_eq!(records.len(), 2, "first and revised report: {records:?}\n{}", run.stderr);
+    assert_eq!(records[0]["id"], records[1]["id"]);
+    assert_eq!((records[0]["flows"].as_u64(), records[1]["flows"].as_u64()), (Some(6), Some(8)));
+    assert_eq!(records[1]["seed_clients"].as_u64(), Some(5));
+    let store = common::open_sqlite(&scratch.path("late.db")).await;
+    let stored: Vec<botscope_model::CncCandidate> = botscope_store::all_of(&store).await.unwrap();
+    let stored: Vec<_> = stored.iter().filter(|c| c.ip.to_string() == cnc).collect();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].flows, 8, "the store keeps the revision with more flows");
+    // With --late 0s the late sessions are dropped, as before.
+    let run = scratch.run(&[&args[..], &["--late", "0s"]].concat()).ok();
+    let records: Vec<Value> = lines(&run.stdout).into_iter().filter(|r| r["ip"] == cnc).collect();
+    assert_eq!(records.len(), 1, "{}", run.stdout);
+    assert_eq!(records[0]["flows"].as_u64(), Some(6));
+    assert!(run.stderr.contains("flows for windows already closed"), "{}", run.stderr);
+}
+
 fn stop(collector: Reaped) {
     let status = terminate(collector);
     assert!(status.success(), "the collector exited with {status}");

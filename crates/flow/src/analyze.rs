@@ -1,5 +1,9 @@
 //! Windows over a stream of flows: flows go to the window of their start time, and a window is
-//! closed once flows have moved a grace period past its end.
+//! closed once flows have moved a grace period past its end. A closed window is kept a while
+//! longer (the late horizon): exporters deliver long sessions only when their active or idle
+//! timeout expires, often after the grace period, and a C&C used only in one window would
+//! otherwise vanish. A kept window that takes late flows is scored again and its records sent
+//! again under the same ids; the store keeps the revision with the most flows.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +18,12 @@ use crate::window::{Window, WindowConfig, WindowStats};
 pub struct AnalyzeStats {
     /// Flows offered.
     pub flows: u64,
-    /// Flows for windows already closed, dropped.
+    /// Flows for windows closed and past the late horizon, dropped.
     pub late: u64,
+    /// Flows for closed windows still kept, added to them.
+    pub late_kept: u64,
+    /// Times a kept window was scored again for its late flows.
+    pub revisions: u64,
     /// Flows starting more than a day after the wall clock (a broken exporter clock or a
     /// damaged record), or outside years 0000 to 9999, dropped: taken at face value they would
     /// close every open window.
@@ -32,6 +40,9 @@ pub struct Windows {
     window_ms: i64,
     grace_ms: i64,
     open: BTreeMap<i64, Window>,
+    /// Closed windows still taking late flows, and whether they took any since last scored.
+    kept: BTreeMap<i64, (Window, bool)>,
+    late_ms: i64,
     closed_before: i64,
     latest_ms: i64,
     latest_allowed_ms: i64,
@@ -41,6 +52,8 @@ pub struct Windows {
 
 /// Windows open at once at most (a flow far in the future must not open thousands).
 const MAX_OPEN: usize = 8;
+/// Closed windows kept for late flows at most (each holds its whole graph).
+pub const MAX_KEPT: usize = 4;
 
 impl Windows {
     /// Windows of `window_ms` aligned to the epoch (so hours and days start on the hour and at
@@ -51,6 +64,8 @@ impl Windows {
             window_ms: window_ms.max(1000),
             grace_ms,
             open: BTreeMap::new(),
+            kept: BTreeMap::new(),
+            late_ms: 0,
             closed_before: i64::MIN,
             latest_ms: i64::MIN,
             latest_allowed_ms: chrono::Utc::now().timestamp_millis() + 86_400_000,
@@ -58,8 +73,16 @@ impl Windows {
         }
     }
 
-    /// Adds a flow; calls `closed` for every window this closes.
-    pub fn add(&mut self, flow: &Flow, seeds: &Seeds, initiator_known: bool, closed: &mut dyn FnMut(Window)) {
+    /// Keeps each closed window for `late_ms` after it closed, for late flows (0, the default,
+    /// drops them). At most [`MAX_KEPT`] windows are kept.
+    pub fn with_late_horizon(mut self, late_ms: i64) -> Self {
+        self.late_ms = late_ms.max(0);
+        self
+    }
+
+    /// Adds a flow; calls `closed` for every window this closes (and for kept windows scored
+    /// again).
+    pub fn add(&mut self, flow: &Flow, seeds: &Seeds, initiator_known: bool, closed: &mut dyn FnMut(&Window)) {
         self.stats.flows += 1;
         if flow.start_ms > self.latest_allowed_ms || !time_in_range(flow.start_ms) || !time_in_range(flow.end_ms) {
             self.stats.bad_timestamp += 1;
@@ -67,7 +90,14 @@ impl Windows {
         }
         let start = flow.start_ms.div_euclid(self.window_ms) * self.window_ms;
         if start < self.closed_before {
-            self.stats.late += 1;
+            match self.kept.get_mut(&start) {
+                Some((window, revised)) => {
+                    window.add(flow, seeds, initiator_known);
+                    *revised = true;
+                    self.stats.late_kept += 1;
+                }
+                None => self.stats.late += 1,
+            }
             return;
         }
         if !self.open.contains_key(&start) && self.open.len() >= MAX_OPEN {
@@ -91,22 +121,42 @@ impl Windows {
         }
     }
 
-    /// Closes every window ending at or before `end_limit` (window start < end_limit - window).
-    pub fn close_until(&mut self, start_limit: i64, closed: &mut dyn FnMut(Window)) {
+    /// Closes every window ending at or before `end_limit` (window start < end_limit - window);
+    /// scores again the kept windows that took late flows, and lets go of those past the late
+    /// horizon.
+    pub fn close_until(&mut self, start_limit: i64, closed: &mut dyn FnMut(&Window)) {
+        let mut any = false;
         while let Some((&start, _)) = self.open.first_key_value() {
             if start >= start_limit {
                 break;
             }
-            let window = self.open.remove(&start).expect("present");
+            let Some(window) = self.open.remove(&start) else { break };
             self.closed_before = self.closed_before.max(start.saturating_add(self.window_ms));
             self.finish_one(window, closed);
+            any = true;
+        }
+        if any || start_limit == i64::MAX {
+            self.revise(closed);
+            let horizon = start_limit.saturating_sub(self.late_ms);
+            self.kept.retain(|start, _| *start >= horizon);
+        }
+    }
+
+    /// Scores again every kept window that took late flows since it was last scored.
+    fn revise(&mut self, closed: &mut dyn FnMut(&Window)) {
+        for (window, revised) in self.kept.values_mut().filter(|(_, revised)| *revised) {
+            *revised = false;
+            self.stats.revisions += 1;
+            closed(window);
         }
     }
 
     /// Closes windows that ended at least a grace period before `now_ms` (wall clock, for live
     /// collection).
-    pub fn close_by_clock(&mut self, now_ms: i64, closed: &mut dyn FnMut(Window)) {
+    pub fn close_by_clock(&mut self, now_ms: i64, closed: &mut dyn FnMut(&Window)) {
         self.close_until(self.close_limit(now_ms), closed);
+        // Exporters fell silent: late flows kept so far need not wait for the next window.
+        self.revise(closed);
     }
 
     /// Windows starting before this have ended a grace period before `ms`. Saturating: the
@@ -115,19 +165,27 @@ impl Windows {
         ms.saturating_sub(self.grace_ms).saturating_sub(self.window_ms).saturating_add(1)
     }
 
-    /// Closes everything.
-    pub fn finish(&mut self, closed: &mut dyn FnMut(Window)) {
+    /// Closes everything (and scores again the kept windows that took late flows).
+    pub fn finish(&mut self, closed: &mut dyn FnMut(&Window)) {
         self.close_until(i64::MAX, closed);
     }
 
-    fn finish_one(&mut self, window: Window, closed: &mut dyn FnMut(Window)) {
+    fn finish_one(&mut self, window: Window, closed: &mut dyn FnMut(&Window)) {
         self.stats.windows += 1;
         let s = &window.stats;
         self.stats.window.flows += s.flows;
         self.stats.window.internal += s.internal;
         self.stats.window.transit += s.transit;
         self.stats.window.servers_over_limit += s.servers_over_limit;
-        closed(window);
+        closed(&window);
+        if self.late_ms > 0 {
+            if self.kept.len() >= MAX_KEPT
+                && let Some(oldest) = self.kept.keys().next().copied()
+            {
+                self.kept.remove(&oldest);
+            }
+            self.kept.insert(window.start_ms, (window, false));
+        }
     }
 }
 
@@ -168,6 +226,48 @@ mod tests {
         assert!(closed.is_empty());
         windows.finish(&mut |w| closed.push(w.start_ms));
         assert_eq!(closed, vec![t]);
+    }
+
+    #[test]
+    fn a_late_flow_within_the_horizon_revises_its_closed_window() {
+        let hour = 3_600_000;
+        let mut windows = Windows::new(WindowConfig::default(), hour, 900_000).with_late_horizon(2 * hour);
+        let seeds = Seeds::default();
+        let mut scored: Vec<(i64, u64)> = Vec::new();
+        let t = 1_793_577_600_000;
+        let add = |windows: &mut Windows, at: i64, scored: &mut Vec<(i64, u64)>| {
+            windows.add(&flow(at), &seeds, false, &mut |w| scored.push((w.start_ms, w.stats.flows)));
+        };
+        add(&mut windows, t, &mut scored);
+        add(&mut windows, t + 76 * 60_000, &mut scored);
+        assert_eq!(scored, vec![(t, 1)], "the first hour closed with one flow");
+        // Exporters deliver a long session of the first hour late: it is kept, not dropped...
+        add(&mut windows, t + 10 * 60_000, &mut scored);
+        assert_eq!((windows.stats.late, windows.stats.late_kept), (0, 1));
+        // ...and the first hour is scored again when the next window closes.
+        add(&mut windows, t + 136 * 60_000, &mut scored);
+        assert_eq!(scored, vec![(t, 1), (t + hour, 1), (t, 2)]);
+        assert_eq!(windows.stats.revisions, 1);
+        // Past the horizon the window is let go: later flows for it are dropped as late.
+        add(&mut windows, t + 5 * hour, &mut scored);
+        add(&mut windows, t + 20 * 60_000, &mut scored);
+        assert_eq!(windows.stats.late, 1);
+        windows.finish(&mut |w| scored.push((w.start_ms, w.stats.flows)));
+        assert!(!scored[3..].iter().any(|(start, _)| *start == t), "{scored:?}");
+    }
+
+    #[test]
+    fn without_a_late_horizon_late_flows_are_dropped_and_nothing_is_scored_twice() {
+        let mut windows = Windows::new(WindowConfig::default(), 3_600_000, 900_000);
+        let seeds = Seeds::default();
+        let mut scored = Vec::new();
+        let t = 1_793_577_600_000;
+        for minutes in [0, 76, 10, 200] {
+            windows.add(&flow(t + minutes * 60_000), &seeds, false, &mut |w| scored.push(w.start_ms));
+        }
+        windows.finish(&mut |w| scored.push(w.start_ms));
+        assert_eq!((windows.stats.late, windows.stats.late_kept, windows.stats.revisions), (1, 0, 0));
+        assert_eq!(scored.iter().filter(|s| **s == t).count(), 1);
     }
 
     #[test]

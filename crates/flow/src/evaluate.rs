@@ -174,7 +174,7 @@ pub fn evaluate(
         for (key, _) in window.servers_with_bot_clients(|a| truth.bots.contains(&a)) {
             contacted.insert((key.addr, key.port));
         }
-        for s in detector.score(&window, seeds) {
+        for s in detector.score(window, seeds) {
             let key = (s.key.addr, s.key.port);
             scored.insert(key);
             if s.score >= threshold {
@@ -264,11 +264,12 @@ pub fn training_set(
         input::read(reader, format, &mut |flow, initiator_known| flows.push((flow, initiator_known)))
             .map_err(|source| SessionError::Input { path: input.path.clone(), source })?;
         let mut learn = |seeds: &Seeds, flows: &mut dyn Iterator<Item = &(Flow, bool)>, min_seed_clients: u64| {
-            let mut windows = config.windows();
+            // A window scored twice would count its rows twice.
+            let mut windows = config.windows().with_late_horizon(0);
             let detect = DetectConfig { min_seed_clients, ..config.detect.clone() };
             let mut detector = Detector::new(config.model.clone(), detect);
-            let mut closed = |window: Window| {
-                for scored in detector.score(&window, seeds) {
+            let mut closed = |window: &Window| {
+                for scored in detector.score(window, seeds) {
                     set.labels.push(input.truth.is_cnc_in(
                         scored.key.addr,
                         scored.key.port,

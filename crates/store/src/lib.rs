@@ -369,6 +369,35 @@ fn decode_prefix(prefix: &str, origin: &str) -> Result<RoutedPrefix, StoreError>
     })
 }
 
+/// One record per id of a batch, as the database should take them one after another: with
+/// `replace` the last wins; otherwise the first, except that a C&C report with more flows (its
+/// window revised by late flows) wins over one with fewer. PostgreSQL refuses a statement that
+/// would update one row twice, so a batch never holds an id twice.
+fn distinct_by_id(records: &[Record], replace: bool) -> Result<Vec<&Record>, StoreError> {
+    let mut at: std::collections::HashMap<Uuid, usize> = std::collections::HashMap::with_capacity(records.len());
+    let mut kept: Vec<&Record> = Vec::with_capacity(records.len());
+    for record in records {
+        let id = require_id(record)?;
+        match at.get(&id) {
+            None => {
+                at.insert(id, kept.len());
+                kept.push(record);
+            }
+            Some(&slot) => {
+                let newer = match (kept[slot], record) {
+                    _ if replace => true,
+                    (Record::Cnc(old), Record::Cnc(new)) => new.flows > old.flows,
+                    _ => false,
+                };
+                if newer {
+                    kept[slot] = record;
+                }
+            }
+        }
+    }
+    Ok(kept)
+}
+
 /// ISP records in a batch, last one per handle winning, as the registry should see them.
 fn latest_isps(records: &[Record]) -> Vec<&Isp> {
     let mut latest: Vec<&Isp> = Vec::new();

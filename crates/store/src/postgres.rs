@@ -69,7 +69,8 @@ impl PostgresStore {
         let ingested_at = Utc::now();
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
-        for chunk in records.chunks(ROWS_PER_INSERT) {
+        let distinct = crate::distinct_by_id(records, replace)?;
+        for chunk in distinct.chunks(ROWS_PER_INSERT) {
             let mut ids = Vec::with_capacity(chunk.len());
             let mut kinds = Vec::with_capacity(chunk.len());
             let mut times: Vec<Option<Timestamp>> = Vec::with_capacity(chunk.len());
@@ -86,7 +87,12 @@ impl PostgresStore {
                 "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, time = excluded.time, ip = excluded.ip, \
                  body = excluded.body, ingested_at = excluded.ingested_at"
             } else {
-                "ON CONFLICT (id) DO NOTHING"
+                // A C&C report is revised when its window takes late flows: the revision with more
+                // flows replaces the stored one (a re-sent or older revision does not).
+                "ON CONFLICT (id) DO UPDATE SET time = excluded.time, body = excluded.body, \
+                 ingested_at = excluded.ingested_at \
+                 WHERE records.kind = 'cnc' AND excluded.kind = 'cnc' \
+                 AND (excluded.body->>'flows')::bigint > (records.body->>'flows')::bigint"
             };
             // Safe: the only interpolation is one of the two constant clauses above.
             inserted += sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -78,8 +78,9 @@ impl SqliteStore {
     /// Writes records in one transaction; `replace` overwrites those already stored.
     async fn write(&self, records: &[Record], replace: bool) -> Result<u64, StoreError> {
         let ingested_at = time_text(Utc::now());
-        let mut rows = Vec::with_capacity(records.len());
-        for record in records {
+        let distinct = crate::distinct_by_id(records, replace)?;
+        let mut rows = Vec::with_capacity(distinct.len());
+        for record in distinct {
             rows.push((
                 crate::require_id(record)?.to_string(),
                 record.kind().as_str(),
@@ -105,7 +106,12 @@ impl SqliteStore {
                 " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, time = excluded.time, ip = excluded.ip, \
                  body = excluded.body, ingested_at = excluded.ingested_at"
             } else {
-                " ON CONFLICT (id) DO NOTHING"
+                // A C&C report is revised when its window takes late flows: the revision with more
+                // flows replaces the stored one (a re-sent or older revision does not).
+                " ON CONFLICT (id) DO UPDATE SET time = excluded.time, body = excluded.body, \
+                 ingested_at = excluded.ingested_at \
+                 WHERE records.kind = 'cnc' AND excluded.kind = 'cnc' \
+                 AND json_extract(excluded.body, '$.flows') > json_extract(records.body, '$.flows')"
             });
             written += insert.build().execute(&mut *tx).await?.rows_affected();
         }

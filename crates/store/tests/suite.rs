@@ -191,6 +191,44 @@ async fn tokens_are_found_by_hash_listed_and_revoked(store: impl Store) {
     assert!(all.iter().find(|t| t.id == "t1").unwrap().revoked_at.is_some());
 }
 
+/// A C&C report whose window took late flows is sent again under the same id: the revision with
+/// more flows replaces the stored one, in another batch or in the same; a re-sent or older
+/// revision does not, and no other kind is ever replaced by `put_records`.
+async fn a_revised_cnc_report_replaces_the_stored_one_when_it_has_more_flows(store: impl Store) {
+    let with_flows = |flows: u64, score: f64| {
+        let Record::Cnc(mut cnc) = record(CNC) else { unreachable!() };
+        cnc.flows = flows;
+        cnc.score = score;
+        cnc.id = None;
+        let mut record = Record::Cnc(cnc);
+        record.ensure_id();
+        record
+    };
+    let flows_of = |record: Option<Record>| match record {
+        Some(Record::Cnc(cnc)) => (cnc.flows, cnc.score),
+        other => panic!("not a cnc record: {other:?}"),
+    };
+    let first = with_flows(1290, 0.93);
+    let id = first.id().unwrap();
+    store.put_records(&[first]).await.unwrap();
+    assert_eq!(store.put_records(&[with_flows(1400, 0.97)]).await.unwrap().inserted, 1);
+    assert_eq!(flows_of(store.record(id).await.unwrap()), (1400, 0.97));
+    let stale = store.put_records(&[with_flows(1300, 0.95), with_flows(1400, 0.97)]).await.unwrap();
+    assert_eq!((stale.inserted, stale.duplicates), (0, 2));
+    assert_eq!(flows_of(store.record(id).await.unwrap()), (1400, 0.97));
+    // Two revisions in one batch: the one with the most flows stays, whatever the order.
+    store.put_records(&[with_flows(1600, 0.99), with_flows(1500, 0.98)]).await.unwrap();
+    assert_eq!(flows_of(store.record(id).await.unwrap()), (1600, 0.99));
+    assert_eq!(store.count_records(Some(Kind::Cnc)).await.unwrap(), 1);
+    // Other kinds keep the first record with an id.
+    let finding = record(FINDING);
+    store.put_records(std::slice::from_ref(&finding)).await.unwrap();
+    let Record::Finding(mut changed) = finding.clone() else { unreachable!() };
+    changed.credential_id = Some(99);
+    store.put_records(&[Record::Finding(changed)]).await.unwrap();
+    assert_eq!(store.record(finding.id().unwrap()).await.unwrap(), Some(finding));
+}
+
 /// Runs every case, each on a fresh store made by `open(case_name)`.
 async fn run_suite<S, F, Fut>(open: F)
 where
@@ -207,6 +245,7 @@ where
     concurrent_writers_do_not_lose_records(open("concurrent").await).await;
     upserts_replace_and_queries_filter_by_time_and_address(open("upsert").await).await;
     tokens_are_found_by_hash_listed_and_revoked(open("tokens").await).await;
+    a_revised_cnc_report_replaces_the_stored_one_when_it_has_more_flows(open("revised").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

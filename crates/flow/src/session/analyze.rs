@@ -42,7 +42,7 @@ pub async fn analyze<S: RecordSink>(
         let mut detector = Detector::new(config.model, config.detect);
         read_files(&inputs, format, &seeds, &mut windows, progress.as_ref(), &mut |window| {
             // The receiver goes away only on an error already being reported.
-            let _ = tx.blocking_send(detector.candidates(&window, &seeds));
+            let _ = tx.blocking_send(detector.candidates(window, &seeds));
         })?;
         Ok((windows, detector.stats))
     });
@@ -79,7 +79,7 @@ pub fn read_files<E: std::error::Error + 'static>(
     seeds: &Seeds,
     windows: &mut Windows,
     progress: Option<&Arc<ReadProgress>>,
-    closed: &mut dyn FnMut(Window),
+    closed: &mut dyn FnMut(&Window),
 ) -> Result<(), SessionError<E>> {
     for path in paths {
         let reader = open(path, progress)?;

@@ -200,7 +200,7 @@ pub async fn collect<S: RecordSink>(
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if last_flow.elapsed().as_millis() as i64 >= grace_ms.max(1000) {
                         windows.close_by_clock(chrono::Utc::now().timestamp_millis(), &mut |window| {
-                            let _ = tx.blocking_send(detector.candidates(&window, &seeds));
+                            let _ = tx.blocking_send(detector.candidates(window, &seeds));
                         });
                     }
                     continue;
@@ -210,7 +210,7 @@ pub async fn collect<S: RecordSink>(
             last_flow = Instant::now();
             for flow in &batch {
                 windows.add(flow, &seeds, false, &mut |window| {
-                    let _ = tx.blocking_send(detector.candidates(&window, &seeds));
+                    let _ = tx.blocking_send(detector.candidates(window, &seeds));
                 });
             }
             if write_flows {
@@ -218,7 +218,7 @@ pub async fn collect<S: RecordSink>(
             }
         }
         windows.finish(&mut |window| {
-            let _ = tx.blocking_send(detector.candidates(&window, &seeds));
+            let _ = tx.blocking_send(detector.candidates(window, &seeds));
         });
         (windows, detector.stats)
     });

@@ -19,6 +19,10 @@ use crate::window::WindowConfig;
 pub use analyze::{AnalyzeReport, analyze, open as open_input, read_files};
 pub use collect::{CollectConfig, CollectStats, collect};
 
+/// How long a closed window takes late flows unless told otherwise: two hours covers the one-hour
+/// idle timeout of softflowd and the 30-minute active timeout routers commonly use.
+pub const DEFAULT_LATE_MS: i64 = 2 * 3_600_000;
+
 /// What the analysis sessions share: how flows are windowed and servers scored.
 #[derive(Debug, Clone)]
 pub struct AnalysisConfig {
@@ -28,6 +32,9 @@ pub struct AnalysisConfig {
     pub window_ms: i64,
     /// How long a window stays open after its end for flows that arrive late.
     pub grace_ms: i64,
+    /// How long a closed window still takes late flows (then scored again, its records sent
+    /// again under the same ids); 0 drops them.
+    pub late_ms: i64,
     /// Scoring thresholds and the sensor name.
     pub detect: DetectConfig,
     /// The scoring model.
@@ -42,6 +49,7 @@ impl AnalysisConfig {
             window: WindowConfig::default(),
             window_ms: 3_600_000,
             grace_ms: 900_000,
+            late_ms: DEFAULT_LATE_MS,
             detect: DetectConfig::default(),
             model,
         }
@@ -49,7 +57,7 @@ impl AnalysisConfig {
 
     /// Empty windows of this configuration.
     pub fn windows(&self) -> Windows {
-        Windows::new(self.window.clone(), self.window_ms, self.grace_ms)
+        Windows::new(self.window.clone(), self.window_ms, self.grace_ms).with_late_horizon(self.late_ms)
     }
 }
 
@@ -143,7 +151,18 @@ pub fn log_window_stats(windows: &Windows) {
         );
     }
     if s.late > 0 {
-        tracing::warn!(flows = s.late, "flows for windows already closed (input out of time order; see --grace)");
+        tracing::warn!(
+            flows = s.late,
+            "flows for windows already closed and past --late dropped (input out of time order, or exporter \
+             timeouts longer than --grace plus --late)"
+        );
+    }
+    if s.revisions > 0 {
+        tracing::info!(
+            flows = s.late_kept,
+            windows = s.revisions,
+            "late flows added to closed windows, which were scored again (records sent again under the same ids)"
+        );
     }
     if s.window.servers_over_limit > 0 {
         tracing::warn!(flows = s.window.servers_over_limit, "--max-servers reached: flows to further servers dropped");

@@ -154,6 +154,12 @@ pub struct FlowAnalysisArgs {
     #[arg(long, value_name = "DUR")]
     pub grace: Option<String>,
 
+    /// How long a closed window still takes flows that arrive late (exporters send long sessions
+    /// when their timeouts expire); it is then scored again and its records are sent again under
+    /// the same ids, and the store keeps the one with the most flows. 0s drops late flows
+    #[arg(long, value_name = "DUR", default_value = "2h")]
+    pub late: String,
+
     /// A model file instead of the shipped data/flow-model.json
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,

@@ -44,6 +44,8 @@ fn setup(args: &FlowAnalysisArgs) -> anyhow::Result<AnalysisConfig> {
         }
         None => window_ms / 4,
     };
+    let late_seconds = super::parse_seconds(&args.late, "--late")?;
+    anyhow::ensure!(late_seconds <= 7 * 86_400, "--late must be between 0s and 7d");
     let prefixes = super::parse_prefixes(&args.subscribers, "--subscribers")?;
     anyhow::ensure!((0.0..=1.0).contains(&args.min_score), "--min-score must be between 0 and 1");
     anyhow::ensure!(args.min_seed_clients >= 1, "--min-seed-clients must be at least 1");
@@ -64,6 +66,7 @@ fn setup(args: &FlowAnalysisArgs) -> anyhow::Result<AnalysisConfig> {
         },
         window_ms,
         grace_ms,
+        late_ms: late_seconds as i64 * 1000,
         detect: DetectConfig {
             min_score: args.min_score,
             min_seed_clients: args.min_seed_clients,
