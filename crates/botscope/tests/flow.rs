@@ -594,6 +594,35 @@ fn regression_flow_collect_decodes_only_the_named_exporters() {
     assert_eq!(stats["refused"]["other_sources"], 0, "{stats}");
 }
 
+/// An exporter's announced flow timeouts (IPFIX options data, as Juniper and Cisco send) reach
+/// --stats, so an operator sees how late its flows may come.
+#[test]
+fn an_exporters_announced_timeouts_are_reported() {
+    let scratch = Scratch::new();
+    scratch.write("seeds.txt", "127.16.0.1\n");
+    let port = free_udp_port();
+    let args = ["--seeds", "seeds.txt", "--stats", "s.json", "--out", "c.jsonl"];
+    let collector = start_flow_collector(&scratch, port, &args);
+    // IPFIX: options template 258 (scope observationDomainId; flowActiveTimeout, flowIdleTimeout),
+    // then its record: 36,000 s active (ten hours, longer than --grace plus --late), 15 s idle.
+    let mut m = vec![0, 10, 0, 0, 0x6a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+    m.extend_from_slice(&[0, 3, 0, 22, 1, 2, 0, 3, 0, 1, 0, 149, 0, 4, 0, 36, 0, 2, 0, 37, 0, 2]);
+    m.extend_from_slice(&[1, 2, 0, 12, 0, 0, 0, 1, 0x8c, 0xa0, 0x00, 0x0f]);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(&m, (Ipv4Addr::LOCALHOST, port)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stop(collector);
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path("s.json")).unwrap()).unwrap();
+    assert_eq!(stats["decode"]["options_records"], 1, "{stats}");
+    assert_eq!(
+        stats["exporter_timeouts"]["127.0.0.1"],
+        serde_json::json!({"active_s": 36000, "idle_s": 15}),
+        "{stats}"
+    );
+}
+
 #[test]
 fn flow_collect_without_exporters_refuses_a_listener_others_can_reach() {
     let scratch = Scratch::new();

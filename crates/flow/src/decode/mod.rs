@@ -149,7 +149,29 @@ const SEQUENCE_RESET: u32 = 1 << 24;
 /// Bounds the sequence table the way templates are bounded.
 const MAX_SEQUENCE_STREAMS: usize = 65_536;
 
+/// The flow timeouts an exporter announced in its options data: how long after a flow starts
+/// (active) or falls silent (idle) the exporter sends it at the latest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Timeouts {
+    /// flowActiveTimeout, seconds.
+    pub active_s: Option<u64>,
+    /// flowIdleTimeout, seconds.
+    pub idle_s: Option<u64>,
+}
+
+impl Timeouts {
+    /// The longer of the two.
+    pub fn longest_s(&self) -> Option<u64> {
+        self.active_s.max(self.idle_s)
+    }
+}
+
 impl Decoder {
+    /// The flow timeouts each exporter announced so far (NetFlow v9 and IPFIX options data).
+    pub fn timeouts(&self) -> std::collections::BTreeMap<std::net::IpAddr, Timeouts> {
+        self.templates.timeouts()
+    }
+
     /// A decoder with no templates.
     pub fn new() -> Self {
         Decoder::default()

@@ -46,6 +46,8 @@ type Stream = (SocketAddr, u8, u32);
 struct StreamInfo {
     sampling: u64,
     boot_ms: Option<i64>,
+    active_timeout_s: Option<u64>,
+    idle_timeout_s: Option<u64>,
 }
 
 #[derive(Default)]
@@ -57,6 +59,20 @@ pub(super) struct Templates {
 impl Templates {
     pub(super) fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// The flow timeouts each exporter announced in options data (the longest per address).
+    pub(super) fn timeouts(&self) -> std::collections::BTreeMap<std::net::IpAddr, super::Timeouts> {
+        let mut by_exporter: std::collections::BTreeMap<std::net::IpAddr, super::Timeouts> = Default::default();
+        for ((exporter, _, _), info) in &self.streams {
+            if info.active_timeout_s.is_none() && info.idle_timeout_s.is_none() {
+                continue;
+            }
+            let entry = by_exporter.entry(exporter.ip()).or_default();
+            entry.active_s = entry.active_s.max(info.active_timeout_s);
+            entry.idle_s = entry.idle_s.max(info.idle_timeout_s);
+        }
+        by_exporter
     }
 }
 
@@ -306,6 +322,8 @@ struct Fields {
     packet_interval: Option<u64>,
     packet_space: Option<u64>,
     boot_ms: Option<i64>,
+    active_timeout_s: Option<u64>,
+    idle_timeout_s: Option<u64>,
     /// The first reason the record cannot become a flow; it is still read to its end.
     skip: Option<Skip>,
 }
@@ -339,7 +357,7 @@ fn address(bytes: &[u8]) -> Option<Addr> {
 
 /// What an options data record is read for; its other fields (v9 scope fields among them, whose
 /// type numbers collide with element ids) are not looked at, so they cannot get it skipped.
-const OPTIONS_ELEMENTS: [u16; 5] = [34, 50, 160, 305, 306];
+const OPTIONS_ELEMENTS: [u16; 7] = [34, 36, 37, 50, 160, 305, 306];
 
 impl Fields {
     fn set(&mut self, field: Field, value: &[u8], options: bool) {
@@ -383,6 +401,10 @@ impl Fields {
             305 => self.packet_interval = Some(n()?),
             306 => self.packet_space = Some(n()?),
             160 => self.boot_ms = time(millis_ms(n()?))?,
+            // flowActiveTimeout and flowIdleTimeout (NetFlow v9's FLOW_ACTIVE_TIMEOUT and
+            // FLOW_INACTIVE_TIMEOUT), in seconds: how late the exporter may send a flow.
+            36 => self.active_timeout_s = Some(n()?),
+            37 => self.idle_timeout_s = Some(n()?),
             _ => {}
         }
         Ok(())
@@ -462,6 +484,8 @@ fn read_data(
             if let Some(boot) = fields.boot_ms {
                 info.boot_ms = Some(boot);
             }
+            info.active_timeout_s = fields.active_timeout_s.or(info.active_timeout_s);
+            info.idle_timeout_s = fields.idle_timeout_s.or(info.idle_timeout_s);
             continue;
         }
         match to_flow(&fields, decoder.templates.streams.get(&stream).copied(), clock) {

@@ -575,3 +575,31 @@ fn an_options_record_is_not_skipped_for_fields_it_is_not_read_for() {
     assert_eq!(stats.value_out_of_range, 0);
     assert_eq!(out.iter().map(|f| f.packets).sum::<u64>(), flows.iter().map(|f| f.packets).sum::<u64>());
 }
+
+/// Juniper and Cisco announce their flow timeouts in options data (flowActiveTimeout 36,
+/// flowIdleTimeout 37, RFC 7012; FLOW_ACTIVE_TIMEOUT and FLOW_INACTIVE_TIMEOUT in NetFlow v9):
+/// how late a flow may come. They are read per exporter; options records never become flows.
+#[test]
+fn an_exporters_flow_timeouts_are_read_from_its_options_data() {
+    fn set(m: &mut Vec<u8>, id: u16, body: &[u8]) {
+        m.extend_from_slice(&id.to_be_bytes());
+        m.extend_from_slice(&(body.len() as u16 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+    }
+    let mut m = vec![0, 10, 0, 0, 0x6a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+    // Options template 258: scope observationDomainId (149), then active and idle timeouts.
+    set(&mut m, 3, &[1, 2, 0, 3, 0, 1, 0, 149, 0, 4, 0, 36, 0, 2, 0, 37, 0, 2]);
+    set(&mut m, 258, &[0, 0, 0, 1, 0x07, 0x08, 0x00, 0x0f]);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    let mut decoder = Decoder::new();
+    let mut out = Vec::new();
+    decoder.decode(exporter(), &m, 0, &mut out).unwrap();
+    assert!(out.is_empty());
+    assert_eq!(decoder.stats.options_records, 1);
+    let timeouts = decoder.timeouts();
+    let announced = timeouts[&exporter().ip()];
+    assert_eq!((announced.active_s, announced.idle_s, announced.longest_s()), (Some(1800), Some(15), Some(1800)));
+    // An exporter that announces nothing is not listed.
+    assert_eq!(Decoder::new().timeouts().len(), 0);
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::clock::{Clock, ClockCheck};
 use super::{AnalysisConfig, SessionError, deliver, explain, io, log_window_stats};
 use crate::analyze::AnalyzeStats;
-use crate::decode::{DecodeStats, Decoder};
+use crate::decode::{DecodeStats, Decoder, Timeouts};
 use crate::detect::{DetectStats, Detector};
 use crate::exporters::{Exporters, Refused};
 use crate::seeds::Seeds;
@@ -54,6 +54,8 @@ pub struct CollectStats {
     pub receive_errors: u64,
     /// Exporters whose flows were stamped implausibly far ahead (dropped).
     pub clocks: ClockCheck,
+    /// The flow timeouts exporters announced in their options data.
+    pub exporter_timeouts: std::collections::BTreeMap<std::net::IpAddr, Timeouts>,
     /// Window counters.
     pub windows: AnalyzeStats,
     /// Candidates handed to the sink.
@@ -95,7 +97,7 @@ fn receive(
     clock: Clock,
     stop: &AtomicBool,
     flow_tx: &std::sync::mpsc::SyncSender<Vec<Flow>>,
-) -> (DecodeStats, Refused, u64, ClockCheck) {
+) -> (DecodeStats, Refused, u64, ClockCheck, std::collections::BTreeMap<std::net::IpAddr, Timeouts>) {
     let mut decoder = Decoder::new();
     let mut clocks = ClockCheck::default();
     // Decodes one datagram into the batch, then checks or restamps what it added.
@@ -149,7 +151,24 @@ fn receive(
     if !batch.is_empty() {
         let _ = flow_tx.send(batch);
     }
-    (decoder.stats, refused, errors, clocks)
+    let timeouts = decoder.timeouts();
+    (decoder.stats, refused, errors, clocks, timeouts)
+}
+
+/// Names each exporter that may send flows later than a closed window takes them.
+fn warn_of_timeouts(timeouts: &std::collections::BTreeMap<std::net::IpAddr, Timeouts>, grace_ms: i64, late_ms: i64) {
+    let allowed_s = (grace_ms.max(0) + late_ms.max(0)) / 1000;
+    for (exporter, announced) in timeouts {
+        if let Some(longest) = announced.longest_s().filter(|s| *s as i64 > allowed_s) {
+            tracing::warn!(
+                %exporter,
+                active_timeout_s = announced.active_s,
+                idle_timeout_s = announced.idle_s,
+                "this exporter may send a flow {longest} s after it began, later than --grace plus --late ({allowed_s} s): \
+                 such flows are lost; raise --late"
+            );
+        }
+    }
 }
 
 /// Listens on `config.listen` until `config.stop` is set, then closes the open windows; the
@@ -186,7 +205,7 @@ pub async fn collect<S: RecordSink>(
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let write_flows = flows_file.is_some();
     let (flow_line_tx, flow_line_rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(64);
-    let grace_ms = analysis.grace_ms;
+    let (grace_ms, late_ms) = (analysis.grace_ms, analysis.late_ms);
     let detect_config = analysis.detect.clone();
     let analysis = std::thread::spawn(move || {
         let mut windows = analysis.windows();
@@ -256,13 +275,21 @@ pub async fn collect<S: RecordSink>(
     let mut refused = Refused::default();
     let mut receive_errors = 0;
     let mut clocks = ClockCheck::default();
+    let mut exporter_timeouts: std::collections::BTreeMap<std::net::IpAddr, Timeouts> = Default::default();
     for receiver in receivers {
-        let (stats, dropped, errors, clock) = receiver.join().map_err(|_| SessionError::Worker("receiver"))?;
+        let (stats, dropped, errors, clock, timeouts) =
+            receiver.join().map_err(|_| SessionError::Worker("receiver"))?;
         decode.merge(&stats);
         refused.merge(&dropped);
         receive_errors += errors;
         clocks.merge(&clock);
+        for (exporter, announced) in timeouts {
+            let entry = exporter_timeouts.entry(exporter).or_default();
+            entry.active_s = entry.active_s.max(announced.active_s);
+            entry.idle_s = entry.idle_s.max(announced.idle_s);
+        }
     }
+    warn_of_timeouts(&exporter_timeouts, grace_ms, late_ms);
     let (windows, detect) = analysis.join().map_err(|_| SessionError::Worker("analysis"))?;
     let flows_written = flow_writer
         .join()
@@ -278,6 +305,7 @@ pub async fn collect<S: RecordSink>(
         refused,
         receive_errors,
         clocks,
+        exporter_timeouts,
         windows: windows.stats,
         candidates,
         detect,
