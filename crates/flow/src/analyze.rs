@@ -84,6 +84,10 @@ impl Windows {
     /// again).
     pub fn add(&mut self, flow: &Flow, seeds: &Seeds, initiator_known: bool, closed: &mut dyn FnMut(&Window)) {
         self.stats.flows += 1;
+        if flow.start_ms > self.latest_allowed_ms {
+            // The limit follows the wall clock: a collector runs for months.
+            self.latest_allowed_ms = chrono::Utc::now().timestamp_millis() + 86_400_000;
+        }
         if flow.start_ms > self.latest_allowed_ms || !time_in_range(flow.start_ms) || !time_in_range(flow.end_ms) {
             self.stats.bad_timestamp += 1;
             return;
@@ -180,9 +184,12 @@ impl Windows {
         closed(&window);
         if self.late_ms > 0 {
             if self.kept.len() >= MAX_KEPT
-                && let Some(oldest) = self.kept.keys().next().copied()
+                && let Some((_, (oldest, revised))) = self.kept.pop_first()
+                && revised
             {
-                self.kept.remove(&oldest);
+                // Let go early for room: its late flows are scored before it goes.
+                self.stats.revisions += 1;
+                closed(&oldest);
             }
             self.kept.insert(window.start_ms, (window, false));
         }
@@ -268,6 +275,20 @@ mod tests {
         windows.finish(&mut |w| scored.push(w.start_ms));
         assert_eq!((windows.stats.late, windows.stats.late_kept, windows.stats.revisions), (1, 0, 0));
         assert_eq!(scored.iter().filter(|s| **s == t).count(), 1);
+    }
+
+    #[test]
+    fn regression_a_collector_running_for_days_still_takes_flows() {
+        let mut windows = Windows::new(WindowConfig::default(), 3_600_000, 900_000);
+        let now = chrono::Utc::now().timestamp_millis();
+        // As set when the collector started ten days ago.
+        windows.latest_allowed_ms = now - 9 * 86_400_000;
+        let mut closed = Vec::new();
+        windows.add(&flow(now), &Seeds::default(), false, &mut |w| closed.push(w.start_ms));
+        windows.add(&flow(now + 3 * 86_400_000), &Seeds::default(), false, &mut |w| closed.push(w.start_ms));
+        assert_eq!(windows.stats.bad_timestamp, 1, "only the flow days ahead of the clock");
+        windows.finish(&mut |w| closed.push(w.start_ms));
+        assert_eq!(closed.len(), 1);
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub use url::{StoreUrl, redact};
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutSummary {
-    /// Records new to the store.
+    /// Records new to the store, and `cnc` records that replaced a stored revision with fewer
+    /// flows.
     pub inserted: u64,
     /// Records whose id was already stored (left as they were).
     pub duplicates: u64,
@@ -101,7 +102,9 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
 
     /// Stores records that are not stored yet, in one transaction. Records must carry their id
-    /// (see [`Record::ensure_id`]); ISP records also update the ISP registry.
+    /// (see [`Record::ensure_id`]); ISP records also update the ISP registry. A `cnc` record whose
+    /// id is stored replaces it when it counts more flows (its window was revised by late flows);
+    /// any other record with a stored id is left out.
     fn put_records(&self, records: &[Record]) -> impl Future<Output = Result<PutSummary, StoreError>> + Send;
 
     /// Stores records, replacing those already stored under the same id, in one transaction: for

@@ -92,7 +92,7 @@ impl PostgresStore {
                 "ON CONFLICT (id) DO UPDATE SET time = excluded.time, body = excluded.body, \
                  ingested_at = excluded.ingested_at \
                  WHERE records.kind = 'cnc' AND excluded.kind = 'cnc' \
-                 AND (excluded.body->>'flows')::bigint > (records.body->>'flows')::bigint"
+                 AND (excluded.body->>'flows')::numeric > (records.body->>'flows')::numeric"
             };
             // Safe: the only interpolation is one of the two constant clauses above.
             inserted += sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -104,11 +104,16 @@ impl Checkpoint {
                     }
                 }
             }
-            let file = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
-            // A line cut by a crash is dropped, so the next line does not continue it.
+            let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
+            // A line cut by a crash is dropped, so the next line does not continue it; a whole
+            // last line that only lacks its newline is kept and ended.
             let whole = text.rfind('\n').map_or(0, |at| at + 1);
             if whole < text.len() {
-                file.set_len(whole as u64).map_err(io)?;
+                if serde_json::from_str::<Line>(&text[whole..]).is_ok() {
+                    file.write_all(b"\n").map_err(io)?;
+                } else {
+                    file.set_len(whole as u64).map_err(io)?;
+                }
             }
             return Ok((Checkpoint { file, path: path.to_path_buf() }, resume));
         }
@@ -160,5 +165,13 @@ mod tests {
         // regression: the line written after a cut one used to continue it and damage the file.
         let (_, resume) = Checkpoint::open(&path, "run-a").unwrap();
         assert_eq!(resume.done.len(), 2);
+        // A whole last line without its newline counts, and stays when the next is appended.
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"done\":\"127.0.0.11\"}").unwrap();
+        let (mut checkpoint, resume) = Checkpoint::open(&path, "run-a").unwrap();
+        assert_eq!(resume.done.len(), 3);
+        checkpoint.host_done(Ipv4Addr::new(127, 0, 0, 12)).unwrap();
+        let (_, resume) = Checkpoint::open(&path, "run-a").unwrap();
+        assert_eq!(resume.done.len(), 4);
     }
 }

@@ -111,6 +111,10 @@ pub fn full_budget(cases: &[Case], dictionary: usize) -> u32 {
 /// What the re-survey saw.
 #[derive(Debug, Default)]
 pub struct Seen {
+    /// Whether the port stage ran to its end (in this run, or in the run a checkpoint resumes).
+    port_stage: bool,
+    /// Hosts whose service stage ended in this run.
+    hosts_done: HashSet<Ipv4Addr>,
     open: HashSet<(Ipv4Addr, u16)>,
     findings: HashSet<(IpAddr, u16, FindingIssue)>,
     /// Devices with any finding, for device-level issues (EOL, firmware) whose port is the service's.
@@ -124,6 +128,9 @@ pub struct Verdicts {
     pub outcomes: Vec<Record>,
     /// Cases whose device did not answer: it may be off, or gone; that is not a fix.
     pub unreachable: usize,
+    /// Cases the run cannot judge: it stopped before its port stage ended, or before the case's
+    /// host was surveyed (Ctrl-C, or a host an earlier run of a resumed survey did).
+    pub not_judged: usize,
 }
 
 impl Verdicts {
@@ -145,12 +152,20 @@ impl Seen {
         }
     }
 
-    /// Notes the port stage's open pairs.
-    pub fn open(&mut self, open: &[Target]) {
+    /// Notes that the port stage ended with these open pairs.
+    pub fn port_stage_done(&mut self, open: &[Target]) {
+        self.port_stage = true;
         self.open.extend(open.iter().map(|t| (t.ip, t.port)));
     }
 
-    /// One outcome per case the re-survey could judge.
+    /// Notes that every record of `ip` was handed over.
+    pub fn host_done(&mut self, ip: Ipv4Addr) {
+        self.hosts_done.insert(ip);
+    }
+
+    /// One outcome per case the re-survey could judge: still there (a finding), fixed (the
+    /// service answered without the problem, or a management port no longer answers after a whole
+    /// port stage), or unreachable; cases it cannot judge get none.
     pub fn verdicts(&self, cases: &[Case], now: Timestamp) -> Verdicts {
         let mut verdicts = Verdicts::default();
         for case in cases {
@@ -159,6 +174,12 @@ impl Seen {
                 || (matches!(issue, FindingIssue::EolDevice | FindingIssue::OutdatedFirmware)
                     && self.devices.contains(&(IpAddr::V4(case.ip), issue)));
             let answered = self.open.contains(&(case.ip, case.port));
+            // Without a whole port stage a closed port proves nothing; an open one proves a fix
+            // only once its host was surveyed in this run.
+            if !found && (!self.port_stage || (answered && !self.hosts_done.contains(&case.ip))) {
+                verdicts.not_judged += 1;
+                continue;
+            }
             let (status, note) = if found {
                 (NotificationStatus::NotFixed, "re-survey: the problem is still there")
             } else if answered {
@@ -182,5 +203,59 @@ impl Seen {
             verdicts.outcomes.push(record);
         }
         verdicts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(ip: [u8; 4], port: u16, reason: NotificationReason) -> Case {
+        let line = format!(
+            r#"{{"kind":"notification","isp":"hikari-net","ip":"{}","port":{port},"protocol":"telnet","reason":"{}","created_at":"2026-11-03T01:00:00Z","status":"sent","language":"ja"}}"#,
+            Ipv4Addr::from(ip),
+            reason.as_str()
+        );
+        let mut record = botscope_model::parse_line(line.as_bytes(), None).expect("valid").expect("a record");
+        record.ensure_id();
+        let Record::Notification(notification) = record else { panic!("not a notification") };
+        Case { notification, ip: Ipv4Addr::from(ip), port }
+    }
+
+    fn statuses(verdicts: &Verdicts) -> Vec<NotificationStatus> {
+        verdicts.outcomes.iter().filter_map(Record::payload::<Outcome>).map(|o| o.status).collect()
+    }
+
+    #[test]
+    fn regression_a_survey_stopped_in_its_port_stage_calls_nothing_fixed() {
+        let cases = [
+            case([127, 16, 0, 1], 23, NotificationReason::DefaultCredential),
+            case([127, 16, 0, 2], 7547, NotificationReason::ExposedManagement),
+        ];
+        let seen = Seen::default();
+        let verdicts = seen.verdicts(&cases, chrono::Utc::now());
+        assert!(verdicts.outcomes.is_empty(), "{verdicts:?}");
+        assert_eq!(verdicts.not_judged, 2);
+    }
+
+    #[test]
+    fn regression_an_open_port_whose_host_was_not_surveyed_is_not_called_fixed() {
+        let cases = [
+            case([127, 16, 0, 1], 23, NotificationReason::DefaultCredential),
+            case([127, 16, 0, 2], 23, NotificationReason::DefaultCredential),
+            case([127, 16, 0, 3], 7547, NotificationReason::ExposedManagement),
+            case([127, 16, 0, 4], 23, NotificationReason::DefaultCredential),
+        ];
+        let mut seen = Seen::default();
+        // Ports open on .1 and .2 (a resumed run: .2 was surveyed by the earlier run); .3 and .4
+        // closed.
+        seen.port_stage_done(&[
+            Target { ip: Ipv4Addr::new(127, 16, 0, 1), port: 23 },
+            Target { ip: Ipv4Addr::new(127, 16, 0, 2), port: 23 },
+        ]);
+        seen.host_done(Ipv4Addr::new(127, 16, 0, 1));
+        let verdicts = seen.verdicts(&cases, chrono::Utc::now());
+        assert_eq!(statuses(&verdicts), [NotificationStatus::Fixed, NotificationStatus::Fixed]);
+        assert_eq!((verdicts.not_judged, verdicts.unreachable), (1, 1), "{verdicts:?}");
     }
 }

@@ -86,6 +86,11 @@ pub async fn run<S: RecordSink>(config: SessionConfig, sink: &mut S) -> Result<S
         Some((checkpoint, resume)) => (Some(checkpoint), resume),
         None => (None, Resume::default()),
     };
+    let mut seen = Seen::default();
+    if let Some(open) = &resume.open {
+        // The port stage of an earlier run of this survey: it is not run (nor reported) again.
+        seen.port_stage_done(open);
+    }
     let (tx, mut rx) = mpsc::channel::<Output>(1024);
     let survey = tokio::spawn({
         let stop = stop.clone();
@@ -94,7 +99,6 @@ pub async fn run<S: RecordSink>(config: SessionConfig, sink: &mut S) -> Result<S
     let delivered = async {
         let mut batch: Vec<Record> = Vec::new();
         let mut batch_started = Instant::now();
-        let mut seen = Seen::default();
         while let Some(item) = rx.recv().await {
             match item {
                 Output::Record(mut record) => {
@@ -121,12 +125,13 @@ pub async fn run<S: RecordSink>(config: SessionConfig, sink: &mut S) -> Result<S
                     }
                 }
                 Output::PortStageDone(open) => {
-                    seen.open(&open);
+                    seen.port_stage_done(&open);
                     if let Some(checkpoint) = checkpoint.as_mut() {
                         checkpoint.port_stage_done(&open)?;
                     }
                 }
                 Output::HostDone(ip) => {
+                    seen.host_done(ip);
                     // The host's records are delivered (and the audit flushed) before the
                     // checkpoint says it is done.
                     if checkpoint.is_some() || (!batch.is_empty() && batch_started.elapsed() >= BATCH_AGE) {
@@ -142,15 +147,7 @@ pub async fn run<S: RecordSink>(config: SessionConfig, sink: &mut S) -> Result<S
                 }
             }
         }
-        let verdicts = cases.as_ref().map(|cases| seen.verdicts(cases, chrono::Utc::now()));
-        if let Some(verdicts) = &verdicts {
-            batch.extend(verdicts.outcomes.iter().cloned());
-        }
-        sink.put(&batch).await.map_err(SessionError::Sink)?;
-        if let Some(audit) = audit.as_mut() {
-            audit.flush().map_err(SessionError::Audit)?;
-        }
-        Ok::<_, SessionError<S::Error>>(verdicts)
+        Ok::<_, SessionError<S::Error>>(batch)
     }
     .await;
     if delivered.is_err() {
@@ -158,15 +155,35 @@ pub async fn run<S: RecordSink>(config: SessionConfig, sink: &mut S) -> Result<S
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     drop(rx);
-    let mut summary = survey.await.map_err(|_| SessionError::Worker)??;
+    let finished = survey.await;
+    let mut batch = delivered?;
+    // Verdicts only from a run that ended well: a failed engine proves nothing about the cases.
+    let mut summary = match finished {
+        Ok(Ok(summary)) => summary,
+        failed => {
+            sink.put(&batch).await.map_err(SessionError::Sink)?;
+            return Err(match failed {
+                Ok(Err(error)) => SessionError::Survey(error),
+                _ => SessionError::Worker,
+            });
+        }
+    };
     summary.cases_outside_scope = cases_outside_scope;
-    let verdicts = delivered?;
+    let verdicts = cases.as_ref().map(|cases| seen.verdicts(cases, chrono::Utc::now()));
+    if let Some(verdicts) = &verdicts {
+        batch.extend(verdicts.outcomes.iter().cloned());
+    }
+    sink.put(&batch).await.map_err(SessionError::Sink)?;
+    if let Some(audit) = audit.as_mut() {
+        audit.flush().map_err(SessionError::Audit)?;
+    }
     if let (Some(verdicts), Some(cases)) = (&verdicts, &cases) {
         tracing::info!(
             cases = cases.len(),
             fixed = verdicts.fixed(),
             not_fixed = verdicts.outcomes.len() - verdicts.fixed(),
             unreachable = verdicts.unreachable,
+            not_judged = verdicts.not_judged,
             outside_scope = cases_outside_scope,
             "re-survey verdicts"
         );

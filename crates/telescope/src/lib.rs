@@ -83,7 +83,8 @@ pub struct Config {
     pub sensor: Option<String>,
     /// Most sources kept per window; further new sources only count in the statistics.
     pub max_sources: usize,
-    /// Frames stamped after this (ns since the epoch) are skipped as `bad_timestamp`.
+    /// Frames stamped after this (ns since the epoch) are skipped as `bad_timestamp`; it moves on
+    /// with the wall clock (a day ahead of it), so a long live capture is not cut off.
     pub latest_ns: Option<u64>,
 }
 
@@ -173,11 +174,24 @@ impl<'c> Telescope<'c> {
         self.windows.values().map(|w| w.sources.len()).sum()
     }
 
+    /// A frame stamped after `latest_ns`: the limit is a day after the wall clock, and a live
+    /// capture runs for months, so it moves on with the clock before the frame is judged.
+    #[cold]
+    fn later_is_plausible(&mut self, ts_ns: u64) -> bool {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let limit = (now.as_secs() + 86_400).saturating_mul(1_000_000_000);
+        if let Some(latest) = self.config.latest_ns.as_mut() {
+            *latest = (*latest).max(limit);
+            return ts_ns <= *latest;
+        }
+        true
+    }
+
     /// Takes one frame; records of windows it closes go to `emit`.
     #[inline]
     pub fn observe(&mut self, frame: &Frame<'_>, emit: &mut impl FnMut(SourceActivity)) {
         self.totals.frames += 1;
-        if self.config.latest_ns.is_some_and(|latest| frame.ts_ns > latest) {
+        if self.config.latest_ns.is_some_and(|latest| frame.ts_ns > latest) && !self.later_is_plausible(frame.ts_ns) {
             *self.totals.skipped.entry("bad_timestamp".to_string()).or_default() += 1;
             return;
         }
@@ -424,4 +438,38 @@ fn date_of(day_index: u64) -> String {
     chrono::DateTime::from_timestamp(i64::try_from(day_index.saturating_mul(86_400)).unwrap_or(0), 0)
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet frame carrying a TCP SYN from 127.17.0.9 to 127.224.1.2 port 23.
+    fn syn() -> Vec<u8> {
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 127, 17, 0, 9, 127, 224, 1, 2]);
+        frame.extend_from_slice(&[0x9c, 0x40, 0, 23, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x40, 0, 0, 0, 0, 0]);
+        frame
+    }
+
+    #[test]
+    fn regression_a_live_capture_older_than_a_day_still_takes_frames() {
+        let catalogue = Catalogue::shipped();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let now_ns = u64::try_from(now.as_nanos()).unwrap();
+        let day_ns = 86_400 * 1_000_000_000;
+        let mut config = Config::new(Darknet::new(&["127.224.0.0/16".parse().unwrap()]));
+        // As set when the capture started ten days ago: then a day ahead, now long past.
+        config.latest_ns = Some(now_ns - 9 * day_ns);
+        let mut telescope = Telescope::new(&catalogue, config);
+        let data = syn();
+        let mut emit = |_: SourceActivity| {};
+        telescope.observe(&Frame { ts_ns: now_ns, linktype: 1, data: &data, orig_len: 54 }, &mut emit);
+        // A frame days ahead of the wall clock is still a bad timestamp.
+        telescope.observe(&Frame { ts_ns: now_ns + 3 * day_ns, linktype: 1, data: &data, orig_len: 54 }, &mut emit);
+        let stats = telescope.finish(&mut emit);
+        assert_eq!(stats.totals.darknet_packets, 1, "{:?}", stats.totals);
+        assert_eq!(stats.totals.skipped.get("bad_timestamp"), Some(&1), "{:?}", stats.totals.skipped);
+    }
 }

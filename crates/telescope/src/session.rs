@@ -86,6 +86,7 @@ pub enum SessionError<E: std::error::Error + 'static> {
 /// the end.
 pub async fn run<S: RecordSink>(config: SessionConfig, sink: &mut S) -> Result<Report, SessionError<S::Error>> {
     let SessionConfig { telescope: settings, catalogue, source, attribute, stop, progress } = config;
+    let stop_reading = stop.clone();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<SourceActivity>>(16);
     let worker = tokio::task::spawn_blocking(move || -> Result<(Stats, f64), SessionError<S::Error>> {
         let started = Instant::now();
@@ -124,7 +125,11 @@ pub async fn run<S: RecordSink>(config: SessionConfig, sink: &mut S) -> Result<R
         Ok::<(), SessionError<S::Error>>(())
     }
     .await;
-    // A sink that failed stops the reader too: its sends fail once nobody receives.
+    if delivered.is_err() {
+        // The sink failed: the reader stops at its next look at `stop` (live capture would
+        // otherwise run on until Ctrl-C), and its sends fail once nobody receives.
+        stop_reading.store(true, Ordering::Relaxed);
+    }
     drop(rx);
     let (stats, seconds) = worker.await.map_err(|_| SessionError::Worker)??;
     delivered?;

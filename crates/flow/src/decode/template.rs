@@ -403,8 +403,10 @@ impl Fields {
             160 => self.boot_ms = time(millis_ms(n()?))?,
             // flowActiveTimeout and flowIdleTimeout (NetFlow v9's FLOW_ACTIVE_TIMEOUT and
             // FLOW_INACTIVE_TIMEOUT), in seconds: how late the exporter may send a flow.
-            36 => self.active_timeout_s = Some(n()?),
-            37 => self.idle_timeout_s = Some(n()?),
+            // Only a diagnosis: a malformed one is ignored rather than costing the record its
+            // sampling rate.
+            36 => self.active_timeout_s = uint(value),
+            37 => self.idle_timeout_s = uint(value),
             _ => {}
         }
         Ok(())

@@ -3,6 +3,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use botscope_input::ReadProgress;
 use botscope_model::RecordSink;
@@ -37,17 +38,25 @@ pub async fn analyze<S: RecordSink>(
 ) -> Result<AnalyzeReport, SessionError<S::Error>> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let detect_config = config.detect.clone();
+    // Set when the sink fails: the reader then ends its input early (a pipe may never end).
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_failed = failed.clone();
     let worker = tokio::task::spawn_blocking(move || -> Result<(Windows, DetectStats), SessionError<S::Error>> {
         let mut windows = config.windows();
         let mut detector = Detector::new(config.model, config.detect);
-        read_files(&inputs, format, &seeds, &mut windows, progress.as_ref(), &mut |window| {
-            // The receiver goes away only on an error already being reported.
-            let _ = tx.blocking_send(detector.candidates(window, &seeds));
-        })?;
+        let mut closed = |window: &Window| {
+            if tx.blocking_send(detector.candidates(window, &seeds)).is_err() {
+                // The receiver went away on an error already being reported.
+                reader_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        read_files_until(&inputs, format, &seeds, &mut windows, progress.as_ref(), &reader_failed, &mut closed)?;
         Ok((windows, detector.stats))
     });
     let delivered = deliver(&mut rx, sink).await;
-    // A sink that failed stops the reader too: its sends fail once nobody receives.
+    if delivered.is_err() {
+        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     drop(rx);
     let (windows, detect) = worker.await.map_err(|_| SessionError::Worker("analysis"))??;
     let candidates = delivered?;
@@ -81,8 +90,24 @@ pub fn read_files<E: std::error::Error + 'static>(
     progress: Option<&Arc<ReadProgress>>,
     closed: &mut dyn FnMut(&Window),
 ) -> Result<(), SessionError<E>> {
+    read_files_until(paths, format, seeds, windows, progress, &AtomicBool::new(false), closed)
+}
+
+/// As [`read_files`], ending every input early once `stop` is set.
+fn read_files_until<E: std::error::Error + 'static>(
+    paths: &[PathBuf],
+    format: Format,
+    seeds: &Seeds,
+    windows: &mut Windows,
+    progress: Option<&Arc<ReadProgress>>,
+    stop: &AtomicBool,
+    closed: &mut dyn FnMut(&Window),
+) -> Result<(), SessionError<E>> {
     for path in paths {
-        let reader = open(path, progress)?;
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let reader = Until { inner: open(path, progress)?, stop };
         let report = input::read(reader, format, &mut |flow, initiator_known| {
             windows.add(&flow, seeds, initiator_known, closed)
         })
@@ -97,4 +122,26 @@ pub fn read_files<E: std::error::Error + 'static>(
     }
     windows.finish(closed);
     Ok(())
+}
+
+/// A reader that ends (reads nothing more) once `stop` is set.
+struct Until<'a, R> {
+    inner: R,
+    stop: &'a AtomicBool,
+}
+
+impl<R: std::io::Read> std::io::Read for Until<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) { Ok(0) } else { self.inner.read(buf) }
+    }
+}
+
+impl<R: BufRead> BufRead for Until<'_, R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.stop.load(Ordering::Relaxed) { Ok(&[]) } else { self.inner.fill_buf() }
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount);
+    }
 }

@@ -69,9 +69,11 @@ pub async fn survey(store: &AnyStore, step: SurveyStep<'_>) -> anyhow::Result<()
     engine.rate = 5000;
     engine.lab = true;
     engine.sensor = Some("survey-1".into());
-    if cases.is_none() {
-        engine.max_attempts_per_host = 2000;
-    }
+    engine.max_attempts_per_host = match &cases {
+        // As the command: every case may use the whole dictionary.
+        Some((cases, _)) => engine.max_attempts_per_host.max(recheck::full_budget(cases, engine.dictionary.len())),
+        None => 2000,
+    };
     engine.only = cases.as_ref().map(|(_, only)| only.clone());
     let attribute: Option<session::Attribute> = super::super::attributor(store)
         .await?
