@@ -246,6 +246,8 @@ pub struct TrainingSet {
     pub rows: Vec<Vec<f64>>,
     /// Whether that server was C&C in that window.
     pub labels: Vec<bool>,
+    /// Which input (by position) each row came from: the calibration holds each out in turn.
+    pub groups: Vec<usize>,
 }
 
 /// Gathers training rows from each input: once with all its seeds, then from `single_host_views`
@@ -257,7 +259,7 @@ pub fn training_set(
     single_host_views: usize,
 ) -> Result<TrainingSet, SessionError<std::convert::Infallible>> {
     let mut set = TrainingSet::default();
-    for input in inputs {
+    for (group, input) in inputs.iter().enumerate() {
         // Held in memory: the single-host views go over the same flows again.
         let mut flows: Vec<(Flow, bool)> = Vec::new();
         let reader = crate::session::open_input(&input.path, None)?;
@@ -277,6 +279,7 @@ pub fn training_set(
                         window.end_ms,
                     ));
                     set.rows.push(scored.features);
+                    set.groups.push(group);
                 }
             };
             for (flow, initiator_known) in flows {
@@ -300,7 +303,7 @@ pub fn training_set(
 impl TrainingSet {
     /// Fits a model to the rows; `described` says what it was trained on.
     pub fn train(&self, alpha: f64, described: String) -> Result<Model, ModelError> {
-        Model::train(&self.rows, &self.labels, alpha, described)
+        Model::train(&self.rows, &self.labels, &self.groups, alpha, described)
     }
 
     /// Rows labelled C&C.

@@ -150,6 +150,9 @@ enum Style {
     Persistent(i64),
     /// A short connection every period (seconds), with jitter.
     Poll(i64),
+    /// No C&C: bots find each other over a DHT (Hajime, Mozi), through the public bootstrap
+    /// routers and a pool of peers outside the ISP.
+    Peer,
 }
 
 struct Attack {
@@ -157,9 +160,12 @@ struct Attack {
     from: i64,
     until: i64,
     share: f64,
+    /// An HTTP flood (requests the site answers) rather than a one-way flood, on web ports.
+    http: bool,
 }
 
 struct Botnet {
+    index: usize,
     name: String,
     family: &'static str,
     style: Style,
@@ -183,6 +189,10 @@ struct Subscriber {
     activity: f64,
     ntp: Option<(usize, i64, i64)>,
     cloud: Option<(usize, i64, i64)>,
+    /// The cloud session is one persistent connection (MQTT) rather than periodic polls.
+    cloud_persistent: bool,
+    /// Uses the public resolver rather than the ISP's.
+    public_dns: bool,
     video: bool,
     gaming: Option<usize>,
     p2p: bool,
@@ -196,8 +206,27 @@ const WEB_SITES: usize = 3000;
 const VIDEO: usize = 12;
 const GAME_SERVERS: usize = 20;
 const CLOUDS: usize = 8;
-const CNC_PORTS: &[u16] = &[23, 6667, 1312, 666, 5555, 9506, 3778, 48101, 8080, 1791];
+const CNC_PORTS: &[u16] = &[23, 6667, 1312, 666, 5555, 9506, 3778, 48101, 8080, 1791, 443];
 const FAMILIES: &[&str] = &["mirai", "gafgyt", "mirai", "tsunami", "mozi", "mirai"];
+/// The public resolver some households, and Mirai-like bots looking up their C&C, use.
+const PUBLIC_RESOLVER: [u8; 4] = [127, 8, 8, 8];
+/// DHT bootstrap routers (UDP 6881) that BitTorrent clients and P2P bots start from.
+const DHT_BOOTSTRAP: usize = 3;
+/// Peers outside the ISP in a P2P botnet's pool.
+const BOT_PEERS: usize = 300;
+
+/// Half the vendor clouds speak MQTT over TLS, half HTTPS (long polling, WebSockets).
+fn cloud_port(cloud: usize) -> u16 {
+    if cloud.is_multiple_of(2) { 8883 } else { 443 }
+}
+
+fn dht_bootstrap(i: usize) -> Addr {
+    v4([127, 109, 0, 1 + i as u8])
+}
+
+fn bot_peer(botnet: usize, i: usize) -> (Addr, u16) {
+    (v4([127, 108, botnet as u8, 1 + (i % 250) as u8]), 10_000 + ((i * 7_919 + botnet * 131) % 50_000) as u16)
+}
 
 fn web_site(i: usize) -> Addr {
     v4([127, 101 + (i / 60_000) as u8, (i / 250 % 240) as u8, (i % 250 + 1) as u8])
@@ -324,6 +353,8 @@ pub fn generate(
                     let period = [30, 60, 120, 300][rng.below(4) as usize];
                     (rng.below(CLOUDS as u64) as usize, period, rng.below(period as u64 * 1000) as i64)
                 }),
+                cloud_persistent: rng.chance(0.5),
+                public_dns: rng.chance(0.1),
                 video: !bot && rng.chance(0.25),
                 gaming: (!bot && rng.chance(0.06)).then(|| rng.below(GAME_SERVERS as u64) as usize),
                 p2p: !bot && rng.chance(0.05),
@@ -360,15 +391,18 @@ pub fn generate(
     for b in 0..spec.botnets {
         let late = spec.botnets >= 3 && b == spec.botnets - 1;
         let bn_start = if late { start + i64::from(hours / 4) * HOUR_MS } else { start };
-        let style = if rng.chance(0.5) {
+        let family = FAMILIES[b % FAMILIES.len()];
+        let style = if family == "mozi" {
+            Style::Peer
+        } else if rng.chance(0.5) {
             Style::Persistent([60, 120, 300][rng.below(3) as usize])
         } else {
-            Style::Poll([30, 60, 120, 300, 600][rng.below(5) as usize])
+            Style::Poll([30, 60, 120, 300, 600, 1800, 3600][rng.below(7) as usize])
         };
         let mut cnc = Vec::new();
         let mut from = bn_start;
         let mut k = 0u8;
-        while from < end {
+        while from < end && !matches!(style, Style::Peer) {
             let until = if b == 0 && k == 0 {
                 start + (end - start) / 2
             } else {
@@ -391,8 +425,9 @@ pub fn generate(
             k = k.saturating_add(1);
         }
         botnets.push(Botnet {
+            index: b,
             name: format!("lab-botnet-{}", b + 1),
-            family: FAMILIES[b % FAMILIES.len()],
+            family,
             style,
             start: bn_start,
             members: Vec::new(),
@@ -427,7 +462,8 @@ pub fn generate(
                 if rng.chance(0.3) { rng.below(victim_count as u64) as usize } else { b * 6 + rng.below(6) as usize };
             let from = bn.start + rng.below((end - bn.start - 15 * 60_000).max(1) as u64) as i64;
             let until = from + rng.between(2.0, 12.0) as i64 * 60_000;
-            bn.attacks.push(Attack { victim, from, until, share: rng.between(0.7, 1.0) });
+            let share = rng.between(0.7, 1.0);
+            bn.attacks.push(Attack { victim, from, until, share, http: rng.chance(0.5) });
             if !victims[victim].botnets.contains(&b) {
                 victims[victim].botnets.push(b);
             }
@@ -531,7 +567,7 @@ fn benign_hour(s: &Subscriber, h0: i64, diurnal: f64, r: &mut Rng, out: &mut Out
     let level = s.activity * diurnal;
     let at = |r: &mut Rng| h0 + r.below(HOUR_MS as u64) as i64;
     for _ in 0..(level * r.between(2.0, 14.0)) as usize {
-        let resolver = v4(RESOLVERS[r.below(2) as usize]);
+        let resolver = if s.public_dns { v4(PUBLIC_RESOLVER) } else { v4(RESOLVERS[r.below(2) as usize]) };
         let t = at(r);
         out.connection(
             s.ip,
@@ -545,8 +581,10 @@ fn benign_hour(s: &Subscriber, h0: i64, diurnal: f64, r: &mut Rng, out: &mut Out
             Some((1, 90 + r.below(200))),
         );
     }
-    if !s.bot {
-        for _ in 0..(level * r.between(0.0, 9.0)) as usize {
+    // An infected device shares its household's address (NAT): the household still browses.
+    let browsing = if s.bot { 0.6 } else { 1.0 };
+    {
+        for _ in 0..(level * browsing * r.between(0.0, 9.0)) as usize {
             let site = web_site(zipf(r, WEB_SITES));
             let port = if r.chance(0.8) { 443 } else { 80 };
             let t = at(r);
@@ -563,7 +601,7 @@ fn benign_hour(s: &Subscriber, h0: i64, diurnal: f64, r: &mut Rng, out: &mut Out
                 Some((packets + r.below(60), (packets + 10) * (400 + r.below(1000)))),
             );
         }
-        for _ in 0..(level * r.between(0.0, 4.0)) as usize {
+        for _ in 0..(level * browsing * r.between(0.0, 4.0)) as usize {
             let cdn = v4([127, 100, 0, 1 + r.below(CDNS as u64) as u8]);
             let t = at(r);
             let packets = 20 + r.below(400);
@@ -596,14 +634,32 @@ fn benign_hour(s: &Subscriber, h0: i64, diurnal: f64, r: &mut Rng, out: &mut Out
             );
         }
     }
-    if let Some((cloud, period, phase)) = s.cloud {
+    if let Some((cloud, period, phase)) = s.cloud
+        && s.cloud_persistent
+    {
+        // MQTT over TLS: one session, a ping each keep-alive, exported every five minutes.
+        let pings = (300 / period) as u64;
+        for t in periodic(h0, 300, phase % 300_000) {
+            out.connection(
+                s.ip,
+                40_000 + (phase % 20_000) as u16,
+                v4([127, 105, 0, 1 + cloud as u8]),
+                cloud_port(cloud),
+                protocol::TCP,
+                t,
+                299_000,
+                (2 * pings + 1, pings * 150 + r.below(100)),
+                Some((pings + 1, pings * 70 + r.below(100))),
+            );
+        }
+    } else if let Some((cloud, period, phase)) = s.cloud {
         for t in periodic(h0, period, phase) {
             let jitter = r.below(period as u64 * 20) as i64;
             out.connection(
                 s.ip,
                 ephemeral(r),
                 v4([127, 105, 0, 1 + cloud as u8]),
-                8883,
+                cloud_port(cloud),
                 protocol::TCP,
                 t + jitter,
                 150,
@@ -647,6 +703,21 @@ fn benign_hour(s: &Subscriber, h0: i64, diurnal: f64, r: &mut Rng, out: &mut Out
         }
     }
     if s.p2p {
+        for b in 0..DHT_BOOTSTRAP {
+            if r.chance(0.5 * diurnal) {
+                out.connection(
+                    s.ip,
+                    51_413,
+                    dht_bootstrap(b),
+                    6881,
+                    protocol::UDP,
+                    at(r),
+                    80,
+                    (1, 110),
+                    Some((1, 330)),
+                );
+            }
+        }
         for _ in 0..(r.between(5.0, 25.0) * diurnal) as usize {
             let peer = v4([127, 106 + r.below(2) as u8, r.below(256) as u8, 1 + r.below(254) as u8]);
             let t = at(r);
@@ -688,14 +759,19 @@ fn botnet_hour(bn: &Botnet, subs: &[Subscriber], victims: &[Victim], h0: i64, h1
             );
         }
         let live_from = (*join).max(h0);
+        if matches!(bn.style, Style::Peer) {
+            peer_hour(bn, bot, live_from, h1, r, out);
+        }
         let times: Vec<i64> = match bn.style {
             Style::Persistent(timeout) => periodic(h0, timeout, phase).collect(),
             Style::Poll(period) => periodic(h0, period, phase).collect(),
+            Style::Peer => Vec::new(),
         };
+        let mut connected_to = None;
         for t in times {
             let t = match bn.style {
-                Style::Persistent(_) => t,
                 Style::Poll(period) => t + r.below((period * 100) as u64) as i64,
+                _ => t,
             };
             if t < live_from || t >= h1 {
                 continue;
@@ -704,6 +780,23 @@ fn botnet_hour(bn: &Botnet, subs: &[Subscriber], victims: &[Victim], h0: i64, h1
                 continue;
             };
             let server = v4(cnc.ip.octets());
+            // Mirai looks its C&C name up at a public resolver before it connects.
+            if bn.family == "mirai" && connected_to != Some(server) {
+                connected_to = Some(server);
+                if t == live_from || t - cnc.from < HOUR_MS || r.chance(0.2) {
+                    out.connection(
+                        bot,
+                        ephemeral(r),
+                        v4(PUBLIC_RESOLVER),
+                        53,
+                        protocol::UDP,
+                        t.saturating_sub(300),
+                        30,
+                        (1, 70 + r.below(10)),
+                        Some((1, 86 + r.below(40))),
+                    );
+                }
+            }
             let down = cnc.down.iter().any(|(a, b)| (*a..*b).contains(&t));
             if down {
                 // Connection attempts that nobody answers.
@@ -735,7 +828,7 @@ fn botnet_hour(bn: &Botnet, subs: &[Subscriber], victims: &[Victim], h0: i64, h1
                         Some((packets, packets * (52 + r.below(30)))),
                     );
                 }
-                Style::Poll(_) => {
+                Style::Poll(_) | Style::Peer => {
                     out.connection(
                         bot,
                         ephemeral(r),
@@ -798,25 +891,87 @@ fn botnet_hour(bn: &Botnet, subs: &[Subscriber], victims: &[Victim], h0: i64, h1
                 );
             }
             // Exporters cut floods into one flow per minute (active timeout).
+            let http_flood = victim.protocol == protocol::TCP && matches!(victim.port, 80 | 443) && attack.http;
             let mut t = attack.from.max(h0);
             while t < attack.until.min(h1) {
-                let packets = 2_000 + r.below(15_000);
-                let size = if victim.protocol == protocol::UDP { 540 } else { 60 };
                 let sport = ephemeral(r);
-                out.connection(
-                    bot,
-                    sport,
-                    target,
-                    victim.port,
-                    victim.protocol,
-                    t,
-                    59_999,
-                    (packets, packets * size),
-                    None,
-                );
+                if http_flood {
+                    // Requests over many connections, which the site answers.
+                    for _ in 0..(3 + r.below(8)) {
+                        let requests = 5 + r.below(30);
+                        out.connection(
+                            bot,
+                            ephemeral(r),
+                            target,
+                            victim.port,
+                            protocol::TCP,
+                            t + r.below(50_000) as i64,
+                            1_000 + r.below(8_000) as i64,
+                            (requests * 3, requests * 450),
+                            Some((requests * 3, requests * (300 + r.below(3_000)))),
+                        );
+                    }
+                } else {
+                    let packets = 2_000 + r.below(15_000);
+                    let size = if victim.protocol == protocol::UDP { 540 } else { 60 };
+                    out.connection(
+                        bot,
+                        sport,
+                        target,
+                        victim.port,
+                        victim.protocol,
+                        t,
+                        59_999,
+                        (packets, packets * size),
+                        None,
+                    );
+                }
                 t += 60_000;
             }
         }
+    }
+}
+
+/// A P2P bot's hour: the DHT bootstrap routers now and then, and many small UDP exchanges with
+/// peers from the botnet's pool (and some strangers), a few of them transfers.
+fn peer_hour(bn: &Botnet, bot: Addr, from: i64, h1: i64, r: &mut Rng, out: &mut Out) {
+    if from >= h1 {
+        return;
+    }
+    let at = |r: &mut Rng| from + r.below((h1 - from) as u64) as i64;
+    for b in 0..DHT_BOOTSTRAP {
+        if r.chance(0.6) {
+            out.connection(
+                bot,
+                ephemeral(r),
+                dht_bootstrap(b),
+                6881,
+                protocol::UDP,
+                at(r),
+                90,
+                (1, 110),
+                Some((1, 330)),
+            );
+        }
+    }
+    for _ in 0..(20 + r.below(60)) {
+        let (peer, port) = if r.chance(0.75) {
+            bot_peer(bn.index, r.below(BOT_PEERS as u64) as usize)
+        } else {
+            (v4([127, 106 + r.below(2) as u8, r.below(256) as u8, 1 + r.below(254) as u8]), ephemeral(r))
+        };
+        let transfer = r.chance(0.05);
+        out.connection(
+            bot,
+            ephemeral(r),
+            peer,
+            port,
+            protocol::UDP,
+            at(r),
+            if transfer { 6_000 } else { 200 + r.below(1_500) as i64 },
+            if transfer { (30, 2_400) } else { (2, 220 + r.below(80)) },
+            (transfer || r.chance(0.5)).then_some(if transfer { (50, 60_000) } else { (2, 400) }),
+        );
     }
 }
 

@@ -3,32 +3,123 @@
 //! Each is cheap to compute from the window and says something the field found to separate C&C
 //! servers from their look-alikes (BotFinder, Disclosure, Segugio): bots keep coming back at
 //! regular intervals with small flows (heartbeats, commands), while a DDoS victim gets floods
-//! in a burst, a download server one fetch per infection, and resolvers, NTP and CDNs everybody.
+//! in a burst, a download server one fetch per infection, resolvers, NTP and CDNs everybody, an
+//! IoT cloud infected and clean households alike, and a P2P botnet's peers many small UDP
+//! exchanges among many peers.
+//!
+//! Every feature is relative or bounded (shares, rates, packet sizes, what kind of service a port
+//! is), never an absolute count that grows with the size of the ISP, and none depends on how an
+//! exporter slices a long session (bytes per flow do: a Torii session logged whole by Zeek holds
+//! hundreds of kilobytes, the same session cut by a 30-minute active timeout a few), so a model
+//! trained on one network can be applied to another. Knowledge of infrastructure enters as the
+//! service-class features: the model weighs them against behaviour, so a C&C on 443 still ranks
+//! by what it does.
 
+use crate::flow::protocol;
 use crate::window::Window;
 
 /// Feature names, in vector order. The model file must list the same.
 pub const NAMES: &[&str] = &[
     "graph_score",
     "seed_share",
-    "log_seed_clients",
-    "log_total_clients",
+    "client_reach",
     "log_contacts_per_client",
     "regularity",
-    "log_bytes_per_contact",
-    "log_packets_per_contact",
+    "log_bytes_per_packet",
+    "log_packet_rate",
     "failed_share",
     "active_share",
-    "common_service_port",
+    "infrastructure_service",
+    "web_service",
+    "iot_cloud_service",
+    "p2p_service",
     "log_mean_duration_s",
     "log_down_up_ratio",
-    "log_age_hours",
     "repeat_share",
+    "log_client_udp_fanout",
 ];
 
-/// Ports of services every subscriber uses (DNS, NTP, web, mail, DoT).
-pub(crate) fn common_service_port(protocol: u8, port: u16) -> bool {
-    matches!((protocol, port), (17, 53 | 123 | 443 | 853) | (6, 53 | 80 | 443 | 853 | 993 | 995 | 587 | 25 | 8443))
+/// The sign each feature's weight must have, from what is known of C&C servers and their
+/// look-alikes (0: either). Training leaves out a feature whose weight comes out the other way:
+/// on the lab's separable classes a fit can give, say, fast flows a positive weight because floods
+/// are already told apart by something else, and on other traffic that weight would lift a
+/// flooded web site above a C&C.
+pub(crate) const EXPECTED_SIGN: [i8; 17] = [
+    1,  // graph_score: bots' servers have bot clienteles
+    0,  // seed_share: overlaps the graph score
+    -1, // client_reach: a C&C reaches its bots, not the households
+    0,  // log_contacts_per_client
+    1,  // regularity: heartbeats and polls (BotFinder)
+    0,  // log_bytes_per_packet
+    -1, // log_packet_rate: floods and downloads are fast, a C&C session mostly idle
+    0,  // failed_share: a C&C down, or a scan target
+    0,  // active_share
+    -1, // infrastructure_service
+    0,  // web_service: Torii and others use 443
+    -1, // iot_cloud_service
+    -1, // p2p_service
+    0,  // log_mean_duration_s
+    0,  // log_down_up_ratio
+    1,  // repeat_share: bots come back
+    -1, // log_client_udp_fanout: P2P peers
+];
+
+/// Where the graph score sits in the vector.
+pub(crate) const GRAPH_SCORE: usize = 0;
+/// Where the regularity sits in the vector.
+pub(crate) const REGULARITY: usize = 4;
+
+/// What kind of well-known service a server port is. Households reach these whether infected or
+/// not; a C&C may sit on one of them (Torii uses 443), which is why they are features for the
+/// model to weigh and not exclusions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServiceClass {
+    /// DNS, DNS over TLS, NTP, DHCP, mDNS, SSDP.
+    Infrastructure,
+    /// HTTP and HTTPS (and QUIC), mail submission and retrieval.
+    Web,
+    /// MQTT, CoAP, XMPP and the like, which IoT devices keep open to their vendor's cloud.
+    IotCloud,
+    /// BitTorrent and eDonkey ports (DHT bootstrap routers, trackers, peers).
+    PeerToPeer,
+    /// Anything else.
+    Other,
+}
+
+/// The service class of a server port.
+pub(crate) fn service_class(proto: u8, port: u16) -> ServiceClass {
+    match (proto, port) {
+        (protocol::UDP | protocol::TCP, 53 | 853 | 123 | 67 | 68 | 5353 | 1900) => ServiceClass::Infrastructure,
+        (protocol::TCP, 80 | 443 | 8080 | 8443 | 25 | 465 | 587 | 993 | 995) | (protocol::UDP, 443) => {
+            ServiceClass::Web
+        }
+        (protocol::TCP, 1883 | 8883 | 5222 | 5223 | 8886 | 5671) | (protocol::UDP, 5683 | 5684) => {
+            ServiceClass::IotCloud
+        }
+        (protocol::UDP | protocol::TCP, 6881..=6889 | 51413 | 4662 | 4672) => ServiceClass::PeerToPeer,
+        _ => ServiceClass::Other,
+    }
+}
+
+/// What the window says about all clients, computed once per window.
+pub(crate) struct WindowContext {
+    /// Distinct clients seen.
+    pub(crate) clients: u64,
+    /// Per client: distinct UDP servers on unprivileged ports it contacted (P2P fan-out).
+    pub(crate) udp_fanout: Vec<u32>,
+}
+
+impl WindowContext {
+    pub(crate) fn new(window: &Window) -> Self {
+        let mut udp_fanout = vec![0u32; window.clients.len()];
+        for edge in &window.edges {
+            let key = &window.servers[edge.server as usize].key;
+            if key.protocol == protocol::UDP && key.port >= 1024 {
+                udp_fanout[edge.client as usize] = udp_fanout[edge.client as usize].saturating_add(1);
+            }
+        }
+        WindowContext { clients: window.clients.len() as u64, udp_fanout }
+    }
 }
 
 /// What the features are computed from, besides the window.
@@ -36,7 +127,6 @@ pub(crate) struct Context {
     pub(crate) graph_score: f64,
     pub(crate) seed_clients: u64,
     pub(crate) total_clients: u64,
-    pub(crate) age_hours: f64,
 }
 
 /// The regularity of contacts (1 - coefficient of variation of the gaps, 0..1) and the median
@@ -73,7 +163,32 @@ pub(crate) fn periodicity(window: &Window, server: usize) -> (f64, Option<f64>) 
     (regularity, (regularity >= 0.5).then(|| periods[periods.len() / 2]))
 }
 
-pub(crate) fn vector(window: &Window, server: usize, context: &Context, regularity: f64) -> Vec<f64> {
+/// The median UDP fan-out of a UDP server's clients: a P2P botnet's peers are reached by clients
+/// that reach hundreds of other UDP peers; a C&C's or resolver's clients reach few.
+fn client_udp_fanout(window: &Window, server: usize, whole: &WindowContext) -> f64 {
+    let s = &window.servers[server];
+    if s.key.protocol != protocol::UDP || s.edges.is_empty() {
+        return 0.0;
+    }
+    let mut fanouts: Vec<u32> =
+        s.edges.iter().map(|e| whole.udp_fanout[window.edges[*e as usize].client as usize]).collect();
+    fanouts.sort_unstable();
+    f64::from(fanouts[fanouts.len() / 2])
+}
+
+/// The mean packet size in log form, or NaN (unknown, which the model reads as average) when
+/// the records carry no packet counts: Zeek logs some connections (state OTH) with none.
+fn bytes_per_packet(bytes: u64, packets: u64) -> f64 {
+    if packets == 0 { f64::NAN } else { (bytes as f64 / packets as f64).ln_1p() }
+}
+
+pub(crate) fn vector(
+    window: &Window,
+    server: usize,
+    context: &Context,
+    whole: &WindowContext,
+    regularity: f64,
+) -> Vec<f64> {
     let s = &window.servers[server];
     let total = context.total_clients.max(1) as f64;
     let contacts = s.contacts.max(1) as f64;
@@ -83,21 +198,52 @@ pub(crate) fn vector(window: &Window, server: usize, context: &Context, regulari
         s.edges.iter().filter(|e| window.edges[**e as usize].contacts >= 2).count() as f64 / s.edges.len() as f64
     };
     let span = (window.end_ms - window.start_ms).max(1) as f64;
+    // A flow shorter than a second counts as one: single-packet exchanges are not floods.
+    let busy_seconds = (s.duration_ms as f64 / 1000.0).max(contacts);
+    let class = service_class(s.key.protocol, s.key.port);
+    let is = |wanted: ServiceClass| f64::from(u8::from(class == wanted));
     vec![
         context.graph_score,
         (context.seed_clients as f64 / total).min(1.0),
-        (context.seed_clients as f64).ln_1p(),
-        total.ln_1p(),
+        (total / whole.clients.max(1) as f64).min(1.0),
         (s.contacts as f64 / total).ln_1p(),
         regularity,
-        ((s.bytes_up as f64 + s.bytes_down as f64) / contacts).ln_1p(),
-        ((s.packets_up as f64 + s.packets_down as f64) / contacts).ln_1p(),
+        bytes_per_packet(s.bytes_up.saturating_add(s.bytes_down), s.packets_up.saturating_add(s.packets_down)),
+        (s.packets_up as f64 / busy_seconds).ln_1p(),
         s.failed as f64 / contacts,
         ((s.last_ms - s.first_ms).max(0) as f64 / span).min(1.0),
-        f64::from(u8::from(common_service_port(s.key.protocol, s.key.port))),
+        is(ServiceClass::Infrastructure),
+        is(ServiceClass::Web),
+        is(ServiceClass::IotCloud),
+        is(ServiceClass::PeerToPeer),
         (s.duration_ms as f64 / contacts / 1000.0).ln_1p(),
         (s.bytes_down as f64 / (s.bytes_up as f64 + 1.0)).ln_1p(),
-        context.age_hours.min(24.0 * 30.0).ln_1p(),
         repeat,
+        client_udp_fanout(window, server, whole).ln_1p(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_positions_match_the_names() {
+        assert_eq!(EXPECTED_SIGN.len(), NAMES.len());
+        assert_eq!(NAMES[GRAPH_SCORE], "graph_score");
+        assert_eq!(NAMES[REGULARITY], "regularity");
+    }
+
+    #[test]
+    fn well_known_ports_have_their_class_and_odd_ports_none() {
+        assert_eq!(service_class(protocol::UDP, 123), ServiceClass::Infrastructure);
+        assert_eq!(service_class(protocol::UDP, 53), ServiceClass::Infrastructure);
+        assert_eq!(service_class(protocol::TCP, 443), ServiceClass::Web);
+        assert_eq!(service_class(protocol::TCP, 8883), ServiceClass::IotCloud);
+        assert_eq!(service_class(protocol::UDP, 6881), ServiceClass::PeerToPeer);
+        assert_eq!(service_class(protocol::TCP, 23), ServiceClass::Other);
+        assert_eq!(service_class(protocol::TCP, 6667), ServiceClass::Other);
+        // The class is the protocol's: UDP 8883 is no MQTT.
+        assert_eq!(service_class(protocol::UDP, 8883), ServiceClass::Other);
+    }
 }

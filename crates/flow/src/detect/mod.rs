@@ -12,7 +12,7 @@ pub mod model;
 
 use botscope_model::{CncCandidate, DetectionMethod, Transport};
 use botscope_net::packet::Addr;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use uuid::Uuid;
 
 pub use features::NAMES as FEATURE_NAMES;
@@ -27,8 +27,12 @@ use crate::window::{ServerKey, Window};
 pub struct DetectConfig {
     /// Report servers scoring at least this.
     pub min_score: f64,
-    /// Score only servers with at least this many distinct seed clients.
+    /// Score only servers with at least this many distinct seed clients, counted over this
+    /// window and the `seed_memory_ms` before it (a C&C polled every hour or two rarely sees two
+    /// known bots in one window); the server must have one in this window.
     pub min_seed_clients: u64,
+    /// How far back seed clients count towards `min_seed_clients` (0: this window only).
+    pub seed_memory_ms: i64,
     /// Sensor name written into candidates.
     pub sensor: Option<String>,
     /// Also score servers at private, shared (CGNAT), link-local and multicast addresses. Off by
@@ -39,9 +43,21 @@ pub struct DetectConfig {
 
 impl Default for DetectConfig {
     fn default() -> Self {
-        DetectConfig { min_score: 0.5, min_seed_clients: 2, sensor: None, include_private: false }
+        DetectConfig {
+            min_score: 0.5,
+            min_seed_clients: 2,
+            seed_memory_ms: DEFAULT_SEED_MEMORY_MS,
+            sensor: None,
+            include_private: false,
+        }
     }
 }
+
+/// Seed clients count towards `min_seed_clients` for a day by default.
+pub const DEFAULT_SEED_MEMORY_MS: i64 = 24 * 3_600_000;
+
+/// Servers remembered with their recent seed clients at most; beyond it the memory starts over.
+const MAX_SEED_MEMORY: usize = 1_000_000;
 
 /// Private, shared, link-local, multicast and broadcast addresses.
 fn is_private(addr: Addr) -> bool {
@@ -127,18 +143,17 @@ impl DetectStats {
     }
 }
 
-/// Servers remembered across windows, for their age (bounded; cleared when full).
-const MAX_HISTORY: usize = 4_000_000;
-
 /// Scores windows one after another.
 pub struct Detector {
     model: Model,
     config: DetectConfig,
     /// What scoring did so far.
     pub stats: DetectStats,
-    first_seen: FxHashMap<ServerKey, i64>,
     /// Recently reported servers with their seed bots, for shared-bot similarity.
     recent: std::collections::VecDeque<(ServerKey, FxHashSet<Addr>)>,
+    /// Per server: seed clients seen in recent windows (at most `min_seed_clients`, each with the
+    /// end of the last window it was seen in).
+    seed_memory: rustc_hash::FxHashMap<ServerKey, Vec<(Addr, i64)>>,
 }
 
 /// Seed records a candidate cites at most, so one huge botnet cannot make a huge record.
@@ -149,10 +164,12 @@ const RECENT: usize = 512;
 /// Jaccard similarity of seed-bot sets from which two servers are said to share their bots.
 const SHARED_BOTS: f64 = 0.3;
 
+/// The Jaccard similarity of two seed-bot sets, 0 when they share fewer than two bots: with one
+/// known bot every server it uses "shares all its bots" with every other, which says nothing.
 fn jaccard(a: &FxHashSet<Addr>, b: &FxHashSet<Addr>) -> f64 {
     let common = a.iter().filter(|x| b.contains(*x)).count();
     let union = a.len() + b.len() - common;
-    if union == 0 { 0.0 } else { common as f64 / union as f64 }
+    if union == 0 || common < 2 { 0.0 } else { common as f64 / union as f64 }
 }
 
 fn millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
@@ -166,8 +183,8 @@ impl Detector {
             model,
             config,
             stats: DetectStats::default(),
-            first_seen: FxHashMap::default(),
             recent: Default::default(),
+            seed_memory: Default::default(),
         }
     }
 
@@ -178,18 +195,17 @@ impl Detector {
 
     fn scored(&mut self, window: &Window, seeds: &Seeds) -> Vec<(usize, ScoredServer, Option<f64>)> {
         let graph = graph::propagate(window, seeds);
-        if self.first_seen.len() > MAX_HISTORY {
-            self.first_seen.clear();
-        }
+        let whole = features::WindowContext::new(window);
         let mut out = Vec::new();
         self.stats.windows += 1;
         if graph.seed_clients.iter().any(|n| *n > 0) {
             self.stats.windows_with_seeds += 1;
         }
+        self.forget_seeds_before(window.end_ms - self.config.seed_memory_ms);
         for (i, server) in window.servers.iter().enumerate() {
-            let first = *self.first_seen.entry(server.key).or_insert(server.first_ms);
             let known_cnc = seeds.is_cnc(server.key.addr, server.key.port);
-            if graph.seed_clients[i] < self.config.min_seed_clients && !known_cnc {
+            let seed_clients = self.recent_seed_clients(window, i, graph.seed_clients[i]);
+            if seed_clients < self.config.min_seed_clients && !known_cnc {
                 if graph.seed_clients[i] > 0 {
                     self.stats.servers_below_min_seed_clients += 1;
                     self.stats.most_seed_clients_below_min =
@@ -212,10 +228,9 @@ impl Detector {
                 graph_score: graph.server[i],
                 seed_clients: graph.seed_clients[i],
                 total_clients: graph::total_clients(window, i),
-                age_hours: (window.end_ms - first).max(0) as f64 / 3_600_000.0,
             };
             let (regularity, period) = features::periodicity(window, i);
-            let features = features::vector(window, i, &context, regularity);
+            let features = features::vector(window, i, &context, &whole, regularity);
             let score = self.model.score(&features);
             self.stats.servers_scored += 1;
             self.stats.best_score = Some(self.stats.best_score.map_or(score, |best| best.max(score)));
@@ -232,6 +247,43 @@ impl Detector {
             ));
         }
         out
+    }
+
+    /// Drops remembered seed clients last seen before `cutoff`.
+    fn forget_seeds_before(&mut self, cutoff: i64) {
+        if self.config.seed_memory_ms <= 0 {
+            return;
+        }
+        if self.seed_memory.len() > MAX_SEED_MEMORY {
+            self.seed_memory.clear();
+        }
+        self.seed_memory.retain(|_, seen| {
+            seen.retain(|(_, at)| *at > cutoff);
+            !seen.is_empty()
+        });
+    }
+
+    /// Distinct seed clients of server `i` in this window and, when it has one here, in the
+    /// remembered windows before (counted up to `min_seed_clients`, which is all that matters).
+    fn recent_seed_clients(&mut self, window: &Window, i: usize, in_window: u64) -> u64 {
+        let wanted = self.config.min_seed_clients as usize;
+        if in_window == 0 || in_window >= self.config.min_seed_clients || self.config.seed_memory_ms <= 0 {
+            return in_window;
+        }
+        let server = &window.servers[i];
+        let seen = self.seed_memory.entry(server.key).or_default();
+        for e in &server.edges {
+            let (addr, bot) = window.clients[window.edges[*e as usize].client as usize];
+            if !bot {
+                continue;
+            }
+            if let Some(entry) = seen.iter_mut().find(|(a, _)| *a == addr) {
+                entry.1 = entry.1.max(window.end_ms);
+            } else if seen.len() < wanted {
+                seen.push((addr, window.end_ms));
+            }
+        }
+        (seen.len() as u64).max(in_window)
     }
 
     /// The window's C&C candidates, best first.
@@ -287,7 +339,7 @@ impl Detector {
                 let f = &s.features;
                 let (seed_clients, total_clients) = (s.seed_clients, s.total_clients);
                 let mut methods = Vec::new();
-                if f[0] >= 0.5 {
+                if f[features::GRAPH_SCORE] >= 0.5 {
                     methods.push(DetectionMethod::Graph);
                 }
                 // The model's own verdict, whatever --min-score lets through.
@@ -302,10 +354,10 @@ impl Detector {
                 seed_refs.truncate(MAX_SEED_REFS);
                 let mut evidence = vec![
                     format!("{seed_clients} of {total_clients} clients are known bots"),
-                    format!("graph score {:.2}", f[0]),
+                    format!("graph score {:.2}", f[features::GRAPH_SCORE]),
                 ];
                 if let Some(p) = period {
-                    evidence.push(format!("contacts recur every {p:.0} s (regularity {:.2})", f[5]));
+                    evidence.push(format!("contacts recur every {p:.0} s (regularity {:.2})", f[features::REGULARITY]));
                 }
                 if let Some((other, similarity, same_window)) = shared {
                     evidence.push(format!(
@@ -325,6 +377,12 @@ impl Detector {
                         evidence.push(format!("{name} raises the score by {weight:.2}"));
                     }
                 }
+                // What held it back most, so a low score can be read too.
+                if let Some((name, weight)) = self.model.bottom_contribution(f)
+                    && weight < 0.0
+                {
+                    evidence.push(format!("{name} lowers the score by {:.2}", -weight));
+                }
                 CncCandidate {
                     id: None,
                     window_start: millis(window.start_ms),
@@ -332,7 +390,9 @@ impl Detector {
                     ip: s.key.addr.to_ip(),
                     port: s.key.port,
                     protocol: if s.key.protocol == protocol::UDP { Transport::Udp } else { Transport::Tcp },
-                    score: (s.score * 10_000.0).round() / 10_000.0,
+                    // Four decimals, and never printed as certainty: a calibrated model reaches
+                    // 0.99995 only on overwhelming evidence, and "1.0" would tie such servers.
+                    score: ((s.score * 10_000.0).round() / 10_000.0).min(0.9999),
                     rank: rank as u32 + 1,
                     methods,
                     seed_clients,
@@ -350,3 +410,6 @@ impl Detector {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

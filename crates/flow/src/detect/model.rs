@@ -1,20 +1,32 @@
-//! The learned model: logistic regression over standardised per-server features.
+//! The learned model: logistic regression over standardised per-server features, calibrated.
 //!
 //! Trained by `botscope flow train` (linfa's logistic regression) and stored as plain JSON, so
-//! a reviewer can read the weights; inference is a dot product.
+//! a reviewer can read the weights; inference is a dot product. Two things keep the score a
+//! probability that ranks on traffic unlike the training's:
+//!
+//! - Standardised features are clipped to ±[`CLIP`]: one feature far outside anything seen in
+//!   training (a flood's packet rate, a server with ten thousand bots) moves the score as much as
+//!   a large training value does, not without bound.
+//! - Platt scaling: the logit is mapped through `sigmoid(a·z + b)`, with `a` and `b` fitted on
+//!   out-of-fold logits (each training input scored by a model fitted without it) and Platt's
+//!   smoothed targets. A logistic regression fitted on separable data is overconfident; fitted
+//!   this way the score says how often such servers were C&C in inputs the weights never saw.
 
 use serde::{Deserialize, Serialize};
 
-use super::features::NAMES;
+use super::features::{EXPECTED_SIGN, NAMES};
 
 /// The shipped model, trained on lab ISPs (see `docs/flow.md`).
 const SHIPPED: &str = include_str!("../../../../data/flow-model.json");
+
+/// Standardised features are clipped to this many standard deviations.
+pub const CLIP: f64 = 4.0;
 
 /// A trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
-    /// Format version (1).
+    /// Format version (2: calibrated, clipped).
     pub version: u32,
     /// Feature names, in order; must equal the analyser's.
     pub features: Vec<String>,
@@ -26,6 +38,9 @@ pub struct Model {
     pub weights: Vec<f64>,
     /// Intercept.
     pub bias: f64,
+    /// Platt scaling `[a, b]`: the score is `sigmoid(a * logit + b)` (`[1, 0]` is none).
+    #[serde(default = "identity")]
+    pub calibration: [f64; 2],
     /// What it was trained on, in words.
     #[serde(default)]
     pub trained_on: String,
@@ -55,6 +70,14 @@ pub enum ModelError {
     Training(String),
 }
 
+fn identity() -> [f64; 2] {
+    [1.0, 0.0]
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
 impl Model {
     /// The model shipped in `data/flow-model.json`.
     pub fn shipped() -> Result<Self, ModelError> {
@@ -72,44 +95,115 @@ impl Model {
             return Err(ModelError::Inconsistent("mean, scale and weights need one value per feature"));
         }
         let finite = model.mean.iter().chain(&model.scale).chain(&model.weights).all(|v| v.is_finite());
-        if !finite || !model.bias.is_finite() || model.scale.iter().any(|s| *s <= 0.0) {
-            return Err(ModelError::Inconsistent("values must be finite and scales positive"));
+        let calibrated = model.calibration.iter().all(|v| v.is_finite()) && model.calibration[0] > 0.0;
+        if !finite || !model.bias.is_finite() || !calibrated || model.scale.iter().any(|s| *s <= 0.0) {
+            return Err(ModelError::Inconsistent(
+                "values must be finite, scales positive and the calibration slope positive",
+            ));
         }
         Ok(model)
     }
 
-    /// The probability that a server with these features is a C&C server.
-    pub fn score(&self, features: &[f64]) -> f64 {
+    /// A feature's standardised, clipped value; an unknown (NaN) one counts as average.
+    fn standardised(x: f64, mean: f64, scale: f64) -> f64 {
+        if x.is_nan() { 0.0 } else { ((x - mean) / scale).clamp(-CLIP, CLIP) }
+    }
+
+    /// One feature's standardised, clipped value times its weight.
+    fn term(x: f64, mean: f64, scale: f64, weight: f64) -> f64 {
+        weight * Self::standardised(x, mean, scale)
+    }
+
+    /// The uncalibrated logit: what the ranking follows.
+    pub fn logit(&self, features: &[f64]) -> f64 {
         let z: f64 = self.bias
             + features
                 .iter()
                 .zip(&self.mean)
                 .zip(&self.scale)
                 .zip(&self.weights)
-                .map(|(((x, m), s), w)| w * (x - m) / s)
+                .map(|(((x, m), s), w)| Self::term(*x, *m, *s, *w))
                 .sum::<f64>();
-        // Opposing infinite terms cancel to NaN; such a server is given no confidence at all.
-        if z.is_nan() {
+        // A NaN feature (none should reach here) gives no confidence at all.
+        if z.is_nan() { f64::NEG_INFINITY } else { z }
+    }
+
+    /// The calibrated probability that a server with these features is a C&C server.
+    pub fn score(&self, features: &[f64]) -> f64 {
+        let z = self.logit(features);
+        if z == f64::NEG_INFINITY {
             return 0.0;
         }
-        1.0 / (1.0 + (-z).exp())
+        sigmoid(self.calibration[0] * z + self.calibration[1])
+    }
+
+    /// The feature that pulled this score down most, with its contribution (on the logit).
+    pub fn bottom_contribution(&self, features: &[f64]) -> Option<(&'static str, f64)> {
+        self.contributions(features).into_iter().min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    fn contributions(&self, features: &[f64]) -> Vec<(&'static str, f64)> {
+        NAMES
+            .iter()
+            .zip(features.iter().zip(&self.mean).zip(&self.scale).zip(&self.weights))
+            .map(|(name, (((x, m), s), w))| (*name, self.calibration[0] * Self::term(*x, *m, *s, *w)))
+            .collect()
     }
 
     /// The features that pushed this score up most, with their contributions.
     pub fn top_contributions(&self, features: &[f64], k: usize) -> Vec<(&'static str, f64)> {
-        let mut parts: Vec<(&'static str, f64)> = NAMES
-            .iter()
-            .zip(features.iter().zip(&self.mean).zip(&self.scale).zip(&self.weights))
-            .map(|(name, (((x, m), s), w))| (*name, w * (x - m) / s))
-            .collect();
+        let mut parts = self.contributions(features);
         parts.sort_by(|a, b| b.1.total_cmp(&a.1));
         parts.truncate(k);
         parts
     }
 
     /// Fits a model to labelled feature rows with linfa's logistic regression (L2 penalty
-    /// `alpha`).
-    pub fn train(rows: &[Vec<f64>], labels: &[bool], alpha: f64, trained_on: String) -> Result<Self, ModelError> {
+    /// `alpha`) and calibrates it. `groups` names each row's input (one flow file): the
+    /// calibration is fitted on logits of each group scored by a model fitted without it, so
+    /// at least two groups with C&C rows are needed for it; with fewer, the model stays
+    /// uncalibrated (`[1, 0]`).
+    pub fn train(
+        rows: &[Vec<f64>],
+        labels: &[bool],
+        groups: &[usize],
+        alpha: f64,
+        trained_on: String,
+    ) -> Result<Self, ModelError> {
+        if groups.len() != rows.len() {
+            return Err(ModelError::Training("one group per row is needed".into()));
+        }
+        let mut model = Self::fit(rows, labels, alpha, trained_on)?;
+        let mut names: Vec<usize> = groups.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        let mut held_out: Vec<(f64, bool)> = Vec::new();
+        for group in &names {
+            let (mut train_rows, mut train_labels) = (Vec::new(), Vec::new());
+            for ((row, label), g) in rows.iter().zip(labels).zip(groups) {
+                if g != group {
+                    train_rows.push(row.clone());
+                    train_labels.push(*label);
+                }
+            }
+            // A fold without both classes cannot be fitted; it adds no calibration rows.
+            let Ok(fold) = Self::fit(&train_rows, &train_labels, alpha, String::new()) else {
+                continue;
+            };
+            for ((row, label), g) in rows.iter().zip(labels).zip(groups) {
+                if g == group {
+                    held_out.push((fold.logit(row), *label));
+                }
+            }
+        }
+        let folds_with_cnc = names.iter().filter(|g| groups.iter().zip(labels).any(|(h, l)| h == *g && *l)).count();
+        if folds_with_cnc >= 2 {
+            model.calibration = platt(&held_out);
+        }
+        Ok(model)
+    }
+
+    fn fit(rows: &[Vec<f64>], labels: &[bool], alpha: f64, trained_on: String) -> Result<Self, ModelError> {
         use linfa::prelude::*;
         use linfa_logistic::LogisticRegression;
         let n = NAMES.len();
@@ -123,46 +217,226 @@ impl Model {
                 labels.len()
             )));
         }
-        let count = rows.len() as f64;
-        let mean: Vec<f64> = (0..n).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / count).collect();
+        // Means and spreads over the known values; unknown (NaN) ones are left out.
+        let known = |j: usize| rows.iter().map(move |r| r[j]).filter(|v| !v.is_nan());
+        let mean: Vec<f64> = (0..n)
+            .map(|j| {
+                let count = known(j).count().max(1) as f64;
+                known(j).sum::<f64>() / count
+            })
+            .collect();
         let scale: Vec<f64> = (0..n)
             .map(|j| {
-                let var = rows.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / count;
+                let count = known(j).count().max(1) as f64;
+                let var = known(j).map(|v| (v - mean[j]).powi(2)).sum::<f64>() / count;
                 if var.sqrt() > 1e-9 { var.sqrt() } else { 1.0 }
             })
             .collect();
         let mut records = ndarray::Array2::<f64>::zeros((rows.len(), n));
         for (i, row) in rows.iter().enumerate() {
             for j in 0..n {
-                records[[i, j]] = (row[j] - mean[j]) / scale[j];
+                records[[i, j]] = Self::standardised(row[j], mean[j], scale[j]);
             }
         }
         let targets = ndarray::Array1::from_iter(labels.iter().copied());
-        let dataset = Dataset::new(records, targets);
-        let fitted = LogisticRegression::default()
-            .alpha(alpha)
-            .max_iterations(300)
-            .fit(&dataset)
-            .map_err(|e| ModelError::Training(e.to_string()))?;
-        let mut model = Model {
-            version: 1,
-            features: NAMES.iter().map(|s| s.to_string()).collect(),
-            mean,
-            scale,
-            weights: fitted.params().to_vec(),
-            bias: fitted.intercept(),
-            trained_on,
-        };
-        // linfa orders the two classes itself; make sure the score is that of "C&C".
-        let average = |want: bool| {
-            let picked: Vec<f64> =
-                rows.iter().zip(labels).filter(|(_, l)| **l == want).map(|(r, _)| model.score(r)).collect();
-            picked.iter().sum::<f64>() / picked.len() as f64
-        };
-        if average(true) < average(false) {
-            model.weights.iter_mut().for_each(|w| *w = -*w);
-            model.bias = -model.bias;
+        // Features whose weight came out against what is known of them are left out and the rest
+        // refitted, one at a time (see `features::EXPECTED_SIGN`).
+        let mut left_out = vec![false; n];
+        loop {
+            let mut columns = records.clone();
+            for (j, out) in left_out.iter().enumerate() {
+                if *out {
+                    columns.column_mut(j).fill(0.0);
+                }
+            }
+            let dataset = Dataset::new(columns, targets.clone());
+            let fitted = LogisticRegression::default()
+                .alpha(alpha)
+                .max_iterations(300)
+                .fit(&dataset)
+                .map_err(|e| ModelError::Training(e.to_string()))?;
+            let mut model = Model {
+                version: 2,
+                features: NAMES.iter().map(|s| s.to_string()).collect(),
+                mean: mean.clone(),
+                scale: scale.clone(),
+                weights: fitted.params().to_vec(),
+                bias: fitted.intercept(),
+                calibration: identity(),
+                trained_on: trained_on.clone(),
+            };
+            for (w, out) in model.weights.iter_mut().zip(&left_out) {
+                if *out {
+                    *w = 0.0;
+                }
+            }
+            // linfa orders the two classes itself; make sure the score is that of "C&C".
+            let average = |want: bool| {
+                let picked: Vec<f64> =
+                    rows.iter().zip(labels).filter(|(_, l)| **l == want).map(|(r, _)| model.logit(r)).collect();
+                picked.iter().sum::<f64>() / picked.len() as f64
+            };
+            if average(true) < average(false) {
+                model.weights.iter_mut().for_each(|w| *w = -*w);
+                model.bias = -model.bias;
+            }
+            let wrong = model
+                .weights
+                .iter()
+                .zip(EXPECTED_SIGN)
+                .enumerate()
+                .filter(|(_, (w, sign))| **w * f64::from(*sign) < 0.0)
+                .max_by(|a, b| a.1.0.abs().total_cmp(&b.1.0.abs()))
+                .map(|(j, _)| j);
+            match wrong {
+                Some(j) if !left_out[j] => left_out[j] = true,
+                _ => return Ok(model),
+            }
         }
-        Ok(model)
+    }
+}
+
+/// Platt's fit of `sigmoid(a·z + b)` to `(logit, label)` pairs, by Newton's method on the log
+/// loss with his smoothed targets (`(N₊+1)/(N₊+2)` and `1/(N₋+2)`), which keep a separable set
+/// from driving `a` to infinity. Falls back to `[1, 0]` if the fit does not converge to a
+/// positive slope.
+pub fn platt(points: &[(f64, bool)]) -> [f64; 2] {
+    let positives = points.iter().filter(|(_, y)| *y).count() as f64;
+    let negatives = points.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return identity();
+    }
+    let hi = (positives + 1.0) / (positives + 2.0);
+    let lo = 1.0 / (negatives + 2.0);
+    let points: Vec<(f64, f64)> =
+        points.iter().filter(|(z, _)| z.is_finite()).map(|(z, y)| (*z, if *y { hi } else { lo })).collect();
+    // The negative log-likelihood, computed stably from the logit.
+    let loss = |a: f64, b: f64| -> f64 {
+        points
+            .iter()
+            .map(|(z, t)| {
+                let f = a * z + b;
+                // log(1 + e^f) - t f, without overflow either way.
+                let soft = if f > 0.0 { f + (-f).exp().ln_1p() } else { f.exp().ln_1p() };
+                soft - t * f
+            })
+            .sum()
+    };
+    let (mut a, mut b) = (1.0f64, 0.0f64);
+    let mut current = loss(a, b);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-12, 0.0, 1e-12);
+        for (z, t) in &points {
+            let p = sigmoid(a * z + b);
+            let d = p - t;
+            let w = (p * (1.0 - p)).max(1e-12);
+            ga += d * z;
+            gb += d;
+            haa += w * z * z;
+            hab += w * z;
+            hbb += w;
+        }
+        if ga.abs() < 1e-9 && gb.abs() < 1e-9 {
+            break;
+        }
+        let det = haa * hbb - hab * hab;
+        if det <= 0.0 {
+            break;
+        }
+        let da = -(hbb * ga - hab * gb) / det;
+        let db = -(haa * gb - hab * ga) / det;
+        // Backtracking: halve the Newton step until the loss falls enough (Armijo).
+        let mut step = 1.0;
+        let slope = ga * da + gb * db;
+        let mut moved = false;
+        while step >= 1e-10 {
+            let (na, nb) = (a + step * da, b + step * db);
+            let next = loss(na, nb);
+            if next <= current + 1e-4 * step * slope {
+                a = na;
+                b = nb;
+                current = next;
+                moved = true;
+                break;
+            }
+            step /= 2.0;
+        }
+        if !moved || (step * da).abs() < 1e-10 && (step * db).abs() < 1e-10 {
+            break;
+        }
+    }
+    if a.is_finite() && b.is_finite() && a > 0.0 { [a, b] } else { identity() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platt_on_separable_points_stays_below_certainty() {
+        let mut points: Vec<(f64, bool)> = (0..200).map(|i| (-10.0 - f64::from(i % 7), false)).collect();
+        points.extend((0..20).map(|i| (10.0 + f64::from(i % 5), true)));
+        let [a, b] = platt(&points);
+        assert!(a > 0.0);
+        let top = sigmoid(a * 14.0 + b);
+        assert!(top < 1.0 && top > 0.9, "{top}");
+        assert!(sigmoid(a * -16.0 + b) < 0.05);
+    }
+
+    #[test]
+    fn platt_recovers_a_known_scaling() {
+        // Labels drawn so that P(y | z) = sigmoid(0.5 z - 1): the fit comes back near (0.5, -1).
+        let mut state = 7u64;
+        let mut points = Vec::new();
+        for i in 0..20_000 {
+            let z = f64::from(i % 41) - 20.0;
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            points.push((z, u < sigmoid(0.5 * z - 1.0)));
+        }
+        let [a, b] = platt(&points);
+        assert!((a - 0.5).abs() < 0.05 && (b + 1.0).abs() < 0.1, "{a} {b}");
+    }
+
+    #[test]
+    fn a_weight_against_its_expected_sign_leaves_the_feature_out() {
+        // Packet rate (expected: no higher for C&C) made to rise with the label here.
+        let mut state = 3u64;
+        let mut unit = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut rows, mut labels) = (Vec::new(), Vec::new());
+        for i in 0..600 {
+            let label = i % 5 == 0;
+            let mut row: Vec<f64> = (0..NAMES.len()).map(|_| unit()).collect();
+            row[0] = if label { 0.7 } else { 0.3 } + 0.4 * unit();
+            row[6] = if label { 3.0 } else { 1.0 } + unit();
+            rows.push(row);
+            labels.push(label);
+        }
+        let groups = vec![0; rows.len()];
+        let model = Model::train(&rows, &labels, &groups, 1.0, String::new()).unwrap();
+        assert_eq!(NAMES[6], "log_packet_rate");
+        assert_eq!(model.weights[6], 0.0);
+        assert!(model.weights[0] > 0.0);
+        // One group: nothing is held out, so no calibration.
+        assert_eq!(model.calibration, [1.0, 0.0]);
+    }
+
+    #[test]
+    fn a_feature_far_outside_training_moves_the_logit_a_bounded_amount() {
+        let mut model = Model::shipped().unwrap();
+        let row = model.mean.clone();
+        let base = model.logit(&row);
+        let mut extreme = row.clone();
+        let j = (0..model.weights.len())
+            .max_by(|a, b| model.weights[*a].abs().total_cmp(&model.weights[*b].abs()))
+            .unwrap();
+        extreme[j] = model.mean[j] + 1e12 * model.scale[j];
+        let moved = (model.logit(&extreme) - base).abs();
+        assert!(moved <= model.weights[j].abs() * CLIP + 1e-9, "{moved}");
+        model.calibration = [1.0, 0.0];
+        assert!(model.score(&extreme) < 1.0);
     }
 }

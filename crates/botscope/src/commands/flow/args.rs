@@ -11,10 +11,12 @@ initiator, a seed bot or the end with the higher port is) and gathered into a gr
 and servers (address, port, protocol). Graph mining scores each server by the share of its \
 clients that are bots: the --seeds, plus bots inferred through servers they share with seeds. A \
 learned model (logistic regression, data/flow-model.json or --model; retrain with `botscope flow \
-train`) combines that score with the server's behaviour: how regularly clients come back, bytes \
-and packets per flow, durations, failed connections, port, age, and how many of its clients \
-return. Only servers with at least --min-seed-clients seed clients (or known C&C from the \
-seeds) are scored; those scoring --min-score or more are written as `cnc` records \
+train`) combines that score with the server's behaviour: how regularly clients come back, packet \
+sizes and rates, durations, failed connections, what kind of service its port is (DNS/NTP, web, \
+IoT cloud, P2P), how many households reach it, and how many of its clients return; the score is \
+calibrated (a probability, never 1.0; docs/flow.md says what it means and its limits). Only \
+servers with at least --min-seed-clients seed clients over the window and --seed-memory before \
+it (or known C&C from the seeds) are scored; those scoring --min-score or more are written as `cnc` records \
 (docs/formats.md). They count clients and never name one: no subscriber address leaves the \
 analyser, and servers inside --subscribers or listed as bots in the seeds are never reported.
 
@@ -101,8 +103,10 @@ Each --input is paired with the --truth at the same position (a `botscope lab fl
 file: its cnc lines are the positives while active; every other scored server is a negative) \
 and with --seeds at the same position (or, without --seeds, the truth's bots with --withhold of \
 them left out, as a telescope would miss some). The features of every scored server in every \
-window become training rows; linfa's logistic regression (L2 penalty --alpha) fits the weights. \
-Writes the model as JSON (--out; the shipped one is data/flow-model.json) and prints how it does \
+window become training rows; linfa's logistic regression (L2 penalty --alpha) fits the weights, \
+and Platt scaling, fitted on each input's rows scored by a model trained without it, calibrates \
+the score (needs two or more inputs with C&C rows). The shipped model: six lab ISPs, --withhold \
+0.4 --alpha 30 (bench/detection/run repeats it). Writes the model as JSON (--out; the shipped one is data/flow-model.json) and prints how it does \
 on its own training rows. Judge it with `botscope flow evaluate` on other seeds.";
 
 pub const FLOW_TRAIN_EXAMPLES: &str = "\
@@ -168,9 +172,15 @@ pub struct FlowAnalysisArgs {
     #[arg(long, value_name = "X", default_value_t = 0.5)]
     pub min_score: f64,
 
-    /// Score only servers with at least this many distinct seed clients in the window
+    /// Score only servers with at least this many distinct seed clients in the window, counting
+    /// those seen in the --seed-memory before it too (the server needs one in the window itself)
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub min_seed_clients: u64,
+
+    /// How long seed clients count towards --min-seed-clients after their window: a C&C polled
+    /// every hour or two seldom sees two known bots in one window. `0` counts each window alone
+    #[arg(long, value_name = "DUR", default_value = "24h")]
+    pub seed_memory: String,
 
     /// Servers kept per window at most (memory bound; further ones are counted)
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]

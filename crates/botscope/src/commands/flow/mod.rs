@@ -46,6 +46,8 @@ fn setup(args: &FlowAnalysisArgs) -> anyhow::Result<AnalysisConfig> {
     };
     let late_seconds = super::parse_seconds(&args.late, "--late")?;
     anyhow::ensure!(late_seconds <= 7 * 86_400, "--late must be between 0s and 7d");
+    let seed_memory_seconds = super::parse_seconds(&args.seed_memory, "--seed-memory")?;
+    anyhow::ensure!(seed_memory_seconds <= 30 * 86_400, "--seed-memory must be between 0s and 30d");
     let prefixes = super::parse_prefixes(&args.subscribers, "--subscribers")?;
     anyhow::ensure!((0.0..=1.0).contains(&args.min_score), "--min-score must be between 0 and 1");
     anyhow::ensure!(args.min_seed_clients >= 1, "--min-seed-clients must be at least 1");
@@ -70,6 +72,7 @@ fn setup(args: &FlowAnalysisArgs) -> anyhow::Result<AnalysisConfig> {
         detect: DetectConfig {
             min_score: args.min_score,
             min_seed_clients: args.min_seed_clients,
+            seed_memory_ms: seed_memory_seconds as i64 * 1000,
             sensor: args.sensor.clone(),
             include_private: args.include_private,
         },

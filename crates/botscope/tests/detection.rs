@@ -1,0 +1,151 @@
+//! C&C detection judged on traffic the model was never trained on: real IoT-23 captures (each
+//! device its own only seed) and a second traffic model written apart from `lab flows`
+//! (`bench/detection/independent.py`). The shipped model is trained on the lab generator only.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+
+use common::Scratch;
+use serde_json::Value;
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The labelled C&C endpoints of an IoT-23 Zeek log (label columns at the end of each line).
+fn labelled_cnc(path: &str) -> HashSet<(String, u64)> {
+    let mut text = String::new();
+    if path.ends_with(".gz") {
+        flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut text).unwrap();
+    } else {
+        text = std::fs::read_to_string(path).unwrap();
+    }
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.contains("C&C"))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[4].to_string(), f[5].parse().unwrap())
+        })
+        .collect()
+}
+
+fn capture(name: &str) -> String {
+    format!("{}/tests/data/iot23/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every window's candidates, best first.
+fn by_window(candidates: &[Value]) -> BTreeMap<String, Vec<&Value>> {
+    let mut windows: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for c in candidates {
+        windows.entry(c["window_start"].as_str().unwrap().to_string()).or_default().push(c);
+    }
+    // A revised window (late flows) is emitted again: its last emission is what stands.
+    for list in windows.values_mut() {
+        let last_first = list.iter().rposition(|c| c["rank"] == 1).unwrap();
+        list.drain(..last_first);
+        list.sort_by_key(|c| c["rank"].as_u64());
+    }
+    windows
+}
+
+#[test]
+fn real_captures_rank_every_labelled_cnc_above_every_other_server_with_one_seed() {
+    for (file, bot) in [
+        ("CTU-IoT-Malware-Capture-8-1.conn.log.labeled.gz", "192.168.100.113"),
+        ("CTU-IoT-Malware-Capture-21-1.conn.log.labeled.gz", "192.168.100.113"),
+        ("CTU-IoT-Malware-Capture-34-1.conn.log.labeled.excerpt", "192.168.1.195"),
+    ] {
+        let scratch = Scratch::new();
+        let path = capture(file);
+        let cnc = labelled_cnc(&path);
+        assert!(!cnc.is_empty(), "{file} labels no C&C");
+        scratch.write("bot.txt", format!("{bot}\n"));
+        let run = scratch
+            .run(&[
+                "flow",
+                "analyze",
+                "--format",
+                "zeek",
+                "--input",
+                &path,
+                "--seeds",
+                "bot.txt",
+                "--min-seed-clients",
+                "1",
+                "--window",
+                "1d",
+                "--min-score",
+                "0",
+            ])
+            .ok();
+        let candidates = lines(&run.stdout);
+        let mut found = false;
+        for (window, list) in by_window(&candidates) {
+            let is_cnc =
+                |c: &Value| cnc.contains(&(c["ip"].as_str().unwrap().to_string(), c["port"].as_u64().unwrap()));
+            let worst_cnc = list.iter().filter(|c| is_cnc(c)).map(|c| c["rank"].as_u64().unwrap()).max();
+            let best_other = list.iter().filter(|c| !is_cnc(c)).map(|c| c["rank"].as_u64().unwrap()).min();
+            if let (Some(worst), Some(best)) = (worst_cnc, best_other) {
+                assert!(worst < best, "{file} {window}: a C&C at rank {worst}, another server at {best}:\n{list:#?}");
+            }
+            found |= worst_cnc.is_some();
+            // A calibrated score: nothing is certain, so nothing ties at the top.
+            assert!(list.iter().all(|c| c["score"].as_f64().unwrap() < 1.0), "{file} {window}");
+        }
+        assert!(found, "{file}: the C&C was never scored:\n{}", run.stdout);
+    }
+}
+
+/// The second traffic model (never trained on): the C&C servers are found, each ranks above
+/// every other server in its window, and P2P botnets (no C&C) give none. Small and bounded: 400
+/// households for 12 hours, files only.
+///
+/// Torii-like C&C (one short TLS check-in per bot every 40-110 minutes) is left out of these
+/// counts: in hourly windows it has no regularity or repeat to show and scores low. That is a
+/// known gap (docs/flow.md, "What the score means, and its limits"; bench/README.md), not hidden
+/// here: bench/detection/run reports it.
+#[test]
+fn independent_traffic_model_puts_cnc_first_and_p2p_botnets_give_no_cnc() {
+    let scratch = Scratch::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/detection/independent.py");
+    let out = scratch.path("isp");
+    let generated = std::process::Command::new("python3")
+        .args([script, "generate", "--out", out.to_str().unwrap(), "--seed", "21", "--subscribers", "400"])
+        .args(["--hours", "12", "--withhold", "0.3"])
+        .output()
+        .expect("python3 runs");
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let flows = out.join("flows.jsonl");
+    let seeds = out.join("seeds.txt");
+    let run = scratch
+        .run(&[
+            "flow",
+            "analyze",
+            "--input",
+            flows.to_str().unwrap(),
+            "--seeds",
+            seeds.to_str().unwrap(),
+            "--subscribers",
+            "198.18.0.0/15",
+            "--min-score",
+            "0",
+        ])
+        .ok();
+    scratch.write("candidates.jsonl", &run.stdout);
+    let scored = std::process::Command::new("python3")
+        .args([script, "score", "--ignore-family", "torii", "--truth", out.join("truth.jsonl").to_str().unwrap()])
+        .arg("--candidates")
+        .arg(scratch.path("candidates.jsonl"))
+        .output()
+        .expect("python3 runs");
+    assert!(scored.status.success(), "{}", String::from_utf8_lossy(&scored.stderr));
+    let result: Value = serde_json::from_slice(&scored.stdout).unwrap();
+    assert_eq!(result["windows_with_a_negative_above_a_cnc"], 0, "{result:#}");
+    assert_eq!(result["p2p_false_cnc"], 0, "{result:#}");
+    assert_eq!(result["false_positives"], 0, "{result:#}");
+    assert_eq!(result["scores_of_one"], 0, "{result:#}");
+    assert!(result["tpr_at_fpr_0_1_percent"].as_f64().unwrap() >= 0.95, "{result:#}");
+}

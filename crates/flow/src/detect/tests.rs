@@ -1,0 +1,256 @@
+//! Each hard-negative class against a C&C in one window, scored by the shipped model.
+//!
+//! The window is built here flow by flow (NetFlow-style, one record per direction), with its own
+//! numbers, not by either traffic generator: it checks that each class is told apart by the
+//! behaviour the features describe, and that none of them saturates.
+
+use botscope_net::packet::Addr;
+
+use super::{DetectConfig, Detector, Model};
+use crate::flow::{Flow, protocol};
+use crate::seeds::Seeds;
+use crate::window::{Subscribers, Window, WindowConfig};
+
+const HOUR: i64 = 3_600_000;
+const T0: i64 = 1_793_577_600_000;
+
+fn client(i: u32) -> Addr {
+    Addr::v4(0xc612_0000 + i) // 198.18.0.0/15
+}
+
+fn server(a: u8, b: u8) -> Addr {
+    Addr::v4(u32::from_be_bytes([45, 33, a, b]))
+}
+
+struct Builder {
+    flows: Vec<Flow>,
+    state: u64,
+}
+
+impl Builder {
+    fn below(&mut self, n: u64) -> u64 {
+        self.state = self.state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.state >> 33) % n.max(1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn connection(
+        &mut self,
+        from: Addr,
+        to: Addr,
+        port: u16,
+        proto: u8,
+        start: i64,
+        duration: i64,
+        up: (u64, u64),
+        down: Option<(u64, u64)>,
+    ) {
+        let sport = 32_768 + self.below(20_000) as u16;
+        let flags = if proto == protocol::TCP { if down.is_some() { 0x1b } else { 0x02 } } else { 0 };
+        let flow = |src, dst, src_port, dst_port, (packets, bytes), tcp_flags| Flow {
+            start_ms: start,
+            end_ms: start + duration,
+            src,
+            dst,
+            src_port,
+            dst_port,
+            protocol: proto,
+            tcp_flags,
+            packets,
+            bytes,
+            reply_packets: 0,
+            reply_bytes: 0,
+        };
+        self.flows.push(flow(from, to, sport, port, up, flags));
+        if let Some(down) = down {
+            self.flows.push(flow(to, from, port, sport, down, flags));
+        }
+    }
+}
+
+const CNC_PORT: u16 = 6667;
+
+fn cnc() -> Addr {
+    server(1, 1)
+}
+
+/// The servers of one window, by class: (address, port, protocol, class).
+fn hard_negatives() -> Vec<(Addr, u16, u8, &'static str)> {
+    vec![
+        (server(2, 1), 80, protocol::TCP, "ddos victim, one-way SYN flood"),
+        (server(2, 2), 443, protocol::TCP, "ddos victim, HTTP flood answered"),
+        (server(3, 1), 8883, protocol::TCP, "iot cloud, MQTT keep-alives"),
+        (Addr::v4(0x0808_0808), 53, protocol::UDP, "public resolver the bots look their C&C up at"),
+        (server(4, 1), 123, protocol::UDP, "ntp pool"),
+        (server(5, 1), 443, protocol::TCP, "cdn"),
+        (server(6, 1), 80, protocol::TCP, "download server"),
+        (server(7, 1), 6881, protocol::UDP, "dht bootstrap router"),
+        (server(8, 1), 31_337, protocol::UDP, "p2p botnet peer"),
+    ]
+}
+
+/// 30 bots of a central botnet (15 known), 20 of a P2P botnet (10 known), 300 clean households:
+/// one hour of their flows, sorted, and the seeds.
+fn flows() -> (Vec<Flow>, Seeds) {
+    let mut b = Builder { flows: Vec::new(), state: 11 };
+    let bots: Vec<Addr> = (1..=30).map(client).collect();
+    let p2p_bots: Vec<Addr> = (31..=50).map(client).collect();
+    let households: Vec<Addr> = (100..400).map(client).collect();
+    let mut seeds = Seeds::default();
+    for bot in bots.iter().step_by(2).chain(p2p_bots.iter().step_by(2)) {
+        seeds.insert_bot(*bot);
+    }
+    let everyone: Vec<Addr> = bots.iter().chain(&p2p_bots).chain(&households).copied().collect();
+    for (i, bot) in bots.iter().enumerate() {
+        // C&C: one persistent session, a keep-alive a minute, exported every five minutes.
+        let phase = i as i64 * 9_000;
+        for k in 0..12 {
+            b.connection(
+                *bot,
+                cnc(),
+                CNC_PORT,
+                protocol::TCP,
+                T0 + phase + k * 300_000,
+                299_000,
+                (11, 700),
+                Some((6, 420)),
+            );
+        }
+        b.connection(*bot, Addr::v4(0x0808_0808), 53, protocol::UDP, T0 + phase, 30, (1, 70), Some((1, 90)));
+        // The infection: one download.
+        if i % 3 == 0 {
+            b.connection(*bot, server(6, 1), 80, protocol::TCP, T0 + phase, 1_500, (60, 3_000), Some((120, 160_000)));
+        }
+        // A five-minute SYN flood, one record per minute, and an HTTP flood the site answers.
+        for m in 0..5 {
+            let packets = 20_000 + b.below(40_000);
+            b.connection(
+                *bot,
+                server(2, 1),
+                80,
+                protocol::TCP,
+                T0 + 20 * 60_000 + m * 60_000,
+                59_999,
+                (packets, packets * 60),
+                None,
+            );
+            for _ in 0..4 {
+                let n = 5 + b.below(30);
+                let at = T0 + 40 * 60_000 + m * 60_000 + b.below(50_000) as i64;
+                b.connection(
+                    *bot,
+                    server(2, 2),
+                    443,
+                    protocol::TCP,
+                    at,
+                    3_000,
+                    (n * 3, n * 450),
+                    Some((n * 3, n * 2_000)),
+                );
+            }
+        }
+    }
+    for (i, peer) in p2p_bots.iter().enumerate() {
+        b.connection(*peer, server(7, 1), 6881, protocol::UDP, T0 + i as i64 * 60_000, 80, (1, 110), Some((1, 330)));
+        for _ in 0..150 {
+            let other = (8, b.below(200) as u8);
+            let port = if other.1 == 1 { 31_337 } else { 10_000 + u16::from(other.1) * 7 };
+            let at = T0 + b.below(HOUR as u64) as i64;
+            b.connection(*peer, server(other.0, other.1), port, protocol::UDP, at, 300, (2, 240), Some((2, 400)));
+        }
+    }
+    for (i, who) in everyone.iter().enumerate() {
+        let phase = (i as i64 * 7_919) % 64_000;
+        for k in 0..(HOUR / 64_000) {
+            b.connection(*who, server(4, 1), 123, protocol::UDP, T0 + phase + k * 64_000, 20, (1, 76), Some((1, 76)));
+        }
+        for _ in 0..(3 + b.below(10)) {
+            let at = T0 + b.below(HOUR as u64) as i64;
+            let packets = 20 + b.below(400);
+            b.connection(
+                *who,
+                server(5, 1),
+                443,
+                protocol::TCP,
+                at,
+                20_000,
+                (packets, packets * 80),
+                Some((packets * 2, packets * 2_600)),
+            );
+        }
+        // A third of the households, infected or not, keep an MQTT session to their camera's cloud.
+        if i % 3 == 0 {
+            for k in 0..12 {
+                b.connection(
+                    *who,
+                    server(3, 1),
+                    8883,
+                    protocol::TCP,
+                    T0 + phase + k * 300_000,
+                    299_000,
+                    (11, 800),
+                    Some((6, 450)),
+                );
+            }
+        }
+        if i % 7 == 0 {
+            b.connection(*who, Addr::v4(0x0808_0808), 53, protocol::UDP, T0 + phase, 30, (1, 70), Some((1, 90)));
+        }
+    }
+    b.flows.sort_by_key(|f| f.start_ms);
+    (b.flows, seeds)
+}
+
+fn window_of<'a>(flows: impl Iterator<Item = &'a Flow>, seeds: &Seeds, config: WindowConfig) -> Window {
+    let mut window = Window::new(config, T0, T0 + HOUR);
+    for flow in flows {
+        window.add(flow, seeds, false);
+    }
+    window
+}
+
+fn isp_window() -> (Window, Seeds) {
+    let (flows, seeds) = flows();
+    let prefix: ipnet::IpNet = "198.18.0.0/15".parse().unwrap();
+    let config = WindowConfig { subscribers: Subscribers::new(&[prefix]), ..WindowConfig::default() };
+    (window_of(flows.iter(), &seeds, config), seeds)
+}
+
+#[test]
+fn each_hard_negative_class_ranks_below_the_cnc_and_none_saturates() {
+    let (window, seeds) = isp_window();
+    let mut detector =
+        Detector::new(Model::shipped().unwrap(), DetectConfig { min_score: 0.0, ..DetectConfig::default() });
+    let scored = detector.score(&window, &seeds);
+    let score_of =
+        |addr: Addr, port: u16| scored.iter().find(|s| s.key.addr == addr && s.key.port == port).map(|s| s.score);
+    let cnc = score_of(cnc(), CNC_PORT).expect("the C&C is scored");
+    assert!((0.5..1.0).contains(&cnc), "C&C score {cnc}");
+    for (addr, port, _, class) in hard_negatives() {
+        // A class no known bot reached is not scored at all, which is also right.
+        if let Some(score) = score_of(addr, port) {
+            assert!(score < cnc, "{class} scored {score}, the C&C {cnc}");
+            assert!(score < 0.5, "{class} scored {score}");
+        }
+    }
+    // Every class had known bots among its clients, so each was really put to the model.
+    let scored_classes = hard_negatives().iter().filter(|(a, p, _, _)| score_of(*a, *p).is_some()).count();
+    assert_eq!(scored_classes, hard_negatives().len());
+}
+
+#[test]
+fn one_known_bot_still_puts_its_cnc_first() {
+    let (flows, _) = flows();
+    // Only the first bot is known, and only its flows are seen (one household's capture).
+    let bot = client(1);
+    let mut seeds = Seeds::default();
+    seeds.insert_bot(bot);
+    let mine = flows.iter().filter(|f| f.src == bot || f.dst == bot);
+    let alone = window_of(mine, &seeds, WindowConfig::default());
+    let config = DetectConfig { min_score: 0.0, min_seed_clients: 1, ..DetectConfig::default() };
+    let candidates = Detector::new(Model::shipped().unwrap(), config).candidates(&alone, &seeds);
+    let first = &candidates[0];
+    assert_eq!((Addr::from(first.ip), first.port), (cnc(), CNC_PORT), "{candidates:#?}");
+    assert!(candidates.iter().skip(1).all(|c| c.score < first.score), "no tie at the top: {candidates:#?}");
+    assert!(first.score < 1.0);
+}
