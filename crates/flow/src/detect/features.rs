@@ -34,7 +34,7 @@ pub const NAMES: &[&str] = &[
     "iot_cloud_service",
     "p2p_service",
     "log_mean_duration_s",
-    "log_down_up_ratio",
+    "exchange_asymmetry",
     "repeat_share",
     "log_client_udp_fanout",
 ];
@@ -59,7 +59,7 @@ pub(crate) const EXPECTED_SIGN: [i8; 17] = [
     -1, // iot_cloud_service
     -1, // p2p_service
     0,  // log_mean_duration_s
-    0,  // log_down_up_ratio
+    -1, // exchange_asymmetry: a C&C talks both ways; downloads and floods mostly one way
     1,  // repeat_share: bots come back
     -1, // log_client_udp_fanout: P2P peers
 ];
@@ -182,6 +182,12 @@ fn bytes_per_packet(bytes: u64, packets: u64) -> f64 {
     if packets == 0 { f64::NAN } else { (bytes as f64 / packets as f64).ln_1p() }
 }
 
+/// How one-sided the exchange is, or NaN (unknown) when the records carry no byte counts at all:
+/// zero bytes each way is no evidence of a two-way conversation.
+fn exchange_asymmetry(up: u64, down: u64) -> f64 {
+    if up == 0 && down == 0 { f64::NAN } else { ((down as f64 + 1.0) / (up as f64 + 1.0)).ln().abs() }
+}
+
 pub(crate) fn vector(
     window: &Window,
     server: usize,
@@ -217,7 +223,7 @@ pub(crate) fn vector(
         is(ServiceClass::IotCloud),
         is(ServiceClass::PeerToPeer),
         (s.duration_ms as f64 / contacts / 1000.0).ln_1p(),
-        (s.bytes_down as f64 / (s.bytes_up as f64 + 1.0)).ln_1p(),
+        exchange_asymmetry(s.bytes_up, s.bytes_down),
         repeat,
         client_udp_fanout(window, server, whole).ln_1p(),
     ]
