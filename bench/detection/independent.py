@@ -487,9 +487,19 @@ def score(args):
         if not raw.startswith("{"):
             continue
         c = json.loads(raw)
-        if (c["ip"], c["port"], c["protocol"]) in ignored:
+        key = (c["ip"], c["port"], c["protocol"])
+        if key in ignored:
             continue
-        windows.setdefault(c["window_start"], []).append(c)
+        # A window scored again for late flows is printed again: per server, the revision with
+        # more flows stands (as in the store); ranks are recomputed below.
+        window = windows.setdefault(c["window_start"], {})
+        if key not in window or c["flows"] > window[key]["flows"]:
+            window[key] = c
+    for start in list(windows):
+        cands = sorted(windows[start].values(), key=lambda c: -c["score"])
+        for rank, c in enumerate(cands, 1):
+            c["rank"] = rank
+        windows[start] = cands
     found, best, first_found = set(), {}, {}
     violations, hard_rank, rows = [], None, []
     scored_negatives, false_pos, by_class = set(), set(), {}
@@ -536,7 +546,8 @@ def score(args):
         picked = [y for s, y in rows if lo <= s < hi]
         bins.append({"scores": "%.1f-%.1f" % (lo, min(hi, 1.0)), "rows": len(picked),
                      "cnc_share": round(sum(picked) / len(picked), 4) if picked else None})
-    ties_at_one = sum(1 for s, _ in rows if s >= 1.0)
+    # Records print at most 0.9999: that is what a score of 1 would look like.
+    ties_at_one = sum(1 for s, _ in rows if s >= 0.9999)
     # The operating point an analyst would pick: the best threshold on the servers' best scores
     # that keeps the false positive rate at or below 0.1 % of the scored negatives.
     best_neg = {}

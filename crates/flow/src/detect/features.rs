@@ -176,10 +176,11 @@ fn client_udp_fanout(window: &Window, server: usize, whole: &WindowContext) -> f
     f64::from(fanouts[fanouts.len() / 2])
 }
 
-/// The mean packet size in log form, or NaN (unknown, which the model reads as average) when
-/// the records carry no packet counts: Zeek logs some connections (state OTH) with none.
+/// The mean packet size in log form, or NaN (unknown, which the model reads as average) when the
+/// records carry no packet counts (Zeek logs some connections, state OTH, with none) or counts no
+/// IP packet can have: fewer than 20 bytes, an IPv4 header, per packet.
 fn bytes_per_packet(bytes: u64, packets: u64) -> f64 {
-    if packets == 0 { f64::NAN } else { (bytes as f64 / packets as f64).ln_1p() }
+    if packets == 0 || bytes < packets.saturating_mul(20) { f64::NAN } else { (bytes as f64 / packets as f64).ln_1p() }
 }
 
 /// How one-sided the exchange is, or NaN (unknown) when the records carry no byte counts at all:

@@ -56,7 +56,8 @@ impl Default for DetectConfig {
 /// Seed clients count towards `min_seed_clients` for a day by default.
 pub const DEFAULT_SEED_MEMORY_MS: i64 = 24 * 3_600_000;
 
-/// Servers remembered with their recent seed clients at most; beyond it the memory starts over.
+/// Servers remembered with their recent seed clients at most; beyond it no new one is added until
+/// others are forgotten.
 const MAX_SEED_MEMORY: usize = 1_000_000;
 
 /// Private, shared, link-local, multicast and broadcast addresses.
@@ -126,7 +127,8 @@ impl DetectStats {
                 .to_string()
         } else if self.servers_scored == 0 && self.servers_below_min_seed_clients > 0 {
             format!(
-                "no server had --min-seed-clients {} distinct seed clients in one window; {} servers had fewer \
+                "no server had --min-seed-clients {} distinct seed clients (in a window and the --seed-memory \
+                 before it); {} servers had fewer \
                  (at most {}). With one known bot, run with --min-seed-clients 1",
                 config.min_seed_clients, self.servers_below_min_seed_clients, self.most_seed_clients_below_min
             )
@@ -203,16 +205,7 @@ impl Detector {
         }
         self.forget_seeds_before(window.end_ms - self.config.seed_memory_ms);
         for (i, server) in window.servers.iter().enumerate() {
-            let known_cnc = seeds.is_cnc(server.key.addr, server.key.port);
-            let seed_clients = self.recent_seed_clients(window, i, graph.seed_clients[i]);
-            if seed_clients < self.config.min_seed_clients && !known_cnc {
-                if graph.seed_clients[i] > 0 {
-                    self.stats.servers_below_min_seed_clients += 1;
-                    self.stats.most_seed_clients_below_min =
-                        self.stats.most_seed_clients_below_min.max(graph.seed_clients[i]);
-                }
-                continue;
-            }
+            // Eligibility first, so that the seed memory holds only servers that could be scored.
             // A server that is itself a known bot or a subscriber is a subscriber address: it
             // never becomes a candidate, so it can never be shared.
             if seeds.is_bot(server.key.addr) || window.is_subscriber(server.key.addr) {
@@ -222,6 +215,16 @@ impl Detector {
                 continue;
             }
             if !self.config.include_private && is_private(server.key.addr) {
+                continue;
+            }
+            let known_cnc = seeds.is_cnc(server.key.addr, server.key.port);
+            let seed_clients = self.recent_seed_clients(window, i, graph.seed_clients[i]);
+            if seed_clients < self.config.min_seed_clients && !known_cnc {
+                if graph.seed_clients[i] > 0 {
+                    self.stats.servers_below_min_seed_clients += 1;
+                    self.stats.most_seed_clients_below_min =
+                        self.stats.most_seed_clients_below_min.max(graph.seed_clients[i]);
+                }
                 continue;
             }
             let context = features::Context {
@@ -254,9 +257,6 @@ impl Detector {
         if self.config.seed_memory_ms <= 0 {
             return;
         }
-        if self.seed_memory.len() > MAX_SEED_MEMORY {
-            self.seed_memory.clear();
-        }
         self.seed_memory.retain(|_, seen| {
             seen.retain(|(_, at)| *at > cutoff);
             !seen.is_empty()
@@ -271,7 +271,11 @@ impl Detector {
             return in_window;
         }
         let server = &window.servers[i];
-        let seen = self.seed_memory.entry(server.key).or_default();
+        // Full: servers already remembered keep counting; new ones wait until some are forgotten.
+        if self.seed_memory.len() >= MAX_SEED_MEMORY && !self.seed_memory.contains_key(&server.key) {
+            return in_window;
+        }
+        let seen = self.seed_memory.entry(server.key).or_insert_with(|| Vec::with_capacity(wanted));
         for e in &server.edges {
             let (addr, bot) = window.clients[window.edges[*e as usize].client as usize];
             if !bot {
@@ -283,7 +287,8 @@ impl Detector {
                 seen.push((addr, window.end_ms));
             }
         }
-        (seen.len() as u64).max(in_window)
+        // A window scored again for late flows counts only what was seen up to its end.
+        (seen.iter().filter(|(_, at)| *at <= window.end_ms).count() as u64).max(in_window)
     }
 
     /// The window's C&C candidates, best first.

@@ -254,3 +254,37 @@ fn one_known_bot_still_puts_its_cnc_first() {
     assert!(candidates.iter().skip(1).all(|c| c.score < first.score), "no tie at the top: {candidates:#?}");
     assert!(first.score < 1.0);
 }
+
+/// One server polled by two known bots, each in its own hour: hour `h` holds bot `h`'s poll.
+fn slow_poll_window(hour: i64, seeds: &Seeds) -> Window {
+    let mut b = Builder { flows: Vec::new(), state: 5 };
+    let bot = client(hour as u32 + 1);
+    let at = T0 + hour * HOUR + 600_000;
+    b.connection(bot, cnc(), 443, protocol::TCP, at, 2_000, (12, 2_400), Some((12, 6_000)));
+    let mut window = Window::new(WindowConfig::default(), T0 + hour * HOUR, T0 + (hour + 1) * HOUR);
+    for flow in &b.flows {
+        window.add(flow, seeds, false);
+    }
+    window
+}
+
+#[test]
+fn seed_clients_count_across_windows_within_the_seed_memory_and_not_from_later_ones() {
+    let mut seeds = Seeds::default();
+    seeds.insert_bot(client(1));
+    seeds.insert_bot(client(2));
+    let scored_in = |detector: &mut Detector, hour: i64| {
+        detector.score(&slow_poll_window(hour, &seeds), &seeds).iter().any(|s| s.key.addr == cnc())
+    };
+    let config = DetectConfig { min_score: 0.0, ..DetectConfig::default() };
+    // Each hour alone has one seed client: with no memory the server is never scored.
+    let mut forgetful = Detector::new(Model::shipped().unwrap(), DetectConfig { seed_memory_ms: 0, ..config.clone() });
+    assert!(!scored_in(&mut forgetful, 0));
+    assert!(!scored_in(&mut forgetful, 1));
+    // With the default day of memory, the second hour brings the second known bot.
+    let mut detector = Detector::new(Model::shipped().unwrap(), config);
+    assert!(!scored_in(&mut detector, 0));
+    assert!(scored_in(&mut detector, 1));
+    // The first hour scored again (late flows) does not borrow the bot seen only after it.
+    assert!(!scored_in(&mut detector, 0));
+}
