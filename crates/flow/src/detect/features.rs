@@ -46,7 +46,7 @@ pub const NAMES: &[&str] = &[
 /// flooded web site above a C&C.
 pub(crate) const EXPECTED_SIGN: [i8; 17] = [
     1,  // graph_score: bots' servers have bot clienteles
-    0,  // seed_share: overlaps the graph score
+    1,  // seed_share: more known bots among the clients never lowers the odds
     -1, // client_reach: a C&C reaches its bots, not the households
     0,  // log_contacts_per_client
     1,  // regularity: heartbeats and polls (BotFinder)

@@ -7,6 +7,7 @@
 //! are taken again. Unlike plain personalised PageRank, whose mass piles up on servers everybody
 //! uses (resolvers, CDNs), a share is independent of popularity.
 
+use super::features::{ServiceClass, service_class};
 use crate::seeds::Seeds;
 use crate::window::Window;
 
@@ -57,11 +58,22 @@ pub(crate) fn propagate(window: &Window, seeds: &Seeds) -> GraphScores {
             .collect()
     };
     let mut server = server_scores(&client);
+    // Resolvers, NTP servers and the like are everybody's: using one that bots also use says
+    // nothing about a client (Mirai asks 8.8.8.8 for its C&C; so do households that chose it).
+    let passes_on: Vec<bool> = window
+        .servers
+        .iter()
+        .zip(&totals)
+        .map(|(s, total)| {
+            *total >= MIN_CLIENTS_TO_PROPAGATE
+                && service_class(s.key.protocol, s.key.port) != ServiceClass::Infrastructure
+        })
+        .collect();
     for _ in 0..ROUNDS {
         let mut best = vec![0.0f64; client.len()];
         for edge in &window.edges {
             let s = edge.server as usize;
-            if totals[s] >= MIN_CLIENTS_TO_PROPAGATE {
+            if passes_on[s] {
                 let c = edge.client as usize;
                 best[c] = best[c].max(server[s]);
             }
