@@ -72,7 +72,7 @@ fn addresses_in(text: &str) -> Vec<IpAddr> {
 }
 
 #[test]
-fn lab_isp_cnc_servers_are_found_without_false_positives_or_subscriber_addresses() {
+fn lab_isp_cnc_servers_are_found_at_under_a_tenth_of_a_percent_false_positives_without_subscriber_addresses() {
     let scratch = Scratch::new();
     // Seeds the shipped model was not trained on (it was trained on 1-3); 30 % of bots withheld.
     for seed in [41, 42] {
@@ -99,9 +99,36 @@ fn lab_isp_cnc_servers_are_found_without_false_positives_or_subscriber_addresses
         for key in cnc.keys() {
             assert!(found.contains(key), "seed {seed}: C&C {key:?} not found; candidates: {found:?}");
         }
-        for c in &candidates {
-            let key = (c["ip"].as_str().unwrap().to_string(), c["port"].as_u64().unwrap());
-            let periods = cnc.get(&key).unwrap_or_else(|| panic!("seed {seed}: false positive {c}"));
+        // False positives are held to the target, FPR <= 0.1 % of the servers scored
+        // (a calibrated 0.5 is as likely wrong as right, and a popular site a few infected homes
+        // flood or revisit can reach it for an hour: docs/flow.md, limits), and each must rank
+        // below every C&C of its window.
+        let key_of = |c: &Value| (c["ip"].as_str().unwrap().to_string(), c["port"].as_u64().unwrap());
+        let mut false_positives = HashSet::new();
+        for c in candidates.iter().filter(|c| !cnc.contains_key(&key_of(c))) {
+            false_positives.insert(key_of(c));
+            let worst_cnc = candidates
+                .iter()
+                .filter(|o| o["window_start"] == c["window_start"] && cnc.contains_key(&key_of(o)))
+                .map(|o| o["rank"].as_u64().unwrap())
+                .max();
+            assert!(worst_cnc.is_none_or(|w| w < c["rank"].as_u64().unwrap()), "seed {seed}: {c} above a C&C");
+        }
+        // Counted as bench/detection counts them: among every server a bot contacted.
+        let truth_file = format!("truth{seed}.jsonl");
+        let evaluate = ["flow", "evaluate", "--input", &flows, "--truth", &truth_file, "--seeds", &seeds];
+        let run = scratch.run(&[&evaluate[..], &["--subscribers", "127.16.0.0/12"][..]].concat()).ok();
+        let evaluation: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+        let negatives = evaluation["negatives"].as_u64().unwrap() as usize;
+        assert_eq!(evaluation["false_positives"].as_u64().unwrap() as usize, false_positives.len(), "{evaluation}");
+        assert!(
+            false_positives.len() * 1000 <= negatives,
+            "seed {seed}: {} false positives among {negatives} servers bots contacted: {false_positives:?}",
+            false_positives.len()
+        );
+        for c in candidates.iter().filter(|c| cnc.contains_key(&key_of(c))) {
+            let key = key_of(c);
+            let periods = &cnc[&key];
             // Reported only in windows where the server really was a C&C.
             let (start, end) = (c["window_start"].as_str().unwrap(), c["window_end"].as_str().unwrap());
             let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();

@@ -92,6 +92,12 @@ pub(crate) struct Edge {
     pub(crate) contacts: u32,
     /// Start times of the first contacts, for periodicity.
     pub(crate) starts: Vec<i64>,
+    /// When the first contact started and the last one ended: a session that stays open spans
+    /// the window whether an exporter cut it into ten records or Zeek logged it as one.
+    pub(crate) first_ms: i64,
+    pub(crate) last_end_ms: i64,
+    /// Whether any contact was answered (a completed handshake or a reply).
+    pub(crate) answered: bool,
 }
 
 /// Start times kept per edge.
@@ -232,6 +238,14 @@ impl Window {
             }
         };
         let is_bot = seeds.is_bot(client);
+        let failed = forward
+            && if flow.protocol == protocol::TCP {
+                // A handshake that never completed: SYN without ACK, or no reply at all from a
+                // bidirectional source.
+                (flow.tcp_flags & SYN != 0 && flow.tcp_flags & ACK == 0) || (initiator_known && flow.reply_packets == 0)
+            } else {
+                initiator_known && flow.reply_packets == 0
+            };
         let server = &mut self.servers[server_id as usize];
         server.first_ms = server.first_ms.min(flow.start_ms);
         server.last_ms = server.last_ms.max(flow.end_ms);
@@ -244,13 +258,6 @@ impl Window {
             server.bytes_down = server.bytes_down.saturating_add(flow.reply_bytes);
             let duration = flow.end_ms.saturating_sub(flow.start_ms).max(0) as u64;
             server.duration_ms = server.duration_ms.saturating_add(duration);
-            let failed = if flow.protocol == protocol::TCP {
-                // A handshake that never completed: SYN without ACK, or no reply at all from a
-                // bidirectional source.
-                (flow.tcp_flags & SYN != 0 && flow.tcp_flags & ACK == 0) || (initiator_known && flow.reply_packets == 0)
-            } else {
-                initiator_known && flow.reply_packets == 0
-            };
             server.failed += u64::from(failed);
         } else {
             server.packets_down = server.packets_down.saturating_add(flow.packets);
@@ -275,14 +282,26 @@ impl Window {
             Some(id) => *id,
             None => {
                 let id = self.edges.len() as u32;
-                self.edges.push(Edge { client: client_id, server: server_id, contacts: 0, starts: Vec::new() });
+                self.edges.push(Edge {
+                    client: client_id,
+                    server: server_id,
+                    contacts: 0,
+                    starts: Vec::new(),
+                    first_ms: flow.start_ms,
+                    last_end_ms: flow.end_ms,
+                    answered: false,
+                });
                 self.edge_index.insert((client_id, server_id), id);
                 self.servers[server_id as usize].edges.push(id);
                 id
             }
         };
+        let edge = &mut self.edges[edge_id as usize];
+        edge.first_ms = edge.first_ms.min(flow.start_ms);
+        edge.last_end_ms = edge.last_end_ms.max(flow.end_ms);
+        // A record from the server is an answer, and so is any contact that did not fail.
+        edge.answered |= !failed;
         if forward {
-            let edge = &mut self.edges[edge_id as usize];
             edge.contacts = edge.contacts.saturating_add(1);
             if edge.starts.len() < STARTS_KEPT {
                 edge.starts.push(flow.start_ms);

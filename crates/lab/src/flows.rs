@@ -148,8 +148,10 @@ struct CncPeriod {
 enum Style {
     /// One persistent connection, exported once per active timeout (seconds).
     Persistent(i64),
-    /// A short connection every period (seconds), with jitter.
-    Poll(i64),
+    /// A short connection every period (seconds), with jitter; `true` when each check-in is a TLS
+    /// exchange (a handshake with certificates and a small request: hundreds of bytes per packet,
+    /// as Torii's on 443) rather than a few small packets.
+    Poll(i64, bool),
     /// No C&C: bots find each other over a DHT (Hajime, Mozi), through the public bootstrap
     /// routers and a pool of peers outside the ISP.
     Peer,
@@ -395,9 +397,10 @@ pub fn generate(
         let style = if family == "mozi" {
             Style::Peer
         } else if rng.chance(0.5) {
-            Style::Persistent([60, 120, 300][rng.below(3) as usize])
+            // The export interval: routers' active timeouts, up to Zeek's hourly logging.
+            Style::Persistent([60, 120, 300, 1800, 3600][rng.below(5) as usize])
         } else {
-            Style::Poll([30, 60, 120, 300, 600, 1800, 3600][rng.below(7) as usize])
+            Style::Poll([30, 60, 120, 300, 600, 1800, 3600][rng.below(7) as usize], rng.chance(0.5))
         };
         let mut cnc = Vec::new();
         let mut from = bn_start;
@@ -764,13 +767,13 @@ fn botnet_hour(bn: &Botnet, subs: &[Subscriber], victims: &[Victim], h0: i64, h1
         }
         let times: Vec<i64> = match bn.style {
             Style::Persistent(timeout) => periodic(h0, timeout, phase).collect(),
-            Style::Poll(period) => periodic(h0, period, phase).collect(),
+            Style::Poll(period, _) => periodic(h0, period, phase).collect(),
             Style::Peer => Vec::new(),
         };
         let mut connected_to = None;
         for t in times {
             let t = match bn.style {
-                Style::Poll(period) => t + r.below((period * 100) as u64) as i64,
+                Style::Poll(period, _) => t + r.below((period * 100) as u64) as i64,
                 _ => t,
             };
             if t < live_from || t >= h1 {
@@ -815,7 +818,8 @@ fn botnet_hour(bn: &Botnet, subs: &[Subscriber], victims: &[Victim], h0: i64, h1
             }
             match bn.style {
                 Style::Persistent(timeout) => {
-                    let packets = 2 + r.below(5);
+                    // A keep-alive a minute, whatever the export interval.
+                    let packets = 2 + timeout as u64 / 60 + r.below(5);
                     out.connection(
                         bot,
                         40_000 + (*member % 20_000) as u16,
@@ -828,7 +832,21 @@ fn botnet_hour(bn: &Botnet, subs: &[Subscriber], victims: &[Victim], h0: i64, h1
                         Some((packets, packets * (52 + r.below(30)))),
                     );
                 }
-                Style::Poll(_) | Style::Peer => {
+                Style::Poll(_, true) => {
+                    let (up, down) = (8 + r.below(6), 7 + r.below(6));
+                    out.connection(
+                        bot,
+                        ephemeral(r),
+                        server,
+                        cnc.port,
+                        protocol::TCP,
+                        t,
+                        300 + r.below(2500) as i64,
+                        (up, up * (150 + r.below(250))),
+                        Some((down, down * (300 + r.below(900)))),
+                    );
+                }
+                Style::Poll(_, false) | Style::Peer => {
                     out.connection(
                         bot,
                         ephemeral(r),

@@ -8,10 +8,12 @@
 //! exchanges among many peers.
 //!
 //! Every feature is relative or bounded (shares, rates, packet sizes, what kind of service a port
-//! is), never an absolute count that grows with the size of the ISP, and none depends on how an
-//! exporter slices a long session (bytes per flow do: a Torii session logged whole by Zeek holds
-//! hundreds of kilobytes, the same session cut by a 30-minute active timeout a few), so a model
-//! trained on one network can be applied to another. Knowledge of infrastructure enters as the
+//! is), never an absolute count that grows with the size of the ISP. None uses bytes per flow (a
+//! Torii session logged whole by Zeek holds hundreds of kilobytes, the same session cut by a
+//! 30-minute active timeout a few); the two that still count records (contacts per client, mean
+//! duration) are trained on sessions exported at intervals from a minute to an hour, and a session
+//! that stays open counts as a returning client however it is logged. A model trained on one
+//! network can thus be applied to another. Knowledge of infrastructure enters as the
 //! service-class features: the model weighs them against behaviour, so a C&C on 443 still ranks
 //! by what it does.
 
@@ -23,7 +25,7 @@ pub const NAMES: &[&str] = &[
     "graph_score",
     "seed_share",
     "client_reach",
-    "log_contacts_per_client",
+    "log_contacts_per_client_hour",
     "regularity",
     "log_bytes_per_packet",
     "log_packet_rate",
@@ -35,7 +37,7 @@ pub const NAMES: &[&str] = &[
     "p2p_service",
     "log_mean_duration_s",
     "exchange_asymmetry",
-    "repeat_share",
+    "returning_share",
     "log_client_udp_fanout",
 ];
 
@@ -48,7 +50,7 @@ pub(crate) const EXPECTED_SIGN: [i8; 17] = [
     1,  // graph_score: bots' servers have bot clienteles
     1,  // seed_share: more known bots among the clients never lowers the odds
     -1, // client_reach: a C&C reaches its bots, not the households
-    0,  // log_contacts_per_client
+    0,  // log_contacts_per_client_hour
     1,  // regularity: heartbeats and polls (BotFinder)
     0,  // log_bytes_per_packet
     -1, // log_packet_rate: floods and downloads are fast, a C&C session mostly idle
@@ -60,7 +62,7 @@ pub(crate) const EXPECTED_SIGN: [i8; 17] = [
     -1, // p2p_service
     0,  // log_mean_duration_s
     -1, // exchange_asymmetry: a C&C talks both ways; downloads and floods mostly one way
-    1,  // repeat_share: bots come back
+    1,  // returning_share: bots come back
     -1, // log_client_udp_fanout: P2P peers
 ];
 
@@ -127,6 +129,8 @@ pub(crate) struct Context {
     pub(crate) graph_score: f64,
     pub(crate) seed_clients: u64,
     pub(crate) total_clients: u64,
+    /// Seed clients that keep coming back (see `Detector::returning_seed_clients`).
+    pub(crate) returning_seed_clients: u64,
 }
 
 /// The regularity of contacts (1 - coefficient of variation of the gaps, 0..1) and the median
@@ -199,11 +203,6 @@ pub(crate) fn vector(
     let s = &window.servers[server];
     let total = context.total_clients.max(1) as f64;
     let contacts = s.contacts.max(1) as f64;
-    let repeat = if s.edges.is_empty() {
-        0.0
-    } else {
-        s.edges.iter().filter(|e| window.edges[**e as usize].contacts >= 2).count() as f64 / s.edges.len() as f64
-    };
     let span = (window.end_ms - window.start_ms).max(1) as f64;
     // A flow shorter than a second counts as one: single-packet exchanges are not floods.
     let busy_seconds = (s.duration_ms as f64 / 1000.0).max(contacts);
@@ -213,7 +212,8 @@ pub(crate) fn vector(
         context.graph_score,
         (context.seed_clients as f64 / total).min(1.0),
         (total / whole.clients.max(1) as f64).min(1.0),
-        (s.contacts as f64 / total).ln_1p(),
+        // Per hour, so that a daily window reads like the hourly ones a model is trained on.
+        (s.contacts as f64 / total / (span / 3_600_000.0)).ln_1p(),
         regularity,
         bytes_per_packet(s.bytes_up.saturating_add(s.bytes_down), s.packets_up.saturating_add(s.packets_down)),
         (s.packets_up as f64 / busy_seconds).ln_1p(),
@@ -225,7 +225,11 @@ pub(crate) fn vector(
         is(ServiceClass::PeerToPeer),
         (s.duration_ms as f64 / contacts / 1000.0).ln_1p(),
         exchange_asymmetry(s.bytes_up, s.bytes_down),
-        repeat,
+        if context.seed_clients == 0 {
+            0.0
+        } else {
+            (context.returning_seed_clients as f64 / context.seed_clients as f64).min(1.0)
+        },
         client_udp_fanout(window, server, whole).ln_1p(),
     ]
 }

@@ -31,7 +31,8 @@ pub struct DetectConfig {
     /// window and the `seed_memory_ms` before it (a C&C polled every hour or two rarely sees two
     /// known bots in one window); the server must have one in this window.
     pub min_seed_clients: u64,
-    /// How far back seed clients count towards `min_seed_clients` (0: this window only).
+    /// How far back seed clients count towards `min_seed_clients`, and how far back a seed's
+    /// earlier contact makes it a returning client (0: this window only).
     pub seed_memory_ms: i64,
     /// Sensor name written into candidates.
     pub sensor: Option<String>,
@@ -59,6 +60,11 @@ pub const DEFAULT_SEED_MEMORY_MS: i64 = 24 * 3_600_000;
 /// Servers remembered with their recent seed clients at most; beyond it no new one is added until
 /// others are forgotten.
 const MAX_SEED_MEMORY: usize = 1_000_000;
+
+/// Server and seed pairs remembered with their last answered contact at most; beyond it no new
+/// pair is added until others are forgotten. Only servers that answered a seed are remembered, so
+/// the unanswered scanning that fills most of a bot's flow records costs nothing.
+const MAX_CONTACT_MEMORY: usize = 4_000_000;
 
 /// Private, shared, link-local, multicast and broadcast addresses.
 fn is_private(addr: Addr) -> bool {
@@ -156,6 +162,8 @@ pub struct Detector {
     /// Per server: seed clients seen in recent windows (at most `min_seed_clients`, each with the
     /// end of the last window it was seen in).
     seed_memory: rustc_hash::FxHashMap<ServerKey, Vec<(Addr, i64)>>,
+    /// Per server and seed client: the end of the last window in which the server answered it.
+    contact_memory: rustc_hash::FxHashMap<(ServerKey, Addr), i64>,
 }
 
 /// Seed records a candidate cites at most, so one huge botnet cannot make a huge record.
@@ -187,6 +195,7 @@ impl Detector {
             stats: DetectStats::default(),
             recent: Default::default(),
             seed_memory: Default::default(),
+            contact_memory: Default::default(),
         }
     }
 
@@ -204,6 +213,7 @@ impl Detector {
             self.stats.windows_with_seeds += 1;
         }
         self.forget_seeds_before(window.end_ms - self.config.seed_memory_ms);
+        self.forget_contacts_before(window.start_ms - self.config.seed_memory_ms);
         for (i, server) in window.servers.iter().enumerate() {
             // Eligibility first, so that the seed memory holds only servers that could be scored.
             // A server that is itself a known bot or a subscriber is a subscriber address: it
@@ -217,6 +227,7 @@ impl Detector {
             if !self.config.include_private && is_private(server.key.addr) {
                 continue;
             }
+            let returning = self.returning_seed_clients(window, i);
             let known_cnc = seeds.is_cnc(server.key.addr, server.key.port);
             let seed_clients = self.recent_seed_clients(window, i, graph.seed_clients[i]);
             if seed_clients < self.config.min_seed_clients && !known_cnc {
@@ -231,6 +242,7 @@ impl Detector {
                 graph_score: graph.server[i],
                 seed_clients: graph.seed_clients[i],
                 total_clients: graph::total_clients(window, i),
+                returning_seed_clients: returning,
             };
             let (regularity, period) = features::periodicity(window, i);
             let features = features::vector(window, i, &context, &whole, regularity);
@@ -252,6 +264,13 @@ impl Detector {
         out
     }
 
+    /// Drops remembered contacts last seen before `cutoff`.
+    fn forget_contacts_before(&mut self, cutoff: i64) {
+        if !self.contact_memory.is_empty() {
+            self.contact_memory.retain(|_, at| *at > cutoff);
+        }
+    }
+
     /// Drops remembered seed clients last seen before `cutoff`.
     fn forget_seeds_before(&mut self, cutoff: i64) {
         if self.config.seed_memory_ms <= 0 {
@@ -261,6 +280,40 @@ impl Detector {
             seen.retain(|(_, at)| *at > cutoff);
             !seen.is_empty()
         });
+    }
+
+    /// Seed clients of server `i` that keep coming back: contacts at least twice in this window, a
+    /// session that stays open for half of it, or an answered contact in a window within
+    /// `seed_memory_ms` before. Polls an hour or more apart (Torii) and sessions Zeek logs once an
+    /// hour are one record per bot per window; only the windows before show that they recur.
+    /// Remembers this window's answered seed contacts for the windows after.
+    fn returning_seed_clients(&mut self, window: &Window, i: usize) -> u64 {
+        let server = &window.servers[i];
+        let half = (window.end_ms - window.start_ms) / 2;
+        let since = window.start_ms - self.config.seed_memory_ms;
+        let mut returning = 0;
+        for e in &server.edges {
+            let edge = &window.edges[*e as usize];
+            let (addr, bot) = window.clients[edge.client as usize];
+            if !bot {
+                continue;
+            }
+            let pair = (server.key, addr);
+            // A window scored again for late flows has seen its own and later windows already:
+            // only what ended before this window counts as earlier.
+            let before = self.contact_memory.get(&pair).is_some_and(|at| *at > since && *at <= window.start_ms);
+            if edge.contacts >= 2 || edge.last_end_ms - edge.first_ms >= half || before {
+                returning += 1;
+            }
+            if edge.answered && self.config.seed_memory_ms > 0 {
+                if let Some(at) = self.contact_memory.get_mut(&pair) {
+                    *at = (*at).max(window.end_ms);
+                } else if self.contact_memory.len() < MAX_CONTACT_MEMORY {
+                    self.contact_memory.insert(pair, window.end_ms);
+                }
+            }
+        }
+        returning
     }
 
     /// Distinct seed clients of server `i` in this window and, when it has one here, in the

@@ -84,6 +84,22 @@ impl Model {
         Self::from_json(SHIPPED)
     }
 
+    /// A model that knows nothing (every weight 0, every score 0.5), for gathering training rows
+    /// when no model for the analyser's features exists yet: the rows do not depend on it.
+    pub fn untrained() -> Self {
+        let n = NAMES.len();
+        Model {
+            version: 2,
+            features: NAMES.iter().map(|n| (*n).to_string()).collect(),
+            mean: vec![0.0; n],
+            scale: vec![1.0; n],
+            weights: vec![0.0; n],
+            bias: 0.0,
+            calibration: identity(),
+            trained_on: String::new(),
+        }
+    }
+
     /// Reads and checks a model.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         let model: Model = serde_json::from_str(text)?;
@@ -217,21 +233,36 @@ impl Model {
                 labels.len()
             )));
         }
-        // Means and spreads over the known values; unknown (NaN) ones are left out.
-        let known = |j: usize| rows.iter().map(move |r| r[j]).filter(|v| !v.is_nan());
-        let mean: Vec<f64> = (0..n)
-            .map(|j| {
-                let count = known(j).count().max(1) as f64;
-                known(j).sum::<f64>() / count
-            })
-            .collect();
-        let scale: Vec<f64> = (0..n)
-            .map(|j| {
-                let count = known(j).count().max(1) as f64;
-                let var = known(j).map(|v| (v - mean[j]).powi(2)).sum::<f64>() / count;
-                if var.sqrt() > 1e-9 { var.sqrt() } else { 1.0 }
-            })
-            .collect();
+        // Means and spreads over the known values (unknown, NaN, ones are left out), with both
+        // classes weighing the same: most rows are scan targets, and a spread taken over them
+        // would be so narrow that the clip put a C&C poll and a flood at the same +4 sd.
+        let (mut mean, mut scale) = (vec![0.0; n], vec![1.0; n]);
+        for j in 0..n {
+            let class = |want: bool| -> Option<(f64, f64)> {
+                let values: Vec<f64> = rows
+                    .iter()
+                    .zip(labels)
+                    .filter(|(_, l)| **l == want)
+                    .map(|(r, _)| r[j])
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                if values.is_empty() {
+                    return None;
+                }
+                let m = values.iter().sum::<f64>() / values.len() as f64;
+                Some((m, values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / values.len() as f64))
+            };
+            let (m, var) = match (class(true), class(false)) {
+                (Some((m1, v1)), Some((m0, v0))) => {
+                    let m = (m1 + m0) / 2.0;
+                    (m, (v1 + (m1 - m).powi(2) + v0 + (m0 - m).powi(2)) / 2.0)
+                }
+                (Some(one), None) | (None, Some(one)) => one,
+                (None, None) => (0.0, 1.0),
+            };
+            mean[j] = m;
+            scale[j] = if var.sqrt() > 1e-9 { var.sqrt() } else { 1.0 };
+        }
         let mut records = ndarray::Array2::<f64>::zeros((rows.len(), n));
         for (i, row) in rows.iter().enumerate() {
             for j in 0..n {
@@ -438,5 +469,35 @@ mod tests {
         assert!(moved <= model.weights[j].abs() * CLIP + 1e-9, "{moved}");
         model.calibration = [1.0, 0.0];
         assert!(model.score(&extreme) < 1.0);
+    }
+
+    #[test]
+    fn standardisation_weighs_both_classes_alike() {
+        // 990 scan-target-like rows at 0 and 10 C&C rows at 10 in the first feature: the mean is
+        // the midpoint of the classes, not 0.1, so a C&C is not pushed to the clip by default.
+        let n = NAMES.len();
+        let mut rows = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..1000 {
+            let cnc = i % 100 == 0;
+            let mut row = vec![0.0; n];
+            row[0] = if cnc { 10.0 } else { 0.0 };
+            row[1] = f64::from(i % 7);
+            rows.push(row);
+            labels.push(cnc);
+        }
+        let groups = vec![0; rows.len()];
+        let model = Model::train(&rows, &labels, &groups, 1.0, String::new()).unwrap();
+        assert!((model.mean[0] - 5.0).abs() < 1e-9, "{}", model.mean[0]);
+        assert!((model.scale[0] - 5.0).abs() < 1e-9, "{}", model.scale[0]);
+        assert!(Model::standardised(10.0, model.mean[0], model.scale[0]) < CLIP);
+    }
+
+    #[test]
+    fn the_untrained_model_knows_nothing_and_reads_back() {
+        let model = Model::untrained();
+        assert_eq!(model.score(&vec![3.0; NAMES.len()]), 0.5);
+        let back = Model::from_json(&serde_json::to_string(&model).unwrap()).unwrap();
+        assert_eq!(back, model);
     }
 }

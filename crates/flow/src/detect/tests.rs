@@ -288,3 +288,100 @@ fn seed_clients_count_across_windows_within_the_seed_memory_and_not_from_later_o
     // The first hour scored again (late flows) does not borrow the bot seen only after it.
     assert!(!scored_in(&mut detector, 0));
 }
+
+fn rare_cnc() -> Addr {
+    server(9, 1)
+}
+
+fn zeek_cnc() -> Addr {
+    server(9, 2)
+}
+
+/// Hour `hour` of an ISP where 30 bots (15 known) check in with a Torii-like C&C over TLS every
+/// 70-100 minutes (one contact per bot per window at most), and keep a Mirai-like session to
+/// another C&C that Zeek logs once an hour (one record per bot per window, the whole hour long);
+/// with the hard negatives of [`flows`] (the central C&C's own flows left out) every hour.
+fn rare_contact_hour(hour: i64) -> (Window, Seeds) {
+    let (flows, seeds) = flows();
+    let shift = hour * HOUR;
+    let mut hour_flows: Vec<(Flow, bool)> = flows
+        .into_iter()
+        .filter(|f| f.src != cnc() && f.dst != cnc())
+        .map(|mut f| {
+            f.start_ms += shift;
+            f.end_ms += shift;
+            (f, false)
+        })
+        .collect();
+    let mut b = Builder { flows: Vec::new(), state: 23 };
+    for i in 1..=30u32 {
+        let bot = client(i);
+        let mut at = T0 + (i64::from(i) * 173_000) % HOUR;
+        while at < T0 + shift + HOUR {
+            if at >= T0 + shift {
+                b.connection(bot, rare_cnc(), 443, protocol::TCP, at, 2_000, (12, 2_400), Some((11, 6_200)));
+            }
+            at += (70 + b.below(31) as i64) * 60_000;
+        }
+        let start = T0 + shift + i64::from(i) * 1_000;
+        let session = Flow {
+            start_ms: start,
+            end_ms: T0 + shift + HOUR - 1,
+            src: bot,
+            dst: zeek_cnc(),
+            src_port: 40_000 + i as u16,
+            dst_port: 23,
+            protocol: protocol::TCP,
+            tcp_flags: 0x1b,
+            packets: 62,
+            bytes: 3_400,
+            reply_packets: 60,
+            reply_bytes: 3_300,
+        };
+        hour_flows.push((session, true));
+    }
+    hour_flows.extend(b.flows.into_iter().map(|f| (f, false)));
+    hour_flows.sort_by_key(|(f, _)| f.start_ms);
+    let prefix: ipnet::IpNet = "198.18.0.0/15".parse().unwrap();
+    let config = WindowConfig { subscribers: Subscribers::new(&[prefix]), ..WindowConfig::default() };
+    let mut window = Window::new(config, T0 + shift, T0 + shift + HOUR);
+    for (flow, initiator_known) in &hour_flows {
+        window.add(flow, &seeds, *initiator_known);
+    }
+    (window, seeds)
+}
+
+#[test]
+fn rare_check_ins_and_hourly_logged_sessions_rank_above_hard_negatives_once_their_bots_return() {
+    let mut detector =
+        Detector::new(Model::shipped().unwrap(), DetectConfig { min_score: 0.0, ..DetectConfig::default() });
+    let mut rare_by_hour = Vec::new();
+    for hour in 0..4 {
+        let (window, seeds) = rare_contact_hour(hour);
+        let scored = detector.score(&window, &seeds);
+        let score_of =
+            |addr: Addr, port: u16| scored.iter().find(|s| s.key.addr == addr && s.key.port == port).map(|s| s.score);
+        let rare = score_of(rare_cnc(), 443).expect("the rare C&C is scored");
+        let zeek = score_of(zeek_cnc(), 23).expect("the hourly-logged C&C is scored");
+        rare_by_hour.push(rare);
+        // The first hour has no earlier contact to return from; from the second on, the bots
+        // that checked in before are back.
+        if hour == 0 {
+            continue;
+        }
+        for (name, score) in [("rare check-ins", rare), ("hourly-logged session", zeek)] {
+            assert!((0.5..1.0).contains(&score), "hour {hour}: {name} scored {score}");
+            for (addr, port, _, class) in hard_negatives() {
+                if let Some(negative) = score_of(addr, port) {
+                    assert!(negative < score, "hour {hour}: {class} scored {negative}, {name} {score}");
+                }
+            }
+        }
+    }
+    assert!(rare_by_hour[0] < rare_by_hour[3], "returning bots raise the score: {rare_by_hour:?}");
+    // The first hour scored again (late flows) does not count the returns seen after it.
+    let (first, seeds) = rare_contact_hour(0);
+    let again = detector.score(&first, &seeds);
+    let rescored = again.iter().find(|s| s.key.addr == rare_cnc()).map(|s| s.score).unwrap();
+    assert!((rescored - rare_by_hour[0]).abs() < 1e-9, "{rescored} vs {:?}", rare_by_hour[0]);
+}

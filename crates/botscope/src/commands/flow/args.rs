@@ -177,8 +177,10 @@ pub struct FlowAnalysisArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub min_seed_clients: u64,
 
-    /// How long seed clients count towards --min-seed-clients after their window: a C&C polled
-    /// every hour or two seldom sees two known bots in one window. `0` counts each window alone
+    /// How long seed clients count towards --min-seed-clients after their window, and how long
+    /// an answered contact makes a bot a returning client (the returning_share feature): a C&C
+    /// polled every hour or two seldom sees two known bots, or one bot twice, in one window. `0`
+    /// counts each window alone
     #[arg(long, value_name = "DUR", default_value = "24h")]
     pub seed_memory: String,
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use botscope_deliver::{RecordSink, Tee};
-use botscope_flow::detect::{DetectConfig, Model};
+use botscope_flow::detect::{DetectConfig, Model, ModelError};
 use botscope_flow::evaluate::{self, TrainingInput, Truth};
 use botscope_flow::exporters::Exporters;
 use botscope_flow::input::Format;
@@ -33,6 +33,23 @@ pub async fn run(command: FlowCommand, settings: &Settings, db_given: bool) -> a
 
 /// The analysis flags as the sessions' configuration.
 fn setup(args: &FlowAnalysisArgs) -> anyhow::Result<AnalysisConfig> {
+    setup_with(args, load_model(args)?)
+}
+
+/// `--model`, or the shipped model.
+fn load_model(args: &FlowAnalysisArgs) -> anyhow::Result<Model> {
+    Ok(match &args.model {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read the model {}", path.display()))?;
+            Model::from_json(&text).with_context(|| format!("model {}", path.display()))?
+        }
+        None => Model::shipped().context("the shipped model data/flow-model.json")?,
+    })
+}
+
+/// The analysis flags with a model already chosen.
+fn setup_with(args: &FlowAnalysisArgs, model: Model) -> anyhow::Result<AnalysisConfig> {
     let window_seconds = super::parse_window(&args.window)?;
     anyhow::ensure!(window_seconds <= 86_400, "--window is at most 1d for flow analysis");
     let window_ms = window_seconds as i64 * 1000;
@@ -52,14 +69,6 @@ fn setup(args: &FlowAnalysisArgs) -> anyhow::Result<AnalysisConfig> {
     anyhow::ensure!((0.0..=1.0).contains(&args.min_score), "--min-score must be between 0 and 1");
     anyhow::ensure!(args.min_seed_clients >= 1, "--min-seed-clients must be at least 1");
     anyhow::ensure!(args.max_servers >= 1, "--max-servers must be at least 1");
-    let model = match &args.model {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read the model {}", path.display()))?;
-            Model::from_json(&text).with_context(|| format!("model {}", path.display()))?
-        }
-        None => Model::shipped().context("the shipped model data/flow-model.json")?,
-    };
     Ok(AnalysisConfig {
         window: WindowConfig {
             subscribers: Subscribers::new(&prefixes),
@@ -193,7 +202,16 @@ fn train(args: FlowTrainArgs) -> anyhow::Result<ExitCode> {
     );
     anyhow::ensure!(args.alpha >= 0.0 && args.alpha.is_finite(), "--alpha must be a non-negative number");
     let format: Format = args.files.format.parse()?;
-    let config = setup(&args.analysis)?;
+    // Training rows do not depend on the model, so a shipped model built for other features (the
+    // features just changed) must not stop the retraining that replaces it.
+    let model = match (&args.analysis.model, Model::shipped()) {
+        (None, Err(e @ ModelError::Features { .. })) => {
+            tracing::warn!("the shipped model: {e}; gathering the training rows without it");
+            Model::untrained()
+        }
+        _ => load_model(&args.analysis)?,
+    };
+    let config = setup_with(&args.analysis, model)?;
     let mut inputs = Vec::new();
     for (i, path) in args.files.input.iter().enumerate() {
         let truth = Truth::load(&args.truth[i])?;
