@@ -96,8 +96,20 @@ pub(crate) struct Edge {
     /// the window whether an exporter cut it into ten records or Zeek logged it as one.
     pub(crate) first_ms: i64,
     pub(crate) last_end_ms: i64,
-    /// Whether any contact was answered (a completed handshake or a reply).
-    pub(crate) answered: bool,
+    /// A client contact that did not fail: a TCP flow past its handshake, or one with a reply
+    /// counted in it.
+    pub(crate) completed: bool,
+    /// A record from the server that is no refusal (TCP without RST; any UDP).
+    pub(crate) replied: bool,
+}
+
+impl Edge {
+    /// Whether the server answered the client: a reply to a contact the client made. A server's
+    /// records alone (a closed port's resets, an inbound scan of the client) are no answer, and
+    /// a one-way UDP record says nothing either way.
+    pub(crate) fn answered(&self) -> bool {
+        self.completed || (self.replied && self.contacts > 0)
+    }
 }
 
 /// Start times kept per edge.
@@ -154,6 +166,7 @@ pub struct Window {
 /// TCP flag bits.
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
+const RST: u8 = 0x04;
 
 impl Window {
     /// An empty window over `[start_ms, end_ms)`.
@@ -289,7 +302,8 @@ impl Window {
                     starts: Vec::new(),
                     first_ms: flow.start_ms,
                     last_end_ms: flow.end_ms,
-                    answered: false,
+                    completed: false,
+                    replied: false,
                 });
                 self.edge_index.insert((client_id, server_id), id);
                 self.servers[server_id as usize].edges.push(id);
@@ -299,8 +313,11 @@ impl Window {
         let edge = &mut self.edges[edge_id as usize];
         edge.first_ms = edge.first_ms.min(flow.start_ms);
         edge.last_end_ms = edge.last_end_ms.max(flow.end_ms);
-        // A record from the server is an answer, and so is any contact that did not fail.
-        edge.answered |= !failed;
+        if forward {
+            edge.completed |= !failed && (flow.protocol == protocol::TCP || initiator_known || flow.reply_packets > 0);
+        } else {
+            edge.replied |= flow.protocol != protocol::TCP || flow.tcp_flags & RST == 0;
+        }
         if forward {
             edge.contacts = edge.contacts.saturating_add(1);
             if edge.starts.len() < STARTS_KEPT {

@@ -61,10 +61,55 @@ pub const DEFAULT_SEED_MEMORY_MS: i64 = 24 * 3_600_000;
 /// others are forgotten.
 const MAX_SEED_MEMORY: usize = 1_000_000;
 
-/// Server and seed pairs remembered with their last answered contact at most; beyond it no new
-/// pair is added until others are forgotten. Only servers that answered a seed are remembered, so
-/// the unanswered scanning that fills most of a bot's flow records costs nothing.
+/// Server and seed pairs remembered with their recent answered windows at most (24 bytes each in
+/// the table, about 200 MB when full). When full, pairs not answered in the last two windows are
+/// forgotten early to make room. Only pairs the server answered are remembered, so the
+/// unanswered scanning that fills most of a bot's flow records costs nothing.
 const MAX_CONTACT_MEMORY: usize = 4_000_000;
+
+/// The windows in which a server answered a seed bot: the end of the latest, and one bit per
+/// window before it (bit k: the window ending k window lengths earlier), so that a window scored
+/// again for late flows still sees the answers before it.
+#[derive(Debug, Clone, Copy)]
+struct Answered {
+    last_end_ms: i64,
+    windows: u32,
+}
+
+impl Answered {
+    /// Whether a window ending after `since` and at most at `until` is among them.
+    fn any_between(&self, since: i64, until: i64, span: i64) -> bool {
+        (0..32).any(|k| {
+            let end = self.last_end_ms - i64::from(k) * span;
+            self.windows & (1 << k) != 0 && end > since && end <= until
+        })
+    }
+
+    /// Adds the window ending at `end`.
+    fn add(&mut self, end: i64, span: i64) {
+        if end >= self.last_end_ms {
+            let shift = (end - self.last_end_ms) / span;
+            self.windows = if shift >= 32 { 1 } else { (self.windows << shift) | 1 };
+            self.last_end_ms = end;
+        } else {
+            let k = (self.last_end_ms - end) / span;
+            if k < 32 {
+                self.windows |= 1 << k;
+            }
+        }
+    }
+}
+
+/// The memory key of a server and client pair: a 64-bit SipHash, so that an entry costs 24 bytes
+/// rather than 64. Two pairs colliding among four million is a one-in-a-million event, and would
+/// only make one bot count as returning.
+fn pair_key(server: &ServerKey, client: Addr) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    server.hash(&mut hasher);
+    client.hash(&mut hasher);
+    hasher.finish()
+}
 
 /// Private, shared, link-local, multicast and broadcast addresses.
 fn is_private(addr: Addr) -> bool {
@@ -117,6 +162,11 @@ pub struct DetectStats {
     pub best_score: Option<f64>,
     /// Candidates reported (at or above `min_score`).
     pub reported: u64,
+    /// Remembered server-and-bot answers forgotten before `--seed-memory` because the memory was
+    /// full (it holds four million).
+    pub contact_memory_forgotten_early: u64,
+    /// Answers not remembered at all because the memory was full of recent ones.
+    pub contact_memory_refused: u64,
 }
 
 impl DetectStats {
@@ -162,8 +212,8 @@ pub struct Detector {
     /// Per server: seed clients seen in recent windows (at most `min_seed_clients`, each with the
     /// end of the last window it was seen in).
     seed_memory: rustc_hash::FxHashMap<ServerKey, Vec<(Addr, i64)>>,
-    /// Per server and seed client: the end of the last window in which the server answered it.
-    contact_memory: rustc_hash::FxHashMap<(ServerKey, Addr), i64>,
+    /// Per server and seed client (`pair_key`): the recent windows in which the server answered it.
+    contact_memory: rustc_hash::FxHashMap<u64, Answered>,
 }
 
 /// Seed records a candidate cites at most, so one huge botnet cannot make a huge record.
@@ -212,8 +262,11 @@ impl Detector {
         if graph.seed_clients.iter().any(|n| *n > 0) {
             self.stats.windows_with_seeds += 1;
         }
-        self.forget_seeds_before(window.end_ms - self.config.seed_memory_ms);
-        self.forget_contacts_before(window.start_ms - self.config.seed_memory_ms);
+        // Both memories reach back the same time from the window's start: with `--seed-memory`
+        // equal to the window length, the window before counts.
+        let cutoff = window.start_ms.saturating_sub(self.config.seed_memory_ms);
+        self.forget_seeds_before(cutoff);
+        self.forget_contacts_before(cutoff);
         for (i, server) in window.servers.iter().enumerate() {
             // Eligibility first, so that the seed memory holds only servers that could be scored.
             // A server that is itself a known bot or a subscriber is a subscriber address: it
@@ -267,7 +320,7 @@ impl Detector {
     /// Drops remembered contacts last seen before `cutoff`.
     fn forget_contacts_before(&mut self, cutoff: i64) {
         if !self.contact_memory.is_empty() {
-            self.contact_memory.retain(|_, at| *at > cutoff);
+            self.contact_memory.retain(|_, a| a.last_end_ms > cutoff);
         }
     }
 
@@ -289,8 +342,8 @@ impl Detector {
     /// Remembers this window's answered seed contacts for the windows after.
     fn returning_seed_clients(&mut self, window: &Window, i: usize) -> u64 {
         let server = &window.servers[i];
-        let half = (window.end_ms - window.start_ms) / 2;
-        let since = window.start_ms - self.config.seed_memory_ms;
+        let span = (window.end_ms - window.start_ms).max(1);
+        let since = window.start_ms.saturating_sub(self.config.seed_memory_ms);
         let mut returning = 0;
         for e in &server.edges {
             let edge = &window.edges[*e as usize];
@@ -298,22 +351,41 @@ impl Detector {
             if !bot {
                 continue;
             }
-            let pair = (server.key, addr);
-            // A window scored again for late flows has seen its own and later windows already:
-            // only what ended before this window counts as earlier.
-            let before = self.contact_memory.get(&pair).is_some_and(|at| *at > since && *at <= window.start_ms);
-            if edge.contacts >= 2 || edge.last_end_ms - edge.first_ms >= half || before {
+            let pair = pair_key(&server.key, addr);
+            // Only windows that ended before this one count, also when it is scored again for
+            // late flows after later ones.
+            let before = self.contact_memory.get(&pair).is_some_and(|a| a.any_between(since, window.start_ms, span));
+            // In contact for half of this window, counted inside it (a session Zeek logs once
+            // may have begun before the window and end after it).
+            let stayed = edge.last_end_ms.min(window.end_ms) - edge.first_ms.max(window.start_ms) >= span / 2;
+            if edge.contacts >= 2 || stayed || before {
                 returning += 1;
             }
-            if edge.answered && self.config.seed_memory_ms > 0 {
-                if let Some(at) = self.contact_memory.get_mut(&pair) {
-                    *at = (*at).max(window.end_ms);
-                } else if self.contact_memory.len() < MAX_CONTACT_MEMORY {
-                    self.contact_memory.insert(pair, window.end_ms);
-                }
+            if edge.answered() && self.config.seed_memory_ms > 0 {
+                self.remember_answer(pair, window, span);
             }
         }
         returning
+    }
+
+    /// Remembers that the server answered the pair's bot in this window, making room when full.
+    fn remember_answer(&mut self, pair: u64, window: &Window, span: i64) {
+        if let Some(answered) = self.contact_memory.get_mut(&pair) {
+            answered.add(window.end_ms, span);
+            return;
+        }
+        if self.contact_memory.len() >= MAX_CONTACT_MEMORY {
+            // Forget what the last two windows did not refresh; if that frees nothing, this pair
+            // waits (counted, so that a run says it happened).
+            let before = self.contact_memory.len();
+            self.contact_memory.retain(|_, a| a.last_end_ms >= window.start_ms);
+            self.stats.contact_memory_forgotten_early += (before - self.contact_memory.len()) as u64;
+            if self.contact_memory.len() >= MAX_CONTACT_MEMORY {
+                self.stats.contact_memory_refused += 1;
+                return;
+            }
+        }
+        self.contact_memory.insert(pair, Answered { last_end_ms: window.end_ms, windows: 1 });
     }
 
     /// Distinct seed clients of server `i` in this window and, when it has one here, in the

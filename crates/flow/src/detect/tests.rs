@@ -384,4 +384,55 @@ fn rare_check_ins_and_hourly_logged_sessions_rank_above_hard_negatives_once_thei
     let again = detector.score(&first, &seeds);
     let rescored = again.iter().find(|s| s.key.addr == rare_cnc()).map(|s| s.score).unwrap();
     assert!((rescored - rare_by_hour[0]).abs() < 1e-9, "{rescored} vs {:?}", rare_by_hour[0]);
+    // And a later hour scored again still sees the returns before it, though hour 3 came since.
+    let (third, seeds) = rare_contact_hour(2);
+    let again = detector.score(&third, &seeds);
+    let rescored = again.iter().find(|s| s.key.addr == rare_cnc()).map(|s| s.score).unwrap();
+    assert!((rescored - rare_by_hour[2]).abs() < 1e-9, "{rescored} vs {:?}", rare_by_hour[2]);
+}
+
+/// The returning share of `server` in a window of `flows` (seeds: bot 1), scored after `before`.
+fn returning_after(before: &[Flow], flows: &[Flow]) -> f64 {
+    let mut seeds = Seeds::default();
+    seeds.insert_bot(client(1));
+    seeds.insert_bot(client(2));
+    let prefix: ipnet::IpNet = "198.18.0.0/15".parse().unwrap();
+    let config = WindowConfig { subscribers: Subscribers::new(&[prefix]), ..WindowConfig::default() };
+    let mut detector = Detector::new(
+        Model::shipped().unwrap(),
+        DetectConfig { min_score: 0.0, min_seed_clients: 1, ..DetectConfig::default() },
+    );
+    let mut first = Window::new(config.clone(), T0, T0 + HOUR);
+    before.iter().for_each(|f| first.add(f, &seeds, false));
+    detector.score(&first, &seeds);
+    let mut second = Window::new(config, T0 + HOUR, T0 + 2 * HOUR);
+    flows.iter().for_each(|f| second.add(f, &seeds, false));
+    let at = super::FEATURE_NAMES.iter().position(|n| *n == "returning_share").unwrap();
+    let scored = detector.score(&second, &seeds);
+    scored.iter().find(|s| s.key.addr == rare_cnc()).map(|s| s.features[at]).expect("scored")
+}
+
+#[test]
+fn only_answers_to_a_bots_own_contacts_make_it_a_returning_client() {
+    let mut b = Builder { flows: Vec::new(), state: 3 };
+    let once = |b: &mut Builder, at: i64| {
+        b.flows.clear();
+        b.connection(client(1), rare_cnc(), 443, protocol::TCP, at, 2_000, (12, 2_400), Some((11, 6_200)));
+        b.flows.clone()
+    };
+    let later = once(&mut b, T0 + HOUR + 600_000);
+    // Answered an hour before: returning.
+    let answered = once(&mut b, T0 + 600_000);
+    assert_eq!(returning_after(&answered, &later), 1.0);
+    // Contacted but never answered (a SYN nobody acknowledged): not returning.
+    b.flows.clear();
+    b.connection(client(1), rare_cnc(), 443, protocol::TCP, T0 + 600_000, 3_000, (2, 120), None);
+    let unanswered = b.flows.clone();
+    assert_eq!(returning_after(&unanswered, &later), 0.0);
+    // Only the server's records (it scanned the bot, or reset its connections): not returning.
+    let reverse_only: Vec<Flow> = answered.iter().filter(|f| f.src == rare_cnc()).cloned().collect();
+    assert_eq!(reverse_only.len(), 1);
+    assert_eq!(returning_after(&reverse_only, &later), 0.0);
+    // Nothing before, one short contact now: not returning.
+    assert_eq!(returning_after(&[], &later), 0.0);
 }
