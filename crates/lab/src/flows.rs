@@ -832,33 +832,25 @@ fn botnet_hour(bn: &Botnet, subs: &[Subscriber], victims: &[Victim], h0: i64, h1
                         Some((packets, packets * (52 + r.below(30)))),
                     );
                 }
-                Style::Poll(_, true) => {
-                    let (up, down) = (8 + r.below(6), 7 + r.below(6));
-                    out.connection(
-                        bot,
-                        ephemeral(r),
-                        server,
-                        cnc.port,
-                        protocol::TCP,
-                        t,
-                        300 + r.below(2500) as i64,
-                        (up, up * (150 + r.below(250))),
-                        Some((down, down * (300 + r.below(900)))),
-                    );
+                Style::Poll(_, tls) => {
+                    // Drawn in the order they always were, so that a seed gives the same ISP.
+                    let tls_packets = tls.then(|| (8 + r.below(6), 7 + r.below(6)));
+                    let port = ephemeral(r);
+                    let (duration, up, down) = match tls_packets {
+                        Some((up, down)) => (
+                            300 + r.below(2500) as i64,
+                            (up, up * (150 + r.below(250))),
+                            (down, down * (300 + r.below(900))),
+                        ),
+                        None => (
+                            200 + r.below(1500) as i64,
+                            (4 + r.below(4), 240 + r.below(300)),
+                            (3 + r.below(4), 200 + r.below(600)),
+                        ),
+                    };
+                    out.connection(bot, port, server, cnc.port, protocol::TCP, t, duration, up, Some(down));
                 }
-                Style::Poll(_, false) | Style::Peer => {
-                    out.connection(
-                        bot,
-                        ephemeral(r),
-                        server,
-                        cnc.port,
-                        protocol::TCP,
-                        t,
-                        200 + r.below(1500) as i64,
-                        (4 + r.below(4), 240 + r.below(300)),
-                        Some((3 + r.below(4), 200 + r.below(600))),
-                    );
-                }
+                Style::Peer => {}
             }
         }
         // Scanning for more devices: SYNs to random addresses, the odd one answering.
