@@ -464,6 +464,15 @@ def generate(args):
                       "file": os.path.join(args.out, name)}))
 
 
+def parse_time(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def revision_order(c):
+    """When a report was made (a first report at its window's end), then its flows."""
+    return (parse_time(c.get("revised_at") or c["window_end"]), c["flows"])
+
+
 def score(args):
     """Compares analyser output (every scored server, --min-score 0) with the truth."""
     cnc, negatives, ignored = {}, {}, set()
@@ -481,7 +490,7 @@ def score(args):
         elif r["kind"] in ("victim", "download"):
             # botscope lab flows' truth, so the lab is scored the same way.
             negatives.setdefault((r["ip"], r["port"], r.get("protocol", "tcp")), r["kind"])
-    windows = {}
+    windows, first_found = {}, {}
     for raw in open(args.candidates):
         raw = raw.strip()
         if not raw.startswith("{"):
@@ -490,17 +499,23 @@ def score(args):
         key = (c["ip"], c["port"], c["protocol"])
         if key in ignored:
             continue
-        # A window scored again for late flows is printed again: per server, the revision with
-        # more flows stands (as in the store); ranks are recomputed below.
+        # A window scored again (late flows, or its bots came back in the next) is printed
+        # again: per server the later revision stands, as in the store (of two made at once, the
+        # one with more flows); ranks are recomputed below.
         window = windows.setdefault(c["window_start"], {})
-        if key not in window or c["flows"] > window[key]["flows"]:
+        if key not in window or revision_order(c) > revision_order(window[key]):
             window[key] = c
+        # Found as soon as any report (first or revised) reached the threshold, at the time it
+        # was made: a revision that repeats an earlier finding does not delay it.
+        if key in cnc and c["score"] >= args.min_score:
+            made = revision_order(c)[0]
+            first_found[key] = min(first_found.get(key, made), made)
     for start in list(windows):
         cands = sorted(windows[start].values(), key=lambda c: -c["score"])
         for rank, c in enumerate(cands, 1):
             c["rank"] = rank
         windows[start] = cands
-    found, best, first_found = set(), {}, {}
+    found, best = set(), {}
     violations, hard_rank, rows = [], None, []
     scored_negatives, false_pos, by_class = set(), set(), {}
     for start, cands in sorted(windows.items()):
@@ -514,7 +529,6 @@ def score(args):
             rows.append((s, 1))
             if s >= args.min_score:
                 found.add(key)
-                first_found.setdefault(key, cands[0]["window_end"])
         for s, rank, key in n_scores:
             rows.append((s, 0))
             scored_negatives.add(key)
@@ -535,8 +549,10 @@ def score(args):
         by_class[cls] = by_class.get(cls, 0) + 1
     delays = []
     for key, when in first_found.items():
+        if key not in found:
+            continue
         began = datetime.datetime.fromisoformat(cnc[key]["from"].replace("Z", "+00:00"))
-        ended = datetime.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        ended = when
         delays.append((ended - began).total_seconds() / 60)
     # Brier score and a coarse reliability table over every scored (server, window).
     brier = sum((s - y) ** 2 for s, y in rows) / len(rows) if rows else None

@@ -42,7 +42,8 @@ fn by_window(candidates: &[Value]) -> BTreeMap<String, Vec<&Value>> {
     for c in candidates {
         windows.entry(c["window_start"].as_str().unwrap().to_string()).or_default().push(c);
     }
-    // A revised window (late flows) is emitted again: its last emission is what stands.
+    // A revised window (late flows, or its bots came back) is emitted again: its last emission
+    // is what stands.
     for list in windows.values_mut() {
         let last_first = list.iter().rposition(|c| c["rank"] == 1).unwrap();
         list.drain(..last_first);
@@ -105,10 +106,9 @@ fn real_captures_rank_every_labelled_cnc_above_every_other_server_with_one_seed(
 /// FPR <= 0.1 %, the target), each ranks above every other server in its window, and
 /// P2P botnets (no C&C) give none. Small and bounded: 400 households for 12 hours, files only.
 ///
-/// One exception is allowed, and only in the first window: a Torii-like C&C (one short TLS
-/// check-in per bot every 40-110 minutes) has no earlier contact to return from there, and with
-/// one check-in per bot looks like a web site its bots visit. From the second window on, its bots
-/// are returning clients (docs/flow.md, `returning_share`).
+/// A Torii-like C&C (one short TLS check-in per bot every 40-110 minutes) looks like a web site
+/// its bots visit in its first window; the windows after show its bots back, and that window is
+/// scored again (hindsight, docs/flow.md#windows): its last revision is what counts here.
 #[test]
 fn independent_traffic_model_puts_cnc_first_and_p2p_botnets_give_no_cnc() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/detection/independent.py");
@@ -149,11 +149,7 @@ fn independent_traffic_model_puts_cnc_first_and_p2p_botnets_give_no_cnc() {
         assert!(scored.status.success(), "{}", String::from_utf8_lossy(&scored.stderr));
         let result: Value = serde_json::from_slice(&scored.stdout).unwrap();
         assert_eq!(result["cnc_found"], result["cnc_servers"], "{format}: {result:#}");
-        let first_window = "2026-10-05T00:00:00Z";
-        assert!(result["windows_with_a_negative_above_a_cnc"].as_u64().unwrap() <= 1, "{format}: {result:#}");
-        for violation in result["violations"].as_array().unwrap() {
-            assert_eq!(violation["window"], first_window, "{format}: {violation:#}\n{result:#}");
-        }
+        assert_eq!(result["windows_with_a_negative_above_a_cnc"], 0, "{format}: {result:#}");
         assert_eq!(result["p2p_false_cnc"], 0, "{format}: {result:#}");
         assert_eq!(result["scores_of_one"], 0, "{format}: {result:#}");
         assert!(result["tpr_at_fpr_0_1_percent"].as_f64().unwrap() >= 0.95, "{format}: {result:#}");

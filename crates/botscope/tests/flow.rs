@@ -84,7 +84,8 @@ fn lab_isp_cnc_servers_meet_the_target_rank_first_and_leak_no_subscriber_address
         let out = format!("cnc{seed}.jsonl");
         let analyze = ["flow", "analyze", "--input", &flows, "--seeds", &seeds, "--subscribers", "127.16.0.0/12"];
         scratch.run(&[&analyze[..], &["--min-score", "0", "--out", &out][..]].concat()).ok();
-        let candidates = file_lines(&scratch.path(&out));
+        // As the centre keeps them: each window's last emission (hindsight revises many).
+        let candidates = common::latest_emissions(file_lines(&scratch.path(&out)));
         let cnc = truth_cnc(&truth);
         let key_of = |c: &Value| (c["ip"].as_str().unwrap().to_string(), c["port"].as_u64().unwrap());
         let mut best: HashMap<(String, u64), f64> = HashMap::new();

@@ -3,7 +3,9 @@
 //! longer (the late horizon): exporters deliver long sessions only when their active or idle
 //! timeout expires, often after the grace period, and a C&C used only in one window would
 //! otherwise vanish. A kept window that takes late flows is scored again and its records sent
-//! again under the same ids; the store keeps the revision with the most flows.
+//! again under the same ids, and so is one whose scores the next window changed (hindsight: a
+//! bot polling its C&C once an hour looks like a one-off visit until it comes back); each
+//! revision says when it was made and the store keeps the latest.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,8 @@ pub struct AnalyzeStats {
     pub late_kept: u64,
     /// Times a kept window was scored again for its late flows.
     pub revisions: u64,
+    /// Times a kept window was scored again because the window after it changed its scores.
+    pub hindsight_revisions: u64,
     /// Flows starting more than a day after the wall clock (a broken exporter clock or a
     /// damaged record), or outside years 0000 to 9999, dropped: taken at face value they would
     /// close every open window.
@@ -33,6 +37,11 @@ pub struct AnalyzeStats {
     /// Summed window counters.
     pub window: WindowStats,
 }
+
+/// Called with each window as it closes (and each kept window scored again). It returns the
+/// start of the earliest window whose scores this one changed, or `None`: the kept windows from
+/// that one on are scored again.
+pub type Closed<'a> = dyn FnMut(&Window) -> Option<i64> + 'a;
 
 /// Splits flows into windows.
 pub struct Windows {
@@ -82,7 +91,7 @@ impl Windows {
 
     /// Adds a flow; calls `closed` for every window this closes (and for kept windows scored
     /// again).
-    pub fn add(&mut self, flow: &Flow, seeds: &Seeds, initiator_known: bool, closed: &mut dyn FnMut(&Window)) {
+    pub fn add(&mut self, flow: &Flow, seeds: &Seeds, initiator_known: bool, closed: &mut Closed) {
         self.stats.flows += 1;
         if flow.start_ms > self.latest_allowed_ms {
             // The limit follows the wall clock: a collector runs for months.
@@ -128,7 +137,7 @@ impl Windows {
     /// Closes every window ending at or before `end_limit` (window start < end_limit - window);
     /// scores again the kept windows that took late flows, and lets go of those past the late
     /// horizon.
-    pub fn close_until(&mut self, start_limit: i64, closed: &mut dyn FnMut(&Window)) {
+    pub fn close_until(&mut self, start_limit: i64, closed: &mut Closed) {
         let mut any = false;
         while let Some((&start, _)) = self.open.first_key_value() {
             if start >= start_limit {
@@ -146,18 +155,22 @@ impl Windows {
         }
     }
 
-    /// Scores again every kept window that took late flows since it was last scored.
-    fn revise(&mut self, closed: &mut dyn FnMut(&Window)) {
+    /// Scores again every kept window that took late flows, or was asked to be, since it was
+    /// last scored. What a revision asks for in turn waits for the next window: only a newly
+    /// closed window knows more than the ones before it.
+    fn revise(&mut self, closed: &mut Closed) {
+        let now = self.closed_before;
         for (window, revised) in self.kept.values_mut().filter(|(_, revised)| *revised) {
             *revised = false;
             self.stats.revisions += 1;
+            window.revised_at_ms = Some(now);
             closed(window);
         }
     }
 
     /// Closes windows that ended at least a grace period before `now_ms` (wall clock, for live
     /// collection).
-    pub fn close_by_clock(&mut self, now_ms: i64, closed: &mut dyn FnMut(&Window)) {
+    pub fn close_by_clock(&mut self, now_ms: i64, closed: &mut Closed) {
         self.close_until(self.close_limit(now_ms), closed);
         // Exporters fell silent: late flows kept so far need not wait for the next window.
         self.revise(closed);
@@ -170,25 +183,31 @@ impl Windows {
     }
 
     /// Closes everything (and scores again the kept windows that took late flows).
-    pub fn finish(&mut self, closed: &mut dyn FnMut(&Window)) {
+    pub fn finish(&mut self, closed: &mut Closed) {
         self.close_until(i64::MAX, closed);
     }
 
-    fn finish_one(&mut self, window: Window, closed: &mut dyn FnMut(&Window)) {
+    fn finish_one(&mut self, window: Window, closed: &mut Closed) {
         self.stats.windows += 1;
         let s = &window.stats;
         self.stats.window.flows += s.flows;
         self.stats.window.internal += s.internal;
         self.stats.window.transit += s.transit;
         self.stats.window.servers_over_limit += s.servers_over_limit;
-        closed(&window);
+        if let Some(from) = closed(&window) {
+            for (_, revised) in self.kept.range_mut(from..).map(|(_, kept)| kept) {
+                *revised = true;
+                self.stats.hindsight_revisions += 1;
+            }
+        }
         if self.late_ms > 0 {
             if self.kept.len() >= MAX_KEPT
-                && let Some((_, (oldest, revised))) = self.kept.pop_first()
+                && let Some((_, (mut oldest, revised))) = self.kept.pop_first()
                 && revised
             {
                 // Let go early for room: its late flows are scored before it goes.
                 self.stats.revisions += 1;
+                oldest.revised_at_ms = Some(self.closed_before);
                 closed(&oldest);
             }
             self.kept.insert(window.start_ms, (window, false));
@@ -225,13 +244,25 @@ mod tests {
         let seeds = Seeds::default();
         let mut closed = Vec::new();
         let t = 1_793_577_600_000;
-        windows.add(&flow(t), &seeds, false, &mut |w| closed.push(w.start_ms));
+        windows.add(&flow(t), &seeds, false, &mut |w| {
+            closed.push(w.start_ms);
+            None
+        });
         let future = chrono::Utc::now().timestamp_millis() + 3 * 86_400_000;
-        windows.add(&flow(future), &seeds, false, &mut |w| closed.push(w.start_ms));
-        windows.add(&flow(t + 60_000), &seeds, false, &mut |w| closed.push(w.start_ms));
+        windows.add(&flow(future), &seeds, false, &mut |w| {
+            closed.push(w.start_ms);
+            None
+        });
+        windows.add(&flow(t + 60_000), &seeds, false, &mut |w| {
+            closed.push(w.start_ms);
+            None
+        });
         assert_eq!((windows.stats.bad_timestamp, windows.stats.late), (1, 0));
         assert!(closed.is_empty());
-        windows.finish(&mut |w| closed.push(w.start_ms));
+        windows.finish(&mut |w| {
+            closed.push(w.start_ms);
+            None
+        });
         assert_eq!(closed, vec![t]);
     }
 
@@ -243,7 +274,10 @@ mod tests {
         let mut scored: Vec<(i64, u64)> = Vec::new();
         let t = 1_793_577_600_000;
         let add = |windows: &mut Windows, at: i64, scored: &mut Vec<(i64, u64)>| {
-            windows.add(&flow(at), &seeds, false, &mut |w| scored.push((w.start_ms, w.stats.flows)));
+            windows.add(&flow(at), &seeds, false, &mut |w| {
+                scored.push((w.start_ms, w.stats.flows));
+                None
+            });
         };
         add(&mut windows, t, &mut scored);
         add(&mut windows, t + 76 * 60_000, &mut scored);
@@ -259,8 +293,35 @@ mod tests {
         add(&mut windows, t + 5 * hour, &mut scored);
         add(&mut windows, t + 20 * 60_000, &mut scored);
         assert_eq!(windows.stats.late, 1);
-        windows.finish(&mut |w| scored.push((w.start_ms, w.stats.flows)));
+        windows.finish(&mut |w| {
+            scored.push((w.start_ms, w.stats.flows));
+            None
+        });
         assert!(!scored[3..].iter().any(|(start, _)| *start == t), "{scored:?}");
+    }
+
+    #[test]
+    fn a_window_the_next_one_changed_is_scored_again_once_and_says_when() {
+        let hour = 3_600_000;
+        let mut windows = Windows::new(WindowConfig::default(), hour, 900_000).with_late_horizon(2 * hour);
+        let seeds = Seeds::default();
+        let t = 1_793_577_600_000;
+        // (start, revised at) of each scoring; every newly closed window asks for the one before.
+        let mut scored: Vec<(i64, Option<i64>)> = Vec::new();
+        for minutes in [0, 80, 136] {
+            windows.add(&flow(t + minutes * 60_000), &seeds, false, &mut |w| {
+                scored.push((w.start_ms, w.revised_at_ms));
+                w.revised_at_ms.is_none().then(|| w.start_ms - hour)
+            });
+        }
+        assert_eq!(scored, vec![(t, None), (t + hour, None), (t, Some(t + 2 * hour))]);
+        assert_eq!((windows.stats.hindsight_revisions, windows.stats.revisions), (1, 1));
+        // What a revision asks for is not acted on: only a newly closed window knows more.
+        windows.finish(&mut |w| {
+            scored.push((w.start_ms, w.revised_at_ms));
+            Some(t + hour)
+        });
+        assert_eq!(scored[3..], [(t + 2 * hour, None), (t + hour, Some(t + 3 * hour))], "{scored:?}");
     }
 
     #[test]
@@ -270,9 +331,15 @@ mod tests {
         let mut scored = Vec::new();
         let t = 1_793_577_600_000;
         for minutes in [0, 76, 10, 200] {
-            windows.add(&flow(t + minutes * 60_000), &seeds, false, &mut |w| scored.push(w.start_ms));
+            windows.add(&flow(t + minutes * 60_000), &seeds, false, &mut |w| {
+                scored.push(w.start_ms);
+                None
+            });
         }
-        windows.finish(&mut |w| scored.push(w.start_ms));
+        windows.finish(&mut |w| {
+            scored.push(w.start_ms);
+            None
+        });
         assert_eq!((windows.stats.late, windows.stats.late_kept, windows.stats.revisions), (1, 0, 0));
         assert_eq!(scored.iter().filter(|s| **s == t).count(), 1);
     }
@@ -284,10 +351,19 @@ mod tests {
         // As set when the collector started ten days ago.
         windows.latest_allowed_ms = now - 9 * 86_400_000;
         let mut closed = Vec::new();
-        windows.add(&flow(now), &Seeds::default(), false, &mut |w| closed.push(w.start_ms));
-        windows.add(&flow(now + 3 * 86_400_000), &Seeds::default(), false, &mut |w| closed.push(w.start_ms));
+        windows.add(&flow(now), &Seeds::default(), false, &mut |w| {
+            closed.push(w.start_ms);
+            None
+        });
+        windows.add(&flow(now + 3 * 86_400_000), &Seeds::default(), false, &mut |w| {
+            closed.push(w.start_ms);
+            None
+        });
         assert_eq!(windows.stats.bad_timestamp, 1, "only the flow days ahead of the clock");
-        windows.finish(&mut |w| closed.push(w.start_ms));
+        windows.finish(&mut |w| {
+            closed.push(w.start_ms);
+            None
+        });
         assert_eq!(closed.len(), 1);
     }
 
@@ -298,10 +374,16 @@ mod tests {
         let mut closed = Vec::new();
         let t = 1_793_577_600_000;
         for minutes in [0, 30, 70, 76] {
-            windows.add(&flow(t + minutes * 60_000), &seeds, false, &mut |w| closed.push(w.start_ms));
+            windows.add(&flow(t + minutes * 60_000), &seeds, false, &mut |w| {
+                closed.push(w.start_ms);
+                None
+            });
         }
         assert_eq!(closed, vec![t], "the first hour closes once flows are 15 minutes past it");
-        windows.add(&flow(t + 10 * 60_000), &seeds, false, &mut |w| closed.push(w.start_ms));
+        windows.add(&flow(t + 10 * 60_000), &seeds, false, &mut |w| {
+            closed.push(w.start_ms);
+            None
+        });
         assert_eq!(windows.stats.late, 1);
     }
 }

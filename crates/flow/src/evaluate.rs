@@ -166,7 +166,8 @@ pub fn evaluate(
     let threshold = config.detect.min_score;
     let mut windows = config.windows();
     let mut detector = Detector::new(config.model, config.detect);
-    // Per server: contacted by a bot; scored; first window end at which it was found.
+    // Per server: contacted by a bot; scored; first time (a window's end, or a revision's) at
+    // which it was found.
     let mut contacted: HashSet<(Addr, u16)> = HashSet::new();
     let mut scored: HashSet<(Addr, u16)> = HashSet::new();
     let mut found: HashMap<(Addr, u16), i64> = HashMap::new();
@@ -178,10 +179,13 @@ pub fn evaluate(
             let key = (s.key.addr, s.key.port);
             scored.insert(key);
             if s.score >= threshold {
-                let at = found.entry(key).or_insert(window.end_ms);
-                *at = (*at).min(window.end_ms);
+                // A revision knew it only when it was made: hindsight does not shorten the delay.
+                let known = window.revised_at_ms.unwrap_or(window.end_ms);
+                let at = found.entry(key).or_insert(known);
+                *at = (*at).min(known);
             }
         }
+        detector.score_again()
     })?;
     let cnc: Vec<&(Addr, u16)> = truth.cnc.keys().collect();
     let cnc_found = cnc.iter().filter(|k| found.contains_key(**k)).count();
@@ -281,6 +285,8 @@ pub fn training_set(
                     set.rows.push(scored.features);
                     set.groups.push(group);
                 }
+                // Rows as first scored: what the model sees of a window before any hindsight.
+                None
             };
             for (flow, initiator_known) in flows {
                 windows.add(flow, seeds, *initiator_known, &mut closed);

@@ -161,6 +161,9 @@ pub struct Window {
     edge_index: FxHashMap<(u32, u32), u32>,
     /// Counters.
     pub stats: WindowStats,
+    /// Set when the window is scored again (it took late flows, or the window after it changed
+    /// its scores): the end of the latest window closed by then, in flow time.
+    pub revised_at_ms: Option<i64>,
 }
 
 /// TCP flag bits.
@@ -182,6 +185,7 @@ impl Window {
             edges: Vec::new(),
             edge_index: FxHashMap::default(),
             stats: WindowStats::default(),
+            revised_at_ms: None,
         }
     }
 

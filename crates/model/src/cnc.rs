@@ -58,9 +58,21 @@ pub struct CncCandidate {
     /// Name of the flow analyser (normally one per ISP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensor: Option<String>,
+    /// Set on a revision: the window was scored again, for flows that arrived late or because
+    /// the window after it showed its bots coming back, when flows had reached this time (the
+    /// end of the latest window closed). Of two reports with one id, the later revision stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revised_at: Option<Timestamp>,
 }
 
 impl CncCandidate {
+    /// Orders the reports of one id: the later revision, and of two made at once the one with
+    /// more flows (a first report counts as made at its window's end). The store keeps the
+    /// greatest.
+    pub fn revision_order(&self) -> (Timestamp, u64) {
+        (self.revised_at.unwrap_or(self.window_end), self.flows)
+    }
+
     pub(crate) fn natural_key(&self) -> String {
         format!(
             "cnc|{}|{}|{}|{}|{}|{}",
@@ -91,6 +103,9 @@ impl CncCandidate {
         }
         if self.periodicity.is_some_and(|p| !(p.is_finite() && p >= 0.0)) {
             return Err("periodicity must be a non-negative number of seconds".into());
+        }
+        if self.revised_at.is_some_and(|at| at < self.window_end) {
+            return Err("revised_at cannot be before window_end".into());
         }
         Ok(())
     }

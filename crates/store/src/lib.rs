@@ -103,8 +103,9 @@ pub trait Store: Send + Sync {
 
     /// Stores records that are not stored yet, in one transaction. Records must carry their id
     /// (see [`Record::ensure_id`]); ISP records also update the ISP registry. A `cnc` record whose
-    /// id is stored replaces it when it counts more flows (its window was revised by late flows);
-    /// any other record with a stored id is left out.
+    /// id is stored replaces it when it is a later revision (its window was scored again, see
+    /// [`botscope_model::CncCandidate::revision_order`]); any other record with a stored id is
+    /// left out.
     fn put_records(&self, records: &[Record]) -> impl Future<Output = Result<PutSummary, StoreError>> + Send;
 
     /// Stores records, replacing those already stored under the same id, in one transaction: for
@@ -373,8 +374,8 @@ fn decode_prefix(prefix: &str, origin: &str) -> Result<RoutedPrefix, StoreError>
 }
 
 /// One record per id of a batch, as the database should take them one after another: with
-/// `replace` the last wins; otherwise the first, except that a C&C report with more flows (its
-/// window revised by late flows) wins over one with fewer. PostgreSQL refuses a statement that
+/// `replace` the last wins; otherwise the first, except that a later revision of a C&C report
+/// wins over an earlier one. PostgreSQL refuses a statement that
 /// would update one row twice, so a batch never holds an id twice.
 fn distinct_by_id(records: &[Record], replace: bool) -> Result<Vec<&Record>, StoreError> {
     let mut at: std::collections::HashMap<Uuid, usize> = std::collections::HashMap::with_capacity(records.len());
@@ -389,7 +390,7 @@ fn distinct_by_id(records: &[Record], replace: bool) -> Result<Vec<&Record>, Sto
             Some(&slot) => {
                 let newer = match (kept[slot], record) {
                     _ if replace => true,
-                    (Record::Cnc(old), Record::Cnc(new)) => new.flows > old.flows,
+                    (Record::Cnc(old), Record::Cnc(new)) => new.revision_order() > old.revision_order(),
                     _ => false,
                 };
                 if newer {

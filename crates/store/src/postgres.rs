@@ -87,12 +87,17 @@ impl PostgresStore {
                 "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, time = excluded.time, ip = excluded.ip, \
                  body = excluded.body, ingested_at = excluded.ingested_at"
             } else {
-                // A C&C report is revised when its window takes late flows: the revision with more
-                // flows replaces the stored one (a re-sent or older revision does not).
+                // A C&C report is revised when its window is scored again (late flows, or the
+                // next window showed its bots back): the later revision replaces the stored one,
+                // and of two made at once the one with more flows (a re-sent or older one does
+                // not). A first report counts as made at its window's end.
                 "ON CONFLICT (id) DO UPDATE SET time = excluded.time, body = excluded.body, \
                  ingested_at = excluded.ingested_at \
                  WHERE records.kind = 'cnc' AND excluded.kind = 'cnc' \
-                 AND (excluded.body->>'flows')::numeric > (records.body->>'flows')::numeric"
+                 AND (COALESCE(excluded.body->>'revised_at', excluded.body->>'window_end')::timestamptz, \
+                      (excluded.body->>'flows')::numeric) \
+                   > (COALESCE(records.body->>'revised_at', records.body->>'window_end')::timestamptz, \
+                      (records.body->>'flows')::numeric)"
             };
             // Safe: the only interpolation is one of the two constant clauses above.
             inserted += sqlx::query(sqlx::AssertSqlSafe(format!(

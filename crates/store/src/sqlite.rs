@@ -106,12 +106,19 @@ impl SqliteStore {
                 " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, time = excluded.time, ip = excluded.ip, \
                  body = excluded.body, ingested_at = excluded.ingested_at"
             } else {
-                // A C&C report is revised when its window takes late flows: the revision with more
-                // flows replaces the stored one (a re-sent or older revision does not).
+                // A C&C report is revised when its window is scored again (late flows, or the
+                // next window showed its bots back): the later revision replaces the stored one,
+                // and of two made at once the one with more flows (a re-sent or older one does
+                // not). A first report counts as made at its window's end.
                 " ON CONFLICT (id) DO UPDATE SET time = excluded.time, body = excluded.body, \
                  ingested_at = excluded.ingested_at \
                  WHERE records.kind = 'cnc' AND excluded.kind = 'cnc' \
-                 AND json_extract(excluded.body, '$.flows') > json_extract(records.body, '$.flows')"
+                 AND (julianday(COALESCE(json_extract(excluded.body, '$.revised_at'), \
+                                         json_extract(excluded.body, '$.window_end'))), \
+                      json_extract(excluded.body, '$.flows')) \
+                   > (julianday(COALESCE(json_extract(records.body, '$.revised_at'), \
+                                         json_extract(records.body, '$.window_end'))), \
+                      json_extract(records.body, '$.flows'))"
             });
             written += insert.build().execute(&mut *tx).await?.rows_affected();
         }

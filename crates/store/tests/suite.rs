@@ -192,13 +192,15 @@ async fn tokens_are_found_by_hash_listed_and_revoked(store: impl Store) {
 }
 
 /// A C&C report whose window took late flows is sent again under the same id: the revision with
-/// more flows replaces the stored one, in another batch or in the same; a re-sent or older
-/// revision does not, and no other kind is ever replaced by `put_records`.
-async fn a_revised_cnc_report_replaces_the_stored_one_when_it_has_more_flows(store: impl Store) {
-    let with_flows = |flows: u64, score: f64| {
+/// more flows replaces the stored one, in another batch or in the same; so does a later revision
+/// with the same flows (the next window showed its bots back); a re-sent or older revision does
+/// not, and no other kind is ever replaced by `put_records`.
+async fn a_revised_cnc_report_replaces_the_stored_one_when_it_is_later(store: impl Store) {
+    let revised = |flows: u64, score: f64, hours_after: Option<i64>| {
         let Record::Cnc(mut cnc) = record(CNC) else { unreachable!() };
         cnc.flows = flows;
         cnc.score = score;
+        cnc.revised_at = hours_after.map(|h| cnc.window_end + chrono::Duration::hours(h));
         cnc.id = None;
         let mut record = Record::Cnc(cnc);
         record.ensure_id();
@@ -208,17 +210,25 @@ async fn a_revised_cnc_report_replaces_the_stored_one_when_it_has_more_flows(sto
         Some(Record::Cnc(cnc)) => (cnc.flows, cnc.score),
         other => panic!("not a cnc record: {other:?}"),
     };
-    let first = with_flows(1290, 0.93);
+    let first = revised(1290, 0.93, None);
     let id = first.id().unwrap();
     store.put_records(&[first]).await.unwrap();
-    assert_eq!(store.put_records(&[with_flows(1400, 0.97)]).await.unwrap().inserted, 1);
+    assert_eq!(store.put_records(&[revised(1400, 0.97, None)]).await.unwrap().inserted, 1);
     assert_eq!(flows_of(store.record(id).await.unwrap()), (1400, 0.97));
-    let stale = store.put_records(&[with_flows(1300, 0.95), with_flows(1400, 0.97)]).await.unwrap();
+    let stale = store.put_records(&[revised(1300, 0.95, None), revised(1400, 0.97, None)]).await.unwrap();
     assert_eq!((stale.inserted, stale.duplicates), (0, 2));
     assert_eq!(flows_of(store.record(id).await.unwrap()), (1400, 0.97));
     // Two revisions in one batch: the one with the most flows stays, whatever the order.
-    store.put_records(&[with_flows(1600, 0.99), with_flows(1500, 0.98)]).await.unwrap();
+    store.put_records(&[revised(1600, 0.99, None), revised(1500, 0.98, None)]).await.unwrap();
     assert_eq!(flows_of(store.record(id).await.unwrap()), (1600, 0.99));
+    // Revised in hindsight: the same flows, a later revision, another score; an earlier
+    // revision re-sent after it changes nothing.
+    assert_eq!(store.put_records(&[revised(1600, 0.61, Some(2))]).await.unwrap().inserted, 1);
+    assert_eq!(flows_of(store.record(id).await.unwrap()), (1600, 0.61));
+    store.put_records(&[revised(1700, 0.99, Some(1)), revised(1600, 0.99, None)]).await.unwrap();
+    assert_eq!(flows_of(store.record(id).await.unwrap()), (1600, 0.61));
+    store.put_records(&[revised(1600, 0.7, Some(3)), revised(1650, 0.8, Some(3))]).await.unwrap();
+    assert_eq!(flows_of(store.record(id).await.unwrap()), (1650, 0.8));
     assert_eq!(store.count_records(Some(Kind::Cnc)).await.unwrap(), 1);
     // Other kinds keep the first record with an id.
     let finding = record(FINDING);
@@ -245,7 +255,7 @@ where
     concurrent_writers_do_not_lose_records(open("concurrent").await).await;
     upserts_replace_and_queries_filter_by_time_and_address(open("upsert").await).await;
     tokens_are_found_by_hash_listed_and_revoked(open("tokens").await).await;
-    a_revised_cnc_report_replaces_the_stored_one_when_it_has_more_flows(open("revised").await).await;
+    a_revised_cnc_report_replaces_the_stored_one_when_it_is_later(open("revised").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

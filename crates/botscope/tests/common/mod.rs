@@ -268,6 +268,24 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `cnc` records as the centre keeps them: a window scored again (late flows, or its bots came
+/// back in the next one) is emitted again in full, ranks from 1; per window only its last
+/// emission stands. Output order is kept.
+pub fn latest_emissions(candidates: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let mut last_start: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, c) in candidates.iter().enumerate() {
+        if c["rank"] == 1 {
+            last_start.insert(c["window_start"].as_str().unwrap().to_string(), i);
+        }
+    }
+    candidates
+        .into_iter()
+        .enumerate()
+        .filter(|(i, c)| last_start.get(c["window_start"].as_str().unwrap()).is_none_or(|start| i >= start))
+        .map(|(_, c)| c)
+        .collect()
+}
+
 /// The venv of PyPI tools scripts/test makes (BOTSCOPE_VENV, else target/test-venv).
 pub fn venv() -> PathBuf {
     let path = std::env::var_os("BOTSCOPE_VENV")

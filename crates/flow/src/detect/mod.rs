@@ -167,6 +167,9 @@ pub struct DetectStats {
     pub contact_memory_forgotten_early: u64,
     /// Answers not remembered at all because the memory was full of recent ones.
     pub contact_memory_refused: u64,
+    /// Bots answered once in a window and not followed into the next, because a window had more
+    /// than a million of them: their return does not revise the window.
+    pub hindsight_untracked: u64,
 }
 
 impl DetectStats {
@@ -214,7 +217,31 @@ pub struct Detector {
     seed_memory: rustc_hash::FxHashMap<ServerKey, Vec<(Addr, i64)>>,
     /// Per server and seed client (`pair_key`): the recent windows in which the server answered it.
     contact_memory: rustc_hash::FxHashMap<u64, Answered>,
+    /// Bots that the newest windows showed answered once, followed into the next window.
+    hindsight: Hindsight,
 }
+
+/// Server and seed pairs a window showed answered but not (yet) returning, followed into the
+/// next [`HINDSIGHT_WINDOWS`] windows: a bot that polls its C&C once an hour or two is one
+/// contact in its first window, like a visit to a web site, until a later window shows it back.
+/// Then that first window is scored again (`Detector::score_again`), its returning clients
+/// counted with what came after.
+#[derive(Debug, Default)]
+struct Hindsight {
+    /// The newest windows scored (oldest first, the newest last), each with its such pairs.
+    followed: std::collections::VecDeque<(i64, FxHashSet<u64>)>,
+    /// Pairs in `followed`, all windows together.
+    pairs: usize,
+    /// The earliest window whose pairs the newest showed again.
+    score_again: Option<i64>,
+}
+
+/// Windows after its own in which a bot's return revises a window: two, for polls up to two
+/// windows apart (Torii checks in every 40 to 110 minutes).
+pub const HINDSIGHT_WINDOWS: i64 = 2;
+
+/// Pairs followed into later windows at most (about 20 MB).
+const MAX_HINDSIGHT_PAIRS: usize = 1_000_000;
 
 /// Seed records a candidate cites at most, so one huge botnet cannot make a huge record.
 pub const MAX_SEED_REFS: usize = 10_000;
@@ -246,7 +273,15 @@ impl Detector {
             recent: Default::default(),
             seed_memory: Default::default(),
             contact_memory: Default::default(),
+            hindsight: Hindsight::default(),
         }
+    }
+
+    /// The start of the earliest window whose scores the window just scored changed (its bots
+    /// came back), to be scored again with those after it; taken once. Only a window scored for
+    /// the first time can ask.
+    pub fn score_again(&mut self) -> Option<i64> {
+        self.hindsight.score_again.take()
     }
 
     /// Scores every eligible server of the window (for training and evaluation).
@@ -267,6 +302,18 @@ impl Detector {
         let cutoff = window.start_ms.saturating_sub(self.config.seed_memory_ms);
         self.forget_seeds_before(cutoff);
         self.forget_contacts_before(cutoff);
+        let first_scoring = self.hindsight.followed.back().is_none_or(|(newest, _)| window.start_ms > *newest);
+        if first_scoring {
+            let h = &mut self.hindsight;
+            let span = (window.end_ms - window.start_ms).max(1);
+            let reach = window.start_ms.saturating_sub(HINDSIGHT_WINDOWS * span);
+            while h.followed.front().is_some_and(|(start, _)| *start < reach) {
+                let (_, gone) = h.followed.pop_front().expect("not empty");
+                h.pairs -= gone.len();
+            }
+            h.followed.push_back((window.start_ms, FxHashSet::default()));
+            h.score_again = None;
+        }
         for (i, server) in window.servers.iter().enumerate() {
             // Eligibility first, so that the seed memory holds only servers that could be scored.
             // A server that is itself a known bot or a subscriber is a subscriber address: it
@@ -280,7 +327,7 @@ impl Detector {
             if !self.config.include_private && is_private(server.key.addr) {
                 continue;
             }
-            let returning = self.returning_seed_clients(window, i);
+            let returning = self.returning_seed_clients(window, i, first_scoring);
             let known_cnc = seeds.is_cnc(server.key.addr, server.key.port);
             let seed_clients = self.recent_seed_clients(window, i, graph.seed_clients[i]);
             if seed_clients < self.config.min_seed_clients && !known_cnc {
@@ -336,14 +383,18 @@ impl Detector {
     }
 
     /// Seed clients of server `i` that keep coming back: contacts at least twice in this window, a
-    /// session that stays open for half of it, or an answered contact in a window within
-    /// `seed_memory_ms` before. Polls an hour or more apart (Torii) and sessions Zeek logs once an
-    /// hour are one record per bot per window; only the windows before show that they recur.
-    /// Remembers this window's answered seed contacts for the windows after.
-    fn returning_seed_clients(&mut self, window: &Window, i: usize) -> u64 {
+    /// session that stays open for half of it, or an answered contact in another window within
+    /// `seed_memory_ms` (before it; after it too when it is scored again). Polls an hour or more
+    /// apart (Torii) and sessions Zeek logs once an hour are one record per bot per window; only
+    /// the windows around show that they recur. Remembers this window's answered seed contacts
+    /// for the windows after, and, on a first scoring, follows those that did not return into
+    /// the next window (`Hindsight`).
+    fn returning_seed_clients(&mut self, window: &Window, i: usize, first_scoring: bool) -> u64 {
         let server = &window.servers[i];
         let span = (window.end_ms - window.start_ms).max(1);
-        let since = window.start_ms.saturating_sub(self.config.seed_memory_ms);
+        let memory = self.config.seed_memory_ms;
+        let since = window.start_ms.saturating_sub(memory);
+        let after = window.end_ms.saturating_add(memory);
         let mut returning = 0;
         for e in &server.edges {
             let edge = &window.edges[*e as usize];
@@ -352,20 +403,48 @@ impl Detector {
                 continue;
             }
             let pair = pair_key(&server.key, addr);
-            // Only windows that ended before this one count, also when it is scored again for
-            // late flows after later ones.
-            let before = self.contact_memory.get(&pair).is_some_and(|a| a.any_between(since, window.start_ms, span));
+            // Windows after this one are remembered only when it is scored again.
+            let elsewhere = self.contact_memory.get(&pair).is_some_and(|a| {
+                a.any_between(since, window.start_ms, span) || a.any_between(window.end_ms, after, span)
+            });
             // In contact for half of this window, counted inside it (a session Zeek logs once
             // may have begun before the window and end after it).
             let stayed = edge.last_end_ms.min(window.end_ms) - edge.first_ms.max(window.start_ms) >= span / 2;
-            if edge.contacts >= 2 || stayed || before {
+            let returns = edge.contacts >= 2 || stayed || elsewhere;
+            if returns {
                 returning += 1;
             }
-            if edge.answered() && self.config.seed_memory_ms > 0 {
+            if edge.answered() && memory > 0 {
+                if first_scoring {
+                    self.follow(pair, returns);
+                }
                 self.remember_answer(pair, window, span);
             }
         }
         returning
+    }
+
+    /// On the newest window's first scoring: asks for the earlier windows that answered this
+    /// pair without the bot returning there to be scored again (once: the pair is then no longer
+    /// followed there), and follows the pair from this window when it does not return here
+    /// either.
+    fn follow(&mut self, pair: u64, returns: bool) {
+        let h = &mut self.hindsight;
+        let Some(((_, newest), earlier)) = h.followed.make_contiguous().split_last_mut() else { return };
+        for (start, pairs) in earlier.iter_mut() {
+            if pairs.remove(&pair) {
+                h.pairs -= 1;
+                h.score_again = Some(h.score_again.map_or(*start, |s| s.min(*start)));
+            }
+        }
+        if returns {
+            return;
+        }
+        if h.pairs >= MAX_HINDSIGHT_PAIRS {
+            self.stats.hindsight_untracked += 1;
+        } else if newest.insert(pair) {
+            h.pairs += 1;
+        }
     }
 
     /// Remembers that the server answered the pair's bot in this window, making room when full.
@@ -535,6 +614,7 @@ impl Detector {
                     evidence,
                     family: None,
                     sensor: self.config.sensor.clone(),
+                    revised_at: window.revised_at_ms.map(millis),
                 }
             })
             .collect()

@@ -9,7 +9,7 @@ use botscope_input::ReadProgress;
 use botscope_model::RecordSink;
 
 use super::{AnalysisConfig, SessionError, deliver, explain, io, log_window_stats};
-use crate::analyze::{AnalyzeStats, Windows};
+use crate::analyze::{AnalyzeStats, Closed, Windows};
 use crate::detect::{DetectStats, Detector};
 use crate::input::{self, Format};
 use crate::seeds::Seeds;
@@ -49,6 +49,7 @@ pub async fn analyze<S: RecordSink>(
                 // The receiver went away on an error already being reported.
                 reader_failed.store(true, std::sync::atomic::Ordering::Relaxed);
             }
+            detector.score_again()
         };
         read_files_until(&inputs, format, &seeds, &mut windows, progress.as_ref(), &reader_failed, &mut closed)?;
         Ok((windows, detector.stats))
@@ -88,7 +89,7 @@ pub fn read_files<E: std::error::Error + 'static>(
     seeds: &Seeds,
     windows: &mut Windows,
     progress: Option<&Arc<ReadProgress>>,
-    closed: &mut dyn FnMut(&Window),
+    closed: &mut Closed,
 ) -> Result<(), SessionError<E>> {
     read_files_until(paths, format, seeds, windows, progress, &AtomicBool::new(false), closed)
 }
@@ -101,7 +102,7 @@ fn read_files_until<E: std::error::Error + 'static>(
     windows: &mut Windows,
     progress: Option<&Arc<ReadProgress>>,
     stop: &AtomicBool,
-    closed: &mut dyn FnMut(&Window),
+    closed: &mut Closed,
 ) -> Result<(), SessionError<E>> {
     for path in paths {
         if stop.load(Ordering::Relaxed) {

@@ -220,6 +220,7 @@ pub async fn collect<S: RecordSink>(
                     if last_flow.elapsed().as_millis() as i64 >= grace_ms.max(1000) {
                         windows.close_by_clock(chrono::Utc::now().timestamp_millis(), &mut |window| {
                             let _ = tx.blocking_send(detector.candidates(window, &seeds));
+                            detector.score_again()
                         });
                     }
                     continue;
@@ -230,6 +231,7 @@ pub async fn collect<S: RecordSink>(
             for flow in &batch {
                 windows.add(flow, &seeds, false, &mut |window| {
                     let _ = tx.blocking_send(detector.candidates(window, &seeds));
+                    detector.score_again()
                 });
             }
             if write_flows {
@@ -238,6 +240,7 @@ pub async fn collect<S: RecordSink>(
         }
         windows.finish(&mut |window| {
             let _ = tx.blocking_send(detector.candidates(window, &seeds));
+            detector.score_again()
         });
         (windows, detector.stats)
     });

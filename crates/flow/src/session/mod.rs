@@ -19,9 +19,10 @@ use crate::window::WindowConfig;
 pub use analyze::{AnalyzeReport, analyze, open as open_input, read_files};
 pub use collect::{CollectConfig, CollectStats, collect};
 
-/// How long a closed window takes late flows unless told otherwise: two hours covers the one-hour
-/// idle timeout of softflowd and the 30-minute active timeout routers commonly use.
-pub const DEFAULT_LATE_MS: i64 = 2 * 3_600_000;
+/// How long a closed window takes late flows unless told otherwise: three hours covers the
+/// one-hour idle timeout of softflowd and the 30-minute active timeout routers commonly use, and
+/// keeps a window for the two after it, whose returning bots revise it (hindsight).
+pub const DEFAULT_LATE_MS: i64 = 3 * 3_600_000;
 
 /// What the analysis sessions share: how flows are windowed and servers scored.
 #[derive(Debug, Clone)]

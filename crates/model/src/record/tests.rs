@@ -77,11 +77,31 @@ fn rules_beyond_types_are_checked() {
         (EXAMPLES[3].replace("BN-2026-0007", " "), "serial"),
         (EXAMPLES[4].replace("hikari-net", "Hikari Net"), "handle"),
         (EXAMPLES[5].replace("[64500,64501]", "[]"), "asns"),
+        (EXAMPLES[2].replace(r#""sensor""#, r#""revised_at":"2026-11-02T09:30:00Z","sensor""#), "revised_at"),
     ];
     for (line, expected) in cases {
         let err = parse_line(line.as_bytes(), None).unwrap_err().to_string();
         assert!(err.contains(expected), "{line}\n -> {err}");
     }
+}
+
+/// The revision example of docs/formats.md: a window scored again after the two that followed it.
+const REVISED_CNC: &str = r#"{"kind":"cnc","window_start":"2026-11-02T09:00:00Z","window_end":"2026-11-02T10:00:00Z","ip":"127.200.0.11","port":443,"protocol":"tcp","score":0.81,"rank":2,"methods":["graph","model"],"seed_clients":3,"total_clients":5,"flows":5,"first_seen":"2026-11-02T09:04:09Z","last_seen":"2026-11-02T09:14:12Z","evidence":["3 of 5 clients are known bots","returning_share raises the score by 3.64"],"sensor":"isp-hikari","revised_at":"2026-11-02T12:00:00Z"}"#;
+
+#[test]
+fn a_later_revision_orders_after_a_first_report_with_more_flows() {
+    assert!(include_str!("../../../../docs/formats.md").contains(REVISED_CNC));
+    let Some(Record::Cnc(revised)) = parse_line(REVISED_CNC.as_bytes(), None).unwrap() else { panic!() };
+    let mut first = revised.clone();
+    first.revised_at = None;
+    first.flows = 9;
+    assert!(revised.revision_order() > first.revision_order());
+    // Of two revisions made at once, the one with more flows.
+    let mut fuller = revised.clone();
+    fuller.flows = 6;
+    assert!(fuller.revision_order() > revised.revision_order());
+    let record = Record::Cnc(revised);
+    assert_eq!(parse_line(record.to_json_line().as_bytes(), None).unwrap(), Some(record));
 }
 
 #[test]

@@ -158,10 +158,11 @@ pub struct FlowAnalysisArgs {
     #[arg(long, value_name = "DUR")]
     pub grace: Option<String>,
 
-    /// How long a closed window still takes flows that arrive late (exporters send long sessions
-    /// when their timeouts expire); it is then scored again and its records are sent again under
-    /// the same ids, and the store keeps the one with the most flows. 0s drops late flows
-    #[arg(long, value_name = "DUR", default_value = "2h")]
+    /// How long a closed window is kept: flows that arrive late for it (exporters send long
+    /// sessions when their timeouts expire) are added, and bots that come back in the windows
+    /// after it count as returning there; it is then scored again and its records are sent again
+    /// under the same ids, and the store keeps the latest revision. 0s turns both off
+    #[arg(long, value_name = "DUR", default_value = "3h")]
     pub late: String,
 
     /// A model file instead of the shipped data/flow-model.json
