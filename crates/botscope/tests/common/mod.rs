@@ -286,6 +286,14 @@ pub fn latest_emissions(candidates: Vec<serde_json::Value>) -> Vec<serde_json::V
         .collect()
 }
 
+/// Distinct record ids in a JSON Lines file: a window scored again writes its `cnc` records again
+/// under the same ids, and a store holds one record per id.
+pub fn distinct_ids(path: &Path) -> u64 {
+    let ids: std::collections::HashSet<String> =
+        json_lines(path).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    ids.len() as u64
+}
+
 /// The venv of PyPI tools scripts/test makes (BOTSCOPE_VENV, else target/test-venv).
 pub fn venv() -> PathBuf {
     let path = std::env::var_os("BOTSCOPE_VENV")
