@@ -22,6 +22,8 @@ const MAX_TIME: Duration = Duration::from_secs(10);
 
 const ROUTES: &[&str] = &[
     "/api/v1/health",
+    "/api/v1/ready",
+    "/metrics",
     "/api/v1/ingest",
     "/api/v1/botnets",
     "/api/v1/botnets/{}",

@@ -421,3 +421,103 @@ async fn regression_gzip_bombs_stalled_the_health_check() {
     }
     assert_eq!(done_when_healthy, 0, "the health check waited for a bomb to be decoded");
 }
+
+/// Prometheus's own checker (Debian's `prometheus` package) on the exposition: no error and no
+/// lint problem.
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; scripts/test installs it)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let done = child.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert!(done.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+}
+
+/// The value of one sample line of the exposition (`name{labels}` exactly as written).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_and_metrics_tell_a_monitor_what_the_centre_does() {
+    let scratch = Scratch::new();
+    let db = scratch.path("centre.db").display().to_string();
+    let sensor = make_token(&scratch, &db, "sensor", None, Some("survey-7"));
+    let (_server, base) = start_center(&scratch, &db, &[]);
+
+    // Liveness reads nothing; readiness asks the store for its migrations.
+    let (status, body) = get(&base, "/api/v1/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert!(health.get("records").is_none(), "health counts nothing: {body}");
+    let (status, body) = get(&base, "/api/v1/ready", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(ready["schema"].as_i64().unwrap() > 0, "{body}");
+
+    // Some traffic: a batch with one bad line, a batch without a token, a path that is nowhere.
+    let batch: String = (0..5).map(|n| finding_line(n) + "\n").collect::<String>() + "{not json\n";
+    let (status, reply) = post(&base, Some(&sensor), batch).await;
+    assert_eq!((status, reply["inserted"].as_u64()), (StatusCode::OK, Some(5)), "{reply}");
+    let (status, _) = post(&base, None, finding_line(9)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = get(&base, "/no/such/page", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&base, "/api/v1/botnets/BN-2026-0001", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, text) = get(&base, "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    promtool_accepts(&text);
+    let requests = |method: &str, route: &str, status: u16| {
+        sample(
+            &text,
+            &format!("botscope_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}}"),
+        )
+    };
+    assert_eq!(requests("POST", "/api/v1/ingest", 200), Some(1.0), "{text}");
+    assert_eq!(requests("POST", "/api/v1/ingest", 401), Some(1.0), "{text}");
+    assert_eq!(requests("GET", "/api/v1/ready", 200), Some(1.0), "{text}");
+    // Routes by template, so that no request grows the label set.
+    assert_eq!(requests("GET", "/api/v1/botnets/{serial}", 401), Some(1.0), "{text}");
+    assert_eq!(requests("GET", "unmatched", 404), Some(1.0), "{text}");
+    assert!(!text.contains("BN-2026-0001") && !text.contains("/no/such/page"), "{text}");
+    assert!(requests("GET", "/api/v1/health", 200).unwrap() >= 2.0, "start_center's own check too: {text}");
+    assert_eq!(sample(&text, "botscope_ingest_lines_total"), Some(6.0), "{text}");
+    assert_eq!(sample(&text, "botscope_ingest_records_inserted_total"), Some(5.0), "{text}");
+    assert_eq!(sample(&text, "botscope_ingest_lines_refused_total"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "botscope_ingest_batches_waiting"), Some(0.0), "{text}");
+    // The histogram's +Inf bucket counts every ingest answered.
+    let ingest_count =
+        sample(&text, "botscope_http_request_duration_seconds_bucket{route=\"/api/v1/ingest\",le=\"+Inf\"}");
+    assert_eq!(ingest_count, Some(2.0), "{text}");
+    // This very request is being served.
+    assert!(sample(&text, "botscope_http_connections_open").unwrap() >= 1.0, "{text}");
+}
+
+/// The store going away mid-run: liveness still answers (the process is fine), readiness says
+/// the store does not answer and why (connection refused), not only that a pool waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_names_the_cause_when_the_store_stops_answering() {
+    let scratch = Scratch::new();
+    let cluster = botscope_testkit::PgCluster::start();
+    let url = cluster.create_database("ready");
+    let (_server, base) = start_center(&scratch, &url, &["--correlate-every", "0"]);
+    let (status, _) = get(&base, "/api/v1/ready", None).await;
+    assert_eq!(status, StatusCode::OK);
+    cluster.stop();
+    let (status, body) = get(&base, "/api/v1/ready", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // The pool's wait (seconds), then one direct connection names the cause.
+    assert!(body.contains("the store does not answer") && body.contains("refused"), "{body}");
+    assert!(!body.contains("127.0.0.1"), "no store address for an anonymous caller: {body}");
+    let (status, _) = get(&base, "/api/v1/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -27,11 +27,35 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use url::{StoreUrl, redact};
 
+/// The database's migrations against this build's (see [`Store::schema`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Schema {
+    /// The newest migration applied to the database.
+    pub applied: i64,
+    /// The newest migration this build carries.
+    pub expected: i64,
+}
+
+impl Schema {
+    /// The database has every migration this build carries (a newer one is fine: migrations only
+    /// add).
+    pub fn is_current(&self) -> bool {
+        self.applied >= self.expected
+    }
+}
+
+/// The newest migration applied, as sqlx records it; the same query on both backends.
+const APPLIED_SCHEMA: &str = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+
+/// The newest migration a backend's embedded migrator carries.
+fn expected_schema(migrator: &sqlx::migrate::Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutSummary {
-    /// Records new to the store, and `cnc` records that replaced a stored revision with fewer
-    /// flows.
+    /// Records new to the store, and `cnc` records that replaced an earlier revision.
     pub inserted: u64,
     /// Records whose id was already stored (left as they were).
     pub duplicates: u64,
@@ -159,6 +183,10 @@ pub trait Store: Send + Sync {
 
     /// Revokes a token by id; false when there is no such token.
     fn revoke_token(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Whether the database answers, and which migrations it has: one small query, for a
+    /// readiness check.
+    fn schema(&self) -> impl Future<Output = Result<Schema, StoreError>> + Send;
 }
 
 /// A store opened from a URL: whichever backend the URL names.
@@ -329,6 +357,9 @@ impl Store for AnyStore {
     }
     async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.revoke_token(id).await)
+    }
+    async fn schema(&self) -> Result<Schema, StoreError> {
+        dispatch!(self, s => s.schema().await)
     }
 }
 

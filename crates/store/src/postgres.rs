@@ -19,7 +19,18 @@ const ROWS_PER_INSERT: usize = 20_000;
 pub struct PostgresStore {
     pool: PgPool,
     url: String,
+    /// For one direct connection when the pool cannot get one: it says why (refused, no such
+    /// host, a password) where the pool can only say it waited.
+    options: Box<PgConnectOptions>,
 }
+
+/// How long a request waits for a pooled connection. When the server is down the pool keeps
+/// trying until then, so this is also how long a request takes to fail: seconds, not the driver's
+/// default half-minute. A busy pool still queues requests this long before they get 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema's migrations, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl PostgresStore {
     /// Connects to and migrates the database at `url`.
@@ -31,14 +42,12 @@ impl PostgresStore {
             .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .connect_with(options)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
             .await
             .map_err(|source| StoreError::Open { url: shown.clone(), source })?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { url: shown.clone(), source })?;
-        Ok(PostgresStore { pool, url: shown })
+        MIGRATOR.run(&pool).await.map_err(|source| StoreError::Migrate { url: shown.clone(), source })?;
+        Ok(PostgresStore { pool, url: shown, options: Box::new(options) })
     }
 
     const ADDRESSES: &'static str = "SELECT id::text, ip FROM records WHERE kind = $1 AND ip IS NOT NULL";
@@ -136,6 +145,18 @@ impl Store for PostgresStore {
 
     async fn upsert_records(&self, records: &[Record]) -> Result<u64, StoreError> {
         self.write(records, true).await
+    }
+
+    async fn schema(&self) -> Result<crate::Schema, StoreError> {
+        match sqlx::query_scalar(crate::APPLIED_SCHEMA).fetch_one(&self.pool).await {
+            Ok(applied) => Ok(crate::Schema { applied, expected: crate::expected_schema(&MIGRATOR) }),
+            // The pool only knows it waited; one direct connection says why.
+            Err(sqlx::Error::PoolTimedOut) => match self.options.connect().await {
+                Err(source) => Err(StoreError::Open { url: self.url.clone(), source }),
+                Ok(_) => Err(StoreError::Query(sqlx::Error::PoolTimedOut)),
+            },
+            Err(other) => Err(other.into()),
+        }
     }
 
     crate::same_on_every_backend!();

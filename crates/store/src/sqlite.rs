@@ -24,6 +24,9 @@ fn time_text(time: chrono::DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The schema's migrations, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 impl SqliteStore {
     /// Opens (creating if missing) and migrates the database file at `path`.
     pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
@@ -44,7 +47,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { url: url.clone(), source })?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|source| StoreError::Migrate { url, source })?;
+        MIGRATOR.run(&pool).await.map_err(|source| StoreError::Migrate { url, source })?;
         Ok(SqliteStore { pool, path: path.to_path_buf() })
     }
 
@@ -142,6 +145,11 @@ impl Store for SqliteStore {
 
     async fn upsert_records(&self, records: &[Record]) -> Result<u64, StoreError> {
         self.write(records, true).await
+    }
+
+    async fn schema(&self) -> Result<crate::Schema, StoreError> {
+        let applied: i64 = sqlx::query_scalar(crate::APPLIED_SCHEMA).fetch_one(&self.pool).await?;
+        Ok(crate::Schema { applied, expected: crate::expected_schema(&MIGRATOR) })
     }
 
     crate::same_on_every_backend!();

@@ -239,6 +239,14 @@ async fn a_revised_cnc_report_replaces_the_stored_one_when_it_is_later(store: im
     assert_eq!(store.record(finding.id().unwrap()).await.unwrap(), Some(finding));
 }
 
+/// A store opened by this build has every migration this build carries: what `/api/v1/ready`
+/// asks.
+async fn an_opened_store_has_the_schema_this_build_expects(store: impl Store) {
+    let schema = store.schema().await.unwrap();
+    assert!(schema.expected > 0 && schema.is_current(), "{schema:?}");
+    assert_eq!(schema.applied, schema.expected);
+}
+
 /// Runs every case, each on a fresh store made by `open(case_name)`.
 async fn run_suite<S, F, Fut>(open: F)
 where
@@ -256,6 +264,7 @@ where
     upserts_replace_and_queries_filter_by_time_and_address(open("upsert").await).await;
     tokens_are_found_by_hash_listed_and_revoked(open("tokens").await).await;
     a_revised_cnc_report_replaces_the_stored_one_when_it_is_later(open("revised").await).await;
+    an_opened_store_has_the_schema_this_build_expects(open("schema").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,13 @@ impl PgCluster {
         cluster
     }
 
+    /// Stops the server at once (as a crash or an operator would), keeping its files.
+    pub fn stop(&self) {
+        self.pg("pg_ctl", |c| {
+            c.arg("-D").arg(self.data_dir()).args(["-m", "immediate", "-w", "stop"]);
+        });
+    }
+
     /// The cluster's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port

@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod error;
+mod metrics;
 pub mod pages;
 pub mod taxii;
 
@@ -23,6 +24,7 @@ use tokio::sync::Semaphore;
 
 pub use axum::http::HeaderName;
 pub use error::ApiError;
+pub use metrics::Metrics;
 
 /// Bounds the API holds every request to.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +109,8 @@ pub struct AppState {
     pub limits: Limits,
     /// How the pages behave.
     pub pages: Arc<PagesConfig>,
+    /// What the server did, for `/metrics`.
+    pub metrics: Arc<Metrics>,
     writers: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     taxii_statuses: taxii::Statuses,
@@ -128,6 +132,7 @@ impl AppState {
                 per_token: limits.taxii_statuses_per_token,
             }),
             pages: Arc::new(PagesConfig::default()),
+            metrics: Arc::new(Metrics::default()),
             sessions: pages::session::Sessions::default(),
             check_limiter: pages::check::CheckLimiter::default(),
         }
@@ -140,9 +145,39 @@ impl AppState {
     }
 }
 
-async fn health(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let records = state.store.count_records(None).await?;
-    Ok(axum::Json(serde_json::json!({ "status": "ok", "records": records })))
+/// Liveness: the process answers. It reads nothing, so a load balancer may ask often.
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Readiness: the store answers one small query and has every migration this build carries.
+async fn ready(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let schema = state.store.schema().await.map_err(|error| {
+        // The cause without the store's address: the caller needs no token.
+        let cause = match &error {
+            botscope_store::StoreError::Open { source, .. } | botscope_store::StoreError::Query(source) => {
+                source.to_string()
+            }
+            other => other.to_string(),
+        };
+        tracing::warn!(%error, "readiness: the store does not answer");
+        ApiError {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("the store does not answer: {cause}"),
+            retry_after: Some(5),
+        }
+    })?;
+    if !schema.is_current() {
+        return Err(ApiError {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "the store has migrations up to {} and this build needs {}: run `botscope db upgrade` (docs/center.md)",
+                schema.applied, schema.expected
+            ),
+            retry_after: Some(30),
+        });
+    }
+    Ok(axum::Json(serde_json::json!({ "status": "ready", "schema": schema.applied })))
 }
 
 async fn no_route() -> ApiError {
@@ -157,6 +192,7 @@ async fn wrong_method() -> ApiError {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         // The ingest handler bounds its body itself, to answer 413 in JSON.
         .route("/ingest", post(api::ingest::ingest).layer(DefaultBodyLimit::disable()))
         .route("/botnets", get(api::botnets::list))
@@ -186,6 +222,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages)
         .nest("/api/v1", api)
+        .route("/metrics", get(metrics::metrics))
         .route("/taxii2/", get(taxii::discovery))
         .route("/taxii2/api1/", get(taxii::api_root))
         .route("/taxii2/api1/collections/", get(taxii::collections))
@@ -198,6 +235,7 @@ pub fn router(state: AppState) -> Router {
         .route("/taxii2/api1/status/{id}/", get(taxii::status))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
 
@@ -215,6 +253,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits;
+    let metrics = state.metrics.clone();
     let router = router(state);
     let cap = limits.max_connections.clamp(1, u32::MAX as usize);
     let slots = Arc::new(Semaphore::new(cap));
@@ -238,6 +277,7 @@ pub async fn serve(
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "connection cap reached; closing a new connection");
+            metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Best effort and never waiting: the socket is fresh, so its send buffer has room.
             let _ = stream.try_write(FULL_RESPONSE);
             drop(stream);
@@ -251,6 +291,7 @@ pub async fn serve(
         });
         let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let mut stop = stop.clone();
+        let open = OpenConnection::new(metrics.clone());
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
@@ -264,6 +305,7 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
+            drop(open);
             drop(slot);
         });
     }
@@ -272,6 +314,22 @@ pub async fn serve(
     // Every connection holds a slot until it ends: having them all back means all have finished.
     let _ = slots.acquire_many(cap as u32).await;
     Ok(())
+}
+
+/// Counts a connection as open while it lives.
+struct OpenConnection(Arc<Metrics>);
+
+impl OpenConnection {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.connections_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The answer to a connection beyond the cap.

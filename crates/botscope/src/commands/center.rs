@@ -14,7 +14,10 @@ use crate::settings::Settings;
 const SERVE_ABOUT: &str = "Run the centre: the HTTP API sensors post records to and ISPs read their \
 notifications from (docs/api.md), with correlation run periodically.
 
-Every /api/v1 route but /health needs a token (`botscope token create`). Ingest batches are committed \
+Every /api/v1 route but /health (liveness) and /ready (the store answers, its schema is current) \
+needs a token (`botscope token create`). /metrics is the Prometheus exposition (requests, \
+latencies, connections, ingest, correlation), and every request is logged at info (target \
+botscope::access; filter with RUST_LOG) (docs/center.md, Monitoring the centre). Ingest batches are committed \
 before they are acknowledged; too many waiting batches get 503 with Retry-After instead of an \
 unbounded queue. A connection that does not send its request head within --header-timeout is \
 closed, and beyond --max-connections new connections get 503 at once (docs/api.md, Connections \
@@ -270,6 +273,7 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
     tracing::info!(store = %store.describe(), %address, "centre listening on http://{address}/");
     if args.correlate_every > 0 {
         let store = store.clone();
+        let metrics = state.metrics.clone();
         let (every, window, settle, lookback) =
             (args.correlate_every, args.window as i64, args.settle as i64, args.lookback as usize);
         tokio::spawn(async move {
@@ -278,7 +282,9 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
                 tick.tick().await;
                 let config =
                     CorrelateConfig { window_secs: window, lookback, settle_secs: settle, now: chrono::Utc::now() };
-                match correlate::run(&store, &config).await {
+                let result = correlate::run(&store, &config).await;
+                metrics.correlation_finished(result.is_ok());
+                match result {
                     Ok(report) if report.windows > 0 => tracing::info!(
                         windows = report.windows,
                         new = report.new_serials.len(),

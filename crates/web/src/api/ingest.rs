@@ -83,6 +83,7 @@ pub async fn ingest(
     // any decompressing or parsing is spent on it.
     if state.waiting.fetch_add(1, Ordering::SeqCst) >= limits.max_waiting {
         state.waiting.fetch_sub(1, Ordering::SeqCst);
+        state.metrics.ingest_busy.fetch_add(1, Ordering::Relaxed);
         return Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: "the centre is busy; nothing from this batch was stored, send it again later".into(),
@@ -140,6 +141,11 @@ pub async fn ingest(
         token = %caller.token_id, lines, accepted = records.len(), inserted, errors = error_count,
         "committed ingest batch"
     );
+    let m = &state.metrics;
+    m.ingest_lines.fetch_add(lines as u64, Ordering::Relaxed);
+    m.ingest_inserted.fetch_add(inserted, Ordering::Relaxed);
+    m.ingest_duplicates.fetch_add(duplicates, Ordering::Relaxed);
+    m.ingest_refused_lines.fetch_add(error_count as u64, Ordering::Relaxed);
     Ok(Json(IngestReply {
         lines,
         accepted: records.len(),
