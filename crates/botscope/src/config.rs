@@ -21,6 +21,78 @@ pub struct Config {
     /// How `botscope ingest` reads and commits.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// How `botscope serve` runs; its flags override these.
+    #[serde(default)]
+    pub serve: ServeConfig,
+    /// The async runtime every command runs on.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+/// `[serve]`: the centre's settings that are also flags of `botscope serve` (a flag wins).
+/// Durations are text: a number and `s`, `m`, `h` or `d`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Run correlation this often (`0s`: never).
+    pub correlate_every: String,
+    /// The correlation window.
+    pub window: String,
+    /// How long after a window's end correlation waits for late reports.
+    pub settle: String,
+    /// Earlier windows a botnet may be matched across.
+    pub lookback: Bounded<1, 1000>,
+    /// Largest request body in MiB.
+    pub max_body_mib: Bounded<1, 1024>,
+    /// Ingest batches in hand before new ones get 503.
+    pub max_waiting: Bounded<1, 100_000>,
+    /// Time a client has to send a request's head.
+    pub header_timeout: String,
+    /// Connections served at once.
+    pub max_connections: Bounded<1, 1_000_000>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:8080".into(),
+            correlate_every: "10m".into(),
+            window: "1d".into(),
+            settle: "1h".into(),
+            lookback: Bounded(7),
+            max_body_mib: Bounded(16),
+            max_waiting: Bounded(64),
+            header_timeout: "10s".into(),
+            max_connections: Bounded(1024),
+        }
+    }
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Worker threads of the async runtime; 0 means one per core.
+    pub workers: Bounded<0, 1024>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { workers: Bounded(0) }
+    }
+}
+
+impl RuntimeConfig {
+    /// The worker threads to start: the configured number, or one per core (at least two, so a
+    /// long request never holds up every other).
+    pub fn worker_threads(self) -> usize {
+        match self.workers.get() {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
+            n => n as usize,
+        }
+    }
 }
 
 /// `[store]`
@@ -199,6 +271,18 @@ pub fn parse(text: &str) -> anyhow::Result<Config> {
         bail!("key store.url: must not be empty");
     }
     botscope_store::StoreUrl::parse(&config.store.url).map_err(|e| anyhow::anyhow!("key store.url: {e}"))?;
+    let serve = &config.serve;
+    for (key, text) in [
+        ("serve.correlate_every", &serve.correlate_every),
+        ("serve.window", &serve.window),
+        ("serve.settle", &serve.settle),
+        ("serve.header_timeout", &serve.header_timeout),
+    ] {
+        crate::commands::duration_arg(text).map_err(|e| anyhow::anyhow!("key {key}: {e}"))?;
+    }
+    if serve.listen.parse::<std::net::SocketAddr>().is_err() {
+        bail!("key serve.listen: {:?} is not ADDR:PORT", serve.listen);
+    }
     Ok(config)
 }
 
@@ -223,6 +307,12 @@ mod tests {
         assert!(err.contains("store.url") && err.contains("mysql"), "{err}");
         let err = parse("[ingest]\nbatch_size = -5\n").unwrap_err().to_string();
         assert!(err.contains("negative"), "{err}");
+        let err = parse("[serve]\nheader_timeout = \"soon\"\n").unwrap_err().to_string();
+        assert!(err.contains("serve.header_timeout"), "{err}");
+        let err = parse("[serve]\nlisten = \"everywhere\"\n").unwrap_err().to_string();
+        assert!(err.contains("serve.listen"), "{err}");
+        let err = parse("[serve]\nmax_connections = 0\n").unwrap_err().to_string();
+        assert!(err.contains("max_connections") && err.contains("1 to 1000000"), "{err}");
     }
 
     #[test]

@@ -521,3 +521,42 @@ async fn ready_names_the_cause_when_the_store_stops_answering() {
     let (status, _) = get(&base, "/api/v1/health", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// `[serve]` in botscope.toml sets what `serve`'s flags set, and a flag given wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_its_settings_from_the_configuration_and_flags_win() {
+    let scratch = Scratch::new();
+    let db = scratch.path("centre.db").display().to_string();
+    let from_file = botscope_testkit::free_loopback_port();
+    let config = format!("[serve]\nlisten = \"127.0.0.1:{from_file}\"\ncorrelate_every = \"0s\"\nmax_body_mib = 1\n");
+    scratch.write("botscope.toml", &config);
+    let config_path = scratch.path("botscope.toml").display().to_string();
+    let start = |extra: &[&str]| {
+        common::Reaped(
+            scratch
+                .botscope()
+                .args(["--config", &config_path, "--db", &db, "serve"])
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    {
+        let _server = start(&[]);
+        common::wait_for_port(from_file, "the centre on the configured address");
+        let base = format!("http://127.0.0.1:{from_file}");
+        let (status, _) = get(&base, "/api/v1/health", None).await;
+        assert_eq!(status, StatusCode::OK);
+        // serve.max_body_mib = 1: a 2 MiB body is refused before it is read.
+        let sensor = make_token(&scratch, &db, "sensor", None, Some("survey-9"));
+        let (status, _) = post(&base, Some(&sensor), vec![b'x'; 2 << 20]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let from_flag = botscope_testkit::free_loopback_port();
+    let _server = start(&["--listen", &format!("127.0.0.1:{from_flag}")]);
+    common::wait_for_port(from_flag, "the centre on the flag's address");
+    let (status, _) = get(&format!("http://127.0.0.1:{from_flag}"), "/api/v1/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -37,42 +37,48 @@ Examples:
 #[derive(Debug, Args)]
 #[command(about = "Run the centre: the HTTP API for sensors and ISPs, with periodic correlation", long_about = SERVE_ABOUT, after_help = SERVE_EXAMPLES)]
 pub struct ServeArgs {
-    /// Address and port to listen on
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
-    pub listen: String,
+    /// Address and port to listen on [default: serve.listen in botscope.toml, 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
 
-    /// Run correlation this often (0 = never; run `botscope correlate` yourself)
-    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = super::duration_arg)]
-    pub correlate_every: u64,
+    /// Run correlation this often (0 = never; run `botscope correlate` yourself) [default:
+    /// serve.correlate_every, 10m]
+    #[arg(long, value_name = "DURATION", value_parser = super::duration_arg)]
+    pub correlate_every: Option<u64>,
 
-    /// Correlation window (see `botscope correlate --help`)
-    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = super::duration_arg)]
-    pub window: u64,
+    /// Correlation window (see `botscope correlate --help`) [default: serve.window, 1d]
+    #[arg(long, value_name = "DURATION", value_parser = super::duration_arg)]
+    pub window: Option<u64>,
 
-    /// How long after a window's end correlation waits for late reports
-    #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = super::duration_arg)]
-    pub settle: u64,
+    /// How long after a window's end correlation waits for late reports [default: serve.settle, 1h]
+    #[arg(long, value_name = "DURATION", value_parser = super::duration_arg)]
+    pub settle: Option<u64>,
 
-    /// Earlier windows a botnet may be matched across (see `botscope correlate --help`)
-    #[arg(long, default_value_t = 7, value_name = "WINDOWS", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub lookback: u32,
+    /// Earlier windows a botnet may be matched across (see `botscope correlate --help`) [default:
+    /// serve.lookback, 7]
+    #[arg(long, value_name = "WINDOWS", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub lookback: Option<u32>,
 
     /// Largest request body in MiB (ingest batches; gzip bodies may decompress to 8 times this)
-    #[arg(long, default_value_t = 16, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub max_body_mib: u32,
+    /// [default: serve.max_body_mib, 16]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_body_mib: Option<u32>,
 
-    /// Ingest batches waiting for the store before new ones are told to retry (503)
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub max_waiting: usize,
+    /// Ingest batches waiting for the store before new ones are told to retry (503) [default:
+    /// serve.max_waiting, 64]
+    #[arg(long, value_name = "N")]
+    pub max_waiting: Option<usize>,
 
     /// How long a client has to send a request's head (line and headers), on a new connection and
-    /// between requests on a kept-alive one, before the connection is closed
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::duration_arg)]
-    pub header_timeout: u64,
+    /// between requests on a kept-alive one, before the connection is closed [default:
+    /// serve.header_timeout, 10s]
+    #[arg(long, value_name = "DURATION", value_parser = super::duration_arg)]
+    pub header_timeout: Option<u64>,
 
     /// Connections served at once; a new one beyond this is answered 503 and closed at once
-    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub max_connections: u32,
+    /// [default: serve.max_connections, 1024]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
 
     /// How long the status of a TAXII POST can be read (then it is unknown: 404)
     #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = super::duration_arg)]
@@ -246,19 +252,52 @@ pub enum BotnetsCommand {
     },
 }
 
+/// `serve`'s settings: each flag given, else its key in `[serve]` (whose defaults are the
+/// documented ones).
+struct Served {
+    listen: String,
+    correlate_every: u64,
+    window: u64,
+    settle: u64,
+    lookback: u32,
+    max_body_mib: u32,
+    max_waiting: usize,
+    header_timeout: u64,
+    max_connections: u32,
+}
+
+impl Served {
+    fn resolve(args: &ServeArgs, config: &crate::config::ServeConfig) -> anyhow::Result<Served> {
+        // The configuration's durations were checked when it was read.
+        let seconds = |flag: Option<u64>, text: &str| flag.map_or_else(|| super::duration_arg(text), Ok);
+        Ok(Served {
+            listen: args.listen.clone().unwrap_or_else(|| config.listen.clone()),
+            correlate_every: seconds(args.correlate_every, &config.correlate_every).map_err(anyhow::Error::msg)?,
+            window: seconds(args.window, &config.window).map_err(anyhow::Error::msg)?,
+            settle: seconds(args.settle, &config.settle).map_err(anyhow::Error::msg)?,
+            lookback: args.lookback.unwrap_or(config.lookback.get() as u32),
+            max_body_mib: args.max_body_mib.unwrap_or(config.max_body_mib.get() as u32),
+            max_waiting: args.max_waiting.unwrap_or(config.max_waiting.get() as usize),
+            header_timeout: seconds(args.header_timeout, &config.header_timeout).map_err(anyhow::Error::msg)?,
+            max_connections: args.max_connections.unwrap_or(config.max_connections.get() as u32),
+        })
+    }
+}
+
 pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.header_timeout >= 1, "--header-timeout must be at least 1s");
+    let served = Served::resolve(&args, &settings.config.serve)?;
+    anyhow::ensure!(served.header_timeout >= 1, "--header-timeout (serve.header_timeout) must be at least 1s");
     anyhow::ensure!(args.taxii_status_ttl >= 1, "--taxii-status-ttl must be at least 1s");
     let store = settings.open_store().await?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = tokio::net::TcpListener::bind(&served.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {}", served.listen))?;
     let limits = botscope_web::Limits {
-        max_body: args.max_body_mib as usize * (1 << 20),
+        max_body: served.max_body_mib as usize * (1 << 20),
         max_line: settings.config.ingest.max_line_bytes.get() as usize,
-        max_waiting: args.max_waiting,
-        header_timeout: std::time::Duration::from_secs(args.header_timeout),
-        max_connections: args.max_connections as usize,
+        max_waiting: served.max_waiting,
+        header_timeout: std::time::Duration::from_secs(served.header_timeout),
+        max_connections: served.max_connections as usize,
         taxii_status_ttl: std::time::Duration::from_secs(args.taxii_status_ttl),
         taxii_statuses: args.taxii_statuses as usize,
         taxii_statuses_per_token: args.taxii_statuses_per_token as usize,
@@ -271,11 +310,11 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
     }
     let state = botscope_web::AppState::new(store.clone(), limits).with_pages(pages);
     tracing::info!(store = %store.describe(), %address, "centre listening on http://{address}/");
-    if args.correlate_every > 0 {
+    if served.correlate_every > 0 {
         let store = store.clone();
         let metrics = state.metrics.clone();
         let (every, window, settle, lookback) =
-            (args.correlate_every, args.window as i64, args.settle as i64, args.lookback as usize);
+            (served.correlate_every, served.window as i64, served.settle as i64, served.lookback as usize);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
             loop {
