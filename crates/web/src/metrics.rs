@@ -180,48 +180,34 @@ impl Metrics {
             "Ingest batches in hand (parsing or waiting to commit).",
             waiting.to_string(),
         );
-        counter(
-            &mut text,
-            "botscope_ingest_lines_total",
-            "Record lines received in ingest batches.",
-            load(&self.ingest_lines),
-        );
-        counter(
-            &mut text,
-            "botscope_ingest_records_inserted_total",
-            "Records stored by ingest (new, or a later C&C revision).",
-            load(&self.ingest_inserted),
-        );
-        counter(
-            &mut text,
-            "botscope_ingest_records_duplicate_total",
-            "Records ingest left out because their id was stored.",
-            load(&self.ingest_duplicates),
-        );
-        counter(
-            &mut text,
-            "botscope_ingest_lines_refused_total",
-            "Ingest lines refused (malformed, or not the sender's to write).",
-            load(&self.ingest_refused_lines),
-        );
-        counter(
-            &mut text,
-            "botscope_ingest_batches_busy_total",
-            "Ingest batches answered 503 because too many were in hand.",
-            load(&self.ingest_busy),
-        );
-        counter(
-            &mut text,
-            "botscope_correlation_runs_total",
-            "Correlation runs of this process.",
-            load(&self.correlation_runs),
-        );
-        counter(
-            &mut text,
-            "botscope_correlation_failures_total",
-            "Correlation runs that failed.",
-            load(&self.correlation_failures),
-        );
+        let counters: [(&str, &str, &AtomicU64); 7] = [
+            ("botscope_ingest_lines_total", "Record lines received in ingest batches.", &self.ingest_lines),
+            (
+                "botscope_ingest_records_inserted_total",
+                "Records stored by ingest (new, or a later C&C revision).",
+                &self.ingest_inserted,
+            ),
+            (
+                "botscope_ingest_records_duplicate_total",
+                "Records ingest left out because their id was stored.",
+                &self.ingest_duplicates,
+            ),
+            (
+                "botscope_ingest_lines_refused_total",
+                "Ingest lines refused (malformed, or not the sender's to write).",
+                &self.ingest_refused_lines,
+            ),
+            (
+                "botscope_ingest_batches_busy_total",
+                "Ingest batches answered 503 because too many were in hand.",
+                &self.ingest_busy,
+            ),
+            ("botscope_correlation_runs_total", "Correlation runs of this process.", &self.correlation_runs),
+            ("botscope_correlation_failures_total", "Correlation runs that failed.", &self.correlation_failures),
+        ];
+        for (name, help, value) in counters {
+            counter(&mut text, name, help, load(value));
+        }
         gauge(
             &mut text,
             "botscope_correlation_last_success_time_seconds",
