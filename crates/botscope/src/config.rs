@@ -280,7 +280,9 @@ pub fn parse(text: &str) -> anyhow::Result<Config> {
     ] {
         crate::commands::duration_arg(text).map_err(|e| anyhow::anyhow!("key {key}: {e}"))?;
     }
-    if serve.listen.parse::<std::net::SocketAddr>().is_err() {
+    // As --listen: an address or a host name, and a port (resolved when the server binds).
+    let port = serve.listen.rsplit_once(':').map(|(host, port)| (host, port.parse::<u16>()));
+    if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
         bail!("key serve.listen: {:?} is not ADDR:PORT", serve.listen);
     }
     Ok(config)
@@ -311,6 +313,8 @@ mod tests {
         assert!(err.contains("serve.header_timeout"), "{err}");
         let err = parse("[serve]\nlisten = \"everywhere\"\n").unwrap_err().to_string();
         assert!(err.contains("serve.listen"), "{err}");
+        assert!(parse("[serve]\nlisten = \"localhost:8080\"\n").is_ok());
+        assert!(parse("[serve]\nlisten = \"[::1]:8080\"\n").is_ok());
         let err = parse("[serve]\nmax_connections = 0\n").unwrap_err().to_string();
         assert!(err.contains("max_connections") && err.contains("1 to 1000000"), "{err}");
     }

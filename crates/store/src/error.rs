@@ -45,3 +45,28 @@ pub enum StoreError {
         kind: Kind,
     },
 }
+
+impl StoreError {
+    /// The kind of failure in a few words, with no address, user or database name in it: what a
+    /// caller without a token may be told (the whole error belongs in the log).
+    pub fn brief(&self) -> &'static str {
+        let driver = match self {
+            StoreError::Open { source, .. } | StoreError::Query(source) => source,
+            StoreError::Migrate { .. } => return "its schema could not be migrated",
+            StoreError::Corrupt { .. } => return "a stored row does not read back",
+            StoreError::BadUrl { .. } | StoreError::MissingId { .. } => return "it is misconfigured",
+        };
+        match driver {
+            sqlx::Error::Io(e) => match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused",
+                std::io::ErrorKind::TimedOut => "connection timed out",
+                std::io::ErrorKind::NotFound => "no such host or file",
+                _ => "a network error",
+            },
+            sqlx::Error::PoolTimedOut => "no connection became free in time (busy, or unreachable)",
+            sqlx::Error::Tls(_) => "TLS failed",
+            sqlx::Error::Database(_) => "the database refused the connection or the query",
+            _ => "it is unavailable",
+        }
+    }
+}

@@ -150,11 +150,21 @@ impl Store for PostgresStore {
     async fn schema(&self) -> Result<crate::Schema, StoreError> {
         match sqlx::query_scalar(crate::APPLIED_SCHEMA).fetch_one(&self.pool).await {
             Ok(applied) => Ok(crate::Schema { applied, expected: crate::expected_schema(&MIGRATOR) }),
-            // The pool only knows it waited; one direct connection says why.
-            Err(sqlx::Error::PoolTimedOut) => match self.options.connect().await {
-                Err(source) => Err(StoreError::Open { url: self.url.clone(), source }),
-                Ok(_) => Err(StoreError::Query(sqlx::Error::PoolTimedOut)),
-            },
+            // The pool only knows it waited; one direct connection, itself bounded, says why.
+            Err(sqlx::Error::PoolTimedOut) => {
+                match tokio::time::timeout(ACQUIRE_TIMEOUT, self.options.connect()).await {
+                    Ok(Err(source)) => Err(StoreError::Open { url: self.url.clone(), source }),
+                    Err(_) => Err(StoreError::Open {
+                        url: self.url.clone(),
+                        source: sqlx::Error::Io(std::io::ErrorKind::TimedOut.into()),
+                    }),
+                    // It answers: the pool is busy, not the database gone.
+                    Ok(Ok(connection)) => {
+                        let _ = sqlx::Connection::close(connection).await;
+                        Err(StoreError::Query(sqlx::Error::PoolTimedOut))
+                    }
+                }
+            }
             Err(other) => Err(other.into()),
         }
     }

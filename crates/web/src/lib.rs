@@ -153,17 +153,11 @@ async fn health() -> axum::Json<serde_json::Value> {
 /// Readiness: the store answers one small query and has every migration this build carries.
 async fn ready(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let schema = state.store.schema().await.map_err(|error| {
-        // The cause without the store's address: the caller needs no token.
-        let cause = match &error {
-            botscope_store::StoreError::Open { source, .. } | botscope_store::StoreError::Query(source) => {
-                source.to_string()
-            }
-            other => other.to_string(),
-        };
+        // The caller needs no token: the kind of failure only, the whole error in the log.
         tracing::warn!(%error, "readiness: the store does not answer");
         ApiError {
             status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            message: format!("the store does not answer: {cause}"),
+            message: format!("the store does not answer: {}", error.brief()),
             retry_after: Some(5),
         }
     })?;

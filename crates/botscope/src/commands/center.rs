@@ -66,8 +66,8 @@ pub struct ServeArgs {
 
     /// Ingest batches waiting for the store before new ones are told to retry (503) [default:
     /// serve.max_waiting, 64]
-    #[arg(long, value_name = "N")]
-    pub max_waiting: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_waiting: Option<u64>,
 
     /// How long a client has to send a request's head (line and headers), on a new connection and
     /// between requests on a kept-alive one, before the connection is closed [default:
@@ -277,7 +277,7 @@ impl Served {
             settle: seconds(args.settle, &config.settle).map_err(anyhow::Error::msg)?,
             lookback: args.lookback.unwrap_or(config.lookback.get() as u32),
             max_body_mib: args.max_body_mib.unwrap_or(config.max_body_mib.get() as u32),
-            max_waiting: args.max_waiting.unwrap_or(config.max_waiting.get() as usize),
+            max_waiting: args.max_waiting.unwrap_or(config.max_waiting.get()) as usize,
             header_timeout: seconds(args.header_timeout, &config.header_timeout).map_err(anyhow::Error::msg)?,
             max_connections: args.max_connections.unwrap_or(config.max_connections.get() as u32),
         })

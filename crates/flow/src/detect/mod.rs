@@ -213,8 +213,8 @@ pub struct Detector {
     /// Recently reported servers with their seed bots, for shared-bot similarity.
     recent: std::collections::VecDeque<(ServerKey, FxHashSet<Addr>)>,
     /// Per server: seed clients seen in recent windows (at most `min_seed_clients`, each with the
-    /// end of the last window it was seen in).
-    seed_memory: rustc_hash::FxHashMap<ServerKey, Vec<(Addr, i64)>>,
+    /// ends of the first and last windows it was seen in).
+    seed_memory: rustc_hash::FxHashMap<ServerKey, Vec<SeenSeed>>,
     /// Per server and seed client (`pair_key`): the recent windows in which the server answered it.
     contact_memory: rustc_hash::FxHashMap<u64, Answered>,
     /// Bots that the newest windows showed answered once, followed into the next window.
@@ -242,6 +242,16 @@ pub const HINDSIGHT_WINDOWS: i64 = 2;
 
 /// Pairs followed into later windows at most (about 20 MB).
 const MAX_HINDSIGHT_PAIRS: usize = 1_000_000;
+
+/// A seed bot remembered as a server's client: the ends of the first and the last window it was
+/// seen in. Both, so that a window scored again after later ones still counts a bot it counted
+/// the first time (seen before it and again after it), and never one first seen after it.
+#[derive(Debug, Clone, Copy)]
+struct SeenSeed {
+    addr: Addr,
+    first_end_ms: i64,
+    last_end_ms: i64,
+}
 
 /// Seed records a candidate cites at most, so one huge botnet cannot make a huge record.
 pub const MAX_SEED_REFS: usize = 10_000;
@@ -377,7 +387,7 @@ impl Detector {
             return;
         }
         self.seed_memory.retain(|_, seen| {
-            seen.retain(|(_, at)| *at > cutoff);
+            seen.retain(|s| s.last_end_ms > cutoff);
             !seen.is_empty()
         });
     }
@@ -485,14 +495,18 @@ impl Detector {
             if !bot {
                 continue;
             }
-            if let Some(entry) = seen.iter_mut().find(|(a, _)| *a == addr) {
-                entry.1 = entry.1.max(window.end_ms);
+            if let Some(entry) = seen.iter_mut().find(|s| s.addr == addr) {
+                entry.first_end_ms = entry.first_end_ms.min(window.end_ms);
+                entry.last_end_ms = entry.last_end_ms.max(window.end_ms);
             } else if seen.len() < wanted {
-                seen.push((addr, window.end_ms));
+                seen.push(SeenSeed { addr, first_end_ms: window.end_ms, last_end_ms: window.end_ms });
             }
         }
-        // A window scored again for late flows counts only what was seen up to its end.
-        (seen.iter().filter(|(_, at)| *at <= window.end_ms).count() as u64).max(in_window)
+        // A window scored again after later ones counts what was seen up to its end (within the
+        // memory), whether or not the bot was seen again since.
+        let since = window.start_ms.saturating_sub(self.config.seed_memory_ms);
+        let counted = seen.iter().filter(|s| s.first_end_ms <= window.end_ms && s.last_end_ms > since).count();
+        (counted as u64).max(in_window)
     }
 
     /// The window's C&C candidates, best first.

@@ -289,6 +289,34 @@ fn seed_clients_count_across_windows_within_the_seed_memory_and_not_from_later_o
     assert!(!scored_in(&mut detector, 0));
 }
 
+/// A window scored again after later ones kept only each bot's latest sighting, so a bot seen
+/// before the window and again after it no longer counted there: the revision dropped the very
+/// server it was meant to revise.
+#[test]
+fn regression_a_revision_kept_counting_a_bot_seen_before_its_window_and_again_after_it() {
+    let mut seeds = Seeds::default();
+    for bot in 1..=3 {
+        seeds.insert_bot(client(bot));
+    }
+    // Hour h holds bot h+1's poll: bot 1 in hour 0, bot 2 in hour 1, bot 1 again in hour 2.
+    let window = |hour: i64, bot: u32| {
+        let mut b = Builder { flows: Vec::new(), state: 5 };
+        let at = T0 + hour * HOUR + 600_000;
+        b.connection(client(bot), cnc(), 443, protocol::TCP, at, 2_000, (12, 2_400), Some((12, 6_000)));
+        let mut window = Window::new(WindowConfig::default(), T0 + hour * HOUR, T0 + (hour + 1) * HOUR);
+        b.flows.iter().for_each(|f| window.add(f, &seeds, false));
+        window
+    };
+    let mut detector =
+        Detector::new(Model::shipped().unwrap(), DetectConfig { min_score: 0.0, ..DetectConfig::default() });
+    let scored = |detector: &mut Detector, w: &Window| detector.score(w, &seeds).iter().any(|s| s.key.addr == cnc());
+    assert!(!scored(&mut detector, &window(0, 1)));
+    let second = window(1, 2);
+    assert!(scored(&mut detector, &second), "bots 1 and 2");
+    assert!(scored(&mut detector, &window(2, 1)));
+    assert!(scored(&mut detector, &second), "scored again after hour 2, hour 1 still has bots 1 and 2");
+}
+
 fn rare_cnc() -> Addr {
     server(9, 1)
 }
