@@ -118,6 +118,54 @@ pub struct TokenRow {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// What a [`Lease`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseKind {
+    /// A signed-in page session: key a hash of the cookie, owner the token's hash, body the
+    /// session's CSRF value.
+    Session,
+    /// A TAXII status resource: key its id, owner the posting token's id, body the status JSON.
+    TaxiiStatus,
+}
+
+impl LeaseKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            LeaseKind::Session => "session",
+            LeaseKind::TaxiiStatus => "taxii_status",
+        }
+    }
+}
+
+/// A short-lived entry that every replica of the centre must see, so that any of them can answer
+/// the next request: see [`Store::put_lease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// What it is.
+    pub kind: LeaseKind,
+    /// Its key, unique within its kind.
+    pub key: String,
+    /// Who it belongs to (bounded per owner).
+    pub owner: String,
+    /// What it holds.
+    pub body: String,
+    /// When it stops being answered, Unix milliseconds.
+    pub expires_ms: i64,
+}
+
+/// How many leases of one kind are kept; past either bound the ones expiring first make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseBounds {
+    /// In all.
+    pub max: u64,
+    /// Per owner: one owner cannot push everyone else's out.
+    pub per_owner: u64,
+}
+
+/// Stale rate counts one [`Store::count_hit`] removes in passing: enough that the table never
+/// holds much more than the keys counted within one window, few enough that a hit stays cheap.
+const STALE_COUNTS_PER_HIT: i64 = 16;
+
 /// Storage every part of botscope shares.
 ///
 /// Implementations must make each method one transaction and must be safe to share between tasks.
@@ -187,6 +235,34 @@ pub trait Store: Send + Sync {
     /// Whether the database answers, and which migrations it has: one small query, for a
     /// readiness check.
     fn schema(&self) -> impl Future<Output = Result<Schema, StoreError>> + Send;
+
+    /// Keeps a lease (replacing one with its kind and key) in one transaction, first dropping
+    /// expired leases of its kind and, past `bounds`, those expiring first. A lease already
+    /// expired at `now_ms`, or bounds of zero, keep nothing.
+    fn put_lease(
+        &self,
+        lease: &Lease,
+        bounds: LeaseBounds,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The lease of this kind and key, unless it expired by `now_ms` (or was dropped to make room).
+    fn lease(
+        &self,
+        kind: LeaseKind,
+        key: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<Lease>, StoreError>> + Send;
+
+    /// Ends a lease now; false when there was none.
+    fn drop_lease(&self, kind: LeaseKind, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts one hit on `key` in a fixed window of `window_ms` that starts at the key's first hit
+    /// (a hit after the window ends starts a new one) and returns the hits in the current window,
+    /// this one included: a rate limit every replica shares. Counts of ended windows are removed
+    /// a few at a time as hits arrive.
+    fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64)
+    -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// A store opened from a URL: whichever backend the URL names.
@@ -286,6 +362,123 @@ macro_rules! same_on_every_backend {
             Ok(found)
         }
 
+        async fn put_lease(
+            &self,
+            lease: &crate::Lease,
+            bounds: crate::LeaseBounds,
+            now_ms: i64,
+        ) -> Result<(), StoreError> {
+            if bounds.max == 0 || bounds.per_owner == 0 || lease.expires_ms <= now_ms {
+                return Ok(());
+            }
+            let kind = lease.kind.as_str();
+            let mut tx = self.pool.begin().await?;
+            // Numbered parameters appear in order: SQLite numbers `$n` by first appearance.
+            sqlx::query("DELETE FROM leases WHERE kind = $1 AND (expires_ms <= $2 OR key = $3)")
+                .bind(kind)
+                .bind(now_ms)
+                .bind(&lease.key)
+                .execute(&mut *tx)
+                .await?;
+            let own: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leases WHERE kind = $1 AND owner = $2")
+                .bind(kind)
+                .bind(&lease.owner)
+                .fetch_one(&mut *tx)
+                .await?;
+            let excess = own + 1 - bounds.per_owner.min(i64::MAX as u64) as i64;
+            if excess > 0 {
+                sqlx::query(
+                    "DELETE FROM leases WHERE kind = $1 AND key IN \
+                     (SELECT key FROM leases WHERE kind = $1 AND owner = $2 ORDER BY expires_ms, key LIMIT $3)",
+                )
+                .bind(kind)
+                .bind(&lease.owner)
+                .bind(excess)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leases WHERE kind = $1")
+                .bind(kind)
+                .fetch_one(&mut *tx)
+                .await?;
+            let excess = all + 1 - bounds.max.min(i64::MAX as u64) as i64;
+            if excess > 0 {
+                sqlx::query(
+                    "DELETE FROM leases WHERE kind = $1 AND key IN \
+                     (SELECT key FROM leases WHERE kind = $1 ORDER BY expires_ms, key LIMIT $2)",
+                )
+                .bind(kind)
+                .bind(excess)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("INSERT INTO leases (kind, key, owner, body, expires_ms) VALUES ($1, $2, $3, $4, $5)")
+                .bind(kind)
+                .bind(&lease.key)
+                .bind(&lease.owner)
+                .bind(&lease.body)
+                .bind(lease.expires_ms)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn lease(&self, kind: crate::LeaseKind, key: &str, now_ms: i64) -> Result<Option<crate::Lease>, StoreError> {
+            let row = sqlx::query(
+                "SELECT owner, body, expires_ms FROM leases WHERE kind = $1 AND key = $2 AND expires_ms > $3",
+            )
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(|row| crate::Lease {
+                kind,
+                key: key.to_string(),
+                owner: row.get(0),
+                body: row.get(1),
+                expires_ms: row.get(2),
+            }))
+        }
+
+        async fn drop_lease(&self, kind: crate::LeaseKind, key: &str) -> Result<bool, StoreError> {
+            let dropped = sqlx::query("DELETE FROM leases WHERE kind = $1 AND key = $2")
+                .bind(kind.as_str())
+                .bind(key)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(dropped > 0)
+        }
+
+        async fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
+            let ended = now_ms.saturating_sub(window_ms.max(1));
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "DELETE FROM rate_counts WHERE key IN \
+                 (SELECT key FROM rate_counts WHERE window_ms <= $1 LIMIT $2)",
+            )
+            .bind(ended)
+            .bind(crate::STALE_COUNTS_PER_HIT)
+            .execute(&mut *tx)
+            .await?;
+            let hits: i64 = sqlx::query_scalar(
+                "INSERT INTO rate_counts (key, window_ms, hits) VALUES ($1, $2, 1) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 hits = CASE WHEN rate_counts.window_ms > $3 THEN rate_counts.hits + 1 ELSE 1 END, \
+                 window_ms = CASE WHEN rate_counts.window_ms > $3 THEN rate_counts.window_ms ELSE $2 END \
+                 RETURNING hits",
+            )
+            .bind(key)
+            .bind(now_ms)
+            .bind(ended)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(hits.max(0) as u64)
+        }
+
         async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
             use futures_util::TryStreamExt;
             // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
@@ -360,6 +553,18 @@ impl Store for AnyStore {
     }
     async fn schema(&self) -> Result<Schema, StoreError> {
         dispatch!(self, s => s.schema().await)
+    }
+    async fn put_lease(&self, lease: &Lease, bounds: LeaseBounds, now_ms: i64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.put_lease(lease, bounds, now_ms).await)
+    }
+    async fn lease(&self, kind: LeaseKind, key: &str, now_ms: i64) -> Result<Option<Lease>, StoreError> {
+        dispatch!(self, s => s.lease(kind, key, now_ms).await)
+    }
+    async fn drop_lease(&self, kind: LeaseKind, key: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.drop_lease(kind, key).await)
+    }
+    async fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_hit(key, window_ms, now_ms).await)
     }
 }
 

@@ -7,7 +7,9 @@
 use std::future::Future;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix, parse_line};
-use botscope_store::{PostgresStore, RecordQuery, SqliteStore, Store, StoreError, TokenRow};
+use botscope_store::{
+    Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, SqliteStore, Store, StoreError, TokenRow,
+};
 use botscope_testkit::PgCluster;
 
 const FINDING: &str = r#"{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"protocol":"telnet","issue":"default_credential","credential_id":17}"#;
@@ -247,6 +249,80 @@ async fn an_opened_store_has_the_schema_this_build_expects(store: impl Store) {
     assert_eq!(schema.applied, schema.expected);
 }
 
+fn lease(kind: LeaseKind, key: &str, owner: &str, expires_ms: i64) -> Lease {
+    Lease { kind, key: key.into(), owner: owner.into(), body: format!("body of {key}"), expires_ms }
+}
+
+async fn live_keys(store: &impl Store, kind: LeaseKind, keys: &[&str], now_ms: i64) -> Vec<String> {
+    let mut live = Vec::new();
+    for key in keys {
+        if let Some(found) = store.lease(kind, key, now_ms).await.unwrap() {
+            live.push(found.key);
+        }
+    }
+    live
+}
+
+/// Leases (sessions, TAXII statuses) are what replicas share: each is answered until it expires,
+/// kinds do not mix, and past either bound the ones expiring first make room, so one owner cannot
+/// push everyone else's out.
+async fn leases_expire_are_bounded_per_owner_and_in_all(store: impl Store) {
+    let t0 = 1_800_000_000_000;
+    let bounds = LeaseBounds { max: 4, per_owner: 2 };
+    let session = LeaseKind::Session;
+    store.put_lease(&lease(session, "a1", "alice", t0 + 100), bounds, t0).await.unwrap();
+    let found = store.lease(session, "a1", t0 + 99).await.unwrap().unwrap();
+    assert_eq!(found, lease(session, "a1", "alice", t0 + 100));
+    assert_eq!(store.lease(session, "a1", t0 + 100).await.unwrap(), None, "expired at its time");
+    assert_eq!(store.lease(LeaseKind::TaxiiStatus, "a1", t0).await.unwrap(), None, "kinds do not mix");
+
+    // Per owner: alice's third pushes out her earliest-expiring, never bob's.
+    store.put_lease(&lease(session, "b1", "bob", t0 + 500), bounds, t0 + 1).await.unwrap();
+    store.put_lease(&lease(session, "a2", "alice", t0 + 200), bounds, t0 + 2).await.unwrap();
+    store.put_lease(&lease(session, "a3", "alice", t0 + 300), bounds, t0 + 3).await.unwrap();
+    let keys = ["a1", "a2", "a3", "b1"];
+    assert_eq!(live_keys(&store, session, &keys, t0 + 4).await, ["a2", "a3", "b1"]);
+    // In all: at the bound, the earliest-expiring of anyone's goes.
+    store.put_lease(&lease(session, "c1", "carol", t0 + 600), bounds, t0 + 5).await.unwrap();
+    store.put_lease(&lease(session, "d1", "dave", t0 + 700), bounds, t0 + 6).await.unwrap();
+    let keys = ["a2", "a3", "b1", "c1", "d1"];
+    assert_eq!(live_keys(&store, session, &keys, t0 + 7).await, ["a3", "b1", "c1", "d1"]);
+    // The same key again replaces its lease; dropping ends it; expired ones are not kept.
+    store.put_lease(&lease(session, "b1", "bob", t0 + 900), bounds, t0 + 8).await.unwrap();
+    assert_eq!(store.lease(session, "b1", t0 + 800).await.unwrap().unwrap().expires_ms, t0 + 900);
+    assert!(store.drop_lease(session, "b1").await.unwrap());
+    assert!(!store.drop_lease(session, "b1").await.unwrap());
+    store.put_lease(&lease(session, "old", "erin", t0), bounds, t0 + 9).await.unwrap();
+    assert_eq!(store.lease(session, "old", t0 - 1).await.unwrap(), None);
+    store.put_lease(&lease(session, "none", "erin", t0 + 999), LeaseBounds { max: 0, per_owner: 1 }, t0).await.unwrap();
+    assert_eq!(store.lease(session, "none", t0).await.unwrap(), None);
+}
+
+/// A rate count is per key and per window: the window starts at a key's first hit, and a hit
+/// after it ends starts again from one.
+async fn hits_are_counted_per_key_in_windows(store: impl Store) {
+    let t0 = 1_800_000_000_000;
+    let minute = 60_000;
+    for expected in 1..=3 {
+        assert_eq!(store.count_hit("127.0.0.1", minute, t0 + expected).await.unwrap(), expected as u64);
+    }
+    assert_eq!(store.count_hit("127.0.0.2", minute, t0 + 10).await.unwrap(), 1);
+    assert_eq!(
+        store.count_hit("127.0.0.1", minute, t0 + minute).await.unwrap(),
+        4,
+        "the window runs from the first hit"
+    );
+    assert_eq!(store.count_hit("127.0.0.1", minute, t0 + minute + 1).await.unwrap(), 1, "a new window");
+    // Ended windows are swept as hits arrive: many keys counted long ago leave little behind.
+    for n in 0..100 {
+        store.count_hit(&format!("old-{n}"), minute, t0).await.unwrap();
+    }
+    for n in 0..10 {
+        assert_eq!(store.count_hit(&format!("new-{n}"), minute, t0 + 10 * minute).await.unwrap(), 1);
+    }
+    assert_eq!(store.count_hit("old-99", minute, t0 + 10 * minute).await.unwrap(), 1);
+}
+
 /// Runs every case, each on a fresh store made by `open(case_name)`.
 async fn run_suite<S, F, Fut>(open: F)
 where
@@ -265,6 +341,8 @@ where
     tokens_are_found_by_hash_listed_and_revoked(open("tokens").await).await;
     a_revised_cnc_report_replaces_the_stored_one_when_it_is_later(open("revised").await).await;
     an_opened_store_has_the_schema_this_build_expects(open("schema").await).await;
+    leases_expire_are_bounded_per_owner_and_in_all(open("leases").await).await;
+    hits_are_counted_per_key_in_windows(open("hits").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

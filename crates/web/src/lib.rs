@@ -114,8 +114,6 @@ pub struct AppState {
     writers: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     taxii_statuses: taxii::Statuses,
-    sessions: pages::session::Sessions,
-    check_limiter: pages::check::CheckLimiter,
 }
 
 impl AppState {
@@ -133,8 +131,6 @@ impl AppState {
             }),
             pages: Arc::new(PagesConfig::default()),
             metrics: Arc::new(Metrics::default()),
-            sessions: pages::session::Sessions::default(),
-            check_limiter: pages::check::CheckLimiter::default(),
         }
     }
 
@@ -143,6 +139,13 @@ impl AppState {
         self.pages = Arc::new(pages);
         self
     }
+}
+
+/// The wall clock in Unix milliseconds: how state shared with other replicas through the store
+/// (sessions, TAXII statuses, rate counts) tells time, since an `Instant` means nothing to another
+/// process.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Liveness: the process answers. It reads nothing, so a load balancer may ask often.

@@ -9,14 +9,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use botscope_model::{ActivityClass, FindingIssue, Kind, Record};
-use botscope_store::{RecordQuery, all_records};
+use botscope_store::{RecordQuery, Store, StoreError, all_records};
 
 use super::{Area, Lang, Page, ViewState, error_page, esc};
 use crate::AppState;
@@ -46,31 +44,15 @@ impl Guides {
     }
 }
 
-/// Answers per address and minute; beyond it, 429.
-#[derive(Clone, Default)]
-pub struct CheckLimiter(Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>);
+/// How long the self-check's per-address count runs.
+const CHECK_WINDOW_MS: i64 = 60_000;
 
-impl CheckLimiter {
-    /// Whether `ip` may have another answer now.
-    pub fn allow(&self, ip: IpAddr, per_minute: u32) -> bool {
-        const MAX_TRACKED: usize = 100_000;
-        let ip = limit_key(ip);
-        let mut seen = self.0.lock().expect("limiter lock");
-        let now = Instant::now();
-        if seen.len() >= MAX_TRACKED && !seen.contains_key(&ip) {
-            seen.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
-            // Still full: a flood of distinct addresses. New ones wait rather than grow memory.
-            if seen.len() >= MAX_TRACKED {
-                return false;
-            }
-        }
-        let slot = seen.entry(ip).or_insert((now, 0));
-        if now.duration_since(slot.0) >= Duration::from_secs(60) {
-            *slot = (now, 0);
-        }
-        slot.1 += 1;
-        slot.1 <= per_minute
-    }
+/// Whether `ip` may have another answer now: `per_minute` per address (an IPv6 visitor's whole
+/// /64) and minute. Counted in the store, so that replicas behind a load balancer count one
+/// visitor once, not once each.
+pub async fn allow_check(store: &impl Store, ip: IpAddr, per_minute: u32, now_ms: i64) -> Result<bool, StoreError> {
+    let hits = store.count_hit(&format!("check:{}", limit_key(ip)), CHECK_WINDOW_MS, now_ms).await?;
+    Ok(hits <= u64::from(per_minute))
 }
 
 /// The visitor's address: the peer's, or, when the peer is a trusted proxy, the address its
@@ -223,7 +205,7 @@ pub async fn check(
             lang.pick("Your address could not be determined.", "接続元のアドレスを確認できませんでした。"),
         ));
     };
-    if !state.check_limiter.allow(ip, state.pages.check_per_minute) {
+    if !allow_check(&state.store, ip, state.pages.check_per_minute, crate::now_ms()).await? {
         return Ok(error_page(
             lang,
             StatusCode::TOO_MANY_REQUESTS,
@@ -429,12 +411,18 @@ mod tests {
         assert_eq!(forwarded_client("", &proxies), None);
     }
 
-    #[test]
-    fn an_ipv6_host_is_limited_as_its_whole_64() {
-        let limiter = CheckLimiter::default();
+    async fn limiter_store() -> (tempfile::TempDir, botscope_store::SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("limits.db"), 1).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_host_is_limited_as_its_whole_64() {
+        let (_dir, store) = limiter_store().await;
         let (a, b): (IpAddr, IpAddr) = ("2001:db8::1".parse().unwrap(), "2001:db8::ffff:2".parse().unwrap());
-        assert!(limiter.allow(a, 1));
-        assert!(!limiter.allow(b, 1));
+        assert!(allow_check(&store, a, 1, 0).await.unwrap());
+        assert!(!allow_check(&store, b, 1, 1).await.unwrap());
     }
 
     proptest::proptest! {
@@ -447,12 +435,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_limiter_counts_per_address() {
-        let limiter = CheckLimiter::default();
+    #[tokio::test]
+    async fn the_limiter_counts_per_address_and_minute() {
+        let (_dir, store) = limiter_store().await;
         let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
-        assert!((0..3).all(|_| limiter.allow(a, 3)));
-        assert!(!limiter.allow(a, 3));
-        assert!(limiter.allow(b, 3));
+        for at in 0..3 {
+            assert!(allow_check(&store, a, 3, at).await.unwrap());
+        }
+        assert!(!allow_check(&store, a, 3, 3).await.unwrap());
+        assert!(allow_check(&store, b, 3, 4).await.unwrap());
+        assert!(allow_check(&store, a, 3, CHECK_WINDOW_MS + 1).await.unwrap(), "a minute later");
     }
 }

@@ -1,13 +1,12 @@
 //! Signing in to the pages with an API token, and who may see what.
 //!
 //! A person signs in once with their token (the same one the API takes); the server keeps a
-//! session and gives the browser only a random session id in an HttpOnly, SameSite=Strict cookie.
+//! session (in the store, so that every replica knows it) and gives the browser only a random
+//! session id in an HttpOnly, SameSite=Strict cookie.
 //! Each request checks the token again, so revoking it ends its sessions at once. Forms that
 //! change something carry the session's own CSRF value as well.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Form;
 use axum::extract::{FromRequestParts, Query, State};
@@ -15,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use botscope_center::tokens::{self, Caller, Role};
-use botscope_store::Store;
+use botscope_store::{Lease, LeaseBounds, LeaseKind, Store, StoreError};
 use serde::Deserialize;
 
 use super::{Area, Lang, Page, ViewState, error_page, esc};
@@ -26,57 +25,45 @@ const COOKIE: &str = "botscope_session";
 /// so it cannot sign a victim's browser in to the attacker's account.
 const LOGIN_COOKIE: &str = "botscope_login";
 const LIFETIME: Duration = Duration::from_secs(12 * 3600);
-const MAX_SESSIONS: usize = 10_000;
+const MAX_SESSIONS: u64 = 10_000;
 /// Sessions one token may hold: a token holder cannot push everyone else out of the table.
-const MAX_PER_TOKEN: usize = 20;
+const MAX_PER_TOKEN: u64 = 20;
 
-#[derive(Clone)]
 struct Session {
     token_hash: String,
     csrf: String,
-    expires: Instant,
 }
-
-/// Signed-in sessions, in memory: a restart signs everyone out, which is the safe direction.
-#[derive(Clone, Default)]
-pub struct Sessions(Arc<Mutex<HashMap<String, Session>>>);
 
 fn random_id() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
-impl Sessions {
-    fn open(&self, token_hash: String) -> String {
-        let id = random_id();
-        let mut sessions = self.0.lock().expect("session lock");
-        let now = Instant::now();
-        sessions.retain(|_, s| s.expires > now);
-        let mut own: Vec<(String, Instant)> =
-            sessions.iter().filter(|(_, s)| s.token_hash == token_hash).map(|(k, s)| (k.clone(), s.expires)).collect();
-        if own.len() >= MAX_PER_TOKEN {
-            own.sort_by_key(|(_, expires)| *expires);
-            for (id, _) in own.iter().take(own.len() + 1 - MAX_PER_TOKEN) {
-                sessions.remove(id);
-            }
-        }
-        if sessions.len() >= MAX_SESSIONS {
-            // Oldest first out: a flood of sign-ins cannot grow memory without bound.
-            if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone()) {
-                sessions.remove(&oldest);
-            }
-        }
-        sessions.insert(id.clone(), Session { token_hash, csrf: random_id(), expires: now + LIFETIME });
-        id
-    }
+const SESSION_BOUNDS: LeaseBounds = LeaseBounds { max: MAX_SESSIONS, per_owner: MAX_PER_TOKEN };
 
-    fn get(&self, id: &str) -> Option<Session> {
-        let sessions = self.0.lock().expect("session lock");
-        sessions.get(id).filter(|s| s.expires > Instant::now()).cloned()
-    }
+/// Opens a session for a token and returns its id (the cookie's value). Sessions live in the
+/// store, so that every replica behind a load balancer knows them, under a hash of the id: a copy
+/// of the database signs nobody in. Past the bounds, the sessions expiring first are ended.
+async fn open_session(store: &impl Store, token_hash: String, now_ms: i64) -> Result<String, StoreError> {
+    let id = random_id();
+    let lifetime_ms = i64::try_from(LIFETIME.as_millis()).unwrap_or(i64::MAX);
+    let lease = Lease {
+        kind: LeaseKind::Session,
+        key: tokens::hash(&id),
+        owner: token_hash,
+        body: random_id(),
+        expires_ms: now_ms.saturating_add(lifetime_ms),
+    };
+    store.put_lease(&lease, SESSION_BOUNDS, now_ms).await?;
+    Ok(id)
+}
 
-    fn close(&self, id: &str) {
-        self.0.lock().expect("session lock").remove(id);
-    }
+async fn find_session(store: &impl Store, id: &str, now_ms: i64) -> Result<Option<Session>, StoreError> {
+    let lease = store.lease(LeaseKind::Session, &tokens::hash(id), now_ms).await?;
+    Ok(lease.map(|lease| Session { token_hash: lease.owner, csrf: lease.body }))
+}
+
+async fn close_session(store: &impl Store, id: &str) -> Result<(), StoreError> {
+    store.drop_lease(LeaseKind::Session, &tokens::hash(id)).await.map(drop)
 }
 
 /// The session id a request's cookies carry, if any well-formed one.
@@ -113,12 +100,12 @@ pub struct SignedIn {
 
 async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<SignedIn>, crate::ApiError> {
     let Some(id) = session_id(&parts.headers) else { return Ok(None) };
-    let Some(session) = state.sessions.get(&id) else { return Ok(None) };
+    let Some(session) = find_session(&state.store, &id, crate::now_ms()).await? else { return Ok(None) };
     let row = state.store.token_by_hash(&session.token_hash).await?;
     match row.as_ref().and_then(Caller::from_row) {
         Some(caller) => Ok(Some(SignedIn { caller, csrf: session.csrf })),
         None => {
-            state.sessions.close(&id);
+            close_session(&state.store, &id).await?;
             Ok(None)
         }
     }
@@ -276,7 +263,10 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
         return Redirect::to(&format!("/login?failed=1&lang={}&next={}", lang.code(), super::url_encode(&next)))
             .into_response();
     };
-    let id = state.sessions.open(hash);
+    let id = match open_session(&state.store, hash, crate::now_ms()).await {
+        Ok(id) => id,
+        Err(e) => return crate::ApiError::from(e).into_response(),
+    };
     let home = if caller.role == Role::Isp { "/portal" } else { "/" };
     let next = safe_next(Some(&form.next)).filter(|n| caller.role == Role::Admin || n.starts_with("/portal"));
     let target = next.unwrap_or_else(|| format!("{home}?lang={}", lang.code()));
@@ -290,8 +280,10 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
 
 /// `POST /logout`.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_id(&headers) {
-        state.sessions.close(&id);
+    if let Some(id) = session_id(&headers)
+        && let Err(e) = close_session(&state.store, &id).await
+    {
+        return crate::ApiError::from(e).into_response();
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(header::SET_COOKIE, set_cookie(&state, COOKIE, "", "/", 0));
@@ -347,22 +339,42 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_token_holds_a_bounded_number_of_sessions() {
-        let sessions = Sessions::default();
-        let ids: Vec<String> = (0..MAX_PER_TOKEN + 5).map(|_| sessions.open("h".into())).collect();
-        let other = sessions.open("other".into());
-        assert!(sessions.get(&other).is_some());
-        assert!(sessions.get(ids.last().unwrap()).is_some(), "the newest stays");
-        assert_eq!(ids.iter().filter(|id| sessions.get(id).is_some()).count(), MAX_PER_TOKEN);
+    async fn session_store() -> (tempfile::TempDir, botscope_store::SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("sessions.db"), 1).await.unwrap();
+        (dir, store)
     }
 
-    #[test]
-    fn sessions_open_and_close() {
-        let sessions = Sessions::default();
-        let id = sessions.open("h".into());
-        assert_eq!(sessions.get(&id).unwrap().token_hash, "h");
-        sessions.close(&id);
-        assert!(sessions.get(&id).is_none());
+    #[tokio::test]
+    async fn one_token_holds_a_bounded_number_of_sessions() {
+        let (_dir, store) = session_store().await;
+        let mut ids = Vec::new();
+        for at in 0..MAX_PER_TOKEN as i64 + 5 {
+            ids.push(open_session(&store, "h".into(), at).await.unwrap());
+        }
+        let other = open_session(&store, "other".into(), 100).await.unwrap();
+        assert!(find_session(&store, &other, 101).await.unwrap().is_some());
+        assert!(find_session(&store, ids.last().unwrap(), 101).await.unwrap().is_some(), "the newest stays");
+        let mut live = 0;
+        for id in &ids {
+            live += find_session(&store, id, 101).await.unwrap().is_some() as u64;
+        }
+        assert_eq!(live, MAX_PER_TOKEN);
+    }
+
+    #[tokio::test]
+    async fn sessions_open_expire_and_close_and_the_store_keeps_no_usable_id() {
+        let (_dir, store) = session_store().await;
+        let id = open_session(&store, "h".into(), 0).await.unwrap();
+        assert_eq!(find_session(&store, &id, 1).await.unwrap().unwrap().token_hash, "h");
+        // What the store holds is a hash: the id itself is nowhere in it.
+        let held = store.lease(LeaseKind::Session, &tokens::hash(&id), 1).await.unwrap().unwrap();
+        assert!(held.key != id && held.body != id && held.owner != id);
+        assert!(store.lease(LeaseKind::Session, &id, 1).await.unwrap().is_none());
+        let lifetime = LIFETIME.as_millis() as i64;
+        assert!(find_session(&store, &id, lifetime).await.unwrap().is_none(), "expired");
+        assert!(find_session(&store, &id, lifetime - 1).await.unwrap().is_some());
+        close_session(&store, &id).await.unwrap();
+        assert!(find_session(&store, &id, 1).await.unwrap().is_none());
     }
 }

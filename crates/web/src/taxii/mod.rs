@@ -12,8 +12,6 @@ mod access;
 mod query;
 mod status;
 
-use std::time::Instant;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -24,7 +22,7 @@ use botscope_store::{RecordQuery, Store, all_records};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::{AppState, now_ms};
 use access::{Collection, TaxiiCaller};
 pub use access::{SHARED_COLLECTION, isp_collection};
 pub use status::{LISTED, StatusLimits, Statuses};
@@ -377,7 +375,7 @@ pub async fn post_objects(
     }
     let status_id = uuid::Uuid::new_v4().to_string();
     let status = tally.into_status(&status_id, &time(now));
-    state.taxii_statuses.insert(&status_id, &caller.token_id, &status, Instant::now());
+    state.taxii_statuses.insert(&state.store, &status_id, &caller.token_id, &status, now_ms()).await?;
     Ok(taxii_json(StatusCode::ACCEPTED, &status))
 }
 
@@ -440,8 +438,11 @@ pub async fn status(
     check_accept(&headers)?;
     let caller = TaxiiCaller::from_headers(&headers, &state).await?;
     let admin = caller.role == botscope_center::tokens::Role::Admin;
-    let body =
-        state.taxii_statuses.get(&id, &caller.token_id, admin, Instant::now()).ok_or_else(TaxiiError::not_found)?;
+    let body = state
+        .taxii_statuses
+        .get(&state.store, &id, &caller.token_id, admin, now_ms())
+        .await?
+        .ok_or_else(TaxiiError::not_found)?;
     let mut response = (StatusCode::OK, body.to_string()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
     Ok(response)

@@ -1,14 +1,14 @@
 //! TAXII status resources: what a POST did, kept for a while so the client can poll it.
 //!
-//! Held in memory, so everything about them is bounded: each lives [`StatusLimits::ttl`], at most
-//! [`StatusLimits::max`] are held in all and [`StatusLimits::per_token`] per token (the oldest go
-//! first), and each lists at most [`LISTED`] objects by id and version (the counts are always
-//! complete) with every sender-chosen string clipped. An expired or evicted status is unknown: 404.
+//! Kept in the store, so a client may poll any replica behind a load balancer, and bounded: each
+//! lives [`StatusLimits::ttl`], at most [`StatusLimits::max`] are held in all and
+//! [`StatusLimits::per_token`] per token (the oldest go first), and each lists at most [`LISTED`]
+//! objects by id and version (the counts are always complete) with every sender-chosen string
+//! clipped. An expired or evicted status is unknown: 404.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use botscope_store::{Lease, LeaseBounds, LeaseKind, Store, StoreError};
 use serde_json::{Value, json};
 
 /// Objects a status lists by id (failures first, then successes); the counts cover all of them.
@@ -92,100 +92,50 @@ impl Tally {
     }
 }
 
-struct Held {
-    owner: String,
-    at: Instant,
-    /// The status as sent: one string, not a tree of values.
-    body: Arc<str>,
-}
-
-#[derive(Default)]
-struct Inner {
-    by_id: HashMap<String, Held>,
-    /// Ids, oldest first (every status lives equally long, so this is also expiry order).
-    order: VecDeque<String>,
-    per_owner: HashMap<String, usize>,
-}
-
-impl Inner {
-    fn remove(&mut self, id: &str) {
-        if let Some(held) = self.by_id.remove(id)
-            && let Some(n) = self.per_owner.get_mut(&held.owner)
-        {
-            *n -= 1;
-            if *n == 0 {
-                self.per_owner.remove(&held.owner);
-            }
-        }
-    }
-
-    fn expire(&mut self, ttl: Duration, now: Instant) {
-        while let Some(id) = self.order.front() {
-            match self.by_id.get(id) {
-                Some(held) if now.duration_since(held.at) < ttl => break,
-                _ => {
-                    let id = self.order.pop_front().unwrap_or_default();
-                    self.remove(&id);
-                }
-            }
-        }
-    }
-}
-
-/// Status resources of POSTs, by id.
-#[derive(Clone)]
+/// Status resources of POSTs, by id, in the store.
+#[derive(Debug, Clone, Copy)]
 pub struct Statuses {
-    inner: Arc<Mutex<Inner>>,
     limits: StatusLimits,
 }
 
 impl Statuses {
-    /// An empty set held to `limits`.
+    /// Statuses held to `limits`.
     pub fn new(limits: StatusLimits) -> Statuses {
-        Statuses { inner: Arc::default(), limits }
+        Statuses { limits }
     }
 
     /// Keeps a status for `owner` (a token id), making room by dropping the oldest.
-    pub fn insert(&self, id: &str, owner: &str, status: &Value, now: Instant) {
+    pub async fn insert(
+        &self,
+        store: &impl Store,
+        id: &str,
+        owner: &str,
+        status: &Value,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let StatusLimits { ttl, max, per_token } = self.limits;
-        if max == 0 || per_token == 0 || ttl.is_zero() {
-            return;
-        }
-        let Ok(mut inner) = self.inner.lock() else { return };
-        inner.expire(ttl, now);
-        while inner.per_owner.get(owner).is_some_and(|n| *n >= per_token) {
-            let Some(position) = inner.order.iter().position(|i| inner.by_id.get(i).is_some_and(|h| h.owner == owner))
-            else {
-                break;
-            };
-            if let Some(oldest) = inner.order.remove(position) {
-                inner.remove(&oldest);
-            }
-        }
-        while inner.by_id.len() >= max {
-            let Some(oldest) = inner.order.pop_front() else { break };
-            inner.remove(&oldest);
-        }
-        inner.by_id.insert(id.to_string(), Held { owner: owner.to_string(), at: now, body: status.to_string().into() });
-        inner.order.push_back(id.to_string());
-        *inner.per_owner.entry(owner.to_string()).or_default() += 1;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let lease = Lease {
+            kind: LeaseKind::TaxiiStatus,
+            key: id.to_string(),
+            owner: owner.to_string(),
+            body: status.to_string(),
+            expires_ms: now_ms.saturating_add(ttl_ms),
+        };
+        store.put_lease(&lease, LeaseBounds { max: max as u64, per_owner: per_token as u64 }, now_ms).await
     }
 
     /// A status `reader` may see: its own (any, for an admin), if not expired or evicted.
-    pub fn get(&self, id: &str, reader: &str, admin: bool, now: Instant) -> Option<Arc<str>> {
-        let mut inner = self.inner.lock().ok()?;
-        inner.expire(self.limits.ttl, now);
-        inner.by_id.get(id).filter(|held| admin || held.owner == reader).map(|held| held.body.clone())
-    }
-
-    /// Statuses held now.
-    pub fn len(&self) -> usize {
-        self.inner.lock().map(|inner| inner.by_id.len()).unwrap_or(0)
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub async fn get(
+        &self,
+        store: &impl Store,
+        id: &str,
+        reader: &str,
+        admin: bool,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let held = store.lease(LeaseKind::TaxiiStatus, id, now_ms).await?;
+        Ok(held.filter(|held| admin || held.owner == reader).map(|held| held.body))
     }
 }
 
@@ -197,30 +147,34 @@ mod tests {
         StatusLimits { ttl: Duration::from_secs(60), max, per_token }
     }
 
-    #[test]
-    fn statuses_expire_and_the_oldest_make_room() {
+    #[tokio::test]
+    async fn statuses_expire_the_oldest_make_room_and_only_their_owner_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("statuses.db"), 1).await.unwrap();
         let statuses = Statuses::new(limits(3, 2));
-        let t0 = Instant::now();
+        let t0 = 1_800_000_000_000;
         let body = json!({"status": "complete"});
-        statuses.insert("a1", "tok_a", &body, t0);
-        statuses.insert("a2", "tok_a", &body, t0 + Duration::from_secs(1));
+        statuses.insert(&store, "a1", "tok_a", &body, t0).await.unwrap();
+        statuses.insert(&store, "a2", "tok_a", &body, t0 + 1000).await.unwrap();
         // A third of tok_a's pushes out its oldest, not another token's.
-        statuses.insert("b1", "tok_b", &body, t0 + Duration::from_secs(2));
-        statuses.insert("a3", "tok_a", &body, t0 + Duration::from_secs(3));
-        let now = t0 + Duration::from_secs(4);
-        assert!(statuses.get("a1", "tok_a", false, now).is_none());
-        assert!(statuses.get("a2", "tok_a", false, now).is_some());
-        assert!(statuses.get("b1", "tok_b", false, now).is_some());
+        statuses.insert(&store, "b1", "tok_b", &body, t0 + 2000).await.unwrap();
+        statuses.insert(&store, "a3", "tok_a", &body, t0 + 3000).await.unwrap();
+        let now = t0 + 4000;
+        let get = |id: &'static str, reader: &'static str, admin: bool, at: i64| {
+            let store = store.clone();
+            async move { statuses.get(&store, id, reader, admin, at).await.unwrap() }
+        };
+        assert!(get("a1", "tok_a", false, now).await.is_none());
+        assert_eq!(get("a2", "tok_a", false, now).await.as_deref(), Some(body.to_string().as_str()));
+        assert!(get("b1", "tok_b", false, now).await.is_some());
         // Only its owner (or an admin) reads a status.
-        assert!(statuses.get("b1", "tok_a", false, now).is_none());
-        assert!(statuses.get("b1", "tok_a", true, now).is_some());
+        assert!(get("b1", "tok_a", false, now).await.is_none());
+        assert!(get("b1", "tok_a", true, now).await.is_some());
         // Full in all: the oldest of anyone goes.
-        statuses.insert("c1", "tok_c", &body, now);
-        assert_eq!(statuses.len(), 3);
-        assert!(statuses.get("a2", "tok_a", false, now).is_none());
-        // After the TTL nothing is left.
-        assert!(statuses.get("c1", "tok_c", false, now + Duration::from_secs(60)).is_none());
-        assert!(statuses.is_empty());
+        statuses.insert(&store, "c1", "tok_c", &body, now).await.unwrap();
+        assert!(get("a2", "tok_a", false, now).await.is_none());
+        // After the TTL nothing is answered.
+        assert!(get("c1", "tok_c", false, now + 60_000).await.is_none());
     }
 
     #[test]
