@@ -560,3 +560,40 @@ async fn serve_takes_its_settings_from_the_configuration_and_flags_win() {
     let (status, _) = get(&format!("http://127.0.0.1:{from_flag}"), "/api/v1/health", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Issue 20, item 6: a newer sensor's records (a later format with fields this centre does not
+/// know) are stored as this centre understands them rather than refused, and the reply says what
+/// was left out; what no rule can read is refused with a reason that says to upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_sensors_records_reach_this_centre_and_it_says_what_it_left_out() {
+    let scratch = Scratch::new();
+    let db = scratch.db().display().to_string();
+    let sensor = make_token(&scratch, &db, "sensor", None, Some("survey-9"));
+    let (_server, base) = start_center(&scratch, &db, &["--correlate-every", "0"]);
+    let today = r#"{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"protocol":"telnet","issue":"default_credential","credential_id":17,"device":{"vendor":"Example Networks","model":"XR-500"},"sensor":"survey-9"}"#;
+    let newer = today
+        .replace(r#""kind":"finding","#, r#""kind":"finding","format":7,"cvss":9.8,"#)
+        .replace(r#""model":"XR-500""#, r#""model":"XR-500","antenna":"5 GHz""#)
+        .replace("127.16.4.21", "127.16.4.22");
+    let new_value = newer.replace("default_credential", "known_vulnerability").replace("127.16.4.22", "127.16.4.23");
+    let typo = today.replace("\"port\"", "\"prot\"");
+    let body = [today, newer.as_str(), new_value.as_str(), typo.as_str()].join("\n");
+    let (status, reply) = post(&base, Some(&sensor), body).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!((reply["accepted"].as_u64(), reply["error_count"].as_u64()), (Some(2), Some(2)), "{reply}");
+    assert_eq!(reply["ignored_fields"], serde_json::json!(["cvss", "device.antenna"]), "{reply}");
+    let problems = reply["problems"].to_string();
+    assert!(problems.contains("known_vulnerability") && problems.contains("upgrade botscope"), "{problems}");
+    assert!(
+        problems.contains("prot") && problems.matches("upgrade").count() == 1,
+        "today's typo stays a typo: {problems}"
+    );
+    // Stored as this centre's format: the known fields, nothing of the unknown ones.
+    let store = common::open_sqlite(&scratch.db()).await;
+    let stored = botscope_store::all_records(&store, botscope_store::RecordQuery::default()).await.unwrap();
+    let lines: Vec<String> = stored.iter().map(botscope_model::Record::to_json_line).collect();
+    let kept = lines.iter().find(|l| l.contains("127.16.4.22")).expect("the newer finding is stored");
+    assert!(kept.contains("\"model\":\"XR-500\"") && !kept.contains("antenna") && !kept.contains("cvss"), "{kept}");
+    let (_, metrics) = get(&base, "/metrics", None).await;
+    assert_eq!(sample(&metrics, "botscope_ingest_fields_ignored_total"), Some(2.0));
+}

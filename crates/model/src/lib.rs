@@ -44,7 +44,9 @@ pub use isp::{Isp, IspHandles, Language, NotifyFormat, NotifyPreferences, is_val
 pub use liveness::Liveness;
 pub use notification::{Notification, NotificationReason, NotificationStatus};
 pub use outcome::{Outcome, OutcomeSource};
-pub use record::{Kind, LineError, Payload, Record, RecordError, parse_line, payloads};
+pub use record::{
+    FORMAT_VERSION, Kind, LineError, Payload, Record, RecordError, parse_line, parse_line_noting, payloads,
+};
 pub use role::Role;
 pub use routing::{Origin, OriginParseError, RoutedPrefix};
 pub use service::{AuthKind, GrabStatus, ServiceObservation};

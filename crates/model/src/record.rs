@@ -161,51 +161,189 @@ pub enum LineError {
     /// Parsed, but breaks a rule of its format.
     #[error(transparent)]
     Invalid(#[from] RecordError),
+    /// The `format` field is 0 (formats count from 1).
+    #[error("\"format\" is 0; record formats are numbered from 1")]
+    FormatZero,
+    /// A record of a newer format than this build's that this build cannot read even when it
+    /// ignores the fields it does not know (a new kind, a new value of a known field).
+    #[error(
+        "{source} (the record is format {format}, newer than this build's {FORMAT_VERSION}: upgrade botscope to read it)"
+    )]
+    Newer {
+        /// The record's format.
+        format: u64,
+        /// What failed.
+        source: Box<LineError>,
+    },
 }
 
 #[derive(Deserialize)]
 struct KindProbe<'a> {
     #[serde(borrow, default)]
     kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    format: Option<u64>,
 }
+
+/// The record format this build reads in full and writes (docs/formats.md, "Format versions").
+/// Records of this format omit the `format` field; a newer sensor marks its records with its own
+/// number, and this build then ignores the fields it does not know instead of refusing them.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// Fields of a newer format one record may have ignored: each costs one more read of the record.
+const MAX_IGNORED_FIELDS: usize = 64;
 
 /// Reads one JSON line as a record, checks it and gives it its stable id.
 ///
 /// `required` is the kind the caller expects: lines without a `kind` field are read as that
-/// kind, lines with a different one are rejected. Returns `Ok(None)` for a blank line.
+/// kind, lines with a different one are rejected. Returns `Ok(None)` for a blank line. A record
+/// of a newer format (its `format` above [`FORMAT_VERSION`]) has the fields this build does not
+/// know ignored; [`parse_line_noting`] says which.
 pub fn parse_line(line: &[u8], required: Option<Kind>) -> Result<Option<Record>, LineError> {
+    parse_line_noting(line, required, &mut Vec::new())
+}
+
+/// [`parse_line`], adding to `ignored` the path of each field of a newer format's record that
+/// this build does not know and left out (`device.antenna`, `top_ports[0].service`).
+pub fn parse_line_noting(
+    line: &[u8],
+    required: Option<Kind>,
+    ignored: &mut Vec<String>,
+) -> Result<Option<Record>, LineError> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     let probe: KindProbe = serde_json::from_slice(line)?;
-    let mut record = match (probe.kind, required) {
+    let kind = match (&probe.kind, required) {
         (Some(name), required) => {
-            let found: Kind = name.parse().map_err(LineError::UnknownKind)?;
+            let found = name.parse::<Kind>().map_err(LineError::UnknownKind);
+            let found = match (found, probe.format) {
+                (Ok(found), _) => found,
+                (Err(error), Some(format)) if format > FORMAT_VERSION => {
+                    return Err(LineError::Newer { format, source: Box::new(error) });
+                }
+                (Err(error), _) => return Err(error),
+            };
             if let Some(expected) = required.filter(|expected| *expected != found) {
                 return Err(LineError::KindMismatch { found, expected });
             }
-            serde_json::from_slice::<Record>(line)?
+            found
         }
-        (None, Some(kind)) => match kind {
-            Kind::Finding => Record::Finding(serde_json::from_slice(line)?),
-            Kind::Activity => Record::Activity(serde_json::from_slice(line)?),
-            Kind::Cnc => Record::Cnc(serde_json::from_slice(line)?),
-            Kind::Botnet => Record::Botnet(serde_json::from_slice(line)?),
-            Kind::Notification => Record::Notification(serde_json::from_slice(line)?),
-            Kind::Isp => Record::Isp(serde_json::from_slice(line)?),
-            Kind::Service => Record::Service(serde_json::from_slice(line)?),
-            Kind::DarknetDay => Record::DarknetDay(serde_json::from_slice(line)?),
-            Kind::BotnetWindow => Record::BotnetWindow(serde_json::from_slice(line)?),
-            Kind::FeedEntry => Record::FeedEntry(serde_json::from_slice(line)?),
-            Kind::Liveness => Record::Liveness(serde_json::from_slice(line)?),
-            Kind::Outcome => Record::Outcome(serde_json::from_slice(line)?),
-            Kind::TaxiiObject => Record::TaxiiObject(serde_json::from_slice(line)?),
-        },
+        (None, Some(kind)) => kind,
         (None, None) => return Err(LineError::MissingKind),
+    };
+    let mut record = match probe.format {
+        // Today's format, the common case: read straight from the bytes.
+        None => match probe.kind {
+            Some(_) => serde_json::from_slice::<Record>(line)?,
+            None => {
+                let mut from = serde_json::Deserializer::from_slice(line);
+                let record = record_of_kind(kind, &mut from)?;
+                from.end()?;
+                record
+            }
+        },
+        Some(0) => return Err(LineError::FormatZero),
+        Some(format) => {
+            let mut value: serde_json::Value = serde_json::from_slice(line)?;
+            if let Some(object) = value.as_object_mut() {
+                object.remove("kind");
+                object.remove("format");
+            }
+            if format <= FORMAT_VERSION {
+                record_of_kind(kind, value)?
+            } else {
+                let newer = |source: LineError| LineError::Newer { format, source: Box::new(source) };
+                let record = record_ignoring_unknown(kind, value, ignored).map_err(|e| newer(e.into()))?;
+                record.validate().map_err(|e| newer(e.into()))?;
+                record
+            }
+        }
     };
     record.validate()?;
     record.ensure_id();
     Ok(Some(record))
+}
+
+/// A record of a known kind from a JSON object without its `kind` field.
+fn record_of_kind<'de, D: serde::Deserializer<'de>>(kind: Kind, from: D) -> Result<Record, D::Error> {
+    Ok(match kind {
+        Kind::Finding => Record::Finding(Deserialize::deserialize(from)?),
+        Kind::Activity => Record::Activity(Deserialize::deserialize(from)?),
+        Kind::Cnc => Record::Cnc(Deserialize::deserialize(from)?),
+        Kind::Botnet => Record::Botnet(Deserialize::deserialize(from)?),
+        Kind::Notification => Record::Notification(Deserialize::deserialize(from)?),
+        Kind::Isp => Record::Isp(Deserialize::deserialize(from)?),
+        Kind::Service => Record::Service(Deserialize::deserialize(from)?),
+        Kind::DarknetDay => Record::DarknetDay(Deserialize::deserialize(from)?),
+        Kind::BotnetWindow => Record::BotnetWindow(Deserialize::deserialize(from)?),
+        Kind::FeedEntry => Record::FeedEntry(Deserialize::deserialize(from)?),
+        Kind::Liveness => Record::Liveness(Deserialize::deserialize(from)?),
+        Kind::Outcome => Record::Outcome(Deserialize::deserialize(from)?),
+        Kind::TaxiiObject => Record::TaxiiObject(Deserialize::deserialize(from)?),
+    })
+}
+
+/// Reads `value` as a record of `kind`, taking out each field the reader calls unknown (where it
+/// stands: a nested object's field, an element of a list) and trying again, up to
+/// [`MAX_IGNORED_FIELDS`]. Any other error ends it.
+fn record_ignoring_unknown(
+    kind: Kind,
+    mut value: serde_json::Value,
+    ignored: &mut Vec<String>,
+) -> Result<Record, serde_json::Error> {
+    loop {
+        let mut track = serde_path_to_error::Track::new();
+        let error = match record_of_kind(kind, serde_path_to_error::Deserializer::new(&value, &mut track)) {
+            Ok(record) => return Ok(record),
+            Err(error) => error,
+        };
+        let path = track.path();
+        let Some(field) = unknown_field_name(&error) else { return Err(error) };
+        if ignored.len() >= MAX_IGNORED_FIELDS || !remove_field(&mut value, &path, &field) {
+            return Err(error);
+        }
+        let at = path.to_string();
+        let names_field =
+            matches!(path.iter().next_back(), Some(serde_path_to_error::Segment::Map { key }) if *key == field);
+        ignored.push(match at.as_str() {
+            _ if names_field => at,
+            "." => field,
+            _ => format!("{at}.{field}"),
+        });
+    }
+}
+
+/// The field an "unknown field" error names (serde's wording: unknown field `name`, expected ...).
+fn unknown_field_name(error: &serde_json::Error) -> Option<String> {
+    let message = error.to_string();
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+/// Removes `field` from the object at `path` in `value` (the path may end with the field itself,
+/// as it does when the field's name was the error); false when there is none to remove.
+fn remove_field(value: &mut serde_json::Value, path: &serde_path_to_error::Path, field: &str) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let parent = match segments.split_last() {
+        Some((Segment::Map { key }, parent)) if key == field => parent,
+        _ => &segments[..],
+    };
+    let mut at = value;
+    for segment in parent {
+        let next = match segment {
+            Segment::Seq { index } => at.get_mut(*index),
+            Segment::Map { key } => at.get_mut(key.as_str()),
+            Segment::Enum { variant } => at.get_mut(variant.as_str()),
+            Segment::Unknown => None,
+        };
+        match next {
+            Some(next) => at = next,
+            None => return false,
+        }
+    }
+    at.as_object_mut().is_some_and(|object| object.remove(field).is_some())
 }
 
 impl Record {

@@ -38,6 +38,7 @@ pub struct Metrics {
     pub(crate) ingest_inserted: AtomicU64,
     pub(crate) ingest_duplicates: AtomicU64,
     pub(crate) ingest_refused_lines: AtomicU64,
+    pub(crate) ingest_fields_ignored: AtomicU64,
     pub(crate) ingest_busy: AtomicU64,
     correlation_runs: AtomicU64,
     correlation_failures: AtomicU64,
@@ -56,6 +57,7 @@ impl Default for Metrics {
             ingest_inserted: AtomicU64::new(0),
             ingest_duplicates: AtomicU64::new(0),
             ingest_refused_lines: AtomicU64::new(0),
+            ingest_fields_ignored: AtomicU64::new(0),
             ingest_busy: AtomicU64::new(0),
             correlation_runs: AtomicU64::new(0),
             correlation_failures: AtomicU64::new(0),
@@ -180,7 +182,7 @@ impl Metrics {
             "Ingest batches in hand (parsing or waiting to commit).",
             waiting.to_string(),
         );
-        let counters: [(&str, &str, &AtomicU64); 7] = [
+        let counters: [(&str, &str, &AtomicU64); 8] = [
             ("botscope_ingest_lines_total", "Record lines received in ingest batches.", &self.ingest_lines),
             (
                 "botscope_ingest_records_inserted_total",
@@ -196,6 +198,11 @@ impl Metrics {
                 "botscope_ingest_lines_refused_total",
                 "Ingest lines refused (malformed, or not the sender's to write).",
                 &self.ingest_refused_lines,
+            ),
+            (
+                "botscope_ingest_fields_ignored_total",
+                "Fields of newer-format records that this build does not know and left out.",
+                &self.ingest_fields_ignored,
             ),
             (
                 "botscope_ingest_batches_busy_total",

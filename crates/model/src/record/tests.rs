@@ -158,3 +158,82 @@ fn formats_doc_shows_every_example_line() {
     let shipped = include_str!("../../../../data/examples/records.jsonl");
     assert_eq!(shipped.lines().collect::<Vec<_>>(), EXAMPLES, "data/examples/records.jsonl drifted");
 }
+
+/// A line of `format` with `extra` fields added at its top level.
+fn marked(line: &str, format: u64, extra: &str) -> String {
+    let comma = if extra.is_empty() { "" } else { "," };
+    format!("{},\"format\":{format}{comma}{extra}}}", line.strip_suffix('}').unwrap())
+}
+
+#[test]
+fn a_newer_formats_unknown_fields_are_ignored_wherever_they_stand_and_named() {
+    // Top level, inside a nested object, and inside an element of a list.
+    let line = marked(EXAMPLES[1], 2, r#""honeypot":{"sessions":3},"asn":64500"#)
+        .replace(r#""port":2323,"transport":"tcp""#, r#""port":2323,"service":"telnet-alt","transport":"tcp""#);
+    let mut ignored = Vec::new();
+    let record = parse_line_noting(line.as_bytes(), None, &mut ignored).unwrap().unwrap();
+    assert_eq!(record, parse_line(EXAMPLES[1].as_bytes(), None).unwrap().unwrap(), "the same record, the same id");
+    ignored.sort();
+    assert_eq!(ignored, ["asn", "honeypot", "top_ports[1].service"]);
+    let line = marked(EXAMPLES[0], 3, "").replace(r#""eol":true"#, r#""eol":true,"antenna":"5 GHz""#);
+    let mut ignored = Vec::new();
+    let record = parse_line_noting(line.as_bytes(), None, &mut ignored).unwrap().unwrap();
+    assert_eq!(record, parse_line(EXAMPLES[0].as_bytes(), None).unwrap().unwrap());
+    assert_eq!(ignored, ["device.antenna"]);
+}
+
+#[test]
+fn todays_format_stays_strict_and_a_newer_one_says_what_to_upgrade() {
+    // Format 1, said or not: a typo is still an error.
+    let same = parse_line(marked(EXAMPLES[2], 1, "").as_bytes(), None).unwrap().unwrap();
+    assert_eq!(same, parse_line(EXAMPLES[2].as_bytes(), None).unwrap().unwrap());
+    let typo = parse_line(marked(EXAMPLES[2], 1, r#""scroe":1"#).as_bytes(), None).unwrap_err().to_string();
+    assert!(typo.contains("scroe") && !typo.contains("upgrade"), "{typo}");
+    // What ignoring cannot fix: a new kind, a new value, a broken rule.
+    let cases = [
+        (r#"{"kind":"honeypot_session","format":2,"src":"127.0.0.9"}"#.to_string(), "honeypot_session"),
+        (marked(EXAMPLES[0], 2, "").replace("default_credential", "known_vulnerability"), "known_vulnerability"),
+        (marked(EXAMPLES[2], 2, "").replace("0.97", "1.5"), "score"),
+    ];
+    for (line, named) in cases {
+        let error = parse_line(line.as_bytes(), None).unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, LineError::Newer { format: 2, .. }), "{text}");
+        assert!(text.contains(named) && text.contains("format 2") && text.contains("upgrade botscope"), "{text}");
+    }
+    assert!(matches!(parse_line(marked(EXAMPLES[2], 0, "").as_bytes(), None), Err(LineError::FormatZero)));
+    assert!(parse_line(marked(EXAMPLES[2], 1, "").replace(":1}", ":\"1\"}").as_bytes(), None).is_err());
+}
+
+proptest! {
+    /// Whatever fields a newer format adds, at the top level of any kind, the record this build
+    /// reads is the one it would read without them, and each is named once.
+    #[test]
+    fn added_fields_of_a_newer_format_never_change_the_record(
+        which in 0..EXAMPLES.len(),
+        added in proptest::collection::btree_map("zz_[a-z_]{1,12}", any::<i64>(), 0..8),
+        format in 2u64..1000,
+    ) {
+        let extra: Vec<String> = added.iter().map(|(name, value)| format!("\"{name}\":{value}")).collect();
+        let line = marked(EXAMPLES[which], format, &extra.join(","));
+        let mut ignored = Vec::new();
+        let record = parse_line_noting(line.as_bytes(), None, &mut ignored).unwrap().unwrap();
+        prop_assert_eq!(record, parse_line(EXAMPLES[which].as_bytes(), None).unwrap().unwrap());
+        ignored.sort();
+        prop_assert_eq!(ignored, added.keys().cloned().collect::<Vec<_>>());
+    }
+}
+
+/// The newer-format example of docs/formats.md reads as the page says.
+#[test]
+fn the_documented_newer_format_example_reads_as_documented() {
+    const NEWER: &str = r#"{"kind":"finding","format":2,"observed_at":"2026-11-02T04:12:09Z","ip":"127.16.4.21","port":23,"protocol":"telnet","issue":"default_credential","credential_id":17,"device":{"vendor":"Example Networks","model":"XR-500","type":"router","antenna":"5 GHz"},"exploit_maturity":"none"}"#;
+    assert!(include_str!("../../../../docs/formats.md").contains(NEWER));
+    let mut ignored = Vec::new();
+    let Some(Record::Finding(finding)) = parse_line_noting(NEWER.as_bytes(), None, &mut ignored).unwrap() else {
+        panic!("not a finding")
+    };
+    ignored.sort();
+    assert_eq!(ignored, ["device.antenna", "exploit_maturity"]);
+    assert_eq!(finding.device.and_then(|d| d.model).as_deref(), Some("XR-500"));
+}

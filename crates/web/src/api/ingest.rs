@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use botscope_center::admit;
 use botscope_center::tokens::{Caller, Role};
-use botscope_model::{Record, parse_line};
+use botscope_model::{Record, parse_line_noting};
 use botscope_store::Store;
 use serde::Serialize;
 
@@ -27,6 +27,8 @@ use crate::error::ApiError;
 
 /// Per-line errors listed in a reply; the rest are counted.
 const LISTED_ERRORS: usize = 100;
+/// Distinct ignored field names listed in a reply.
+const LISTED_IGNORED: usize = 100;
 
 #[derive(Debug, Serialize)]
 pub struct LineProblem {
@@ -50,6 +52,10 @@ pub struct IngestReply {
     error_count: usize,
     /// The first refused lines and why.
     problems: Vec<LineProblem>,
+    /// Fields of records of a newer format (docs/formats.md, "Format versions") that this centre
+    /// does not know and left out, each named once; present only when there were some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignored_fields: Vec<String>,
 }
 
 fn body_error(limit: usize) -> ApiError {
@@ -98,7 +104,7 @@ pub async fn ingest(
     let read = tokio::task::spawn_blocking(move || read_batch(&raw, gzip, limits, &parse_caller))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "reading the batch failed"))??;
-    let Batch { lines, mut records, mut problems, mut error_count } = read;
+    let Batch { lines, mut records, mut problems, mut error_count, ignored_fields, ignored_count } = read;
 
     // Verdicts must be about a case a re-survey judges, of the ISP they name.
     let mut kept = Vec::with_capacity(records.len());
@@ -146,6 +152,7 @@ pub async fn ingest(
     m.ingest_inserted.fetch_add(inserted, Ordering::Relaxed);
     m.ingest_duplicates.fetch_add(duplicates, Ordering::Relaxed);
     m.ingest_refused_lines.fetch_add(error_count as u64, Ordering::Relaxed);
+    m.ingest_fields_ignored.fetch_add(ignored_count, Ordering::Relaxed);
     Ok(Json(IngestReply {
         lines,
         accepted: records.len(),
@@ -154,6 +161,7 @@ pub async fn ingest(
         errors: error_count > 0,
         error_count,
         problems,
+        ignored_fields: ignored_fields.into_iter().collect(),
     }))
 }
 
@@ -172,6 +180,10 @@ struct Batch {
     records: Vec<(usize, Record)>,
     problems: Vec<LineProblem>,
     error_count: usize,
+    /// Distinct names of newer-format fields left out (at most [`LISTED_IGNORED`]), and how many
+    /// were left out in all.
+    ignored_fields: std::collections::BTreeSet<String>,
+    ignored_count: u64,
 }
 
 /// Decompresses (bounded) and reads every line, applying the rules that need no store.
@@ -193,7 +205,15 @@ fn read_batch(raw: &[u8], gzip: bool, limits: crate::Limits, caller: &Caller) ->
         raw
     };
     let now = chrono::Utc::now();
-    let mut batch = Batch { lines: 0, records: Vec::new(), problems: Vec::new(), error_count: 0 };
+    let mut batch = Batch {
+        lines: 0,
+        records: Vec::new(),
+        problems: Vec::new(),
+        error_count: 0,
+        ignored_fields: std::collections::BTreeSet::new(),
+        ignored_count: 0,
+    };
+    let mut ignored = Vec::new();
     for (index, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -202,8 +222,18 @@ fn read_batch(raw: &[u8], gzip: bool, limits: crate::Limits, caller: &Caller) ->
         let outcome = if line.len() > limits.max_line {
             Err(format!("line longer than {} bytes", limits.max_line))
         } else {
-            read_line(line, caller, now)
+            read_line(line, caller, now, &mut ignored)
         };
+        if outcome.is_err() {
+            // A refused line left nothing out: it is not stored at all.
+            ignored.clear();
+        }
+        batch.ignored_count += ignored.len() as u64;
+        for field in ignored.drain(..) {
+            if batch.ignored_fields.len() < LISTED_IGNORED {
+                batch.ignored_fields.insert(field);
+            }
+        }
         match outcome {
             Ok(record) => batch.records.push((index + 1, record)),
             Err(error) => {
@@ -218,7 +248,12 @@ fn read_batch(raw: &[u8], gzip: bool, limits: crate::Limits, caller: &Caller) ->
 }
 
 /// One line as a record the caller may send (see [`admit::admit`]).
-fn read_line(line: &[u8], caller: &Caller, now: botscope_model::Timestamp) -> Result<Record, String> {
-    let record = parse_line(line, None).map_err(|e| e.to_string())?.ok_or("blank line")?;
+fn read_line(
+    line: &[u8],
+    caller: &Caller,
+    now: botscope_model::Timestamp,
+    ignored: &mut Vec<String>,
+) -> Result<Record, String> {
+    let record = parse_line_noting(line, None, ignored).map_err(|e| e.to_string())?.ok_or("blank line")?;
     admit::admit(record, caller, now).map_err(|refusal| refusal.to_string())
 }
