@@ -100,6 +100,10 @@ pub enum Command {
     /// Run the centre: the HTTP API for sensors and ISPs, with periodic correlation
     Serve(crate::commands::center::ServeArgs),
 
+    /// The store's schema: migrations applied and pending, and the upgrade (with a dry run)
+    #[command(subcommand)]
+    Db(crate::commands::db::DbCommand),
+
     /// API tokens for sensors, ISPs and analysts
     #[command(subcommand)]
     Token(crate::commands::center::TokenCommand),
@@ -142,7 +146,7 @@ pub async fn dispatch(
     db_given: bool,
 ) -> anyhow::Result<std::process::ExitCode> {
     use crate::commands::{
-        center, config, credentials, demo, feeds, flow, ingest, isp, lab, notify, share, survey, telescope,
+        center, config, credentials, db, demo, feeds, flow, ingest, isp, lab, notify, share, survey, telescope,
     };
     match command {
         Command::Ingest(args) => ingest::run(args, settings).await,
@@ -155,6 +159,7 @@ pub async fn dispatch(
         Command::Flow(command) => flow::run(command, settings, db_given).await,
         Command::Lab(command) => lab::run(command).await,
         Command::Serve(args) => center::serve(args, settings).await,
+        Command::Db(command) => db::run(command, settings).await,
         Command::Token(command) => center::token(command, settings).await,
         Command::Correlate(args) => center::correlate(args, settings).await,
         Command::Botnets(command) => center::botnets(command, settings).await,

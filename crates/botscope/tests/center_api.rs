@@ -150,6 +150,26 @@ async fn an_isp_token_sees_and_changes_only_its_own_notifications() {
         listed["notifications"].as_array().unwrap().iter().map(|n| n["ip"].as_str().unwrap()).collect();
     assert_eq!(ips, BTreeSet::from(["127.16.9.1", "127.16.9.2"]));
     assert!(!body.contains("127.16.9.3") && !body.contains("sakura-bb"));
+    // A page at a time: one per page, the same two, then no next.
+    let (status, first) = get(&base, "/api/v1/isp/notifications?limit=1", Some(&isp_a)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let next = first["next"].as_str().expect("a next page").to_string();
+    let (_, second) = get(&base, &format!("/api/v1/isp/notifications?limit=1&after={next}"), Some(&isp_a)).await;
+    let second: serde_json::Value = serde_json::from_str(&second).unwrap();
+    let (_, third) = get(
+        &base,
+        &format!("/api/v1/isp/notifications?limit=1&after={}", second["next"].as_str().unwrap()),
+        Some(&isp_a),
+    )
+    .await;
+    let third: serde_json::Value = serde_json::from_str(&third).unwrap();
+    let paged: BTreeSet<&str> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["notifications"].as_array().unwrap().iter().map(|n| n["ip"].as_str().unwrap()))
+        .collect();
+    assert_eq!(paged, ips);
+    assert!(third["notifications"].as_array().unwrap().is_empty() && third["next"].is_null(), "{third}");
     // Asking for another ISP's list, or changing its case: as if it did not exist.
     let (status, body) = get(&base, "/api/v1/isp/notifications?isp=sakura-bb", Some(&isp_a)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -596,4 +616,55 @@ async fn a_newer_sensors_records_reach_this_centre_and_it_says_what_it_left_out(
     assert!(kept.contains("\"model\":\"XR-500\"") && !kept.contains("antenna") && !kept.contains("cvss"), "{kept}");
     let (_, metrics) = get(&base, "/metrics", None).await;
     assert_eq!(sample(&metrics, "botscope_ingest_fields_ignored_total"), Some(2.0));
+}
+
+/// `/api/v1/records` searches by address, prefix, ISP, port, serial, status and sensor, a page at
+/// a time with a cursor; only an admin may search, and a bad parameter is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_searched_by_prefix_isp_port_and_serial_a_page_at_a_time() {
+    let scratch = Scratch::new();
+    let db = scratch.db().display().to_string();
+    let admin = make_token(&scratch, &db, "admin", None, None);
+    let isp = make_token(&scratch, &db, "isp", Some("hikari-net"), None);
+    let sensor = make_token(&scratch, &db, "sensor", None, Some("survey-9"));
+    let (_server, base) = start_center(&scratch, &db, &["--correlate-every", "0"]);
+    let finding = |host: u8, port: u16| {
+        format!(
+            r#"{{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"127.16.{host}.1","port":{port},"protocol":"telnet","issue":"no_authentication","sensor":"survey-9"}}"#
+        )
+    };
+    let lines: Vec<String> = (0..30).map(|n| finding(n, if n % 3 == 0 { 2323 } else { 23 })).collect();
+    let (status, reply) = post(&base, Some(&sensor), lines.join("\n")).await;
+    assert_eq!((status, reply["accepted"].as_u64()), (StatusCode::OK, Some(30)), "{reply}");
+    let search = |query: String| {
+        let admin = admin.clone();
+        let base = base.clone();
+        async move {
+            let (status, body) = get(&base, &format!("/api/v1/records?{query}"), Some(&admin)).await;
+            (status, serde_json::from_str::<serde_json::Value>(&body).unwrap())
+        }
+    };
+    let (status, page) = search("kind=finding&prefix=127.16.0.0/20&port=2323".into()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // Hosts 0..16 are in 127.16.0.0/20; of them 0, 3, 6, 9, 12 and 15 are on 2323.
+    assert_eq!(page["records"].as_array().unwrap().len(), 6, "{page}");
+    assert!(page["next"].is_null());
+    // Ten at a time, every record once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut after = String::new();
+    for _ in 0..4 {
+        let (_, page) = search(format!("kind=finding&sensor=survey-9&limit=10{after}")).await;
+        for record in page["records"].as_array().unwrap() {
+            assert!(seen.insert(record["id"].as_str().unwrap().to_string()), "a record came twice");
+        }
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    let (status, body) = get(&base, "/api/v1/records?prefix=127.16.0.0/40", Some(&admin)).await;
+    assert!(status == StatusCode::BAD_REQUEST && body.contains("prefix"), "{body}");
+    let (status, _) = get(&base, "/api/v1/records?kind=finding", Some(&isp)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an ISP token sees its own cases, not every record");
 }

@@ -95,6 +95,30 @@ pub struct RecordQuery {
     pub until: Option<Timestamp>,
     /// Only records about this address (see [`Record::address`]).
     pub ip: Option<std::net::IpAddr>,
+    /// Only records whose address is in this prefix. PostgreSQL answers through an index; SQLite
+    /// reads the rows the other filters leave and keeps those in the prefix.
+    pub prefix: Option<ipnet::IpNet>,
+    /// Only records whose `isp` field is this handle (exactly: a finding attributed to several
+    /// ISPs names them joined by commas).
+    pub isp: Option<String>,
+    /// Only records whose `port` field is this.
+    pub port: Option<u16>,
+    /// Only records whose `serial` field is this (botnets and their windows).
+    pub serial: Option<String>,
+    /// Only records whose `status` field is this (notifications, botnets, services).
+    pub status: Option<String>,
+    /// Only records whose `sensor` field is this.
+    pub sensor: Option<String>,
+}
+
+impl RecordQuery {
+    /// Whether a record of a page meets the prefix filter, which SQLite applies after reading.
+    fn in_prefix(&self, record: &Record) -> bool {
+        match self.prefix {
+            None => true,
+            Some(prefix) => record.address().is_some_and(|ip| prefix.contains(&ip.to_canonical())),
+        }
+    }
 }
 
 /// One API token of the centre, as stored: its hash, never the token.
@@ -265,6 +289,38 @@ pub trait Store: Send + Sync {
     -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// One schema migration this build carries, and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Its number (`0005_typed_columns.sql` is 5).
+    pub version: i64,
+    /// What it does, from its file name.
+    pub description: String,
+    /// Whether the database has it.
+    pub applied: bool,
+}
+
+/// The migrations `migrator` carries, each marked applied when `applied` lists its version.
+fn migrations_of(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> Vec<Migration> {
+    migrator
+        .iter()
+        .map(|m| Migration {
+            version: m.version,
+            description: m.description.to_string(),
+            applied: applied.contains(&m.version),
+        })
+        .collect()
+}
+
+/// Whether a database error says the table asked for does not exist (SQLite's wording,
+/// PostgreSQL's code): a database no botscope has opened yet has no migration table.
+fn no_such_table(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error.message().contains("no such table") || error.code().as_deref() == Some("42P01")
+}
+
+/// The versions of the migrations applied, none for a database no botscope has opened.
+const APPLIED_VERSIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+
 /// A store opened from a URL: whichever backend the URL names.
 #[derive(Debug, Clone)]
 pub enum AnyStore {
@@ -282,7 +338,54 @@ impl AnyStore {
             StoreUrl::Postgres(url) => AnyStore::Postgres(PostgresStore::open(url, max_connections).await?),
         })
     }
+
+    /// Opens the store at `url` without migrating it: to see which migrations it lacks before
+    /// applying them ([`AnyStore::upgrade`]).
+    pub async fn open_unmigrated(url: &StoreUrl, max_connections: u32) -> Result<Self, StoreError> {
+        Ok(match url {
+            StoreUrl::Sqlite(path) => AnyStore::Sqlite(SqliteStore::open_unmigrated(path, max_connections).await?),
+            StoreUrl::Postgres(url) => AnyStore::Postgres(PostgresStore::open_unmigrated(url, max_connections).await?),
+        })
+    }
+
+    /// Every migration this build carries, oldest first, marked applied or not.
+    pub async fn migrations(&self) -> Result<Vec<Migration>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.migrations().await,
+            AnyStore::Postgres(s) => s.migrations().await,
+        }
+    }
+
+    /// Applies the migrations the database lacks, each in its own transaction, oldest first.
+    pub async fn upgrade(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.upgrade().await,
+            AnyStore::Postgres(s) => s.upgrade().await,
+        }
+    }
 }
+
+/// The migration methods, written once for both backends (each expands it where its own
+/// `MIGRATOR` and pool are in scope).
+macro_rules! migrations_on_every_backend {
+    () => {
+        /// Every migration this build carries, oldest first, marked applied or not.
+        pub async fn migrations(&self) -> Result<Vec<crate::Migration>, StoreError> {
+            let applied = match sqlx::query_scalar::<_, i64>(crate::APPLIED_VERSIONS).fetch_all(&self.pool).await {
+                Ok(applied) => applied,
+                Err(sqlx::Error::Database(error)) if crate::no_such_table(&*error) => Vec::new(),
+                Err(error) => return Err(error.into()),
+            };
+            Ok(crate::migrations_of(&MIGRATOR, &applied))
+        }
+
+        /// Applies the migrations the database lacks.
+        pub async fn upgrade(&self) -> Result<(), StoreError> {
+            MIGRATOR.run(&self.pool).await.map_err(|source| StoreError::Migrate { url: self.describe(), source })
+        }
+    };
+}
+pub(crate) use migrations_on_every_backend;
 
 /// `Store` methods whose SQL and row handling are the same on SQLite and PostgreSQL, written once
 /// and expanded inside each backend's `impl Store` (where `self.pool` has the backend's type).
@@ -565,6 +668,25 @@ impl Store for AnyStore {
     }
     async fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
         dispatch!(self, s => s.count_hit(key, window_ms, now_ms).await)
+    }
+}
+
+/// Adds the typed-column filters of `query` (the columns of migration 0005, the same on both
+/// backends) to a `SELECT ... WHERE` being built.
+fn push_typed_filters<DB>(select: &mut sqlx::QueryBuilder<DB>, query: &RecordQuery)
+where
+    DB: sqlx::Database,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let texts = [("isp", &query.isp), ("serial", &query.serial), ("status", &query.status), ("sensor", &query.sensor)];
+    for (column, value) in texts {
+        if let Some(value) = value {
+            select.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+        }
+    }
+    if let Some(port) = query.port {
+        select.push(" AND port = ").push_bind(i64::from(port));
     }
 }
 

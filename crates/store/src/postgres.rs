@@ -30,11 +30,23 @@ pub struct PostgresStore {
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema's migrations, embedded at build time.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// An older build may open a store a newer one migrated (migrations only add), so that replicas
+/// can be upgraded one at a time: applied migrations this build does not carry are no error.
+static MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate::Migrator { ignore_missing: true, ..sqlx::migrate!("./migrations/postgres") };
 
 impl PostgresStore {
     /// Connects to and migrates the database at `url`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let store = Self::open_unmigrated(url, max_connections).await?;
+        store.upgrade().await?;
+        Ok(store)
+    }
+
+    crate::migrations_on_every_backend!();
+
+    /// Connects to the database at `url` and leaves its schema as it is.
+    pub async fn open_unmigrated(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let shown = crate::redact(url);
         let options = PgConnectOptions::from_str(url)
             .map_err(|source| StoreError::Open { url: shown.clone(), source })?
@@ -46,7 +58,6 @@ impl PostgresStore {
             .connect_with(options.clone())
             .await
             .map_err(|source| StoreError::Open { url: shown.clone(), source })?;
-        MIGRATOR.run(&pool).await.map_err(|source| StoreError::Migrate { url: shown.clone(), source })?;
         Ok(PostgresStore { pool, url: shown, options: Box::new(options) })
     }
 
@@ -197,6 +208,10 @@ impl Store for PostgresStore {
         if let Some(ip) = query.ip {
             select.push(" AND ip = ").push_bind(ip.to_string());
         }
+        if let Some(prefix) = query.prefix {
+            select.push(" AND addr <<= ").push_bind(prefix.trunc().to_string()).push("::inet");
+        }
+        crate::push_typed_filters(&mut select, query);
         select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(|row| crate::decode_record(row.get(0), row.get(1))).collect()

@@ -25,11 +25,23 @@ fn time_text(time: chrono::DateTime<Utc>) -> String {
 }
 
 /// The schema's migrations, embedded at build time.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// An older build may open a store a newer one migrated (migrations only add), so that replicas
+/// can be upgraded one at a time: applied migrations this build does not carry are no error.
+static MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate::Migrator { ignore_missing: true, ..sqlx::migrate!("./migrations/sqlite") };
 
 impl SqliteStore {
     /// Opens (creating if missing) and migrates the database file at `path`.
     pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
+        let store = Self::open_unmigrated(path, max_connections).await?;
+        store.upgrade().await?;
+        Ok(store)
+    }
+
+    crate::migrations_on_every_backend!();
+
+    /// Opens (creating if missing) the database file at `path` and leaves its schema as it is.
+    pub async fn open_unmigrated(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -47,7 +59,6 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { url: url.clone(), source })?;
-        MIGRATOR.run(&pool).await.map_err(|source| StoreError::Migrate { url, source })?;
         Ok(SqliteStore { pool, path: path.to_path_buf() })
     }
 
@@ -163,25 +174,46 @@ impl Store for SqliteStore {
     }
 
     async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
-        let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, body FROM records WHERE 1 = 1");
-        if let Some(kind) = query.kind {
-            select.push(" AND kind = ").push_bind(kind.as_str());
+        // SQLite cannot compare addresses, so a prefix search reads the other filters' rows in id
+        // order, a chunk at a time, and keeps those in the prefix until the page is full.
+        let chunk = if query.prefix.is_some() { query.limit.max(1_000) } else { query.limit };
+        let mut after = query.after;
+        let mut page = Vec::new();
+        loop {
+            let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, body FROM records WHERE 1 = 1");
+            if let Some(kind) = query.kind {
+                select.push(" AND kind = ").push_bind(kind.as_str());
+            }
+            if let Some(after) = after {
+                select.push(" AND id > ").push_bind(after.to_string());
+            }
+            if let Some(since) = query.since {
+                select.push(" AND time >= ").push_bind(time_text(since));
+            }
+            if let Some(until) = query.until {
+                select.push(" AND time < ").push_bind(time_text(until));
+            }
+            if let Some(ip) = query.ip {
+                select.push(" AND ip = ").push_bind(ip.to_string());
+            }
+            crate::push_typed_filters(&mut select, query);
+            select.push(" ORDER BY id LIMIT ").push_bind(i64::from(chunk));
+            let rows = select.build().fetch_all(&self.pool).await?;
+            let read = rows.len();
+            for row in &rows {
+                let record = crate::decode_record(row.get("id"), row.get("body"))?;
+                after = record.id();
+                if query.in_prefix(&record) {
+                    page.push(record);
+                    if page.len() >= query.limit as usize {
+                        return Ok(page);
+                    }
+                }
+            }
+            if read < chunk as usize || after.is_none() {
+                return Ok(page);
+            }
         }
-        if let Some(after) = query.after {
-            select.push(" AND id > ").push_bind(after.to_string());
-        }
-        if let Some(since) = query.since {
-            select.push(" AND time >= ").push_bind(time_text(since));
-        }
-        if let Some(until) = query.until {
-            select.push(" AND time < ").push_bind(time_text(until));
-        }
-        if let Some(ip) = query.ip {
-            select.push(" AND ip = ").push_bind(ip.to_string());
-        }
-        select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
-        let rows = select.build().fetch_all(&self.pool).await?;
-        rows.iter().map(|row| crate::decode_record(row.get("id"), row.get("body"))).collect()
     }
 
     async fn replace_routed_prefixes(&self, prefixes: &[RoutedPrefix], source: &str) -> Result<(), StoreError> {

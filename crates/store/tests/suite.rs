@@ -323,6 +323,65 @@ async fn hits_are_counted_per_key_in_windows(store: impl Store) {
     assert_eq!(store.count_hit("old-99", minute, t0 + 10 * minute).await.unwrap(), 1);
 }
 
+fn typed(line: String) -> Record {
+    parse_line(line.as_bytes(), None).unwrap().unwrap()
+}
+
+fn finding_of(ip: &str, port: u16, sensor: &str, isp: &str) -> Record {
+    typed(format!(
+        r#"{{"kind":"finding","observed_at":"2026-11-02T04:12:09Z","ip":"{ip}","port":{port},"protocol":"telnet","issue":"no_authentication","sensor":"{sensor}","isp":"{isp}"}}"#
+    ))
+}
+
+/// The typed columns (migration 0005) answer searches by ISP, port, serial, status, sensor and
+/// address prefix, alone and together, paged by id like every query.
+async fn typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(store: impl Store) {
+    let notification = |ip: &str, status: &str| {
+        typed(format!(
+            r#"{{"kind":"notification","isp":"hikari-net","ip":"{ip}","port":23,"reason":"default_credential","created_at":"2026-11-03T01:00:00Z","status":"{status}","language":"ja"}}"#
+        ))
+    };
+    let records = vec![
+        finding_of("127.16.4.21", 23, "survey-1", "hikari-net"),
+        finding_of("127.16.5.9", 2323, "survey-2", "sakura-bb"),
+        finding_of("2001:db8::7", 23, "survey-1", "sakura-bb"),
+        notification("127.16.4.21", "sent"),
+        notification("127.16.4.22", "fixed"),
+        typed(r#"{"kind":"botnet","serial":"BN-2026-0007","family":"mirai","status":"active","first_seen":"2026-10-20T00:00:00Z","last_seen":"2026-11-02T21:40:00Z","members":388}"#.into()),
+    ];
+    store.put_records(&records).await.unwrap();
+    let count = |query: RecordQuery| {
+        let store = &store;
+        async move { store.records(&RecordQuery { limit: 100, ..query }).await.unwrap().len() }
+    };
+    let finding = Some(Kind::Finding);
+    assert_eq!(count(RecordQuery { kind: finding, port: Some(23), ..Default::default() }).await, 2);
+    assert_eq!(count(RecordQuery { isp: Some("hikari-net".into()), ..Default::default() }).await, 3);
+    assert_eq!(count(RecordQuery { kind: finding, isp: Some("hikari-net".into()), ..Default::default() }).await, 1);
+    assert_eq!(count(RecordQuery { serial: Some("BN-2026-0007".into()), ..Default::default() }).await, 1);
+    assert_eq!(count(RecordQuery { status: Some("fixed".into()), ..Default::default() }).await, 1);
+    assert_eq!(count(RecordQuery { sensor: Some("survey-2".into()), ..Default::default() }).await, 1);
+    assert_eq!(count(RecordQuery { port: Some(2323), sensor: Some("survey-1".into()), ..Default::default() }).await, 0);
+    let prefix = |text: &str| Some(text.parse::<ipnet::IpNet>().unwrap());
+    assert_eq!(count(RecordQuery { prefix: prefix("127.16.4.0/24"), ..Default::default() }).await, 3);
+    assert_eq!(count(RecordQuery { prefix: prefix("127.16.4.22/32"), ..Default::default() }).await, 1);
+    assert_eq!(count(RecordQuery { prefix: prefix("2001:db8::/32"), ..Default::default() }).await, 1);
+    assert_eq!(count(RecordQuery { prefix: prefix("127.0.0.0/8"), kind: finding, ..Default::default() }).await, 2);
+    assert_eq!(count(RecordQuery { prefix: prefix("10.0.0.0/8"), ..Default::default() }).await, 0);
+    // A prefix search pages like any other: one at a time, each page after the last.
+    let mut query = RecordQuery { prefix: prefix("127.16.0.0/16"), limit: 1, ..Default::default() };
+    let mut seen = Vec::new();
+    loop {
+        let page = store.records(&query).await.unwrap();
+        let Some(last) = page.last().and_then(Record::id) else { break };
+        assert_eq!(page.len(), 1);
+        seen.push(last);
+        query.after = Some(last);
+    }
+    assert_eq!(seen.len(), 4, "three on 127.16.4.0/24 and one on 127.16.5.0/24");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "in id order");
+}
+
 /// Runs every case, each on a fresh store made by `open(case_name)`.
 async fn run_suite<S, F, Fut>(open: F)
 where
@@ -343,6 +402,7 @@ where
     an_opened_store_has_the_schema_this_build_expects(open("schema").await).await;
     leases_expire_are_bounded_per_owner_and_in_all(open("leases").await).await;
     hits_are_counted_per_key_in_windows(open("hits").await).await;
+    typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(open("typed").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,4 +432,30 @@ async fn sqlite_file_reopens_with_its_data_and_schema() {
     drop(store);
     let again = SqliteStore::open(&path, 1).await.unwrap();
     assert_eq!(again.count_records(None).await.unwrap(), 1);
+}
+
+/// A store a newer build migrated still opens in this one (migrations only add), so replicas can
+/// be upgraded one at a time; its schema then reads as current.
+#[tokio::test]
+async fn a_store_a_newer_build_migrated_opens_in_this_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("newer.db");
+    let store = SqliteStore::open(&path, 1).await.unwrap();
+    store.put_records(&[record(CNC)]).await.unwrap();
+    drop(store);
+    {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from a newer build', TRUE, X'00', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let again = SqliteStore::open(&path, 1).await.unwrap();
+    assert_eq!(again.count_records(None).await.unwrap(), 1);
+    let schema = again.schema().await.unwrap();
+    assert!(schema.is_current() && schema.applied == 9999, "{schema:?}");
 }

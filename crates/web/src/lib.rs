@@ -194,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ingest", post(api::ingest::ingest).layer(DefaultBodyLimit::disable()))
         .route("/botnets", get(api::botnets::list))
         .route("/botnets/{serial}", get(api::botnets::show))
+        .route("/records", get(api::records::search))
         .route("/isp/notifications", get(api::isp::list))
         .route("/isp/notifications/{id}/status", post(api::isp::update_status))
         .route("/recheck", get(api::isp::recheck))

@@ -3,6 +3,7 @@
 pub mod center;
 pub mod config;
 pub mod credentials;
+pub mod db;
 pub mod demo;
 pub mod feeds;
 pub mod flow;

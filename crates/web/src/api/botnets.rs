@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use botscope_center::tokens::{Caller, Role};
-use botscope_model::Botnet;
+use botscope_model::{Botnet, Kind, Payload};
+use botscope_store::{RecordQuery, Store};
 
 use crate::AppState;
 use crate::auth::Auth;
@@ -42,6 +43,9 @@ pub async fn show(
     Path(serial): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = auth.require(&[Role::Isp, Role::Admin])?;
-    let botnet = all_botnets(&state).await?.into_iter().find(|b| b.serial == serial).ok_or_else(ApiError::not_found)?;
+    // Through the serial index: one botnet, not all of them.
+    let query = RecordQuery { kind: Some(Kind::Botnet), serial: Some(serial), limit: 1, ..Default::default() };
+    let found = state.store.records(&query).await?.into_iter().find_map(Botnet::from_record);
+    let botnet = found.ok_or_else(ApiError::not_found)?;
     Ok(Json(as_seen_by(botnet, caller)))
 }

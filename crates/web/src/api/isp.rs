@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use botscope_center::tokens::{Caller, Role};
-use botscope_model::{Notification, NotificationStatus, Outcome, OutcomeSource, Record};
-use botscope_store::Store;
+use botscope_model::{Kind, Notification, NotificationStatus, Outcome, OutcomeSource, Payload, Record};
+use botscope_store::{RecordQuery, Store};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -28,6 +28,10 @@ pub struct ListParams {
     reason: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,
+    /// Page size: with it (or `after`) the list comes a page at a time in id order, with `next`.
+    limit: Option<u32>,
+    /// The previous page's `next`.
+    after: Option<String>,
 }
 
 /// A query string that does not read, in the API's error body.
@@ -49,12 +53,11 @@ fn scope(caller: &Caller, asked: Option<&str>) -> Result<Option<String>, ApiErro
     }
 }
 
+/// Every notification of one ISP (or of all), read through the ISP index.
 pub(crate) async fn notifications_of(state: &AppState, isp: Option<&str>) -> Result<Vec<Notification>, ApiError> {
-    Ok(botscope_store::all_of::<Notification>(&state.store)
-        .await?
-        .into_iter()
-        .filter(|n| isp.is_none_or(|isp| n.isp == isp))
-        .collect())
+    let query = RecordQuery { kind: Some(Kind::Notification), isp: isp.map(String::from), ..Default::default() };
+    let records = botscope_store::all_records(&state.store, query).await?;
+    Ok(records.into_iter().filter_map(Notification::from_record).collect())
 }
 
 pub async fn list(
@@ -66,17 +69,52 @@ pub async fn list(
     let isp = scope(&auth.0, params.isp.as_deref())?;
     let status: Option<NotificationStatus> =
         params.status.as_deref().map(str::parse).transpose().map_err(ApiError::bad_request)?;
-    let mut found = notifications_of(&state, isp.as_deref()).await?;
+    let (mut found, next) = if params.limit.is_some() || params.after.is_some() {
+        // A page, through the (kind, isp) and (kind, status) indexes.
+        let limit = params.limit.unwrap_or(super::records::DEFAULT_PAGE);
+        if !(1..=super::records::MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(format!("limit {limit}: between 1 and {}", super::records::MAX_PAGE)));
+        }
+        let after = params
+            .after
+            .as_deref()
+            .map(|text| {
+                text.parse().map_err(|_| ApiError::bad_request(format!("after {text:?}: not a notification id")))
+            })
+            .transpose()?;
+        let query = RecordQuery {
+            kind: Some(Kind::Notification),
+            isp: isp.clone(),
+            status: status.map(|s| s.as_str().to_string()),
+            after,
+            limit,
+            ..Default::default()
+        };
+        let page = state.store.records(&query).await?;
+        let next = (page.len() == limit as usize).then(|| page.last().and_then(Record::id)).flatten();
+        (page.into_iter().filter_map(Notification::from_record).collect(), next)
+    } else {
+        let mut all = notifications_of(&state, isp.as_deref()).await?;
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.ip.cmp(&b.ip)));
+        (all, None)
+    };
     found.retain(|n| status.is_none_or(|s| n.status == s));
     if let Some(reason) = &params.reason {
         found.retain(|n| n.reason.as_str() == reason);
     }
-    found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.ip.cmp(&b.ip)));
     match params.format.as_deref() {
+        None | Some("json") if params.limit.is_some() || params.after.is_some() => {
+            Ok(Json(serde_json::json!({ "notifications": found, "next": next })).into_response())
+        }
         None | Some("json") => Ok(Json(serde_json::json!({ "notifications": found })).into_response()),
         Some("csv") => {
             let csv = botscope_center::notify::cases_csv(&found);
-            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+            let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response();
+            // A CSV page names the next one in a header, as the JSON body's `next` does.
+            if let Some(next) = next.and_then(|id| header::HeaderValue::from_str(&id.to_string()).ok()) {
+                response.headers_mut().insert("x-next-after", next);
+            }
+            Ok(response)
         }
         Some(other) => Err(ApiError::bad_request(format!("format {other:?}: expected json or csv"))),
     }

@@ -3,3 +3,4 @@
 pub mod botnets;
 pub mod ingest;
 pub mod isp;
+pub mod records;

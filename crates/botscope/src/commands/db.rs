@@ -1,0 +1,72 @@
+//! `botscope db`: the store's schema, what a new version of botscope will change in it, and the
+//! upgrade itself.
+
+use anyhow::Context;
+use botscope_store::{AnyStore, StoreUrl};
+use clap::Subcommand;
+
+const DB_ABOUT: &str = "The store's schema: which migrations it has and which this build would add.
+
+Every command that opens the store applies missing migrations on its own, so nothing needs doing
+after an upgrade of botscope. `db upgrade` does it deliberately instead: after a backup, before
+starting the new version's servers, with `--dry-run` first to see what will change. Migrations only
+add (tables, columns, indexes); see docs/center.md, \"Backup and upgrade\".";
+
+/// What `botscope db` does.
+#[derive(Debug, Subcommand)]
+#[command(long_about = DB_ABOUT)]
+pub enum DbCommand {
+    /// Lists the migrations this build carries and whether the store has each
+    #[command(
+        after_help = "Examples:\n  botscope db status\n  botscope --db postgres://botscope@127.0.0.1/botscope db status"
+    )]
+    Status,
+    /// Applies the migrations the store lacks (after a backup); --dry-run only lists them
+    #[command(
+        after_help = "Examples:\n  botscope db upgrade --dry-run\n  botscope --db postgres://botscope@db.centre.example/botscope db upgrade"
+    )]
+    Upgrade {
+        /// List what would be applied and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> anyhow::Result<std::process::ExitCode> {
+    let url = StoreUrl::parse(&settings.config.store.url)?;
+    let store = AnyStore::open_unmigrated(&url, 1).await.with_context(|| format!("store {url}"))?;
+    let migrations = store.migrations().await.with_context(|| format!("store {url}"))?;
+    let pending: Vec<_> = migrations.iter().filter(|m| !m.applied).collect();
+    match command {
+        DbCommand::Status => {
+            println!("store {url}");
+            for m in &migrations {
+                let state = if m.applied { "applied" } else { "pending" };
+                println!("  {:04} {:<30} {state}", m.version, m.description);
+            }
+            if pending.is_empty() {
+                println!("up to date: the store has every migration this build carries");
+            } else {
+                println!("{} pending: `botscope db upgrade` applies them (take a backup first)", pending.len());
+            }
+        }
+        DbCommand::Upgrade { dry_run } => {
+            if pending.is_empty() {
+                println!("store {url} is up to date; nothing to apply");
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
+            let verb = if dry_run { "would apply" } else { "applying" };
+            println!("store {url}: {verb} {} migration(s)", pending.len());
+            for m in &pending {
+                println!("  {:04} {}", m.version, m.description);
+            }
+            if dry_run {
+                println!("dry run: nothing changed");
+            } else {
+                store.upgrade().await.with_context(|| format!("upgrading store {url}"))?;
+                println!("done: the store has every migration this build carries");
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,143 @@
+//! Upgrading a store that an older botscope made: `botscope db status` and `db upgrade
+//! --dry-run` say what will change and change nothing, `db upgrade` applies it, and every record
+//! the older version stored is still there and found through the new indexes.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
+
+mod common;
+
+use botscope_store::{RecordQuery, Store};
+use common::Scratch;
+
+/// The migrations the store had before this build's (shared state, typed columns).
+const OLDER_MIGRATIONS: usize = 3;
+
+/// The example records, as `botscope ingest` parses them.
+fn example_records() -> Vec<botscope_model::Record> {
+    let examples = include_str!("../../../data/examples/records.jsonl");
+    examples.lines().map(|line| botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap()).collect()
+}
+
+/// The older migrations' files, copied as they are (so their checksums are the ones an older
+/// build recorded).
+fn older_migrations(scratch: &Scratch, backend: &str) -> std::path::PathBuf {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/migrations").join(backend);
+    let mut files: Vec<_> = std::fs::read_dir(&source).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let target = scratch.path(&format!("older-{backend}"));
+    std::fs::create_dir_all(&target).unwrap();
+    for file in files.iter().take(OLDER_MIGRATIONS) {
+        std::fs::copy(file, target.join(file.file_name().unwrap())).unwrap();
+    }
+    target
+}
+
+/// One row of the records table as the older build wrote it: id, kind, time, address, JSON body.
+type OlderRow = (String, String, Option<String>, Option<String>, String);
+
+fn older_rows() -> Vec<OlderRow> {
+    example_records()
+        .iter()
+        .map(|r| {
+            let time = r.time().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+            (
+                r.id().unwrap().to_string(),
+                r.kind().as_str().to_string(),
+                time,
+                r.address().map(|a| a.to_string()),
+                r.to_json_line(),
+            )
+        })
+        .collect()
+}
+
+fn botscope_db(scratch: &Scratch, db: &str, args: &[&str]) -> String {
+    let mut all = vec!["--db", db, "db"];
+    all.extend(args);
+    scratch.run(&all).ok().stdout
+}
+
+/// Runs the upgrade on a store an older build made at `db`, and checks what it finds.
+async fn upgrade_and_check(scratch: &Scratch, db: &str) {
+    let status = botscope_db(scratch, db, &["status"]);
+    assert!(status.contains("0004 shared state") && status.contains("pending"), "{status}");
+    assert!(status.contains("0005 typed columns") && status.contains("2 pending"), "{status}");
+    let dry = botscope_db(scratch, db, &["upgrade", "--dry-run"]);
+    assert!(dry.contains("would apply 2 migration(s)") && dry.contains("nothing changed"), "{dry}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("2 pending"), "a dry run changed the store");
+    let done = botscope_db(scratch, db, &["upgrade"]);
+    assert!(done.contains("applying 2 migration(s)") && done.contains("done"), "{done}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("up to date"));
+    assert!(botscope_db(scratch, db, &["upgrade"]).contains("nothing to apply"));
+
+    let url = botscope_store::StoreUrl::parse(db).unwrap();
+    let store = botscope_store::AnyStore::open(&url, 2).await.unwrap();
+    let before = example_records();
+    let after = botscope_store::all_records(&store, RecordQuery::default()).await.unwrap();
+    assert_eq!(after.len(), before.len());
+    for record in &before {
+        assert_eq!(store.record(record.id().unwrap()).await.unwrap().as_ref(), Some(record), "kept as it was");
+    }
+    // The older rows are found through the typed columns.
+    let query = RecordQuery { isp: Some("hikari-net".into()), limit: 100, ..Default::default() };
+    let by_isp = store.records(&query).await.unwrap();
+    let expected = before.iter().filter(|r| r.to_json_line().contains("\"isp\":\"hikari-net\"")).count();
+    assert!(expected >= 2 && by_isp.len() == expected, "{} of {expected}", by_isp.len());
+    let query = RecordQuery { serial: Some("BN-2026-0007".into()), limit: 100, ..Default::default() };
+    assert_eq!(store.records(&query).await.unwrap().len(), 2, "the botnet and its window");
+    let query = RecordQuery { prefix: "127.16.0.0/16".parse().ok(), limit: 100, ..Default::default() };
+    assert!(!store.records(&query).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_an_older_build_made_upgrades_with_a_dry_run_first_and_keeps_its_records() {
+    let scratch = Scratch::new();
+    let path = scratch.path("older.db");
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let migrator = sqlx::migrate::Migrator::new(older_migrations(&scratch, "sqlite")).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        for (id, kind, time, ip, body) in older_rows() {
+            sqlx::query("INSERT INTO records (id, kind, time, ip, body, ingested_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id)
+                .bind(kind)
+                .bind(time)
+                .bind(ip)
+                .bind(body)
+                .bind("2026-11-01T00:00:00.000000Z")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    }
+    upgrade_and_check(&scratch, &path.display().to_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_an_older_build_made_upgrades_with_a_dry_run_first_and_keeps_its_records() {
+    let scratch = Scratch::new();
+    let cluster = botscope_testkit::PgCluster::start();
+    let url = cluster.create_database("older");
+    {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let migrator = sqlx::migrate::Migrator::new(older_migrations(&scratch, "postgres")).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        for (id, kind, time, ip, body) in older_rows() {
+            let time: Option<chrono::DateTime<chrono::Utc>> = time.map(|t| t.parse().unwrap());
+            sqlx::query(
+                "INSERT INTO records (id, kind, time, ip, body, ingested_at) VALUES ($1::uuid, $2, $3, $4, $5::jsonb, now())",
+            )
+            .bind(id)
+            .bind(kind)
+            .bind(time)
+            .bind(ip)
+            .bind(body)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }
+    upgrade_and_check(&scratch, &url).await;
+}

@@ -1,0 +1,152 @@
+//! `GET /api/v1/records`: the store searched by what analysts look things up by (address,
+//! prefix, ISP, port, botnet serial, status, sensor, time), a page at a time through the store's
+//! indexes, never by reading every record.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use botscope_center::tokens::Role;
+use botscope_model::{Kind, Record};
+use botscope_store::{RecordQuery, Store};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+
+/// Records a page holds when the request does not say.
+pub const DEFAULT_PAGE: u32 = 100;
+/// The most a page holds.
+pub const MAX_PAGE: u32 = 1_000;
+
+/// What `GET /api/v1/records` reads from its query string; every filter is optional and they
+/// combine (AND).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// A record kind (`finding`, `activity`, `cnc`, ...).
+    kind: Option<String>,
+    /// One address.
+    ip: Option<String>,
+    /// Addresses in a prefix (`203.0.113.0/24`, `2001:db8::/32`).
+    prefix: Option<String>,
+    /// The `isp` field.
+    isp: Option<String>,
+    /// The `port` field.
+    port: Option<u16>,
+    /// A botnet serial (botnets and their windows).
+    serial: Option<String>,
+    /// The `status` field (notifications, botnets, services).
+    status: Option<String>,
+    /// The `sensor` field.
+    sensor: Option<String>,
+    /// Filed at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Filed before this time (RFC 3339).
+    until: Option<String>,
+    /// The previous page's `next`.
+    after: Option<String>,
+    /// Records per page, 1 to [`MAX_PAGE`].
+    limit: Option<u32>,
+}
+
+fn time(name: &str, text: Option<&str>) -> Result<Option<botscope_model::Timestamp>, ApiError> {
+    text.map(|text| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| ApiError::bad_request(format!("{name} {text:?}: not an RFC 3339 time ({e})")))
+    })
+    .transpose()
+}
+
+impl SearchParams {
+    /// The store query these parameters ask for, or what is wrong with them.
+    fn query(self) -> Result<RecordQuery, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(format!("limit {limit}: between 1 and {MAX_PAGE}")));
+        }
+        let kind = self.kind.as_deref().map(str::parse::<Kind>).transpose().map_err(ApiError::bad_request)?;
+        let ip =
+            self.ip.as_deref().map(str::parse).transpose().map_err(|e| ApiError::bad_request(format!("ip: {e}")))?;
+        let prefix: Option<ipnet::IpNet> = self
+            .prefix
+            .as_deref()
+            .map(|text| text.parse().map_err(|e| ApiError::bad_request(format!("prefix {text:?}: {e}"))))
+            .transpose()?;
+        let after = self
+            .after
+            .as_deref()
+            .map(|text| text.parse().map_err(|_| ApiError::bad_request(format!("after {text:?}: not a record id"))))
+            .transpose()?;
+        let (since, until) = (time("since", self.since.as_deref())?, time("until", self.until.as_deref())?);
+        if let (Some(since), Some(until)) = (since, until)
+            && until < since
+        {
+            return Err(ApiError::bad_request("until is before since"));
+        }
+        Ok(RecordQuery {
+            kind,
+            after,
+            limit,
+            since,
+            until,
+            ip,
+            prefix: prefix.map(|p| p.trunc()),
+            isp: self.isp,
+            port: self.port,
+            serial: self.serial,
+            status: self.status,
+            sensor: self.sensor,
+        })
+    }
+}
+
+/// `GET /api/v1/records` (admin): `{"records": [...], "next": ID or null}`, in id order; pass
+/// `next` as `after` for the following page.
+pub async fn search(
+    State(state): State<AppState>,
+    auth: Auth,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let Query(params) = params.map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text())))?;
+    let query = params.query()?;
+    let records = state.store.records(&query).await?;
+    let next = (records.len() == query.limit as usize).then(|| records.last().and_then(Record::id)).flatten();
+    Ok(Json(serde_json::json!({ "records": records, "next": next })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(query: &str) -> Result<RecordQuery, String> {
+        let Query(params): Query<SearchParams> =
+            Query::try_from_uri(&format!("http://x/?{query}").parse().unwrap()).map_err(|e| e.body_text())?;
+        params.query().map_err(|e| e.message)
+    }
+
+    #[test]
+    fn search_parameters_read_or_say_what_is_wrong() {
+        let query = params("kind=finding&prefix=203.0.113.77/24&port=23&limit=5").unwrap();
+        assert_eq!((query.kind, query.port, query.limit), (Some(Kind::Finding), Some(23), 5));
+        assert_eq!(query.prefix.unwrap().to_string(), "203.0.113.0/24");
+        assert_eq!(params("").unwrap().limit, DEFAULT_PAGE);
+        for (bad, named) in [
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("kind=bogus", "bogus"),
+            ("prefix=1.2.3.4/33", "prefix"),
+            ("ip=nope", "ip"),
+            ("since=yesterday", "since"),
+            ("since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z", "until"),
+            ("after=7", "after"),
+            ("port=70000", "port"),
+            ("colour=red", "colour"),
+        ] {
+            let error = params(bad).unwrap_err();
+            assert!(error.contains(named), "{bad}: {error}");
+        }
+    }
+}
