@@ -109,6 +109,8 @@ pub struct RecordQuery {
     pub status: Option<String>,
     /// Only records whose `sensor` field is this.
     pub sensor: Option<String>,
+    /// Only records whose `collection` field is this (TAXII objects).
+    pub collection: Option<String>,
 }
 
 impl RecordQuery {
@@ -679,7 +681,13 @@ where
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    let texts = [("isp", &query.isp), ("serial", &query.serial), ("status", &query.status), ("sensor", &query.sensor)];
+    let texts = [
+        ("isp", &query.isp),
+        ("serial", &query.serial),
+        ("status", &query.status),
+        ("sensor", &query.sensor),
+        ("collection", &query.collection),
+    ];
     for (column, value) in texts {
         if let Some(value) = value {
             select.push(format_args!(" AND {column} = ")).push_bind(value.clone());

@@ -348,6 +348,7 @@ async fn typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(
         notification("127.16.4.21", "sent"),
         notification("127.16.4.22", "fixed"),
         typed(r#"{"kind":"botnet","serial":"BN-2026-0007","family":"mirai","status":"active","first_seen":"2026-10-20T00:00:00Z","last_seen":"2026-11-02T21:40:00Z","members":388}"#.into()),
+        typed(r#"{"kind":"taxii_object","collection":"2a6f0b8e-3c1d-4e5f-9a7b-6c5d4e3f2a1b","date_added":"2026-11-05T00:00:00.123Z","added_by":"centre","object":{"type":"malware","spec_version":"2.1","id":"malware--2d7d4a61-7f0b-4b1e-9c2a-5e6f7a8b9c0d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":"mirai","is_family":true}}"#.into()),
     ];
     store.put_records(&records).await.unwrap();
     let count = |query: RecordQuery| {
@@ -361,6 +362,9 @@ async fn typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(
     assert_eq!(count(RecordQuery { serial: Some("BN-2026-0007".into()), ..Default::default() }).await, 1);
     assert_eq!(count(RecordQuery { status: Some("fixed".into()), ..Default::default() }).await, 1);
     assert_eq!(count(RecordQuery { sensor: Some("survey-2".into()), ..Default::default() }).await, 1);
+    let collection = |id: &str| RecordQuery { collection: Some(id.into()), ..Default::default() };
+    assert_eq!(count(collection("2a6f0b8e-3c1d-4e5f-9a7b-6c5d4e3f2a1b")).await, 1);
+    assert_eq!(count(collection("another")).await, 0);
     assert_eq!(count(RecordQuery { port: Some(2323), sensor: Some("survey-1".into()), ..Default::default() }).await, 0);
     let prefix = |text: &str| Some(text.parse::<ipnet::IpNet>().unwrap());
     assert_eq!(count(RecordQuery { prefix: prefix("127.16.4.0/24"), ..Default::default() }).await, 3);

@@ -40,6 +40,8 @@ pub struct SearchParams {
     status: Option<String>,
     /// The `sensor` field.
     sensor: Option<String>,
+    /// A TAXII collection's id (`taxii_object` records).
+    collection: Option<String>,
     /// Filed at or after this time (RFC 3339).
     since: Option<String>,
     /// Filed before this time (RFC 3339).
@@ -98,6 +100,7 @@ impl SearchParams {
             serial: self.serial,
             status: self.status,
             sensor: self.sensor,
+            collection: self.collection,
         })
     }
 }

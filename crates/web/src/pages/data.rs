@@ -164,7 +164,7 @@ impl Data {
         let store = &state.store;
         let mut data = Data::default();
         for kind in kinds {
-            let records = all_records(store, RecordQuery { kind: Some(*kind), ..Default::default() }).await?;
+            let records = all_records(store, Self::query(*kind, view)).await?;
             match kind {
                 Kind::Activity => data.activity = payloads(records),
                 Kind::Finding => data.findings = payloads(records),
@@ -185,6 +185,31 @@ impl Data {
         }
         data.filter(view);
         Ok(data)
+    }
+
+    /// What the store is asked for one kind: the view's time range and ISP wherever they map onto
+    /// the store's indexed columns (each kind's [`botscope_model::Record::time`] and `isp`), so
+    /// that a narrow view reads only its rows. [`Data::filter`] then applies the whole view.
+    fn query(kind: Kind, view: &View) -> RecordQuery {
+        let (start, end) = (view.start(), view.end());
+        let (since, until) = match kind {
+            // Filtered by the very time the store indexes.
+            Kind::Activity
+            | Kind::Finding
+            | Kind::Service
+            | Kind::DarknetDay
+            | Kind::Notification
+            | Kind::FeedEntry => (start, end),
+            // Stored under their last sighting: one that overlaps the range was last seen in or
+            // after its start.
+            Kind::Cnc | Kind::Botnet => (start, None),
+            // Stored under their window's start: one that overlaps the range started before its end.
+            Kind::BotnetWindow => (None, end),
+            _ => (None, None),
+        };
+        // A case names one ISP; hosts name every ISP of a shared prefix, so only cases are narrowed.
+        let isp = if kind == Kind::Notification { view.isp.clone() } else { None };
+        RecordQuery { kind: Some(kind), since, until, isp, ..Default::default() }
     }
 
     fn filter(&mut self, view: &View) {
@@ -322,6 +347,41 @@ pub async fn isp_handles(state: &AppState) -> Result<Vec<String>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The store is asked only for what a view can show: for every view, reading with the view's
+    /// bounds gives what reading everything and filtering gave.
+    #[tokio::test]
+    async fn a_view_reads_through_the_indexes_what_filtering_everything_would_keep() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("view.db"), 1).await.unwrap();
+        let examples = include_str!("../../../../data/examples/records.jsonl");
+        let records: Vec<_> =
+            examples.lines().map(|l| botscope_model::parse_line(l.as_bytes(), None).unwrap().unwrap()).collect();
+        store.put_records(&records).await.unwrap();
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
+        let kinds: Vec<Kind> = Kind::ALL.to_vec();
+        let everything = Data::load(&state, &kinds, &View::default()).await.unwrap();
+        let days = ["2026-10-19", "2026-10-20", "2026-10-31", "2026-11-01", "2026-11-02", "2026-11-03", "2026-11-10"];
+        let mut narrowed = 0;
+        for (n, from) in days.iter().enumerate() {
+            for to in &days[n..] {
+                for isp in ["", "hikari-net", "sakura-bb"] {
+                    let query = [("from", *from), ("to", *to), ("isp", isp)]
+                        .iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    let view = View::parse(&query, &HeaderMap::new()).unwrap();
+                    let read = Data::load(&state, &kinds, &view).await.unwrap();
+                    let mut filtered = Data::load(&state, &kinds, &View::default()).await.unwrap();
+                    filtered.filter(&view);
+                    assert_eq!(format!("{read:?}"), format!("{filtered:?}"), "{from}..{to} {isp}");
+                    narrowed += usize::from(format!("{read:?}") != format!("{everything:?}"));
+                }
+            }
+        }
+        assert!(narrowed > 50, "the views must narrow what is shown for the comparison to mean anything");
+    }
 
     #[test]
     fn a_bad_date_or_an_inverted_range_is_a_clear_error() {

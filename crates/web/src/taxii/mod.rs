@@ -152,8 +152,15 @@ pub async fn collection(
     Ok(taxii_json(StatusCode::OK, &found.to_json()))
 }
 
-async fn stored(state: &AppState, collection: &str) -> Result<Vec<TaxiiObject>, TaxiiError> {
-    let query = RecordQuery { kind: Some(Kind::TaxiiObject), ..Default::default() };
+/// A collection's objects added at or after `since`, read through the (kind, collection, time)
+/// index; the request's filters then apply exactly.
+async fn stored(state: &AppState, collection: &str, since: Option<Timestamp>) -> Result<Vec<TaxiiObject>, TaxiiError> {
+    let query = RecordQuery {
+        kind: Some(Kind::TaxiiObject),
+        collection: Some(collection.to_string()),
+        since,
+        ..Default::default()
+    };
     let mut objects: Vec<TaxiiObject> = all_records(&state.store, query)
         .await?
         .into_iter()
@@ -183,7 +190,8 @@ async fn page(
         ));
     }
     let filters = query::Filters::parse(raw_query.as_deref().unwrap_or(""), only)?;
-    Ok((filters.apply(stored(state, id).await?), found))
+    let objects = stored(state, id, filters.added_after()).await?;
+    Ok((filters.apply(objects), found))
 }
 
 fn date_headers(response: &mut Response, page: &query::Page) {

@@ -74,6 +74,11 @@ fn read_cursor(text: &str) -> Option<(i64, String, String)> {
 }
 
 impl Filters {
+    /// The `added_after` filter, for reading only what may pass it.
+    pub fn added_after(&self) -> Option<Timestamp> {
+        self.added_after
+    }
+
     /// Reads the query string; `only` is the object id of the `objects/{id}/` routes.
     pub fn parse(raw: &str, only: Option<&str>) -> Result<Filters, TaxiiError> {
         let mut filters = Filters {
