@@ -190,6 +190,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/openapi.json", get(api::openapi::serve))
         // The ingest handler bounds its body itself, to answer 413 in JSON.
         .route("/ingest", post(api::ingest::ingest).layer(DefaultBodyLimit::disable()))
         .route("/botnets", get(api::botnets::list))

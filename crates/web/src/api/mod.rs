@@ -3,4 +3,5 @@
 pub mod botnets;
 pub mod ingest;
 pub mod isp;
+pub mod openapi;
 pub mod records;
