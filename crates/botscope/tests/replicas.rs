@@ -14,9 +14,9 @@ use reqwest::StatusCode;
 const HAPROXY: &str = "/usr/sbin/haproxy";
 const MEDIA: &str = "application/taxii+json;version=2.1";
 
-/// HAProxy in the foreground: round robin over `replicas`, health-checked twice a second, a
-/// request whose replica refuses the connection sent to another, the client's address in
-/// X-Forwarded-For.
+/// HAProxy in the foreground: round robin over `replicas`, health-checked every second (three
+/// failures in a row mark one down, so a slow answer on a busy machine does not), a request whose
+/// replica refuses the connection sent to another, the client's address in X-Forwarded-For.
 fn start_haproxy(scratch: &Scratch, replicas: &[&str]) -> (Reaped, String) {
     let port = botscope_testkit::free_loopback_port();
     let mut config = format!(
@@ -28,7 +28,7 @@ fn start_haproxy(scratch: &Scratch, replicas: &[&str]) -> (Reaped, String) {
     );
     for (n, base) in replicas.iter().enumerate() {
         let address = base.trim_start_matches("http://");
-        config.push_str(&format!("  server replica{n} {address} check inter 300ms fall 1 rise 1\n"));
+        config.push_str(&format!("  server replica{n} {address} check inter 1s fall 3 rise 2\n"));
     }
     let path = scratch.write("haproxy.cfg", config);
     let check = std::process::Command::new(HAPROXY).arg("-c").arg("-f").arg(&path).output().unwrap();
@@ -46,13 +46,16 @@ fn start_haproxy(scratch: &Scratch, replicas: &[&str]) -> (Reaped, String) {
     (proxy, format!("http://127.0.0.1:{port}"))
 }
 
-/// Dashboard pages (route `/`) a replica answered signed in, from its own /metrics.
-async fn dashboards_served(http: &reqwest::Client, replica: &str) -> f64 {
+/// GET requests of one route template a replica answered with `status`, from its own /metrics.
+async fn served(http: &reqwest::Client, replica: &str, route: &str, status: u16) -> f64 {
     let text = http.get(format!("{replica}/metrics")).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("botscope_http_requests_total{method=\"GET\",route=\"/\",status=\"200\"}"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let series = format!("botscope_http_requests_total{{method=\"GET\",route=\"{route}\",status=\"{status}\"}} ");
+    text.lines().filter_map(|l| l.strip_prefix(&series)?.parse::<f64>().ok()).sum()
+}
+
+/// Whether both replicas answered `route` with `status` at least once.
+async fn both_served(http: &reqwest::Client, replicas: [&str; 2], route: &str, status: u16) -> bool {
+    served(http, replicas[0], route, status).await >= 1.0 && served(http, replicas[1], route, status).await >= 1.0
 }
 
 /// Signs in through `base` as a browser does; returns the session cookie.
@@ -114,11 +117,20 @@ async fn two_replicas_behind_haproxy_share_sessions_statuses_and_limits_and_surv
     // Redirects are answers to check, not to follow.
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 
+    let replicas = [base_a.as_str(), base_b.as_str()];
     // Signed in on one replica, known on both: round robin sends every other request to each.
     let cookie = sign_in(&http, &base, &admin).await;
     dashboard_signed_in(&http, &base, &cookie, 6, "both replicas up").await;
-    let (a, b) = (dashboards_served(&http, &base_a).await, dashboards_served(&http, &base_b).await);
-    assert!(a >= 2.0 && b >= 2.0, "each replica served the signed-in dashboard: {a} and {b}");
+    assert!(both_served(&http, replicas, "/", 200).await, "each replica served the signed-in dashboard");
+    // Signing out on one replica ends the session on both.
+    let other = sign_in(&http, &base, &admin).await;
+    let out = http.post(format!("{base}/logout")).header("cookie", &other).send().await.unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    for n in 0..4 {
+        let after = http.get(format!("{base}/")).header("cookie", &other).send().await.unwrap();
+        assert!(after.headers()["location"].to_str().unwrap().starts_with("/login"), "request {n} after sign-out");
+    }
+    assert!(both_served(&http, replicas, "/", 303).await, "each replica refused the ended session");
 
     // A TAXII status made on one replica is answered by both.
     let objects = format!("{base}/taxii2/api1/collections/{}/objects/", botscope_web::taxii::SHARED_COLLECTION);
@@ -146,6 +158,7 @@ async fn two_replicas_behind_haproxy_share_sessions_statuses_and_limits_and_surv
         let polled: serde_json::Value = serde_json::from_str(&polled.text().await.unwrap()).unwrap();
         assert_eq!((polled["id"].clone(), polled["success_count"].clone()), (status["id"].clone(), 1.into()));
     }
+    assert!(both_served(&http, replicas, "/taxii2/api1/status/{id}/", 200).await, "each replica answered a poll");
 
     // The self-check's limit (3 a minute) counts one visitor once across replicas: with a count per
     // replica, four requests alternating between two would all be answered.
@@ -157,15 +170,11 @@ async fn two_replicas_behind_haproxy_share_sessions_statuses_and_limits_and_surv
         answers.push(visitor.get(format!("{base}/check")).send().await.unwrap().status());
     }
     assert_eq!(answers, [StatusCode::OK, StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
+    assert!(both_served(&http, replicas, "/check", 200).await, "both replicas counted the visitor");
 
     // One replica dies mid-session: the user stays signed in and the status stays readable.
     drop(replica_a);
     dashboard_signed_in(&http, &base, &cookie, 6, "after replica A was killed").await;
     let polled = http.get(&status_url).bearer_auth(&admin).header("accept", MEDIA).send().await.unwrap();
     assert_eq!(polled.status(), StatusCode::OK);
-    // Signing out on the survivor ends the session everywhere.
-    let out = http.post(format!("{base}/logout")).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    let after = http.get(format!("{base}/")).header("cookie", &cookie).send().await.unwrap();
-    assert!(after.headers()["location"].to_str().unwrap().starts_with("/login"));
 }

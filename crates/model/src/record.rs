@@ -190,8 +190,9 @@ struct KindProbe<'a> {
 /// number, and this build then ignores the fields it does not know instead of refusing them.
 pub const FORMAT_VERSION: u64 = 1;
 
-/// Fields of a newer format one record may have ignored: each costs one more read of the record.
-const MAX_IGNORED_FIELDS: usize = 64;
+/// Fields of a newer format one record may have ignored: each costs one more read of the record,
+/// so a hostile line cannot make reading it cost much more than a few ordinary ones.
+const MAX_IGNORED_FIELDS: usize = 16;
 
 /// Reads one JSON line as a record, checks it and gives it its stable id.
 ///
@@ -292,6 +293,7 @@ fn record_ignoring_unknown(
     mut value: serde_json::Value,
     ignored: &mut Vec<String>,
 ) -> Result<Record, serde_json::Error> {
+    let before = ignored.len();
     loop {
         let mut track = serde_path_to_error::Track::new();
         let error = match record_of_kind(kind, serde_path_to_error::Deserializer::new(&value, &mut track)) {
@@ -300,7 +302,8 @@ fn record_ignoring_unknown(
         };
         let path = track.path();
         let Some(field) = unknown_field_name(&error) else { return Err(error) };
-        if ignored.len() >= MAX_IGNORED_FIELDS || !remove_field(&mut value, &path, &field) {
+        if ignored.len() - before >= MAX_IGNORED_FIELDS || !remove_field(&mut value, &path, &field) {
+            ignored.truncate(before);
             return Err(error);
         }
         let at = path.to_string();

@@ -44,6 +44,15 @@ pub enum StoreError {
         /// Its kind.
         kind: Kind,
     },
+    /// A query that SQLite can answer only by reading rows one by one (an address prefix) read
+    /// its bound without filling a page.
+    #[error(
+        "the search read {scanned} records without filling a page; narrow it with a kind, a time range or an exact field (SQLite has no address index; PostgreSQL answers prefixes through one)"
+    )]
+    TooBroad {
+        /// Records read.
+        scanned: usize,
+    },
 }
 
 impl StoreError {
@@ -55,6 +64,7 @@ impl StoreError {
             StoreError::Migrate { .. } => return "its schema could not be migrated",
             StoreError::Corrupt { .. } => return "a stored row does not read back",
             StoreError::BadUrl { .. } | StoreError::MissingId { .. } => return "it is misconfigured",
+            StoreError::TooBroad { .. } => return "the query was too broad",
         };
         match driver {
             sqlx::Error::Io(e) => match e.kind() {

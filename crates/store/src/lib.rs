@@ -98,8 +98,8 @@ pub struct RecordQuery {
     /// Only records whose address is in this prefix. PostgreSQL answers through an index; SQLite
     /// reads the rows the other filters leave and keeps those in the prefix.
     pub prefix: Option<ipnet::IpNet>,
-    /// Only records whose `isp` field is this handle (exactly: a finding attributed to several
-    /// ISPs names them joined by commas).
+    /// Only records of this ISP: whose `isp` field is this handle, or a comma-joined list of
+    /// handles that holds it (a host in a prefix several ISPs share).
     pub isp: Option<String>,
     /// Only records whose `port` field is this.
     pub port: Option<u16>,
@@ -118,7 +118,9 @@ impl RecordQuery {
     fn in_prefix(&self, record: &Record) -> bool {
         match self.prefix {
             None => true,
-            Some(prefix) => record.address().is_some_and(|ip| prefix.contains(&ip.to_canonical())),
+            // As stored, like PostgreSQL's `inet` comparison: an IPv4-mapped IPv6 address is in
+            // `::ffff:0:0/96` prefixes, not IPv4 ones, on both backends.
+            Some(prefix) => record.address().is_some_and(|ip| prefix.contains(&ip)),
         }
     }
 }
@@ -187,6 +189,9 @@ pub struct LeaseBounds {
     /// Per owner: one owner cannot push everyone else's out.
     pub per_owner: u64,
 }
+
+/// Rows a SQLite prefix search reads before it gives up (see [`StoreError::TooBroad`]).
+const MAX_PREFIX_SCAN: usize = 200_000;
 
 /// Stale rate counts one [`Store::count_hit`] removes in passing: enough that the table never
 /// holds much more than the keys counted within one window, few enough that a hit stays cheap.
@@ -517,7 +522,12 @@ macro_rules! same_on_every_backend {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query("INSERT INTO leases (kind, key, owner, body, expires_ms) VALUES ($1, $2, $3, $4, $5)")
+            // Upserted: two replicas putting one key at once must not fail on the second.
+            sqlx::query(
+                "INSERT INTO leases (kind, key, owner, body, expires_ms) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (kind, key) DO UPDATE SET owner = excluded.owner, body = excluded.body, \
+                 expires_ms = excluded.expires_ms",
+            )
                 .bind(kind)
                 .bind(&lease.key)
                 .bind(&lease.owner)
@@ -681,8 +691,15 @@ where
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
+    if let Some(isp) = &query.isp {
+        // A host in a prefix several ISPs share names them all, joined by commas: it is each one's.
+        select.push(" AND (isp = ").push_bind(isp.clone());
+        if isp.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            select.push(" OR (isp LIKE '%,%' AND ',' || isp || ',' LIKE ").push_bind(format!("%,{isp},%")).push(")");
+        }
+        select.push(")");
+    }
     let texts = [
-        ("isp", &query.isp),
         ("serial", &query.serial),
         ("status", &query.status),
         ("sensor", &query.sensor),

@@ -32,8 +32,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The schema's migrations, embedded at build time.
 /// An older build may open a store a newer one migrated (migrations only add), so that replicas
 /// can be upgraded one at a time: applied migrations this build does not carry are no error.
-static MIGRATOR: sqlx::migrate::Migrator =
-    sqlx::migrate::Migrator { ignore_missing: true, ..sqlx::migrate!("./migrations/postgres") };
+static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
+});
 
 impl PostgresStore {
     /// Connects to and migrates the database at `url`.

@@ -27,8 +27,11 @@ fn time_text(time: chrono::DateTime<Utc>) -> String {
 /// The schema's migrations, embedded at build time.
 /// An older build may open a store a newer one migrated (migrations only add), so that replicas
 /// can be upgraded one at a time: applied migrations this build does not carry are no error.
-static MIGRATOR: sqlx::migrate::Migrator =
-    sqlx::migrate::Migrator { ignore_missing: true, ..sqlx::migrate!("./migrations/sqlite") };
+static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.set_ignore_missing(true);
+    migrator
+});
 
 impl SqliteStore {
     /// Opens (creating if missing) and migrates the database file at `path`.
@@ -174,12 +177,20 @@ impl Store for SqliteStore {
     }
 
     async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
         // SQLite cannot compare addresses, so a prefix search reads the other filters' rows in id
-        // order, a chunk at a time, and keeps those in the prefix until the page is full.
+        // order, a chunk at a time, and keeps those in the prefix until the page is full; bounded,
+        // so that a search nothing narrows is an error that says so rather than a request without end.
         let chunk = if query.prefix.is_some() { query.limit.max(1_000) } else { query.limit };
         let mut after = query.after;
         let mut page = Vec::new();
+        let mut scanned = 0usize;
         loop {
+            if scanned >= crate::MAX_PREFIX_SCAN {
+                return Err(StoreError::TooBroad { scanned });
+            }
             let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, body FROM records WHERE 1 = 1");
             if let Some(kind) = query.kind {
                 select.push(" AND kind = ").push_bind(kind.as_str());
@@ -200,6 +211,7 @@ impl Store for SqliteStore {
             select.push(" ORDER BY id LIMIT ").push_bind(i64::from(chunk));
             let rows = select.build().fetch_all(&self.pool).await?;
             let read = rows.len();
+            scanned += read;
             for row in &rows {
                 let record = crate::decode_record(row.get("id"), row.get("body"))?;
                 after = record.id();

@@ -345,6 +345,8 @@ async fn typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(
         finding_of("127.16.4.21", 23, "survey-1", "hikari-net"),
         finding_of("127.16.5.9", 2323, "survey-2", "sakura-bb"),
         finding_of("2001:db8::7", 23, "survey-1", "sakura-bb"),
+        // A host of a prefix two ISPs share is each one's.
+        finding_of("127.18.0.1", 8080, "survey-3", "hikari-net,sakura-bb"),
         notification("127.16.4.21", "sent"),
         notification("127.16.4.22", "fixed"),
         typed(r#"{"kind":"botnet","serial":"BN-2026-0007","family":"mirai","status":"active","first_seen":"2026-10-20T00:00:00Z","last_seen":"2026-11-02T21:40:00Z","members":388}"#.into()),
@@ -357,8 +359,11 @@ async fn typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(
     };
     let finding = Some(Kind::Finding);
     assert_eq!(count(RecordQuery { kind: finding, port: Some(23), ..Default::default() }).await, 2);
-    assert_eq!(count(RecordQuery { isp: Some("hikari-net".into()), ..Default::default() }).await, 3);
-    assert_eq!(count(RecordQuery { kind: finding, isp: Some("hikari-net".into()), ..Default::default() }).await, 1);
+    assert_eq!(count(RecordQuery { isp: Some("hikari-net".into()), ..Default::default() }).await, 4);
+    assert_eq!(count(RecordQuery { kind: finding, isp: Some("hikari-net".into()), ..Default::default() }).await, 2);
+    assert_eq!(count(RecordQuery { kind: finding, isp: Some("sakura-bb".into()), ..Default::default() }).await, 3);
+    assert_eq!(count(RecordQuery { kind: finding, isp: Some("sakura".into()), ..Default::default() }).await, 0);
+    assert_eq!(count(RecordQuery { kind: finding, isp: Some("%".into()), ..Default::default() }).await, 0);
     assert_eq!(count(RecordQuery { serial: Some("BN-2026-0007".into()), ..Default::default() }).await, 1);
     assert_eq!(count(RecordQuery { status: Some("fixed".into()), ..Default::default() }).await, 1);
     assert_eq!(count(RecordQuery { sensor: Some("survey-2".into()), ..Default::default() }).await, 1);
@@ -370,7 +375,11 @@ async fn typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(
     assert_eq!(count(RecordQuery { prefix: prefix("127.16.4.0/24"), ..Default::default() }).await, 3);
     assert_eq!(count(RecordQuery { prefix: prefix("127.16.4.22/32"), ..Default::default() }).await, 1);
     assert_eq!(count(RecordQuery { prefix: prefix("2001:db8::/32"), ..Default::default() }).await, 1);
-    assert_eq!(count(RecordQuery { prefix: prefix("127.0.0.0/8"), kind: finding, ..Default::default() }).await, 2);
+    assert_eq!(count(RecordQuery { prefix: prefix("127.0.0.0/8"), kind: finding, ..Default::default() }).await, 3);
+    // A page of none is none, whatever else is asked.
+    let none =
+        RecordQuery { limit: 0, after: Some(uuid::Uuid::nil()), prefix: prefix("127.0.0.0/8"), ..Default::default() };
+    assert!(store.records(&none).await.unwrap().is_empty());
     assert_eq!(count(RecordQuery { prefix: prefix("10.0.0.0/8"), ..Default::default() }).await, 0);
     // A prefix search pages like any other: one at a time, each page after the last.
     let mut query = RecordQuery { prefix: prefix("127.16.0.0/16"), limit: 1, ..Default::default() };

@@ -37,6 +37,10 @@ impl ApiError {
 
 impl From<botscope_store::StoreError> for ApiError {
     fn from(error: botscope_store::StoreError) -> Self {
+        if let botscope_store::StoreError::TooBroad { .. } = error {
+            // The caller's query, not our side: say how to narrow it.
+            return ApiError::bad_request(error.to_string());
+        }
         // The cause goes to the log; the caller learns only that it was on our side.
         tracing::error!(%error, "store error while serving a request");
         ApiError {

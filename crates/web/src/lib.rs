@@ -114,6 +114,7 @@ pub struct AppState {
     writers: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     taxii_statuses: taxii::Statuses,
+    check_local: pages::check::LocalCheckLimit,
 }
 
 impl AppState {
@@ -131,6 +132,7 @@ impl AppState {
             }),
             pages: Arc::new(PagesConfig::default()),
             metrics: Arc::new(Metrics::default()),
+            check_local: pages::check::LocalCheckLimit::default(),
         }
     }
 

@@ -34,6 +34,12 @@ pub enum DbCommand {
 
 pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> anyhow::Result<std::process::ExitCode> {
     let url = StoreUrl::parse(&settings.config.store.url)?;
+    if let StoreUrl::Sqlite(path) = &url
+        && !path.exists()
+    {
+        // Opening would make an empty store, which is not what someone asking about theirs means.
+        anyhow::bail!("no store at {} (check --db or store.url)", path.display());
+    }
     let store = AnyStore::open_unmigrated(&url, 1).await.with_context(|| format!("store {url}"))?;
     let migrations = store.migrations().await.with_context(|| format!("store {url}"))?;
     let pending: Vec<_> = migrations.iter().filter(|m| !m.applied).collect();

@@ -237,3 +237,16 @@ fn the_documented_newer_format_example_reads_as_documented() {
     assert_eq!(ignored, ["device.antenna", "exploit_maturity"]);
     assert_eq!(finding.device.and_then(|d| d.model).as_deref(), Some("XR-500"));
 }
+
+/// A newer record may leave out at most 16 unknown fields: each costs one more read of it, so a
+/// line of hundreds is refused rather than read hundreds of times; nothing of it is named.
+#[test]
+fn a_newer_record_with_too_many_unknown_fields_is_refused() {
+    let fields = |n: usize| (0..n).map(|i| format!("\"zz_{i}\":{i}")).collect::<Vec<_>>().join(",");
+    let mut ignored = vec!["from an earlier line".to_string()];
+    assert!(parse_line_noting(marked(EXAMPLES[2], 2, &fields(16)).as_bytes(), None, &mut ignored).is_ok());
+    assert_eq!(ignored.len(), 17, "sixteen named, after what was there");
+    let mut ignored = Vec::new();
+    let error = parse_line_noting(marked(EXAMPLES[2], 2, &fields(300)).as_bytes(), None, &mut ignored).unwrap_err();
+    assert!(matches!(error, LineError::Newer { .. }) && ignored.is_empty(), "{error}");
+}

@@ -69,6 +69,13 @@ impl SearchParams {
             return Err(ApiError::bad_request(format!("limit {limit}: between 1 and {MAX_PAGE}")));
         }
         let kind = self.kind.as_deref().map(str::parse::<Kind>).transpose().map_err(ApiError::bad_request)?;
+        let fields = [&self.isp, &self.serial, &self.status, &self.sensor, &self.collection];
+        if kind.is_none() && (self.port.is_some() || fields.iter().any(|f| f.is_some())) {
+            // The field indexes are per kind: without one, the search would read every record.
+            return Err(ApiError::bad_request(
+                "isp, port, serial, status, sensor and collection search within one kind: add kind=",
+            ));
+        }
         let ip =
             self.ip.as_deref().map(str::parse).transpose().map_err(|e| ApiError::bad_request(format!("ip: {e}")))?;
         let prefix: Option<ipnet::IpNet> = self
@@ -147,6 +154,7 @@ mod tests {
             ("after=7", "after"),
             ("port=70000", "port"),
             ("colour=red", "colour"),
+            ("serial=BN-2026-0007", "kind"),
         ] {
             let error = params(bad).unwrap_err();
             assert!(error.contains(named), "{bad}: {error}");

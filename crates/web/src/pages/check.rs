@@ -55,6 +55,34 @@ pub async fn allow_check(store: &impl Store, ip: IpAddr, per_minute: u32, now_ms
     Ok(hits <= u64::from(per_minute))
 }
 
+/// This replica's own count per address and minute, asked before the store: a visitor over the
+/// limit here is refused without a write, so a flood of requests costs the store at most
+/// `per_minute` writes per address, minute and replica.
+#[derive(Clone, Default)]
+pub struct LocalCheckLimit(std::sync::Arc<std::sync::Mutex<HashMap<IpAddr, (i64, u32)>>>);
+
+impl LocalCheckLimit {
+    /// Counts a request; false when this replica alone has seen `per_minute` this minute.
+    pub fn allow(&self, ip: IpAddr, per_minute: u32, now_ms: i64) -> bool {
+        const MAX_TRACKED: usize = 100_000;
+        let ip = limit_key(ip);
+        let Ok(mut seen) = self.0.lock() else { return true };
+        if seen.len() >= MAX_TRACKED && !seen.contains_key(&ip) {
+            seen.retain(|_, (start, _)| now_ms - *start < CHECK_WINDOW_MS);
+            if seen.len() >= MAX_TRACKED {
+                // Full of live counts: let the store decide, it counts everyone.
+                return true;
+            }
+        }
+        let slot = seen.entry(ip).or_insert((now_ms, 0));
+        if now_ms - slot.0 >= CHECK_WINDOW_MS {
+            *slot = (now_ms, 0);
+        }
+        slot.1 = slot.1.saturating_add(1);
+        slot.1 <= per_minute
+    }
+}
+
 /// The visitor's address: the peer's, or, when the peer is a trusted proxy, the address its
 /// header names. `None` when a trusted proxy did not say who the visitor is: answering for the
 /// proxy would tell everyone behind it the same thing.
@@ -205,7 +233,8 @@ pub async fn check(
             lang.pick("Your address could not be determined.", "接続元のアドレスを確認できませんでした。"),
         ));
     };
-    if !allow_check(&state.store, ip, state.pages.check_per_minute, crate::now_ms()).await? {
+    let (per_minute, now) = (state.pages.check_per_minute, crate::now_ms());
+    if !state.check_local.allow(ip, per_minute, now) || !allow_check(&state.store, ip, per_minute, now).await? {
         return Ok(error_page(
             lang,
             StatusCode::TOO_MANY_REQUESTS,
@@ -433,6 +462,17 @@ mod tests {
             proptest::prop_assert_eq!(forwarded_client(&format!("{junk},{ip}"), &none), Some(ip));
             proptest::prop_assert_eq!(forwarded_client(&format!("{ip},{junk}x"), &none), None);
         }
+    }
+
+    #[test]
+    fn the_local_count_refuses_without_asking_the_store_once_over() {
+        let local = LocalCheckLimit::default();
+        let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
+        assert!((0..3).all(|at| local.allow(a, 3, at)));
+        assert!(!local.allow(a, 3, 3));
+        assert!(local.allow(b, 3, 4));
+        assert!(!local.allow("2001:db8::2".parse().unwrap(), 1, 5), "the same /64, over a limit of 1");
+        assert!(local.allow(a, 3, CHECK_WINDOW_MS + 1), "a minute later");
     }
 
     #[tokio::test]

@@ -280,12 +280,15 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
 
 /// `POST /logout`.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_id(&headers)
-        && let Err(e) = close_session(&state.store, &id).await
-    {
-        return crate::ApiError::from(e).into_response();
-    }
-    let mut response = Redirect::to("/login").into_response();
+    // The cookie goes whatever the store says: a browser signing out must not stay signed in.
+    let closed = match session_id(&headers) {
+        Some(id) => close_session(&state.store, &id).await,
+        None => Ok(()),
+    };
+    let mut response = match closed {
+        Ok(()) => Redirect::to("/login").into_response(),
+        Err(e) => crate::ApiError::from(e).into_response(),
+    };
     response.headers_mut().insert(header::SET_COOKIE, set_cookie(&state, COOKIE, "", "/", 0));
     response
 }
