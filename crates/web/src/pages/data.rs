@@ -16,7 +16,8 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// The query keys that make up a view; anything else in a query string is ignored.
-const VIEW_KEYS: [&str; 8] = ["lang", "from", "to", "isp", "device_type", "botnet", "status", "reason"];
+const VIEW_KEYS: [&str; 10] =
+    ["lang", "from", "to", "isp", "device_type", "botnet", "status", "reason", "sort", "page"];
 
 /// A view's filters and language, read from its query string.
 #[derive(Debug, Clone, Default)]

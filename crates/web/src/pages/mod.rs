@@ -207,11 +207,52 @@ impl Table {
     }
 
     fn html(&self, csv_href: &str, lang: Lang) -> String {
+        self.arranged_html(csv_href, lang, None)
+    }
+
+    /// The rows in the order `sort` asks (column, descending), stable, numbers by value.
+    fn sorted_rows(&self, sort: Option<(usize, bool)>) -> Vec<&Vec<Cell>> {
+        let mut rows: Vec<&Vec<Cell>> = self.rows.iter().collect();
+        if let Some((column, descending)) = sort {
+            rows.sort_by(|a, b| {
+                let order = match (a.get(column), b.get(column)) {
+                    (Some(Cell::Num(x)), Some(Cell::Num(y))) => x.total_cmp(y),
+                    (Some(x), Some(y)) => x.plain().cmp(&y.plain()),
+                    _ => std::cmp::Ordering::Equal,
+                };
+                if descending { order.reverse() } else { order }
+            });
+        }
+        rows
+    }
+
+    /// The table as HTML; with an arrangement, sorted and cut to one page of [`PAGE_ROWS`] with
+    /// links to sort by each column and to the other pages.
+    fn arranged_html(&self, csv_href: &str, lang: Lang, arrange: Option<(&Arrangement, &ViewLink)>) -> String {
         let mut out = format!("<div class=\"table-wrap\"><table id=\"t-{}\"><caption>{}", self.id, esc(&self.caption));
         let _ = write!(out, " <a class=\"csv\" href=\"{}\">{}</a>", esc(csv_href), lang.pick("CSV", "CSVで保存"));
         out.push_str("</caption><thead><tr>");
-        for column in &self.columns {
-            let _ = write!(out, "<th scope=\"col\">{}</th>", esc(column));
+        let sort = arrange.and_then(|(a, _)| a.sort);
+        for (index, column) in self.columns.iter().enumerate() {
+            match arrange {
+                Some((_, link)) => {
+                    let (state, next, mark) = match sort {
+                        Some((c, false)) if c == index => ("ascending", "desc", " ▲"),
+                        Some((c, true)) if c == index => ("descending", "asc", " ▼"),
+                        _ => ("none", "asc", ""),
+                    };
+                    let href = link(&[("sort", &format!("{}.{index}.{next}", self.id)), ("page", "")]);
+                    let _ = write!(
+                        out,
+                        "<th scope=\"col\" aria-sort=\"{state}\"><a href=\"{}\">{}{mark}</a></th>",
+                        esc(&href),
+                        esc(column)
+                    );
+                }
+                None => {
+                    let _ = write!(out, "<th scope=\"col\">{}</th>", esc(column));
+                }
+            }
         }
         out.push_str("</tr></thead><tbody>");
         if self.rows.is_empty() {
@@ -222,9 +263,16 @@ impl Table {
                 lang.pick("Nothing in this range.", "この条件では該当がありません。")
             );
         }
-        for row in &self.rows {
+        let rows = self.sorted_rows(sort);
+        let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+        let page = arrange.map_or(1, |(a, _)| a.page.clamp(1, pages));
+        let shown: &[&Vec<Cell>] = match arrange {
+            Some(_) => &rows[(page - 1) * PAGE_ROWS..(page * PAGE_ROWS).min(rows.len())],
+            None => &rows,
+        };
+        for row in shown {
             out.push_str("<tr>");
-            for cell in row {
+            for cell in row.iter() {
                 match cell {
                     Cell::Text(text) => {
                         let _ = write!(out, "<td>{}</td>", esc(text));
@@ -239,8 +287,76 @@ impl Table {
             }
             out.push_str("</tr>");
         }
-        out.push_str("</tbody></table></div>");
+        out.push_str("</tbody></table>");
+        if let Some((_, link)) = arrange
+            && pages > 1
+        {
+            let first = (page - 1) * PAGE_ROWS + 1;
+            let last = (page * PAGE_ROWS).min(rows.len());
+            let _ = write!(
+                out,
+                "<nav class=\"pager\" aria-label=\"{}\"><span>{}</span>",
+                esc(&self.caption),
+                lang.pick(
+                    &format!("Rows {first}–{last} of {}", number(rows.len() as f64)),
+                    &format!("{} 件中 {first}–{last} 件目", number(rows.len() as f64))
+                )
+            );
+            let to = |n: usize| link(&[("page", &format!("{}.{n}", self.id))]);
+            if page > 1 {
+                let _ = write!(
+                    out,
+                    " <a rel=\"prev\" href=\"{}\">{}</a>",
+                    esc(&to(page - 1)),
+                    lang.pick("Previous", "前へ")
+                );
+            }
+            if page < pages {
+                let _ =
+                    write!(out, " <a rel=\"next\" href=\"{}\">{}</a>", esc(&to(page + 1)), lang.pick("Next", "次へ"));
+            }
+            out.push_str("</nav>");
+        }
+        out.push_str("</div>");
         out
+    }
+}
+
+/// Makes a link to this page's view with some query values changed.
+type ViewLink<'a> = dyn Fn(&[(&str, &str)]) -> String + 'a;
+
+/// Rows an HTML table shows at once; the others are a page away, and its CSV holds them all.
+pub const PAGE_ROWS: usize = 100;
+
+/// How the view asks one table to be shown: sorted by a column, and which page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Arrangement {
+    /// Column index and whether descending.
+    sort: Option<(usize, bool)>,
+    /// 1-based page.
+    page: usize,
+}
+
+impl Arrangement {
+    /// Reads `sort=TABLE.COLUMN.asc|desc` and `page=TABLE.N` for `table`; values naming another
+    /// table, or that do not read, leave it as it is.
+    fn of(view: &ViewState, table: &Table) -> Arrangement {
+        let for_table = |key: &str| {
+            let value = view.pairs.get(key)?;
+            let rest = value.strip_prefix(table.id)?.strip_prefix('.')?;
+            Some(rest.to_string())
+        };
+        let sort = for_table("sort").and_then(|rest| {
+            let (column, direction) = rest.split_once('.')?;
+            let column: usize = column.parse().ok().filter(|c| *c < table.columns.len())?;
+            match direction {
+                "asc" => Some((column, false)),
+                "desc" => Some((column, true)),
+                _ => None,
+            }
+        });
+        let page = for_table("page").and_then(|rest| rest.parse().ok()).unwrap_or(1);
+        Arrangement { sort, page }
     }
 }
 
@@ -370,7 +486,9 @@ impl Page {
                 Block::Html(html) => body.push_str(html),
                 Block::Table(table) => {
                     let href = self.view.href(&self.path, &[("format", "csv"), ("table", table.id)]);
-                    body.push_str(&table.html(&href, lang));
+                    let arrangement = Arrangement::of(&self.view, table);
+                    let link = |changes: &[(&str, &str)]| self.view.href(&self.path, changes);
+                    body.push_str(&table.arranged_html(&href, lang, Some((&arrangement, &link))));
                 }
                 Block::Chart(kind, table) => {
                     let href = self.view.href(&self.path, &[("format", "csv"), ("table", table.id)]);
@@ -417,7 +535,7 @@ fn layout(page: &Page, body: &str) -> String {
         let link = if href == "/check" {
             format!("/check?lang={}", lang.code())
         } else {
-            page.view.href(href, &[("format", ""), ("table", "")])
+            page.view.href(href, &[("format", ""), ("table", ""), ("sort", ""), ("page", "")])
         };
         let _ = write!(nav, "<li><a href=\"{}\"{current}>{}</a></li>", esc(&link), esc(label));
     }
@@ -539,6 +657,44 @@ mod tests {
         view.pairs.insert("isp".into(), "a b".into());
         assert_eq!(view.href("/cnc", &[("isp", "")]), "/cnc?lang=ja");
         assert_eq!(view.href("/", &[("table", "x")]), "/?isp=a%20b&lang=ja&table=x");
+    }
+
+    /// Every table sorts by any column and shows one page at a time; the CSV keeps every row.
+    #[test]
+    fn a_long_table_shows_one_sorted_page_with_links_to_the_others() {
+        let mut table = Table::new("servers", "Servers", &["server", "bots"]);
+        for n in 0..250u64 {
+            table.row(vec![format!("127.0.{}.{}", n / 100, n % 100).into(), Cell::Num((n * 7 % 251) as f64)]);
+        }
+        let mut view = ViewState::default();
+        view.pairs.insert("sort".into(), "servers.1.desc".into());
+        view.pairs.insert("page".into(), "servers.2".into());
+        let page = Page {
+            blocks: vec![Block::Table(table.clone())],
+            ..Page::new("/cnc", "/cnc", "C&C".into(), Lang::En, view)
+        };
+        let html = page.render();
+        let body_rows = html.matches("<tr><td").count();
+        assert_eq!(body_rows, PAGE_ROWS, "one page of rows");
+        // Descending by bots, page 2: ranks 101 to 200 of the 250 values n*7 mod 251.
+        let mut values: Vec<u64> = (0..250u64).map(|n| n * 7 % 251).collect();
+        values.sort_unstable_by(|a, b| b.cmp(a));
+        assert!(html.contains(&format!("<td class=\"num\">{}</td></tr>", values[100])), "first row of page 2");
+        assert!(!html.contains(&format!("<td class=\"num\">{}</td></tr>", values[99])), "page 1 is not shown");
+        assert!(html.contains("Rows 101–200 of 250") && html.contains("rel=\"prev\"") && html.contains("rel=\"next\""));
+        assert!(html.contains("page=servers.3") && html.contains("aria-sort=\"descending\""));
+        assert!(html.contains("sort=servers.1.asc"), "clicking a sorted column turns it round");
+        // A value that does not read, or names another table, shows the first page as it came.
+        let mut view = ViewState::default();
+        view.pairs.insert("sort".into(), "servers.9.up".into());
+        view.pairs.insert("page".into(), "other.2".into());
+        let page = Page {
+            blocks: vec![Block::Table(table.clone())],
+            ..Page::new("/cnc", "/cnc", "C&C".into(), Lang::En, view)
+        };
+        let html = page.render();
+        assert!(html.contains("<td>127.0.0.0</td>") && html.contains("Rows 1–100 of 250"));
+        assert_eq!(table.csv().lines().count(), 251, "the CSV holds every row");
     }
 
     #[test]
