@@ -58,31 +58,6 @@ async fn both_served(http: &reqwest::Client, replicas: [&str; 2], route: &str, s
     served(http, replicas[0], route, status).await >= 1.0 && served(http, replicas[1], route, status).await >= 1.0
 }
 
-/// Signs in through `base` as a browser does; returns the session cookie.
-async fn sign_in(http: &reqwest::Client, base: &str, token: &str) -> String {
-    let form = http.get(format!("{base}/login")).send().await.unwrap();
-    let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let page = form.text().await.unwrap();
-    let nonce = page.split("name=\"nonce\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let response = http
-        .post(format!("{base}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", cookie)
-        .body(format!("token={token}&next=&nonce={nonce}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let session = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("botscope_session="))
-        .expect("a session cookie");
-    session.split(';').next().unwrap().to_string()
-}
-
 /// The dashboard through the proxy, `times` times in a row: each must be the signed-in page.
 async fn dashboard_signed_in(http: &reqwest::Client, base: &str, cookie: &str, times: usize, when: &str) {
     for n in 0..times {
@@ -119,11 +94,11 @@ async fn two_replicas_behind_haproxy_share_sessions_statuses_and_limits_and_surv
 
     let replicas = [base_a.as_str(), base_b.as_str()];
     // Signed in on one replica, known on both: round robin sends every other request to each.
-    let cookie = sign_in(&http, &base, &admin).await;
+    let (cookie, _) = common::sign_in(&http, &base, &admin).await;
     dashboard_signed_in(&http, &base, &cookie, 6, "both replicas up").await;
     assert!(both_served(&http, replicas, "/", 200).await, "each replica served the signed-in dashboard");
     // Signing out on one replica ends the session on both.
-    let other = sign_in(&http, &base, &admin).await;
+    let (other, _) = common::sign_in(&http, &base, &admin).await;
     let out = http.post(format!("{base}/logout")).header("cookie", &other).send().await.unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     for n in 0..4 {

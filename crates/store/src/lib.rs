@@ -483,7 +483,6 @@ macro_rules! same_on_every_backend {
             }
             let kind = lease.kind.as_str();
             let mut tx = self.pool.begin().await?;
-            // Numbered parameters appear in order: SQLite numbers `$n` by first appearance.
             sqlx::query("DELETE FROM leases WHERE kind = $1 AND (expires_ms <= $2 OR key = $3)")
                 .bind(kind)
                 .bind(now_ms)

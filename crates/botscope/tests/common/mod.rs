@@ -306,3 +306,35 @@ pub fn venv() -> PathBuf {
     );
     path
 }
+
+/// Posts a form as a browser does, with a cookie if given.
+pub async fn post_form(client: &reqwest::Client, url: &str, cookie: Option<&str>, body: &str) -> reqwest::Response {
+    let mut request =
+        client.post(url).header("content-type", "application/x-www-form-urlencoded").body(body.to_string());
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+/// Posts the sign-in form as a browser does: with the nonce of the form it was given and its cookie.
+pub async fn post_login(client: &reqwest::Client, base: &str, token: &str, next: &str) -> reqwest::Response {
+    let form = client.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = form.text().await.unwrap();
+    let nonce = page.split("name=\"nonce\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let body = format!("token={token}&next={next}&nonce={nonce}");
+    post_form(client, &format!("{base}/login"), Some(&cookie), &body).await
+}
+
+/// Signs in with a token; returns the session cookie and where the server sent the browser.
+pub async fn sign_in(client: &reqwest::Client, base: &str, token: &str) -> (String, String) {
+    let response = post_login(client, base, token, "").await;
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    let set =
+        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    let session = set.iter().find(|c| c.starts_with("botscope_session=")).expect("a session cookie");
+    let cookie = session.split(';').next().unwrap().to_string();
+    assert!(session.contains("HttpOnly; SameSite=Strict"));
+    (cookie, response.headers()["location"].to_str().unwrap().to_string())
+}
