@@ -8,7 +8,7 @@ mod common;
 use botscope_store::{RecordQuery, Store};
 use common::Scratch;
 
-/// The migrations the store had before this build's (shared state, typed columns).
+/// The migrations the store had before this build's (shared state, typed columns, roll-ups).
 const OLDER_MIGRATIONS: usize = 3;
 
 /// The example records, as `botscope ingest` parses them.
@@ -60,14 +60,20 @@ fn botscope_db(scratch: &Scratch, db: &str, args: &[&str]) -> String {
 async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     let status = botscope_db(scratch, db, &["status"]);
     assert!(status.contains("0004 shared state") && status.contains("pending"), "{status}");
-    assert!(status.contains("0005 typed columns") && status.contains("2 pending"), "{status}");
+    assert!(status.contains("0005 typed columns") && status.contains("3 pending"), "{status}");
+    assert!(status.contains("0006 rollups") && status.contains("pending"), "{status}");
     let dry = botscope_db(scratch, db, &["upgrade", "--dry-run"]);
-    assert!(dry.contains("would apply 2 migration(s)") && dry.contains("nothing changed"), "{dry}");
-    assert!(botscope_db(scratch, db, &["status"]).contains("2 pending"), "a dry run changed the store");
+    assert!(dry.contains("would apply 3 migration(s)") && dry.contains("nothing changed"), "{dry}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("3 pending"), "a dry run changed the store");
     let done = botscope_db(scratch, db, &["upgrade"]);
-    assert!(done.contains("applying 2 migration(s)") && done.contains("done"), "{done}");
-    assert!(botscope_db(scratch, db, &["status"]).contains("up to date"));
+    assert!(done.contains("applying 3 migration(s)") && done.contains("done"), "{done}");
+    let status = botscope_db(scratch, db, &["status"]);
+    // The older records' days (activity and finding on 2 November, a case on 3 November) wait to be counted.
+    assert!(status.contains("up to date") && status.contains("daily roll-ups: 3 day(s)"), "{status}");
     assert!(botscope_db(scratch, db, &["upgrade"]).contains("nothing to apply"));
+    let counted = botscope_db(scratch, db, &["rollups"]);
+    assert!(counted.contains("3 day(s) counted from 3 record(s)"), "{counted}");
+    assert!(!botscope_db(scratch, db, &["status"]).contains("daily roll-ups"), "nothing left to count");
 
     let url = botscope_store::StoreUrl::parse(db).unwrap();
     let store = botscope_store::AnyStore::open(&url, 2).await.unwrap();
@@ -86,6 +92,12 @@ async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     assert_eq!(store.records(&query).await.unwrap().len(), 2, "the botnet and its window");
     let query = RecordQuery { prefix: "127.16.0.0/16".parse().ok(), limit: 100, ..Default::default() };
     assert!(!store.records(&query).await.unwrap().is_empty());
+    // The roll-ups built from the older records count them.
+    let infected =
+        botscope_center::rollup::Series::read(&store, botscope_model::Kind::Activity, "infected", None, None)
+            .await
+            .unwrap();
+    assert_eq!(infected.hosts("hikari-net").count().value, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

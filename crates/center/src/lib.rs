@@ -8,6 +8,7 @@
 //! * [`liveness`]: probes C&C servers and records when they come and go.
 //! * [`notify`]: per-ISP reports in the Shadowserver style, deduplicated, by file, API or e-mail.
 //! * [`remediation`]: whether notifications led to fixes.
+//! * [`rollup`]: daily counts for the dashboard, kept up to date as records arrive.
 //! * [`tokens`]: the API's tokens and roles.
 //!
 //! Boundaries: it works over the `Store` trait; it connects out only to probe C&C liveness (through
@@ -21,6 +22,7 @@ pub mod feeds;
 pub mod liveness;
 pub mod notify;
 pub mod remediation;
+pub mod rollup;
 pub mod tokens;
 
 pub use error::CenterError;

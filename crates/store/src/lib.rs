@@ -20,6 +20,7 @@ mod url;
 use std::future::Future;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix, Timestamp};
+use chrono::NaiveDate;
 use uuid::Uuid;
 
 pub use error::StoreError;
@@ -294,6 +295,73 @@ pub trait Store: Send + Sync {
     /// a few at a time as hits arrive.
     fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64)
     -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Up to `limit` days whose roll-ups are out of date (a record of theirs was written since
+    /// the last refresh), oldest first.
+    fn dirty_rollups(&self, limit: u32) -> impl Future<Output = Result<Vec<DirtyDay>, StoreError>> + Send;
+
+    /// Replaces one day's roll-up rows of one kind, in one transaction, and clears its dirty mark
+    /// unless a write marked it again meanwhile (then it stays for the next refresh). Returns
+    /// whether the mark was cleared.
+    fn replace_rollups(
+        &self,
+        day: &DirtyDay,
+        rows: &[RollupRow],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One metric's roll-up rows from `from` to `to` (days, inclusive; open where `None`), in day order.
+    fn rollups(
+        &self,
+        kind: Kind,
+        metric: &str,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> impl Future<Output = Result<Vec<(NaiveDate, RollupRow)>, StoreError>> + Send;
+}
+
+/// The kinds whose daily roll-ups the store keeps (see [`Store::dirty_rollups`]).
+pub const ROLLED_UP_KINDS: [Kind; 3] = [Kind::Activity, Kind::Finding, Kind::Notification];
+
+/// A day whose roll-ups of one kind are out of date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyDay {
+    /// The kind.
+    pub kind: Kind,
+    /// The day (UTC).
+    pub day: NaiveDate,
+    /// How many writes marked it; [`Store::replace_rollups`] clears the mark only if unchanged.
+    pub generation: i64,
+}
+
+/// One roll-up figure of one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupRow {
+    /// What is counted (`infected`, `notified`, ...).
+    pub metric: String,
+    /// Which part of the whole: empty for all of it, else an ISP, a device type, ...
+    pub dim: String,
+    /// The count (of records, or of distinct hosts when `hosts` is set).
+    pub count: u64,
+    /// The distinct hosts counted, encoded by whoever computes the roll-up.
+    pub hosts: Option<Vec<u8>>,
+}
+
+/// The days a batch of records dirties: the rolled-up kinds' record days.
+fn rollup_days(records: &[&Record]) -> std::collections::BTreeSet<(&'static str, String)> {
+    records
+        .iter()
+        .filter(|r| ROLLED_UP_KINDS.contains(&r.kind()))
+        .filter_map(|r| Some((r.kind().as_str(), r.time()?.date_naive().to_string())))
+        .collect()
+}
+
+/// Marks a (kind, day) dirty; the generation counts the writes.
+const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (kind, day, generation) VALUES ($1, $2, 1) \
+     ON CONFLICT (kind, day) DO UPDATE SET generation = rollup_dirty.generation + 1";
+
+fn parse_day(text: &str) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| StoreError::Corrupt { what: format!("roll-up day {text:?}"), reason: e.to_string() })
 }
 
 /// One schema migration this build carries, and whether the database has it.
@@ -593,6 +661,93 @@ macro_rules! same_on_every_backend {
             Ok(hits.max(0) as u64)
         }
 
+        async fn dirty_rollups(&self, limit: u32) -> Result<Vec<crate::DirtyDay>, StoreError> {
+            let rows = sqlx::query("SELECT kind, day, generation FROM rollup_dirty ORDER BY day, kind LIMIT $1")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let kind: String = row.get(0);
+                    Ok(crate::DirtyDay {
+                        kind: kind.parse().map_err(|_| StoreError::Corrupt {
+                            what: "roll-up mark".into(),
+                            reason: format!("unknown kind {kind:?}"),
+                        })?,
+                        day: crate::parse_day(row.get(1))?,
+                        generation: row.get(2),
+                    })
+                })
+                .collect()
+        }
+
+        async fn replace_rollups(&self, day: &crate::DirtyDay, rows: &[crate::RollupRow]) -> Result<bool, StoreError> {
+            let (kind, date) = (day.kind.as_str(), day.day.to_string());
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM rollups WHERE kind = $1 AND day = $2")
+                .bind(kind)
+                .bind(&date)
+                .execute(&mut *tx)
+                .await?;
+            for row in rows {
+                // Upserted: two replicas refreshing one day at once both succeed, with the same rows.
+                sqlx::query(
+                    "INSERT INTO rollups (kind, metric, day, dim, count, hosts) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (kind, metric, day, dim) DO UPDATE SET count = excluded.count, hosts = excluded.hosts",
+                )
+                .bind(kind)
+                .bind(&row.metric)
+                .bind(&date)
+                .bind(&row.dim)
+                .bind(row.count.min(i64::MAX as u64) as i64)
+                .bind(row.hosts.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            }
+            let cleared = sqlx::query("DELETE FROM rollup_dirty WHERE kind = $1 AND day = $2 AND generation = $3")
+                .bind(kind)
+                .bind(&date)
+                .bind(day.generation)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(cleared > 0)
+        }
+
+        async fn rollups(
+            &self,
+            kind: Kind,
+            metric: &str,
+            from: Option<chrono::NaiveDate>,
+            to: Option<chrono::NaiveDate>,
+        ) -> Result<Vec<(chrono::NaiveDate, crate::RollupRow)>, StoreError> {
+            // Days are fixed-width text, so text order is day order on both backends.
+            let rows = sqlx::query(
+                "SELECT day, dim, count, hosts FROM rollups WHERE kind = $1 AND metric = $2 \
+                 AND day >= $3 AND day <= $4 ORDER BY day, dim",
+            )
+            .bind(kind.as_str())
+            .bind(metric)
+            .bind(from.map_or_else(|| "0000-00-00".to_string(), |d| d.to_string()))
+            .bind(to.map_or_else(|| "9999-99-99".to_string(), |d| d.to_string()))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        crate::parse_day(row.get(0))?,
+                        crate::RollupRow {
+                            metric: metric.to_string(),
+                            dim: row.get(1),
+                            count: row.get::<i64, _>(2).max(0) as u64,
+                            hosts: row.get(3),
+                        },
+                    ))
+                })
+                .collect()
+        }
+
         async fn routed_prefixes(&self) -> Result<Vec<RoutedPrefix>, StoreError> {
             use futures_util::TryStreamExt;
             // Streamed: a full table is a million rows, and holding them all as rows would triple memory.
@@ -679,6 +834,21 @@ impl Store for AnyStore {
     }
     async fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
         dispatch!(self, s => s.count_hit(key, window_ms, now_ms).await)
+    }
+    async fn dirty_rollups(&self, limit: u32) -> Result<Vec<DirtyDay>, StoreError> {
+        dispatch!(self, s => s.dirty_rollups(limit).await)
+    }
+    async fn replace_rollups(&self, day: &DirtyDay, rows: &[RollupRow]) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.replace_rollups(day, rows).await)
+    }
+    async fn rollups(
+        &self,
+        kind: Kind,
+        metric: &str,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<(NaiveDate, RollupRow)>, StoreError> {
+        dispatch!(self, s => s.rollups(kind, metric, from, to).await)
     }
 }
 

@@ -93,6 +93,7 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
         let distinct = crate::distinct_by_id(records, replace)?;
+        let dirty = crate::rollup_days(&distinct);
         for chunk in distinct.chunks(ROWS_PER_INSERT) {
             let mut ids = Vec::with_capacity(chunk.len());
             let mut kinds = Vec::with_capacity(chunk.len());
@@ -141,6 +142,10 @@ impl PostgresStore {
         }
         for isp in crate::latest_isps(records) {
             upsert_isp(&mut tx, isp).await?;
+        }
+        // In day order, so that two writers mark in the same order and cannot deadlock.
+        for (kind, day) in &dirty {
+            sqlx::query(crate::MARK_DIRTY).bind(*kind).bind(day).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(inserted)

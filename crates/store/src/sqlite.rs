@@ -96,6 +96,7 @@ impl SqliteStore {
     async fn write(&self, records: &[Record], replace: bool) -> Result<u64, StoreError> {
         let ingested_at = time_text(Utc::now());
         let distinct = crate::distinct_by_id(records, replace)?;
+        let dirty = crate::rollup_days(&distinct);
         let mut rows = Vec::with_capacity(distinct.len());
         for record in distinct {
             rows.push((
@@ -141,6 +142,10 @@ impl SqliteStore {
         }
         for isp in crate::latest_isps(records) {
             upsert_isp(&mut tx, isp).await?;
+        }
+        // In day order, so that two writers mark in the same order and cannot deadlock.
+        for (kind, day) in &dirty {
+            sqlx::query(crate::MARK_DIRTY).bind(*kind).bind(day).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(written)

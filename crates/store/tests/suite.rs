@@ -8,7 +8,7 @@ use std::future::Future;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix, parse_line};
 use botscope_store::{
-    Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, SqliteStore, Store, StoreError, TokenRow,
+    Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, RollupRow, SqliteStore, Store, StoreError, TokenRow,
 };
 use botscope_testkit::PgCluster;
 
@@ -323,6 +323,63 @@ async fn hits_are_counted_per_key_in_windows(store: impl Store) {
     assert_eq!(store.count_hit("old-99", minute, t0 + 10 * minute).await.unwrap(), 1);
 }
 
+/// Writes mark their kind's day for a roll-up refresh; replaced rows read back by range; a mark
+/// a later write renewed survives the refresh that started before it.
+async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl Store) {
+    let mut batch = vec![finding_at(1), finding_at(2), record(ACTIVITY), record(CNC)];
+    let mut next_day = finding_at(3);
+    if let Record::Finding(f) = &mut next_day {
+        f.observed_at = "2026-11-03T00:00:00Z".parse().unwrap();
+    }
+    batch.push(next_day);
+    for r in &mut batch {
+        r.ensure_id();
+    }
+    store.put_records(&batch).await.unwrap();
+    let marks: Vec<(Kind, String, i64)> =
+        store.dirty_rollups(10).await.unwrap().into_iter().map(|d| (d.kind, d.day.to_string(), d.generation)).collect();
+    assert_eq!(
+        marks,
+        [
+            (Kind::Activity, "2026-11-02".to_string(), 1),
+            (Kind::Finding, "2026-11-02".to_string(), 1),
+            (Kind::Finding, "2026-11-03".to_string(), 1),
+        ],
+        "one mark per kind and day; C&C reports are not rolled up"
+    );
+    let day = store.dirty_rollups(10).await.unwrap().remove(1);
+    let row = |dim: &str, count: u64| RollupRow {
+        metric: "vulnerable".into(),
+        dim: dim.into(),
+        count,
+        hosts: Some(vec![1, 2, 3]),
+    };
+    assert!(store.replace_rollups(&day, &[row("", 2), row("hikari-net", 1)]).await.unwrap());
+    // Replacing again replaces: no duplicate rows.
+    assert!(!store.replace_rollups(&day, &[row("", 2), row("hikari-net", 1)]).await.unwrap(), "already cleared");
+    let date = |d: &str| Some(d.parse::<chrono::NaiveDate>().unwrap());
+    let rows = store.rollups(Kind::Finding, "vulnerable", date("2026-11-01"), date("2026-11-02")).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|(d, r)| (d.to_string(), r.clone())).collect::<Vec<_>>(),
+        [("2026-11-02".to_string(), row("", 2)), ("2026-11-02".to_string(), row("hikari-net", 1))]
+    );
+    assert!(store.rollups(Kind::Finding, "vulnerable", date("2026-11-03"), None).await.unwrap().is_empty());
+    assert!(store.rollups(Kind::Activity, "vulnerable", None, None).await.unwrap().is_empty());
+    // A write between reading a mark and replacing its rows renews the mark: it stays.
+    let marks = store.dirty_rollups(10).await.unwrap();
+    let finding_day = marks.iter().find(|d| d.kind == Kind::Finding).unwrap();
+    assert_eq!(finding_day.day.to_string(), "2026-11-03");
+    let mut renewing = finding_at(4);
+    if let Record::Finding(f) = &mut renewing {
+        f.observed_at = "2026-11-03T12:00:00Z".parse().unwrap();
+    }
+    renewing.ensure_id();
+    store.put_records(&[renewing]).await.unwrap();
+    assert!(!store.replace_rollups(finding_day, &[]).await.unwrap());
+    let left = store.dirty_rollups(10).await.unwrap();
+    assert!(left.iter().any(|d| d.kind == Kind::Finding && d.day == finding_day.day && d.generation == 2), "{left:?}");
+}
+
 fn typed(line: String) -> Record {
     parse_line(line.as_bytes(), None).unwrap().unwrap()
 }
@@ -416,6 +473,7 @@ where
     leases_expire_are_bounded_per_owner_and_in_all(open("leases").await).await;
     hits_are_counted_per_key_in_windows(open("hits").await).await;
     typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(open("typed").await).await;
+    writes_mark_days_for_roll_ups_and_rows_read_back_by_range(open("rollups").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

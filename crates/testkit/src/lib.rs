@@ -3,8 +3,12 @@
 //! [`PgCluster`] starts a real, throw-away PostgreSQL server from Debian's `initdb` and `pg_ctl`,
 //! listening only on 127.0.0.1 at a free port, and removes it when dropped.
 //!
+//! [`records::week`] is a seeded week of records for tests that compute one figure two ways.
+//!
 //! Boundaries: for tests only; every server it starts listens on 127.0.0.1.
 #![deny(missing_docs)]
+
+pub mod records;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

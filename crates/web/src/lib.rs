@@ -115,6 +115,7 @@ pub struct AppState {
     waiting: Arc<AtomicUsize>,
     taxii_statuses: taxii::Statuses,
     check_local: pages::check::LocalCheckLimit,
+    rollups: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -133,7 +134,20 @@ impl AppState {
             pages: Arc::new(PagesConfig::default()),
             metrics: Arc::new(Metrics::default()),
             check_local: pages::check::LocalCheckLimit::default(),
+            rollups: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Brings the daily roll-ups up to date with what was written, one refresh at a time per
+    /// process (a page that waits for another's refresh then finds little left to do).
+    pub async fn refresh_rollups(
+        &self,
+    ) -> Result<botscope_center::rollup::RefreshSummary, botscope_center::CenterError> {
+        let _one_at_a_time = self.rollups.lock().await;
+        let summary = botscope_center::rollup::refresh(&self.store).await?;
+        self.metrics.rollup_days.fetch_add(summary.days, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.rollup_records.fetch_add(summary.records, std::sync::atomic::Ordering::Relaxed);
+        Ok(summary)
     }
 
     /// The same state with these page settings.

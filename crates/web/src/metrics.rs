@@ -43,6 +43,8 @@ pub struct Metrics {
     correlation_runs: AtomicU64,
     correlation_failures: AtomicU64,
     correlation_last_success: AtomicI64,
+    pub(crate) rollup_days: AtomicU64,
+    pub(crate) rollup_records: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -62,6 +64,8 @@ impl Default for Metrics {
             correlation_runs: AtomicU64::new(0),
             correlation_failures: AtomicU64::new(0),
             correlation_last_success: AtomicI64::new(0),
+            rollup_days: AtomicU64::new(0),
+            rollup_records: AtomicU64::new(0),
         }
     }
 }
@@ -182,7 +186,7 @@ impl Metrics {
             "Ingest batches in hand (parsing or waiting to commit).",
             waiting.to_string(),
         );
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             ("botscope_ingest_lines_total", "Record lines received in ingest batches.", &self.ingest_lines),
             (
                 "botscope_ingest_records_inserted_total",
@@ -211,6 +215,12 @@ impl Metrics {
             ),
             ("botscope_correlation_runs_total", "Correlation runs of this process.", &self.correlation_runs),
             ("botscope_correlation_failures_total", "Correlation runs that failed.", &self.correlation_failures),
+            (
+                "botscope_rollup_refreshes_total",
+                "Daily roll-ups (one kind, one day) this process recomputed.",
+                &self.rollup_days,
+            ),
+            ("botscope_rollup_records_read_total", "Records read to recompute daily roll-ups.", &self.rollup_records),
         ];
         for (name, help, value) in counters {
             counter(&mut text, name, help, load(value));

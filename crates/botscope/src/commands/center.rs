@@ -284,6 +284,9 @@ impl Served {
     }
 }
 
+/// How often `serve` refreshes the daily roll-ups in the background.
+const ROLLUP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let served = Served::resolve(&args, &settings.config.serve)?;
     anyhow::ensure!(served.header_timeout >= 1, "--header-timeout (serve.header_timeout) must be at least 1s");
@@ -332,6 +335,24 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
                     ),
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "correlation failed; trying again next time"),
+                }
+            }
+        });
+    }
+    {
+        // Pages bring the roll-ups up to date before they read them; refreshing in the background
+        // as well leaves them little to do (and builds a store's roll-ups after an upgrade).
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ROLLUP_EVERY);
+            loop {
+                tick.tick().await;
+                match state.refresh_rollups().await {
+                    Ok(done) if done.days > 0 => {
+                        tracing::debug!(days = done.days, records = done.records, "daily roll-ups refreshed")
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "refreshing the daily roll-ups failed; trying again later"),
                 }
             }
         });

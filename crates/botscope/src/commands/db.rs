@@ -2,7 +2,11 @@
 //! upgrade itself.
 
 use anyhow::Context;
+use botscope_center::rollup;
 use botscope_store::{AnyStore, StoreUrl};
+
+/// Days of roll-ups `db status` counts before it says "or more".
+const ROLLUPS_COUNTED: u32 = 100_000;
 use clap::Subcommand;
 
 const DB_ABOUT: &str = "The store's schema: which migrations it has and which this build would add.
@@ -30,6 +34,15 @@ pub enum DbCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Brings the daily roll-ups the dashboard counts from up to date now
+    #[command(
+        long_about = "Brings the daily roll-ups up to date now: every day with records written since its \
+last refresh is counted again from its records.\n\n`botscope serve` does this on its own (in the \
+background, and before a page reads them); run this after upgrading a large store, before starting \
+the servers, so that the first page does not wait for a year of days.",
+        after_help = "Examples:\n  botscope db rollups\n  botscope --db postgres://botscope@127.0.0.1/botscope db rollups"
+    )]
+    Rollups,
 }
 
 pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> anyhow::Result<std::process::ExitCode> {
@@ -52,9 +65,39 @@ pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> an
             }
             if pending.is_empty() {
                 println!("up to date: the store has every migration this build carries");
+                let waiting = rollup::pending(&store, ROLLUPS_COUNTED).await?;
+                if waiting > 0 {
+                    let more = if waiting as u32 >= ROLLUPS_COUNTED { " or more" } else { "" };
+                    println!(
+                        "daily roll-ups: {waiting}{more} day(s) of records not yet counted (`botscope serve` counts them; `botscope db rollups` does it now)"
+                    );
+                }
             } else {
                 println!("{} pending: `botscope db upgrade` applies them (take a backup first)", pending.len());
             }
+        }
+        DbCommand::Rollups => {
+            anyhow::ensure!(
+                pending.is_empty(),
+                "the store lacks {} migration(s): run `botscope db upgrade` first",
+                pending.len()
+            );
+            let waiting = rollup::pending(&store, ROLLUPS_COUNTED).await?;
+            let bar = indicatif::ProgressBar::new(waiting as u64).with_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} days, {msg} records read, {eta} left")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let done = rollup::refresh_reporting(&store, |so_far| {
+                if so_far.days > bar.length().unwrap_or(0) {
+                    bar.set_length(so_far.days);
+                }
+                bar.set_position(so_far.days);
+                bar.set_message(so_far.records.to_string());
+            })
+            .await
+            .with_context(|| format!("store {url}"))?;
+            bar.finish_and_clear();
+            println!("daily roll-ups up to date: {} day(s) counted from {} record(s)", done.days, done.records);
         }
         DbCommand::Upgrade { dry_run } => {
             if pending.is_empty() {

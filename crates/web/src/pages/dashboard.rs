@@ -7,9 +7,11 @@ use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus};
+use botscope_center::rollup::HostCount;
+use botscope_model::Kind;
 
-use super::data::{Data, View, count_by, device_type, endpoint, every_day, isp_handles, when};
+use super::data::{Data, View, endpoint, every_day, isp_handles, when};
+use super::figures::Figures;
 use super::session::Viewer;
 use super::{Block, Cell, ChartKind, Lang, Page, Table, error_page, esc, liveness_word};
 use crate::AppState;
@@ -97,9 +99,21 @@ async fn serials(state: &AppState) -> Result<Vec<String>, ApiError> {
     Ok(crate::api::botnets::all_botnets(state).await?.into_iter().map(|b| b.serial).collect())
 }
 
-fn card(label: &str, value: u64, id: &str, detail: &str) -> String {
+/// Shown under the cards when a count is estimated from the roll-ups' sketches.
+const ESTIMATED_EN: &str = "Counts of distinct hosts over days with more than a thousand hosts a day are estimated \
+     (≈, about ±2 %); each day's own count is exact.";
+const ESTIMATED_JA: &str =
+    "1日あたり千台を超える日を含む期間のホスト数は推定値です（≈、誤差は約±2%）。各日の値は正確です。";
+
+fn exact(n: usize) -> HostCount {
+    HostCount { value: n as u64, exact: true }
+}
+
+fn card(label: &str, count: HostCount, id: &str, detail: &str) -> String {
+    let value = count.value;
+    let shown = if count.exact { value.to_string() } else { format!("≈{value}") };
     format!(
-        "<div class=\"card\" id=\"card-{id}\"><p class=\"card-label\">{}</p><p class=\"card-value\" data-value=\"{value}\">{value}</p><p class=\"card-detail\">{}</p></div>",
+        "<div class=\"card\" id=\"card-{id}\"><p class=\"card-label\">{}</p><p class=\"card-value\" data-value=\"{value}\">{shown}</p><p class=\"card-detail\">{}</p></div>",
         esc(label),
         esc(detail)
     )
@@ -111,77 +125,68 @@ pub async fn overview(
     Dashboard { view, viewer }: Dashboard,
 ) -> Result<Response, ApiError> {
     let lang = view.lang();
-    let kinds = [
-        Kind::Activity,
-        Kind::Finding,
-        Kind::Cnc,
-        Kind::Botnet,
-        Kind::DarknetDay,
-        Kind::Notification,
-        Kind::Liveness,
-        Kind::Outcome,
-    ];
+    // Hosts and cases come from the daily roll-ups where they can answer the view; the rest is
+    // read, bounded by the view's time range.
+    let rolled_up = Figures::rolled_up(&view);
+    let mut kinds = vec![Kind::Cnc, Kind::Botnet, Kind::DarknetDay, Kind::Liveness];
+    if !rolled_up {
+        kinds.extend([Kind::Activity, Kind::Finding, Kind::Notification]);
+    }
     let data = Data::load(&state, &kinds, &view).await?;
+    let figures = if rolled_up { Figures::of_rollups(&state, &view, &[]).await? } else { Figures::of_data(&data, &[]) };
     let mut page = Page::new("/", "/", lang.pick("Overview", "概要").into(), lang, view.state.clone());
     viewer.sign(&mut page);
     page.html(filter_form(&state, &view, "/", &serials(&state).await?).await?);
 
-    let bots = data.infected_hosts();
-    let vulnerable: BTreeSet<_> = data.findings.iter().map(|f| f.ip).collect();
     let servers = data.servers();
     let latest = data.latest_liveness();
     let alive = servers.keys().filter(|(ip, port, _)| latest.get(&(*ip, *port)).is_some_and(|l| l.alive)).count();
     let active = data.botnets.iter().filter(|b| b.status == botscope_model::BotnetStatus::Active).count();
-    let fixed = data.notifications.iter().filter(|n| n.status == NotificationStatus::Fixed).count();
     let mut cards = String::from("<section class=\"cards\" aria-label=\"summary\">");
     cards.push_str(&card(
         lang.pick("Infected hosts", "感染ホスト"),
-        bots.len() as u64,
+        figures.bots,
         "bots",
         lang.pick("seen by the darknet telescope", "ダークネットで観測"),
     ));
     cards.push_str(&card(
         lang.pick("Vulnerable devices", "脆弱な機器"),
-        vulnerable.len() as u64,
+        figures.vulnerable,
         "vulnerable",
         lang.pick("found by the survey", "調査で発見"),
     ));
     cards.push_str(&card(
         lang.pick("C&C servers alive", "稼働中のC&C"),
-        alive as u64,
+        exact(alive),
         "cnc-alive",
         &format!("{} {}", servers.len(), lang.pick("known", "件を把握")),
     ));
     cards.push_str(&card(
         lang.pick("Botnets", "ボットネット"),
-        data.botnets.len() as u64,
+        exact(data.botnets.len()),
         "botnets",
         &format!("{active} {}", lang.pick("active", "件が活動中")),
     ));
     cards.push_str(&card(
         lang.pick("Cases notified", "通知した件数"),
-        data.notifications.len() as u64,
+        exact(figures.notified as usize),
         "notified",
-        &format!("{fixed} {}", lang.pick("confirmed fixed", "件の対処を確認")),
+        &format!("{} {}", figures.fixed, lang.pick("confirmed fixed", "件の対処を確認")),
     ));
     cards.push_str("</section>");
     page.html(cards);
+    if figures.estimated() {
+        page.html(format!("<p class=\"note\">{}</p>", lang.pick(ESTIMATED_EN, ESTIMATED_JA)));
+    }
 
     // Trend: infected hosts and vulnerable devices per day.
-    let mut per_day: BTreeMap<String, (BTreeSet<_>, BTreeSet<_>)> = BTreeMap::new();
-    for a in data.activity.iter().filter(|a| a.classification == ActivityClass::Infected) {
-        per_day.entry(a.window_start.format("%Y-%m-%d").to_string()).or_default().0.insert(a.src);
-    }
-    for f in &data.findings {
-        per_day.entry(f.observed_at.format("%Y-%m-%d").to_string()).or_default().1.insert(f.ip);
-    }
     let mut trend = Table::new(
         "trend",
         lang.pick("Infected hosts and vulnerable devices per day", "日ごとの感染ホストと脆弱な機器"),
         &["date", lang.pick("infected hosts", "感染ホスト"), lang.pick("vulnerable devices", "脆弱な機器")],
     );
-    for (day, (infected, vulnerable)) in &every_day(per_day) {
-        trend.row(vec![day.clone().into(), infected.len().into(), vulnerable.len().into()]);
+    for (day, (infected, vulnerable)) in &every_day(figures.trend.clone()) {
+        trend.row(vec![day.clone().into(), (*infected).into(), (*vulnerable).into()]);
     }
     page.html(format!("<h2>{}</h2>", lang.pick("Trends", "推移")));
     page.blocks.push(Block::Chart(ChartKind::Lines, trend));
@@ -260,12 +265,6 @@ pub async fn overview(
     page.blocks.push(Block::Chart(ChartKind::Lines, hosts));
 
     page.html(format!("<h2>{}</h2>", lang.pick("Notifications", "注意喚起")));
-    let weak = count_by(
-        data.notifications.iter().filter(|n| {
-            matches!(n.reason, NotificationReason::DefaultCredential | NotificationReason::NoAuthentication)
-        }),
-        |n| Some(n.created_at.format("%Y-%m").to_string()),
-    );
     let mut table = Table::new(
         "notified_monthly",
         lang.pick(
@@ -274,52 +273,37 @@ pub async fn overview(
         ),
         &["month", lang.pick("cases", "件数")],
     );
-    for (month, n) in weak {
-        table.row(vec![month.into(), n.into()]);
+    for (month, n) in &figures.weak_monthly {
+        table.row(vec![month.clone().into(), (*n).into()]);
     }
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
-    let infected = count_by(data.notifications.iter().filter(|n| n.reason == NotificationReason::Infected), |n| {
-        Some(n.created_at.format("%Y-%m-%d").to_string())
-    });
     let mut table = Table::new(
         "infected_daily",
         lang.pick("Infected hosts notified, per day", "マルウェア感染の通知件数（日別）"),
         &["date", lang.pick("cases", "件数")],
     );
-    for (day, n) in every_day(infected) {
+    for (day, n) in every_day(figures.infected_daily.clone()) {
         table.row(vec![day.into(), n.into()]);
     }
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
 
     page.html(format!("<h2>{}</h2>", lang.pick("Vulnerable devices", "脆弱な機器")));
-    let mut first_device: BTreeMap<std::net::IpAddr, &botscope_model::Finding> = BTreeMap::new();
-    for f in &data.findings {
-        let slot = first_device.entry(f.ip).or_insert(f);
-        if slot.device.is_none() && f.device.is_some() {
-            *slot = f;
-        }
-    }
-    let types =
-        count_by(first_device.values(), |f| Some(device_type(f.device.as_ref()).unwrap_or_else(|| "unknown".into())));
     let mut table = Table::new(
         "device_types",
         lang.pick("Vulnerable devices by type", "脆弱な機器の種類"),
         &[lang.pick("type", "種類"), lang.pick("devices", "台数")],
     );
-    let mut types: Vec<(String, u64)> = types.into_iter().collect();
-    types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    for (kind, n) in types {
-        table.row(vec![kind.into(), n.into()]);
+    for (kind, n) in &figures.device_types {
+        table.row(vec![kind.clone().into(), n.value.into()]);
     }
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
-    let years = count_by(first_device.values(), |f| f.device.as_ref().and_then(|d| d.release_year));
     let mut table = Table::new(
         "release_years",
         lang.pick("Vulnerable devices by the model's release year", "脆弱な機器の発売年"),
         &[lang.pick("year", "発売年"), lang.pick("devices", "台数")],
     );
-    for (year, n) in years {
-        table.row(vec![year.to_string().into(), n.into()]);
+    for (year, n) in &figures.years {
+        table.row(vec![year.to_string().into(), n.value.into()]);
     }
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
 
@@ -457,9 +441,16 @@ pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dash
 /// `GET /isps`: per ISP, what was seen, notified and fixed.
 pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
-    let data =
-        Data::load(&state, &[Kind::Activity, Kind::Finding, Kind::Notification, Kind::Outcome, Kind::Isp], &view)
-            .await?;
+    let rolled_up = Figures::rolled_up(&view);
+    let mut kinds = vec![Kind::Notification, Kind::Outcome, Kind::Isp];
+    if !rolled_up {
+        kinds.extend([Kind::Activity, Kind::Finding]);
+    }
+    let data = Data::load(&state, &kinds, &view).await?;
+    let shown: Vec<String> =
+        data.isps.iter().map(|i| i.handle.clone()).filter(|h| view.isp.as_ref().is_none_or(|only| only == h)).collect();
+    let figures =
+        if rolled_up { Figures::of_rollups(&state, &view, &shown).await? } else { Figures::of_data(&data, &shown) };
     let mut page = Page::new("/isps", "/isps", "ISP".into(), lang, view.state.clone());
     if lang == Lang::En {
         page.title = "ISPs".into();
@@ -489,26 +480,13 @@ pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Das
         ],
     );
     for isp in data.isps.iter().filter(|i| view.isp.as_ref().is_none_or(|h| h == &i.handle)) {
-        let infected: BTreeSet<_> = data
-            .activity
-            .iter()
-            .filter(|a| {
-                a.classification == ActivityClass::Infected && a.isp.as_ref().is_some_and(|h| h.contains(&isp.handle))
-            })
-            .map(|a| a.src)
-            .collect();
-        let vulnerable: BTreeSet<_> = data
-            .findings
-            .iter()
-            .filter(|f| f.isp.as_ref().is_some_and(|h| h.contains(&isp.handle)))
-            .map(|f| f.ip)
-            .collect();
+        let (infected, vulnerable) = figures.per_isp.get(&isp.handle).copied().unwrap_or_default();
         let group = remediation.groups.iter().find(|g| g.key == isp.handle).cloned().unwrap_or_default();
         table.row(vec![
             isp.handle.clone().into(),
             isp.name.clone().into(),
-            infected.len().into(),
-            vulnerable.len().into(),
+            infected.value.into(),
+            vulnerable.value.into(),
             group.notified.into(),
             group.fixed.into(),
             group.reported_fixed.into(),
@@ -525,6 +503,9 @@ pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Das
         rates.row(vec![row[0].clone(), row[8].clone()]);
     }
     page.blocks.push(Block::Table(table));
+    if figures.estimated() {
+        page.html(format!("<p class=\"note\">{}</p>", lang.pick(ESTIMATED_EN, ESTIMATED_JA)));
+    }
     page.blocks.push(Block::Chart(ChartKind::Bars, rates));
     Ok(page.respond(view.csv()))
 }

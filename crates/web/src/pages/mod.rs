@@ -10,6 +10,7 @@ pub mod botnets;
 pub mod check;
 pub mod dashboard;
 pub mod data;
+pub mod figures;
 pub mod portal;
 pub mod session;
 pub mod svg;

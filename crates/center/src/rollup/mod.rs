@@ -1,0 +1,248 @@
+//! Daily roll-ups: the counts the dashboard's charts and cards show, kept per day in the store
+//! so that a page over months reads a few rows per day instead of every record.
+//!
+//! A write marks its days dirty (see [`botscope_store::Store::dirty_rollups`]); [`refresh`]
+//! recomputes each dirty day from that day's records. A day's row per metric and dimension holds
+//! a count and, for distinct hosts, a [`HostSet`] so that days merge into a range without
+//! counting a host twice.
+//!
+//! | kind | metric | dimensions | counts |
+//! |---|---|---|---|
+//! | activity | `infected` | all, each ISP | distinct infected sources |
+//! | finding | `vulnerable` | all, each ISP | distinct vulnerable hosts |
+//! | finding | `vulnerable_type` | device type, `ISP/type` | distinct hosts identified as that type |
+//! | finding | `vulnerable_year` | release year, `ISP/year` | distinct hosts of a model released that year |
+//! | notification | `notified`, `fixed`, `weak`, `infected` | all, each ISP | cases made that day (all; now fixed; for a weak or missing password; for an infection) |
+
+mod hosts;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use botscope_model::{
+    ActivityClass, Device, Finding, Kind, Notification, NotificationReason, NotificationStatus, SourceActivity,
+};
+use botscope_store::{DirtyDay, RecordQuery, RollupRow, Store, all_records};
+use chrono::NaiveDate;
+
+pub use hosts::{EXACT_LIMIT, HostCount, HostSet};
+
+use crate::CenterError;
+
+/// Dirty days read per round of [`refresh`].
+const DIRTY_PER_ROUND: u32 = 64;
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshSummary {
+    /// (kind, day) pairs recomputed.
+    pub days: u64,
+    /// Records read to do it.
+    pub records: u64,
+}
+
+/// Recomputes every day marked dirty when it started (each at most once, so a steady stream of
+/// writes cannot keep it going for ever).
+pub async fn refresh(store: &impl Store) -> Result<RefreshSummary, CenterError> {
+    refresh_reporting(store, |_| {}).await
+}
+
+/// [`refresh`], telling `progress` what was done after each day.
+pub async fn refresh_reporting(
+    store: &impl Store,
+    mut progress: impl FnMut(RefreshSummary),
+) -> Result<RefreshSummary, CenterError> {
+    let mut summary = RefreshSummary::default();
+    let mut done: std::collections::BTreeSet<(Kind, NaiveDate)> = Default::default();
+    loop {
+        let dirty = store.dirty_rollups(DIRTY_PER_ROUND).await?;
+        let fresh: Vec<DirtyDay> = dirty.into_iter().filter(|d| !done.contains(&(d.kind, d.day))).collect();
+        if fresh.is_empty() {
+            return Ok(summary);
+        }
+        for day in fresh {
+            let rows = day_rows(store, day.kind, day.day, &mut summary).await?;
+            store.replace_rollups(&day, &rows).await?;
+            done.insert((day.kind, day.day));
+            summary.days += 1;
+            progress(summary);
+        }
+    }
+}
+
+/// Days still waiting for a refresh (up to `limit`).
+pub async fn pending(store: &impl Store, limit: u32) -> Result<usize, CenterError> {
+    Ok(store.dirty_rollups(limit).await?.len())
+}
+
+async fn day_rows(
+    store: &impl Store,
+    kind: Kind,
+    day: NaiveDate,
+    summary: &mut RefreshSummary,
+) -> Result<Vec<RollupRow>, CenterError> {
+    let start = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let end = day.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
+    let query = RecordQuery { kind: Some(kind), since: start, until: end, ..Default::default() };
+    let records = all_records(store, query).await?;
+    summary.records += records.len() as u64;
+    Ok(match kind {
+        Kind::Activity => activity_rows(&botscope_model::payloads(records)),
+        Kind::Finding => finding_rows(&botscope_model::payloads(records)),
+        Kind::Notification => notification_rows(&botscope_model::payloads(records)),
+        _ => Vec::new(),
+    })
+}
+
+#[derive(Default)]
+struct Rows(BTreeMap<(&'static str, String), Tally>);
+
+/// A row being counted: records, or distinct hosts.
+#[derive(Default)]
+struct Tally(u64, Option<std::collections::BTreeSet<IpAddr>>);
+
+impl Rows {
+    /// Hosts are gathered exactly, so that a day's count is exact even when its stored set is a sketch.
+    fn host(&mut self, metric: &'static str, dim: &str, ip: IpAddr) {
+        let slot = self.0.entry((metric, dim.to_string())).or_default();
+        slot.1.get_or_insert_with(Default::default).insert(ip);
+    }
+
+    fn add(&mut self, metric: &'static str, dim: &str) {
+        self.0.entry((metric, dim.to_string())).or_default().0 += 1;
+    }
+
+    fn finish(self) -> Vec<RollupRow> {
+        self.0
+            .into_iter()
+            .map(|((metric, dim), Tally(count, hosts))| RollupRow {
+                metric: metric.to_string(),
+                dim,
+                count: hosts.as_ref().map_or(count, |h| h.len() as u64),
+                hosts: hosts.map(|h| {
+                    let mut set = HostSet::default();
+                    for ip in h {
+                        set.insert(ip);
+                    }
+                    set.encode()
+                }),
+            })
+            .collect()
+    }
+}
+
+/// A device type's record name (`router`, `camera`, ...).
+pub fn device_type_name(device: Option<&Device>) -> Option<String> {
+    let kind = device?.device_type?;
+    serde_json::to_value(kind).ok()?.as_str().map(String::from)
+}
+
+fn activity_rows(activity: &[SourceActivity]) -> Vec<RollupRow> {
+    let mut rows = Rows::default();
+    for a in activity.iter().filter(|a| a.classification == ActivityClass::Infected) {
+        rows.host("infected", "", a.src);
+        for isp in a.isp.iter().flat_map(|h| h.iter()) {
+            rows.host("infected", isp, a.src);
+        }
+    }
+    rows.finish()
+}
+
+fn finding_rows(findings: &[Finding]) -> Vec<RollupRow> {
+    let mut rows = Rows::default();
+    for f in findings {
+        rows.host("vulnerable", "", f.ip);
+        for isp in f.isp.iter().flat_map(|h| h.iter()) {
+            rows.host("vulnerable", isp, f.ip);
+        }
+        // Types and years for the whole (`router`) and within each ISP (`hikari-net/router`).
+        let kind = device_type_name(f.device.as_ref());
+        let year = f.device.as_ref().and_then(|d| d.release_year).map(|y| y.to_string());
+        for isp in std::iter::once("").chain(f.isp.iter().flat_map(|h| h.iter())) {
+            let within = |dim: &str| if isp.is_empty() { dim.to_string() } else { format!("{isp}/{dim}") };
+            if let Some(kind) = &kind {
+                rows.host("vulnerable_type", &within(kind), f.ip);
+            }
+            if let Some(year) = &year {
+                rows.host("vulnerable_year", &within(year), f.ip);
+            }
+        }
+    }
+    rows.finish()
+}
+
+fn notification_rows(notifications: &[Notification]) -> Vec<RollupRow> {
+    let mut rows = Rows::default();
+    for n in notifications {
+        for dim in ["", n.isp.as_str()] {
+            rows.add("notified", dim);
+            if n.status == NotificationStatus::Fixed {
+                rows.add("fixed", dim);
+            }
+            if matches!(n.reason, NotificationReason::DefaultCredential | NotificationReason::NoAuthentication) {
+                rows.add("weak", dim);
+            }
+            if n.reason == NotificationReason::Infected {
+                rows.add("infected", dim);
+            }
+        }
+    }
+    rows.finish()
+}
+
+/// One metric over a range of days: per day and dimension, the day's row.
+#[derive(Debug, Default)]
+pub struct Series {
+    /// Day, then dimension, to (count, hosts).
+    pub days: BTreeMap<NaiveDate, BTreeMap<String, (u64, Option<HostSet>)>>,
+}
+
+impl Series {
+    /// Reads one metric from `from` to `to` (inclusive, open where `None`).
+    pub async fn read(
+        store: &impl Store,
+        kind: Kind,
+        metric: &str,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Series, CenterError> {
+        let mut series = Series::default();
+        for (day, row) in store.rollups(kind, metric, from, to).await? {
+            let hosts = row.hosts.as_deref().map(HostSet::decode).transpose().map_err(|reason| {
+                CenterError::Store(botscope_store::StoreError::Corrupt {
+                    what: format!("roll-up {metric} of {day}"),
+                    reason,
+                })
+            })?;
+            series.days.entry(day).or_default().insert(row.dim, (row.count, hosts));
+        }
+        Ok(series)
+    }
+
+    /// Per day, the count of one dimension.
+    pub fn per_day(&self, dim: &str) -> BTreeMap<NaiveDate, u64> {
+        self.days.iter().filter_map(|(day, dims)| Some((*day, dims.get(dim)?.0))).collect()
+    }
+
+    /// The count of one dimension over every day.
+    pub fn total(&self, dim: &str) -> u64 {
+        self.per_day(dim).values().sum()
+    }
+
+    /// The distinct hosts of one dimension over every day.
+    pub fn hosts(&self, dim: &str) -> HostSet {
+        let mut union = HostSet::default();
+        for hosts in self.days.values().filter_map(|dims| dims.get(dim)?.1.as_ref()) {
+            union.merge(hosts);
+        }
+        union
+    }
+
+    /// Every dimension named on any day.
+    pub fn dims(&self) -> std::collections::BTreeSet<&str> {
+        self.days.values().flat_map(|dims| dims.keys().map(String::as_str)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,52 @@
+//! A small, seeded world of records as JSON lines: a week of darknet activity, survey findings and
+//! notification cases over hosts that recur across days and windows, in three ISPs (one prefix
+//! shared by two). For tests that compare what is computed two ways over the same records.
+
+/// The ISP handles the world uses (the last is a prefix two ISPs share).
+pub const ISPS: [&str; 3] = ["hikari-net", "sakura-bb", "hikari-net,sakura-bb"];
+
+/// `per_day` activity records a day for seven days (2026-11-01 to 07), with a finding for every
+/// second and a notification case for every third, as record lines without ids.
+pub fn week(seed: u64, per_day: usize) -> Vec<String> {
+    let mut state = seed;
+    let mut next = |n: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    let mut lines = Vec::new();
+    for day in 1..=7u32 {
+        for i in 0..per_day {
+            let host = format!("127.{}.{}.{}", 16 + next(2), next(4), next(200));
+            let isp = ISPS[next(3) as usize];
+            let hour = next(24);
+            let class = if next(4) != 0 { "infected" } else { "unknown" };
+            let at = format!("2026-11-{day:02}T{hour:02}");
+            lines.push(format!(
+                r#"{{"kind":"activity","window_start":"{at}:00:00Z","window_end":"{at}:59:59Z","src":"{host}","classification":"{class}","tags":["mirai"],"packets":41,"bytes":1648,"distinct_destinations":39,"top_ports":[],"first_seen":"{at}:01:00Z","last_seen":"{at}:58:00Z","isp":"{isp}","sensor":"darknet-a"}}"#
+            ));
+            if i % 2 == 0 {
+                let kind = ["router", "camera", "dvr"][next(3) as usize];
+                let year = 2010 + next(5);
+                let device = match next(4) {
+                    0 => String::new(),
+                    1 => r#","device":{"vendor":"Example Networks"}"#.to_string(),
+                    _ => format!(r#","device":{{"vendor":"Example Networks","type":"{kind}","release_year":{year}}}"#),
+                };
+                lines.push(format!(
+                    r#"{{"kind":"finding","observed_at":"{at}:12:09Z","ip":"{host}","port":23,"protocol":"telnet","issue":"default_credential","credential_id":17{device},"round":"2026-11","sensor":"survey-1","isp":"{isp}"}}"#
+                ));
+            }
+            if i % 3 == 0 {
+                let reason =
+                    ["default_credential", "infected", "exposed_management", "no_authentication"][next(4) as usize];
+                let status = ["fixed", "sent", "not_fixed"][next(3) as usize];
+                let port = next(60000) + 1;
+                let case_isp = isp.split(',').next().unwrap_or(isp);
+                lines.push(format!(
+                    r#"{{"kind":"notification","isp":"{case_isp}","ip":"{host}","port":{port},"protocol":"telnet","reason":"{reason}","created_at":"{at}:30:00Z","last_notified":"{at}:30:00Z","times_notified":1,"last_period":"month:2026-11","status":"{status}","language":"ja","evidence":[],"guide":"generic"}}"#
+                ));
+            }
+        }
+    }
+    lines
+}

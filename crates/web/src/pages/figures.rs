@@ -1,0 +1,240 @@
+//! The overview's and the ISP table's counts of hosts and cases, computed either from the daily
+//! roll-ups (a few rows per day, whatever the traffic) or, for filters the roll-ups do not split
+//! by (device type, botnet), from the records themselves. Both give the same figures: a test
+//! compares them on every view.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use botscope_center::rollup::{HostCount, HostSet, Series, device_type_name};
+use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus};
+
+use super::data::{Data, View};
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Counts of hosts and cases over a view.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Figures {
+    /// Distinct infected hosts the telescope saw.
+    pub bots: HostCount,
+    /// Distinct hosts the survey found vulnerable.
+    pub vulnerable: HostCount,
+    /// Notification cases made.
+    pub notified: u64,
+    /// Of them, confirmed fixed.
+    pub fixed: u64,
+    /// Per day (`YYYY-MM-DD`): distinct infected hosts, distinct vulnerable hosts (days with either).
+    pub trend: BTreeMap<String, (u64, u64)>,
+    /// Per month (`YYYY-MM`): cases for a weak or missing password.
+    pub weak_monthly: BTreeMap<String, u64>,
+    /// Per day: cases for an infection.
+    pub infected_daily: BTreeMap<String, u64>,
+    /// Vulnerable hosts by device type (a host counts under each type it was identified as;
+    /// `unknown` for those never identified), largest first.
+    pub device_types: Vec<(String, HostCount)>,
+    /// Vulnerable hosts by their model's release year.
+    pub years: BTreeMap<u16, HostCount>,
+    /// Per ISP handle: distinct infected and vulnerable hosts.
+    pub per_isp: BTreeMap<String, (HostCount, HostCount)>,
+}
+
+impl Figures {
+    /// Whether the roll-ups can answer this view (they are split by day and ISP only).
+    pub fn rolled_up(view: &View) -> bool {
+        view.device_type.is_none() && view.botnet.is_none()
+    }
+
+    /// Whether any figure is an estimate.
+    pub fn estimated(&self) -> bool {
+        !self.bots.exact
+            || !self.vulnerable.exact
+            || self.device_types.iter().any(|(_, c)| !c.exact)
+            || self.years.values().any(|c| !c.exact)
+            || self.per_isp.values().any(|(a, b)| !a.exact || !b.exact)
+    }
+
+    /// From records already read and filtered to the view.
+    pub fn of_data(data: &Data, isps: &[String]) -> Figures {
+        let mut figures = Figures::default();
+        let exact = |set: &BTreeSet<IpAddr>| HostCount { value: set.len() as u64, exact: true };
+        let infected: Vec<_> = data.activity.iter().filter(|a| a.classification == ActivityClass::Infected).collect();
+        figures.bots = exact(&infected.iter().map(|a| a.src).collect());
+        figures.vulnerable = exact(&data.findings.iter().map(|f| f.ip).collect());
+        figures.notified = data.notifications.len() as u64;
+        figures.fixed = data.notifications.iter().filter(|n| n.status == NotificationStatus::Fixed).count() as u64;
+        let mut per_day: BTreeMap<String, (BTreeSet<IpAddr>, BTreeSet<IpAddr>)> = BTreeMap::new();
+        for a in &infected {
+            per_day.entry(a.window_start.format("%Y-%m-%d").to_string()).or_default().0.insert(a.src);
+        }
+        for f in &data.findings {
+            per_day.entry(f.observed_at.format("%Y-%m-%d").to_string()).or_default().1.insert(f.ip);
+        }
+        figures.trend = per_day.into_iter().map(|(d, (i, v))| (d, (i.len() as u64, v.len() as u64))).collect();
+        for n in &data.notifications {
+            if matches!(n.reason, NotificationReason::DefaultCredential | NotificationReason::NoAuthentication) {
+                *figures.weak_monthly.entry(n.created_at.format("%Y-%m").to_string()).or_default() += 1;
+            }
+            if n.reason == NotificationReason::Infected {
+                *figures.infected_daily.entry(n.created_at.format("%Y-%m-%d").to_string()).or_default() += 1;
+            }
+        }
+        let mut types: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+        let mut years: BTreeMap<u16, BTreeSet<IpAddr>> = BTreeMap::new();
+        for f in &data.findings {
+            if let Some(kind) = device_type_name(f.device.as_ref()) {
+                types.entry(kind).or_default().insert(f.ip);
+            }
+            if let Some(year) = f.device.as_ref().and_then(|d| d.release_year) {
+                years.entry(year).or_default().insert(f.ip);
+            }
+        }
+        let typed: BTreeSet<IpAddr> = types.values().flatten().copied().collect();
+        let unknown: BTreeSet<IpAddr> = data.findings.iter().map(|f| f.ip).filter(|ip| !typed.contains(ip)).collect();
+        let mut device_types: Vec<(String, HostCount)> = types.iter().map(|(k, v)| (k.clone(), exact(v))).collect();
+        if !unknown.is_empty() {
+            device_types.push(("unknown".into(), exact(&unknown)));
+        }
+        figures.device_types = largest_first(device_types);
+        figures.years = years.iter().map(|(y, v)| (*y, exact(v))).collect();
+        for isp in isps {
+            let infected: BTreeSet<IpAddr> =
+                infected.iter().filter(|a| a.isp.as_ref().is_some_and(|h| h.contains(isp))).map(|a| a.src).collect();
+            let vulnerable: BTreeSet<IpAddr> = data
+                .findings
+                .iter()
+                .filter(|f| f.isp.as_ref().is_some_and(|h| h.contains(isp)))
+                .map(|f| f.ip)
+                .collect();
+            figures.per_isp.insert(isp.clone(), (exact(&infected), exact(&vulnerable)));
+        }
+        figures
+    }
+
+    /// From the daily roll-ups, brought up to date first. Only for views [`Figures::rolled_up`] accepts.
+    pub async fn of_rollups(state: &AppState, view: &View, isps: &[String]) -> Result<Figures, ApiError> {
+        let failed = |e: botscope_center::CenterError| {
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("daily roll-ups: {e}"))
+        };
+        state.refresh_rollups().await.map_err(failed)?;
+        let store = &state.store;
+        let read = |kind: Kind, metric: &'static str| Series::read(store, kind, metric, view.from, view.to);
+        let infected = read(Kind::Activity, "infected").await.map_err(failed)?;
+        let vulnerable = read(Kind::Finding, "vulnerable").await.map_err(failed)?;
+        let types = read(Kind::Finding, "vulnerable_type").await.map_err(failed)?;
+        let years = read(Kind::Finding, "vulnerable_year").await.map_err(failed)?;
+        let notified = read(Kind::Notification, "notified").await.map_err(failed)?;
+        let fixed = read(Kind::Notification, "fixed").await.map_err(failed)?;
+        let weak = read(Kind::Notification, "weak").await.map_err(failed)?;
+        let infected_cases = read(Kind::Notification, "infected").await.map_err(failed)?;
+        // The whole, or one ISP's part of it.
+        let part = view.isp.clone().unwrap_or_default();
+        let within = |dim: &str| if part.is_empty() { dim.to_string() } else { format!("{part}/{dim}") };
+        let all_vulnerable = vulnerable.hosts(&part);
+        let mut figures = Figures {
+            bots: infected.hosts(&part).count(),
+            vulnerable: all_vulnerable.count(),
+            notified: notified.total(&part),
+            fixed: fixed.total(&part),
+            ..Figures::default()
+        };
+        for (day, n) in infected.per_day(&part) {
+            figures.trend.entry(day.to_string()).or_default().0 = n;
+        }
+        for (day, n) in vulnerable.per_day(&part) {
+            figures.trend.entry(day.to_string()).or_default().1 = n;
+        }
+        for (day, n) in weak.per_day(&part) {
+            *figures.weak_monthly.entry(day.format("%Y-%m").to_string()).or_default() += n;
+        }
+        figures.infected_daily = infected_cases.per_day(&part).into_iter().map(|(d, n)| (d.to_string(), n)).collect();
+        let prefix = within("");
+        let mut typed = HostSet::default();
+        let mut device_types = Vec::new();
+        for dim in types.dims().into_iter().filter_map(|d| d.strip_prefix(prefix.as_str())).filter(|d| !d.contains('/'))
+        {
+            let hosts = types.hosts(&within(dim));
+            device_types.push((dim.to_string(), hosts.count()));
+            typed.merge(&hosts);
+        }
+        let unknown = all_vulnerable.count_without(&typed);
+        if unknown.value > 0 {
+            device_types.push(("unknown".into(), unknown));
+        }
+        figures.device_types = largest_first(device_types);
+        for dim in years.dims().into_iter().filter_map(|d| d.strip_prefix(prefix.as_str())).filter(|d| !d.contains('/'))
+        {
+            if let Ok(year) = dim.parse::<u16>() {
+                figures.years.insert(year, years.hosts(&within(dim)).count());
+            }
+        }
+        for isp in isps {
+            figures.per_isp.insert(isp.clone(), (infected.hosts(isp).count(), vulnerable.hosts(isp).count()));
+        }
+        Ok(figures)
+    }
+}
+
+fn largest_first(mut counts: Vec<(String, HostCount)>) -> Vec<(String, HostCount)> {
+    counts.sort_by(|a, b| b.1.value.cmp(&a.1.value).then(a.0.cmp(&b.0)));
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use axum::http::HeaderMap;
+    use botscope_store::Store;
+
+    use super::*;
+
+    /// The roll-ups give the figures reading every record gives, for every range of days and ISP.
+    #[tokio::test]
+    async fn roll_ups_and_records_give_the_same_figures_for_every_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("figures.db"), 1).await.unwrap();
+        let mut records: Vec<_> = botscope_testkit::records::week(11, 120)
+            .iter()
+            .map(|line| botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap())
+            .collect();
+        for record in &mut records {
+            record.ensure_id();
+        }
+        // Written in two batches, with a refresh between: the second dirties days already rolled up.
+        let (first, second) = records.split_at(records.len() / 2);
+        store.put_records(first).await.unwrap();
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
+        state.refresh_rollups().await.unwrap();
+        state.store.put_records(second).await.unwrap();
+        let isps = ["hikari-net", "sakura-bb"];
+        let days = ["", "2026-10-31", "2026-11-01", "2026-11-03", "2026-11-07", "2026-11-09"];
+        let mut compared = 0;
+        for (n, from) in days.iter().enumerate() {
+            for to in days[n..].iter().chain([&""]) {
+                for isp in ["", isps[0], isps[1]] {
+                    let query: HashMap<String, String> = [("from", *from), ("to", *to), ("isp", isp)]
+                        .iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    let Ok(view) = View::parse(&query, &HeaderMap::new()) else { continue };
+                    assert!(Figures::rolled_up(&view));
+                    let shown: Vec<String> =
+                        isps.iter().filter(|h| isp.is_empty() || **h == isp).map(|h| h.to_string()).collect();
+                    let rolled = Figures::of_rollups(&state, &view, &shown).await.unwrap();
+                    let kinds = [Kind::Activity, Kind::Finding, Kind::Notification];
+                    let read = Figures::of_data(&Data::load(&state, &kinds, &view).await.unwrap(), &shown);
+                    assert_eq!(rolled, read, "from {from:?} to {to:?} isp {isp:?}");
+                    compared += usize::from(read.bots.value > 0);
+                }
+            }
+        }
+        assert!(compared > 30, "most views must hold hosts for the comparison to mean anything");
+        let everything = Figures::of_rollups(&state, &View::default(), &[]).await.unwrap();
+        assert!(everything.device_types.iter().any(|(t, _)| t == "unknown"), "{:?}", everything.device_types);
+        assert!(!everything.estimated(), "a small world is counted exactly");
+        let query = [("device_type".to_string(), "router".to_string())].into_iter().collect();
+        assert!(!Figures::rolled_up(&View::parse(&query, &HeaderMap::new()).unwrap()));
+    }
+}
