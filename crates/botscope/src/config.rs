@@ -52,6 +52,22 @@ pub struct ServeConfig {
     pub header_timeout: String,
     /// Connections served at once.
     pub max_connections: Bounded<1, 1_000_000>,
+    /// How long the status of a TAXII POST can be read.
+    pub taxii_status_ttl: String,
+    /// TAXII POST statuses held in all.
+    pub taxii_statuses: Bounded<1, 1_000_000>,
+    /// TAXII POST statuses held per token.
+    pub taxii_statuses_per_token: Bounded<1, 1_000_000>,
+    /// Header in which a trusted reverse proxy passes the visitor's address.
+    pub client_ip_header: Option<String>,
+    /// Proxies (CIDR or address) whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Days the self-check page looks back.
+    pub check_days: Bounded<1, 366>,
+    /// Self-check answers per visitor address and minute.
+    pub check_rate: Bounded<1, 10_000>,
+    /// Mark sign-in cookies Secure (the pages are reached over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for ServeConfig {
@@ -66,6 +82,14 @@ impl Default for ServeConfig {
             max_waiting: Bounded(64),
             header_timeout: "10s".into(),
             max_connections: Bounded(1024),
+            taxii_status_ttl: "1d".into(),
+            taxii_statuses: Bounded(10_000),
+            taxii_statuses_per_token: Bounded(1_000),
+            client_ip_header: None,
+            trusted_proxies: Vec::new(),
+            check_days: Bounded(30),
+            check_rate: Bounded(20),
+            secure_cookies: false,
         }
     }
 }
@@ -277,6 +301,7 @@ pub fn parse(text: &str) -> anyhow::Result<Config> {
         ("serve.window", &serve.window),
         ("serve.settle", &serve.settle),
         ("serve.header_timeout", &serve.header_timeout),
+        ("serve.taxii_status_ttl", &serve.taxii_status_ttl),
     ] {
         crate::commands::duration_arg(text).map_err(|e| anyhow::anyhow!("key {key}: {e}"))?;
     }
@@ -315,6 +340,10 @@ mod tests {
         assert!(err.contains("serve.listen"), "{err}");
         assert!(parse("[serve]\nlisten = \"localhost:8080\"\n").is_ok());
         assert!(parse("[serve]\nlisten = \"[::1]:8080\"\n").is_ok());
+        let err = parse("[serve]\ntaxii_status_ttl = \"a while\"\n").unwrap_err().to_string();
+        assert!(err.contains("serve.taxii_status_ttl"), "{err}");
+        let err = parse("[serve]\ncheck_days = 400\n").unwrap_err().to_string();
+        assert!(err.contains("check_days") && err.contains("1 to 366"), "{err}");
         let err = parse("[serve]\nmax_connections = 0\n").unwrap_err().to_string();
         assert!(err.contains("max_connections") && err.contains("1 to 1000000"), "{err}");
     }

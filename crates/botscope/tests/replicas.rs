@@ -86,7 +86,15 @@ async fn two_replicas_behind_haproxy_share_sessions_statuses_and_limits_and_surv
         "127.0.0.1",
     ];
     let (replica_a, base_a) = start_center(&scratch, &url, &settings);
-    let (_replica_b, base_b) = start_center(&scratch, &url, &settings);
+    // The other replica has the same settings from botscope.toml's [serve] instead of flags.
+    let config = scratch.path("replica-b.toml");
+    std::fs::write(
+        &config,
+        "[serve]\ncheck_rate = 3\nclient_ip_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    )
+    .unwrap();
+    let (_replica_b, base_b) =
+        start_center(&scratch, &url, &["--correlate-every", "0", "--config", config.to_str().unwrap()]);
     let (_proxy, base) = start_haproxy(&scratch, &[&base_a, &base_b]);
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Redirects are answers to check, not to follow.

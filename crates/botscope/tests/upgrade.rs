@@ -68,11 +68,12 @@ async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     let done = botscope_db(scratch, db, &["upgrade"]);
     assert!(done.contains("applying 3 migration(s)") && done.contains("done"), "{done}");
     let status = botscope_db(scratch, db, &["status"]);
-    // The older records' days (activity and finding on 2 November, a case on 3 November) wait to be counted.
-    assert!(status.contains("up to date") && status.contains("daily roll-ups: 3 day(s)"), "{status}");
+    // The older records' days (activity, finding, service and C&C report on 2 November, a case on
+    // 3 November) wait to be counted.
+    assert!(status.contains("up to date") && status.contains("daily roll-ups: 5 day(s)"), "{status}");
     assert!(botscope_db(scratch, db, &["upgrade"]).contains("nothing to apply"));
     let counted = botscope_db(scratch, db, &["rollups"]);
-    assert!(counted.contains("3 day(s) counted from 3 record(s)"), "{counted}");
+    assert!(counted.contains("5 day(s) counted from 5 record(s)"), "{counted}");
     assert!(!botscope_db(scratch, db, &["status"]).contains("daily roll-ups"), "nothing left to count");
 
     let url = botscope_store::StoreUrl::parse(db).unwrap();

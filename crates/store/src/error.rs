@@ -53,6 +53,12 @@ pub enum StoreError {
         /// Records read.
         scanned: usize,
     },
+    /// A search within more prefixes than one query may hold.
+    #[error("a search within {prefixes} prefixes; at most {max} (search by prefix instead)", max = crate::MAX_PREFIXES_ANY)]
+    TooManyPrefixes {
+        /// Prefixes asked for.
+        prefixes: usize,
+    },
 }
 
 impl StoreError {
@@ -64,7 +70,7 @@ impl StoreError {
             StoreError::Migrate { .. } => return "its schema could not be migrated",
             StoreError::Corrupt { .. } => return "a stored row does not read back",
             StoreError::BadUrl { .. } | StoreError::MissingId { .. } => return "it is misconfigured",
-            StoreError::TooBroad { .. } => return "the query was too broad",
+            StoreError::TooBroad { .. } | StoreError::TooManyPrefixes { .. } => return "the query was too broad",
         };
         match driver {
             sqlx::Error::Io(e) => match e.kind() {

@@ -99,6 +99,13 @@ pub struct RecordQuery {
     /// Only records whose address is in this prefix. PostgreSQL answers through an index; SQLite
     /// reads the rows the other filters leave and keeps those in the prefix.
     pub prefix: Option<ipnet::IpNet>,
+    /// Only records whose address is in one of these prefixes (an AS's routed prefixes, see
+    /// [`Store::prefixes_originated_by`]); none at all when the list is empty. Answered like
+    /// `prefix`, and bounded by [`MAX_PREFIXES_ANY`].
+    pub within_any: Option<Vec<ipnet::IpNet>>,
+    /// Only records about one of these addresses (through the address index); none at all when
+    /// the list is empty. At most [`MAX_ADDRESSES_ANY`]: ask in chunks.
+    pub ip_any: Option<Vec<std::net::IpAddr>>,
     /// Only records of this ISP: whose `isp` field is this handle, or a comma-joined list of
     /// handles that holds it (a host in a prefix several ISPs share).
     pub isp: Option<String>,
@@ -117,11 +124,24 @@ pub struct RecordQuery {
 impl RecordQuery {
     /// Whether a record of a page meets the prefix filter, which SQLite applies after reading.
     fn in_prefix(&self, record: &Record) -> bool {
-        match self.prefix {
-            None => true,
-            // As stored, like PostgreSQL's `inet` comparison: an IPv4-mapped IPv6 address is in
-            // `::ffff:0:0/96` prefixes, not IPv4 ones, on both backends.
-            Some(prefix) => record.address().is_some_and(|ip| prefix.contains(&ip)),
+        // As stored, like PostgreSQL's `inet` comparison: an IPv4-mapped IPv6 address is in
+        // `::ffff:0:0/96` prefixes, not IPv4 ones, on both backends.
+        let address = record.address();
+        let within = |prefix: &ipnet::IpNet| address.is_some_and(|ip| prefix.contains(&ip));
+        self.prefix.as_ref().is_none_or(within) && self.within_any.as_ref().is_none_or(|any| any.iter().any(within))
+    }
+
+    /// Whether SQLite must read rows and keep those in the prefixes.
+    fn by_prefix(&self) -> bool {
+        self.prefix.is_some() || self.within_any.is_some()
+    }
+
+    /// Refuses a prefix or address list too long to put in one query.
+    fn check_prefixes(&self) -> Result<(), StoreError> {
+        match (&self.within_any, &self.ip_any) {
+            (Some(any), _) if any.len() > MAX_PREFIXES_ANY => Err(StoreError::TooManyPrefixes { prefixes: any.len() }),
+            (_, Some(any)) if any.len() > MAX_ADDRESSES_ANY => Err(StoreError::TooManyPrefixes { prefixes: any.len() }),
+            _ => Ok(()),
         }
     }
 }
@@ -190,6 +210,12 @@ pub struct LeaseBounds {
     /// Per owner: one owner cannot push everyone else's out.
     pub per_owner: u64,
 }
+
+/// Addresses one query may ask about (see [`RecordQuery::ip_any`]).
+pub const MAX_ADDRESSES_ANY: usize = 1_000;
+
+/// Prefixes one query may search within (see [`RecordQuery::within_any`]).
+pub const MAX_PREFIXES_ANY: usize = 1_024;
 
 /// Rows a SQLite prefix search reads before it gives up (see [`StoreError::TooBroad`]).
 const MAX_PREFIX_SCAN: usize = 200_000;
@@ -296,6 +322,13 @@ pub trait Store: Send + Sync {
     fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64)
     -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The time ([`Record::time`]) of the latest record of a kind, through the time index.
+    fn latest_time(&self, kind: Kind) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
+
+    /// The routed prefixes (of the loaded routing table) that `asn` originates, alone, as one of
+    /// several origins (MOAS) or within an AS set.
+    fn prefixes_originated_by(&self, asn: u32) -> impl Future<Output = Result<Vec<ipnet::IpNet>, StoreError>> + Send;
+
     /// Up to `limit` days whose roll-ups are out of date (a record of theirs was written since
     /// the last refresh), oldest first.
     fn dirty_rollups(&self, limit: u32) -> impl Future<Output = Result<Vec<DirtyDay>, StoreError>> + Send;
@@ -320,7 +353,7 @@ pub trait Store: Send + Sync {
 }
 
 /// The kinds whose daily roll-ups the store keeps (see [`Store::dirty_rollups`]).
-pub const ROLLED_UP_KINDS: [Kind; 3] = [Kind::Activity, Kind::Finding, Kind::Notification];
+pub const ROLLED_UP_KINDS: [Kind; 5] = [Kind::Activity, Kind::Finding, Kind::Notification, Kind::Service, Kind::Cnc];
 
 /// A day whose roll-ups of one kind are out of date.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -661,6 +694,23 @@ macro_rules! same_on_every_backend {
             Ok(hits.max(0) as u64)
         }
 
+        async fn prefixes_originated_by(&self, asn: u32) -> Result<Vec<ipnet::IpNet>, StoreError> {
+            // The text match only narrows; the origin is parsed to tell 6450 from 64500.
+            let rows = sqlx::query("SELECT prefix, origin FROM routed_prefixes WHERE origin LIKE $1")
+                .bind(format!("%{asn}%"))
+                .fetch_all(&self.pool)
+                .await?;
+            let mut prefixes = Vec::new();
+            for row in &rows {
+                let routed = crate::decode_prefix(row.get(0), row.get(1))?;
+                if routed.origin.origins.iter().flatten().any(|a| *a == asn) {
+                    prefixes.push(routed.prefix);
+                }
+            }
+            prefixes.sort();
+            Ok(prefixes)
+        }
+
         async fn dirty_rollups(&self, limit: u32) -> Result<Vec<crate::DirtyDay>, StoreError> {
             let rows = sqlx::query("SELECT kind, day, generation FROM rollup_dirty ORDER BY day, kind LIMIT $1")
                 .bind(i64::from(limit))
@@ -835,6 +885,12 @@ impl Store for AnyStore {
     async fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
         dispatch!(self, s => s.count_hit(key, window_ms, now_ms).await)
     }
+    async fn latest_time(&self, kind: Kind) -> Result<Option<Timestamp>, StoreError> {
+        dispatch!(self, s => s.latest_time(kind).await)
+    }
+    async fn prefixes_originated_by(&self, asn: u32) -> Result<Vec<ipnet::IpNet>, StoreError> {
+        dispatch!(self, s => s.prefixes_originated_by(asn).await)
+    }
     async fn dirty_rollups(&self, limit: u32) -> Result<Vec<DirtyDay>, StoreError> {
         dispatch!(self, s => s.dirty_rollups(limit).await)
     }
@@ -882,6 +938,34 @@ where
     if let Some(port) = query.port {
         select.push(" AND port = ").push_bind(i64::from(port));
     }
+    if let Some(addresses) = &query.ip_any {
+        // The same text form `records.ip` holds, through its index.
+        if addresses.is_empty() {
+            select.push(" AND 1 = 0");
+        } else {
+            select.push(" AND ip IN (");
+            let mut list = select.separated(", ");
+            for ip in addresses {
+                list.push_bind(ip.to_string());
+            }
+            list.push_unseparated(")");
+        }
+    }
+}
+
+/// Every record of one kind about any of `addresses`, through the address index, in chunks.
+pub async fn records_about(
+    store: &impl Store,
+    kind: Kind,
+    addresses: &std::collections::BTreeSet<std::net::IpAddr>,
+) -> Result<Vec<Record>, StoreError> {
+    let addresses: Vec<std::net::IpAddr> = addresses.iter().copied().collect();
+    let mut all = Vec::new();
+    for chunk in addresses.chunks(MAX_ADDRESSES_ANY) {
+        let query = RecordQuery { kind: Some(kind), ip_any: Some(chunk.to_vec()), ..Default::default() };
+        all.extend(all_records(store, query).await?);
+    }
+    Ok(all)
 }
 
 /// Every record of a query, page by page (the query's `after` and `limit` are managed here).

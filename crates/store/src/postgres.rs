@@ -190,6 +190,13 @@ impl Store for PostgresStore {
 
     crate::same_on_every_backend!();
 
+    async fn latest_time(&self, kind: Kind) -> Result<Option<Timestamp>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT MAX(time) FROM records WHERE kind = $1")
+            .bind(kind.as_str())
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         let body: Option<String> = sqlx::query_scalar("SELECT body::text FROM records WHERE id = $1")
             .bind(id)
@@ -218,6 +225,16 @@ impl Store for PostgresStore {
         }
         if let Some(prefix) = query.prefix {
             select.push(" AND addr <<= ").push_bind(prefix.trunc().to_string()).push("::inet");
+        }
+        query.check_prefixes()?;
+        if let Some(any) = &query.within_any {
+            // One containment test per prefix, ORed: each can use the GiST index (an array
+            // comparison could not).
+            select.push(" AND (FALSE");
+            for prefix in any {
+                select.push(" OR addr <<= ").push_bind(prefix.trunc().to_string()).push("::inet");
+            }
+            select.push(")");
         }
         crate::push_typed_filters(&mut select, query);
         select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));

@@ -173,6 +173,21 @@ impl Store for SqliteStore {
 
     crate::same_on_every_backend!();
 
+    async fn latest_time(&self, kind: Kind) -> Result<Option<botscope_model::Timestamp>, StoreError> {
+        let latest: Option<String> = sqlx::query_scalar("SELECT MAX(time) FROM records WHERE kind = $1")
+            .bind(kind.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        latest
+            .map(|text| {
+                text.parse().map_err(|e: chrono::ParseError| StoreError::Corrupt {
+                    what: format!("a {kind} record's time"),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         let body: Option<String> = sqlx::query_scalar("SELECT body FROM records WHERE id = $1")
             .bind(id.to_string())
@@ -188,7 +203,8 @@ impl Store for SqliteStore {
         // SQLite cannot compare addresses, so a prefix search reads the other filters' rows in id
         // order, a chunk at a time, and keeps those in the prefix until the page is full; bounded,
         // so that a search nothing narrows is an error that says so rather than a request without end.
-        let chunk = if query.prefix.is_some() { query.limit.max(1_000) } else { query.limit };
+        query.check_prefixes()?;
+        let chunk = if query.by_prefix() { query.limit.max(1_000) } else { query.limit };
         let mut after = query.after;
         let mut page = Vec::new();
         let mut scanned = 0usize;

@@ -323,6 +323,44 @@ async fn hits_are_counted_per_key_in_windows(store: impl Store) {
     assert_eq!(store.count_hit("old-99", minute, t0 + 10 * minute).await.unwrap(), 1);
 }
 
+/// An AS's prefixes come from the routing table, whatever the origin's form (alone, one of several
+/// origins, in an AS set), and a search within them finds the records in any of them.
+async fn records_are_found_by_the_prefixes_an_as_originates(store: impl Store) {
+    let routed: Vec<RoutedPrefix> = [
+        "127.16.4.0\t24\t64500",
+        "127.16.5.0\t24\t64501_64500",
+        "127.17.0.0\t16\t6450",
+        "2001:db8::\t32\t64502,64500",
+        "127.18.0.0\t16\t64500",
+    ]
+    .iter()
+    .map(|l| botscope_isp::pfx2as::parse_line(l.as_bytes()).unwrap().unwrap())
+    .collect();
+    store.replace_routed_prefixes(&routed, "test.txt").await.unwrap();
+    let store = &store;
+    let of = |asn| async move {
+        store.prefixes_originated_by(asn).await.unwrap().iter().map(ToString::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(of(64500).await, ["127.16.4.0/24", "127.16.5.0/24", "127.18.0.0/16", "2001:db8::/32"]);
+    assert_eq!(of(6450).await, ["127.17.0.0/16"], "6450 is not 64500");
+    assert!(of(650).await.is_empty());
+    let mut batch: Vec<Record> = [0x0415, 0x0416, 0x0501, 0x0601, 0x1_0001].into_iter().map(finding_at).collect();
+    for r in &mut batch {
+        r.ensure_id();
+    }
+    store.put_records(&batch).await.unwrap();
+    let within =
+        |prefixes: Vec<ipnet::IpNet>| RecordQuery { within_any: Some(prefixes), limit: 100, ..Default::default() };
+    let found = store.records(&within(store.prefixes_originated_by(64500).await.unwrap())).await.unwrap();
+    let mut addresses: Vec<String> = found.iter().map(|r| r.address().unwrap().to_string()).collect();
+    addresses.sort();
+    assert_eq!(addresses, ["127.16.4.21", "127.16.4.22", "127.16.5.1"]);
+    assert_eq!(store.records(&within(store.prefixes_originated_by(6450).await.unwrap())).await.unwrap().len(), 1);
+    assert!(store.records(&within(Vec::new())).await.unwrap().is_empty(), "an AS with no prefixes holds nothing");
+    let many = vec!["127.16.4.0/24".parse().unwrap(); botscope_store::MAX_PREFIXES_ANY + 1];
+    assert!(matches!(store.records(&within(many)).await, Err(StoreError::TooManyPrefixes { .. })));
+}
+
 /// Writes mark their kind's day for a roll-up refresh; replaced rows read back by range; a mark
 /// a later write renewed survives the refresh that started before it.
 async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl Store) {
@@ -342,12 +380,13 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
         marks,
         [
             (Kind::Activity, "2026-11-02".to_string(), 1),
+            (Kind::Cnc, "2026-11-02".to_string(), 1),
             (Kind::Finding, "2026-11-02".to_string(), 1),
             (Kind::Finding, "2026-11-03".to_string(), 1),
         ],
-        "one mark per kind and day; C&C reports are not rolled up"
+        "one mark per kind and day"
     );
-    let day = store.dirty_rollups(10).await.unwrap().remove(1);
+    let day = store.dirty_rollups(10).await.unwrap().remove(2);
     let row = |dim: &str, count: u64| RollupRow {
         metric: "vulnerable".into(),
         dim: dim.into(),
@@ -474,6 +513,7 @@ where
     hits_are_counted_per_key_in_windows(open("hits").await).await;
     typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(open("typed").await).await;
     writes_mark_days_for_roll_ups_and_rows_read_back_by_range(open("rollups").await).await;
+    records_are_found_by_the_prefixes_an_as_originates(open("asn").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

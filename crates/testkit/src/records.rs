@@ -6,7 +6,8 @@
 pub const ISPS: [&str; 3] = ["hikari-net", "sakura-bb", "hikari-net,sakura-bb"];
 
 /// `per_day` activity records a day for seven days (2026-11-01 to 07), with a finding for every
-/// second and a notification case for every third, as record lines without ids.
+/// second, a service record for every fourth, a notification case for every third and a C&C report
+/// for every fifth, as record lines without ids.
 pub fn week(seed: u64, per_day: usize) -> Vec<String> {
     let mut state = seed;
     let mut next = |n: u64| {
@@ -21,9 +22,24 @@ pub fn week(seed: u64, per_day: usize) -> Vec<String> {
             let hour = next(24);
             let class = if next(4) != 0 { "infected" } else { "unknown" };
             let at = format!("2026-11-{day:02}T{hour:02}");
+            let sensor = [r#","sensor":"darknet-a""#, r#","sensor":"darknet-b""#, ""][next(3) as usize];
             lines.push(format!(
-                r#"{{"kind":"activity","window_start":"{at}:00:00Z","window_end":"{at}:59:59Z","src":"{host}","classification":"{class}","tags":["mirai"],"packets":41,"bytes":1648,"distinct_destinations":39,"top_ports":[],"first_seen":"{at}:01:00Z","last_seen":"{at}:58:00Z","isp":"{isp}","sensor":"darknet-a"}}"#
+                r#"{{"kind":"activity","window_start":"{at}:00:00Z","window_end":"{at}:59:59Z","src":"{host}","classification":"{class}","tags":["mirai"],"packets":41,"bytes":1648,"distinct_destinations":39,"top_ports":[],"first_seen":"{at}:01:00Z","last_seen":"{at}:58:00Z","isp":"{isp}"{sensor}}}"#
             ));
+            if i % 4 == 1 {
+                let (port, protocol) = [(23, "telnet"), (80, "http"), (22, "ssh")][next(3) as usize];
+                let minute = next(60);
+                lines.push(format!(
+                    r#"{{"kind":"service","observed_at":"{at}:{minute:02}:07Z","ip":"{host}","port":{port},"protocol":"{protocol}","status":"success","banner":"login: ","auth":"password","round":"2026-11"{sensor}}}"#
+                ));
+            }
+            if i % 5 == 2 {
+                let server = next(20);
+                lines.push(format!(
+                    r#"{{"kind":"cnc","window_start":"{at}:00:00Z","window_end":"{at}:59:59Z","ip":"127.200.0.{server}","port":6667,"protocol":"tcp","score":0.9,"rank":1,"methods":["graph"],"seed_clients":3,"total_clients":9,"flows":40,"first_seen":"{at}:00:05Z","last_seen":"{at}:59:00Z","sensor":"isp-{}"}}"#,
+                    next(3)
+                ));
+            }
             if i % 2 == 0 {
                 let kind = ["router", "camera", "dvr"][next(3) as usize];
                 let year = 2010 + next(5);

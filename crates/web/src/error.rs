@@ -37,7 +37,8 @@ impl ApiError {
 
 impl From<botscope_store::StoreError> for ApiError {
     fn from(error: botscope_store::StoreError) -> Self {
-        if let botscope_store::StoreError::TooBroad { .. } = error {
+        if let botscope_store::StoreError::TooBroad { .. } | botscope_store::StoreError::TooManyPrefixes { .. } = error
+        {
             // The caller's query, not our side: say how to narrow it.
             return ApiError::bad_request(error.to_string());
         }

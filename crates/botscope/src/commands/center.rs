@@ -80,17 +80,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: Option<u32>,
 
-    /// How long the status of a TAXII POST can be read (then it is unknown: 404)
-    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = super::duration_arg)]
-    pub taxii_status_ttl: u64,
+    /// How long the status of a TAXII POST can be read (then it is unknown: 404) [default:
+    /// serve.taxii_status_ttl, 1d]
+    #[arg(long, value_name = "DURATION", value_parser = super::duration_arg)]
+    pub taxii_status_ttl: Option<u64>,
 
-    /// TAXII POST statuses held in all; the oldest are dropped first
-    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub taxii_statuses: u32,
+    /// TAXII POST statuses held in all; the oldest are dropped first [default:
+    /// serve.taxii_statuses, 10000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub taxii_statuses: Option<u32>,
 
-    /// TAXII POST statuses held per token; its oldest are dropped first
-    #[arg(long, default_value_t = 1_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub taxii_statuses_per_token: u32,
+    /// TAXII POST statuses held per token; its oldest are dropped first [default:
+    /// serve.taxii_statuses_per_token, 1000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub taxii_statuses_per_token: Option<u32>,
 
     #[command(flatten)]
     pub pages: PagesArgs,
@@ -105,33 +108,48 @@ pub struct PagesArgs {
     pub open_dashboard: bool,
 
     /// Header in which a trusted reverse proxy passes the visitor's address to the self-check page
-    #[arg(long, value_name = "NAME", requires = "trusted_proxy")]
+    /// [default: serve.client_ip_header, none]
+    #[arg(long, value_name = "NAME")]
     pub client_ip_header: Option<String>,
 
-    /// A proxy (CIDR or address) whose --client-ip-header is believed; repeatable
+    /// A proxy (CIDR or address) whose --client-ip-header is believed; repeatable (replaces
+    /// serve.trusted_proxies)
     #[arg(long, value_name = "CIDR")]
     pub trusted_proxy: Vec<String>,
 
-    /// Days the self-check page looks back
-    #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=366))]
-    pub check_days: u32,
+    /// Days the self-check page looks back [default: serve.check_days, 30]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub check_days: Option<u32>,
 
-    /// Self-check answers per visitor address and minute
-    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub check_rate: u32,
+    /// Self-check answers per visitor address and minute [default: serve.check_rate, 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub check_rate: Option<u32>,
 
     /// Mark sign-in cookies Secure: people reach the pages over HTTPS (through a TLS proxy)
+    /// [default: serve.secure_cookies, false]
     #[arg(long)]
     pub secure_cookies: bool,
 }
 
 impl PagesArgs {
     /// The web crate's settings, with the shipped remediation guides.
-    pub fn config(&self, open_dashboard: bool) -> anyhow::Result<botscope_web::PagesConfig> {
+    /// `--open-dashboard` stays a flag only: a key in a shared file should not open every ISP's
+    /// picture to whoever reaches the server.
+    pub fn config(
+        &self,
+        open_dashboard: bool,
+        serve: &crate::config::ServeConfig,
+    ) -> anyhow::Result<botscope_web::PagesConfig> {
         use botscope_web::pages::check::{Guide, Guides};
-        let client_ip_header = self
-            .client_ip_header
-            .as_deref()
+        let header = self.client_ip_header.as_ref().or(serve.client_ip_header.as_ref());
+        let proxies = if self.trusted_proxy.is_empty() { &serve.trusted_proxies } else { &self.trusted_proxy };
+        anyhow::ensure!(
+            header.is_none() || !proxies.is_empty(),
+            "--client-ip-header (serve.client_ip_header) needs --trusted-proxy (serve.trusted_proxies): \
+             the header is believed only from the proxies named"
+        );
+        let client_ip_header = header
+            .map(String::as_str)
             .map(|name| {
                 name.parse::<botscope_web::HeaderName>()
                     .map_err(|_| anyhow::anyhow!("--client-ip-header {name}: not a header name"))
@@ -147,11 +165,11 @@ impl PagesArgs {
         Ok(botscope_web::PagesConfig {
             open_dashboard: open_dashboard || self.open_dashboard,
             client_ip_header,
-            trusted_proxies: super::parse_prefixes(&self.trusted_proxy, "--trusted-proxy")?,
-            check_days: self.check_days,
-            check_per_minute: self.check_rate,
+            trusted_proxies: super::parse_prefixes(proxies, "--trusted-proxy (serve.trusted_proxies)")?,
+            check_days: self.check_days.unwrap_or(serve.check_days.get() as u32),
+            check_per_minute: self.check_rate.unwrap_or(serve.check_rate.get() as u32),
             guides,
-            secure_cookies: self.secure_cookies,
+            secure_cookies: self.secure_cookies || serve.secure_cookies,
         })
     }
 }
@@ -264,6 +282,9 @@ struct Served {
     max_waiting: usize,
     header_timeout: u64,
     max_connections: u32,
+    taxii_status_ttl: u64,
+    taxii_statuses: u32,
+    taxii_statuses_per_token: u32,
 }
 
 impl Served {
@@ -280,6 +301,11 @@ impl Served {
             max_waiting: args.max_waiting.unwrap_or(config.max_waiting.get()) as usize,
             header_timeout: seconds(args.header_timeout, &config.header_timeout).map_err(anyhow::Error::msg)?,
             max_connections: args.max_connections.unwrap_or(config.max_connections.get() as u32),
+            taxii_status_ttl: seconds(args.taxii_status_ttl, &config.taxii_status_ttl).map_err(anyhow::Error::msg)?,
+            taxii_statuses: args.taxii_statuses.unwrap_or(config.taxii_statuses.get() as u32),
+            taxii_statuses_per_token: args
+                .taxii_statuses_per_token
+                .unwrap_or(config.taxii_statuses_per_token.get() as u32),
         })
     }
 }
@@ -290,7 +316,7 @@ const ROLLUP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let served = Served::resolve(&args, &settings.config.serve)?;
     anyhow::ensure!(served.header_timeout >= 1, "--header-timeout (serve.header_timeout) must be at least 1s");
-    anyhow::ensure!(args.taxii_status_ttl >= 1, "--taxii-status-ttl must be at least 1s");
+    anyhow::ensure!(served.taxii_status_ttl >= 1, "--taxii-status-ttl (serve.taxii_status_ttl) must be at least 1s");
     let store = settings.open_store().await?;
     let listener = tokio::net::TcpListener::bind(&served.listen)
         .await
@@ -301,12 +327,12 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
         max_waiting: served.max_waiting,
         header_timeout: std::time::Duration::from_secs(served.header_timeout),
         max_connections: served.max_connections as usize,
-        taxii_status_ttl: std::time::Duration::from_secs(args.taxii_status_ttl),
-        taxii_statuses: args.taxii_statuses as usize,
-        taxii_statuses_per_token: args.taxii_statuses_per_token as usize,
+        taxii_status_ttl: std::time::Duration::from_secs(served.taxii_status_ttl),
+        taxii_statuses: served.taxii_statuses as usize,
+        taxii_statuses_per_token: served.taxii_statuses_per_token as usize,
         ..Default::default()
     };
-    let pages = args.pages.config(false)?;
+    let pages = args.pages.config(false, &settings.config.serve)?;
     let address = listener.local_addr()?;
     if pages.open_dashboard && !address.ip().is_loopback() {
         tracing::warn!(%address, "--open-dashboard on an address others can reach: anyone there sees every ISP's picture");

@@ -11,7 +11,7 @@ mod mail;
 mod period;
 mod report;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use botscope_isp::Attributor;
@@ -19,7 +19,7 @@ use botscope_model::{
     ActivityClass, Device, Isp, IspHandles, Kind, Language, Notification, NotificationStatus, Outcome, OutcomeSource,
     Record, Timestamp,
 };
-use botscope_store::{RecordQuery, Store, all_records};
+use botscope_store::{RecordQuery, Store, all_records, records_about};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -183,24 +183,17 @@ pub async fn generate(
     };
     let period = match config.period {
         Some(period) => period,
-        None => {
-            let all = records_of(store, evidence_kind, None, None).await?;
-            let latest = all.iter().filter(|r| is_evidence(r)).filter_map(Record::time).max();
-            match latest {
-                Some(time) => Period::holding(config.kind, time),
-                None => {
-                    return Err(CenterError::Invalid(format!("no {evidence_kind} evidence in the store to report")));
-                }
-            }
-        }
+        None => latest_period(store, config.kind, evidence_kind).await?,
     };
     if period.kind() != config.kind {
         return Err(CenterError::Invalid("the period does not match the report kind".into()));
     }
     let records = records_of(store, evidence_kind, Some(period.start()), Some(period.end())).await?;
-    // Devices the survey identified, for infected hosts too (the survey saw the same address).
+    // Devices the survey identified, for infected hosts too (the survey saw the same address):
+    // read through the address index for the period's hosts only.
+    let hosts: BTreeSet<IpAddr> = records.iter().filter_map(Record::address).collect();
     let mut devices: BTreeMap<IpAddr, Device> = BTreeMap::new();
-    for record in records_of(store, Kind::Finding, None, None).await? {
+    for record in records_about(store, Kind::Finding, &hosts).await? {
         if let Record::Finding(f) = record
             && let Some(device) = f.device
         {
@@ -293,7 +286,10 @@ pub async fn generate(
     }
 
     let botnet_of = botnets_by_bot(store, period).await?;
-    let existing: BTreeMap<Uuid, Notification> = records_of(store, Kind::Notification, None, None)
+    // The stored cases of the hosts found, through the address index: a case's id is derived
+    // from its ISP, host, port and reason, so no other case can match.
+    let found_hosts: BTreeSet<IpAddr> = gathered.values().map(|g| g.ip).collect();
+    let existing: BTreeMap<Uuid, Notification> = records_about(store, Kind::Notification, &found_hosts)
         .await?
         .into_iter()
         .filter_map(Record::into_payload::<Notification>)
@@ -407,6 +403,22 @@ pub async fn generate(
         store.upsert_records(&updated).await?;
     }
     Ok(report)
+}
+
+/// The latest period holding evidence: the one holding the latest record of the kind (through the
+/// time index), else, when that period's records are none of them evidence, the latest evidence
+/// found by reading them all.
+async fn latest_period(store: &impl Store, kind: PeriodKind, evidence_kind: Kind) -> Result<Period, CenterError> {
+    let none = || CenterError::Invalid(format!("no {evidence_kind} evidence in the store to report"));
+    let latest = store.latest_time(evidence_kind).await?.ok_or_else(none)?;
+    let candidate = Period::holding(kind, latest);
+    let in_it = records_of(store, evidence_kind, Some(candidate.start()), Some(candidate.end())).await?;
+    if in_it.iter().any(is_evidence) {
+        return Ok(candidate);
+    }
+    let all = records_of(store, evidence_kind, None, None).await?;
+    let time = all.iter().filter(|r| is_evidence(r)).filter_map(Record::time).max().ok_or_else(none)?;
+    Ok(Period::holding(kind, time))
 }
 
 fn is_evidence(record: &Record) -> bool {

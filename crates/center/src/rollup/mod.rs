@@ -13,6 +13,11 @@
 //! | finding | `vulnerable_type` | device type, `ISP/type` | distinct hosts identified as that type |
 //! | finding | `vulnerable_year` | release year, `ISP/year` | distinct hosts of a model released that year |
 //! | notification | `notified`, `fixed`, `weak`, `infected` | all, each ISP | cases made that day (all; now fixed; for a weak or missing password; for an infection) |
+//! | finding | `findings_by_service` | service | findings |
+//! | service | `service_records`, `service_hosts` | protocol | service records; distinct hosts |
+//! | activity, finding, service, cnc | `sensor_records`, `sensor_latest` | sensor (`unnamed` if none) | records; the latest record's time (Unix seconds: the range's figure is the largest, not a sum) |
+//!
+//! A kind's day is its records' [`botscope_model::Record::time`] (a C&C report's last sighting).
 
 mod hosts;
 
@@ -20,7 +25,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use botscope_model::{
-    ActivityClass, Device, Finding, Kind, Notification, NotificationReason, NotificationStatus, SourceActivity,
+    ActivityClass, CncCandidate, Device, Finding, Kind, Notification, NotificationReason, NotificationStatus,
+    ServiceObservation, SourceActivity,
 };
 use botscope_store::{DirtyDay, RecordQuery, RollupRow, Store, all_records};
 use chrono::NaiveDate;
@@ -90,6 +96,8 @@ async fn day_rows(
         Kind::Activity => activity_rows(&botscope_model::payloads(records)),
         Kind::Finding => finding_rows(&botscope_model::payloads(records)),
         Kind::Notification => notification_rows(&botscope_model::payloads(records)),
+        Kind::Service => service_rows(&botscope_model::payloads(records)),
+        Kind::Cnc => cnc_rows(&botscope_model::payloads(records)),
         _ => Vec::new(),
     })
 }
@@ -112,6 +120,14 @@ impl Rows {
         self.0.entry((metric, dim.to_string())).or_default().0 += 1;
     }
 
+    /// A record of a sensor, and when it was seen.
+    fn sensor(&mut self, sensor: Option<&str>, at: botscope_model::Timestamp) {
+        let name = sensor.unwrap_or(UNNAMED_SENSOR);
+        self.add("sensor_records", name);
+        let latest = &mut self.0.entry(("sensor_latest", name.to_string())).or_default().0;
+        *latest = (*latest).max(at.timestamp().max(0) as u64);
+    }
+
     fn finish(self) -> Vec<RollupRow> {
         self.0
             .into_iter()
@@ -131,6 +147,9 @@ impl Rows {
     }
 }
 
+/// What the sensor roll-ups call records without a sensor name.
+pub const UNNAMED_SENSOR: &str = "unnamed";
+
 /// A device type's record name (`router`, `camera`, ...).
 pub fn device_type_name(device: Option<&Device>) -> Option<String> {
     let kind = device?.device_type?;
@@ -139,6 +158,9 @@ pub fn device_type_name(device: Option<&Device>) -> Option<String> {
 
 fn activity_rows(activity: &[SourceActivity]) -> Vec<RollupRow> {
     let mut rows = Rows::default();
+    for a in activity {
+        rows.sensor(a.sensor.as_deref(), a.window_end);
+    }
     for a in activity.iter().filter(|a| a.classification == ActivityClass::Infected) {
         rows.host("infected", "", a.src);
         for isp in a.isp.iter().flat_map(|h| h.iter()) {
@@ -151,6 +173,8 @@ fn activity_rows(activity: &[SourceActivity]) -> Vec<RollupRow> {
 fn finding_rows(findings: &[Finding]) -> Vec<RollupRow> {
     let mut rows = Rows::default();
     for f in findings {
+        rows.sensor(f.sensor.as_deref(), f.observed_at);
+        rows.add("findings_by_service", f.service.as_str());
         rows.host("vulnerable", "", f.ip);
         for isp in f.isp.iter().flat_map(|h| h.iter()) {
             rows.host("vulnerable", isp, f.ip);
@@ -167,6 +191,24 @@ fn finding_rows(findings: &[Finding]) -> Vec<RollupRow> {
                 rows.host("vulnerable_year", &within(year), f.ip);
             }
         }
+    }
+    rows.finish()
+}
+
+fn service_rows(services: &[ServiceObservation]) -> Vec<RollupRow> {
+    let mut rows = Rows::default();
+    for s in services {
+        rows.sensor(s.sensor.as_deref(), s.observed_at);
+        rows.add("service_records", s.protocol.as_str());
+        rows.host("service_hosts", s.protocol.as_str(), s.ip);
+    }
+    rows.finish()
+}
+
+fn cnc_rows(reports: &[CncCandidate]) -> Vec<RollupRow> {
+    let mut rows = Rows::default();
+    for c in reports {
+        rows.sensor(c.sensor.as_deref(), c.window_end);
     }
     rows.finish()
 }
@@ -227,6 +269,11 @@ impl Series {
     /// The count of one dimension over every day.
     pub fn total(&self, dim: &str) -> u64 {
         self.per_day(dim).values().sum()
+    }
+
+    /// The largest count of one dimension on any day (for figures such as a latest time).
+    pub fn largest(&self, dim: &str) -> Option<u64> {
+        self.per_day(dim).values().copied().max()
     }
 
     /// The distinct hosts of one dimension over every day.

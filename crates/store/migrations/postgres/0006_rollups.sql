@@ -21,4 +21,4 @@ CREATE TABLE rollups (
 -- refresh builds their roll-ups.
 INSERT INTO rollup_dirty (kind, day, generation)
 SELECT DISTINCT kind, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 1 FROM records
-WHERE kind IN ('activity', 'finding', 'notification') AND time IS NOT NULL;
+WHERE kind IN ('activity', 'finding', 'notification', 'service', 'cnc') AND time IS NOT NULL;

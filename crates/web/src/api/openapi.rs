@@ -69,6 +69,11 @@ pub fn document() -> Value {
         query("kind", "a record kind", json!({ "type": "string", "enum": kinds })),
         query("ip", "one address", json!({ "type": "string" })),
         query("prefix", "addresses in a prefix, e.g. 203.0.113.0/24", json!({ "type": "string" })),
+        query(
+            "asn",
+            "addresses in the prefixes an AS originates in the loaded routing table, e.g. 64500 or AS64500",
+            json!({ "type": "string", "pattern": "^(AS|as)?[0-9]{1,10}$" }),
+        ),
         query("isp", "the record's isp field", json!({ "type": "string" })),
         query("port", "the record's port field", json!({ "type": "integer", "minimum": 0, "maximum": 65535 })),
         query("serial", "a botnet serial", json!({ "type": "string" })),

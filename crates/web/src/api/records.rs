@@ -30,6 +30,8 @@ pub struct SearchParams {
     ip: Option<String>,
     /// Addresses in a prefix (`203.0.113.0/24`, `2001:db8::/32`).
     prefix: Option<String>,
+    /// Addresses in the prefixes an AS originates in the loaded routing table (`64500` or `AS64500`).
+    asn: Option<String>,
     /// The `isp` field.
     isp: Option<String>,
     /// The `port` field.
@@ -63,6 +65,19 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<botscope_model::Timesta
 
 impl SearchParams {
     /// The store query these parameters ask for, or what is wrong with them.
+    /// The AS asked for, if any.
+    fn asn(&self) -> Result<Option<u32>, ApiError> {
+        self.asn
+            .as_deref()
+            .map(|text| {
+                let digits = text.strip_prefix("AS").or_else(|| text.strip_prefix("as")).unwrap_or(text);
+                digits
+                    .parse::<u32>()
+                    .map_err(|_| ApiError::bad_request(format!("asn {text:?}: expected 64500 or AS64500")))
+            })
+            .transpose()
+    }
+
     fn query(self) -> Result<RecordQuery, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
@@ -102,6 +117,8 @@ impl SearchParams {
             until,
             ip,
             prefix: prefix.map(|p| p.trunc()),
+            within_any: None,
+            ip_any: None,
             isp: self.isp,
             port: self.port,
             serial: self.serial,
@@ -121,7 +138,12 @@ pub async fn search(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require(&[Role::Admin])?;
     let Query(params) = params.map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text())))?;
-    let query = params.query()?;
+    let asn = params.asn()?;
+    let mut query = params.query()?;
+    if let Some(asn) = asn {
+        // Through the routing table the ISP attribution uses: the prefixes the AS originates now.
+        query.within_any = Some(state.store.prefixes_originated_by(asn).await?);
+    }
     let records = state.store.records(&query).await?;
     let next = (records.len() == query.limit as usize).then(|| records.last().and_then(Record::id)).flatten();
     Ok(Json(serde_json::json!({ "records": records, "next": next })))
@@ -134,6 +156,7 @@ mod tests {
     fn params(query: &str) -> Result<RecordQuery, String> {
         let Query(params): Query<SearchParams> =
             Query::try_from_uri(&format!("http://x/?{query}").parse().unwrap()).map_err(|e| e.body_text())?;
+        params.asn().map_err(|e| e.message)?;
         params.query().map_err(|e| e.message)
     }
 
@@ -143,6 +166,7 @@ mod tests {
         assert_eq!((query.kind, query.port, query.limit), (Some(Kind::Finding), Some(23), 5));
         assert_eq!(query.prefix.unwrap().to_string(), "203.0.113.0/24");
         assert_eq!(params("").unwrap().limit, DEFAULT_PAGE);
+        assert!(params("asn=AS64500").is_ok() && params("asn=64500").is_ok());
         for (bad, named) in [
             ("limit=0", "limit"),
             ("limit=1001", "limit"),
@@ -155,6 +179,8 @@ mod tests {
             ("port=70000", "port"),
             ("colour=red", "colour"),
             ("serial=BN-2026-0007", "kind"),
+            ("asn=AS-1", "asn"),
+            ("asn=4294967296", "asn"),
         ] {
             let error = params(bad).unwrap_err();
             assert!(error.contains(named), "{bad}: {error}");

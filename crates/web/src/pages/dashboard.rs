@@ -11,7 +11,7 @@ use botscope_center::rollup::HostCount;
 use botscope_model::Kind;
 
 use super::data::{Data, View, endpoint, every_day, isp_handles, when};
-use super::figures::Figures;
+use super::figures::{Coverage, Figures};
 use super::session::Viewer;
 use super::{Block, Cell, ChartKind, Lang, Page, Table, error_page, esc, liveness_word};
 use crate::AppState;
@@ -516,8 +516,13 @@ pub async fn coverage(
     Dashboard { view, viewer }: Dashboard,
 ) -> Result<Response, ApiError> {
     let lang = view.lang();
-    let data =
-        Data::load(&state, &[Kind::Service, Kind::Finding, Kind::DarknetDay, Kind::Activity, Kind::Cnc], &view).await?;
+    let rolled_up = Coverage::rolled_up(&view);
+    let mut kinds = vec![Kind::DarknetDay];
+    if !rolled_up {
+        kinds.extend([Kind::Service, Kind::Finding, Kind::Activity, Kind::Cnc]);
+    }
+    let data = Data::load(&state, &kinds, &view).await?;
+    let coverage = if rolled_up { Coverage::of_rollups(&state, &view).await? } else { Coverage::of_data(&data) };
     let mut page =
         Page::new("/coverage", "/coverage", lang.pick("Coverage", "観測範囲").into(), lang, view.state.clone());
     viewer.sign(&mut page);
@@ -533,17 +538,8 @@ pub async fn coverage(
             lang.pick("findings", "検出数"),
         ],
     );
-    let mut by_protocol: BTreeMap<&str, (u64, BTreeSet<std::net::IpAddr>, u64)> = BTreeMap::new();
-    for s in &data.services {
-        let slot = by_protocol.entry(s.protocol.as_str()).or_default();
-        slot.0 += 1;
-        slot.1.insert(s.ip);
-    }
-    for f in &data.findings {
-        by_protocol.entry(f.service.as_str()).or_default().2 += 1;
-    }
-    for (protocol, (services, hosts, findings)) in by_protocol {
-        table.row(vec![protocol.into(), services.into(), hosts.len().into(), findings.into()]);
+    for (protocol, (services, hosts, findings)) in &coverage.protocols {
+        table.row(vec![protocol.clone().into(), (*services).into(), hosts.value.into(), (*findings).into()]);
     }
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
     page.html(format!("<h2>{}</h2>", lang.pick("Darknet telescope", "ダークネット観測")));
@@ -573,24 +569,6 @@ pub async fn coverage(
     }
     page.blocks.push(Block::Table(table));
     page.html(format!("<h2>{}</h2>", lang.pick("Sensors", "センサー")));
-    let mut sensors: BTreeMap<(String, &str), (u64, Option<botscope_model::Timestamp>)> = BTreeMap::new();
-    let mut note = |sensor: &Option<String>, kind: &'static str, at: botscope_model::Timestamp| {
-        let slot = sensors.entry((sensor.clone().unwrap_or_else(|| "unnamed".into()), kind)).or_default();
-        slot.0 += 1;
-        slot.1 = Some(slot.1.map_or(at, |t| t.max(at)));
-    };
-    for s in &data.services {
-        note(&s.sensor, "service", s.observed_at);
-    }
-    for f in &data.findings {
-        note(&f.sensor, "finding", f.observed_at);
-    }
-    for a in &data.activity {
-        note(&a.sensor, "activity", a.window_end);
-    }
-    for c in &data.cnc {
-        note(&c.sensor, "cnc", c.window_end);
-    }
     let mut table = Table::new(
         "sensors",
         lang.pick("Records per sensor", "センサーごとの記録数"),
@@ -601,8 +579,13 @@ pub async fn coverage(
             lang.pick("latest", "最新"),
         ],
     );
-    for ((sensor, kind), (n, latest)) in sensors {
-        table.row(vec![sensor.into(), kind.into(), n.into(), latest.map(when).unwrap_or_default().into()]);
+    for ((sensor, kind), (n, latest)) in &coverage.sensors {
+        table.row(vec![
+            sensor.clone().into(),
+            (*kind).into(),
+            (*n).into(),
+            latest.map(when).unwrap_or_default().into(),
+        ]);
     }
     page.blocks.push(Block::Table(table));
     Ok(page.respond(view.csv()))

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use botscope_center::rollup::{HostCount, HostSet, Series, device_type_name};
-use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus};
+use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus, Timestamp};
 
 use super::data::{Data, View};
 use crate::AppState;
@@ -175,6 +175,99 @@ impl Figures {
     }
 }
 
+/// The coverage page's survey and sensor figures.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Coverage {
+    /// Per protocol: service records, distinct hosts answering, findings.
+    pub protocols: BTreeMap<String, (u64, HostCount, u64)>,
+    /// Per (sensor, kind): records and the latest record's time.
+    pub sensors: BTreeMap<(String, &'static str), (u64, Option<Timestamp>)>,
+}
+
+/// The kinds the sensor table counts, as the page names them.
+const SENSOR_KINDS: [(Kind, &str); 4] =
+    [(Kind::Service, "service"), (Kind::Finding, "finding"), (Kind::Activity, "activity"), (Kind::Cnc, "cnc")];
+
+impl Coverage {
+    /// Whether the roll-ups can answer this view: a time range only (the page's ISP and device
+    /// filters follow hosts across kinds, which the roll-ups do not split by).
+    pub fn rolled_up(view: &View) -> bool {
+        !Data::filtered(view)
+    }
+
+    /// From records already read and filtered to the view.
+    pub fn of_data(data: &Data) -> Coverage {
+        let mut coverage = Coverage::default();
+        let mut hosts: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
+        for s in &data.services {
+            coverage.protocols.entry(s.protocol.as_str().to_string()).or_default().0 += 1;
+            hosts.entry(s.protocol.as_str()).or_default().insert(s.ip);
+        }
+        for (protocol, set) in hosts {
+            coverage.protocols.entry(protocol.to_string()).or_default().1 =
+                HostCount { value: set.len() as u64, exact: true };
+        }
+        for f in &data.findings {
+            coverage.protocols.entry(f.service.as_str().to_string()).or_default().2 += 1;
+        }
+        for slot in coverage.protocols.values_mut() {
+            slot.1.exact = true;
+        }
+        let mut note = |sensor: &Option<String>, kind: &'static str, at: Timestamp| {
+            let name = sensor.clone().unwrap_or_else(|| botscope_center::rollup::UNNAMED_SENSOR.into());
+            let slot = coverage.sensors.entry((name, kind)).or_default();
+            slot.0 += 1;
+            // To the second, as the roll-ups keep it.
+            let at = chrono::DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
+            slot.1 = Some(slot.1.map_or(at, |t| t.max(at)));
+        };
+        for s in &data.services {
+            note(&s.sensor, "service", s.observed_at);
+        }
+        for f in &data.findings {
+            note(&f.sensor, "finding", f.observed_at);
+        }
+        for a in &data.activity {
+            note(&a.sensor, "activity", a.window_end);
+        }
+        for c in &data.cnc {
+            note(&c.sensor, "cnc", c.window_end);
+        }
+        coverage
+    }
+
+    /// From the daily roll-ups, brought up to date first. Only for views [`Coverage::rolled_up`] accepts.
+    pub async fn of_rollups(state: &AppState, view: &View) -> Result<Coverage, ApiError> {
+        let failed = |e: botscope_center::CenterError| {
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("daily roll-ups: {e}"))
+        };
+        state.refresh_rollups().await.map_err(failed)?;
+        let store = &state.store;
+        let read = |kind: Kind, metric: &'static str| Series::read(store, kind, metric, view.from, view.to);
+        let mut coverage = Coverage::default();
+        let records = read(Kind::Service, "service_records").await.map_err(failed)?;
+        let hosts = read(Kind::Service, "service_hosts").await.map_err(failed)?;
+        for protocol in records.dims() {
+            let slot = coverage.protocols.entry(protocol.to_string()).or_default();
+            slot.0 = records.total(protocol);
+            slot.1 = hosts.hosts(protocol).count();
+        }
+        let findings = read(Kind::Finding, "findings_by_service").await.map_err(failed)?;
+        for service in findings.dims() {
+            coverage.protocols.entry(service.to_string()).or_default().2 = findings.total(service);
+        }
+        for (kind, name) in SENSOR_KINDS {
+            let counts = read(kind, "sensor_records").await.map_err(failed)?;
+            let latest = read(kind, "sensor_latest").await.map_err(failed)?;
+            for sensor in counts.dims() {
+                let at = latest.largest(sensor).and_then(|secs| chrono::DateTime::from_timestamp(secs as i64, 0));
+                coverage.sensors.insert((sensor.to_string(), name), (counts.total(sensor), at));
+            }
+        }
+        Ok(coverage)
+    }
+}
+
 fn largest_first(mut counts: Vec<(String, HostCount)>) -> Vec<(String, HostCount)> {
     counts.sort_by(|a, b| b.1.value.cmp(&a.1.value).then(a.0.cmp(&b.0)));
     counts
@@ -231,6 +324,21 @@ mod tests {
             }
         }
         assert!(compared > 30, "most views must hold hosts for the comparison to mean anything");
+        // The coverage page's figures likewise, for every range of days.
+        for (n, from) in days.iter().enumerate() {
+            for to in days[n..].iter().chain([&""]) {
+                let query: HashMap<String, String> = [("from", *from), ("to", *to)]
+                    .iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                let Ok(view) = View::parse(&query, &HeaderMap::new()) else { continue };
+                let rolled = Coverage::of_rollups(&state, &view).await.unwrap();
+                let kinds = [Kind::Service, Kind::Finding, Kind::Activity, Kind::Cnc];
+                let read = Coverage::of_data(&Data::load(&state, &kinds, &view).await.unwrap());
+                assert_eq!(rolled, read, "coverage from {from:?} to {to:?}");
+            }
+        }
         let everything = Figures::of_rollups(&state, &View::default(), &[]).await.unwrap();
         assert!(everything.device_types.iter().any(|(t, _)| t == "unknown"), "{:?}", everything.device_types);
         assert!(!everything.estimated(), "a small world is counted exactly");

@@ -325,7 +325,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     // Open on loopback only: on any other address the dashboard asks for the admin token.
-    let pages = args.pages.config(address.ip().is_loopback())?;
+    let pages = args.pages.config(address.ip().is_loopback(), &settings.config.serve)?;
     let open = pages.open_dashboard;
     let state = botscope_web::AppState::new(store.clone(), botscope_web::Limits::default()).with_pages(pages);
     eprintln!("dashboard:   http://{address}/");
