@@ -131,6 +131,11 @@ impl RecordQuery {
         self.prefix.as_ref().is_none_or(within) && self.within_any.as_ref().is_none_or(|any| any.iter().any(within))
     }
 
+    /// Whether an empty prefix or address list rules out every record.
+    fn matches_nothing(&self) -> bool {
+        self.within_any.as_ref().is_some_and(Vec::is_empty) || self.ip_any.as_ref().is_some_and(Vec::is_empty)
+    }
+
     /// Whether SQLite must read rows and keep those in the prefixes.
     fn by_prefix(&self) -> bool {
         self.prefix.is_some() || self.within_any.is_some()
@@ -330,12 +335,16 @@ pub trait Store: Send + Sync {
     fn prefixes_originated_by(&self, asn: u32) -> impl Future<Output = Result<Vec<ipnet::IpNet>, StoreError>> + Send;
 
     /// Up to `limit` days whose roll-ups are out of date (a record of theirs was written since
-    /// the last refresh), oldest first.
-    fn dirty_rollups(&self, limit: u32) -> impl Future<Output = Result<Vec<DirtyDay>, StoreError>> + Send;
+    /// the last refresh), in (day, kind) order after `after`.
+    fn dirty_rollups(
+        &self,
+        after: Option<(NaiveDate, Kind)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DirtyDay>, StoreError>> + Send;
 
-    /// Replaces one day's roll-up rows of one kind, in one transaction, and clears its dirty mark
-    /// unless a write marked it again meanwhile (then it stays for the next refresh). Returns
-    /// whether the mark was cleared.
+    /// Replaces one day's roll-up rows of one kind, in one transaction, if the day's generation is
+    /// still the one read and not yet counted; otherwise (a write since, or another refresher
+    /// counted it) changes nothing. Returns whether it wrote.
     fn replace_rollups(
         &self,
         day: &DirtyDay,
@@ -362,7 +371,8 @@ pub struct DirtyDay {
     pub kind: Kind,
     /// The day (UTC).
     pub day: NaiveDate,
-    /// How many writes marked it; [`Store::replace_rollups`] clears the mark only if unchanged.
+    /// How many writes marked it so far (never repeats); [`Store::replace_rollups`] writes only
+    /// for the latest.
     pub generation: i64,
 }
 
@@ -380,16 +390,30 @@ pub struct RollupRow {
 }
 
 /// The days a batch of records dirties: the rolled-up kinds' record days.
-fn rollup_days(records: &[&Record]) -> std::collections::BTreeSet<(&'static str, String)> {
+fn rollup_days(records: &[&Record]) -> std::collections::BTreeSet<(String, String)> {
     records
         .iter()
         .filter(|r| ROLLED_UP_KINDS.contains(&r.kind()))
-        .filter_map(|r| Some((r.kind().as_str(), r.time()?.date_naive().to_string())))
+        .filter_map(|r| Some((r.kind().as_str().to_string(), r.time()?.date_naive().to_string())))
         .collect()
 }
 
+/// The ids of rolled-up records in a batch that may replace a stored one (every record when
+/// `replace`; otherwise C&C reports, which a later revision replaces): the stored one's day must
+/// be counted again too, since a revision can move a record to another day.
+fn replacing_ids(records: &[&Record], replace: bool) -> Vec<Uuid> {
+    records
+        .iter()
+        .filter(|r| ROLLED_UP_KINDS.contains(&r.kind()) && (replace || r.kind() == Kind::Cnc))
+        .filter_map(|r| r.id())
+        .collect()
+}
+
+/// Ids looked up per statement for [`replacing_ids`].
+const IDS_PER_LOOKUP: usize = 1_000;
+
 /// Marks a (kind, day) dirty; the generation counts the writes.
-const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (kind, day, generation) VALUES ($1, $2, 1) \
+const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (kind, day, generation, counted) VALUES ($1, $2, 1, 0) \
      ON CONFLICT (kind, day) DO UPDATE SET generation = rollup_dirty.generation + 1";
 
 fn parse_day(text: &str) -> Result<NaiveDate, StoreError> {
@@ -711,39 +735,64 @@ macro_rules! same_on_every_backend {
             Ok(prefixes)
         }
 
-        async fn dirty_rollups(&self, limit: u32) -> Result<Vec<crate::DirtyDay>, StoreError> {
-            let rows = sqlx::query("SELECT kind, day, generation FROM rollup_dirty ORDER BY day, kind LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    let kind: String = row.get(0);
-                    Ok(crate::DirtyDay {
-                        kind: kind.parse().map_err(|_| StoreError::Corrupt {
-                            what: "roll-up mark".into(),
-                            reason: format!("unknown kind {kind:?}"),
-                        })?,
-                        day: crate::parse_day(row.get(1))?,
+        async fn dirty_rollups(
+            &self,
+            after: Option<(chrono::NaiveDate, Kind)>,
+            limit: u32,
+        ) -> Result<Vec<crate::DirtyDay>, StoreError> {
+            let (day, kind) = after.map_or_else(
+                || (String::new(), String::new()),
+                |(day, kind)| (day.to_string(), kind.as_str().to_string()),
+            );
+            let rows = sqlx::query(
+                "SELECT kind, day, generation FROM rollup_dirty WHERE generation > counted \
+                 AND (day > $1 OR (day = $1 AND kind > $2)) ORDER BY day, kind LIMIT $3",
+            )
+            .bind(day)
+            .bind(kind)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            // A mark this build cannot read (a kind from a newer one) is left for that build.
+            Ok(rows
+                .iter()
+                .filter_map(|row| {
+                    Some(crate::DirtyDay {
+                        kind: row.get::<String, _>(0).parse().ok()?,
+                        day: crate::parse_day(row.get(1)).ok()?,
                         generation: row.get(2),
                     })
                 })
-                .collect()
+                .collect())
         }
 
         async fn replace_rollups(&self, day: &crate::DirtyDay, rows: &[crate::RollupRow]) -> Result<bool, StoreError> {
             let (kind, date) = (day.kind.as_str(), day.day.to_string());
             let mut tx = self.pool.begin().await?;
+            // First claim the generation: only the latest, not yet counted, is written. A write
+            // since (a higher generation) or another refresher that counted it makes this one
+            // stale, and it leaves without writing.
+            let claimed = sqlx::query(
+                "UPDATE rollup_dirty SET counted = $3 WHERE kind = $1 AND day = $2 AND generation = $3 AND counted < $3",
+            )
+            .bind(kind)
+            .bind(&date)
+            .bind(day.generation)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             sqlx::query("DELETE FROM rollups WHERE kind = $1 AND day = $2")
                 .bind(kind)
                 .bind(&date)
                 .execute(&mut *tx)
                 .await?;
             for row in rows {
-                // Upserted: two replicas refreshing one day at once both succeed, with the same rows.
                 sqlx::query(
-                    "INSERT INTO rollups (kind, metric, day, dim, count, hosts) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (kind, metric, day, dim) DO UPDATE SET count = excluded.count, hosts = excluded.hosts",
+                    "INSERT INTO rollups (kind, metric, day, dim, count, hosts) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(kind)
                 .bind(&row.metric)
@@ -754,15 +803,8 @@ macro_rules! same_on_every_backend {
                 .execute(&mut *tx)
                 .await?;
             }
-            let cleared = sqlx::query("DELETE FROM rollup_dirty WHERE kind = $1 AND day = $2 AND generation = $3")
-                .bind(kind)
-                .bind(&date)
-                .bind(day.generation)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
             tx.commit().await?;
-            Ok(cleared > 0)
+            Ok(true)
         }
 
         async fn rollups(
@@ -891,8 +933,8 @@ impl Store for AnyStore {
     async fn prefixes_originated_by(&self, asn: u32) -> Result<Vec<ipnet::IpNet>, StoreError> {
         dispatch!(self, s => s.prefixes_originated_by(asn).await)
     }
-    async fn dirty_rollups(&self, limit: u32) -> Result<Vec<DirtyDay>, StoreError> {
-        dispatch!(self, s => s.dirty_rollups(limit).await)
+    async fn dirty_rollups(&self, after: Option<(NaiveDate, Kind)>, limit: u32) -> Result<Vec<DirtyDay>, StoreError> {
+        dispatch!(self, s => s.dirty_rollups(after, limit).await)
     }
     async fn replace_rollups(&self, day: &DirtyDay, rows: &[RollupRow]) -> Result<bool, StoreError> {
         dispatch!(self, s => s.replace_rollups(day, rows).await)

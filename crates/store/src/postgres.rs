@@ -93,7 +93,21 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
         let distinct = crate::distinct_by_id(records, replace)?;
-        let dirty = crate::rollup_days(&distinct);
+        let mut dirty = crate::rollup_days(&distinct);
+        for chunk in crate::replacing_ids(&distinct, replace).chunks(crate::IDS_PER_LOOKUP) {
+            let rows = sqlx::query(
+                // Locked, so that of two revisions at once the second sees the day the first moved
+                // the report to (FOR UPDATE allows no DISTINCT; the set below dedups).
+                "SELECT kind, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM records \
+                 WHERE time IS NOT NULL AND id = ANY($1::uuid[]) FOR UPDATE",
+            )
+            .bind(chunk)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                dirty.insert((row.get(0), row.get(1)));
+            }
+        }
         for chunk in distinct.chunks(ROWS_PER_INSERT) {
             let mut ids = Vec::with_capacity(chunk.len());
             let mut kinds = Vec::with_capacity(chunk.len());
@@ -145,7 +159,7 @@ impl PostgresStore {
         }
         // In day order, so that two writers mark in the same order and cannot deadlock.
         for (kind, day) in &dirty {
-            sqlx::query(crate::MARK_DIRTY).bind(*kind).bind(day).execute(&mut *tx).await?;
+            sqlx::query(crate::MARK_DIRTY).bind(kind).bind(day).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(inserted)
@@ -206,6 +220,9 @@ impl Store for PostgresStore {
     }
 
     async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+        if query.matches_nothing() {
+            return Ok(Vec::new());
+        }
         let mut select: QueryBuilder<Postgres> =
             QueryBuilder::new("SELECT id::text, body::text FROM records WHERE TRUE");
         if let Some(kind) = query.kind {

@@ -96,7 +96,8 @@ impl SqliteStore {
     async fn write(&self, records: &[Record], replace: bool) -> Result<u64, StoreError> {
         let ingested_at = time_text(Utc::now());
         let distinct = crate::distinct_by_id(records, replace)?;
-        let dirty = crate::rollup_days(&distinct);
+        let mut dirty = crate::rollup_days(&distinct);
+        let replacing = crate::replacing_ids(&distinct, replace);
         let mut rows = Vec::with_capacity(distinct.len());
         for record in distinct {
             rows.push((
@@ -108,6 +109,19 @@ impl SqliteStore {
             ));
         }
         let mut tx = self.pool.begin().await?;
+        for chunk in replacing.chunks(crate::IDS_PER_LOOKUP) {
+            let mut select: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT DISTINCT kind, substr(time, 1, 10) FROM records WHERE time IS NOT NULL AND id IN (",
+            );
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.to_string());
+            }
+            list.push_unseparated(")");
+            for row in select.build().fetch_all(&mut *tx).await? {
+                dirty.insert((row.get(0), row.get(1)));
+            }
+        }
         let mut written = 0;
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let mut insert: QueryBuilder<Sqlite> =
@@ -145,7 +159,7 @@ impl SqliteStore {
         }
         // In day order, so that two writers mark in the same order and cannot deadlock.
         for (kind, day) in &dirty {
-            sqlx::query(crate::MARK_DIRTY).bind(*kind).bind(day).execute(&mut *tx).await?;
+            sqlx::query(crate::MARK_DIRTY).bind(kind).bind(day).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(written)
@@ -197,7 +211,7 @@ impl Store for SqliteStore {
     }
 
     async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
-        if query.limit == 0 {
+        if query.limit == 0 || query.matches_nothing() {
             return Ok(Vec::new());
         }
         // SQLite cannot compare addresses, so a prefix search reads the other filters' rows in id
@@ -214,7 +228,11 @@ impl Store for SqliteStore {
             }
             let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, body FROM records WHERE 1 = 1");
             if let Some(kind) = query.kind {
-                select.push(" AND kind = ").push_bind(kind.as_str());
+                // With an address list, `+kind` keeps SQLite (which has no statistics to go by)
+                // on the address index rather than reading the whole kind.
+                select
+                    .push(if query.ip_any.is_some() { " AND +kind = " } else { " AND kind = " })
+                    .push_bind(kind.as_str());
             }
             if let Some(after) = after {
                 select.push(" AND id > ").push_bind(after.to_string());

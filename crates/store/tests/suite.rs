@@ -323,6 +323,31 @@ async fn hits_are_counted_per_key_in_windows(store: impl Store) {
     assert_eq!(store.count_hit("old-99", minute, t0 + 10 * minute).await.unwrap(), 1);
 }
 
+/// A revision that moves a C&C report to another day marks the day it left as well as the day it
+/// reaches, so neither day's roll-up keeps counting what is no longer there.
+async fn a_revision_that_moves_a_report_to_another_day_marks_both_days(store: impl Store) {
+    let report = |flows: u64, last_seen: &str| {
+        let Record::Cnc(mut cnc) = record(CNC) else { unreachable!() };
+        cnc.window_start = "2026-11-02T23:00:00Z".parse().unwrap();
+        cnc.window_end = "2026-11-03T01:00:00Z".parse().unwrap();
+        cnc.first_seen = "2026-11-02T23:00:10Z".parse().unwrap();
+        cnc.last_seen = last_seen.parse().unwrap();
+        cnc.flows = flows;
+        cnc.id = None;
+        let mut record = Record::Cnc(cnc);
+        record.ensure_id();
+        record
+    };
+    store.put_records(&[report(100, "2026-11-02T23:50:00Z")]).await.unwrap();
+    for day in store.dirty_rollups(None, 10).await.unwrap() {
+        assert!(store.replace_rollups(&day, &[]).await.unwrap());
+    }
+    assert_eq!(store.put_records(&[report(200, "2026-11-03T00:40:00Z")]).await.unwrap().inserted, 1);
+    let marks: Vec<(Kind, String)> =
+        store.dirty_rollups(None, 10).await.unwrap().into_iter().map(|d| (d.kind, d.day.to_string())).collect();
+    assert_eq!(marks, [(Kind::Cnc, "2026-11-02".to_string()), (Kind::Cnc, "2026-11-03".to_string())]);
+}
+
 /// An AS's prefixes come from the routing table, whatever the origin's form (alone, one of several
 /// origins, in an AS set), and a search within them finds the records in any of them.
 async fn records_are_found_by_the_prefixes_an_as_originates(store: impl Store) {
@@ -374,8 +399,13 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
         r.ensure_id();
     }
     store.put_records(&batch).await.unwrap();
-    let marks: Vec<(Kind, String, i64)> =
-        store.dirty_rollups(10).await.unwrap().into_iter().map(|d| (d.kind, d.day.to_string(), d.generation)).collect();
+    let marks: Vec<(Kind, String, i64)> = store
+        .dirty_rollups(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.kind, d.day.to_string(), d.generation))
+        .collect();
     assert_eq!(
         marks,
         [
@@ -386,7 +416,7 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
         ],
         "one mark per kind and day"
     );
-    let day = store.dirty_rollups(10).await.unwrap().remove(2);
+    let day = store.dirty_rollups(None, 10).await.unwrap().remove(2);
     let row = |dim: &str, count: u64| RollupRow {
         metric: "vulnerable".into(),
         dim: dim.into(),
@@ -405,7 +435,7 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
     assert!(store.rollups(Kind::Finding, "vulnerable", date("2026-11-03"), None).await.unwrap().is_empty());
     assert!(store.rollups(Kind::Activity, "vulnerable", None, None).await.unwrap().is_empty());
     // A write between reading a mark and replacing its rows renews the mark: it stays.
-    let marks = store.dirty_rollups(10).await.unwrap();
+    let marks = store.dirty_rollups(None, 10).await.unwrap();
     let finding_day = marks.iter().find(|d| d.kind == Kind::Finding).unwrap();
     assert_eq!(finding_day.day.to_string(), "2026-11-03");
     let mut renewing = finding_at(4);
@@ -415,8 +445,32 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
     renewing.ensure_id();
     store.put_records(&[renewing]).await.unwrap();
     assert!(!store.replace_rollups(finding_day, &[]).await.unwrap());
-    let left = store.dirty_rollups(10).await.unwrap();
-    assert!(left.iter().any(|d| d.kind == Kind::Finding && d.day == finding_day.day && d.generation == 2), "{left:?}");
+    let left = store.dirty_rollups(None, 10).await.unwrap();
+    let renewed = left.iter().find(|d| d.kind == Kind::Finding && d.day == finding_day.day).cloned();
+    assert_eq!(renewed.as_ref().map(|d| d.generation), Some(2), "{left:?}");
+    // Two refreshers: the slow one read generation 2, a write made it 3, the fast one counted 3.
+    // The slow one's older rows must not replace the newer ones, nor its claim clear anything.
+    let slow = renewed.unwrap();
+    let mut again = finding_at(5);
+    if let Record::Finding(f) = &mut again {
+        f.observed_at = "2026-11-03T13:00:00Z".parse().unwrap();
+    }
+    again.ensure_id();
+    store.put_records(&[again]).await.unwrap();
+    let fast = store.dirty_rollups(None, 10).await.unwrap().into_iter().find(|d| d.day == slow.day).unwrap();
+    assert_eq!(fast.generation, 3);
+    let newer = RollupRow { metric: "vulnerable".into(), dim: String::new(), count: 3, hosts: None };
+    assert!(store.replace_rollups(&fast, std::slice::from_ref(&newer)).await.unwrap());
+    assert!(!store.replace_rollups(&slow, &[row("", 1)]).await.unwrap(), "a stale refresh writes nothing");
+    let day = Some(slow.day);
+    let kept = store.rollups(Kind::Finding, "vulnerable", day, day).await.unwrap();
+    assert_eq!(kept, [(slow.day, newer)]);
+    assert!(!store.dirty_rollups(None, 10).await.unwrap().iter().any(|d| d.day == slow.day && d.kind == Kind::Finding));
+    // The cursor pages through the marks in (day, kind) order.
+    let all = store.dirty_rollups(None, 10).await.unwrap();
+    let first = &all[0];
+    let rest = store.dirty_rollups(Some((first.day, first.kind)), 10).await.unwrap();
+    assert_eq!(rest, all[1..]);
 }
 
 fn typed(line: String) -> Record {
@@ -514,6 +568,7 @@ where
     typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(open("typed").await).await;
     writes_mark_days_for_roll_ups_and_rows_read_back_by_range(open("rollups").await).await;
     records_are_found_by_the_prefixes_an_as_originates(open("asn").await).await;
+    a_revision_that_moves_a_report_to_another_day_marks_both_days(open("moved").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,8 +35,15 @@ pub fn week(seed: u64, per_day: usize) -> Vec<String> {
             }
             if i % 5 == 2 {
                 let server = next(20);
+                // A report of the last hour runs into the next day (two-hour windows).
+                let (end, last) = if hour == 23 && day < 7 {
+                    let next_day = format!("2026-11-{:02}T00", day + 1);
+                    (format!("{next_day}:59:59Z"), format!("{next_day}:30:00Z"))
+                } else {
+                    (format!("{at}:59:59Z"), format!("{at}:59:00Z"))
+                };
                 lines.push(format!(
-                    r#"{{"kind":"cnc","window_start":"{at}:00:00Z","window_end":"{at}:59:59Z","ip":"127.200.0.{server}","port":6667,"protocol":"tcp","score":0.9,"rank":1,"methods":["graph"],"seed_clients":3,"total_clients":9,"flows":40,"first_seen":"{at}:00:05Z","last_seen":"{at}:59:00Z","sensor":"isp-{}"}}"#,
+                    r#"{{"kind":"cnc","window_start":"{at}:00:00Z","window_end":"{end}","ip":"127.200.0.{server}","port":6667,"protocol":"tcp","score":0.9,"rank":1,"methods":["graph"],"seed_clients":3,"total_clients":9,"flows":40,"first_seen":"{at}:00:05Z","last_seen":"{last}","sensor":"isp-{}"}}"#,
                     next(3)
                 ));
             }

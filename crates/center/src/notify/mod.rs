@@ -191,7 +191,7 @@ pub async fn generate(
     let records = records_of(store, evidence_kind, Some(period.start()), Some(period.end())).await?;
     // Devices the survey identified, for infected hosts too (the survey saw the same address):
     // read through the address index for the period's hosts only.
-    let hosts: BTreeSet<IpAddr> = records.iter().filter_map(Record::address).collect();
+    let hosts: BTreeSet<IpAddr> = records.iter().filter(|r| is_evidence(r)).filter_map(Record::address).collect();
     let mut devices: BTreeMap<IpAddr, Device> = BTreeMap::new();
     for record in records_about(store, Kind::Finding, &hosts).await? {
         if let Record::Finding(f) = record

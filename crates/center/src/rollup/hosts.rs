@@ -9,6 +9,8 @@ const PRECISION: u32 = 12;
 const REGISTERS: usize = 1 << PRECISION;
 /// Hosts a day keeps exactly (16 bytes each) before its set becomes a 4 KiB sketch.
 pub const EXACT_LIMIT: usize = 1024;
+/// Hosts a merge of days keeps exactly before it becomes a sketch, bounding a long range's memory.
+pub const MERGED_EXACT_LIMIT: usize = 100_000;
 
 const TAG_EXACT: u8 = 1;
 const TAG_SKETCH: u8 = 2;
@@ -37,9 +39,11 @@ impl Default for HostSet {
     }
 }
 
+/// An address as a number. IPv4 takes the deprecated IPv4-compatible form (`::a.b.c.d`), not the
+/// mapped one, so that `1.2.3.4` and `::ffff:1.2.3.4` count as two hosts, as the records do.
 fn key(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
     }
 }
@@ -88,11 +92,16 @@ impl HostSet {
         }
     }
 
-    /// Adds every host of `other`. Two exact sets stay exact (however large: a range of days
-    /// is bounded by the days' limits); anything merged with a sketch is a sketch.
+    /// Adds every host of `other`. Two exact sets stay exact up to [`MERGED_EXACT_LIMIT`] hosts;
+    /// anything merged with a sketch is a sketch.
     pub fn merge(&mut self, other: &HostSet) {
         match (&mut *self, other) {
-            (HostSet::Exact(mine), HostSet::Exact(theirs)) => mine.extend(theirs.iter().copied()),
+            (HostSet::Exact(mine), HostSet::Exact(theirs)) => {
+                mine.extend(theirs.iter().copied());
+                if mine.len() > MERGED_EXACT_LIMIT {
+                    self.become_sketch();
+                }
+            }
             (HostSet::Sketch(mine), HostSet::Sketch(theirs)) => {
                 for (a, b) in mine.iter_mut().zip(theirs.iter()) {
                     *a = (*a).max(*b);

@@ -28,7 +28,7 @@ use botscope_model::{
     ActivityClass, CncCandidate, Device, Finding, Kind, Notification, NotificationReason, NotificationStatus,
     ServiceObservation, SourceActivity,
 };
-use botscope_store::{DirtyDay, RecordQuery, RollupRow, Store, all_records};
+use botscope_store::{RecordQuery, RollupRow, Store, all_records};
 use chrono::NaiveDate;
 
 pub use hosts::{EXACT_LIMIT, HostCount, HostSet};
@@ -45,6 +45,8 @@ pub struct RefreshSummary {
     pub days: u64,
     /// Records read to do it.
     pub records: u64,
+    /// Days left marked because a record of theirs does not read back.
+    pub skipped: u64,
 }
 
 /// Recomputes every day marked dirty when it started (each at most once, so a steady stream of
@@ -59,17 +61,26 @@ pub async fn refresh_reporting(
     mut progress: impl FnMut(RefreshSummary),
 ) -> Result<RefreshSummary, CenterError> {
     let mut summary = RefreshSummary::default();
-    let mut done: std::collections::BTreeSet<(Kind, NaiveDate)> = Default::default();
+    // A cursor through the marks, so that each day is counted at most once per call: days
+    // marked again meanwhile wait for the next.
+    let mut after = None;
     loop {
-        let dirty = store.dirty_rollups(DIRTY_PER_ROUND).await?;
-        let fresh: Vec<DirtyDay> = dirty.into_iter().filter(|d| !done.contains(&(d.kind, d.day))).collect();
-        if fresh.is_empty() {
-            return Ok(summary);
-        }
-        for day in fresh {
-            let rows = day_rows(store, day.kind, day.day, &mut summary).await?;
+        let dirty = store.dirty_rollups(after, DIRTY_PER_ROUND).await?;
+        let Some(last) = dirty.last() else { return Ok(summary) };
+        after = Some((last.day, last.kind));
+        for day in dirty {
+            let rows = match day_rows(store, day.kind, day.day, &mut summary).await {
+                Ok(rows) => rows,
+                // A record that does not read back must not keep every page from its figures:
+                // the day is left marked and said, and the rest counted.
+                Err(CenterError::Store(error @ botscope_store::StoreError::Corrupt { .. })) => {
+                    tracing::warn!(kind = %day.kind, day = %day.day, %error, "a day's roll-ups cannot be counted; skipped");
+                    summary.skipped += 1;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             store.replace_rollups(&day, &rows).await?;
-            done.insert((day.kind, day.day));
             summary.days += 1;
             progress(summary);
         }
@@ -78,7 +89,7 @@ pub async fn refresh_reporting(
 
 /// Days still waiting for a refresh (up to `limit`).
 pub async fn pending(store: &impl Store, limit: u32) -> Result<usize, CenterError> {
-    Ok(store.dirty_rollups(limit).await?.len())
+    Ok(store.dirty_rollups(None, limit).await?.len())
 }
 
 async fn day_rows(

@@ -101,7 +101,7 @@ async fn a_write_after_a_refresh_dirties_its_day_again_and_a_racing_write_keeps_
         hour(v, 3, 5);
     });
     store.put_records(std::slice::from_ref(&late)).await.unwrap();
-    let dirty = store.dirty_rollups(10).await.unwrap();
+    let dirty = store.dirty_rollups(None, 10).await.unwrap();
     assert_eq!(dirty.len(), 1);
     assert_eq!((dirty[0].kind, dirty[0].day.to_string()), (Kind::Activity, "2026-11-03".to_string()));
     // Another write lands between reading the mark and replacing the rows: the mark stays.

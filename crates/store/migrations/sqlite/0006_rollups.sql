@@ -1,11 +1,14 @@
 -- Daily roll-ups: what the dashboard's charts and cards count, per day, so that a page over a year
--- reads a few hundred rows instead of every record. A write marks its (kind, day) dirty (the
--- generation counts writes, so a refresh that raced a newer write leaves the mark for the next);
--- a refresh recomputes the day from its records and replaces its rows.
+-- reads a few hundred rows instead of every record. A write counts up its (kind, day)'s
+-- generation; a day is out of date while its generation is above the one last counted. A refresh
+-- recomputes the day from its records and commits its rows only if, by then, the generation it
+-- read is still the latest and not yet counted (generations never repeat, so a slow refresher can
+-- neither overwrite a newer count nor clear a newer write's mark).
 CREATE TABLE rollup_dirty (
     kind       TEXT NOT NULL,
     day        TEXT NOT NULL,          -- YYYY-MM-DD, UTC
     generation INTEGER NOT NULL,
+    counted    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (kind, day)
 );
 CREATE TABLE rollups (

@@ -64,7 +64,6 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<botscope_model::Timesta
 }
 
 impl SearchParams {
-    /// The store query these parameters ask for, or what is wrong with them.
     /// The AS asked for, if any.
     fn asn(&self) -> Result<Option<u32>, ApiError> {
         self.asn
@@ -78,6 +77,7 @@ impl SearchParams {
             .transpose()
     }
 
+    /// The store query these parameters ask for, or what is wrong with them.
     fn query(self) -> Result<RecordQuery, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {

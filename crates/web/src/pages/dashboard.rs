@@ -522,7 +522,7 @@ pub async fn coverage(
         kinds.extend([Kind::Service, Kind::Finding, Kind::Activity, Kind::Cnc]);
     }
     let data = Data::load(&state, &kinds, &view).await?;
-    let coverage = if rolled_up { Coverage::of_rollups(&state, &view).await? } else { Coverage::of_data(&data) };
+    let coverage = if rolled_up { Coverage::of_rollups(&state, &view).await? } else { Coverage::of_data(&data, &view) };
     let mut page =
         Page::new("/coverage", "/coverage", lang.pick("Coverage", "観測範囲").into(), lang, view.state.clone());
     viewer.sign(&mut page);

@@ -195,8 +195,9 @@ impl Coverage {
         !Data::filtered(view)
     }
 
-    /// From records already read and filtered to the view.
-    pub fn of_data(data: &Data) -> Coverage {
+    /// From records already read and filtered to the view. A C&C report counts on its last
+    /// sighting's day (as the roll-ups count it), not whenever its span overlaps the view.
+    pub fn of_data(data: &Data, view: &View) -> Coverage {
         let mut coverage = Coverage::default();
         let mut hosts: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
         for s in &data.services {
@@ -230,7 +231,7 @@ impl Coverage {
         for a in &data.activity {
             note(&a.sensor, "activity", a.window_end);
         }
-        for c in &data.cnc {
+        for c in data.cnc.iter().filter(|c| view.in_range(c.last_seen)) {
             note(&c.sensor, "cnc", c.window_end);
         }
         coverage
@@ -335,7 +336,7 @@ mod tests {
                 let Ok(view) = View::parse(&query, &HeaderMap::new()) else { continue };
                 let rolled = Coverage::of_rollups(&state, &view).await.unwrap();
                 let kinds = [Kind::Service, Kind::Finding, Kind::Activity, Kind::Cnc];
-                let read = Coverage::of_data(&Data::load(&state, &kinds, &view).await.unwrap());
+                let read = Coverage::of_data(&Data::load(&state, &kinds, &view).await.unwrap(), &view);
                 assert_eq!(rolled, read, "coverage from {from:?} to {to:?}");
             }
         }
