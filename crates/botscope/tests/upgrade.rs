@@ -8,7 +8,8 @@ mod common;
 use botscope_store::{RecordQuery, Store};
 use common::Scratch;
 
-/// The migrations the store had before this build's (shared state, typed columns, roll-ups).
+/// The migrations the store had before this build's (shared state, typed columns, roll-ups, the
+/// kind and id index).
 const OLDER_MIGRATIONS: usize = 3;
 
 /// The example records, as `botscope ingest` parses them.
@@ -60,13 +61,13 @@ fn botscope_db(scratch: &Scratch, db: &str, args: &[&str]) -> String {
 async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     let status = botscope_db(scratch, db, &["status"]);
     assert!(status.contains("0004 shared state") && status.contains("pending"), "{status}");
-    assert!(status.contains("0005 typed columns") && status.contains("3 pending"), "{status}");
-    assert!(status.contains("0006 rollups") && status.contains("pending"), "{status}");
+    assert!(status.contains("0005 typed columns") && status.contains("4 pending"), "{status}");
+    assert!(status.contains("0006 rollups") && status.contains("0007 kind id index"), "{status}");
     let dry = botscope_db(scratch, db, &["upgrade", "--dry-run"]);
-    assert!(dry.contains("would apply 3 migration(s)") && dry.contains("nothing changed"), "{dry}");
-    assert!(botscope_db(scratch, db, &["status"]).contains("3 pending"), "a dry run changed the store");
+    assert!(dry.contains("would apply 4 migration(s)") && dry.contains("nothing changed"), "{dry}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("4 pending"), "a dry run changed the store");
     let done = botscope_db(scratch, db, &["upgrade"]);
-    assert!(done.contains("applying 3 migration(s)") && done.contains("done"), "{done}");
+    assert!(done.contains("applying 4 migration(s)") && done.contains("done"), "{done}");
     let status = botscope_db(scratch, db, &["status"]);
     // The older records' days (activity, finding, service and C&C report on 2 November, a case on
     // 3 November) wait to be counted.
