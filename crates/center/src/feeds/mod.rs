@@ -217,11 +217,6 @@ pub async fn lead_times(store: &impl botscope_store::Store) -> Result<Vec<FeedLe
     use botscope_store::all_of;
 
     type Key = (std::net::IpAddr, u16, Transport);
-    let mut ours: BTreeMap<Key, Timestamp> = BTreeMap::new();
-    for c in all_of::<CncCandidate>(store).await? {
-        let slot = ours.entry((c.ip, c.port, c.protocol)).or_insert(c.first_seen);
-        *slot = (*slot).min(c.first_seen);
-    }
     let mut feeds: BTreeMap<String, BTreeMap<Key, Timestamp>> = BTreeMap::new();
     for f in all_of::<FeedEntry>(store).await? {
         if f.role == FeedRole::Cnc
@@ -230,6 +225,15 @@ pub async fn lead_times(store: &impl botscope_store::Store) -> Result<Vec<FeedLe
             let slot = feeds.entry(f.source.clone()).or_default().entry(key).or_insert(f.first_seen);
             *slot = (*slot).min(f.first_seen);
         }
+    }
+    if feeds.is_empty() {
+        // Nothing to compare with: the C&C reports (every one, on every overview) need not be read.
+        return Ok(Vec::new());
+    }
+    let mut ours: BTreeMap<Key, Timestamp> = BTreeMap::new();
+    for c in all_of::<CncCandidate>(store).await? {
+        let slot = ours.entry((c.ip, c.port, c.protocol)).or_insert(c.first_seen);
+        *slot = (*slot).min(c.first_seen);
     }
     Ok(feeds
         .into_iter()
