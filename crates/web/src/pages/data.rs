@@ -8,7 +8,7 @@ use botscope_model::{
     Botnet, BotnetWindow, CncCandidate, DarknetDay, Device, FeedEntry, Finding, Isp, Kind, Liveness, Notification,
     Outcome, ServiceObservation, SourceActivity, Timestamp, Transport, payloads,
 };
-use botscope_store::{RecordQuery, Store, all_records};
+use botscope_store::{RecordQuery, Store, all_records, records_about};
 use chrono::NaiveDate;
 
 use super::{Lang, ViewState};
@@ -157,6 +157,11 @@ pub struct Data {
     pub feeds: Vec<FeedEntry>,
     /// The ISP registry.
     pub isps: Vec<Isp>,
+    /// Activity and findings about the bots of the view's botnet windows, read when a page that
+    /// shows botnets or their servers did not read those kinds itself (its counts come from the
+    /// roll-ups) and an ISP or device-type filter must still decide which botnets have a bot among
+    /// the view's hosts.
+    members: Option<Box<Data>>,
 }
 
 impl Data {
@@ -184,8 +189,34 @@ impl Data {
         if kinds.contains(&Kind::Isp) {
             data.isps = store.isps().await?;
         }
+        // The filters decide which botnets and bots a view shows through the correlation windows.
+        if Self::filtered(view) && !kinds.contains(&Kind::BotnetWindow) {
+            let query = RecordQuery { serial: view.botnet.clone(), ..Self::query(Kind::BotnetWindow, view) };
+            data.windows = payloads(all_records(store, query).await?);
+        }
+        let shows_botnets = kinds.iter().any(|k| matches!(k, Kind::Botnet | Kind::Cnc | Kind::FeedEntry));
+        let reads_hosts = kinds.contains(&Kind::Activity) && kinds.contains(&Kind::Finding);
+        if Self::narrows_botnets(view) && shows_botnets && !reads_hosts {
+            let bots: BTreeSet<IpAddr> = data.windows.iter().flat_map(|w| w.bots.iter().copied()).collect();
+            let activity = if kinds.contains(&Kind::Activity) {
+                data.activity.clone()
+            } else {
+                payloads(records_about(store, Kind::Activity, &bots).await?)
+            };
+            let findings = if kinds.contains(&Kind::Finding) {
+                data.findings.clone()
+            } else {
+                payloads(records_about(store, Kind::Finding, &bots).await?)
+            };
+            data.members = Some(Box::new(Data { activity, findings, ..Data::default() }));
+        }
         data.filter(view);
         Ok(data)
+    }
+
+    /// Whether the view keeps only the botnets with a bot among the hosts it shows.
+    fn narrows_botnets(view: &View) -> bool {
+        view.isp.is_some() || view.device_type.is_some()
     }
 
     /// What the store is asked for one kind: the view's time range and ISP wherever they map onto
@@ -214,6 +245,40 @@ impl Data {
     }
 
     fn filter(&mut self, view: &View) {
+        self.keep_in_view(view);
+        if Self::narrows_botnets(view) {
+            // Botnets (and their servers) with a bot among the hosts left.
+            let members = match self.members.as_deref_mut() {
+                Some(members) => {
+                    members.keep_in_view(view);
+                    members.hosts()
+                }
+                None => self.hosts(),
+            };
+            self.windows.retain(|w| w.bots.iter().any(|b| members.contains(b)));
+            let serials: BTreeSet<&str> = self.windows.iter().map(|w| w.serial.as_str()).collect();
+            self.botnets.retain(|b| serials.contains(b.serial.as_str()));
+            self.keep_servers_of_botnets();
+        }
+        if let Some(serial) = &view.botnet {
+            self.botnets.retain(|b| &b.serial == serial);
+            self.windows.retain(|w| &w.serial == serial);
+            let bots: BTreeSet<IpAddr> = self.windows.iter().flat_map(|w| w.bots.iter().copied()).collect();
+            self.activity.retain(|a| bots.contains(&a.src));
+            self.findings.retain(|f| bots.contains(&f.ip));
+            self.services.retain(|s| bots.contains(&s.ip));
+            self.notifications.retain(|n| n.botnet.as_deref() == Some(serial) || bots.contains(&n.ip));
+            self.keep_servers_of_botnets();
+        }
+    }
+
+    /// The hosts the view shows: infected sources and surveyed devices.
+    fn hosts(&self) -> BTreeSet<IpAddr> {
+        self.activity.iter().map(|a| a.src).chain(self.findings.iter().map(|f| f.ip)).collect()
+    }
+
+    /// The view's time range, ISP and device type, applied to every kind that has them.
+    fn keep_in_view(&mut self, view: &View) {
         self.activity.retain(|a| view.in_range(a.window_start));
         self.findings.retain(|f| view.in_range(f.observed_at));
         self.services.retain(|s| view.in_range(s.observed_at));
@@ -239,25 +304,6 @@ impl Data {
             // Infected hosts of that type: those the survey identified as one.
             let addresses: BTreeSet<IpAddr> = self.findings.iter().map(|f| f.ip).collect();
             self.activity.retain(|a| addresses.contains(&a.src));
-        }
-        if view.isp.is_some() || view.device_type.is_some() {
-            // Botnets (and their servers) with a bot among the hosts left.
-            let hosts: BTreeSet<IpAddr> =
-                self.activity.iter().map(|a| a.src).chain(self.findings.iter().map(|f| f.ip)).collect();
-            self.windows.retain(|w| w.bots.iter().any(|b| hosts.contains(b)));
-            let serials: BTreeSet<&str> = self.windows.iter().map(|w| w.serial.as_str()).collect();
-            self.botnets.retain(|b| serials.contains(b.serial.as_str()));
-            self.keep_servers_of_botnets();
-        }
-        if let Some(serial) = &view.botnet {
-            self.botnets.retain(|b| &b.serial == serial);
-            self.windows.retain(|w| &w.serial == serial);
-            let bots: BTreeSet<IpAddr> = self.windows.iter().flat_map(|w| w.bots.iter().copied()).collect();
-            self.activity.retain(|a| bots.contains(&a.src));
-            self.findings.retain(|f| bots.contains(&f.ip));
-            self.services.retain(|s| bots.contains(&s.ip));
-            self.notifications.retain(|n| n.botnet.as_deref() == Some(serial) || bots.contains(&n.ip));
-            self.keep_servers_of_botnets();
         }
     }
 
@@ -382,6 +428,77 @@ mod tests {
             }
         }
         assert!(narrowed > 50, "the views must narrow what is shown for the comparison to mean anything");
+    }
+
+    /// Pages that count hosts from the roll-ups (the overview, /cnc) read no activity or findings
+    /// and no correlation windows, so an ISP, device-type or botnet filter kept no botnet and no
+    /// C&C server at all. With the windows and the bots' own records read for the filter, such a
+    /// page keeps what reading everything and filtering keeps.
+    #[tokio::test]
+    async fn a_filter_on_a_page_without_hosts_keeps_the_botnets_with_a_bot_in_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("filters.db"), 1).await.unwrap();
+        let day = "2026-11-02";
+        let mut lines = Vec::new();
+        // Two botnets: A's bots are in hikari-net (one a surveyed router), B's in sakura-bb.
+        for (serial, server, bots, isp) in [
+            ("BN-A", "127.200.0.1", ["127.16.0.1", "127.16.0.2"], "hikari-net"),
+            ("BN-B", "127.200.0.2", ["127.17.0.1", "127.17.0.2"], "sakura-bb"),
+        ] {
+            let endpoint = format!(
+                r#"{{"ip":"{server}","port":6667,"transport":"tcp","first_seen":"{day}T00:00:00Z","last_seen":"{day}T23:00:00Z"}}"#
+            );
+            lines.push(format!(
+                r#"{{"kind":"botnet","serial":"{serial}","status":"active","first_seen":"{day}T00:00:00Z","last_seen":"{day}T23:00:00Z","members":2,"cnc":[{endpoint}]}}"#
+            ));
+            lines.push(format!(
+                r#"{{"kind":"botnet_window","serial":"{serial}","window_start":"{day}T00:00:00Z","window_end":"2026-11-03T00:00:00Z","bots":["{}","{}"],"cnc":[{endpoint}],"events":[],"reporters":["isp-x"],"confidence":0.9}}"#,
+                bots[0], bots[1]
+            ));
+            lines.push(format!(
+                r#"{{"kind":"cnc","window_start":"{day}T09:00:00Z","window_end":"{day}T10:00:00Z","ip":"{server}","port":6667,"protocol":"tcp","score":0.9,"rank":1,"methods":["graph"],"seed_clients":2,"total_clients":5,"flows":40,"first_seen":"{day}T09:00:03Z","last_seen":"{day}T09:59:41Z","sensor":"isp-x"}}"#
+            ));
+            for bot in bots {
+                lines.push(format!(
+                    r#"{{"kind":"activity","window_start":"{day}T09:00:00Z","window_end":"{day}T09:59:59Z","src":"{bot}","classification":"infected","packets":4,"bytes":160,"distinct_destinations":4,"top_ports":[],"first_seen":"{day}T09:01:00Z","last_seen":"{day}T09:58:00Z","isp":"{isp}"}}"#
+                ));
+            }
+        }
+        lines.push(format!(
+            r#"{{"kind":"finding","observed_at":"{day}T04:12:09Z","ip":"127.16.0.1","port":23,"protocol":"telnet","issue":"default_credential","credential_id":1,"device":{{"vendor":"Example","type":"router"}},"isp":"hikari-net"}}"#
+        ));
+        let records: Vec<_> =
+            lines.iter().map(|l| botscope_model::parse_line(l.as_bytes(), None).unwrap().unwrap()).collect();
+        store.put_records(&records).await.unwrap();
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
+        let shown = |data: &Data| {
+            let botnets: Vec<String> = data.botnets.iter().map(|b| b.serial.clone()).collect();
+            let servers: Vec<String> = data.cnc.iter().map(|c| c.ip.to_string()).collect();
+            (botnets, servers)
+        };
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let views: [(Pairs, &[&str]); 5] = [
+            (&[], &["BN-A", "BN-B"]),
+            (&[("isp", "hikari-net")], &["BN-A"]),
+            (&[("isp", "sakura-bb")], &["BN-B"]),
+            (&[("device_type", "camera")], &[]),
+            (&[("botnet", "BN-B")], &["BN-B"]),
+        ];
+        let router: Pairs = &[("device_type", "router"), ("from", day), ("to", day)];
+        for (pairs, botnets) in views.iter().copied().chain([(router, &["BN-A"][..])]) {
+            let query = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let view = View::parse(&query, &HeaderMap::new()).unwrap();
+            let mut everything = Data::load(&state, &Kind::ALL, &View::default()).await.unwrap();
+            everything.filter(&view);
+            assert_eq!(shown(&everything).0, *botnets, "{pairs:?}: filtering everything");
+            for kinds in [
+                &[Kind::Cnc, Kind::Botnet, Kind::DarknetDay, Kind::Liveness][..],
+                &[Kind::Cnc, Kind::Botnet, Kind::Activity],
+            ] {
+                let read = Data::load(&state, kinds, &view).await.unwrap();
+                assert_eq!(shown(&read), shown(&everything), "{pairs:?} reading {kinds:?}");
+            }
+        }
     }
 
     #[test]
