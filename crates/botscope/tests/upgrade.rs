@@ -61,20 +61,26 @@ fn botscope_db(scratch: &Scratch, db: &str, args: &[&str]) -> String {
 async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     let status = botscope_db(scratch, db, &["status"]);
     assert!(status.contains("0004 shared state") && status.contains("pending"), "{status}");
-    assert!(status.contains("0005 typed columns") && status.contains("4 pending"), "{status}");
-    assert!(status.contains("0006 rollups") && status.contains("0007 kind id index"), "{status}");
+    assert!(status.contains("0005 typed columns") && status.contains("5 pending"), "{status}");
+    assert!(
+        status.contains("0006 rollups")
+            && status.contains("0007 kind id index")
+            && status.contains("0008 outcome cases"),
+        "{status}"
+    );
     let dry = botscope_db(scratch, db, &["upgrade", "--dry-run"]);
-    assert!(dry.contains("would apply 4 migration(s)") && dry.contains("nothing changed"), "{dry}");
-    assert!(botscope_db(scratch, db, &["status"]).contains("4 pending"), "a dry run changed the store");
+    assert!(dry.contains("would apply 5 migration(s)") && dry.contains("nothing changed"), "{dry}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("5 pending"), "a dry run changed the store");
     let done = botscope_db(scratch, db, &["upgrade"]);
-    assert!(done.contains("applying 4 migration(s)") && done.contains("done"), "{done}");
+    assert!(done.contains("applying 5 migration(s)") && done.contains("done"), "{done}");
     let status = botscope_db(scratch, db, &["status"]);
     // The older records' days (activity, finding, service and C&C report on 2 November, a case on
     // 3 November) wait to be counted.
     assert!(status.contains("up to date") && status.contains("daily roll-ups: 5 day(s)"), "{status}");
     assert!(botscope_db(scratch, db, &["upgrade"]).contains("nothing to apply"));
     let counted = botscope_db(scratch, db, &["rollups"]);
-    assert!(counted.contains("5 day(s) counted from 5 record(s)"), "{counted}");
+    // Five records, and the case's outcome read with it.
+    assert!(counted.contains("5 day(s) counted from 6 record(s)"), "{counted}");
     assert!(!botscope_db(scratch, db, &["status"]).contains("daily roll-ups"), "nothing left to count");
 
     let url = botscope_store::StoreUrl::parse(db).unwrap();

@@ -119,6 +119,9 @@ pub struct RecordQuery {
     pub sensor: Option<String>,
     /// Only records whose `collection` field is this (TAXII objects).
     pub collection: Option<String>,
+    /// Only outcomes of one of these notification cases (through the outcomes' case index);
+    /// none at all when the list is empty. At most [`MAX_ADDRESSES_ANY`]: ask in chunks.
+    pub cases_any: Option<Vec<Uuid>>,
 }
 
 impl RecordQuery {
@@ -398,15 +401,20 @@ fn rollup_days(records: &[&Record]) -> std::collections::BTreeSet<(String, Strin
         .collect()
 }
 
-/// The ids of rolled-up records in a batch that may replace a stored one (every record when
-/// `replace`; otherwise C&C reports, which a later revision replaces): the stored one's day must
-/// be counted again too, since a revision can move a record to another day.
+/// The ids of stored records whose day a batch must have counted again: rolled-up records that
+/// may replace a stored one (every record when `replace`; otherwise C&C reports, which a later
+/// revision replaces), since a revision can move a record to another day; and the cases the
+/// batch's outcomes report on, since an outcome changes how its case counts.
 fn replacing_ids(records: &[&Record], replace: bool) -> Vec<Uuid> {
-    records
+    let replacing = records
         .iter()
         .filter(|r| ROLLED_UP_KINDS.contains(&r.kind()) && (replace || r.kind() == Kind::Cnc))
-        .filter_map(|r| r.id())
-        .collect()
+        .filter_map(|r| r.id());
+    let cases = records.iter().filter_map(|r| match r {
+        Record::Outcome(outcome) => Some(outcome.notification),
+        _ => None,
+    });
+    replacing.chain(cases).collect()
 }
 
 /// Ids looked up per statement for [`replacing_ids`].
@@ -952,7 +960,9 @@ impl Store for AnyStore {
 
 /// Adds the typed-column filters of `query` (the columns of migration 0005, the same on both
 /// backends) to a `SELECT ... WHERE` being built.
-fn push_typed_filters<DB>(select: &mut sqlx::QueryBuilder<DB>, query: &RecordQuery)
+///
+/// `case_of_outcome` is the backend's expression for an outcome's case, as its index has it.
+fn push_typed_filters<DB>(select: &mut sqlx::QueryBuilder<DB>, query: &RecordQuery, case_of_outcome: &str)
 where
     DB: sqlx::Database,
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
@@ -980,6 +990,20 @@ where
     if let Some(port) = query.port {
         select.push(" AND port = ").push_bind(i64::from(port));
     }
+    if let Some(cases) = &query.cases_any {
+        // The literal kind lets the planner prove the partial index applies.
+        select.push(" AND kind = 'outcome'");
+        if cases.is_empty() {
+            select.push(" AND 1 = 0");
+        } else {
+            select.push(format_args!(" AND {case_of_outcome} IN ("));
+            let mut list = select.separated(", ");
+            for case in cases {
+                list.push_bind(case.to_string());
+            }
+            list.push_unseparated(")");
+        }
+    }
     if let Some(addresses) = &query.ip_any {
         // The same text form `records.ip` holds, through its index.
         if addresses.is_empty() {
@@ -1005,6 +1029,16 @@ pub async fn records_about(
     let mut all = Vec::new();
     for chunk in addresses.chunks(MAX_ADDRESSES_ANY) {
         let query = RecordQuery { kind: Some(kind), ip_any: Some(chunk.to_vec()), ..Default::default() };
+        all.extend(all_records(store, query).await?);
+    }
+    Ok(all)
+}
+
+/// Every outcome of any of `cases`, through the outcomes' case index, in chunks.
+pub async fn outcomes_of(store: &impl Store, cases: &[Uuid]) -> Result<Vec<Record>, StoreError> {
+    let mut all = Vec::new();
+    for chunk in cases.chunks(MAX_ADDRESSES_ANY) {
+        let query = RecordQuery { kind: Some(Kind::Outcome), cases_any: Some(chunk.to_vec()), ..Default::default() };
         all.extend(all_records(store, query).await?);
     }
     Ok(all)

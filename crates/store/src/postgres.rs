@@ -253,7 +253,7 @@ impl Store for PostgresStore {
             }
             select.push(")");
         }
-        crate::push_typed_filters(&mut select, query);
+        crate::push_typed_filters(&mut select, query, "(body ->> 'notification')");
         select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(|row| crate::decode_record(row.get(0), row.get(1))).collect()

@@ -348,6 +348,45 @@ async fn a_revision_that_moves_a_report_to_another_day_marks_both_days(store: im
     assert_eq!(marks, [(Kind::Cnc, "2026-11-02".to_string()), (Kind::Cnc, "2026-11-03".to_string())]);
 }
 
+/// An outcome changes how its case counts, so writing one marks its case's day (not its own),
+/// even when the case was written long before; and a case's outcomes are found by the case.
+async fn an_outcome_marks_its_cases_day_and_is_found_by_its_case(store: impl Store) {
+    let case = |ip: &str| {
+        let mut case = record(&format!(
+            r#"{{"kind":"notification","isp":"hikari-net","ip":"{ip}","port":23,"reason":"default_credential","created_at":"2026-11-03T01:00:00Z","status":"sent","language":"ja"}}"#
+        ));
+        case.ensure_id();
+        case
+    };
+    let (first, second) = (case("127.16.0.1"), case("127.16.0.2"));
+    store.put_records(&[first.clone(), second.clone()]).await.unwrap();
+    for day in store.dirty_rollups(None, 10).await.unwrap() {
+        assert!(store.replace_rollups(&day, &[]).await.unwrap());
+    }
+    let outcome = |case: &Record, status: &str, at: &str| {
+        let mut outcome = record(&format!(
+            r#"{{"kind":"outcome","notification":"{}","isp":"hikari-net","status":"{status}","at":"{at}","source":"recheck"}}"#,
+            case.id().unwrap()
+        ));
+        outcome.ensure_id();
+        outcome
+    };
+    let outcomes =
+        [outcome(&first, "fixed", "2026-11-20T00:00:00Z"), outcome(&first, "not_fixed", "2026-12-01T00:00:00Z")];
+    store.put_records(&outcomes).await.unwrap();
+    let marks: Vec<(Kind, String)> =
+        store.dirty_rollups(None, 10).await.unwrap().into_iter().map(|d| (d.kind, d.day.to_string())).collect();
+    assert_eq!(marks, [(Kind::Notification, "2026-11-03".to_string())]);
+    let found = botscope_store::outcomes_of(&store, &[first.id().unwrap()]).await.unwrap();
+    let mut ids: Vec<_> = found.iter().filter_map(Record::id).collect();
+    ids.sort();
+    let mut expected: Vec<_> = outcomes.iter().filter_map(Record::id).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(botscope_store::outcomes_of(&store, &[second.id().unwrap()]).await.unwrap().is_empty());
+    assert!(botscope_store::outcomes_of(&store, &[]).await.unwrap().is_empty());
+}
+
 /// An AS's prefixes come from the routing table, whatever the origin's form (alone, one of several
 /// origins, in an AS set), and a search within them finds the records in any of them.
 async fn records_are_found_by_the_prefixes_an_as_originates(store: impl Store) {
@@ -569,6 +608,7 @@ where
     writes_mark_days_for_roll_ups_and_rows_read_back_by_range(open("rollups").await).await;
     records_are_found_by_the_prefixes_an_as_originates(open("asn").await).await;
     a_revision_that_moves_a_report_to_another_day_marks_both_days(open("moved").await).await;
+    an_outcome_marks_its_cases_day_and_is_found_by_its_case(open("outcomes").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,11 +13,13 @@
 //! | finding | `vulnerable_type` | device type, `ISP/type` | distinct hosts identified as that type |
 //! | finding | `vulnerable_year` | release year, `ISP/year` | distinct hosts of a model released that year |
 //! | notification | `notified`, `fixed`, `weak`, `infected` | all, each ISP | cases made that day (all; now fixed; for a weak or missing password; for an infection) |
+//! | notification | `cases_notified`, `cases_fixed`, `cases_reported_fixed`, `cases_not_fixed` | all, each ISP | the day's cases by their outcomes so far, as [`crate::remediation`] counts them (false positives left out; fixed when a re-survey confirmed it) |
 //! | finding | `findings_by_service` | service | findings |
 //! | service | `service_records`, `service_hosts` | protocol | service records; distinct hosts |
 //! | activity, finding, service, cnc | `sensor_records`, `sensor_latest` | sensor (`unnamed` if none) | records; the latest record's time (Unix seconds: the range's figure is the largest, not a sum) |
 //!
 //! A kind's day is its records' [`botscope_model::Record::time`] (a C&C report's last sighting).
+//! An outcome marks its case's day, so a case's figures follow its outcomes.
 
 mod hosts;
 
@@ -25,7 +27,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use botscope_model::{
-    ActivityClass, CncCandidate, Device, Finding, Kind, Notification, NotificationReason, NotificationStatus,
+    ActivityClass, CncCandidate, Device, Finding, Kind, Notification, NotificationReason, NotificationStatus, Outcome,
     ServiceObservation, SourceActivity,
 };
 use botscope_store::{RecordQuery, RollupRow, Store, all_records};
@@ -34,6 +36,7 @@ use chrono::NaiveDate;
 pub use hosts::{EXACT_LIMIT, HostCount, HostSet};
 
 use crate::CenterError;
+use crate::remediation::GroupBy;
 
 /// Dirty days read per round of [`refresh`].
 const DIRTY_PER_ROUND: u32 = 64;
@@ -106,7 +109,13 @@ async fn day_rows(
     Ok(match kind {
         Kind::Activity => activity_rows(&botscope_model::payloads(records)),
         Kind::Finding => finding_rows(&botscope_model::payloads(records)),
-        Kind::Notification => notification_rows(&botscope_model::payloads(records)),
+        Kind::Notification => {
+            let cases: Vec<Notification> = botscope_model::payloads(records);
+            let ids: Vec<uuid::Uuid> = cases.iter().filter_map(|c| c.id).collect();
+            let outcomes = botscope_store::outcomes_of(store, &ids).await?;
+            summary.records += outcomes.len() as u64;
+            notification_rows(&cases, &botscope_model::payloads(outcomes))
+        }
         Kind::Service => service_rows(&botscope_model::payloads(records)),
         Kind::Cnc => cnc_rows(&botscope_model::payloads(records)),
         _ => Vec::new(),
@@ -224,8 +233,22 @@ fn cnc_rows(reports: &[CncCandidate]) -> Vec<RollupRow> {
     rows.finish()
 }
 
-fn notification_rows(notifications: &[Notification]) -> Vec<RollupRow> {
+fn notification_rows(notifications: &[Notification], outcomes: &[Outcome]) -> Vec<RollupRow> {
     let mut rows = Rows::default();
+    // What the day's cases came to, by their outcomes so far (see [`crate::remediation`]).
+    let remediation = crate::remediation::of_cases(notifications, outcomes, GroupBy::Isp, chrono::Utc::now());
+    let groups =
+        std::iter::once(("", &remediation.total)).chain(remediation.groups.iter().map(|g| (g.key.as_str(), g)));
+    for (dim, group) in groups {
+        for (metric, count) in [
+            ("cases_notified", group.notified),
+            ("cases_fixed", group.fixed),
+            ("cases_reported_fixed", group.reported_fixed),
+            ("cases_not_fixed", group.not_fixed),
+        ] {
+            rows.0.entry((metric, dim.to_string())).or_default().0 += count;
+        }
+    }
     for n in notifications {
         for dim in ["", n.isp.as_str()] {
             rows.add("notified", dim);

@@ -125,6 +125,7 @@ impl SearchParams {
             status: self.status,
             sensor: self.sensor,
             collection: self.collection,
+            cases_any: None,
         })
     }
 }

@@ -442,9 +442,9 @@ pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dash
 pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
     let rolled_up = Figures::rolled_up(&view);
-    let mut kinds = vec![Kind::Notification, Kind::Outcome, Kind::Isp];
+    let mut kinds = vec![Kind::Isp];
     if !rolled_up {
-        kinds.extend([Kind::Activity, Kind::Finding]);
+        kinds.extend([Kind::Notification, Kind::Outcome, Kind::Activity, Kind::Finding]);
     }
     let data = Data::load(&state, &kinds, &view).await?;
     let shown: Vec<String> =
@@ -457,13 +457,6 @@ pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Das
     }
     viewer.sign(&mut page);
     page.html(filter_form(&state, &view, "/isps", &serials(&state).await?).await?);
-    // The cases the view holds (time range, ISP, device type, botnet), so a row's figures agree.
-    let remediation = botscope_center::remediation::of_cases(
-        &data.notifications,
-        &data.outcomes,
-        botscope_center::remediation::GroupBy::Isp,
-        chrono::Utc::now(),
-    );
     let mut table = Table::new(
         "isps",
         lang.pick("ISPs: what was seen, notified and fixed", "ISP別の観測・通知・対処状況"),
@@ -481,7 +474,8 @@ pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Das
     );
     for isp in data.isps.iter().filter(|i| view.isp.as_ref().is_none_or(|h| h == &i.handle)) {
         let (infected, vulnerable) = figures.per_isp.get(&isp.handle).copied().unwrap_or_default();
-        let group = remediation.groups.iter().find(|g| g.key == isp.handle).cloned().unwrap_or_default();
+        // The cases the view holds (time range, ISP, device type, botnet), so a row's figures agree.
+        let group = figures.cases_per_isp.get(&isp.handle).copied().unwrap_or_default();
         table.row(vec![
             isp.handle.clone().into(),
             isp.name.clone().into(),
@@ -491,7 +485,7 @@ pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Das
             group.fixed.into(),
             group.reported_fixed.into(),
             group.not_fixed.into(),
-            Cell::Num((group.remediation_rate * 10_000.0).round() / 100.0),
+            Cell::Num((group.remediation_rate() * 10_000.0).round() / 100.0),
         ]);
     }
     let mut rates = Table::new(

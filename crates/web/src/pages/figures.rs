@@ -37,6 +37,28 @@ pub struct Figures {
     pub years: BTreeMap<u16, HostCount>,
     /// Per ISP handle: distinct infected and vulnerable hosts.
     pub per_isp: BTreeMap<String, (HostCount, HostCount)>,
+    /// Per ISP handle: what its cases came to, as [`botscope_center::remediation`] counts them.
+    pub cases_per_isp: BTreeMap<String, Cases>,
+}
+
+/// What an ISP's cases came to by their outcomes (false positives left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cases {
+    /// Cases notified.
+    pub notified: u64,
+    /// Confirmed fixed by a re-survey.
+    pub fixed: u64,
+    /// Said fixed by the ISP, not yet confirmed.
+    pub reported_fixed: u64,
+    /// Found not fixed.
+    pub not_fixed: u64,
+}
+
+impl Cases {
+    /// The share confirmed fixed, to four decimals (as the remediation report rounds it).
+    pub fn remediation_rate(&self) -> f64 {
+        if self.notified == 0 { 0.0 } else { (self.fixed as f64 / self.notified as f64 * 10_000.0).round() / 10_000.0 }
+    }
 }
 
 impl Figures {
@@ -108,6 +130,21 @@ impl Figures {
                 .collect();
             figures.per_isp.insert(isp.clone(), (exact(&infected), exact(&vulnerable)));
         }
+        let remediation = botscope_center::remediation::of_cases(
+            &data.notifications,
+            &data.outcomes,
+            botscope_center::remediation::GroupBy::Isp,
+            chrono::Utc::now(),
+        );
+        for group in remediation.groups.iter().filter(|g| g.notified > 0 && isps.contains(&g.key)) {
+            let cases = Cases {
+                notified: group.notified,
+                fixed: group.fixed,
+                reported_fixed: group.reported_fixed,
+                not_fixed: group.not_fixed,
+            };
+            figures.cases_per_isp.insert(group.key.clone(), cases);
+        }
         figures
     }
 
@@ -170,6 +207,16 @@ impl Figures {
         }
         for isp in isps {
             figures.per_isp.insert(isp.clone(), (infected.hosts(isp).count(), vulnerable.hosts(isp).count()));
+        }
+        let cases = [
+            read(Kind::Notification, "cases_notified").await.map_err(failed)?,
+            read(Kind::Notification, "cases_fixed").await.map_err(failed)?,
+            read(Kind::Notification, "cases_reported_fixed").await.map_err(failed)?,
+            read(Kind::Notification, "cases_not_fixed").await.map_err(failed)?,
+        ];
+        for isp in isps.iter().filter(|isp| cases[0].total(isp) > 0) {
+            let [notified, fixed, reported_fixed, not_fixed] = cases.each_ref().map(|series| series.total(isp));
+            figures.cases_per_isp.insert(isp.clone(), Cases { notified, fixed, reported_fixed, not_fixed });
         }
         Ok(figures)
     }
@@ -301,9 +348,34 @@ mod tests {
         let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
         state.refresh_rollups().await.unwrap();
         state.store.put_records(second).await.unwrap();
+        // Outcomes after that refresh, many about cases of days already rolled up: each must have
+        // its case's day counted again. Fixed by a re-survey, said fixed by the ISP, found not
+        // fixed, and a fix refuted by a later re-survey.
+        let cases: Vec<botscope_model::Notification> = botscope_model::payloads(records.clone());
+        let mut outcomes = Vec::new();
+        for (n, case) in cases.iter().enumerate() {
+            let steps: &[(&str, &str, i64)] = match n % 6 {
+                0 => &[("fixed", "recheck", 2)],
+                1 => &[("fixed", "isp", 1)],
+                2 => &[("not_fixed", "recheck", 3)],
+                3 => &[("fixed", "recheck", 1), ("not_fixed", "recheck", 9)],
+                _ => &[],
+            };
+            for (status, source, days) in steps {
+                let at = (case.created_at + chrono::Duration::days(*days)).to_rfc3339();
+                let line = format!(
+                    r#"{{"kind":"outcome","notification":"{}","isp":"{}","status":"{status}","at":"{at}","source":"{source}"}}"#,
+                    case.id.unwrap(),
+                    case.isp
+                );
+                outcomes.push(botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap());
+            }
+        }
+        assert!(outcomes.len() > 50);
+        state.store.put_records(&outcomes).await.unwrap();
         let isps = ["hikari-net", "sakura-bb"];
         let days = ["", "2026-10-31", "2026-11-01", "2026-11-03", "2026-11-07", "2026-11-09"];
-        let mut compared = 0;
+        let (mut compared, mut fixed) = (0, 0);
         for (n, from) in days.iter().enumerate() {
             for to in days[n..].iter().chain([&""]) {
                 for isp in ["", isps[0], isps[1]] {
@@ -317,14 +389,16 @@ mod tests {
                     let shown: Vec<String> =
                         isps.iter().filter(|h| isp.is_empty() || **h == isp).map(|h| h.to_string()).collect();
                     let rolled = Figures::of_rollups(&state, &view, &shown).await.unwrap();
-                    let kinds = [Kind::Activity, Kind::Finding, Kind::Notification];
+                    let kinds = [Kind::Activity, Kind::Finding, Kind::Notification, Kind::Outcome];
                     let read = Figures::of_data(&Data::load(&state, &kinds, &view).await.unwrap(), &shown);
                     assert_eq!(rolled, read, "from {from:?} to {to:?} isp {isp:?}");
                     compared += usize::from(read.bots.value > 0);
+                    fixed += usize::from(read.cases_per_isp.values().any(|c| c.fixed > 0 && c.not_fixed > 0));
                 }
             }
         }
         assert!(compared > 30, "most views must hold hosts for the comparison to mean anything");
+        assert!(fixed > 20, "most views must hold fixed and unfixed cases");
         // The coverage page's figures likewise, for every range of days.
         for (n, from) in days.iter().enumerate() {
             for to in days[n..].iter().chain([&""]) {
