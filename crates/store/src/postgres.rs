@@ -254,7 +254,10 @@ impl Store for PostgresStore {
             select.push(")");
         }
         crate::push_typed_filters(&mut select, query, "(body ->> 'notification')");
-        select.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
+        // `records.id`, not `id`: a bare name means the output column `id::text` here, which no
+        // index has, so every page sorted all the rows it matched (1.3 s for a page of 100 of a
+        // million).
+        select.push(" ORDER BY records.id LIMIT ").push_bind(i64::from(query.limit));
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(|row| crate::decode_record(row.get(0), row.get(1))).collect()
     }
