@@ -129,6 +129,9 @@ pub struct StoreConfig {
     /// Connections kept open to the database.
     #[serde(default = "StoreConfig::default_max_connections")]
     pub max_connections: Bounded<1, 64>,
+    /// Days of raw observations kept (today included); 0 keeps everything.
+    #[serde(default = "StoreConfig::default_retention_days")]
+    pub retention_days: Bounded<0, 36500>,
 }
 
 impl StoreConfig {
@@ -138,11 +141,18 @@ impl StoreConfig {
     fn default_max_connections() -> Bounded<1, 64> {
         Bounded(4)
     }
+    fn default_retention_days() -> Bounded<0, 36500> {
+        Bounded(0)
+    }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { url: Self::default_url(), max_connections: Self::default_max_connections() }
+        StoreConfig {
+            url: Self::default_url(),
+            max_connections: Self::default_max_connections(),
+            retention_days: Self::default_retention_days(),
+        }
     }
 }
 

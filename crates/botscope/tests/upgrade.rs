@@ -61,18 +61,19 @@ fn botscope_db(scratch: &Scratch, db: &str, args: &[&str]) -> String {
 async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     let status = botscope_db(scratch, db, &["status"]);
     assert!(status.contains("0004 shared state") && status.contains("pending"), "{status}");
-    assert!(status.contains("0005 typed columns") && status.contains("5 pending"), "{status}");
+    assert!(status.contains("0005 typed columns") && status.contains("6 pending"), "{status}");
     assert!(
         status.contains("0006 rollups")
             && status.contains("0007 kind id index")
-            && status.contains("0008 outcome cases"),
+            && status.contains("0008 outcome cases")
+            && status.contains("0009 retention"),
         "{status}"
     );
     let dry = botscope_db(scratch, db, &["upgrade", "--dry-run"]);
-    assert!(dry.contains("would apply 5 migration(s)") && dry.contains("nothing changed"), "{dry}");
-    assert!(botscope_db(scratch, db, &["status"]).contains("5 pending"), "a dry run changed the store");
+    assert!(dry.contains("would apply 6 migration(s)") && dry.contains("nothing changed"), "{dry}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("6 pending"), "a dry run changed the store");
     let done = botscope_db(scratch, db, &["upgrade"]);
-    assert!(done.contains("applying 5 migration(s)") && done.contains("done"), "{done}");
+    assert!(done.contains("applying 6 migration(s)") && done.contains("done"), "{done}");
     let status = botscope_db(scratch, db, &["status"]);
     // The older records' days (activity, finding, service and C&C report on 2 November, a case on
     // 3 November) wait to be counted.
@@ -106,6 +107,35 @@ async fn upgrade_and_check(scratch: &Scratch, db: &str) {
             .await
             .unwrap();
     assert_eq!(infected.hosts("hikari-net").count().value, 1);
+
+    // Retention: refused without a setting; a dry run counts; the prune deletes the raw
+    // observations of the older days (every example is from October or November 2026) and keeps
+    // everything else and the roll-ups.
+    let refused = scratch.run(&["--db", db, "db", "prune"]).fails();
+    assert!(
+        refused.stderr.contains("--keep-days") && refused.stderr.contains("store.retention_days"),
+        "{}",
+        refused.stderr
+    );
+    let first_kept = chrono::Utc::now().date_naive() - chrono::Days::new(29);
+    let observations = before
+        .iter()
+        .filter(|r| botscope_center::retention::PRUNED_KINDS.contains(&r.kind()))
+        .filter(|r| r.time().is_some_and(|t| t.date_naive() < first_kept))
+        .count();
+    assert!(observations >= 4, "activity, service, finding and C&C report");
+    let dry = botscope_db(scratch, db, &["prune", "--keep-days", "30", "--dry-run"]);
+    assert!(dry.contains(&format!("from {first_kept} on")) && dry.contains("nothing changed"), "{dry}");
+    assert_eq!(botscope_store::all_records(&store, RecordQuery::default()).await.unwrap().len(), before.len());
+    let done = botscope_db(scratch, db, &["prune", "--keep-days", "30"]);
+    assert!(done.contains(&format!("done: {observations} record(s) deleted")), "{done}");
+    let left = botscope_store::all_records(&store, RecordQuery::default()).await.unwrap();
+    assert_eq!(left.len(), before.len() - observations, "only the old observations went");
+    let infected =
+        botscope_center::rollup::Series::read(&store, botscope_model::Kind::Activity, "infected", None, None)
+            .await
+            .unwrap();
+    assert_eq!(infected.hosts("hikari-net").count().value, 1, "the pruned day keeps its roll-up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,7 @@ pub mod feeds;
 pub mod liveness;
 pub mod notify;
 pub mod remediation;
+pub mod retention;
 pub mod rollup;
 pub mod tokens;
 

@@ -330,6 +330,17 @@ pub trait Store: Send + Sync {
     fn count_hit(&self, key: &str, window_ms: i64, now_ms: i64)
     -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// Deletes up to `limit` records of `kind` from days before `before` (UTC) and returns how
+    /// many it deleted: call again until fewer than `limit`. From the first call on, those days
+    /// keep their daily roll-ups as counted: their marks are dropped and a record written later
+    /// for one of them marks nothing (refresh the roll-ups first, or what waits to be counted is
+    /// lost).
+    fn prune(&self, kind: Kind, before: NaiveDate, limit: u32) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// How many records of `kind` are from days before `before` (UTC): what [`Store::prune`]
+    /// would delete.
+    fn count_before(&self, kind: Kind, before: NaiveDate) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// The time ([`Record::time`]) of the latest record of a kind, through the time index.
     fn latest_time(&self, kind: Kind) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
 
@@ -421,7 +432,9 @@ fn replacing_ids(records: &[&Record], replace: bool) -> Vec<Uuid> {
 const IDS_PER_LOOKUP: usize = 1_000;
 
 /// Marks a (kind, day) dirty; the generation counts the writes.
-const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (kind, day, generation, counted) VALUES ($1, $2, 1, 0) \
+/// A day before the kind's retention ([`Store::prune`]) is not marked: its roll-ups stay as counted.
+const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (kind, day, generation, counted) SELECT $1, $2, 1, 0 \
+     WHERE NOT EXISTS (SELECT 1 FROM retention WHERE retention.kind = $1 AND retention.before_day > $2) \
      ON CONFLICT (kind, day) DO UPDATE SET generation = rollup_dirty.generation + 1";
 
 fn parse_day(text: &str) -> Result<NaiveDate, StoreError> {
@@ -743,6 +756,52 @@ macro_rules! same_on_every_backend {
             Ok(prefixes)
         }
 
+        async fn prune(&self, kind: Kind, before: chrono::NaiveDate, limit: u32) -> Result<u64, StoreError> {
+            let (kind, day) = (kind.as_str(), before.to_string());
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO retention (kind, before_day) VALUES ($1, $2) \
+                 ON CONFLICT (kind) DO UPDATE SET before_day = excluded.before_day \
+                 WHERE excluded.before_day > retention.before_day",
+            )
+            .bind(kind)
+            .bind(&day)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM rollup_dirty WHERE kind = $1 AND day < $2")
+                .bind(kind)
+                .bind(&day)
+                .execute(&mut *tx)
+                .await?;
+            // Safe: the only interpolation is the backend's constant expression for the day's start.
+            let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM records WHERE id IN \
+                 (SELECT id FROM records WHERE kind = $1 AND time < {} LIMIT $3)",
+                Self::DAY_START
+            )))
+            .bind(kind)
+            .bind(&day)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(deleted)
+        }
+
+        async fn count_before(&self, kind: Kind, before: chrono::NaiveDate) -> Result<u64, StoreError> {
+            // Safe: as in `prune`.
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM records WHERE kind = $1 AND time < {}",
+                Self::DAY_START
+            )))
+            .bind(kind.as_str())
+            .bind(before.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(count.max(0) as u64)
+        }
+
         async fn dirty_rollups(
             &self,
             after: Option<(chrono::NaiveDate, Kind)>,
@@ -946,6 +1005,12 @@ impl Store for AnyStore {
     }
     async fn replace_rollups(&self, day: &DirtyDay, rows: &[RollupRow]) -> Result<bool, StoreError> {
         dispatch!(self, s => s.replace_rollups(day, rows).await)
+    }
+    async fn prune(&self, kind: Kind, before: NaiveDate, limit: u32) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.prune(kind, before, limit).await)
+    }
+    async fn count_before(&self, kind: Kind, before: NaiveDate) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_before(kind, before).await)
     }
     async fn rollups(
         &self,

@@ -39,6 +39,9 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
 });
 
 impl PostgresStore {
+    /// The start of day `$2` (`YYYY-MM-DD`) in UTC, whatever the session's time zone.
+    const DAY_START: &'static str = "($2 || 'T00:00:00+00:00')::timestamptz";
+
     /// Connects to and migrates the database at `url`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let store = Self::open_unmigrated(url, max_connections).await?;

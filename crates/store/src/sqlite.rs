@@ -34,6 +34,10 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
 });
 
 impl SqliteStore {
+    /// The start of day `$2` (`YYYY-MM-DD`) as `records.time` compares: times are stored as
+    /// RFC 3339 text in UTC, so every time of that day or later sorts at or after the bare date.
+    const DAY_START: &'static str = "$2";
+
     /// Opens (creating if missing) and migrates the database file at `path`.
     pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
         let store = Self::open_unmigrated(path, max_connections).await?;

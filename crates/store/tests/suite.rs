@@ -387,6 +387,51 @@ async fn an_outcome_marks_its_cases_day_and_is_found_by_its_case(store: impl Sto
     assert!(botscope_store::outcomes_of(&store, &[]).await.unwrap().is_empty());
 }
 
+/// Pruning deletes a kind's records of days before the cut, in batches, and nothing else; those
+/// days keep their roll-ups as counted, and a record written later for one of them marks nothing.
+async fn pruning_deletes_old_days_and_leaves_their_roll_ups_as_counted(store: impl Store) {
+    let activity_on = |day: u32, hour: u32| {
+        let Record::Activity(mut a) = record(ACTIVITY) else { unreachable!() };
+        a.window_start = format!("2026-11-{day:02}T{hour:02}:00:00Z").parse().unwrap();
+        a.window_end = a.window_start + chrono::Duration::hours(1);
+        a.id = None;
+        let mut record = Record::Activity(a);
+        record.ensure_id();
+        record
+    };
+    let batch: Vec<Record> = (1..=4).flat_map(|day| (0..3).map(move |hour| activity_on(day, hour))).collect();
+    store.put_records(&batch).await.unwrap();
+    let mut finding = record(FINDING);
+    finding.ensure_id();
+    store.put_records(&[finding]).await.unwrap();
+    let row = botscope_store::RollupRow { metric: "infected".into(), dim: String::new(), count: 3, hosts: None };
+    for day in store.dirty_rollups(None, 10).await.unwrap() {
+        assert!(store.replace_rollups(&day, std::slice::from_ref(&row)).await.unwrap());
+    }
+    store.put_records(&[activity_on(1, 9)]).await.unwrap();
+    let cut: chrono::NaiveDate = "2026-11-03".parse().unwrap();
+    assert_eq!(store.count_before(Kind::Activity, cut).await.unwrap(), 7);
+    // In batches of 4: 4, then 3.
+    assert_eq!(store.prune(Kind::Activity, cut, 4).await.unwrap(), 4);
+    assert_eq!(store.prune(Kind::Activity, cut, 4).await.unwrap(), 3);
+    assert_eq!(store.prune(Kind::Activity, cut, 4).await.unwrap(), 0);
+    assert_eq!(store.count_before(Kind::Activity, cut).await.unwrap(), 0);
+    assert_eq!(store.count_records(Some(Kind::Activity)).await.unwrap(), 6, "days 3 and 4 are kept");
+    assert_eq!(store.count_records(Some(Kind::Finding)).await.unwrap(), 1, "other kinds are kept");
+    assert!(store.dirty_rollups(None, 10).await.unwrap().is_empty(), "the mark of day 1's late record is dropped");
+    store.put_records(&[activity_on(2, 10), activity_on(4, 10)]).await.unwrap();
+    let marks: Vec<String> = store.dirty_rollups(None, 10).await.unwrap().iter().map(|d| d.day.to_string()).collect();
+    assert_eq!(marks, ["2026-11-04"], "a pruned day is not marked again");
+    let kept = store.rollups(Kind::Activity, "infected", None, None).await.unwrap();
+    let days: Vec<String> = kept.iter().map(|(day, _)| day.to_string()).collect();
+    assert_eq!(days, ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"], "roll-ups outlive their records");
+    // A later cut moves on; an earlier one does not move it back.
+    store.prune(Kind::Activity, "2026-11-01".parse().unwrap(), 100).await.unwrap();
+    store.put_records(&[activity_on(2, 11)]).await.unwrap();
+    let marks: Vec<String> = store.dirty_rollups(None, 10).await.unwrap().iter().map(|d| d.day.to_string()).collect();
+    assert_eq!(marks, ["2026-11-04"]);
+}
+
 /// An AS's prefixes come from the routing table, whatever the origin's form (alone, one of several
 /// origins, in an AS set), and a search within them finds the records in any of them.
 async fn records_are_found_by_the_prefixes_an_as_originates(store: impl Store) {
@@ -609,6 +654,7 @@ where
     records_are_found_by_the_prefixes_an_as_originates(open("asn").await).await;
     a_revision_that_moves_a_report_to_another_day_marks_both_days(open("moved").await).await;
     an_outcome_marks_its_cases_day_and_is_found_by_its_case(open("outcomes").await).await;
+    pruning_deletes_old_days_and_leaves_their_roll_ups_as_counted(open("prune").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

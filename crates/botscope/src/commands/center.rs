@@ -312,6 +312,8 @@ impl Served {
 
 /// How often `serve` refreshes the daily roll-ups in the background.
 const ROLLUP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often `serve` deletes observations past `store.retention_days`.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let served = Served::resolve(&args, &settings.config.serve)?;
@@ -379,6 +381,25 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitC
                     }
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "refreshing the daily roll-ups failed; trying again later"),
+                }
+            }
+        });
+    }
+    let keep_days = settings.config.store.retention_days.get() as u32;
+    if keep_days > 0 {
+        // Every replica may do it: a prune deletes in short batches what is still there.
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                tick.tick().await;
+                let today = chrono::Utc::now().date_naive();
+                match botscope_center::retention::prune(&store, keep_days, today, false, |_, _| {}).await {
+                    Ok(done) if done.total() > 0 => {
+                        tracing::info!(deleted = done.total(), first_kept = %done.first_kept, "old observations pruned")
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "pruning old observations failed; trying again later"),
                 }
             }
         });

@@ -43,6 +43,24 @@ the servers, so that the first page does not wait for a year of days.",
         after_help = "Examples:\n  botscope db rollups\n  botscope --db postgres://botscope@127.0.0.1/botscope db rollups"
     )]
     Rollups,
+    /// Deletes raw observations older than the retention (store.retention_days or --keep-days)
+    #[command(
+        long_about = "Deletes the raw observations (telescope activity, survey services and findings, C&C \
+reports) from before the last N days, today included, in short batches. The daily roll-ups are \
+brought up to date first and the pruned days keep them, so the dashboard's charts keep their \
+history; cases, outcomes, botnets, liveness and feeds are never pruned.\n\n`botscope serve` does \
+this every hour when store.retention_days is set; run it by hand with --dry-run first to see what \
+would go. Deleted records are gone: take a backup first (docs/center.md).",
+        after_help = "Examples:\n  botscope db prune --keep-days 400 --dry-run\n  botscope --config /etc/botscope/botscope.toml db prune"
+    )]
+    Prune {
+        /// Days kept, today included (default: store.retention_days)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
+        keep_days: Option<u32>,
+        /// Count what would be deleted and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> anyhow::Result<std::process::ExitCode> {
@@ -98,6 +116,42 @@ pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> an
             .with_context(|| format!("store {url}"))?;
             bar.finish_and_clear();
             println!("daily roll-ups up to date: {} day(s) counted from {} record(s)", done.days, done.records);
+        }
+        DbCommand::Prune { keep_days, dry_run } => {
+            anyhow::ensure!(
+                pending.is_empty(),
+                "the store lacks {} migration(s): run `botscope db upgrade` first",
+                pending.len()
+            );
+            let keep_days = match (keep_days, settings.config.store.retention_days.get()) {
+                (Some(days), _) => days,
+                (None, 0) => anyhow::bail!(
+                    "no retention set: pass --keep-days N or set store.retention_days in the configuration"
+                ),
+                (None, days) => days as u32,
+            };
+            let today = chrono::Utc::now().date_naive();
+            let bar = indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            let done = botscope_center::retention::prune(&store, keep_days, today, dry_run, |kind, deleted| {
+                bar.set_message(format!("{kind}: {deleted} deleted"));
+                bar.tick();
+            })
+            .await
+            .with_context(|| format!("store {url}"))?;
+            bar.finish_and_clear();
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            println!("keeping {keep_days} day(s): from {} on (UTC)", done.first_kept);
+            for (kind, n) in &done.per_kind {
+                println!("  {kind:<10} {n} record(s) {verb}");
+            }
+            if dry_run {
+                println!("dry run: nothing changed");
+            } else {
+                println!("done: {} record(s) deleted; the pruned days keep their daily roll-ups", done.total());
+            }
         }
         DbCommand::Upgrade { dry_run } => {
             if pending.is_empty() {
