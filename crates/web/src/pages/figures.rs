@@ -13,6 +13,11 @@ use super::data::{Data, View};
 use crate::AppState;
 use crate::error::ApiError;
 
+/// A roll-up the store could not read or bring up to date: the page cannot be counted now.
+fn failed(error: botscope_center::CenterError) -> ApiError {
+    ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("daily roll-ups: {error}"))
+}
+
 /// Counts of hosts and cases over a view.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Figures {
@@ -150,9 +155,6 @@ impl Figures {
 
     /// From the daily roll-ups, brought up to date first. Only for views [`Figures::rolled_up`] accepts.
     pub async fn of_rollups(state: &AppState, view: &View, isps: &[String]) -> Result<Figures, ApiError> {
-        let failed = |e: botscope_center::CenterError| {
-            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("daily roll-ups: {e}"))
-        };
         state.refresh_rollups().await.map_err(failed)?;
         let store = &state.store;
         let read = |kind: Kind, metric: &'static str| Series::read(store, kind, metric, view.from, view.to);
@@ -286,9 +288,6 @@ impl Coverage {
 
     /// From the daily roll-ups, brought up to date first. Only for views [`Coverage::rolled_up`] accepts.
     pub async fn of_rollups(state: &AppState, view: &View) -> Result<Coverage, ApiError> {
-        let failed = |e: botscope_center::CenterError| {
-            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("daily roll-ups: {e}"))
-        };
         state.refresh_rollups().await.map_err(failed)?;
         let store = &state.store;
         let read = |kind: Kind, metric: &'static str| Series::read(store, kind, metric, view.from, view.to);
