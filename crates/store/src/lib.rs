@@ -812,8 +812,13 @@ macro_rules! same_on_every_backend {
                 |(day, kind)| (day.to_string(), kind.as_str().to_string()),
             );
             let rows = sqlx::query(
+                // A day before its kind's retention keeps its roll-ups as counted, even if a
+                // writer that had not yet seen the prune (or an older replica) marked it.
                 "SELECT kind, day, generation FROM rollup_dirty WHERE generation > counted \
-                 AND (day > $1 OR (day = $1 AND kind > $2)) ORDER BY day, kind LIMIT $3",
+                 AND (day > $1 OR (day = $1 AND kind > $2)) \
+                 AND NOT EXISTS (SELECT 1 FROM retention \
+                     WHERE retention.kind = rollup_dirty.kind AND retention.before_day > rollup_dirty.day) \
+                 ORDER BY day, kind LIMIT $3",
             )
             .bind(day)
             .bind(kind)
@@ -840,7 +845,8 @@ macro_rules! same_on_every_backend {
             // since (a higher generation) or another refresher that counted it makes this one
             // stale, and it leaves without writing.
             let claimed = sqlx::query(
-                "UPDATE rollup_dirty SET counted = $3 WHERE kind = $1 AND day = $2 AND generation = $3 AND counted < $3",
+                "UPDATE rollup_dirty SET counted = $3 WHERE kind = $1 AND day = $2 AND generation = $3 AND counted < $3 \
+                 AND NOT EXISTS (SELECT 1 FROM retention WHERE retention.kind = $1 AND retention.before_day > $2)",
             )
             .bind(kind)
             .bind(&date)

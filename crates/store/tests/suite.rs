@@ -425,11 +425,14 @@ async fn pruning_deletes_old_days_and_leaves_their_roll_ups_as_counted(store: im
     let kept = store.rollups(Kind::Activity, "infected", None, None).await.unwrap();
     let days: Vec<String> = kept.iter().map(|(day, _)| day.to_string()).collect();
     assert_eq!(days, ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"], "roll-ups outlive their records");
-    // A later cut moves on; an earlier one does not move it back.
+    // An earlier cut does not move it back; a later one moves on.
     store.prune(Kind::Activity, "2026-11-01".parse().unwrap(), 100).await.unwrap();
     store.put_records(&[activity_on(2, 11)]).await.unwrap();
     let marks: Vec<String> = store.dirty_rollups(None, 10).await.unwrap().iter().map(|d| d.day.to_string()).collect();
     assert_eq!(marks, ["2026-11-04"]);
+    store.prune(Kind::Activity, "2026-11-05".parse().unwrap(), 100).await.unwrap();
+    store.put_records(&[activity_on(3, 12), activity_on(4, 12)]).await.unwrap();
+    assert!(store.dirty_rollups(None, 10).await.unwrap().is_empty(), "days 3 and 4 are now before the cut");
 }
 
 /// An AS's prefixes come from the routing table, whatever the origin's form (alone, one of several

@@ -8,7 +8,7 @@ use botscope_model::{
     Botnet, BotnetWindow, CncCandidate, DarknetDay, Device, FeedEntry, Finding, Isp, Kind, Liveness, Notification,
     Outcome, ServiceObservation, SourceActivity, Timestamp, Transport, payloads,
 };
-use botscope_store::{RecordQuery, Store, all_records, records_about};
+use botscope_store::{RecordQuery, Store, all_records};
 use chrono::NaiveDate;
 
 use super::{Lang, ViewState};
@@ -189,24 +189,45 @@ impl Data {
         if kinds.contains(&Kind::Isp) {
             data.isps = store.isps().await?;
         }
-        // The filters decide which botnets and bots a view shows through the correlation windows.
-        if Self::filtered(view) && !kinds.contains(&Kind::BotnetWindow) {
+        // The filters decide which botnets and bots a view shows through the correlation windows:
+        // a botnet filter for every kind, an ISP or device type for the botnets and their servers.
+        let shows_botnets = kinds.iter().any(|k| matches!(k, Kind::Botnet | Kind::Cnc | Kind::FeedEntry));
+        let narrows = Self::narrows_botnets(view) && shows_botnets;
+        if (view.botnet.is_some() || narrows) && !kinds.contains(&Kind::BotnetWindow) {
             let query = RecordQuery { serial: view.botnet.clone(), ..Self::query(Kind::BotnetWindow, view) };
             data.windows = payloads(all_records(store, query).await?);
         }
-        let shows_botnets = kinds.iter().any(|k| matches!(k, Kind::Botnet | Kind::Cnc | Kind::FeedEntry));
         let reads_hosts = kinds.contains(&Kind::Activity) && kinds.contains(&Kind::Finding);
-        if Self::narrows_botnets(view) && shows_botnets && !reads_hosts {
-            let bots: BTreeSet<IpAddr> = data.windows.iter().flat_map(|w| w.bots.iter().copied()).collect();
+        if narrows && !reads_hosts {
+            // The bots of the windows in view, and their own records of the view's days only.
+            let bots: Vec<IpAddr> = data
+                .windows
+                .iter()
+                .filter(|w| view.overlaps(w.window_start, w.window_end))
+                .flat_map(|w| w.bots.iter().copied())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let about = |kind: Kind| {
+                let bots = &bots;
+                async move {
+                    let mut records = Vec::new();
+                    for chunk in bots.chunks(botscope_store::MAX_ADDRESSES_ANY) {
+                        let query = RecordQuery { ip_any: Some(chunk.to_vec()), ..Self::query(kind, view) };
+                        records.extend(all_records(store, query).await?);
+                    }
+                    Ok::<_, botscope_store::StoreError>(records)
+                }
+            };
             let activity = if kinds.contains(&Kind::Activity) {
                 data.activity.clone()
             } else {
-                payloads(records_about(store, Kind::Activity, &bots).await?)
+                payloads(about(Kind::Activity).await?)
             };
             let findings = if kinds.contains(&Kind::Finding) {
                 data.findings.clone()
             } else {
-                payloads(records_about(store, Kind::Finding, &bots).await?)
+                payloads(about(Kind::Finding).await?)
             };
             data.members = Some(Box::new(Data { activity, findings, ..Data::default() }));
         }
