@@ -1096,21 +1096,40 @@ pub async fn records_about(
     kind: Kind,
     addresses: &std::collections::BTreeSet<std::net::IpAddr>,
 ) -> Result<Vec<Record>, StoreError> {
+    let query = RecordQuery { kind: Some(kind), ..Default::default() };
+    records_about_within(store, query, addresses).await
+}
+
+/// Every record `query` finds about any of `addresses` (its other filters, such as kind and time,
+/// kept), through the address index, in chunks.
+pub async fn records_about_within(
+    store: &impl Store,
+    query: RecordQuery,
+    addresses: &std::collections::BTreeSet<std::net::IpAddr>,
+) -> Result<Vec<Record>, StoreError> {
     let addresses: Vec<std::net::IpAddr> = addresses.iter().copied().collect();
-    let mut all = Vec::new();
-    for chunk in addresses.chunks(MAX_ADDRESSES_ANY) {
-        let query = RecordQuery { kind: Some(kind), ip_any: Some(chunk.to_vec()), ..Default::default() };
-        all.extend(all_records(store, query).await?);
-    }
-    Ok(all)
+    in_chunks(store, &addresses, |chunk| RecordQuery { ip_any: Some(chunk), ..query.clone() }).await
 }
 
 /// Every outcome of any of `cases`, through the outcomes' case index, in chunks.
 pub async fn outcomes_of(store: &impl Store, cases: &[Uuid]) -> Result<Vec<Record>, StoreError> {
+    in_chunks(store, cases, |chunk| RecordQuery {
+        kind: Some(Kind::Outcome),
+        cases_any: Some(chunk),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Every record of the queries `query_of` makes for `items` a list of [`MAX_ADDRESSES_ANY`] at a time.
+async fn in_chunks<T: Clone>(
+    store: &impl Store,
+    items: &[T],
+    query_of: impl Fn(Vec<T>) -> RecordQuery,
+) -> Result<Vec<Record>, StoreError> {
     let mut all = Vec::new();
-    for chunk in cases.chunks(MAX_ADDRESSES_ANY) {
-        let query = RecordQuery { kind: Some(Kind::Outcome), cases_any: Some(chunk.to_vec()), ..Default::default() };
-        all.extend(all_records(store, query).await?);
+    for chunk in items.chunks(MAX_ADDRESSES_ANY) {
+        all.extend(all_records(store, query_of(chunk.to_vec())).await?);
     }
     Ok(all)
 }

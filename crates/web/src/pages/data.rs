@@ -8,7 +8,7 @@ use botscope_model::{
     Botnet, BotnetWindow, CncCandidate, DarknetDay, Device, FeedEntry, Finding, Isp, Kind, Liveness, Notification,
     Outcome, ServiceObservation, SourceActivity, Timestamp, Transport, payloads,
 };
-use botscope_store::{RecordQuery, Store, all_records};
+use botscope_store::{RecordQuery, Store, all_records, records_about_within};
 use chrono::NaiveDate;
 
 use super::{Lang, ViewState};
@@ -200,25 +200,13 @@ impl Data {
         let reads_hosts = kinds.contains(&Kind::Activity) && kinds.contains(&Kind::Finding);
         if narrows && !reads_hosts {
             // The bots of the windows in view, and their own records of the view's days only.
-            let bots: Vec<IpAddr> = data
+            let bots: BTreeSet<IpAddr> = data
                 .windows
                 .iter()
                 .filter(|w| view.overlaps(w.window_start, w.window_end))
                 .flat_map(|w| w.bots.iter().copied())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
                 .collect();
-            let about = |kind: Kind| {
-                let bots = &bots;
-                async move {
-                    let mut records = Vec::new();
-                    for chunk in bots.chunks(botscope_store::MAX_ADDRESSES_ANY) {
-                        let query = RecordQuery { ip_any: Some(chunk.to_vec()), ..Self::query(kind, view) };
-                        records.extend(all_records(store, query).await?);
-                    }
-                    Ok::<_, botscope_store::StoreError>(records)
-                }
-            };
+            let about = |kind: Kind| records_about_within(store, Self::query(kind, view), &bots);
             let activity = if kinds.contains(&Kind::Activity) {
                 data.activity.clone()
             } else {
