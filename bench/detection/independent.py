@@ -476,8 +476,13 @@ def revision_order(c):
 def score(args):
     """Compares analyser output (every scored server, --min-score 0) with the truth."""
     cnc, negatives, ignored = {}, {}, set()
+    known = set(open(args.seeds).read().split()) if args.seeds else None
+    botnets_with_seed = set()
     for raw in open(args.truth):
         r = json.loads(raw)
+        if r["kind"] == "bot" and known is not None and r["ip"] in known:
+            # Lab truth lists a bot's botnets, the independent model's its one botnet.
+            botnets_with_seed.update(r.get("botnets") or [r.get("botnet")])
         if r["kind"] == "cnc" and r.get("family") in args.ignore_family:
             ignored.add((r["ip"], r["port"], r["protocol"]))
         elif r["kind"] == "cnc":
@@ -562,8 +567,8 @@ def score(args):
         picked = [y for s, y in rows if lo <= s < hi]
         bins.append({"scores": "%.1f-%.1f" % (lo, min(hi, 1.0)), "rows": len(picked),
                      "cnc_share": round(sum(picked) / len(picked), 4) if picked else None})
-    # Records print at most 0.9999: that is what a score of 1 would look like.
-    ties_at_one = sum(1 for s, _ in rows if s >= 0.9999)
+    # Records print at most 0.99999: that is what a score of 1 would look like.
+    ties_at_one = sum(1 for s, _ in rows if s >= 0.99999)
     # The operating point an analyst would pick: the best threshold on the servers' best scores
     # that keeps the false positive rate at or below 0.1 % of the scored negatives.
     best_neg = {}
@@ -576,6 +581,13 @@ def score(args):
     allowed = int(0.001 * len(negs))
     threshold = negs[allowed] if len(negs) > allowed else 0.0
     tpr_at = sum(1 for k in cnc if best.get(k, -1.0) > threshold) / len(cnc) if cnc else None
+    # A C&C none of whose bots is a seed is out of reach of seeded detection (nothing points at
+    # it); with --seeds it is named and the rate is also given without it.
+    unseeded = [k for k in cnc if known is not None and "botnet" in cnc[k]
+                and cnc[k]["botnet"] not in botnets_with_seed]
+    reachable = [k for k in cnc if k not in unseeded]
+    tpr_reachable = (sum(1 for k in reachable if best.get(k, -1.0) > threshold) / len(reachable)
+                     if reachable else None)
     result = {
         "cnc_servers": len(cnc), "cnc_found": len(found), "true_positive_rate": len(found) / len(cnc) if cnc else None,
         "missed": sorted("%s:%d" % (k[0], k[1]) for k in cnc if k not in found),
@@ -588,6 +600,8 @@ def score(args):
         "detection_delay_minutes_max": max(delays) if delays else None, "brier": brier, "reliability": bins,
         "scores_of_one": ties_at_one,
         "tpr_at_fpr_0_1_percent": tpr_at, "threshold_at_fpr_0_1_percent": threshold,
+        "cnc_without_known_bot": sorted("%s:%d" % (k[0], k[1]) for k in unseeded),
+        "tpr_at_fpr_0_1_percent_with_a_known_bot": tpr_reachable,
         "cnc_best_scores": {"%s:%d" % (k[0], k[1]): round(best.get(k, 0.0), 4) for k in cnc},
         "top_negatives": [{"server": "%s:%d/%s" % k, "class": negatives.get(k, "other"), "score": v}
                           for k, v in sorted(best_neg.items(), key=lambda kv: -kv[1])[:5]],
@@ -611,6 +625,7 @@ def main():
     s.add_argument("--truth", required=True)
     s.add_argument("--candidates", required=True)
     s.add_argument("--min-score", type=float, default=0.5)
+    s.add_argument("--seeds", help="the seed list: C&C of botnets with no seed are named apart")
     s.add_argument("--ignore-family", action="append", default=[],
                    help="leave this family's C&C servers out of every count (a known gap, reported apart)")
     args = parser.parse_args()

@@ -167,15 +167,17 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
         ])
         .ok();
     // The loop is judged on certain C&C: a calibrated 0.5 is as likely wrong as right, and the
-    // lab's infected homes browse, so a web site one of them revisits may reach it for an hour
-    // (docs/flow.md, limits). 0.7 is a working point; bench/detection measures the rest.
-    let mut args = vec!["flow", "analyze", "--input", "flows.jsonl", "--seeds", "activity.jsonl", "--min-score", "0.7"];
+    // lab's infected homes browse, so a small web site they and its few regular visitors revisit
+    // may reach it for an hour (docs/flow.md, limits). On this lab the C&C's windows score
+    // 0.935-0.9998 and such sites at most 0.81 (two, in one hour each, above 0.7), so 0.9 is the
+    // working point here; bench/detection measures the rest.
+    let mut args = vec!["flow", "analyze", "--input", "flows.jsonl", "--seeds", "activity.jsonl", "--min-score", "0.9"];
     args.extend(["--subscribers", "127.16.0.0/12", "--sensor", "isp-hikari", "--out", "cnc.jsonl"]);
     let sink_args = sink(&isp_token);
     args.extend(sink_args.iter().map(String::as_str));
     scratch.run(&args).ok();
     // A second ISP whose subscribers use the same C&C servers reports them too.
-    let mut args = vec!["flow", "analyze", "--input", "flows.jsonl", "--seeds", "activity.jsonl", "--min-score", "0.7"];
+    let mut args = vec!["flow", "analyze", "--input", "flows.jsonl", "--seeds", "activity.jsonl", "--min-score", "0.9"];
     args.extend(["--subscribers", "127.16.0.0/12", "--sensor", "isp-sakura", "--out", "cnc-other.jsonl"]);
     let sink_args = sink(&other_isp_token);
     args.extend(sink_args.iter().map(String::as_str));
@@ -239,7 +241,14 @@ async fn the_whole_loop_on_the_lab_from_sensors_to_measured_remediation() {
             .collect();
     let mut serial_of: BTreeMap<String, String> = BTreeMap::new();
     for botnet in &botnets {
-        let names: BTreeSet<&String> = botnet.cnc.iter().map(|c| &truth_cnc[&(c.ip.to_string(), c.port)].0).collect();
+        let names: BTreeSet<&String> = botnet
+            .cnc
+            .iter()
+            .map(|c| {
+                let found = truth_cnc.get(&(c.ip.to_string(), c.port));
+                &found.unwrap_or_else(|| panic!("{} has {}:{}, no lab C&C: {botnet:#?}", botnet.serial, c.ip, c.port)).0
+            })
+            .collect();
         assert_eq!(names.len(), 1, "{} mixes servers of lab botnets {names:?}", botnet.serial);
         let name = names.into_iter().next().unwrap().clone();
         assert_eq!(botnet.reporters, ["isp-hikari", "isp-sakura"], "both ISPs' reports are kept apart by reporter");

@@ -112,12 +112,21 @@ fn real_captures_rank_every_labelled_cnc_above_every_other_server_with_one_seed(
 #[test]
 fn independent_traffic_model_puts_cnc_first_and_p2p_botnets_give_no_cnc() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/detection/independent.py");
-    for (format, file) in [("jsonl", "flows.jsonl"), ("zeek", "conn.log")] {
+    // The default --min-seed-clients 2 with 30 % of the bots withheld, and one known bot enough
+    // with half withheld: C&C servers with a single known bot (Torii's, Hakai's) are scored, with
+    // every web site an infected household revisits.
+    let runs = [
+        ("jsonl", "flows.jsonl", "0.3", "2"),
+        ("zeek", "conn.log", "0.3", "2"),
+        ("jsonl", "flows.jsonl", "0.5", "1"),
+        ("zeek", "conn.log", "0.5", "1"),
+    ];
+    for (format, file, withhold, min_seed_clients) in runs {
         let scratch = Scratch::new();
         let out = scratch.path("isp");
         let generated = std::process::Command::new("python3")
             .args([script, "generate", "--out", out.to_str().unwrap(), "--seed", "21", "--subscribers", "400"])
-            .args(["--hours", "12", "--withhold", "0.3", "--format", format])
+            .args(["--hours", "12", "--withhold", withhold, "--format", format])
             .output()
             .expect("python3 runs");
         assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
@@ -137,19 +146,31 @@ fn independent_traffic_model_puts_cnc_first_and_p2p_botnets_give_no_cnc() {
                 "198.18.0.0/15",
                 "--min-score",
                 "0",
+                "--min-seed-clients",
+                min_seed_clients,
             ])
             .ok();
         scratch.write("candidates.jsonl", &run.stdout);
         let scored = std::process::Command::new("python3")
             .args([script, "score", "--truth", out.join("truth.jsonl").to_str().unwrap()])
+            .args(["--seeds", seeds.to_str().unwrap()])
             .arg("--candidates")
             .arg(scratch.path("candidates.jsonl"))
             .output()
             .expect("python3 runs");
         assert!(scored.status.success(), "{}", String::from_utf8_lossy(&scored.stderr));
         let result: Value = serde_json::from_slice(&scored.stdout).unwrap();
+        let format = format!("{format}, withheld {withhold}, --min-seed-clients {min_seed_clients}");
+        // Every botnet keeps a known bot here; one that had none would be out of any seeded
+        // method's reach, and the assertions below would not be about ranking.
+        assert_eq!(result["cnc_without_known_bot"], serde_json::json!([]), "{format}: {result:#}");
         assert_eq!(result["cnc_found"], result["cnc_servers"], "{format}: {result:#}");
-        assert_eq!(result["windows_with_a_negative_above_a_cnc"], 0, "{format}: {result:#}");
+        // With one known bot enough, a C&C whose only known bot is new to it can still sit below a
+        // site or video server that bot's household returns to, for one window (docs/flow.md,
+        // "A C&C with one known bot among several clients"); with two, never.
+        let allowed = if min_seed_clients == "1" { 1 } else { 0 };
+        let out_of_order = result["windows_with_a_negative_above_a_cnc"].as_u64().unwrap();
+        assert!(out_of_order <= allowed, "{format}: {result:#}");
         assert_eq!(result["p2p_false_cnc"], 0, "{format}: {result:#}");
         assert_eq!(result["scores_of_one"], 0, "{format}: {result:#}");
         assert!(result["tpr_at_fpr_0_1_percent"].as_f64().unwrap() >= 0.95, "{format}: {result:#}");

@@ -192,3 +192,28 @@ async fn a_postgres_store_an_older_build_made_upgrades_with_a_dry_run_first_and_
     }
     upgrade_and_check(&scratch, &url).await;
 }
+
+/// A store that applied a migration from another file than this build's (a released migration
+/// edited since) is named as such: `db status` lists it and fails, `db upgrade` refuses, and
+/// nothing is changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_with_an_edited_migration_is_reported_and_not_upgraded() {
+    let scratch = Scratch::new();
+    let path = scratch.path("edited.db");
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let migrator = sqlx::migrate::Migrator::new(older_migrations(&scratch, "sqlite")).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = x'0102' WHERE version = 2").execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+    let db = path.display().to_string();
+    let status = scratch.run(&["--db", &db, "db", "status"]).fails();
+    assert!(status.stdout.contains("0002") && status.stdout.contains("CHANGED"), "{}", status.stdout);
+    assert!(status.stderr.contains("migration(s) 0002 were applied from other files"), "{}", status.stderr);
+    let upgrade = scratch.run(&["--db", &db, "db", "upgrade"]).fails();
+    assert!(upgrade.stderr.contains("0002"), "{}", upgrade.stderr);
+    let after = scratch.run(&["--db", &db, "db", "status"]).fails();
+    assert!(after.stdout.contains("pending"), "the upgrade applied nothing: {}", after.stdout);
+}

@@ -451,16 +451,25 @@ pub struct Migration {
     pub description: String,
     /// Whether the database has it.
     pub applied: bool,
+    /// Applied, but from a file other than this build's (its checksum differs): someone edited a
+    /// released migration, or the database was migrated by a build that carried another file
+    /// under this number. `db upgrade` and opening the store refuse such a database.
+    pub changed: bool,
 }
 
-/// The migrations `migrator` carries, each marked applied when `applied` lists its version.
-fn migrations_of(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> Vec<Migration> {
+/// The migrations `migrator` carries, each marked applied when `applied` lists its version (with
+/// the checksum recorded when it was applied).
+fn migrations_of(migrator: &sqlx::migrate::Migrator, applied: &[(i64, Vec<u8>)]) -> Vec<Migration> {
     migrator
         .iter()
-        .map(|m| Migration {
-            version: m.version,
-            description: m.description.to_string(),
-            applied: applied.contains(&m.version),
+        .map(|m| {
+            let recorded = applied.iter().find(|(version, _)| *version == m.version);
+            Migration {
+                version: m.version,
+                description: m.description.to_string(),
+                applied: recorded.is_some(),
+                changed: recorded.is_some_and(|(_, checksum)| checksum.as_slice() != &*m.checksum),
+            }
         })
         .collect()
 }
@@ -471,8 +480,9 @@ fn no_such_table(error: &dyn sqlx::error::DatabaseError) -> bool {
     error.message().contains("no such table") || error.code().as_deref() == Some("42P01")
 }
 
-/// The versions of the migrations applied, none for a database no botscope has opened.
-const APPLIED_VERSIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+/// The versions and checksums of the migrations applied, none for a database no botscope has
+/// opened.
+const APPLIED_VERSIONS: &str = "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version";
 
 /// A store opened from a URL: whichever backend the URL names.
 #[derive(Debug, Clone)]
@@ -524,7 +534,8 @@ macro_rules! migrations_on_every_backend {
     () => {
         /// Every migration this build carries, oldest first, marked applied or not.
         pub async fn migrations(&self) -> Result<Vec<crate::Migration>, StoreError> {
-            let applied = match sqlx::query_scalar::<_, i64>(crate::APPLIED_VERSIONS).fetch_all(&self.pool).await {
+            let applied = match sqlx::query_as::<_, (i64, Vec<u8>)>(crate::APPLIED_VERSIONS).fetch_all(&self.pool).await
+            {
                 Ok(applied) => applied,
                 Err(sqlx::Error::Database(error)) if crate::no_such_table(&*error) => Vec::new(),
                 Err(error) => return Err(error.into()),
@@ -1239,4 +1250,84 @@ fn decode_role(id: &str, text: &str) -> Result<botscope_model::Role, StoreError>
 
 fn require_id(record: &Record) -> Result<Uuid, StoreError> {
     record.id().ok_or(StoreError::MissingId { kind: record.kind() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first 16 bytes of each released migration's checksum (sqlx's SHA-384 of the file), per
+    /// backend. A store that applied a migration refuses to open under a build whose file for it
+    /// differs, so a released migration is never edited: a change is a new migration.
+    const SQLITE: &[(i64, &str)] = &[
+        (1, "48bc1232352aa4c8f818f2baa4de6f93"),
+        (2, "ff6e3dee5c27aabb04ddb6cf699e3475"),
+        (3, "39c3d945cb0b11bcd74ac26009a8368c"),
+        (4, "22b8c7e6d8093ab9d5659d5b5c77358d"),
+        (5, "fa014780ec6ca962f737ec5f77658b96"),
+        (6, "d2f7dfd260428fa356be8978a12387ec"),
+        (7, "8fda9567c6793f22b95d6a625e889d1b"),
+        (8, "e4dbaead30010050e2235f2cd97b6a7f"),
+        (9, "41df3c52197bda3b3de7d4e8f9da6aba"),
+        (10, "23a33be31082ebae0cc0a32b1f7ada46"),
+    ];
+    const POSTGRES: &[(i64, &str)] = &[
+        (1, "aa40bcf0564536f0770f65f368608915"),
+        (2, "b310f307d15d202cc47bbc2f7582129e"),
+        (3, "39c3d945cb0b11bcd74ac26009a8368c"),
+        (4, "22b8c7e6d8093ab9d5659d5b5c77358d"),
+        (5, "bb6b41daab450e33f0107c17fe36da4f"),
+        (6, "c5751f44da9fbf1b24ba645b93fb4ad2"),
+        (7, "8fda9567c6793f22b95d6a625e889d1b"),
+        (8, "c4d09ab91fb28bc6ccf3566979a68462"),
+        (9, "41df3c52197bda3b3de7d4e8f9da6aba"),
+        (10, "4060382809dcd1b480e95838f1e765b2"),
+    ];
+
+    fn short(checksum: &[u8]) -> String {
+        checksum.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn released_migrations_are_unchanged() {
+        for (name, migrator, pinned) in
+            [("sqlite", &*sqlite::MIGRATOR, SQLITE), ("postgres", &*postgres::MIGRATOR, POSTGRES)]
+        {
+            let carried: Vec<(i64, String)> = migrator.iter().map(|m| (m.version, short(&m.checksum))).collect();
+
+            for (version, checksum) in pinned {
+                let found = carried.iter().find(|(v, _)| v == version);
+                assert_eq!(
+                    found.map(|(_, c)| c.as_str()),
+                    Some(*checksum),
+                    "{name} migration {version:04} was released and has changed (or gone): add a new migration instead"
+                );
+            }
+            // Every migration but the newest is pinned: a new one is pinned when the next is added.
+            let newest = carried.iter().map(|(v, _)| *v).max().unwrap_or(0);
+            for (version, checksum) in &carried {
+                assert!(
+                    *version == newest || pinned.iter().any(|(v, _)| v == version),
+                    "{name} migration {version:04} is not pinned here: add ({version}, \"{checksum}\")"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_migration_applied_from_another_file_is_reported_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db"), 1).await.unwrap();
+        assert!(store.migrations().await.unwrap().iter().all(|m| m.applied && !m.changed));
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 3")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let changed: Vec<i64> =
+            store.migrations().await.unwrap().iter().filter(|m| m.changed).map(|m| m.version).collect();
+        assert_eq!(changed, vec![3]);
+        // Migrating (what opening does) refuses it rather than run on a schema it cannot vouch for.
+        let refused = SqliteStore::open(&dir.path().join("s.db"), 1).await.unwrap_err();
+        assert!(refused.to_string().contains("migrat"), "{refused}");
+    }
 }

@@ -15,7 +15,7 @@ const ROWS_PER_INSERT: usize = 2_000;
 /// The embedded store: one SQLite file in WAL mode.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     path: PathBuf,
 }
 
@@ -27,7 +27,7 @@ fn time_text(time: chrono::DateTime<Utc>) -> String {
 /// The schema's migrations, embedded at build time.
 /// An older build may open a store a newer one migrated (migrations only add), so that replicas
 /// can be upgraded one at a time: applied migrations this build does not carry are no error.
-static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+pub(crate) static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
     let mut migrator = sqlx::migrate!("./migrations/sqlite");
     migrator.set_ignore_missing(true);
     migrator

@@ -74,12 +74,29 @@ pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> an
     let store = AnyStore::open_unmigrated(&url, 1).await.with_context(|| format!("store {url}"))?;
     let migrations = store.migrations().await.with_context(|| format!("store {url}"))?;
     let pending: Vec<_> = migrations.iter().filter(|m| !m.applied).collect();
+    let changed: Vec<_> = migrations.iter().filter(|m| m.changed).collect();
+    let changed_text = || {
+        let numbers: Vec<String> = changed.iter().map(|m| format!("{:04}", m.version)).collect();
+        format!(
+            "migration(s) {} were applied from other files than this build's: a released migration was edited, or \
+             another build wrote this store; restore the build that applied them (or the backup taken before) \
+             rather than run on a schema neither can vouch for",
+            numbers.join(", ")
+        )
+    };
     match command {
         DbCommand::Status => {
             println!("store {url}");
             for m in &migrations {
-                let state = if m.applied { "applied" } else { "pending" };
+                let state = match (m.applied, m.changed) {
+                    (true, true) => "applied from another file (CHANGED)",
+                    (true, false) => "applied",
+                    (false, _) => "pending",
+                };
                 println!("  {:04} {:<30} {state}", m.version, m.description);
+            }
+            if !changed.is_empty() {
+                anyhow::bail!("{}", changed_text());
             }
             if pending.is_empty() {
                 println!("up to date: the store has every migration this build carries");
@@ -154,6 +171,7 @@ pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> an
             }
         }
         DbCommand::Upgrade { dry_run } => {
+            anyhow::ensure!(changed.is_empty(), "{}", changed_text());
             if pending.is_empty() {
                 println!("store {url} is up to date; nothing to apply");
                 return Ok(std::process::ExitCode::SUCCESS);

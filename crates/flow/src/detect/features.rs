@@ -39,6 +39,7 @@ pub const NAMES: &[&str] = &[
     "exchange_asymmetry",
     "returning_share",
     "log_client_udp_fanout",
+    "others_returning_share",
 ];
 
 /// The sign each feature's weight must have, from what is known of C&C servers and their
@@ -46,7 +47,7 @@ pub const NAMES: &[&str] = &[
 /// on the lab's separable classes a fit can give, say, fast flows a positive weight because floods
 /// are already told apart by something else, and on other traffic that weight would lift a
 /// flooded web site above a C&C.
-pub(crate) const EXPECTED_SIGN: [i8; 17] = [
+pub(crate) const EXPECTED_SIGN: [i8; 18] = [
     1,  // graph_score: bots' servers have bot clienteles
     1,  // seed_share: more known bots among the clients never lowers the odds
     -1, // client_reach: a C&C reaches its bots, not the households
@@ -64,6 +65,34 @@ pub(crate) const EXPECTED_SIGN: [i8; 17] = [
     -1, // exchange_asymmetry: a C&C talks both ways; downloads and floods mostly one way
     1,  // returning_share: bots come back
     -1, // log_client_udp_fanout: P2P peers
+    1,  // others_returning_share: a botnet's unknown bots come back too; a site's visitors churn
+];
+
+/// Features that are shares of something (bounded in 0..1 by construction) and so left unclipped
+/// by a version 3 model. Clipping is a guard against values far outside training, and a share
+/// cannot run away; clipped, the graph score's narrow spread (most servers with a known bot in
+/// the lab are scan targets that bot alone reached, at 1.0) put every score under about 0.36 at
+/// the same -4 sd, so a C&C with one known bot among five clients read like a web site with one
+/// among fifty. The service-class flags stay clipped: a port alone says at most 4 sd.
+pub(crate) const SHARE: [bool; 18] = [
+    true,  // graph_score
+    true,  // seed_share
+    true,  // client_reach
+    false, // log_contacts_per_client_hour
+    true,  // regularity
+    false, // log_bytes_per_packet
+    false, // log_packet_rate
+    true,  // failed_share
+    true,  // active_share
+    false, // infrastructure_service
+    false, // web_service
+    false, // iot_cloud_service
+    false, // p2p_service
+    false, // log_mean_duration_s
+    false, // exchange_asymmetry
+    true,  // returning_share
+    false, // log_client_udp_fanout
+    true,  // others_returning_share
 ];
 
 /// Where the graph score sits in the vector.
@@ -129,8 +158,12 @@ pub(crate) struct Context {
     pub(crate) graph_score: f64,
     pub(crate) seed_clients: u64,
     pub(crate) total_clients: u64,
-    /// Seed clients that keep coming back (see `Detector::returning_seed_clients`).
+    /// Seed clients that keep coming back (see `Detector::returning_clients`).
     pub(crate) returning_seed_clients: u64,
+    /// Clients that are no known bot, counted on a server with a recent seed client.
+    pub(crate) other_clients: u64,
+    /// Of those, the ones that keep coming back.
+    pub(crate) returning_other_clients: u64,
 }
 
 /// The regularity of contacts (1 - coefficient of variation of the gaps, 0..1) and the median
@@ -231,6 +264,12 @@ pub(crate) fn vector(
             (context.returning_seed_clients as f64 / context.seed_clients as f64).min(1.0)
         },
         client_udp_fanout(window, server, whole).ln_1p(),
+        // No other client: unknown (read as average), not a churning clientele.
+        if context.other_clients == 0 {
+            f64::NAN
+        } else {
+            (context.returning_other_clients as f64 / context.other_clients as f64).min(1.0)
+        },
     ]
 }
 
@@ -241,6 +280,10 @@ mod tests {
     #[test]
     fn named_positions_match_the_names() {
         assert_eq!(EXPECTED_SIGN.len(), NAMES.len());
+        assert_eq!(SHARE.len(), NAMES.len());
+        for (name, share) in NAMES.iter().zip(SHARE) {
+            assert_eq!(share, name.ends_with("_share") || ["graph_score", "client_reach", "regularity"].contains(name));
+        }
         assert_eq!(NAMES[GRAPH_SCORE], "graph_score");
         assert_eq!(NAMES[REGULARITY], "regularity");
     }

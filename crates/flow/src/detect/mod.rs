@@ -67,6 +67,11 @@ const MAX_SEED_MEMORY: usize = 1_000_000;
 /// unanswered scanning that fills most of a bot's flow records costs nothing.
 const MAX_CONTACT_MEMORY: usize = 4_000_000;
 
+/// Pairs of a watched server and a client that is no known bot remembered at most (the
+/// `others_returning_share` feature), apart from the seed pairs so that a popular site's many
+/// visitors cannot push the bots out.
+const MAX_OTHERS_MEMORY: usize = 4_000_000;
+
 /// The windows in which a server answered a seed bot: the end of the latest, and one bit per
 /// window before it (bit k: the window ending k window lengths earlier), so that a window scored
 /// again for late flows still sees the answers before it.
@@ -109,6 +114,33 @@ fn pair_key(server: &ServerKey, client: Addr) -> u64 {
     server.hash(&mut hasher);
     client.hash(&mut hasher);
     hasher.finish()
+}
+
+/// Remembers in `memory` that the server answered the pair's client in this window. When it holds
+/// `limit` pairs, what the last two windows did not refresh is forgotten; if that frees nothing,
+/// this pair waits (counted, so that a run says it happened).
+fn remember_answer(
+    memory: &mut rustc_hash::FxHashMap<u64, Answered>,
+    limit: usize,
+    stats: &mut DetectStats,
+    pair: u64,
+    window: &Window,
+    span: i64,
+) {
+    if let Some(answered) = memory.get_mut(&pair) {
+        answered.add(window.end_ms, span);
+        return;
+    }
+    if memory.len() >= limit {
+        let before = memory.len();
+        memory.retain(|_, a| a.last_end_ms >= window.start_ms);
+        stats.contact_memory_forgotten_early += (before - memory.len()) as u64;
+        if memory.len() >= limit {
+            stats.contact_memory_refused += 1;
+            return;
+        }
+    }
+    memory.insert(pair, Answered { last_end_ms: window.end_ms, windows: 1 });
 }
 
 /// Private, shared, link-local, multicast and broadcast addresses.
@@ -162,8 +194,9 @@ pub struct DetectStats {
     pub best_score: Option<f64>,
     /// Candidates reported (at or above `min_score`).
     pub reported: u64,
-    /// Remembered server-and-bot answers forgotten before `--seed-memory` because the memory was
-    /// full (it holds four million).
+    /// Remembered server-and-client answers forgotten before `--seed-memory` because a memory was
+    /// full (four million pairs for known bots, four million for the other clients of servers
+    /// known bots reach).
     pub contact_memory_forgotten_early: u64,
     /// Answers not remembered at all because the memory was full of recent ones.
     pub contact_memory_refused: u64,
@@ -217,6 +250,11 @@ pub struct Detector {
     seed_memory: rustc_hash::FxHashMap<ServerKey, Vec<SeenSeed>>,
     /// Per server and seed client (`pair_key`): the recent windows in which the server answered it.
     contact_memory: rustc_hash::FxHashMap<u64, Answered>,
+    /// Servers with a seed client within `seed_memory_ms`: the end of the latest window it had one.
+    /// Only their other clients are remembered (`others_memory`).
+    watched: rustc_hash::FxHashMap<ServerKey, i64>,
+    /// Per watched server and other client (`pair_key`): the recent windows it answered it.
+    others_memory: rustc_hash::FxHashMap<u64, Answered>,
     /// Bots that the newest windows showed answered once, followed into the next window.
     hindsight: Hindsight,
 }
@@ -253,6 +291,17 @@ struct SeenSeed {
     last_end_ms: i64,
 }
 
+/// A server's clients that come back (see `Detector::returning_clients`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Returning {
+    /// Seed clients that come back.
+    seeds: u64,
+    /// Other clients counted (on a watched server only; else 0).
+    others: u64,
+    /// Of those, the ones that come back.
+    others_returning: u64,
+}
+
 /// Seed records a candidate cites at most, so one huge botnet cannot make a huge record.
 pub const MAX_SEED_REFS: usize = 10_000;
 
@@ -283,6 +332,8 @@ impl Detector {
             recent: Default::default(),
             seed_memory: Default::default(),
             contact_memory: Default::default(),
+            watched: Default::default(),
+            others_memory: Default::default(),
             hindsight: Hindsight::default(),
         }
     }
@@ -312,6 +363,7 @@ impl Detector {
         let cutoff = window.start_ms.saturating_sub(self.config.seed_memory_ms);
         self.forget_seeds_before(cutoff);
         self.forget_contacts_before(cutoff);
+        self.watched.retain(|_, last| *last > cutoff);
         let first_scoring = self.hindsight.followed.back().is_none_or(|(newest, _)| window.start_ms > *newest);
         if first_scoring {
             let h = &mut self.hindsight;
@@ -337,7 +389,8 @@ impl Detector {
             if !self.config.include_private && is_private(server.key.addr) {
                 continue;
             }
-            let returning = self.returning_seed_clients(window, i, first_scoring);
+            let watched = self.watch(server.key, graph.seed_clients[i] > 0, window.end_ms);
+            let returning = self.returning_clients(window, i, first_scoring, watched);
             let known_cnc = seeds.is_cnc(server.key.addr, server.key.port);
             let seed_clients = self.recent_seed_clients(window, i, graph.seed_clients[i]);
             if seed_clients < self.config.min_seed_clients && !known_cnc {
@@ -352,7 +405,9 @@ impl Detector {
                 graph_score: graph.server[i],
                 seed_clients: graph.seed_clients[i],
                 total_clients: graph::total_clients(window, i),
-                returning_seed_clients: returning,
+                returning_seed_clients: returning.seeds,
+                other_clients: returning.others,
+                returning_other_clients: returning.others_returning,
             };
             let (regularity, period) = features::periodicity(window, i);
             let features = features::vector(window, i, &context, &whole, regularity);
@@ -379,6 +434,28 @@ impl Detector {
         if !self.contact_memory.is_empty() {
             self.contact_memory.retain(|_, a| a.last_end_ms > cutoff);
         }
+        if !self.others_memory.is_empty() {
+            self.others_memory.retain(|_, a| a.last_end_ms > cutoff);
+        }
+    }
+
+    /// Whether the server's other clients are followed: it has a seed client in this window
+    /// (`has_seed`, which starts or refreshes the watch) or had one within `seed_memory_ms`. A C&C
+    /// with a single known bot still has its other clients counted in the hours that bot does not
+    /// poll; servers no known bot reaches (most of an ISP's) cost nothing.
+    fn watch(&mut self, key: ServerKey, has_seed: bool, end_ms: i64) -> bool {
+        if self.config.seed_memory_ms <= 0 {
+            return has_seed;
+        }
+        if has_seed {
+            if let Some(last) = self.watched.get_mut(&key) {
+                *last = (*last).max(end_ms);
+            } else if self.watched.len() < MAX_SEED_MEMORY {
+                self.watched.insert(key, end_ms);
+            }
+            return true;
+        }
+        self.watched.contains_key(&key)
     }
 
     /// Drops remembered seed clients last seen before `cutoff`.
@@ -392,46 +469,57 @@ impl Detector {
         });
     }
 
-    /// Seed clients of server `i` that keep coming back: contacts at least twice in this window, a
+    /// Clients of server `i` that keep coming back: contacts at least twice in this window, a
     /// session that stays open for half of it, or an answered contact in another window within
     /// `seed_memory_ms` (before it; after it too when it is scored again). Polls an hour or more
     /// apart (Torii) and sessions Zeek logs once an hour are one record per bot per window; only
-    /// the windows around show that they recur. Remembers this window's answered seed contacts
-    /// for the windows after, and, on a first scoring, follows those that did not return into
-    /// the next window (`Hindsight`).
-    fn returning_seed_clients(&mut self, window: &Window, i: usize, first_scoring: bool) -> u64 {
+    /// the windows around show that they recur. Counted for the seed clients and, on a watched
+    /// server, for the others: a botnet's unknown bots come back like its known ones, a web
+    /// site's other visitors mostly do not. Remembers this window's answered contacts for the
+    /// windows after, and, on a first scoring, follows the seeds that did not return into the
+    /// next window (`Hindsight`).
+    fn returning_clients(&mut self, window: &Window, i: usize, first_scoring: bool, watched: bool) -> Returning {
         let server = &window.servers[i];
         let span = (window.end_ms - window.start_ms).max(1);
         let memory = self.config.seed_memory_ms;
         let since = window.start_ms.saturating_sub(memory);
         let after = window.end_ms.saturating_add(memory);
-        let mut returning = 0;
+        let mut counted = Returning::default();
         for e in &server.edges {
             let edge = &window.edges[*e as usize];
             let (addr, bot) = window.clients[edge.client as usize];
-            if !bot {
+            if !bot && !watched {
                 continue;
             }
             let pair = pair_key(&server.key, addr);
+            let remembered = if bot { &self.contact_memory } else { &self.others_memory };
             // Windows after this one are remembered only when it is scored again.
-            let elsewhere = self.contact_memory.get(&pair).is_some_and(|a| {
+            let elsewhere = remembered.get(&pair).is_some_and(|a| {
                 a.any_between(since, window.start_ms, span) || a.any_between(window.end_ms, after, span)
             });
             // In contact for half of this window, counted inside it (a session Zeek logs once
             // may have begun before the window and end after it).
             let stayed = edge.last_end_ms.min(window.end_ms) - edge.first_ms.max(window.start_ms) >= span / 2;
             let returns = edge.contacts >= 2 || stayed || elsewhere;
-            if returns {
-                returning += 1;
+            if bot {
+                counted.seeds += u64::from(returns);
+            } else {
+                counted.others += 1;
+                counted.others_returning += u64::from(returns);
             }
             if edge.answered() && memory > 0 {
-                if first_scoring {
+                if bot && first_scoring {
                     self.follow(pair, returns);
                 }
-                self.remember_answer(pair, window, span);
+                let (memory, limit) = if bot {
+                    (&mut self.contact_memory, MAX_CONTACT_MEMORY)
+                } else {
+                    (&mut self.others_memory, MAX_OTHERS_MEMORY)
+                };
+                remember_answer(memory, limit, &mut self.stats, pair, window, span);
             }
         }
-        returning
+        counted
     }
 
     /// On the newest window's first scoring: asks for the earlier windows that answered this
@@ -455,26 +543,6 @@ impl Detector {
         } else if newest.insert(pair) {
             h.pairs += 1;
         }
-    }
-
-    /// Remembers that the server answered the pair's bot in this window, making room when full.
-    fn remember_answer(&mut self, pair: u64, window: &Window, span: i64) {
-        if let Some(answered) = self.contact_memory.get_mut(&pair) {
-            answered.add(window.end_ms, span);
-            return;
-        }
-        if self.contact_memory.len() >= MAX_CONTACT_MEMORY {
-            // Forget what the last two windows did not refresh; if that frees nothing, this pair
-            // waits (counted, so that a run says it happened).
-            let before = self.contact_memory.len();
-            self.contact_memory.retain(|_, a| a.last_end_ms >= window.start_ms);
-            self.stats.contact_memory_forgotten_early += (before - self.contact_memory.len()) as u64;
-            if self.contact_memory.len() >= MAX_CONTACT_MEMORY {
-                self.stats.contact_memory_refused += 1;
-                return;
-            }
-        }
-        self.contact_memory.insert(pair, Answered { last_end_ms: window.end_ms, windows: 1 });
     }
 
     /// Distinct seed clients of server `i` in this window and, when it has one here, in the
@@ -613,9 +681,11 @@ impl Detector {
                     ip: s.key.addr.to_ip(),
                     port: s.key.port,
                     protocol: if s.key.protocol == protocol::UDP { Transport::Udp } else { Transport::Tcp },
-                    // Four decimals, and never printed as certainty: a calibrated model reaches
-                    // 0.99995 only on overwhelming evidence, and "1.0" would tie such servers.
-                    score: ((s.score * 10_000.0).round() / 10_000.0).min(0.9999),
+                    // Five decimals, and never printed as certainty: a calibrated model reaches
+                    // 0.999995 only on overwhelming evidence, and "1.0" would tie such servers.
+                    // (Four were too few once a botnet's unknown bots counted too: a Mirai C&C
+                    // whose bots all stay connected scores 0.99995.)
+                    score: ((s.score * 100_000.0).round() / 100_000.0).min(0.99999),
                     rank: rank as u32 + 1,
                     methods,
                     seed_clients,

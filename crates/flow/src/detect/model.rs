@@ -6,7 +6,9 @@
 //!
 //! - Standardised features are clipped to ±[`CLIP`]: one feature far outside anything seen in
 //!   training (a flood's packet rate, a server with ten thousand bots) moves the score as much as
-//!   a large training value does, not without bound.
+//!   a large training value does, not without bound. Shares (the graph score, the bot and
+//!   returning shares, bounded in 0..1) cannot run away and are not clipped from format 3 on: the
+//!   clip would make one known bot among five clients read like one among fifty.
 //! - Platt scaling: the logit is mapped through `sigmoid(a·z + b)`, with `a` and `b` fitted on
 //!   out-of-fold logits (each training input scored by a model fitted without it) and Platt's
 //!   smoothed targets. A logistic regression fitted on separable data is overconfident; fitted
@@ -14,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{EXPECTED_SIGN, NAMES};
+use super::features::{EXPECTED_SIGN, NAMES, SHARE};
 
 /// The shipped model, trained on lab ISPs (see `docs/flow.md`).
 const SHIPPED: &str = include_str!("../../../../data/flow-model.json");
@@ -22,11 +24,15 @@ const SHIPPED: &str = include_str!("../../../../data/flow-model.json");
 /// Standardised features are clipped to this many standard deviations.
 pub const CLIP: f64 = 4.0;
 
+/// The model format this build writes: 3 leaves shares unclipped. Format 2 files (every feature
+/// clipped) are still read and scored as they were trained.
+pub const FORMAT: u32 = 3;
+
 /// A trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
-    /// Format version (2: calibrated, clipped).
+    /// Format version (2: calibrated, every feature clipped; 3: shares unclipped).
     pub version: u32,
     /// Feature names, in order; must equal the analyser's.
     pub features: Vec<String>,
@@ -89,7 +95,7 @@ impl Model {
     pub fn untrained() -> Self {
         let n = NAMES.len();
         Model {
-            version: 2,
+            version: FORMAT,
             features: NAMES.iter().map(|n| (*n).to_string()).collect(),
             mean: vec![0.0; n],
             scale: vec![1.0; n],
@@ -103,6 +109,9 @@ impl Model {
     /// Reads and checks a model.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         let model: Model = serde_json::from_str(text)?;
+        if !(2..=FORMAT).contains(&model.version) {
+            return Err(ModelError::Inconsistent("unknown model format (this build reads 2 and 3)"));
+        }
         if model.features.iter().map(String::as_str).ne(NAMES.iter().copied()) {
             return Err(ModelError::Features { expected: NAMES.join(","), found: model.features.join(",") });
         }
@@ -120,26 +129,24 @@ impl Model {
         Ok(model)
     }
 
-    /// A feature's standardised, clipped value; an unknown (NaN) one counts as average.
-    fn standardised(x: f64, mean: f64, scale: f64) -> f64 {
-        if x.is_nan() { 0.0 } else { ((x - mean) / scale).clamp(-CLIP, CLIP) }
+    /// Feature `j`'s standardised value, clipped unless it is a share and the format leaves
+    /// those unclipped; an unknown (NaN) one counts as average.
+    fn standardised(version: u32, j: usize, x: f64, mean: f64, scale: f64) -> f64 {
+        if x.is_nan() {
+            return 0.0;
+        }
+        let z = (x - mean) / scale;
+        if version >= 3 && SHARE[j] { z } else { z.clamp(-CLIP, CLIP) }
     }
 
-    /// One feature's standardised, clipped value times its weight.
-    fn term(x: f64, mean: f64, scale: f64, weight: f64) -> f64 {
-        weight * Self::standardised(x, mean, scale)
+    /// Feature `j`'s standardised value times its weight.
+    fn term(&self, j: usize, x: f64) -> f64 {
+        self.weights[j] * Self::standardised(self.version, j, x, self.mean[j], self.scale[j])
     }
 
     /// The uncalibrated logit: what the ranking follows.
     pub fn logit(&self, features: &[f64]) -> f64 {
-        let z: f64 = self.bias
-            + features
-                .iter()
-                .zip(&self.mean)
-                .zip(&self.scale)
-                .zip(&self.weights)
-                .map(|(((x, m), s), w)| Self::term(*x, *m, *s, *w))
-                .sum::<f64>();
+        let z: f64 = self.bias + features.iter().enumerate().map(|(j, x)| self.term(j, *x)).sum::<f64>();
         // A NaN feature (none should reach here) gives no confidence at all.
         if z.is_nan() { f64::NEG_INFINITY } else { z }
     }
@@ -161,8 +168,9 @@ impl Model {
     fn contributions(&self, features: &[f64]) -> Vec<(&'static str, f64)> {
         NAMES
             .iter()
-            .zip(features.iter().zip(&self.mean).zip(&self.scale).zip(&self.weights))
-            .map(|(name, (((x, m), s), w))| (*name, self.calibration[0] * Self::term(*x, *m, *s, *w)))
+            .zip(features)
+            .enumerate()
+            .map(|(j, (name, x))| (*name, self.calibration[0] * self.term(j, *x)))
             .collect()
     }
 
@@ -266,7 +274,7 @@ impl Model {
         let mut records = ndarray::Array2::<f64>::zeros((rows.len(), n));
         for (i, row) in rows.iter().enumerate() {
             for j in 0..n {
-                records[[i, j]] = Self::standardised(row[j], mean[j], scale[j]);
+                records[[i, j]] = Self::standardised(FORMAT, j, row[j], mean[j], scale[j]);
             }
         }
         let targets = ndarray::Array1::from_iter(labels.iter().copied());
@@ -287,7 +295,7 @@ impl Model {
                 .fit(&dataset)
                 .map_err(|e| ModelError::Training(e.to_string()))?;
             let mut model = Model {
-                version: 2,
+                version: FORMAT,
                 features: NAMES.iter().map(|s| s.to_string()).collect(),
                 mean: mean.clone(),
                 scale: scale.clone(),
@@ -458,17 +466,48 @@ mod tests {
     #[test]
     fn a_feature_far_outside_training_moves_the_logit_a_bounded_amount() {
         let mut model = Model::shipped().unwrap();
+        model.calibration = [1.0, 0.0];
         let row = model.mean.clone();
         let base = model.logit(&row);
-        let mut extreme = row.clone();
-        let j = (0..model.weights.len())
-            .max_by(|a, b| model.weights[*a].abs().total_cmp(&model.weights[*b].abs()))
-            .unwrap();
-        extreme[j] = model.mean[j] + 1e12 * model.scale[j];
-        let moved = (model.logit(&extreme) - base).abs();
-        assert!(moved <= model.weights[j].abs() * CLIP + 1e-9, "{moved}");
-        model.calibration = [1.0, 0.0];
-        assert!(model.score(&extreme) < 1.0);
+        for j in (0..NAMES.len()).filter(|j| !SHARE[*j]) {
+            for far in [1e12, -1e12] {
+                let mut extreme = row.clone();
+                extreme[j] = model.mean[j] + far * model.scale[j];
+                let moved = (model.logit(&extreme) - base).abs();
+                assert!(moved <= model.weights[j].abs() * CLIP + 1e-9, "{}: {moved}", NAMES[j]);
+                assert!(model.score(&extreme) < 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn regression_one_known_bot_in_five_clients_outscores_one_in_fifty() {
+        // With the graph score clipped at -4 sd (about 0.36 for the shipped model), a C&C with one
+        // known bot among five clients scored like a web site with one among fifty (0.43 and 0.13
+        // gave the same term), and such sites ranked above Torii's C&C.
+        let model = Model::shipped().unwrap();
+        assert!(model.version >= 3);
+        let mut few = model.mean.clone();
+        few[super::super::features::GRAPH_SCORE] = 0.43;
+        let mut many = few.clone();
+        many[super::super::features::GRAPH_SCORE] = 0.13;
+        assert!(model.logit(&few) - model.logit(&many) > 1.0, "{} {}", model.logit(&few), model.logit(&many));
+        // A format 2 model reads as it was trained: clipped.
+        let mut old = model.clone();
+        old.version = 2;
+        let floor = old.mean[0] - CLIP * old.scale[0];
+        let (mut at, mut below) = (few.clone(), few.clone());
+        at[0] = floor;
+        below[0] = floor - 0.1;
+        assert_eq!(old.logit(&at), old.logit(&below));
+    }
+
+    #[test]
+    fn unknown_model_formats_are_refused() {
+        let mut model = Model::untrained();
+        model.version = 4;
+        let text = serde_json::to_string(&model).unwrap();
+        assert!(matches!(Model::from_json(&text), Err(ModelError::Inconsistent(_))));
     }
 
     #[test]
@@ -490,7 +529,7 @@ mod tests {
         let model = Model::train(&rows, &labels, &groups, 1.0, String::new()).unwrap();
         assert!((model.mean[0] - 5.0).abs() < 1e-9, "{}", model.mean[0]);
         assert!((model.scale[0] - 5.0).abs() < 1e-9, "{}", model.scale[0]);
-        assert!(Model::standardised(10.0, model.mean[0], model.scale[0]) < CLIP);
+        assert!(Model::standardised(FORMAT, 0, 10.0, model.mean[0], model.scale[0]) < CLIP);
     }
 
     #[test]

@@ -480,3 +480,130 @@ fn only_answers_to_a_bots_own_contacts_make_it_a_returning_client() {
     // Nothing before, one short contact now: not returning.
     assert_eq!(returning_after(&[], &later), 0.0);
 }
+
+fn torii_like_cnc() -> Addr {
+    server(9, 3)
+}
+
+fn site(k: u8) -> Addr {
+    server(10, k)
+}
+
+/// Hour `hour` of an ISP where six bots (only bot 1 known) check in with a Torii-like C&C on 443
+/// every 50-100 minutes, and bot 1's household also visits five web sites on 443 every hour, each
+/// with twenty other visitors: four regulars and sixteen households new that hour.
+fn one_known_bot_hour(hour: i64) -> (Window, Seeds) {
+    let mut seeds = Seeds::default();
+    seeds.insert_bot(client(1));
+    let mut b = Builder { flows: Vec::new(), state: 31 + hour as u64 };
+    let (start, end) = (T0 + hour * HOUR, T0 + (hour + 1) * HOUR);
+    for i in 1..=6u32 {
+        let mut at = T0 + (i64::from(i) * 389_000) % HOUR;
+        let mut draw = Builder { flows: Vec::new(), state: u64::from(i) };
+        while at < end {
+            if at >= start {
+                b.connection(
+                    client(i),
+                    torii_like_cnc(),
+                    443,
+                    protocol::TCP,
+                    at,
+                    2_000,
+                    (12, 2_400),
+                    Some((11, 6_200)),
+                );
+            }
+            at += (50 + draw.below(51) as i64) * 60_000;
+        }
+    }
+    for k in 1..=5u8 {
+        let regulars = (0..4).map(|j| client(200 + u32::from(k) * 10 + j));
+        let fresh = (0..16).map(|j| client(1_000 + hour as u32 * 100 + u32::from(k) * 16 + j));
+        for visitor in std::iter::once(client(1)).chain(regulars).chain(fresh) {
+            let at = start + b.below(HOUR as u64 - 60_000) as i64;
+            let pages = 8 + b.below(40);
+            b.connection(
+                visitor,
+                site(k),
+                443,
+                protocol::TCP,
+                at,
+                5_000,
+                (pages, pages * 110),
+                Some((pages + 9, pages * 900)),
+            );
+        }
+    }
+    b.flows.sort_by_key(|f| f.start_ms);
+    let prefix: ipnet::IpNet = "198.18.0.0/15".parse().unwrap();
+    let config = WindowConfig { subscribers: Subscribers::new(&[prefix]), ..WindowConfig::default() };
+    let mut window = Window::new(config, start, end);
+    b.flows.iter().for_each(|f| window.add(f, &seeds, false));
+    (window, seeds)
+}
+
+/// On the independent traffic model, a C&C with one known bot among its clients ranked below web
+/// sites that bot's household revisits: both had every known bot returning and a low graph score
+/// (clipped at -4 sd, so one known bot in five read like one in fifty). Its other clients tell
+/// them apart: a botnet's unknown bots come back, a site's other visitors mostly do not.
+#[test]
+fn regression_a_cnc_with_one_known_bot_outranks_the_sites_its_household_revisits() {
+    let config = DetectConfig { min_score: 0.0, min_seed_clients: 1, ..DetectConfig::default() };
+    let mut detector = Detector::new(Model::shipped().unwrap(), config);
+    let others = super::FEATURE_NAMES.iter().position(|n| *n == "others_returning_share").unwrap();
+    let mut checked = 0;
+    for hour in 0..5 {
+        let (window, seeds) = one_known_bot_hour(hour);
+        let scored = detector.score(&window, &seeds);
+        let Some(cnc) = scored.iter().find(|s| s.key.addr == torii_like_cnc()) else {
+            continue; // bot 1 did not check in this hour
+        };
+        let sites: Vec<_> = scored.iter().filter(|s| (1..=5).any(|k| s.key.addr == site(k))).collect();
+        assert_eq!(sites.len(), 5, "hour {hour}: every site has bot 1 among its clients");
+        if hour == 0 {
+            continue; // nothing to return from yet
+        }
+        checked += 1;
+        assert!(cnc.features[others] >= 0.8, "hour {hour}: {:?}", cnc.features);
+        for s in &sites {
+            assert!(s.features[others] <= 0.3, "hour {hour}: {:?}", s.features);
+            assert!(s.score < cnc.score, "hour {hour}: site {:?} {} above the C&C {}", s.key, s.score, cnc.score);
+        }
+    }
+    assert!(checked >= 3, "the C&C was scored in {checked} hours");
+}
+
+#[test]
+fn other_clients_are_followed_only_on_servers_a_known_bot_reached() {
+    // Hour 0: bot 1 and household 300 at the C&C, household 301 at a site no bot visits. Hour 1:
+    // the same again. The C&C's other client returns; the site is never scored, and its visitor is
+    // not remembered (the memory holds only watched servers' pairs).
+    let mut seeds = Seeds::default();
+    seeds.insert_bot(client(1));
+    let hour = |h: i64| {
+        let mut b = Builder { flows: Vec::new(), state: 9 };
+        let at = T0 + h * HOUR + 600_000;
+        b.connection(client(1), rare_cnc(), 443, protocol::TCP, at, 2_000, (12, 2_400), Some((11, 6_200)));
+        b.connection(client(300), rare_cnc(), 443, protocol::TCP, at + 5_000, 2_000, (12, 2_400), Some((11, 6_200)));
+        b.connection(client(301), site(1), 443, protocol::TCP, at, 2_000, (12, 2_400), Some((11, 6_200)));
+        let mut window = Window::new(WindowConfig::default(), T0 + h * HOUR, T0 + (h + 1) * HOUR);
+        b.flows.iter().for_each(|f| window.add(f, &seeds, false));
+        window
+    };
+    let config = DetectConfig { min_score: 0.0, min_seed_clients: 1, ..DetectConfig::default() };
+    let mut detector = Detector::new(Model::shipped().unwrap(), config);
+    let others = super::FEATURE_NAMES.iter().position(|n| *n == "others_returning_share").unwrap();
+    let first = detector.score(&hour(0), &seeds);
+    assert_eq!(first.iter().find(|s| s.key.addr == rare_cnc()).unwrap().features[others], 0.0);
+    let second = detector.score(&hour(1), &seeds);
+    assert_eq!(second.iter().find(|s| s.key.addr == rare_cnc()).unwrap().features[others], 1.0);
+    assert!(second.iter().all(|s| s.key.addr != site(1)));
+    assert_eq!(detector.others_memory.len(), 1, "only the C&C's other client is remembered");
+    // A server whose only client is the known bot has no other client: unknown, not 0.
+    let mut b = Builder { flows: Vec::new(), state: 4 };
+    b.connection(client(1), site(2), 443, protocol::TCP, T0 + 2 * HOUR, 2_000, (12, 2_400), Some((11, 6_200)));
+    let mut alone = Window::new(WindowConfig::default(), T0 + 2 * HOUR, T0 + 3 * HOUR);
+    b.flows.iter().for_each(|f| alone.add(f, &seeds, false));
+    let scored = detector.score(&alone, &seeds);
+    assert!(scored.iter().find(|s| s.key.addr == site(2)).unwrap().features[others].is_nan());
+}
