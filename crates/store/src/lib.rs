@@ -462,6 +462,8 @@ pub struct Migration {
 fn migrations_of(migrator: &sqlx::migrate::Migrator, applied: &[(i64, Vec<u8>)]) -> Vec<Migration> {
     migrator
         .iter()
+        // A reversible migration's down file is no step of the schema (sqlx skips it too).
+        .filter(|m| !m.migration_type.is_down_migration())
         .map(|m| {
             let recorded = applied.iter().find(|(version, _)| *version == m.version);
             Migration {

@@ -115,7 +115,8 @@ pub struct AppState {
     waiting: Arc<AtomicUsize>,
     taxii_statuses: taxii::Statuses,
     check_local: pages::check::LocalCheckLimit,
-    rollups: Arc<tokio::sync::Mutex<()>>,
+    /// When the latest roll-up refresh of this process began; held while one runs.
+    rollups: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl AppState {
@@ -134,17 +135,26 @@ impl AppState {
             pages: Arc::new(PagesConfig::default()),
             metrics: Arc::new(Metrics::default()),
             check_local: pages::check::LocalCheckLimit::default(),
-            rollups: Arc::new(tokio::sync::Mutex::new(())),
+            rollups: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
-    /// Brings the daily roll-ups up to date with what was written, one refresh at a time per
-    /// process (a page that waits for another's refresh then finds little left to do).
+    /// Brings the daily roll-ups up to date with what was written before the call, one refresh at a
+    /// time per process. A refresh that began after the call was made has counted all of that
+    /// already, so callers that waited behind it share it (and get an empty summary) instead of
+    /// each recounting: under continuous ingest today is always marked, and sixteen pages asked at
+    /// once would otherwise read today's records sixteen times in a row.
     pub async fn refresh_rollups(
         &self,
     ) -> Result<botscope_center::rollup::RefreshSummary, botscope_center::CenterError> {
-        let _one_at_a_time = self.rollups.lock().await;
+        let asked = std::time::Instant::now();
+        let mut latest_began = self.rollups.lock().await;
+        if latest_began.is_some_and(|began| began >= asked) {
+            return Ok(botscope_center::rollup::RefreshSummary::default());
+        }
+        let began = std::time::Instant::now();
         let summary = botscope_center::rollup::refresh(&self.store).await?;
+        *latest_began = Some(began);
         self.metrics.rollup_days.fetch_add(summary.days, std::sync::atomic::Ordering::Relaxed);
         self.metrics.rollup_records.fetch_add(summary.records, std::sync::atomic::Ordering::Relaxed);
         Ok(summary)

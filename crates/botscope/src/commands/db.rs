@@ -112,6 +112,7 @@ pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> an
             }
         }
         DbCommand::Rollups => {
+            anyhow::ensure!(changed.is_empty(), "{}", changed_text());
             anyhow::ensure!(
                 pending.is_empty(),
                 "the store lacks {} migration(s): run `botscope db upgrade` first",
@@ -135,6 +136,7 @@ pub async fn run(command: DbCommand, settings: &crate::settings::Settings) -> an
             println!("daily roll-ups up to date: {} day(s) counted from {} record(s)", done.days, done.records);
         }
         DbCommand::Prune { keep_days, dry_run } => {
+            anyhow::ensure!(changed.is_empty(), "{}", changed_text());
             anyhow::ensure!(
                 pending.is_empty(),
                 "the store lacks {} migration(s): run `botscope db upgrade` first",

@@ -116,31 +116,63 @@ fn pair_key(server: &ServerKey, client: Addr) -> u64 {
     hasher.finish()
 }
 
-/// Remembers in `memory` that the server answered the pair's client in this window. When it holds
-/// `limit` pairs, what the last two windows did not refresh is forgotten; if that frees nothing,
-/// this pair waits (counted, so that a run says it happened).
-fn remember_answer(
-    memory: &mut rustc_hash::FxHashMap<u64, Answered>,
+/// Server and client pairs with the windows in which the server answered the client, bounded.
+#[derive(Debug)]
+struct AnswerMemory {
+    pairs: rustc_hash::FxHashMap<u64, Answered>,
     limit: usize,
-    stats: &mut DetectStats,
-    pair: u64,
-    window: &Window,
-    span: i64,
-) {
-    if let Some(answered) = memory.get_mut(&pair) {
-        answered.add(window.end_ms, span);
-        return;
+    /// The window (its end) in which making room last freed too little: until the next window,
+    /// new pairs are refused without another pass over the whole memory.
+    full_in: Option<i64>,
+    /// Pairs forgotten before `--seed-memory` to make room.
+    forgotten_early: u64,
+    /// Pairs not remembered because the memory was full of recent ones.
+    refused: u64,
+}
+
+impl AnswerMemory {
+    fn new(limit: usize) -> Self {
+        AnswerMemory { pairs: Default::default(), limit, full_in: None, forgotten_early: 0, refused: 0 }
     }
-    if memory.len() >= limit {
-        let before = memory.len();
-        memory.retain(|_, a| a.last_end_ms >= window.start_ms);
-        stats.contact_memory_forgotten_early += (before - memory.len()) as u64;
-        if memory.len() >= limit {
-            stats.contact_memory_refused += 1;
+
+    /// Remembers that the server answered the pair's client in this window. When full, what the
+    /// last two windows did not refresh is forgotten; if that frees less than a tenth, new pairs
+    /// wait until the next window (counted), so that a full memory costs one pass per window and
+    /// not one per pair.
+    fn remember(&mut self, pair: u64, window: &Window, span: i64) {
+        if let Some(answered) = self.pairs.get_mut(&pair) {
+            answered.add(window.end_ms, span);
             return;
         }
+        if self.pairs.len() >= self.limit {
+            if self.full_in == Some(window.end_ms) {
+                self.refused += 1;
+                return;
+            }
+            let before = self.pairs.len();
+            self.pairs.retain(|_, a| a.last_end_ms >= window.start_ms);
+            self.forgotten_early += (before - self.pairs.len()) as u64;
+            if self.pairs.len() >= self.limit - self.limit / 10 {
+                self.full_in = Some(window.end_ms);
+            }
+            if self.pairs.len() >= self.limit {
+                self.refused += 1;
+                return;
+            }
+        }
+        self.pairs.insert(pair, Answered { last_end_ms: window.end_ms, windows: 1 });
     }
-    memory.insert(pair, Answered { last_end_ms: window.end_ms, windows: 1 });
+
+    /// Whether the server answered the pair's client in a window ending in `(since, until]`.
+    fn answered_between(&self, pair: u64, since: i64, until: i64, span: i64) -> bool {
+        self.pairs.get(&pair).is_some_and(|a| a.any_between(since, until, span))
+    }
+
+    fn forget_before(&mut self, cutoff: i64) {
+        if !self.pairs.is_empty() {
+            self.pairs.retain(|_, a| a.last_end_ms > cutoff);
+        }
+    }
 }
 
 /// Private, shared, link-local, multicast and broadcast addresses.
@@ -194,12 +226,19 @@ pub struct DetectStats {
     pub best_score: Option<f64>,
     /// Candidates reported (at or above `min_score`).
     pub reported: u64,
-    /// Remembered server-and-client answers forgotten before `--seed-memory` because a memory was
-    /// full (four million pairs for known bots, four million for the other clients of servers
-    /// known bots reach).
+    /// Remembered server-and-bot answers forgotten before `--seed-memory` because the memory was
+    /// full (it holds four million).
     pub contact_memory_forgotten_early: u64,
     /// Answers not remembered at all because the memory was full of recent ones.
     pub contact_memory_refused: u64,
+    /// The same for the other clients of servers known bots reach (`others_returning_share`):
+    /// forgotten early.
+    pub others_memory_forgotten_early: u64,
+    /// The same: not remembered.
+    pub others_memory_refused: u64,
+    /// Servers a known bot reached that were not watched for their other clients because a
+    /// million already were.
+    pub watch_refused: u64,
     /// Bots answered once in a window and not followed into the next, because a window had more
     /// than a million of them: their return does not revise the window.
     pub hindsight_untracked: u64,
@@ -249,12 +288,12 @@ pub struct Detector {
     /// ends of the first and last windows it was seen in).
     seed_memory: rustc_hash::FxHashMap<ServerKey, Vec<SeenSeed>>,
     /// Per server and seed client (`pair_key`): the recent windows in which the server answered it.
-    contact_memory: rustc_hash::FxHashMap<u64, Answered>,
-    /// Servers with a seed client within `seed_memory_ms`: the end of the latest window it had one.
-    /// Only their other clients are remembered (`others_memory`).
-    watched: rustc_hash::FxHashMap<ServerKey, i64>,
+    contact_memory: AnswerMemory,
+    /// Servers with a seed client within `seed_memory_ms`: the ends of the first and the latest
+    /// window in which they had one. Only their other clients are remembered.
+    watched: rustc_hash::FxHashMap<ServerKey, (i64, i64)>,
     /// Per watched server and other client (`pair_key`): the recent windows it answered it.
-    others_memory: rustc_hash::FxHashMap<u64, Answered>,
+    others_memory: AnswerMemory,
     /// Bots that the newest windows showed answered once, followed into the next window.
     hindsight: Hindsight,
 }
@@ -331,9 +370,9 @@ impl Detector {
             stats: DetectStats::default(),
             recent: Default::default(),
             seed_memory: Default::default(),
-            contact_memory: Default::default(),
+            contact_memory: AnswerMemory::new(MAX_CONTACT_MEMORY),
             watched: Default::default(),
-            others_memory: Default::default(),
+            others_memory: AnswerMemory::new(MAX_OTHERS_MEMORY),
             hindsight: Hindsight::default(),
         }
     }
@@ -363,7 +402,7 @@ impl Detector {
         let cutoff = window.start_ms.saturating_sub(self.config.seed_memory_ms);
         self.forget_seeds_before(cutoff);
         self.forget_contacts_before(cutoff);
-        self.watched.retain(|_, last| *last > cutoff);
+        self.watched.retain(|_, (_, last)| *last > cutoff);
         let first_scoring = self.hindsight.followed.back().is_none_or(|(newest, _)| window.start_ms > *newest);
         if first_scoring {
             let h = &mut self.hindsight;
@@ -426,36 +465,17 @@ impl Detector {
                 period,
             ));
         }
+        self.stats.contact_memory_forgotten_early = self.contact_memory.forgotten_early;
+        self.stats.contact_memory_refused = self.contact_memory.refused;
+        self.stats.others_memory_forgotten_early = self.others_memory.forgotten_early;
+        self.stats.others_memory_refused = self.others_memory.refused;
         out
     }
 
     /// Drops remembered contacts last seen before `cutoff`.
     fn forget_contacts_before(&mut self, cutoff: i64) {
-        if !self.contact_memory.is_empty() {
-            self.contact_memory.retain(|_, a| a.last_end_ms > cutoff);
-        }
-        if !self.others_memory.is_empty() {
-            self.others_memory.retain(|_, a| a.last_end_ms > cutoff);
-        }
-    }
-
-    /// Whether the server's other clients are followed: it has a seed client in this window
-    /// (`has_seed`, which starts or refreshes the watch) or had one within `seed_memory_ms`. A C&C
-    /// with a single known bot still has its other clients counted in the hours that bot does not
-    /// poll; servers no known bot reaches (most of an ISP's) cost nothing.
-    fn watch(&mut self, key: ServerKey, has_seed: bool, end_ms: i64) -> bool {
-        if self.config.seed_memory_ms <= 0 {
-            return has_seed;
-        }
-        if has_seed {
-            if let Some(last) = self.watched.get_mut(&key) {
-                *last = (*last).max(end_ms);
-            } else if self.watched.len() < MAX_SEED_MEMORY {
-                self.watched.insert(key, end_ms);
-            }
-            return true;
-        }
-        self.watched.contains_key(&key)
+        self.contact_memory.forget_before(cutoff);
+        self.others_memory.forget_before(cutoff);
     }
 
     /// Drops remembered seed clients last seen before `cutoff`.
@@ -467,6 +487,29 @@ impl Detector {
             seen.retain(|s| s.last_end_ms > cutoff);
             !seen.is_empty()
         });
+    }
+
+    /// Whether the server's other clients are followed: it has a seed client in this window
+    /// (`has_seed`, which starts or refreshes the watch) or had one within `seed_memory_ms` before
+    /// (and, when the window is scored again, not only after it). A C&C with a single known bot
+    /// still has its other clients counted in the hours that bot does not poll; servers no known
+    /// bot reaches (most of an ISP's) cost nothing.
+    fn watch(&mut self, key: ServerKey, has_seed: bool, end_ms: i64) -> bool {
+        if self.config.seed_memory_ms <= 0 {
+            return has_seed;
+        }
+        if has_seed {
+            if let Some((first, last)) = self.watched.get_mut(&key) {
+                *first = (*first).min(end_ms);
+                *last = (*last).max(end_ms);
+            } else if self.watched.len() < MAX_SEED_MEMORY {
+                self.watched.insert(key, (end_ms, end_ms));
+            } else {
+                self.stats.watch_refused += 1;
+            }
+            return true;
+        }
+        self.watched.get(&key).is_some_and(|(first, _)| *first <= end_ms)
     }
 
     /// Clients of server `i` that keep coming back: contacts at least twice in this window, a
@@ -494,9 +537,8 @@ impl Detector {
             let pair = pair_key(&server.key, addr);
             let remembered = if bot { &self.contact_memory } else { &self.others_memory };
             // Windows after this one are remembered only when it is scored again.
-            let elsewhere = remembered.get(&pair).is_some_and(|a| {
-                a.any_between(since, window.start_ms, span) || a.any_between(window.end_ms, after, span)
-            });
+            let elsewhere = remembered.answered_between(pair, since, window.start_ms, span)
+                || remembered.answered_between(pair, window.end_ms, after, span);
             // In contact for half of this window, counted inside it (a session Zeek logs once
             // may have begun before the window and end after it).
             let stayed = edge.last_end_ms.min(window.end_ms) - edge.first_ms.max(window.start_ms) >= span / 2;
@@ -511,12 +553,8 @@ impl Detector {
                 if bot && first_scoring {
                     self.follow(pair, returns);
                 }
-                let (memory, limit) = if bot {
-                    (&mut self.contact_memory, MAX_CONTACT_MEMORY)
-                } else {
-                    (&mut self.others_memory, MAX_OTHERS_MEMORY)
-                };
-                remember_answer(memory, limit, &mut self.stats, pair, window, span);
+                let memory = if bot { &mut self.contact_memory } else { &mut self.others_memory };
+                memory.remember(pair, window, span);
             }
         }
         counted

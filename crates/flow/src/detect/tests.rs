@@ -598,7 +598,7 @@ fn other_clients_are_followed_only_on_servers_a_known_bot_reached() {
     let second = detector.score(&hour(1), &seeds);
     assert_eq!(second.iter().find(|s| s.key.addr == rare_cnc()).unwrap().features[others], 1.0);
     assert!(second.iter().all(|s| s.key.addr != site(1)));
-    assert_eq!(detector.others_memory.len(), 1, "only the C&C's other client is remembered");
+    assert_eq!(detector.others_memory.pairs.len(), 1, "only the C&C's other client is remembered");
     // A server whose only client is the known bot has no other client: unknown, not 0.
     let mut b = Builder { flows: Vec::new(), state: 4 };
     b.connection(client(1), site(2), 443, protocol::TCP, T0 + 2 * HOUR, 2_000, (12, 2_400), Some((11, 6_200)));
@@ -606,4 +606,29 @@ fn other_clients_are_followed_only_on_servers_a_known_bot_reached() {
     b.flows.iter().for_each(|f| alone.add(f, &seeds, false));
     let scored = detector.score(&alone, &seeds);
     assert!(scored.iter().find(|s| s.key.addr == site(2)).unwrap().features[others].is_nan());
+}
+
+/// A full memory refused each new pair after a pass over all of it: at ISP scale, where busy
+/// sites fill the other clients' memory within an hour, every refused pair cost millions of steps.
+/// Now a pass that frees too little holds for the rest of the window.
+#[test]
+fn regression_a_full_answer_memory_is_not_rescanned_for_every_new_pair() {
+    let mut memory = super::AnswerMemory::new(100);
+    let window = |hour: i64| Window::new(WindowConfig::default(), T0 + hour * HOUR, T0 + (hour + 1) * HOUR);
+    let this = window(0);
+    for pair in 0..100 {
+        memory.remember(pair, &this, HOUR);
+    }
+    for pair in 100..1_000 {
+        memory.remember(pair, &this, HOUR);
+    }
+    assert_eq!(memory.pairs.len(), 100);
+    assert_eq!(memory.refused, 900);
+    assert_eq!(memory.full_in, Some(this.end_ms), "one pass, then refused without one");
+    // Three windows later the old pairs are no longer recent: one pass frees them.
+    let later = window(3);
+    memory.remember(5_000, &later, HOUR);
+    assert!(memory.pairs.contains_key(&5_000));
+    assert_eq!(memory.forgotten_early, 100);
+    assert_eq!(memory.pairs.len(), 1);
 }

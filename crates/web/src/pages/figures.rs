@@ -329,6 +329,50 @@ mod tests {
 
     use super::*;
 
+    /// Pages asked while a refresh runs share the next one instead of each recounting; a call made
+    /// after a refresh began still gets a refresh of its own (it may have written since).
+    #[tokio::test]
+    async fn pages_waiting_behind_a_refresh_share_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("shared.db"), 1).await.unwrap();
+        let records: Vec<_> = botscope_testkit::records::week(5, 40)
+            .iter()
+            .map(|line| {
+                let mut r = botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap();
+                r.ensure_id();
+                r
+            })
+            .collect();
+        let (first, second) = records.split_at(records.len() / 2);
+        store.put_records(first).await.unwrap();
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
+        // A refresh "in progress": eight pages ask meanwhile, and a write lands before it ends.
+        let held = state.rollups.clone();
+        let guard = held.lock().await;
+        let waiting: Vec<_> = (0..8)
+            .map(|_| {
+                let state = state.clone();
+                tokio::spawn(async move { state.refresh_rollups().await.unwrap() })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        state.store.put_records(second).await.unwrap();
+        drop(guard);
+        let mut ran = 0;
+        for task in waiting {
+            ran += usize::from(task.await.unwrap().days > 0);
+        }
+        assert_eq!(ran, 1, "one refresh for the eight pages that waited");
+        // It counted everything, the write made while they waited included.
+        assert_eq!(botscope_center::rollup::pending(&state.store, 10_000).await.unwrap(), 0);
+        // A page asked after that refresh began gets its own: a new write is counted.
+        let mut later =
+            botscope_model::parse_line(botscope_testkit::records::week(6, 1)[0].as_bytes(), None).unwrap().unwrap();
+        later.ensure_id();
+        state.store.put_records(&[later]).await.unwrap();
+        assert!(state.refresh_rollups().await.unwrap().days > 0);
+    }
+
     /// The roll-ups give the figures reading every record gives, for every range of days and ISP.
     #[tokio::test]
     async fn roll_ups_and_records_give_the_same_figures_for_every_view() {
