@@ -61,20 +61,21 @@ fn botscope_db(scratch: &Scratch, db: &str, args: &[&str]) -> String {
 async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     let status = botscope_db(scratch, db, &["status"]);
     assert!(status.contains("0004 shared state") && status.contains("pending"), "{status}");
-    assert!(status.contains("0005 typed columns") && status.contains("7 pending"), "{status}");
+    assert!(status.contains("0005 typed columns") && status.contains("8 pending"), "{status}");
     assert!(
         status.contains("0006 rollups")
             && status.contains("0007 kind id index")
             && status.contains("0008 outcome cases")
             && status.contains("0009 retention")
-            && status.contains("0010 lean indexes"),
+            && status.contains("0010 lean indexes")
+            && status.contains("0011 cnc servers"),
         "{status}"
     );
     let dry = botscope_db(scratch, db, &["upgrade", "--dry-run"]);
-    assert!(dry.contains("would apply 7 migration(s)") && dry.contains("nothing changed"), "{dry}");
-    assert!(botscope_db(scratch, db, &["status"]).contains("7 pending"), "a dry run changed the store");
+    assert!(dry.contains("would apply 8 migration(s)") && dry.contains("nothing changed"), "{dry}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("8 pending"), "a dry run changed the store");
     let done = botscope_db(scratch, db, &["upgrade"]);
-    assert!(done.contains("applying 7 migration(s)") && done.contains("done"), "{done}");
+    assert!(done.contains("applying 8 migration(s)") && done.contains("done"), "{done}");
     let status = botscope_db(scratch, db, &["status"]);
     // The older records' days (activity, finding, service and C&C report on 2 November, a case on
     // 3 November) wait to be counted.
@@ -108,6 +109,9 @@ async fn upgrade_and_check(scratch: &Scratch, db: &str) {
             .await
             .unwrap();
     assert_eq!(infected.hosts("hikari-net").count().value, 1);
+    let reported: Vec<botscope_model::CncCandidate> = before.iter().filter_map(|r| r.clone().into_payload()).collect();
+    let servers = botscope_center::rollup::servers::read(&store, None, None).await.unwrap();
+    assert!(!reported.is_empty() && servers == botscope_center::rollup::servers::of_reports(&reported));
 
     // Retention: refused without a setting; a dry run counts; the prune deletes the raw
     // observations of the older days (every example is from October or November 2026) and keeps
@@ -137,6 +141,8 @@ async fn upgrade_and_check(scratch: &Scratch, db: &str) {
             .await
             .unwrap();
     assert_eq!(infected.hosts("hikari-net").count().value, 1, "the pruned day keeps its roll-up");
+    let kept = botscope_center::rollup::servers::read(&store, None, None).await.unwrap();
+    assert_eq!(kept, servers, "the pruned day keeps its C&C servers");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

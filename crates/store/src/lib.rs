@@ -356,13 +356,15 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<DirtyDay>, StoreError>> + Send;
 
-    /// Replaces one day's roll-up rows of one kind, in one transaction, if the day's generation is
-    /// still the one read and not yet counted; otherwise (a write since, or another refresher
-    /// counted it) changes nothing. Returns whether it wrote.
+    /// Replaces one day's roll-up rows of one kind (and, for C&C reports, the day's servers), in
+    /// one transaction, if the day's generation is still the one read and not yet counted;
+    /// otherwise (a write since, or another refresher counted it) changes nothing. Returns whether
+    /// it wrote.
     fn replace_rollups(
         &self,
         day: &DirtyDay,
         rows: &[RollupRow],
+        servers: &[ServerRollup],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// One metric's roll-up rows from `from` to `to` (days, inclusive; open where `None`), in day order.
@@ -373,6 +375,14 @@ pub trait Store: Send + Sync {
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
     ) -> impl Future<Output = Result<Vec<(NaiveDate, RollupRow)>, StoreError>> + Send;
+
+    /// The C&C servers reported from `from` to `to` (days of their last sighting, inclusive; open
+    /// where `None`), one row per server and reporter with the days summed (in no set order).
+    fn server_rollups(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> impl Future<Output = Result<Vec<ServerRollup>, StoreError>> + Send;
 }
 
 /// The kinds whose daily roll-ups the store keeps (see [`Store::dirty_rollups`]).
@@ -401,6 +411,30 @@ pub struct RollupRow {
     pub count: u64,
     /// The distinct hosts counted, encoded by whoever computes the roll-up.
     pub hosts: Option<Vec<u8>>,
+}
+
+/// One C&C server's reports from one reporter: of one day as the roll-up keeps it, or summed over
+/// a range of days as [`Store::server_rollups`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerRollup {
+    /// The server's address.
+    pub ip: std::net::IpAddr,
+    /// Its port.
+    pub port: u16,
+    /// Its transport, as records name it (`tcp`, `udp`).
+    pub protocol: String,
+    /// The reporter (the sensor name of its reports; `None` for reports without one).
+    pub sensor: Option<String>,
+    /// Reports.
+    pub reports: u64,
+    /// The reports' first sighting, Unix seconds.
+    pub first_seen: i64,
+    /// Their last sighting, Unix seconds.
+    pub last_seen: i64,
+    /// The best score among them.
+    pub best_score: f64,
+    /// A family one of them named, if any did.
+    pub family: Option<String>,
 }
 
 /// The days a batch of records dirties: the rolled-up kinds' record days.
@@ -851,7 +885,12 @@ macro_rules! same_on_every_backend {
                 .collect())
         }
 
-        async fn replace_rollups(&self, day: &crate::DirtyDay, rows: &[crate::RollupRow]) -> Result<bool, StoreError> {
+        async fn replace_rollups(
+            &self,
+            day: &crate::DirtyDay,
+            rows: &[crate::RollupRow],
+            servers: &[crate::ServerRollup],
+        ) -> Result<bool, StoreError> {
             let (kind, date) = (day.kind.as_str(), day.day.to_string());
             let mut tx = self.pool.begin().await?;
             // First claim the generation: only the latest, not yet counted, is written. A write
@@ -889,8 +928,69 @@ macro_rules! same_on_every_backend {
                 .execute(&mut *tx)
                 .await?;
             }
+            if day.kind == Kind::Cnc {
+                sqlx::query("DELETE FROM cnc_servers WHERE day = $1").bind(&date).execute(&mut *tx).await?;
+                for server in servers {
+                    sqlx::query(
+                        "INSERT INTO cnc_servers (day, ip, port, protocol, sensor, reports, first_seen, last_seen, \
+                         best_score, family) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(&date)
+                    .bind(server.ip.to_string())
+                    .bind(i32::from(server.port))
+                    .bind(&server.protocol)
+                    .bind(server.sensor.as_deref().unwrap_or(""))
+                    .bind(server.reports.min(i64::MAX as u64) as i64)
+                    .bind(server.first_seen)
+                    .bind(server.last_seen)
+                    .bind(server.best_score)
+                    .bind(server.family.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             tx.commit().await?;
             Ok(true)
+        }
+
+        async fn server_rollups(
+            &self,
+            from: Option<chrono::NaiveDate>,
+            to: Option<chrono::NaiveDate>,
+        ) -> Result<Vec<crate::ServerRollup>, StoreError> {
+            // The sum is cast back: PostgreSQL sums BIGINT as NUMERIC.
+            let rows = sqlx::query(
+                "SELECT ip, port, protocol, sensor, CAST(SUM(reports) AS BIGINT), MIN(first_seen), MAX(last_seen), \
+                 MAX(best_score), MAX(family) FROM cnc_servers WHERE day >= $1 AND day <= $2 \
+                 GROUP BY ip, port, protocol, sensor",
+            )
+            .bind(from.map_or_else(|| "0000-00-00".to_string(), |d| d.to_string()))
+            .bind(to.map_or_else(|| "9999-99-99".to_string(), |d| d.to_string()))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let ip: String = row.get(0);
+                    let sensor: String = row.get(3);
+                    Ok(crate::ServerRollup {
+                        ip: ip.parse().map_err(|_| StoreError::Corrupt {
+                            what: "a C&C server roll-up".into(),
+                            reason: format!("{ip:?} is not an address"),
+                        })?,
+                        port: u16::try_from(row.get::<i32, _>(1)).map_err(|_| StoreError::Corrupt {
+                            what: "a C&C server roll-up".into(),
+                            reason: format!("port {} of {ip} is out of range", row.get::<i32, _>(1)),
+                        })?,
+                        protocol: row.get(2),
+                        sensor: (!sensor.is_empty()).then_some(sensor),
+                        reports: row.get::<i64, _>(4).max(0) as u64,
+                        first_seen: row.get(5),
+                        last_seen: row.get(6),
+                        best_score: row.get(7),
+                        family: row.get(8),
+                    })
+                })
+                .collect()
         }
 
         async fn rollups(
@@ -1022,8 +1122,20 @@ impl Store for AnyStore {
     async fn dirty_rollups(&self, after: Option<(NaiveDate, Kind)>, limit: u32) -> Result<Vec<DirtyDay>, StoreError> {
         dispatch!(self, s => s.dirty_rollups(after, limit).await)
     }
-    async fn replace_rollups(&self, day: &DirtyDay, rows: &[RollupRow]) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.replace_rollups(day, rows).await)
+    async fn replace_rollups(
+        &self,
+        day: &DirtyDay,
+        rows: &[RollupRow],
+        servers: &[ServerRollup],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.replace_rollups(day, rows, servers).await)
+    }
+    async fn server_rollups(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<ServerRollup>, StoreError> {
+        dispatch!(self, s => s.server_rollups(from, to).await)
     }
     async fn prune(&self, kind: Kind, before: NaiveDate, limit: u32) -> Result<u64, StoreError> {
         dispatch!(self, s => s.prune(kind, before, limit).await)

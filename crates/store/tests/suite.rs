@@ -8,7 +8,8 @@ use std::future::Future;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix, parse_line};
 use botscope_store::{
-    Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, RollupRow, SqliteStore, Store, StoreError, TokenRow,
+    Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, RollupRow, ServerRollup, SqliteStore, Store, StoreError,
+    TokenRow,
 };
 use botscope_testkit::PgCluster;
 
@@ -340,7 +341,7 @@ async fn a_revision_that_moves_a_report_to_another_day_marks_both_days(store: im
     };
     store.put_records(&[report(100, "2026-11-02T23:50:00Z")]).await.unwrap();
     for day in store.dirty_rollups(None, 10).await.unwrap() {
-        assert!(store.replace_rollups(&day, &[]).await.unwrap());
+        assert!(store.replace_rollups(&day, &[], &[]).await.unwrap());
     }
     assert_eq!(store.put_records(&[report(200, "2026-11-03T00:40:00Z")]).await.unwrap().inserted, 1);
     let marks: Vec<(Kind, String)> =
@@ -361,7 +362,7 @@ async fn an_outcome_marks_its_cases_day_and_is_found_by_its_case(store: impl Sto
     let (first, second) = (case("127.16.0.1"), case("127.16.0.2"));
     store.put_records(&[first.clone(), second.clone()]).await.unwrap();
     for day in store.dirty_rollups(None, 10).await.unwrap() {
-        assert!(store.replace_rollups(&day, &[]).await.unwrap());
+        assert!(store.replace_rollups(&day, &[], &[]).await.unwrap());
     }
     let outcome = |case: &Record, status: &str, at: &str| {
         let mut outcome = record(&format!(
@@ -406,7 +407,7 @@ async fn pruning_deletes_old_days_and_leaves_their_roll_ups_as_counted(store: im
     store.put_records(&[finding]).await.unwrap();
     let row = botscope_store::RollupRow { metric: "infected".into(), dim: String::new(), count: 3, hosts: None };
     for day in store.dirty_rollups(None, 10).await.unwrap() {
-        assert!(store.replace_rollups(&day, std::slice::from_ref(&row)).await.unwrap());
+        assert!(store.replace_rollups(&day, std::slice::from_ref(&row), &[]).await.unwrap());
     }
     store.put_records(&[activity_on(1, 9)]).await.unwrap();
     let cut: chrono::NaiveDate = "2026-11-03".parse().unwrap();
@@ -510,9 +511,9 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
         count,
         hosts: Some(vec![1, 2, 3]),
     };
-    assert!(store.replace_rollups(&day, &[row("", 2), row("hikari-net", 1)]).await.unwrap());
+    assert!(store.replace_rollups(&day, &[row("", 2), row("hikari-net", 1)], &[]).await.unwrap());
     // Replacing again replaces: no duplicate rows.
-    assert!(!store.replace_rollups(&day, &[row("", 2), row("hikari-net", 1)]).await.unwrap(), "already cleared");
+    assert!(!store.replace_rollups(&day, &[row("", 2), row("hikari-net", 1)], &[]).await.unwrap(), "already cleared");
     let date = |d: &str| Some(d.parse::<chrono::NaiveDate>().unwrap());
     let rows = store.rollups(Kind::Finding, "vulnerable", date("2026-11-01"), date("2026-11-02")).await.unwrap();
     assert_eq!(
@@ -531,7 +532,7 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
     }
     renewing.ensure_id();
     store.put_records(&[renewing]).await.unwrap();
-    assert!(!store.replace_rollups(finding_day, &[]).await.unwrap());
+    assert!(!store.replace_rollups(finding_day, &[], &[]).await.unwrap());
     let left = store.dirty_rollups(None, 10).await.unwrap();
     let renewed = left.iter().find(|d| d.kind == Kind::Finding && d.day == finding_day.day).cloned();
     assert_eq!(renewed.as_ref().map(|d| d.generation), Some(2), "{left:?}");
@@ -547,8 +548,8 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
     let fast = store.dirty_rollups(None, 10).await.unwrap().into_iter().find(|d| d.day == slow.day).unwrap();
     assert_eq!(fast.generation, 3);
     let newer = RollupRow { metric: "vulnerable".into(), dim: String::new(), count: 3, hosts: None };
-    assert!(store.replace_rollups(&fast, std::slice::from_ref(&newer)).await.unwrap());
-    assert!(!store.replace_rollups(&slow, &[row("", 1)]).await.unwrap(), "a stale refresh writes nothing");
+    assert!(store.replace_rollups(&fast, std::slice::from_ref(&newer), &[]).await.unwrap());
+    assert!(!store.replace_rollups(&slow, &[row("", 1)], &[]).await.unwrap(), "a stale refresh writes nothing");
     let day = Some(slow.day);
     let kept = store.rollups(Kind::Finding, "vulnerable", day, day).await.unwrap();
     assert_eq!(kept, [(slow.day, newer)]);
@@ -558,6 +559,66 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
     let first = &all[0];
     let rest = store.dirty_rollups(Some((first.day, first.kind)), 10).await.unwrap();
     assert_eq!(rest, all[1..]);
+}
+
+async fn cnc_servers_are_kept_per_day_and_summed_over_a_range(store: impl Store) {
+    let mut reports: Vec<Record> =
+        ["2026-11-02", "2026-11-03"].iter().map(|day| record(&CNC.replace("2026-11-02", day))).collect();
+    for r in &mut reports {
+        r.ensure_id();
+    }
+    store.put_records(&reports).await.unwrap();
+    let days: Vec<_> = store.dirty_rollups(None, 10).await.unwrap();
+    assert_eq!(days.len(), 2, "{days:?}");
+    let server = |ip: &str, sensor: Option<&str>, reports: u64, first: i64, last: i64, score: f64| ServerRollup {
+        ip: ip.parse().unwrap(),
+        port: 6667,
+        protocol: "tcp".into(),
+        sensor: sensor.map(String::from),
+        reports,
+        first_seen: first,
+        last_seen: last,
+        best_score: score,
+        family: (score > 0.9).then(|| "mirai".to_string()),
+    };
+    let (first, second) = (&days[0], &days[1]);
+    let v6 = server("2001:db8::64", None, 1, 500, 600, 0.5);
+    assert!(
+        store
+            .replace_rollups(first, &[], &[server("127.64.0.10", Some("isp-a"), 3, 100, 200, 0.93), v6.clone()])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .replace_rollups(second, &[], &[server("127.64.0.10", Some("isp-a"), 2, 90_000, 90_100, 0.7)])
+            .await
+            .unwrap()
+    );
+    let mut all = store.server_rollups(None, None).await.unwrap();
+    all.sort_by_key(|s| s.ip);
+    assert_eq!(all, [server("127.64.0.10", Some("isp-a"), 5, 100, 90_100, 0.93), v6.clone()], "days summed per server");
+    let only_second = store.server_rollups(Some(second.day), None).await.unwrap();
+    assert_eq!(only_second, [server("127.64.0.10", Some("isp-a"), 2, 90_000, 90_100, 0.7)]);
+    // Another kind's day leaves the servers alone; the C&C day's next count replaces its own.
+    let mut finding = finding_at(9);
+    if let Record::Finding(f) = &mut finding {
+        f.observed_at = first.day.and_hms_opt(1, 0, 0).unwrap().and_utc();
+    }
+    finding.ensure_id();
+    store.put_records(&[finding]).await.unwrap();
+    let finding_day =
+        store.dirty_rollups(None, 10).await.unwrap().into_iter().find(|d| d.kind == Kind::Finding).unwrap();
+    assert!(store.replace_rollups(&finding_day, &[], &[]).await.unwrap());
+    assert_eq!(store.server_rollups(Some(first.day), Some(first.day)).await.unwrap().len(), 2);
+    let mut again = reports[0].clone();
+    if let Record::Cnc(c) = &mut again {
+        c.score = 0.95;
+    }
+    store.upsert_records(&[again]).await.unwrap();
+    let recount = store.dirty_rollups(None, 10).await.unwrap().into_iter().find(|d| d.kind == Kind::Cnc).unwrap();
+    assert!(store.replace_rollups(&recount, &[], std::slice::from_ref(&v6)).await.unwrap());
+    assert_eq!(store.server_rollups(Some(first.day), Some(first.day)).await.unwrap(), [v6]);
 }
 
 fn typed(line: String) -> Record {
@@ -658,6 +719,7 @@ where
     a_revision_that_moves_a_report_to_another_day_marks_both_days(open("moved").await).await;
     an_outcome_marks_its_cases_day_and_is_found_by_its_case(open("outcomes").await).await;
     pruning_deletes_old_days_and_leaves_their_roll_ups_as_counted(open("prune").await).await;
+    cnc_servers_are_kept_per_day_and_summed_over_a_range(open("servers").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

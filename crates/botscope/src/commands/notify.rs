@@ -220,6 +220,7 @@ pub async fn report(command: ReportCommand, settings: &Settings) -> anyhow::Resu
     let args = match command {
         ReportCommand::Remediation(args) => args,
         ReportCommand::Feeds { json } => {
+            botscope_center::rollup::refresh(&store).await?;
             let leads = botscope_center::feeds::lead_times(&store).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&leads)?);

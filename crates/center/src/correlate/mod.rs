@@ -23,8 +23,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::CenterError;
-use cluster::{Earlier, Serials, ServerInput, ServerKey, WindowInput};
-pub use overlap::{ReporterFigure, ReporterOverlap, TOP_REPORTERS, reporter_overlap};
+pub use cluster::ServerKey;
+use cluster::{Earlier, Serials, ServerInput, WindowInput};
+pub use overlap::{ReporterFigure, ReporterOverlap, TOP_REPORTERS, reporter_overlap, reporter_overlap_of};
 use reporters::Reporters;
 
 /// The score a feed's listing counts as when combining reporters' confidence.

@@ -45,9 +45,18 @@ pub struct ReporterFigure {
 
 /// The figure for these reports, naming at most `top` reporters.
 pub fn reporter_overlap<'a>(candidates: impl IntoIterator<Item = &'a CncCandidate>, top: usize) -> ReporterFigure {
+    reporter_overlap_of(candidates.into_iter().map(|c| ((c.ip, c.port, c.protocol), c.sensor.as_deref())), top)
+}
+
+/// The figure for servers and who reported them (`None` for a reporter without a name), naming
+/// at most `top` reporters.
+pub fn reporter_overlap_of<'a>(
+    sightings: impl IntoIterator<Item = (ServerKey, Option<&'a str>)>,
+    top: usize,
+) -> ReporterFigure {
     let mut by_server: HashMap<ServerKey, BTreeSet<&str>> = HashMap::new();
-    for c in candidates {
-        by_server.entry((c.ip, c.port, c.protocol)).or_default().insert(c.sensor.as_deref().unwrap_or(UNNAMED));
+    for (server, reporter) in sightings {
+        by_server.entry(server).or_default().insert(reporter.unwrap_or(UNNAMED));
     }
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for reporters in by_server.values() {

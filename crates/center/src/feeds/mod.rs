@@ -209,11 +209,13 @@ pub struct FeedLead {
     pub only_feed: usize,
 }
 
-/// Per feed: which C&C servers botscope found too, and how many days earlier.
+/// Per feed: which C&C servers botscope found too, and how many days earlier. Botscope's first
+/// sightings come from the per-server roll-up as last refreshed ([`crate::rollup::refresh`]), so
+/// they outlive the reports that retention prunes.
 pub async fn lead_times(store: &impl botscope_store::Store) -> Result<Vec<FeedLead>, CenterError> {
     use std::collections::BTreeMap;
 
-    use botscope_model::{CncCandidate, Transport};
+    use botscope_model::Transport;
     use botscope_store::all_of;
 
     type Key = (std::net::IpAddr, u16, Transport);
@@ -227,14 +229,14 @@ pub async fn lead_times(store: &impl botscope_store::Store) -> Result<Vec<FeedLe
         }
     }
     if feeds.is_empty() {
-        // Nothing to compare with: the C&C reports (every one, on every overview) need not be read.
+        // Nothing to compare with: the servers need not be read.
         return Ok(Vec::new());
     }
-    let mut ours: BTreeMap<Key, Timestamp> = BTreeMap::new();
-    for c in all_of::<CncCandidate>(store).await? {
-        let slot = ours.entry((c.ip, c.port, c.protocol)).or_insert(c.first_seen);
-        *slot = (*slot).min(c.first_seen);
-    }
+    let ours: BTreeMap<Key, Timestamp> = crate::rollup::servers::read(store, None, None)
+        .await?
+        .into_iter()
+        .map(|(key, s)| (key, s.first_seen))
+        .collect();
     Ok(feeds
         .into_iter()
         .map(|(source, listed)| {

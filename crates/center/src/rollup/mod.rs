@@ -18,10 +18,14 @@
 //! | service | `service_records`, `service_hosts` | protocol | service records; distinct hosts |
 //! | activity, finding, service, cnc | `sensor_records`, `sensor_latest` | sensor (`unnamed` if none) | records; the latest record's time (Unix seconds: the range's figure is the largest, not a sum) |
 //!
+//! C&C reports are also kept per server, reporter and day, in their own typed rows (see
+//! [`servers`]).
+//!
 //! A kind's day is its records' [`botscope_model::Record::time`] (a C&C report's last sighting).
 //! An outcome marks its case's day, so a case's figures follow its outcomes.
 
 mod hosts;
+pub mod servers;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -30,7 +34,7 @@ use botscope_model::{
     ActivityClass, CncCandidate, Device, Finding, Kind, Notification, NotificationReason, NotificationStatus, Outcome,
     ServiceObservation, SourceActivity,
 };
-use botscope_store::{RecordQuery, RollupRow, Store, all_records};
+use botscope_store::{RecordQuery, RollupRow, ServerRollup, Store, all_records};
 use chrono::NaiveDate;
 
 pub use hosts::{EXACT_LIMIT, HostCount, HostSet};
@@ -72,8 +76,8 @@ pub async fn refresh_reporting(
         let Some(last) = dirty.last() else { return Ok(summary) };
         after = Some((last.day, last.kind));
         for day in dirty {
-            let rows = match day_rows(store, day.kind, day.day, &mut summary).await {
-                Ok(rows) => rows,
+            let (rows, servers) = match day_rows(store, day.kind, day.day, &mut summary).await {
+                Ok(counted) => counted,
                 // A record that does not read back must not keep every page from its figures:
                 // the day is left marked and said, and the rest counted.
                 Err(CenterError::Store(error @ botscope_store::StoreError::Corrupt { .. })) => {
@@ -83,7 +87,7 @@ pub async fn refresh_reporting(
                 }
                 Err(error) => return Err(error),
             };
-            store.replace_rollups(&day, &rows).await?;
+            store.replace_rollups(&day, &rows, &servers).await?;
             summary.days += 1;
             progress(summary);
         }
@@ -100,13 +104,17 @@ async fn day_rows(
     kind: Kind,
     day: NaiveDate,
     summary: &mut RefreshSummary,
-) -> Result<Vec<RollupRow>, CenterError> {
+) -> Result<(Vec<RollupRow>, Vec<ServerRollup>), CenterError> {
     let start = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     let end = day.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
     let query = RecordQuery { kind: Some(kind), since: start, until: end, ..Default::default() };
     let records = all_records(store, query).await?;
     summary.records += records.len() as u64;
-    Ok(match kind {
+    if kind == Kind::Cnc {
+        let reports: Vec<CncCandidate> = botscope_model::payloads(records);
+        return Ok((cnc_rows(&reports), servers::day_servers(&reports)));
+    }
+    let rows = match kind {
         Kind::Activity => activity_rows(&botscope_model::payloads(records)),
         Kind::Finding => finding_rows(&botscope_model::payloads(records)),
         Kind::Notification => {
@@ -117,9 +125,9 @@ async fn day_rows(
             notification_rows(&cases, &botscope_model::payloads(outcomes))
         }
         Kind::Service => service_rows(&botscope_model::payloads(records)),
-        Kind::Cnc => cnc_rows(&botscope_model::payloads(records)),
         _ => Vec::new(),
-    })
+    };
+    Ok((rows, Vec::new()))
 }
 
 #[derive(Default)]

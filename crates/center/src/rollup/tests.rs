@@ -110,7 +110,7 @@ async fn a_write_after_a_refresh_dirties_its_day_again_and_a_racing_write_keeps_
         hour(v, 3, 7);
     });
     store.put_records(std::slice::from_ref(&racing)).await.unwrap();
-    assert!(!store.replace_rollups(&dirty[0], &[]).await.unwrap());
+    assert!(!store.replace_rollups(&dirty[0], &[], &[]).await.unwrap());
     assert_eq!(pending(&store, 10).await.unwrap(), 1);
     refresh(&store).await.unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 11, 3);
@@ -144,4 +144,29 @@ async fn busy_days_are_estimated_closely() {
     assert!((count.value as f64 - truth).abs() / truth < 0.05, "{truth} estimated as {}", count.value);
     // A single day's count is exact: it was counted before the sketch.
     assert_eq!(series.per_day("").values().copied().collect::<Vec<_>>(), vec![3_000; 7]);
+}
+
+/// The overview and /cnc read C&C servers from the per-server roll-up; a filtered view sums the
+/// reports it read. Both must show the same servers, reporters, sightings, scores and families
+/// over any range of days.
+#[tokio::test]
+async fn the_server_roll_up_sums_what_the_reports_hold_over_any_range_of_days() {
+    let (_dir, store) = store().await;
+    store.put_records(&world(11, 150)).await.unwrap();
+    refresh(&store).await.unwrap();
+    let reports: Vec<CncCandidate> = botscope_model::payloads(
+        all_records(&store, RecordQuery { kind: Some(Kind::Cnc), ..Default::default() }).await.unwrap(),
+    );
+    assert!(reports.len() > 20, "the week must hold reports for the comparison to mean anything");
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d);
+    for (first, last) in [(None, None), (day(1), day(7)), (day(2), day(2)), (day(3), day(5)), (day(8), None)] {
+        let within = reports.iter().filter(|c| {
+            let on = c.last_seen.date_naive();
+            first.is_none_or(|f| on >= f) && last.is_none_or(|l| on <= l)
+        });
+        let truth = servers::of_reports(within);
+        let rolled = servers::read(&store, first, last).await.unwrap();
+        assert_eq!(rolled, truth, "{first:?}..{last:?}");
+    }
+    assert!(servers::read(&store, None, None).await.unwrap().values().any(|s| s.reporters.len() > 1 || s.reports > 1));
 }

@@ -128,17 +128,17 @@ pub async fn overview(
     // Hosts and cases come from the daily roll-ups where they can answer the view; the rest is
     // read, bounded by the view's time range.
     let rolled_up = Figures::rolled_up(&view);
-    let mut kinds = vec![Kind::Cnc, Kind::Botnet, Kind::DarknetDay, Kind::Liveness];
+    let mut kinds = vec![Kind::Botnet, Kind::DarknetDay, Kind::Liveness];
     if !rolled_up {
         kinds.extend([Kind::Activity, Kind::Finding, Kind::Notification]);
     }
-    let data = Data::load(&state, &kinds, &view).await?;
+    let data = Data::load_with_servers(&state, &kinds, &view).await?;
     let figures = if rolled_up { Figures::of_rollups(&state, &view, &[]).await? } else { Figures::of_data(&data, &[]) };
     let mut page = Page::new("/", "/", lang.pick("Overview", "概要").into(), lang, view.state.clone());
     viewer.sign(&mut page);
     page.html(filter_form(&state, &view, "/", &serials(&state).await?).await?);
 
-    let servers = data.servers();
+    let servers = &data.servers;
     let latest = data.latest_liveness();
     let alive = servers.keys().filter(|(ip, port, _)| latest.get(&(*ip, *port)).is_some_and(|l| l.alive)).count();
     let active = data.botnets.iter().filter(|b| b.status == botscope_model::BotnetStatus::Active).count();
@@ -308,9 +308,12 @@ pub async fn overview(
     page.blocks.push(Block::Chart(ChartKind::Bars, table));
 
     page.html(format!("<h2>{}</h2>", lang.pick("C&C detection", "C&Cサーバの検知")));
-    let leads = botscope_center::feeds::lead_times(&state.store)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let unavailable = |e: botscope_center::CenterError| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    if Data::filtered(&view) {
+        // The lead times read the per-server roll-up, which an unfiltered view brought up to date.
+        state.refresh_rollups().await.map_err(unavailable)?;
+    }
+    let leads = botscope_center::feeds::lead_times(&state.store).await.map_err(unavailable)?;
     let mut table = Table::new(
         "feed_lead",
         whole(lang.pick("C&C servers botscope found before outside feeds", "外部フィードより先に検知したC&Cサーバ")),
@@ -335,7 +338,8 @@ pub async fn overview(
     }
     page.blocks.push(Block::Table(table));
     // Bounded like the correlation report: the top reporters by servers, the rest summed.
-    let figure = botscope_center::correlate::reporter_overlap(&data.cnc, botscope_center::correlate::TOP_REPORTERS);
+    let sightings = data.servers.iter().flat_map(|(key, s)| s.reporters.iter().map(|r| (*key, r.as_deref())));
+    let figure = botscope_center::correlate::reporter_overlap_of(sightings, botscope_center::correlate::TOP_REPORTERS);
     let mut table = Table::new(
         "isp_overlap",
         lang.pick(
@@ -381,7 +385,7 @@ pub async fn overview(
 /// `GET /cnc`: every C&C server with its sources and liveness.
 pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
-    let data = Data::load(&state, &[Kind::Cnc, Kind::Botnet, Kind::Liveness, Kind::FeedEntry], &view).await?;
+    let data = Data::load_with_servers(&state, &[Kind::Botnet, Kind::Liveness, Kind::FeedEntry], &view).await?;
     let mut page = Page::new("/cnc", "/cnc", lang.pick("C&C servers", "C&Cサーバ").into(), lang, view.state.clone());
     viewer.sign(&mut page);
     page.html(filter_form(&state, &view, "/cnc", &serials(&state).await?).await?);
@@ -403,17 +407,15 @@ pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dash
             lang.pick("last checked", "最終確認"),
         ],
     );
-    for ((ip, port, protocol), reports) in data.servers() {
-        let mut sources: BTreeSet<String> = reports.iter().filter_map(|c| c.sensor.clone()).collect();
+    for (&(ip, port, protocol), server) in &data.servers {
+        let mut sources: BTreeSet<String> = server.reporters.iter().flatten().cloned().collect();
         sources.extend(data.feeds.iter().filter(|f| f.ip == ip && f.port == Some(port)).map(|f| f.source.clone()));
-        let family = reports
-            .iter()
-            .find_map(|c| c.family.clone())
+        let family = server
+            .family
+            .clone()
             .or_else(|| data.feeds.iter().filter(|f| f.ip == ip && f.port == Some(port)).find_map(|f| f.family.clone()))
             .unwrap_or_default();
-        let score = reports.iter().map(|c| c.score).fold(0.0, f64::max);
-        let first = reports.iter().map(|c| c.first_seen).min().expect("non-empty");
-        let last = reports.iter().map(|c| c.last_seen).max().expect("non-empty");
+        let (score, first, last) = (server.best_score, server.first_seen, server.last_seen);
         let probe = latest.get(&(ip, port));
         let live = liveness_word(probe.map(|l| l.alive), lang);
         let checked = probe.map(|l| when(l.checked_at)).unwrap_or_default();

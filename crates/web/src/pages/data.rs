@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
+use botscope_center::rollup::servers::{self, Servers};
 use botscope_model::{
     Botnet, BotnetWindow, CncCandidate, DarknetDay, Device, FeedEntry, Finding, Isp, Kind, Liveness, Notification,
-    Outcome, ServiceObservation, SourceActivity, Timestamp, Transport, payloads,
+    Outcome, ServiceObservation, SourceActivity, Timestamp, payloads,
 };
 use botscope_store::{RecordQuery, Store, all_records, records_about_within};
 use chrono::NaiveDate;
@@ -141,6 +142,8 @@ pub struct Data {
     pub services: Vec<ServiceObservation>,
     /// Flow analysers' C&C reports.
     pub cnc: Vec<CncCandidate>,
+    /// The C&C servers in view, summed over their reports (see [`Data::load_with_servers`]).
+    pub servers: Servers,
     /// Botnets.
     pub botnets: Vec<Botnet>,
     /// Botnets per correlation window.
@@ -223,6 +226,29 @@ impl Data {
         Ok(data)
     }
 
+    /// [`Data::load`], and the C&C servers in view summed into [`Data::servers`]: from the per-server
+    /// roll-up when the view is a time range only (a year's reports are not read), else from the
+    /// reports the filters leave. `kinds` need not name [`Kind::Cnc`].
+    pub async fn load_with_servers(state: &AppState, kinds: &[Kind], view: &View) -> Result<Data, ApiError> {
+        let rolled_up = |error: botscope_center::CenterError| {
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("C&C server roll-up: {error}"))
+        };
+        if Self::filtered(view) {
+            let mut kinds = kinds.to_vec();
+            if !kinds.contains(&Kind::Cnc) {
+                kinds.push(Kind::Cnc);
+            }
+            let mut data = Data::load(state, &kinds, view).await?;
+            data.servers = servers::of_reports(&data.cnc);
+            return Ok(data);
+        }
+        let kinds: Vec<Kind> = kinds.iter().copied().filter(|k| *k != Kind::Cnc).collect();
+        let mut data = Data::load(state, &kinds, view).await?;
+        state.refresh_rollups().await.map_err(rolled_up)?;
+        data.servers = servers::read(&state.store, view.from, view.to).await.map_err(rolled_up)?;
+        Ok(data)
+    }
+
     /// Whether the view keeps only the botnets with a bot among the hosts it shows.
     fn narrows_botnets(view: &View) -> bool {
         view.isp.is_some() || view.device_type.is_some()
@@ -241,9 +267,12 @@ impl Data {
             | Kind::DarknetDay
             | Kind::Notification
             | Kind::FeedEntry => (start, end),
+            // A report counts on its last sighting (the store's time for it), as the per-server
+            // roll-up counts it.
+            Kind::Cnc => (start, end),
             // Stored under their last sighting: one that overlaps the range was last seen in or
             // after its start.
-            Kind::Cnc | Kind::Botnet => (start, None),
+            Kind::Botnet => (start, None),
             // Stored under their window's start: one that overlaps the range started before its end.
             Kind::BotnetWindow => (None, end),
             _ => (None, None),
@@ -291,7 +320,7 @@ impl Data {
         self.activity.retain(|a| view.in_range(a.window_start));
         self.findings.retain(|f| view.in_range(f.observed_at));
         self.services.retain(|s| view.in_range(s.observed_at));
-        self.cnc.retain(|c| view.overlaps(c.first_seen, c.last_seen));
+        self.cnc.retain(|c| view.in_range(c.last_seen));
         self.botnets.retain(|b| view.overlaps(b.first_seen, b.last_seen));
         self.windows.retain(|w| view.overlaps(w.window_start, w.window_end));
         self.days.retain(|d| d.midnight().is_some_and(|m| view.in_range(m)));
@@ -358,15 +387,6 @@ impl Data {
             .filter(|a| a.classification == botscope_model::ActivityClass::Infected)
             .map(|a| a.src)
             .collect()
-    }
-
-    /// Distinct C&C servers the flow analysers reported, with their reporters.
-    pub fn servers(&self) -> BTreeMap<(IpAddr, u16, Transport), Vec<&CncCandidate>> {
-        let mut servers: BTreeMap<(IpAddr, u16, Transport), Vec<&CncCandidate>> = BTreeMap::new();
-        for cnc in &self.cnc {
-            servers.entry((cnc.ip, cnc.port, cnc.protocol)).or_default().push(cnc);
-        }
-        servers
     }
 }
 
@@ -506,6 +526,17 @@ mod tests {
             ] {
                 let read = Data::load(&state, kinds, &view).await.unwrap();
                 assert_eq!(shown(&read), shown(&everything), "{pairs:?} reading {kinds:?}");
+            }
+            // The overview and /cnc read the servers from the per-server roll-up when they can.
+            for kinds in [
+                &[Kind::Botnet, Kind::DarknetDay, Kind::Liveness][..],
+                &[Kind::Botnet, Kind::Liveness, Kind::FeedEntry],
+            ] {
+                let read = Data::load_with_servers(&state, kinds, &view).await.unwrap();
+                let servers: Vec<String> = read.servers.keys().map(|(ip, _, _)| ip.to_string()).collect();
+                let mut expected = shown(&everything).1;
+                expected.sort();
+                assert_eq!(servers, expected, "{pairs:?}: servers with {kinds:?}");
             }
         }
     }
