@@ -1157,9 +1157,15 @@ impl Store for AnyStore {
 /// Adds the typed-column filters of `query` (the columns of migration 0005, the same on both
 /// backends) to a `SELECT ... WHERE` being built.
 ///
-/// `case_of_outcome` is the backend's expression for an outcome's case, as its index has it.
-fn push_typed_filters<DB>(select: &mut sqlx::QueryBuilder<DB>, query: &RecordQuery, case_of_outcome: &str)
-where
+/// `case_of_outcome` is the backend's expression for an outcome's case, as its index has it;
+/// `address` the indexed address column and the cast its values need (`ip` as text on SQLite,
+/// `addr` as `inet` on PostgreSQL).
+fn push_typed_filters<DB>(
+    select: &mut sqlx::QueryBuilder<DB>,
+    query: &RecordQuery,
+    case_of_outcome: &str,
+    address: (&str, &str),
+) where
     DB: sqlx::Database,
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
@@ -1201,14 +1207,15 @@ where
         }
     }
     if let Some(addresses) = &query.ip_any {
-        // The same text form `records.ip` holds, through its index.
+        let (column, cast) = address;
         if addresses.is_empty() {
             select.push(" AND 1 = 0");
         } else {
-            select.push(" AND ip IN (");
+            select.push(format_args!(" AND {column} IN ("));
             let mut list = select.separated(", ");
             for ip in addresses {
                 list.push_bind(ip.to_string());
+                list.push_unseparated(cast);
             }
             list.push_unseparated(")");
         }
@@ -1384,6 +1391,7 @@ mod tests {
         (8, "e4dbaead30010050e2235f2cd97b6a7f"),
         (9, "41df3c52197bda3b3de7d4e8f9da6aba"),
         (10, "23a33be31082ebae0cc0a32b1f7ada46"),
+        (11, "12a37a44d7a7b1f6f208faf2f3a37346"),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (1, "aa40bcf0564536f0770f65f368608915"),
@@ -1396,6 +1404,7 @@ mod tests {
         (8, "c4d09ab91fb28bc6ccf3566979a68462"),
         (9, "41df3c52197bda3b3de7d4e8f9da6aba"),
         (10, "4060382809dcd1b480e95838f1e765b2"),
+        (11, "20f75a50e0905c18c469f597b628c7c7"),
     ];
 
     fn short(checksum: &[u8]) -> String {

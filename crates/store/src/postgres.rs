@@ -241,22 +241,22 @@ impl Store for PostgresStore {
             select.push(" AND time < ").push_bind(until);
         }
         if let Some(ip) = query.ip {
-            select.push(" AND ip = ").push_bind(ip.to_string());
+            select.push(" AND addr = ").push_bind(ip.to_string()).push("::inet");
         }
         if let Some(prefix) = query.prefix {
             select.push(" AND addr <<= ").push_bind(prefix.trunc().to_string()).push("::inet");
         }
         query.check_prefixes()?;
         if let Some(any) = &query.within_any {
-            // One containment test per prefix, ORed: each can use the GiST index (an array
-            // comparison could not).
+            // One containment test per prefix, ORed: each is a range of the address index (an
+            // array comparison could not be).
             select.push(" AND (FALSE");
             for prefix in any {
                 select.push(" OR addr <<= ").push_bind(prefix.trunc().to_string()).push("::inet");
             }
             select.push(")");
         }
-        crate::push_typed_filters(&mut select, query, "(body ->> 'notification')");
+        crate::push_typed_filters(&mut select, query, "(body ->> 'notification')", ("addr", "::inet"));
         // `records.id`, not `id`: a bare name means the output column `id::text` here, which no
         // index has, so every page sorted all the rows it matched (1.3 s for a page of 100 of a
         // million).

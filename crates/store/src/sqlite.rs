@@ -256,7 +256,7 @@ impl Store for SqliteStore {
             if let Some(ip) = query.ip {
                 select.push(" AND ip = ").push_bind(ip.to_string());
             }
-            crate::push_typed_filters(&mut select, query, "json_extract(body, '$.notification')");
+            crate::push_typed_filters(&mut select, query, "json_extract(body, '$.notification')", ("ip", ""));
             select.push(" ORDER BY id LIMIT ").push_bind(i64::from(chunk));
             let rows = select.build().fetch_all(&self.pool).await?;
             let read = rows.len();
