@@ -224,3 +224,42 @@ async fn a_store_with_an_edited_migration_is_reported_and_not_upgraded() {
     let after = scratch.run(&["--db", &db, "db", "status"]).fails();
     assert!(after.stdout.contains("pending"), "the upgrade applied nothing: {}", after.stdout);
 }
+
+/// Replicas are upgraded one at a time. A replica of a build before the per-server C&C roll-up
+/// claims a C&C day's mark and counts the day's figures without its servers; that day must be
+/// counted again by the next refresh of this build, not left without (or with stale) servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cnc_day_an_older_replica_counted_is_counted_again_with_its_servers() {
+    let scratch = Scratch::new();
+    let path = scratch.path("mixed.db");
+    let store = botscope_store::SqliteStore::open(&path, 2).await.unwrap();
+    let report = |server: &str| {
+        let line = format!(
+            r#"{{"kind":"cnc","window_start":"2026-11-02T09:00:00Z","window_end":"2026-11-02T10:00:00Z","ip":"{server}","port":6667,"protocol":"tcp","score":0.9,"rank":1,"methods":["graph"],"seed_clients":2,"total_clients":5,"flows":40,"first_seen":"2026-11-02T09:00:03Z","last_seen":"2026-11-02T09:59:41Z","sensor":"isp-x"}}"#
+        );
+        let mut record = botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap();
+        record.ensure_id();
+        record
+    };
+    store.put_records(&[report("127.200.0.1")]).await.unwrap();
+    botscope_center::rollup::refresh(&store).await.unwrap();
+    let servers = || async { botscope_center::rollup::servers::read(&store, None, None).await.unwrap().len() };
+    assert_eq!(servers().await, 1);
+    // A second server that day, then the older replica's refresh: it claims the mark (its figures
+    // are left out here: only the claim matters) and writes no servers.
+    store.put_records(&[report("127.200.0.2")]).await.unwrap();
+    let pool = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path)).await.unwrap();
+    let claimed =
+        sqlx::query("UPDATE rollup_dirty SET counted = generation WHERE kind = 'cnc' AND counted < generation")
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected();
+    assert_eq!(claimed, 1);
+    assert_eq!(servers().await, 1, "the older replica counted the day without its second server");
+    let summary = botscope_center::rollup::refresh(&store).await.unwrap();
+    assert_eq!(summary.days, 1, "the day is counted again");
+    assert_eq!(servers().await, 2);
+    // Counted by this build, it is not marked again.
+    assert_eq!(botscope_center::rollup::refresh(&store).await.unwrap().days, 0);
+}

@@ -367,14 +367,20 @@ pub trait Store: Send + Sync {
         servers: &[ServerRollup],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// One metric's roll-up rows from `from` to `to` (days, inclusive; open where `None`), in day order.
+    /// One metric's roll-up rows from `from` to `to` (days, inclusive; open where `None`) of the
+    /// dimensions asked for, in day order.
     fn rollups(
         &self,
         kind: Kind,
         metric: &str,
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
+        dims: &Dims,
     ) -> impl Future<Output = Result<Vec<(NaiveDate, RollupRow)>, StoreError>> + Send;
+
+    /// Marks again every C&C day counted without its servers (by a replica of a build before
+    /// the per-server roll-up), so that the next refresh counts them. Returns the days marked.
+    fn mark_servers_uncounted(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The C&C servers reported from `from` to `to` (days of their last sighting, inclusive; open
     /// where `None`), one row per server and reporter with the days summed (in no set order).
@@ -384,6 +390,10 @@ pub trait Store: Send + Sync {
         to: Option<NaiveDate>,
     ) -> impl Future<Output = Result<Vec<ServerRollup>, StoreError>> + Send;
 }
+
+/// C&C server roll-up rows written per statement (ten values each, well under SQLite's limit of
+/// 32,766 bound values).
+const SERVER_ROWS_PER_INSERT: usize = 500;
 
 /// The kinds whose daily roll-ups the store keeps (see [`Store::dirty_rollups`]).
 pub const ROLLED_UP_KINDS: [Kind; 5] = [Kind::Activity, Kind::Finding, Kind::Notification, Kind::Service, Kind::Cnc];
@@ -398,6 +408,20 @@ pub struct DirtyDay {
     /// How many writes marked it so far (never repeats); [`Store::replace_rollups`] writes only
     /// for the latest.
     pub generation: i64,
+}
+
+/// Which dimensions of a roll-up metric to read. A centre with many ISPs keeps a row per ISP
+/// (and per ISP and device type) each day; a page about the whole needs none of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dims {
+    /// Every dimension.
+    All,
+    /// These dimensions only (`""` is the whole).
+    Exactly(Vec<String>),
+    /// The breakdown of one part: for `""` the dimensions without a `/` (`router`, and also
+    /// ISP handles), for an ISP those under it (`hikari-net/router`). A superset: the caller
+    /// keeps what it needs.
+    Within(String),
 }
 
 /// One roll-up figure of one day.
@@ -421,7 +445,7 @@ pub struct ServerRollup {
     pub ip: std::net::IpAddr,
     /// Its port.
     pub port: u16,
-    /// Its transport, as records name it (`tcp`, `udp`).
+    /// Its transport, as records name it (`tcp`, `udp`, `icmp`).
     pub protocol: String,
     /// The reporter (the sensor name of its reports; `None` for reports without one).
     pub sensor: Option<String>,
@@ -930,27 +954,53 @@ macro_rules! same_on_every_backend {
             }
             if day.kind == Kind::Cnc {
                 sqlx::query("DELETE FROM cnc_servers WHERE day = $1").bind(&date).execute(&mut *tx).await?;
-                for server in servers {
-                    sqlx::query(
+                sqlx::query(
+                    "INSERT INTO cnc_server_days (day, generation) VALUES ($1, $2) \
+                     ON CONFLICT (day) DO UPDATE SET generation = excluded.generation",
+                )
+                .bind(&date)
+                .bind(day.generation)
+                .execute(&mut *tx)
+                .await?;
+                // Many rows per statement: today is counted again on every refresh under ingest.
+                for chunk in servers.chunks(crate::SERVER_ROWS_PER_INSERT) {
+                    let mut insert = sqlx::QueryBuilder::new(
                         "INSERT INTO cnc_servers (day, ip, port, protocol, sensor, reports, first_seen, last_seen, \
-                         best_score, family) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(&date)
-                    .bind(server.ip.to_string())
-                    .bind(i32::from(server.port))
-                    .bind(&server.protocol)
-                    .bind(server.sensor.as_deref().unwrap_or(""))
-                    .bind(server.reports.min(i64::MAX as u64) as i64)
-                    .bind(server.first_seen)
-                    .bind(server.last_seen)
-                    .bind(server.best_score)
-                    .bind(server.family.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                         best_score, family) ",
+                    );
+                    insert.push_values(chunk, |mut row, server| {
+                        row.push_bind(date.clone())
+                            .push_bind(server.ip.to_string())
+                            .push_bind(i32::from(server.port))
+                            .push_bind(server.protocol.clone())
+                            .push_bind(server.sensor.clone().unwrap_or_default())
+                            .push_bind(server.reports.min(i64::MAX as u64) as i64)
+                            .push_bind(server.first_seen)
+                            .push_bind(server.last_seen)
+                            .push_bind(server.best_score)
+                            .push_bind(server.family.clone());
+                    });
+                    insert.build().execute(&mut *tx).await?;
                 }
             }
             tx.commit().await?;
             Ok(true)
+        }
+
+        async fn mark_servers_uncounted(&self) -> Result<u64, StoreError> {
+            // Counted (not waiting) at a generation its servers were not counted at. Pruned days
+            // stay as they are: their reports are gone.
+            Ok(sqlx::query(
+                "UPDATE rollup_dirty SET generation = generation + 1 \
+                 WHERE kind = 'cnc' AND counted = generation AND counted > 0 \
+                 AND NOT EXISTS (SELECT 1 FROM cnc_server_days \
+                     WHERE cnc_server_days.day = rollup_dirty.day AND cnc_server_days.generation = rollup_dirty.counted) \
+                 AND NOT EXISTS (SELECT 1 FROM retention \
+                     WHERE retention.kind = 'cnc' AND retention.before_day > rollup_dirty.day)",
+            )
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
         }
 
         async fn server_rollups(
@@ -958,12 +1008,15 @@ macro_rules! same_on_every_backend {
             from: Option<chrono::NaiveDate>,
             to: Option<chrono::NaiveDate>,
         ) -> Result<Vec<crate::ServerRollup>, StoreError> {
-            // The sum is cast back: PostgreSQL sums BIGINT as NUMERIC.
-            let rows = sqlx::query(
+            // The sum is cast back: PostgreSQL sums BIGINT as NUMERIC. The family is the greatest
+            // byte by byte, as a filtered page picks it from the reports. Safe: the only
+            // interpolation is the backend's constant collation clause.
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT ip, port, protocol, sensor, CAST(SUM(reports) AS BIGINT), MIN(first_seen), MAX(last_seen), \
-                 MAX(best_score), MAX(family) FROM cnc_servers WHERE day >= $1 AND day <= $2 \
+                 MAX(best_score), MAX(family {}) FROM cnc_servers WHERE day >= $1 AND day <= $2 \
                  GROUP BY ip, port, protocol, sensor",
-            )
+                Self::BYTEWISE
+            )))
             .bind(from.map_or_else(|| "0000-00-00".to_string(), |d| d.to_string()))
             .bind(to.map_or_else(|| "9999-99-99".to_string(), |d| d.to_string()))
             .fetch_all(&self.pool)
@@ -999,18 +1052,45 @@ macro_rules! same_on_every_backend {
             metric: &str,
             from: Option<chrono::NaiveDate>,
             to: Option<chrono::NaiveDate>,
+            dims: &crate::Dims,
         ) -> Result<Vec<(chrono::NaiveDate, crate::RollupRow)>, StoreError> {
+            let mut select = sqlx::QueryBuilder::new("SELECT day, dim, count, hosts FROM rollups WHERE kind = ");
+            select
+                .push_bind(kind.as_str())
+                .push(" AND metric = ")
+                .push_bind(metric.to_string())
+                .push(" AND day >= ")
+                .push_bind(from.map_or_else(|| "0000-00-00".to_string(), |d| d.to_string()))
+                .push(" AND day <= ")
+                .push_bind(to.map_or_else(|| "9999-99-99".to_string(), |d| d.to_string()));
+            match dims {
+                crate::Dims::All => {}
+                crate::Dims::Exactly(names) if names.is_empty() => {
+                    select.push(" AND 1 = 0");
+                }
+                crate::Dims::Exactly(names) => {
+                    select.push(" AND dim IN (");
+                    let mut list = select.separated(", ");
+                    for name in names {
+                        list.push_bind(name.clone());
+                    }
+                    list.push_unseparated(")");
+                }
+                crate::Dims::Within(part) if part.is_empty() => {
+                    select.push(" AND dim NOT LIKE '%/%'");
+                }
+                crate::Dims::Within(part) => {
+                    let under = format!("{part}/");
+                    select
+                        .push(" AND substr(dim, 1, ")
+                        .push_bind(i32::try_from(under.chars().count()).unwrap_or(i32::MAX))
+                        .push(") = ")
+                        .push_bind(under);
+                }
+            }
             // Days are fixed-width text, so text order is day order on both backends.
-            let rows = sqlx::query(
-                "SELECT day, dim, count, hosts FROM rollups WHERE kind = $1 AND metric = $2 \
-                 AND day >= $3 AND day <= $4 ORDER BY day, dim",
-            )
-            .bind(kind.as_str())
-            .bind(metric)
-            .bind(from.map_or_else(|| "0000-00-00".to_string(), |d| d.to_string()))
-            .bind(to.map_or_else(|| "9999-99-99".to_string(), |d| d.to_string()))
-            .fetch_all(&self.pool)
-            .await?;
+            select.push(" ORDER BY day, dim");
+            let rows = select.build().fetch_all(&self.pool).await?;
             rows.iter()
                 .map(|row| {
                     Ok((
@@ -1137,6 +1217,9 @@ impl Store for AnyStore {
     ) -> Result<Vec<ServerRollup>, StoreError> {
         dispatch!(self, s => s.server_rollups(from, to).await)
     }
+    async fn mark_servers_uncounted(&self) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.mark_servers_uncounted().await)
+    }
     async fn prune(&self, kind: Kind, before: NaiveDate, limit: u32) -> Result<u64, StoreError> {
         dispatch!(self, s => s.prune(kind, before, limit).await)
     }
@@ -1149,8 +1232,9 @@ impl Store for AnyStore {
         metric: &str,
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
+        dims: &Dims,
     ) -> Result<Vec<(NaiveDate, RollupRow)>, StoreError> {
-        dispatch!(self, s => s.rollups(kind, metric, from, to).await)
+        dispatch!(self, s => s.rollups(kind, metric, from, to, dims).await)
     }
 }
 
@@ -1391,7 +1475,7 @@ mod tests {
         (8, "e4dbaead30010050e2235f2cd97b6a7f"),
         (9, "41df3c52197bda3b3de7d4e8f9da6aba"),
         (10, "23a33be31082ebae0cc0a32b1f7ada46"),
-        (11, "12a37a44d7a7b1f6f208faf2f3a37346"),
+        (11, "a99f84c975ca2c143c0625ef1a82a461"),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (1, "aa40bcf0564536f0770f65f368608915"),
@@ -1404,7 +1488,7 @@ mod tests {
         (8, "c4d09ab91fb28bc6ccf3566979a68462"),
         (9, "41df3c52197bda3b3de7d4e8f9da6aba"),
         (10, "4060382809dcd1b480e95838f1e765b2"),
-        (11, "20f75a50e0905c18c469f597b628c7c7"),
+        (11, "a299498d6299958a04457f7b60a88af9"),
     ];
 
     fn short(checksum: &[u8]) -> String {

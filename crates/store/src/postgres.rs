@@ -41,6 +41,8 @@ pub(crate) static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::
 impl PostgresStore {
     /// The start of day `$2` (`YYYY-MM-DD`) in UTC, whatever the session's time zone.
     const DAY_START: &'static str = "($2 || 'T00:00:00+00:00')::timestamptz";
+    /// Text compared byte by byte, as Rust compares strings, whatever the database's collation.
+    const BYTEWISE: &'static str = "COLLATE \"C\"";
 
     /// Connects to and migrates the database at `url`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -169,6 +171,22 @@ impl PostgresStore {
     }
 }
 
+/// `addr` within `prefix`. PostgreSQL turns `addr <<= prefix` into a range of the address index
+/// only when the prefix is a constant of the plan, and sqlx's statements are prepared: after a few
+/// runs a generic plan could read the whole kind. The range's bounds are bound too, so every plan
+/// can use the index.
+fn push_within(select: &mut QueryBuilder<Postgres>, prefix: ipnet::IpNet) {
+    let prefix = prefix.trunc();
+    select
+        .push("(addr >= ")
+        .push_bind(prefix.network().to_string())
+        .push("::inet AND addr <= ")
+        .push_bind(prefix.broadcast().to_string())
+        .push("::inet AND addr <<= ")
+        .push_bind(prefix.to_string())
+        .push("::inet)");
+}
+
 impl Store for PostgresStore {
     fn describe(&self) -> String {
         self.url.clone()
@@ -244,7 +262,8 @@ impl Store for PostgresStore {
             select.push(" AND addr = ").push_bind(ip.to_string()).push("::inet");
         }
         if let Some(prefix) = query.prefix {
-            select.push(" AND addr <<= ").push_bind(prefix.trunc().to_string()).push("::inet");
+            select.push(" AND ");
+            push_within(&mut select, prefix);
         }
         query.check_prefixes()?;
         if let Some(any) = &query.within_any {
@@ -252,7 +271,8 @@ impl Store for PostgresStore {
             // array comparison could not be).
             select.push(" AND (FALSE");
             for prefix in any {
-                select.push(" OR addr <<= ").push_bind(prefix.trunc().to_string()).push("::inet");
+                select.push(" OR ");
+                push_within(&mut select, *prefix);
             }
             select.push(")");
         }

@@ -37,6 +37,8 @@ impl SqliteStore {
     /// The start of day `$2` (`YYYY-MM-DD`) as `records.time` compares: times are stored as
     /// RFC 3339 text in UTC, so every time of that day or later sorts at or after the bare date.
     const DAY_START: &'static str = "$2";
+    /// SQLite's default collation already compares bytes.
+    const BYTEWISE: &'static str = "";
 
     /// Opens (creating if missing) and migrates the database file at `path`.
     pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {

@@ -8,8 +8,8 @@ use std::future::Future;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix, parse_line};
 use botscope_store::{
-    Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, RollupRow, ServerRollup, SqliteStore, Store, StoreError,
-    TokenRow,
+    Dims, Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, RollupRow, ServerRollup, SqliteStore, Store,
+    StoreError, TokenRow,
 };
 use botscope_testkit::PgCluster;
 
@@ -423,7 +423,7 @@ async fn pruning_deletes_old_days_and_leaves_their_roll_ups_as_counted(store: im
     store.put_records(&[activity_on(2, 10), activity_on(4, 10)]).await.unwrap();
     let marks: Vec<String> = store.dirty_rollups(None, 10).await.unwrap().iter().map(|d| d.day.to_string()).collect();
     assert_eq!(marks, ["2026-11-04"], "a pruned day is not marked again");
-    let kept = store.rollups(Kind::Activity, "infected", None, None).await.unwrap();
+    let kept = store.rollups(Kind::Activity, "infected", None, None, &Dims::All).await.unwrap();
     let days: Vec<String> = kept.iter().map(|(day, _)| day.to_string()).collect();
     assert_eq!(days, ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"], "roll-ups outlive their records");
     // An earlier cut does not move it back; a later one moves on.
@@ -515,13 +515,14 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
     // Replacing again replaces: no duplicate rows.
     assert!(!store.replace_rollups(&day, &[row("", 2), row("hikari-net", 1)], &[]).await.unwrap(), "already cleared");
     let date = |d: &str| Some(d.parse::<chrono::NaiveDate>().unwrap());
-    let rows = store.rollups(Kind::Finding, "vulnerable", date("2026-11-01"), date("2026-11-02")).await.unwrap();
+    let rows =
+        store.rollups(Kind::Finding, "vulnerable", date("2026-11-01"), date("2026-11-02"), &Dims::All).await.unwrap();
     assert_eq!(
         rows.iter().map(|(d, r)| (d.to_string(), r.clone())).collect::<Vec<_>>(),
         [("2026-11-02".to_string(), row("", 2)), ("2026-11-02".to_string(), row("hikari-net", 1))]
     );
-    assert!(store.rollups(Kind::Finding, "vulnerable", date("2026-11-03"), None).await.unwrap().is_empty());
-    assert!(store.rollups(Kind::Activity, "vulnerable", None, None).await.unwrap().is_empty());
+    assert!(store.rollups(Kind::Finding, "vulnerable", date("2026-11-03"), None, &Dims::All).await.unwrap().is_empty());
+    assert!(store.rollups(Kind::Activity, "vulnerable", None, None, &Dims::All).await.unwrap().is_empty());
     // A write between reading a mark and replacing its rows renews the mark: it stays.
     let marks = store.dirty_rollups(None, 10).await.unwrap();
     let finding_day = marks.iter().find(|d| d.kind == Kind::Finding).unwrap();
@@ -551,7 +552,7 @@ async fn writes_mark_days_for_roll_ups_and_rows_read_back_by_range(store: impl S
     assert!(store.replace_rollups(&fast, std::slice::from_ref(&newer), &[]).await.unwrap());
     assert!(!store.replace_rollups(&slow, &[row("", 1)], &[]).await.unwrap(), "a stale refresh writes nothing");
     let day = Some(slow.day);
-    let kept = store.rollups(Kind::Finding, "vulnerable", day, day).await.unwrap();
+    let kept = store.rollups(Kind::Finding, "vulnerable", day, day, &Dims::All).await.unwrap();
     assert_eq!(kept, [(slow.day, newer)]);
     assert!(!store.dirty_rollups(None, 10).await.unwrap().iter().any(|d| d.day == slow.day && d.kind == Kind::Finding));
     // The cursor pages through the marks in (day, kind) order.
@@ -619,6 +620,45 @@ async fn cnc_servers_are_kept_per_day_and_summed_over_a_range(store: impl Store)
     let recount = store.dirty_rollups(None, 10).await.unwrap().into_iter().find(|d| d.kind == Kind::Cnc).unwrap();
     assert!(store.replace_rollups(&recount, &[], std::slice::from_ref(&v6)).await.unwrap());
     assert_eq!(store.server_rollups(Some(first.day), Some(first.day)).await.unwrap(), [v6]);
+    // A busy day's servers are written many to a statement: every one arrives.
+    let many: Vec<ServerRollup> = (0..1_203u32)
+        .map(|n| server(&std::net::Ipv4Addr::from(0x7f40_0000 + n).to_string(), Some("isp-b"), 1, 10, 20, 0.6))
+        .collect();
+    store.upsert_records(&reports[1..]).await.unwrap();
+    let busy = store.dirty_rollups(None, 10).await.unwrap().into_iter().find(|d| d.kind == Kind::Cnc).unwrap();
+    assert!(store.replace_rollups(&busy, &[], &many).await.unwrap());
+    let mut read = store.server_rollups(Some(busy.day), Some(busy.day)).await.unwrap();
+    read.sort_by_key(|s| s.ip);
+    assert_eq!(read, many);
+}
+
+async fn roll_up_rows_are_read_by_the_dimensions_asked_for(store: impl Store) {
+    let mut finding = finding_at(1);
+    finding.ensure_id();
+    store.put_records(&[finding]).await.unwrap();
+    let day = store.dirty_rollups(None, 10).await.unwrap().remove(0);
+    let dims = ["", "hikari-net", "router", "hikari-net/router", "hikari-net/camera", "sakura-bb/camera", "50%_off/x"];
+    let rows: Vec<RollupRow> = dims
+        .iter()
+        .map(|dim| RollupRow { metric: "vulnerable_type".into(), dim: dim.to_string(), count: 1, hosts: None })
+        .collect();
+    assert!(store.replace_rollups(&day, &rows, &[]).await.unwrap());
+    let read = |dims: Dims| {
+        let store = &store;
+        async move {
+            let rows = store.rollups(Kind::Finding, "vulnerable_type", None, None, &dims).await.unwrap();
+            rows.into_iter().map(|(_, row)| row.dim).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read(Dims::All).await.len(), dims.len());
+    assert_eq!(read(Dims::Exactly(vec![String::new()])).await, [""]);
+    assert_eq!(read(Dims::Exactly(vec!["hikari-net".into(), "router".into()])).await, ["hikari-net", "router"]);
+    assert!(read(Dims::Exactly(Vec::new())).await.is_empty());
+    assert_eq!(read(Dims::Within(String::new())).await, ["", "hikari-net", "router"]);
+    assert_eq!(read(Dims::Within("hikari-net".into())).await, ["hikari-net/camera", "hikari-net/router"]);
+    // A part is matched as text, never as a pattern.
+    assert_eq!(read(Dims::Within("50%_off".into())).await, ["50%_off/x"]);
+    assert!(read(Dims::Within("hikari".into())).await.is_empty());
 }
 
 fn typed(line: String) -> Record {
@@ -720,6 +760,7 @@ where
     an_outcome_marks_its_cases_day_and_is_found_by_its_case(open("outcomes").await).await;
     pruning_deletes_old_days_and_leaves_their_roll_ups_as_counted(open("prune").await).await;
     cnc_servers_are_kept_per_day_and_summed_over_a_range(open("servers").await).await;
+    roll_up_rows_are_read_by_the_dimensions_asked_for(open("dims").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

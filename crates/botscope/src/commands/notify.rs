@@ -220,7 +220,14 @@ pub async fn report(command: ReportCommand, settings: &Settings) -> anyhow::Resu
     let args = match command {
         ReportCommand::Remediation(args) => args,
         ReportCommand::Feeds { json } => {
-            botscope_center::rollup::refresh(&store).await?;
+            // The lead times read the per-server roll-up: count what is still marked first.
+            let counted = botscope_center::rollup::refresh(&store).await?;
+            if counted.skipped > 0 {
+                eprintln!(
+                    "warning: {} day(s) of records could not be counted (see the log); their C&C servers are left out",
+                    counted.skipped
+                );
+            }
             let leads = botscope_center::feeds::lead_times(&store).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&leads)?);

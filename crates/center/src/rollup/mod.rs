@@ -34,7 +34,7 @@ use botscope_model::{
     ActivityClass, CncCandidate, Device, Finding, Kind, Notification, NotificationReason, NotificationStatus, Outcome,
     ServiceObservation, SourceActivity,
 };
-use botscope_store::{RecordQuery, RollupRow, ServerRollup, Store, all_records};
+use botscope_store::{Dims, RecordQuery, RollupRow, ServerRollup, Store, all_records};
 use chrono::NaiveDate;
 
 pub use hosts::{EXACT_LIMIT, HostCount, HostSet};
@@ -68,6 +68,11 @@ pub async fn refresh_reporting(
     mut progress: impl FnMut(RefreshSummary),
 ) -> Result<RefreshSummary, CenterError> {
     let mut summary = RefreshSummary::default();
+    // Days a replica of an older build counted without their C&C servers are counted again.
+    let uncounted = store.mark_servers_uncounted().await?;
+    if uncounted > 0 {
+        tracing::info!(days = uncounted, "C&C days counted without their servers are counted again");
+    }
     // A cursor through the marks, so that each day is counted at most once per call: days
     // marked again meanwhile wait for the next.
     let mut after = None;
@@ -290,8 +295,20 @@ impl Series {
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
     ) -> Result<Series, CenterError> {
+        Self::read_dims(store, kind, metric, from, to, &Dims::All).await
+    }
+
+    /// [`Series::read`], of these dimensions only.
+    pub async fn read_dims(
+        store: &impl Store,
+        kind: Kind,
+        metric: &str,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        dims: &Dims,
+    ) -> Result<Series, CenterError> {
         let mut series = Series::default();
-        for (day, row) in store.rollups(kind, metric, from, to).await? {
+        for (day, row) in store.rollups(kind, metric, from, to, dims).await? {
             let hosts = row.hosts.as_deref().map(HostSet::decode).transpose().map_err(|reason| {
                 CenterError::Store(botscope_store::StoreError::Corrupt {
                     what: format!("roll-up {metric} of {day}"),

@@ -108,7 +108,8 @@ struct Sighting {
 impl Sighting {
     fn of(c: &CncCandidate) -> Sighting {
         Sighting {
-            reporter: c.sensor.clone(),
+            // As the store keeps it: no name and an empty one are the same reporter.
+            reporter: c.sensor.clone().filter(|name| !name.is_empty()),
             reports: 1,
             first_seen: to_the_second(c.first_seen),
             last_seen: to_the_second(c.last_seen),

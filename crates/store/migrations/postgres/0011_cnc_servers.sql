@@ -15,6 +15,13 @@ CREATE TABLE cnc_servers (
     family     TEXT,
     PRIMARY KEY (day, ip, port, protocol, sensor)
 );
+-- The generation each day's servers were counted at. A replica of an older build counts a C&C
+-- day without its servers; a day counted at another generation than its servers is marked again
+-- (see `dirty_rollups`), so replicas can still be upgraded one at a time.
+CREATE TABLE cnc_server_days (
+    day        TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL
+);
 -- Every day of C&C reports is counted again, now with its servers.
 INSERT INTO rollup_dirty (kind, day, generation)
 SELECT DISTINCT kind, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 1 FROM records

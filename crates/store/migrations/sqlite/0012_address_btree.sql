@@ -1,7 +1,6 @@
--- Leaner ingest: the collection and ISP indexes keep only the records that have the field (TAXII
--- objects; hosts attributed to an ISP), not every record. (On PostgreSQL this migration also
--- folds its two address indexes into one.)
+-- Leaner ingest: the collection index keeps only the records that have one (TAXII objects), not
+-- every record. (On PostgreSQL this migration also folds its two address indexes into one.) The
+-- ISP index stays whole here: an ISP filter is an OR (shared prefixes name several ISPs), and
+-- SQLite cannot prove from an OR that a partial index covers it.
 DROP INDEX records_kind_collection;
 CREATE INDEX records_kind_collection ON records (kind, collection, time) WHERE collection IS NOT NULL;
-DROP INDEX records_kind_isp;
-CREATE INDEX records_kind_isp ON records (kind, isp, id) WHERE isp IS NOT NULL;

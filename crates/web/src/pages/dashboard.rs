@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
+use std::net::IpAddr;
 
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -407,14 +408,19 @@ pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dash
             lang.pick("last checked", "最終確認"),
         ],
     );
+    // Feed entries by server, once: thousands of servers each scanning every entry was quadratic.
+    let mut listed: HashMap<(IpAddr, u16), Vec<&botscope_model::FeedEntry>> = HashMap::new();
+    for entry in &data.feeds {
+        if let Some(port) = entry.port {
+            listed.entry((entry.ip, port)).or_default().push(entry);
+        }
+    }
     for (&(ip, port, protocol), server) in &data.servers {
+        let entries = listed.get(&(ip, port)).map(Vec::as_slice).unwrap_or_default();
         let mut sources: BTreeSet<String> = server.reporters.iter().flatten().cloned().collect();
-        sources.extend(data.feeds.iter().filter(|f| f.ip == ip && f.port == Some(port)).map(|f| f.source.clone()));
-        let family = server
-            .family
-            .clone()
-            .or_else(|| data.feeds.iter().filter(|f| f.ip == ip && f.port == Some(port)).find_map(|f| f.family.clone()))
-            .unwrap_or_default();
+        sources.extend(entries.iter().map(|f| f.source.clone()));
+        let family =
+            server.family.clone().or_else(|| entries.iter().find_map(|f| f.family.clone())).unwrap_or_default();
         let (score, first, last) = (server.best_score, server.first_seen, server.last_seen);
         let probe = latest.get(&(ip, port));
         let live = liveness_word(probe.map(|l| l.alive), lang);

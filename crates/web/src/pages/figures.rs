@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use botscope_center::rollup::{HostCount, HostSet, Series, device_type_name};
 use botscope_model::{ActivityClass, Kind, NotificationReason, NotificationStatus, Timestamp};
+use botscope_store::Dims;
 
 use super::data::{Data, View};
 use crate::AppState;
@@ -16,6 +17,11 @@ use crate::error::ApiError;
 /// A roll-up the store could not read or bring up to date: the page cannot be counted now.
 fn failed(error: botscope_center::CenterError) -> ApiError {
     ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("daily roll-ups: {error}"))
+}
+
+/// One metric's rows of these dimensions over the view's days.
+async fn series(state: &AppState, view: &View, kind: Kind, metric: &str, dims: &Dims) -> Result<Series, ApiError> {
+    Series::read_dims(&state.store, kind, metric, view.from, view.to, dims).await.map_err(failed)
 }
 
 /// Counts of hosts and cases over a view.
@@ -156,18 +162,20 @@ impl Figures {
     /// From the daily roll-ups, brought up to date first. Only for views [`Figures::rolled_up`] accepts.
     pub async fn of_rollups(state: &AppState, view: &View, isps: &[String]) -> Result<Figures, ApiError> {
         state.refresh_rollups().await.map_err(failed)?;
-        let store = &state.store;
-        let read = |kind: Kind, metric: &'static str| Series::read(store, kind, metric, view.from, view.to);
-        let infected = read(Kind::Activity, "infected").await.map_err(failed)?;
-        let vulnerable = read(Kind::Finding, "vulnerable").await.map_err(failed)?;
-        let types = read(Kind::Finding, "vulnerable_type").await.map_err(failed)?;
-        let years = read(Kind::Finding, "vulnerable_year").await.map_err(failed)?;
-        let notified = read(Kind::Notification, "notified").await.map_err(failed)?;
-        let fixed = read(Kind::Notification, "fixed").await.map_err(failed)?;
-        let weak = read(Kind::Notification, "weak").await.map_err(failed)?;
-        let infected_cases = read(Kind::Notification, "infected").await.map_err(failed)?;
-        // The whole, or one ISP's part of it.
+        // The whole, or one ISP's part of it: only the dimensions shown are read (a centre with
+        // many ISPs keeps rows for each, and the overview shows none of them).
         let part = view.isp.clone().unwrap_or_default();
+        let the_part = Dims::Exactly(vec![part.clone()]);
+        let part_and_isps = Dims::Exactly(std::iter::once(part.clone()).chain(isps.iter().cloned()).collect());
+        let breakdown = Dims::Within(part.clone());
+        let infected = series(state, view, Kind::Activity, "infected", &part_and_isps).await?;
+        let vulnerable = series(state, view, Kind::Finding, "vulnerable", &part_and_isps).await?;
+        let types = series(state, view, Kind::Finding, "vulnerable_type", &breakdown).await?;
+        let years = series(state, view, Kind::Finding, "vulnerable_year", &breakdown).await?;
+        let notified = series(state, view, Kind::Notification, "notified", &the_part).await?;
+        let fixed = series(state, view, Kind::Notification, "fixed", &the_part).await?;
+        let weak = series(state, view, Kind::Notification, "weak", &the_part).await?;
+        let infected_cases = series(state, view, Kind::Notification, "infected", &the_part).await?;
         let within = |dim: &str| if part.is_empty() { dim.to_string() } else { format!("{part}/{dim}") };
         let all_vulnerable = vulnerable.hosts(&part);
         let mut figures = Figures {
@@ -210,11 +218,12 @@ impl Figures {
         for isp in isps {
             figures.per_isp.insert(isp.clone(), (infected.hosts(isp).count(), vulnerable.hosts(isp).count()));
         }
+        let of_isps = Dims::Exactly(isps.to_vec());
         let cases = [
-            read(Kind::Notification, "cases_notified").await.map_err(failed)?,
-            read(Kind::Notification, "cases_fixed").await.map_err(failed)?,
-            read(Kind::Notification, "cases_reported_fixed").await.map_err(failed)?,
-            read(Kind::Notification, "cases_not_fixed").await.map_err(failed)?,
+            series(state, view, Kind::Notification, "cases_notified", &of_isps).await?,
+            series(state, view, Kind::Notification, "cases_fixed", &of_isps).await?,
+            series(state, view, Kind::Notification, "cases_reported_fixed", &of_isps).await?,
+            series(state, view, Kind::Notification, "cases_not_fixed", &of_isps).await?,
         ];
         for isp in isps.iter().filter(|isp| cases[0].total(isp) > 0) {
             let [notified, fixed, reported_fixed, not_fixed] = cases.each_ref().map(|series| series.total(isp));
