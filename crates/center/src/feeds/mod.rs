@@ -235,7 +235,7 @@ pub async fn lead_times(store: &impl botscope_store::Store) -> Result<Vec<FeedLe
     let ours: BTreeMap<Key, Timestamp> = crate::rollup::servers::read(store, None, None)
         .await?
         .into_iter()
-        .map(|(key, s)| (key, s.first_seen))
+        .map(|(key, s)| (key, s.seen.first_seen))
         .collect();
     Ok(feeds
         .into_iter()

@@ -6,6 +6,7 @@
 //! of days in the store. [`of_reports`] gives the same from reports already read (a filtered view),
 //! so both paths agree to the second.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use botscope_model::{CncCandidate, Timestamp, Transport};
@@ -20,6 +21,13 @@ use crate::correlate::ServerKey;
 pub struct ServerSummary {
     /// Who reported it (`None` for reports without a sensor name).
     pub reporters: BTreeSet<Option<String>>,
+    /// Its reports, summed.
+    pub seen: Sightings,
+}
+
+/// Reports of a server, summed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sightings {
     /// Reports.
     pub reports: u64,
     /// First sighting, to the second.
@@ -30,6 +38,31 @@ pub struct ServerSummary {
     pub best_score: f64,
     /// A family its reports named (the greatest by name, if they named several).
     pub family: Option<String>,
+}
+
+impl Sightings {
+    fn of(c: &CncCandidate) -> Sightings {
+        Sightings {
+            reports: 1,
+            first_seen: to_the_second(c.first_seen),
+            last_seen: to_the_second(c.last_seen),
+            best_score: c.score,
+            family: c.family.clone(),
+        }
+    }
+
+    fn merge(&mut self, other: Sightings) {
+        self.reports += other.reports;
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.best_score = self.best_score.max(other.best_score);
+        // The greatest by name, as the store's MAX picks among the named: the order reports
+        // arrive in must not change what a page shows.
+        self.family = match (self.family.take(), other.family) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 /// Servers by (address, port, transport).
@@ -46,15 +79,14 @@ pub async fn read(store: &impl Store, from: Option<NaiveDate>, to: Option<NaiveD
         let protocol =
             transport(&row.protocol).ok_or_else(|| corrupt(format!("unknown transport {:?}", row.protocol)))?;
         let at = |secs: i64| chrono::DateTime::from_timestamp(secs, 0).ok_or_else(|| corrupt(format!("time {secs}")));
-        let sighting = Sighting {
-            reporter: row.sensor.clone(),
+        let seen = Sightings {
             reports: row.reports,
             first_seen: at(row.first_seen)?,
             last_seen: at(row.last_seen)?,
             best_score: row.best_score,
             family: row.family.clone(),
         };
-        sighting.add_to(servers.entry((row.ip, row.port, protocol)));
+        add(&mut servers, (row.ip, row.port, protocol), row.sensor.clone(), seen);
     }
     Ok(servers)
 }
@@ -63,29 +95,29 @@ pub async fn read(store: &impl Store, from: Option<NaiveDate>, to: Option<NaiveD
 pub fn of_reports<'a>(reports: impl IntoIterator<Item = &'a CncCandidate>) -> Servers {
     let mut servers = Servers::new();
     for c in reports {
-        Sighting::of(c).add_to(servers.entry((c.ip, c.port, c.protocol)));
+        add(&mut servers, (c.ip, c.port, c.protocol), reporter(c), Sightings::of(c));
     }
     servers
 }
 
 /// One day's rows for the store: per server and reporter.
 pub(super) fn day_servers(reports: &[CncCandidate]) -> Vec<ServerRollup> {
-    let mut rows: BTreeMap<(ServerKey, Option<&str>), Sighting> = BTreeMap::new();
+    let mut rows: BTreeMap<(ServerKey, Option<String>), Sightings> = BTreeMap::new();
     for c in reports {
-        let sighting = Sighting::of(c);
-        match rows.entry(((c.ip, c.port, c.protocol), c.sensor.as_deref())) {
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(sighting);
+        let seen = Sightings::of(c);
+        match rows.entry(((c.ip, c.port, c.protocol), reporter(c))) {
+            Entry::Vacant(slot) => {
+                slot.insert(seen);
             }
-            std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().merge(sighting),
+            Entry::Occupied(mut slot) => slot.get_mut().merge(seen),
         }
     }
     rows.into_iter()
-        .map(|(((ip, port, protocol), _), s)| ServerRollup {
+        .map(|(((ip, port, protocol), sensor), s)| ServerRollup {
             ip,
             port,
             protocol: protocol.as_str().to_string(),
-            sensor: s.reporter,
+            sensor,
             reports: s.reports,
             first_seen: s.first_seen.timestamp(),
             last_seen: s.last_seen.timestamp(),
@@ -95,62 +127,22 @@ pub(super) fn day_servers(reports: &[CncCandidate]) -> Vec<ServerRollup> {
         .collect()
 }
 
-/// Reports of one server by one reporter, summed.
-struct Sighting {
-    reporter: Option<String>,
-    reports: u64,
-    first_seen: Timestamp,
-    last_seen: Timestamp,
-    best_score: f64,
-    family: Option<String>,
-}
-
-impl Sighting {
-    fn of(c: &CncCandidate) -> Sighting {
-        Sighting {
-            // As the store keeps it: no name and an empty one are the same reporter.
-            reporter: c.sensor.clone().filter(|name| !name.is_empty()),
-            reports: 1,
-            first_seen: to_the_second(c.first_seen),
-            last_seen: to_the_second(c.last_seen),
-            best_score: c.score,
-            family: c.family.clone(),
+fn add(servers: &mut Servers, key: ServerKey, reporter: Option<String>, seen: Sightings) {
+    match servers.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(ServerSummary { reporters: BTreeSet::from([reporter]), seen });
+        }
+        Entry::Occupied(mut slot) => {
+            let summary = slot.get_mut();
+            summary.reporters.insert(reporter);
+            summary.seen.merge(seen);
         }
     }
-
-    fn merge(&mut self, other: Sighting) {
-        self.reports += other.reports;
-        self.first_seen = self.first_seen.min(other.first_seen);
-        self.last_seen = self.last_seen.max(other.last_seen);
-        self.best_score = self.best_score.max(other.best_score);
-        // The greatest by name, as the store's MAX picks among the named: the order reports
-        // arrive in must not change what a page shows.
-        self.family = greatest_name(self.family.take(), other.family);
-    }
-
-    fn add_to(self, slot: std::collections::btree_map::Entry<'_, ServerKey, ServerSummary>) {
-        let summary = slot.or_insert_with(|| ServerSummary {
-            reporters: BTreeSet::new(),
-            reports: 0,
-            first_seen: self.first_seen,
-            last_seen: self.last_seen,
-            best_score: self.best_score,
-            family: None,
-        });
-        summary.reporters.insert(self.reporter);
-        summary.reports += self.reports;
-        summary.first_seen = summary.first_seen.min(self.first_seen);
-        summary.last_seen = summary.last_seen.max(self.last_seen);
-        summary.best_score = summary.best_score.max(self.best_score);
-        summary.family = greatest_name(summary.family.take(), self.family);
-    }
 }
 
-fn greatest_name(a: Option<String>, b: Option<String>) -> Option<String> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
+/// As the store keeps it: no name and an empty one are the same reporter.
+fn reporter(c: &CncCandidate) -> Option<String> {
+    c.sensor.clone().filter(|name| !name.is_empty())
 }
 
 fn to_the_second(at: Timestamp) -> Timestamp {

@@ -219,7 +219,7 @@ async fn the_server_roll_up_sums_what_the_reports_hold(store: impl Store) {
             IpAddr::V6(v6) => v6.segments()[7] % 2 == 0,
         };
         if even {
-            assert_eq!(server.family.as_deref(), Some("gafgyt"), "{ip}: the greatest byte by byte");
+            assert_eq!(server.seen.family.as_deref(), Some("gafgyt"), "{ip}: the greatest byte by byte");
         }
     }
 }

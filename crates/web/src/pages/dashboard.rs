@@ -420,8 +420,8 @@ pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dash
         let mut sources: BTreeSet<String> = server.reporters.iter().flatten().cloned().collect();
         sources.extend(entries.iter().map(|f| f.source.clone()));
         let family =
-            server.family.clone().or_else(|| entries.iter().find_map(|f| f.family.clone())).unwrap_or_default();
-        let (score, first, last) = (server.best_score, server.first_seen, server.last_seen);
+            server.seen.family.clone().or_else(|| entries.iter().find_map(|f| f.family.clone())).unwrap_or_default();
+        let (score, first, last) = (server.seen.best_score, server.seen.first_seen, server.seen.last_seen);
         let probe = latest.get(&(ip, port));
         let live = liveness_word(probe.map(|l| l.alive), lang);
         let checked = probe.map(|l| when(l.checked_at)).unwrap_or_default();
