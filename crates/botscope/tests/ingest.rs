@@ -1,4 +1,5 @@
 //! `botscope ingest` against real stores: bad lines, strictness, re-runs, and a kill -9 mid-run.
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on what it did not expect")]
 
 mod common;
 
@@ -142,18 +143,38 @@ async fn unreadable_files_fail_without_losing_the_others() {
 /// afterwards completes the load without duplicating anything.
 #[tokio::test]
 async fn kill_dash_nine_mid_ingest_loses_nothing_acknowledged() {
-    const TOTAL: u32 = 300_000;
     let scratch = Scratch::new();
+    let db = scratch.db().display().to_string();
+    kill_mid_ingest_and_rerun(&scratch, &db, &[]).await;
+}
+
+/// The same with PostgreSQL committing four batches side by side: a batch is acknowledged only
+/// once every batch before it has committed, whichever finished first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_parallel_ingest_into_postgres_loses_nothing_acknowledged() {
+    let cluster = botscope_testkit::PgCluster::start();
+    let url = cluster.create_database("killed");
+    kill_mid_ingest_and_rerun(&Scratch::new(), &url, &["--parallel", "4"]).await;
+}
+
+async fn kill_mid_ingest_and_rerun(scratch: &Scratch, db: &str, flags: &[&str]) {
+    const TOTAL: u32 = 300_000;
     let mut text = String::with_capacity(TOTAL as usize * 170);
     for n in 0..TOTAL {
         text.push_str(&finding_line(n));
         text.push('\n');
     }
     let file = scratch.write("big.jsonl", &text);
+    let open = || async {
+        let url = botscope_store::StoreUrl::parse(db).unwrap();
+        botscope_store::AnyStore::open(&url, 1).await.unwrap()
+    };
 
     let mut child = scratch
         .botscope()
-        .args(["-v", "--log-format", "json", "ingest", "--batch-size", "500", file.to_str().unwrap()])
+        .args(["--db", db, "-v", "--log-format", "json", "ingest", "--batch-size", "500"])
+        .args(flags)
+        .arg(&file)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -182,22 +203,61 @@ async fn kill_dash_nine_mid_ingest_loses_nothing_acknowledged() {
     let last_ack = acks.try_iter().last().unwrap_or(last_ack);
     let acked_records = last_ack["committed"].as_u64().unwrap();
     let acked_through = last_ack["through_line"].as_u64().unwrap();
-    let store = common::open_sqlite(&scratch.db()).await;
+    assert_eq!(acked_records, acked_through, "every line is a new record: acknowledged lines and records agree");
+    let store = open().await;
     let stored = store.count_records(None).await.unwrap();
     assert!(stored >= acked_records, "acknowledged {acked_records}, found only {stored}");
     assert!(stored < u64::from(TOTAL), "everything was stored: the kill came too late to mean anything");
-    for line in text.lines().take(acked_through as usize).step_by(97) {
-        let record = parse_line(line.as_bytes(), None).unwrap().unwrap();
-        assert!(store.record(record.id().unwrap()).await.unwrap().is_some(), "acknowledged record lost: {line}");
+    // Every acknowledged line, not a sample: with batches committing side by side, a gap would
+    // be one whole batch.
+    let acknowledged: Vec<uuid::Uuid> = text
+        .lines()
+        .take(acked_through as usize)
+        .map(|line| parse_line(line.as_bytes(), None).unwrap().unwrap().id().unwrap())
+        .collect();
+    for ids in acknowledged.chunks(500) {
+        let first = ids[0];
+        assert!(store.record(first).await.unwrap().is_some(), "acknowledged record {first} lost");
+        let last = ids[ids.len() - 1];
+        assert!(store.record(last).await.unwrap().is_some(), "acknowledged record {last} lost");
     }
     drop(store);
 
-    let rerun = scratch.run(&["ingest", "--json", file.to_str().unwrap()]).ok();
+    let rerun = scratch.run(&["--db", db, "ingest", "--json", file.to_str().unwrap()]).ok();
     let report: serde_json::Value = serde_json::from_str(&rerun.stdout).unwrap();
     assert_eq!(report["totals"]["duplicates"].as_u64(), Some(stored));
     assert_eq!(report["totals"]["inserted"].as_u64(), Some(u64::from(TOTAL) - stored));
-    let store = common::open_sqlite(&scratch.db()).await;
+    let store = open().await;
     assert_eq!(store.count_records(None).await.unwrap(), u64::from(TOTAL));
+}
+
+/// Batches committing side by side that hold the same records in opposite orders (a file
+/// loaded twice, once backwards) would each wait for the rows the other inserted first: the
+/// batches take their locks in id order, and what conflicts anyway is tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_parallel_batches_with_the_same_records_in_opposite_orders_store_each_once() {
+    const DISTINCT: u32 = 20_000;
+    let cluster = botscope_testkit::PgCluster::start();
+    let url = cluster.create_database("crossing");
+    let scratch = Scratch::new();
+    // Each run of 100 records, forwards and then backwards: every second batch of 100 holds
+    // the records of the one before it, in the other order.
+    let mut text = String::new();
+    for run in (0..DISTINCT).collect::<Vec<u32>>().chunks(100) {
+        for n in run.iter().chain(run.iter().rev()) {
+            text.push_str(&finding_line(*n));
+            text.push('\n');
+        }
+    }
+    let file = scratch.write("crossing.jsonl", &text);
+    let run = scratch
+        .run(&["--db", &url, "ingest", "--json", "--batch-size", "100", "--parallel", "8", file.to_str().unwrap()])
+        .ok();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["totals"]["inserted"].as_u64(), Some(u64::from(DISTINCT)), "{}", run.stdout);
+    assert_eq!(report["totals"]["duplicates"].as_u64(), Some(u64::from(DISTINCT)), "{}", run.stdout);
+    let store = botscope_store::PostgresStore::open(&url, 1).await.unwrap();
+    assert_eq!(store.count_records(None).await.unwrap(), u64::from(DISTINCT));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

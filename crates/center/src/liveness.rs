@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use botscope_model::{CncCandidate, FeedEntry, FeedRole, Liveness, Record, Timestamp, Transport};
+use botscope_model::{FeedEntry, FeedRole, Liveness, Record, Timestamp, Transport};
 use botscope_scope::{ConnectError, OutOfScope, Scope};
 use botscope_store::{Store, all_of};
 use serde::Serialize;
@@ -86,12 +86,19 @@ async fn greet(stream: tokio::net::TcpStream, config: &ProbeConfig, rtt_ms: Opti
     }
 }
 
-/// The servers worth probing: every reported C&C and every feed-listed C&C with a port.
+/// The servers worth probing: every reported C&C and every feed-listed C&C with a port. The
+/// reported ones come from the per-server roll-up, brought up to date first: a national year's
+/// reports are tens of thousands per server list, and the roll-up outlives the reports retention
+/// prunes.
 pub async fn targets(store: &impl Store) -> Result<Vec<Target>, CenterError> {
-    let mut found: Vec<Target> = Vec::new();
-    for c in all_of::<CncCandidate>(store).await? {
-        found.push((c.ip, c.port, c.protocol));
+    let counted = crate::rollup::refresh(store).await?;
+    if counted.skipped > 0 {
+        tracing::warn!(
+            days = counted.skipped,
+            "days of records could not be counted; their C&C servers are not probed"
+        );
     }
+    let mut found: Vec<Target> = crate::rollup::servers::read(store, None, None).await?.into_keys().collect();
     for f in all_of::<FeedEntry>(store).await? {
         if f.role == FeedRole::Cnc
             && let Some(target) = f.endpoint()
@@ -246,16 +253,18 @@ pub struct ServerLife {
     pub hours: f64,
 }
 
-/// Lifetimes from the stored reports and liveness records.
+/// Lifetimes from the reports (their per-server roll-up as last refreshed, see [`targets`]) and
+/// the liveness records.
 pub async fn lifetimes(store: &impl Store, now: Timestamp) -> Result<Lifetimes, CenterError> {
-    let mut first: BTreeMap<Target, Timestamp> = BTreeMap::new();
+    let mut first: BTreeMap<Target, Timestamp> = crate::rollup::servers::read(store, None, None)
+        .await?
+        .into_iter()
+        .map(|(key, server)| (key, server.seen.first_seen))
+        .collect();
     let mut note = |key: Target, at: Timestamp| {
         let slot = first.entry(key).or_insert(at);
         *slot = (*slot).min(at);
     };
-    for c in all_of::<CncCandidate>(store).await? {
-        note((c.ip, c.port, c.protocol), c.first_seen);
-    }
     for f in all_of::<FeedEntry>(store).await? {
         if f.role == FeedRole::Cnc
             && let Some(key) = f.endpoint()
@@ -323,5 +332,59 @@ mod tests {
         let reached = probe(&Scope::public(&[], true), target, &config).await.unwrap();
         assert!(reached.alive, "{reached:?}");
         assert!(tokio::time::timeout(Duration::from_secs(1), listener.accept()).await.is_ok());
+    }
+
+    /// The servers to probe and their first report come from the per-server roll-up, which
+    /// outlives the reports: a server whose reports retention pruned is still probed, and its
+    /// lifetime still counts from its first report.
+    #[tokio::test]
+    async fn servers_whose_reports_were_pruned_are_still_probed_from_their_first_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("live.db"), 1).await.unwrap();
+        let report = |ip: &str, day: u32| {
+            let line = format!(
+                r#"{{"kind":"cnc","window_start":"2026-11-{day:02}T09:00:00Z","window_end":"2026-11-{day:02}T10:00:00Z","ip":"{ip}","port":6667,"protocol":"tcp","score":0.9,"rank":1,"methods":["graph"],"seed_clients":2,"total_clients":5,"flows":40,"first_seen":"2026-11-{day:02}T09:00:03.250Z","last_seen":"2026-11-{day:02}T09:59:41Z","sensor":"isp-x"}}"#
+            );
+            let mut record = botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap();
+            record.ensure_id();
+            record
+        };
+        store
+            .put_records(&[report("127.200.0.1", 1), report("127.200.0.1", 9), report("127.200.0.2", 9)])
+            .await
+            .unwrap();
+        let today: chrono::NaiveDate = "2026-11-10".parse().unwrap();
+        let pruned = crate::retention::prune(&store, 3, today, false, |_, _| {}).await.unwrap();
+        assert_eq!(pruned.total(), 1, "the first report of 127.200.0.1 is pruned");
+
+        let probed = targets(&store).await.unwrap();
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert_eq!(probed, vec![(ip("127.200.0.1"), 6667, Transport::Tcp), (ip("127.200.0.2"), 6667, Transport::Tcp)]);
+        let dead = |server: &str, at: &str| {
+            Record::Liveness(Liveness {
+                id: None,
+                checked_at: at.parse().unwrap(),
+                ip: ip(server),
+                port: 6667,
+                protocol: Transport::Tcp,
+                alive: false,
+                outcome: "refused".into(),
+                rtt_ms: None,
+                sensor: None,
+            })
+        };
+        let mut deaths = vec![dead("127.200.0.1", "2026-11-10T09:00:03Z")];
+        for record in &mut deaths {
+            record.ensure_id();
+        }
+        store.put_records(&deaths).await.unwrap();
+        let lives = lifetimes(&store, "2026-11-10T12:00:00Z".parse().unwrap()).await.unwrap();
+        let first = &lives.per_server[0];
+        assert_eq!(
+            first.first_reported.to_rfc3339(),
+            "2026-11-01T09:00:03+00:00",
+            "to the second, from the pruned report"
+        );
+        assert_eq!(first.hours, 216.0, "nine days, from the first report to the probe that found it dead");
     }
 }

@@ -62,6 +62,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the same write may succeed if tried again: the database gave it up for a conflict
+    /// with another transaction running at once (PostgreSQL's deadlock and serialization
+    /// failures, SQLite's busy database), not for anything in the write itself.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Query(sqlx::Error::Database(error)) = self else { return false };
+        // SQLite's extended codes keep the primary code (SQLITE_BUSY, 5) in their low byte.
+        matches!(error.code().as_deref(), Some("40P01" | "40001"))
+            || error.code().and_then(|code| code.parse::<u32>().ok()).is_some_and(|code| code & 0xff == 5)
+    }
+
     /// The kind of failure in a few words, with no address, user or database name in it: what a
     /// caller without a token may be told (the whole error belongs in the log).
     pub fn brief(&self) -> &'static str {

@@ -483,7 +483,9 @@ fn replacing_ids(records: &[&Record], replace: bool) -> Vec<Uuid> {
         Record::Outcome(outcome) => Some(outcome.notification),
         _ => None,
     });
-    replacing.chain(cases).collect()
+    // Sorted and once each: the lookup locks them, in the same order as every other batch does.
+    let ids: std::collections::BTreeSet<Uuid> = replacing.chain(cases).collect();
+    ids.into_iter().collect()
 }
 
 /// Ids looked up per statement for [`replacing_ids`].
@@ -571,11 +573,33 @@ impl AnyStore {
         })
     }
 
+    /// How many write transactions are worth running at once. PostgreSQL commits batches side
+    /// by side; SQLite has one writer at a time, and a second would only wait for the lock (or,
+    /// having read first, be refused it).
+    pub fn concurrent_writers(&self) -> usize {
+        match self {
+            AnyStore::Sqlite(_) => 1,
+            AnyStore::Postgres(_) => 2,
+        }
+    }
+
     /// Every migration this build carries, oldest first, marked applied or not.
     pub async fn migrations(&self) -> Result<Vec<Migration>, StoreError> {
         match self {
             AnyStore::Sqlite(s) => s.migrations().await,
             AnyStore::Postgres(s) => s.migrations().await,
+        }
+    }
+
+    /// Brings the query planner's statistics up to date after a bulk load. PostgreSQL analyses a
+    /// table by itself only from time to time; right after a load its statistics may predate a
+    /// whole kind, and a search planned on them can read every record of that kind (a port search
+    /// over 700,000 findings just loaded: 0.34 s instead of 4 ms). SQLite plans without
+    /// statistics here and is left alone.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(_) => Ok(()),
+            AnyStore::Postgres(s) => s.analyze().await,
         }
     }
 
@@ -1417,7 +1441,11 @@ fn distinct_by_id(records: &[Record], replace: bool) -> Result<Vec<&Record>, Sto
             }
         }
     }
-    Ok(kept)
+    // In id order, so that batches committing at once take their rows' locks in one order: two
+    // holding what the other waits for would be a deadlock.
+    let mut by_id: Vec<(Uuid, &Record)> = at.into_iter().map(|(id, slot)| (id, kept[slot])).collect();
+    by_id.sort_unstable_by_key(|(id, _)| *id);
+    Ok(by_id.into_iter().map(|(_, record)| record).collect())
 }
 
 /// ISP records in a batch, last one per handle winning, as the registry should see them.

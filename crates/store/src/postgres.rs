@@ -105,6 +105,12 @@ impl PostgresStore {
         })
     }
 
+    /// `ANALYZE` of the records (see [`crate::AnyStore::refresh_statistics`]).
+    pub(crate) async fn analyze(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE records").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Writes records in one transaction; `replace` overwrites those already stored.
     async fn write(&self, records: &[Record], replace: bool) -> Result<u64, StoreError> {
         let ingested_at = Utc::now();

@@ -40,6 +40,12 @@ pub struct IngestArgs {
     #[arg(long, value_name = "N")]
     pub batch_size: Option<u64>,
 
+    /// Batches committed at once [default: 2 on PostgreSQL, 1 on SQLite, which has one writer].
+    /// Reading the next batch always overlaps the commits; a batch is acknowledged only after
+    /// every batch before it
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u64>,
+
     /// Print the summary as one JSON object instead of text
     #[arg(long)]
     pub json: bool,

@@ -14,11 +14,14 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use botscope_input::{BoundedLines, Line};
 use botscope_model::{Kind, Record, parse_line};
-use botscope_store::{PutSummary, Store};
+use botscope_store::{AnyStore, PutSummary, Store};
 use serde::Serialize;
 
 use crate::config::Bounded;
 use crate::settings::Settings;
+
+/// New records from which a load is big enough to refresh the store's planner statistics.
+const BULK_LOAD: u64 = 100_000;
 
 /// Malformed lines shown per file; the rest are counted.
 const SHOWN_PER_FILE: u64 = 50;
@@ -68,11 +71,16 @@ pub async fn run(args: IngestArgs, settings: &Settings) -> anyhow::Result<ExitCo
         check_all(&inputs, args.kind, max_line)?;
     }
     let store = settings.open_store().await?;
-    tracing::info!(store = %store.describe(), files = inputs.len(), "ingest started");
+    let parallel = match args.parallel {
+        Some(n) => Bounded::<1, 16>::new(n).map_err(|e| anyhow::anyhow!("--parallel: {e}"))?.get() as usize,
+        None => store.concurrent_writers(),
+    };
+    tracing::info!(store = %store.describe(), files = inputs.len(), parallel, "ingest started");
 
     let mut summaries = Vec::new();
     for input in &inputs {
-        let summary = load_file(&store, input, args.kind, batch_size, max_line, settings.show_progress).await?;
+        let summary =
+            load_file(&store, input, args.kind, (batch_size, parallel), max_line, settings.show_progress).await?;
         summaries.push(summary);
     }
     let totals = summaries.iter().fold(Totals::default(), |mut t, s| {
@@ -85,6 +93,12 @@ pub async fn run(args: IngestArgs, settings: &Settings) -> anyhow::Result<ExitCo
         t.failed_files += u64::from(s.error.is_some());
         t
     });
+    if totals.inserted >= BULK_LOAD {
+        // Not fatal: everything is stored, and the database analyses by itself in time.
+        if let Err(error) = store.refresh_statistics().await {
+            tracing::warn!("the load is stored, but the store's statistics were not refreshed: {error}");
+        }
+    }
     print_summary(&summaries, &totals, args.json)?;
     Ok(if totals.failed_files > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -138,10 +152,10 @@ fn parse(line: Line<'_>, kind: Option<Kind>) -> Result<Option<Record>, String> {
 }
 
 async fn load_file(
-    store: &impl Store,
+    store: &AnyStore,
     input: &Input,
     kind: Option<Kind>,
-    batch_size: usize,
+    (batch_size, parallel): (usize, usize),
     max_line: usize,
     show_progress: bool,
 ) -> anyhow::Result<FileSummary> {
@@ -156,6 +170,7 @@ async fn load_file(
     };
     let bar = crate::progress::bytes(show_progress, botscope_input::plain_file_size(&input.path), input.name.clone());
     let mut lines = BoundedLines::new(reader, max_line);
+    let mut commits = Commits::new(store, parallel);
     let mut batch: Vec<Record> = Vec::with_capacity(batch_size);
     loop {
         let next = match lines.next_line() {
@@ -163,10 +178,12 @@ async fn load_file(
             Err(error) => {
                 // Keep what was read before the damage: commit it, then report the file as failed.
                 let message = format!("{}: read error after line {}: {error}", input.name, summary.lines);
-                commit(store, &mut batch, &mut summary).await?;
+                commits.start(std::mem::take(&mut batch), &mut summary).await?;
+                commits.finish(&mut summary).await?;
                 tracing::error!("{message}");
                 summary.error = Some(message);
-                break;
+                bar.finish_and_clear();
+                return Ok(summary);
             }
         };
         let Some((number, line)) = next else { break };
@@ -187,36 +204,102 @@ async fn load_file(
             }
         }
         if batch.len() >= batch_size {
-            commit(store, &mut batch, &mut summary).await?;
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+            commits.start(full, &mut summary).await?;
             bar.set_position(lines.bytes_read());
         }
     }
-    commit(store, &mut batch, &mut summary).await?;
+    commits.start(batch, &mut summary).await?;
+    commits.finish(&mut summary).await?;
     bar.finish_and_clear();
     Ok(summary)
 }
 
-async fn commit(store: &impl Store, batch: &mut Vec<Record>, summary: &mut FileSummary) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+/// Batches being committed, oldest first. Reading and parsing the next batch overlaps the
+/// commits of the previous ones, and on PostgreSQL up to `parallel` commit side by side (one
+/// connection each): a sequential load kept the database busy less than half the time. A batch
+/// is acknowledged ("committed batch", through its last line) only once every batch before it
+/// has committed too, so an acknowledged line never has an uncommitted one before it.
+struct Commits<'a> {
+    store: &'a AnyStore,
+    parallel: usize,
+    pending: std::collections::VecDeque<Pending>,
+}
+
+struct Pending {
+    through_line: u64,
+    len: usize,
+    task: tokio::task::JoinHandle<Result<PutSummary, botscope_store::StoreError>>,
+}
+
+/// Times a batch is tried when the database gives up on it for a conflict with another batch
+/// committing at once (a deadlock or serialization failure), which a retry resolves.
+const ATTEMPTS: u32 = 3;
+
+impl<'a> Commits<'a> {
+    fn new(store: &'a AnyStore, parallel: usize) -> Self {
+        Commits { store, parallel: parallel.max(1), pending: std::collections::VecDeque::new() }
     }
-    let PutSummary { inserted, duplicates } = store
-        .put_records(batch)
-        .await
-        .with_context(|| format!("{}: storing the batch ending at line {}", summary.file, summary.lines))?;
-    summary.inserted += inserted;
-    summary.duplicates += duplicates;
-    tracing::debug!(
-        file = %summary.file,
-        through_line = summary.lines,
-        batch = batch.len(),
-        inserted,
-        duplicates,
-        committed = summary.inserted + summary.duplicates,
-        "committed batch"
-    );
-    batch.clear();
-    Ok(())
+
+    /// Starts committing `batch`, first waiting for the oldest commit if `parallel` are running.
+    async fn start(&mut self, batch: Vec<Record>, summary: &mut FileSummary) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        while self.pending.len() >= self.parallel {
+            self.acknowledge_oldest(summary).await?;
+        }
+        let len = batch.len();
+        let store = self.store.clone();
+        let task = tokio::spawn(async move {
+            let mut attempt = 1;
+            loop {
+                match store.put_records(&batch).await {
+                    Err(error) if error.is_transient() && attempt < ATTEMPTS => attempt += 1,
+                    done => return done,
+                }
+            }
+        });
+        self.pending.push_back(Pending { through_line: summary.lines, len, task });
+        Ok(())
+    }
+
+    /// Waits for every commit started.
+    async fn finish(&mut self, summary: &mut FileSummary) -> anyhow::Result<()> {
+        while !self.pending.is_empty() {
+            self.acknowledge_oldest(summary).await?;
+        }
+        Ok(())
+    }
+
+    async fn acknowledge_oldest(&mut self, summary: &mut FileSummary) -> anyhow::Result<()> {
+        let Some(Pending { through_line, len, task }) = self.pending.pop_front() else { return Ok(()) };
+        let result = task.await.context("a commit task failed")?;
+        let PutSummary { inserted, duplicates } = match result {
+            Ok(put) => put,
+            Err(error) => {
+                // What the later batches commit stands (records have stable ids: loading the
+                // file again stores nothing twice); wait for them so that none is cut off.
+                for later in self.pending.drain(..) {
+                    let _ = later.task.await;
+                }
+                return Err(anyhow::Error::new(error)
+                    .context(format!("{}: storing the batch ending at line {through_line}", summary.file)));
+            }
+        };
+        summary.inserted += inserted;
+        summary.duplicates += duplicates;
+        tracing::debug!(
+            file = %summary.file,
+            through_line,
+            batch = len,
+            inserted,
+            duplicates,
+            committed = summary.inserted + summary.duplicates,
+            "committed batch"
+        );
+        Ok(())
+    }
 }
 
 fn print_summary(summaries: &[FileSummary], totals: &Totals, json: bool) -> anyhow::Result<()> {
