@@ -668,3 +668,51 @@ async fn records_are_searched_by_prefix_isp_port_and_serial_a_page_at_a_time() {
     let (status, _) = get(&base, "/api/v1/records?kind=finding", Some(&isp)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an ISP token sees its own cases, not every record");
 }
+
+/// A national centre holds tens of thousands of botnets: the list comes a page at a time, every
+/// botnet once, and an ISP token still sees reporter counts only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botnets_are_listed_a_page_at_a_time() {
+    let scratch = Scratch::new();
+    let db = scratch.db().display().to_string();
+    let admin = make_token(&scratch, &db, "admin", None, None);
+    let isp = make_token(&scratch, &db, "isp", Some("hikari-net"), None);
+    let (_server, base) = start_center(&scratch, &db, &["--correlate-every", "0"]);
+    let lines: Vec<String> = (0..250)
+        .map(|n| {
+            format!(
+                r#"{{"kind":"botnet","serial":"BN-2026-{n:04}","family":"mirai","status":"active","first_seen":"2026-10-20T00:00:00Z","last_seen":"2026-11-02T21:40:00Z","members":3,"cnc":[],"reporters":["isp-a"]}}"#
+            )
+        })
+        .collect();
+    let (status, reply) = post(&base, Some(&admin), lines.join("\n")).await;
+    assert_eq!((status, reply["accepted"].as_u64()), (StatusCode::OK, Some(250)), "{reply}");
+    let page = |query: String, token: String| {
+        let base = base.clone();
+        async move {
+            let (status, body) = get(&base, &format!("/api/v1/botnets{query}"), Some(&token)).await;
+            (status, serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default())
+        }
+    };
+    let (status, first) = page(String::new(), isp.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first["botnets"].as_array().unwrap().len(), 100, "the default page");
+    assert!(first["botnets"][0]["reporter_count"] == 1 && first["botnets"][0].get("reporters").is_none());
+    let mut serials = std::collections::BTreeSet::new();
+    let mut after = String::new();
+    for _ in 0..10 {
+        let (_, got) = page(format!("?limit=70{after}"), admin.clone()).await;
+        for botnet in got["botnets"].as_array().unwrap() {
+            assert!(serials.insert(botnet["serial"].as_str().unwrap().to_string()), "a botnet came twice");
+        }
+        match got["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(serials.len(), 250, "every botnet once");
+    for bad in ["?limit=0", "?limit=1001", "?after=BN-2026-0001"] {
+        let (status, _) = page(bad.into(), admin.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}

@@ -261,6 +261,24 @@ pub trait Store: Send + Sync {
     /// Counts stored records, of one kind or of all.
     fn count_records(&self, kind: Option<Kind>) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// Counts the records of `kind` filed at or after `since` (see [`Record::time`]), only those
+    /// whose `status` field is `status` if given: through the indexes, for a figure that needs
+    /// no record read (how many botnets, how many of them active).
+    fn count_since(
+        &self,
+        kind: Kind,
+        since: Option<Timestamp>,
+        status: Option<&str>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The C&C servers of the botnets filed at or after `since` (a botnet is filed under its last
+    /// sighting), as (serial, address, port) in botnet record id order and each botnet's own order:
+    /// which botnet a server belongs to, without reading every botnet whole.
+    fn botnet_servers(
+        &self,
+        since: Option<Timestamp>,
+    ) -> impl Future<Output = Result<Vec<(String, std::net::IpAddr, u16)>, StoreError>> + Send;
+
     /// One record by id.
     fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
@@ -652,6 +670,24 @@ macro_rules! same_on_every_backend {
             Ok(count as u64)
         }
 
+        async fn count_since(
+            &self,
+            kind: Kind,
+            since: Option<botscope_model::Timestamp>,
+            status: Option<&str>,
+        ) -> Result<u64, StoreError> {
+            let mut select = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM records WHERE kind = ");
+            select.push_bind(kind.as_str());
+            if let Some(since) = since {
+                select.push(" AND time >= ").push_bind(Self::time(since));
+            }
+            if let Some(status) = status {
+                select.push(" AND status = ").push_bind(status.to_string());
+            }
+            let count: i64 = select.build_query_scalar().fetch_one(&self.pool).await?;
+            Ok(count.max(0) as u64)
+        }
+
         async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
             let revoked = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(Self::now())
@@ -709,6 +745,33 @@ macro_rules! same_on_every_backend {
                     id.parse().map_err(|e: uuid::Error| corrupt(e.to_string()))?,
                     ip.parse().map_err(|e: std::net::AddrParseError| corrupt(e.to_string()))?,
                 ));
+            }
+            Ok(found)
+        }
+
+        async fn botnet_servers(
+            &self,
+            since: Option<botscope_model::Timestamp>,
+        ) -> Result<Vec<(String, std::net::IpAddr, u16)>, StoreError> {
+            use futures_util::TryStreamExt;
+            let mut select = sqlx::QueryBuilder::new(Self::BOTNET_SERVERS);
+            if let Some(since) = since {
+                select.push(" AND time >= ").push_bind(Self::time(since));
+            }
+            select.push(" ORDER BY records.id, server.key");
+            let mut rows = select.build().fetch(&self.pool);
+            let mut found = Vec::new();
+            while let Some(row) = rows.try_next().await? {
+                let serial: String = row.get(0);
+                let ip: Option<String> = row.get(1);
+                let port: Option<i64> = row.get(2);
+                let corrupt = |reason: String| StoreError::Corrupt { what: format!("botnet {serial}"), reason };
+                let ip = ip.ok_or_else(|| corrupt("a C&C server without an address".into()))?;
+                let ip = ip.parse().map_err(|e: std::net::AddrParseError| corrupt(format!("{ip:?}: {e}")))?;
+                let port = port
+                    .and_then(|p| u16::try_from(p).ok())
+                    .ok_or_else(|| corrupt("a C&C server without a port".into()))?;
+                found.push((serial, ip, port));
             }
             Ok(found)
         }
@@ -1166,8 +1229,17 @@ impl Store for AnyStore {
     async fn count_records(&self, kind: Option<Kind>) -> Result<u64, StoreError> {
         dispatch!(self, s => s.count_records(kind).await)
     }
+    async fn count_since(&self, kind: Kind, since: Option<Timestamp>, status: Option<&str>) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_since(kind, since, status).await)
+    }
     async fn record_addresses(&self, kind: Kind) -> Result<Vec<(Uuid, std::net::IpAddr)>, StoreError> {
         dispatch!(self, s => s.record_addresses(kind).await)
+    }
+    async fn botnet_servers(
+        &self,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<(String, std::net::IpAddr, u16)>, StoreError> {
+        dispatch!(self, s => s.botnet_servers(since).await)
     }
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         dispatch!(self, s => s.record(id).await)
@@ -1504,6 +1576,7 @@ mod tests {
         (9, "41df3c52197bda3b3de7d4e8f9da6aba"),
         (10, "23a33be31082ebae0cc0a32b1f7ada46"),
         (11, "a99f84c975ca2c143c0625ef1a82a461"),
+        (12, "fd3e3f3693d50099148ef64ef1bacce3"),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (1, "aa40bcf0564536f0770f65f368608915"),
@@ -1517,6 +1590,7 @@ mod tests {
         (9, "41df3c52197bda3b3de7d4e8f9da6aba"),
         (10, "4060382809dcd1b480e95838f1e765b2"),
         (11, "a299498d6299958a04457f7b60a88af9"),
+        (12, "afad420354095589028f0abedc2e54d3"),
     ];
 
     fn short(checksum: &[u8]) -> String {

@@ -83,6 +83,11 @@ impl PostgresStore {
     }
 
     const ADDRESSES: &'static str = "SELECT id::text, ip FROM records WHERE kind = $1 AND ip IS NOT NULL";
+    /// Each botnet's servers, one row each, numbered in the botnet's order (`key`).
+    const BOTNET_SERVERS: &'static str = "SELECT serial, server.value ->> 'ip', (server.value ->> 'port')::bigint \
+         FROM records CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(body -> 'cnc') = 'array' \
+         THEN body -> 'cnc' ELSE '[]'::jsonb END) WITH ORDINALITY AS server (value, key) \
+         WHERE kind = 'botnet' AND jsonb_typeof(server.value -> 'port') = 'number'";
 
     fn now() -> chrono::DateTime<Utc> {
         Utc::now()

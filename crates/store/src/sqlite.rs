@@ -72,6 +72,10 @@ impl SqliteStore {
     }
 
     const ADDRESSES: &'static str = "SELECT id, ip FROM records WHERE kind = $1 AND ip IS NOT NULL";
+    /// Each botnet's servers, one row each, in the botnet's order (`key`).
+    const BOTNET_SERVERS: &'static str = "SELECT serial, json_extract(server.value, '$.ip'), \
+         json_extract(server.value, '$.port') FROM records, json_each(records.body, '$.cnc') AS server \
+         WHERE kind = 'botnet' AND json_type(server.value, '$.port') = 'integer'";
 
     fn now() -> String {
         time_text(Utc::now())

@@ -733,6 +733,55 @@ async fn typed_filters_find_records_by_isp_port_serial_status_sensor_and_prefix(
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "in id order");
 }
 
+/// Counts by kind, time and status agree with the records a query returns.
+async fn records_are_counted_by_kind_time_and_status(store: impl Store) {
+    let botnet = |serial: &str, status: &str, last_seen: &str| {
+        let serial_tail = &serial[serial.len() - 1..];
+        record(&format!(
+            r#"{{"kind":"botnet","serial":"{serial}","family":"mirai","status":"{status}","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last_seen}","members":3,"cnc":[{{"ip":"127.64.0.9","port":6667,"transport":"tcp","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last_seen}"}},{{"ip":"2001:db8::{serial_tail}","port":23,"transport":"tcp","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last_seen}"}}]}}"#
+        ))
+    };
+    let mut batch = vec![
+        botnet("BN-2026-0001", "active", "2026-11-02T10:00:00Z"),
+        botnet("BN-2026-0002", "dormant", "2026-11-02T09:59:59Z"),
+        botnet("BN-2026-0003", "active", "2026-10-20T00:00:00Z"),
+        botnet("BN-2026-0004", "active", "2026-11-05T00:00:00Z"),
+        record(FINDING),
+    ];
+    for r in &mut batch {
+        r.ensure_id();
+    }
+    store.put_records(&batch).await.unwrap();
+    let at = |text: &str| Some(text.parse().unwrap());
+    assert_eq!(store.count_since(Kind::Botnet, None, None).await.unwrap(), 4);
+    assert_eq!(store.count_since(Kind::Botnet, None, Some("active")).await.unwrap(), 3);
+    assert_eq!(store.count_since(Kind::Botnet, at("2026-11-02T10:00:00Z"), None).await.unwrap(), 2, "at or after");
+    assert_eq!(store.count_since(Kind::Botnet, at("2026-11-02T00:00:00Z"), Some("active")).await.unwrap(), 2);
+    assert_eq!(store.count_since(Kind::Botnet, None, Some("gone")).await.unwrap(), 0);
+    assert_eq!(store.count_since(Kind::Finding, None, None).await.unwrap(), 1);
+    // Their servers, in record id order and each botnet's own.
+    let listed = store.botnet_servers(None).await.unwrap();
+    let mut expected: Vec<(String, std::net::IpAddr, u16)> = Vec::new();
+    let mut botnets: Vec<&Record> = batch.iter().filter(|r| r.kind() == Kind::Botnet).collect();
+    botnets.sort_by_key(|r| r.id());
+    for r in botnets {
+        let Record::Botnet(b) = r else { unreachable!() };
+        expected.extend(b.cnc.iter().map(|c| (b.serial.clone(), c.ip, c.port)));
+    }
+    assert_eq!(listed, expected);
+    assert_eq!(listed.len(), 8, "two servers each");
+    assert_eq!(store.botnet_servers(at("2026-11-02T10:00:00Z")).await.unwrap().len(), 4, "filed at or after");
+    // The same as reading them.
+    let query = RecordQuery {
+        kind: Some(Kind::Botnet),
+        since: at("2026-11-02T00:00:00Z"),
+        status: Some("active".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(store.records(&query).await.unwrap().len(), 2);
+}
+
 /// Runs every case, each on a fresh store made by `open(case_name)`.
 async fn run_suite<S, F, Fut>(open: F)
 where
@@ -761,6 +810,7 @@ where
     pruning_deletes_old_days_and_leaves_their_roll_ups_as_counted(open("prune").await).await;
     cnc_servers_are_kept_per_day_and_summed_over_a_range(open("servers").await).await;
     roll_up_rows_are_read_by_the_dimensions_asked_for(open("dims").await).await;
+    records_are_counted_by_kind_time_and_status(open("counts").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -471,6 +471,13 @@ pub async fn correlate(args: CorrelateArgs, settings: &Settings) -> anyhow::Resu
         now: chrono::Utc::now(),
     };
     let report = correlate::run(&store, &config).await?;
+    if report.windows > 0 {
+        // A run from the command line is a backfill or a scheduled job that may have written
+        // thousands of botnets: the planner should know them before the pages ask.
+        if let Err(error) = store.refresh_statistics().await {
+            tracing::warn!("correlation is stored, but the store's statistics were not refreshed: {error}");
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }

@@ -1,7 +1,8 @@
 //! Botnets as correlation left them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use botscope_center::tokens::{Caller, Role};
 use botscope_model::{Botnet, Kind, Payload};
 use botscope_store::{RecordQuery, Store};
@@ -10,10 +11,13 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 
-pub(crate) async fn all_botnets(state: &AppState) -> Result<Vec<Botnet>, ApiError> {
-    let mut botnets: Vec<Botnet> = botscope_store::all_of(&state.store).await?;
-    botnets.sort_by(|a, b| a.serial.cmp(&b.serial));
-    Ok(botnets)
+/// `GET /api/v1/botnets` paging: the previous page's `next`, and how many per page.
+#[derive(Debug, serde::Deserialize)]
+pub struct Paging {
+    /// The previous page's `next` (a botnet record's id).
+    after: Option<String>,
+    /// Botnets per page, 1 to [`super::records::MAX_PAGE`].
+    limit: Option<u32>,
 }
 
 /// A botnet as `caller` may see it: an ISP learns how many independent reporters there were, not
@@ -30,11 +34,32 @@ fn as_seen_by(botnet: Botnet, caller: &Caller) -> serde_json::Value {
     value
 }
 
-pub async fn list(State(state): State<AppState>, auth: Auth) -> Result<Json<serde_json::Value>, ApiError> {
+/// `GET /api/v1/botnets`: `{"botnets": [...], "next": ID or null}`, a page at a time in record id
+/// order (a national centre holds tens of thousands); pass `next` as `after` for the following
+/// page.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    paging: Result<Query<Paging>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = auth.require(&[Role::Isp, Role::Admin])?;
+    // A query that does not read is a 400 in the API's JSON body, as every other answer.
+    let Query(paging) = paging.map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text())))?;
+    let limit = paging.limit.unwrap_or(super::records::DEFAULT_PAGE);
+    if !(1..=super::records::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit {limit}: between 1 and {}", super::records::MAX_PAGE)));
+    }
+    let after = paging
+        .after
+        .as_deref()
+        .map(|text| text.parse().map_err(|_| ApiError::bad_request(format!("after {text:?}: not a record id"))))
+        .transpose()?;
+    let query = RecordQuery { kind: Some(Kind::Botnet), after, limit, ..Default::default() };
+    let records = state.store.records(&query).await?;
+    let next = (records.len() == limit as usize).then(|| records.last().and_then(botscope_model::Record::id)).flatten();
     let botnets: Vec<serde_json::Value> =
-        all_botnets(&state).await?.into_iter().map(|b| as_seen_by(b, caller)).collect();
-    Ok(Json(serde_json::json!({ "botnets": botnets })))
+        records.into_iter().filter_map(Botnet::from_record).map(|b| as_seen_by(b, caller)).collect();
+    Ok(Json(serde_json::json!({ "botnets": botnets, "next": next })))
 }
 
 pub async fn show(

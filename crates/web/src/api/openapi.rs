@@ -128,10 +128,14 @@ pub fn document() -> Value {
                     &[("400", "the body does not decompress"), ("413", "the batch is too large"), ("415", "an unsupported Content-Encoding")]),
             } },
             "/botnets": { "get": {
-                "summary": "Every botnet correlation found",
-                "responses": with_errors(json!({ "200": { "description": "botnets", "content": json_body(json!({
-                    "type": "object", "required": ["botnets"],
-                    "properties": { "botnets": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } } } })) } }), &[]),
+                "summary": "The botnets correlation found, a page at a time in record id order",
+                "parameters": [limit.clone(), after.clone()],
+                "responses": with_errors(json!({ "200": { "description": "a page of botnets", "content": json_body(json!({
+                    "type": "object", "required": ["botnets", "next"],
+                    "properties": {
+                        "botnets": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
+                        "next": { "type": ["string", "null"] } } })) } }),
+                    &[("400", "a parameter does not read")]),
             } },
             "/botnets/{serial}": { "get": {
                 "summary": "One botnet by serial",

@@ -23,8 +23,7 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
     let mut page =
         Page::new("/botnets", "/botnets", lang.pick("Botnets", "ボットネット").into(), lang, view.state.clone());
     viewer.sign(&mut page);
-    let serials: Vec<String> = crate::api::botnets::all_botnets(&state).await?.into_iter().map(|b| b.serial).collect();
-    page.html(filter_form(&state, &view, "/botnets", &serials).await?);
+    page.html(filter_form(&state, &view, "/botnets").await?);
     let latest = data.latest_liveness();
     let mut table = Table::new(
         "botnets",
@@ -69,7 +68,10 @@ pub async fn show(
     Dashboard { view, viewer }: Dashboard,
 ) -> Result<Response, ApiError> {
     let lang = view.lang();
-    let data = Data::load(&state, &[Kind::Botnet, Kind::BotnetWindow, Kind::Liveness], &view).await?;
+    // Read as a view of this botnet: its records through the serial index, not every botnet's.
+    let mut narrowed = view.clone();
+    narrowed.botnet.get_or_insert_with(|| serial.clone());
+    let data = Data::load(&state, &[Kind::Botnet, Kind::BotnetWindow, Kind::Liveness], &narrowed).await?;
     let Some(botnet) = data.botnets.iter().find(|b| b.serial == serial) else {
         return Ok(error_page(lang, StatusCode::NOT_FOUND, "no botnet with that serial number in this range"));
     };

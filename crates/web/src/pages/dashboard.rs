@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for Dashboard {
 }
 
 /// The filter form: GET, so the view's state stays in its URL.
-pub async fn filter_form(state: &AppState, view: &View, path: &str, botnets: &[String]) -> Result<String, ApiError> {
+pub async fn filter_form(state: &AppState, view: &View, path: &str) -> Result<String, ApiError> {
     let lang = view.lang();
     let mut out = format!(
         "<form class=\"filters\" method=\"get\" action=\"{}\" aria-label=\"{}\"><input type=\"hidden\" name=\"lang\" value=\"{}\">",
@@ -84,7 +84,14 @@ pub async fn filter_form(state: &AppState, view: &View, path: &str, botnets: &[S
     out.push_str(&select("isp", "ISP", &isp_handles(state).await?, view.isp.as_ref()));
     let types: Vec<String> = DEVICE_TYPES.iter().map(|t| t.to_string()).collect();
     out.push_str(&select("device_type", lang.pick("Device type", "機器の種類"), &types, view.device_type.as_ref()));
-    out.push_str(&select("botnet", lang.pick("Botnet", "ボットネット"), botnets, view.botnet.as_ref()));
+    // A serial is typed, not picked: a national centre holds tens of thousands of botnets, and
+    // listing them made every page a megabyte and a read of every botnet.
+    let _ = write!(
+        out,
+        "<label>{} <input type=\"text\" name=\"botnet\" value=\"{}\" placeholder=\"BN-2026-0001\" size=\"13\" maxlength=\"64\" pattern=\"[A-Za-z0-9._-]*\"></label>",
+        lang.pick("Botnet", "ボットネット"),
+        esc(view.botnet.as_deref().unwrap_or_default())
+    );
     let _ = write!(
         out,
         "<button type=\"submit\">{}</button> <a href=\"{}?lang={}\">{}</a></form>",
@@ -94,10 +101,6 @@ pub async fn filter_form(state: &AppState, view: &View, path: &str, botnets: &[S
         lang.pick("Clear", "解除")
     );
     Ok(out)
-}
-
-async fn serials(state: &AppState) -> Result<Vec<String>, ApiError> {
-    Ok(crate::api::botnets::all_botnets(state).await?.into_iter().map(|b| b.serial).collect())
 }
 
 /// Shown under the cards when a count is estimated from the roll-ups' sketches.
@@ -129,20 +132,38 @@ pub async fn overview(
     // Hosts and cases come from the daily roll-ups where they can answer the view; the rest is
     // read, bounded by the view's time range.
     let rolled_up = Figures::rolled_up(&view);
-    let mut kinds = vec![Kind::Botnet, Kind::DarknetDay, Kind::Liveness];
+    // Botnets are counted in the store when the view is a start date at most (a botnet is filed
+    // under its last sighting): a national centre's tens of thousands are not read for two
+    // numbers. An end date or a filter needs each botnet's span or members, so they are read.
+    let counted = !Data::filtered(&view) && view.to.is_none();
+    let mut kinds = vec![Kind::DarknetDay, Kind::Liveness];
+    if !counted {
+        kinds.push(Kind::Botnet);
+    }
     if !rolled_up {
         kinds.extend([Kind::Activity, Kind::Finding, Kind::Notification]);
     }
     let data = Data::load_with_servers(&state, &kinds, &view).await?;
+    let (botnets, active) = if counted {
+        let since = view.start();
+        // BotnetStatus::Active as records spell it.
+        let active = "active";
+        (
+            botscope_store::Store::count_since(&state.store, Kind::Botnet, since, None).await? as usize,
+            botscope_store::Store::count_since(&state.store, Kind::Botnet, since, Some(active)).await? as usize,
+        )
+    } else {
+        let active = data.botnets.iter().filter(|b| b.status == botscope_model::BotnetStatus::Active).count();
+        (data.botnets.len(), active)
+    };
     let figures = if rolled_up { Figures::of_rollups(&state, &view, &[]).await? } else { Figures::of_data(&data, &[]) };
     let mut page = Page::new("/", "/", lang.pick("Overview", "概要").into(), lang, view.state.clone());
     viewer.sign(&mut page);
-    page.html(filter_form(&state, &view, "/", &serials(&state).await?).await?);
+    page.html(filter_form(&state, &view, "/").await?);
 
     let servers = &data.servers;
     let latest = data.latest_liveness();
     let alive = servers.keys().filter(|(ip, port, _)| latest.get(&(*ip, *port)).is_some_and(|l| l.alive)).count();
-    let active = data.botnets.iter().filter(|b| b.status == botscope_model::BotnetStatus::Active).count();
     let mut cards = String::from("<section class=\"cards\" aria-label=\"summary\">");
     cards.push_str(&card(
         lang.pick("Infected hosts", "感染ホスト"),
@@ -164,7 +185,7 @@ pub async fn overview(
     ));
     cards.push_str(&card(
         lang.pick("Botnets", "ボットネット"),
-        exact(data.botnets.len()),
+        exact(botnets),
         "botnets",
         &format!("{active} {}", lang.pick("active", "件が活動中")),
     ));
@@ -386,12 +407,28 @@ pub async fn overview(
 /// `GET /cnc`: every C&C server with its sources and liveness.
 pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
-    let data = Data::load_with_servers(&state, &[Kind::Botnet, Kind::Liveness, Kind::FeedEntry], &view).await?;
+    // Which botnet each server belongs to comes from the botnets' server lists in the store when
+    // the view is a start date at most (as the overview counts them), not from every botnet read
+    // whole; an end date or a filter needs the botnets themselves.
+    let listed_in_store = !Data::filtered(&view) && view.to.is_none();
+    let kinds: &[Kind] = if listed_in_store {
+        &[Kind::Liveness, Kind::FeedEntry]
+    } else {
+        &[Kind::Botnet, Kind::Liveness, Kind::FeedEntry]
+    };
+    let data = Data::load_with_servers(&state, kinds, &view).await?;
     let mut page = Page::new("/cnc", "/cnc", lang.pick("C&C servers", "C&Cサーバ").into(), lang, view.state.clone());
     viewer.sign(&mut page);
-    page.html(filter_form(&state, &view, "/cnc", &serials(&state).await?).await?);
+    page.html(filter_form(&state, &view, "/cnc").await?);
     let latest = data.latest_liveness();
-    let botnet_of = data.botnet_of_server();
+    let stored_servers;
+    let botnet_of: HashMap<(IpAddr, u16), &str> = if listed_in_store {
+        stored_servers = botscope_store::Store::botnet_servers(&state.store, view.start()).await?;
+        // The last botnet (in record id order) to list a server names it, as below.
+        stored_servers.iter().map(|(serial, ip, port)| ((*ip, *port), serial.as_str())).collect()
+    } else {
+        data.botnet_of_server()
+    };
     let mut table = Table::new(
         "cnc",
         lang.pick("C&C servers", "C&Cサーバ一覧"),
@@ -464,7 +501,7 @@ pub async fn isps(State(state): State<AppState>, Dashboard { view, viewer }: Das
         page.title = "ISPs".into();
     }
     viewer.sign(&mut page);
-    page.html(filter_form(&state, &view, "/isps", &serials(&state).await?).await?);
+    page.html(filter_form(&state, &view, "/isps").await?);
     let mut table = Table::new(
         "isps",
         lang.pick("ISPs: what was seen, notified and fixed", "ISP別の観測・通知・対処状況"),
@@ -528,7 +565,7 @@ pub async fn coverage(
     let mut page =
         Page::new("/coverage", "/coverage", lang.pick("Coverage", "観測範囲").into(), lang, view.state.clone());
     viewer.sign(&mut page);
-    page.html(filter_form(&state, &view, "/coverage", &serials(&state).await?).await?);
+    page.html(filter_form(&state, &view, "/coverage").await?);
     page.html(format!("<h2>{}</h2>", lang.pick("Survey", "脆弱機器調査")));
     let mut table = Table::new(
         "survey_protocols",

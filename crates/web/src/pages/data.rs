@@ -89,7 +89,7 @@ impl View {
         self.csv.as_ref().map(|(f, t)| (f.as_str(), t.as_str()))
     }
 
-    fn start(&self) -> Option<Timestamp> {
+    pub(crate) fn start(&self) -> Option<Timestamp> {
         self.from.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
     }
 
@@ -279,7 +279,10 @@ impl Data {
         };
         // A case names one ISP; hosts name every ISP of a shared prefix, so only cases are narrowed.
         let isp = if kind == Kind::Notification { view.isp.clone() } else { None };
-        RecordQuery { kind: Some(kind), since, until, isp, ..Default::default() }
+        // One botnet's records through the serial index, not every botnet's (the filter would
+        // keep only these).
+        let serial = if matches!(kind, Kind::Botnet | Kind::BotnetWindow) { view.botnet.clone() } else { None };
+        RecordQuery { kind: Some(kind), since, until, isp, serial, ..Default::default() }
     }
 
     fn filter(&mut self, view: &View) {
@@ -441,8 +444,15 @@ mod tests {
         let mut narrowed = 0;
         for (n, from) in days.iter().enumerate() {
             for to in &days[n..] {
-                for isp in ["", "hikari-net", "sakura-bb"] {
-                    let query = [("from", *from), ("to", *to), ("isp", isp)]
+                for (isp, botnet) in [
+                    ("", ""),
+                    ("hikari-net", ""),
+                    ("sakura-bb", ""),
+                    ("", "BN-2026-0007"),
+                    ("hikari-net", "BN-2026-0007"),
+                    ("", "BN-1999-0001"),
+                ] {
+                    let query = [("from", *from), ("to", *to), ("isp", isp), ("botnet", botnet)]
                         .iter()
                         .filter(|(_, v)| !v.is_empty())
                         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -451,12 +461,52 @@ mod tests {
                     let read = Data::load(&state, &kinds, &view).await.unwrap();
                     let mut filtered = Data::load(&state, &kinds, &View::default()).await.unwrap();
                     filtered.filter(&view);
-                    assert_eq!(format!("{read:?}"), format!("{filtered:?}"), "{from}..{to} {isp}");
+                    assert_eq!(format!("{read:?}"), format!("{filtered:?}"), "{from}..{to} {isp} {botnet}");
                     narrowed += usize::from(format!("{read:?}") != format!("{everything:?}"));
                 }
             }
         }
         assert!(narrowed > 50, "the views must narrow what is shown for the comparison to mean anything");
+    }
+
+    /// The overview counts botnets in the store for a view with a start date at most: the counts
+    /// are those of the botnets reading them would keep.
+    #[tokio::test]
+    async fn botnets_counted_in_the_store_are_those_a_view_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("count.db"), 1).await.unwrap();
+        let examples = include_str!("../../../../data/examples/records.jsonl");
+        let mut records: Vec<_> =
+            examples.lines().map(|l| botscope_model::parse_line(l.as_bytes(), None).unwrap().unwrap()).collect();
+        for (n, (status, last_seen)) in
+            [("active", "2026-11-03T01:00:00Z"), ("dormant", "2026-10-31T23:59:59Z"), ("dead", "2026-10-20T00:00:00Z")]
+                .iter()
+                .enumerate()
+        {
+            let line = format!(
+                r#"{{"kind":"botnet","serial":"BN-2026-010{n}","status":"{status}","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last_seen}","members":2,"cnc":[{{"ip":"127.64.0.{n}","port":23,"transport":"tcp","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last_seen}"}},{{"ip":"127.64.0.10","port":6667,"transport":"tcp","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last_seen}"}},{{"ip":"::1","port":8{n},"transport":"udp","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last_seen}"}}]}}"#
+            );
+            records.push(botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap());
+        }
+        store.put_records(&records).await.unwrap();
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
+        for from in ["", "2026-10-20", "2026-10-21", "2026-11-01", "2026-11-03", "2026-11-04"] {
+            let query = [("from".to_string(), from.to_string())].into_iter().filter(|(_, v)| !v.is_empty()).collect();
+            let view = View::parse(&query, &HeaderMap::new()).unwrap();
+            let read = Data::load(&state, &[Kind::Botnet], &view).await.unwrap().botnets;
+            let active = read.iter().filter(|b| b.status == botscope_model::BotnetStatus::Active).count();
+            let store = &state.store;
+            let counted = botscope_store::Store::count_since(store, Kind::Botnet, view.start(), None).await.unwrap();
+            let counted_active =
+                botscope_store::Store::count_since(store, Kind::Botnet, view.start(), Some("active")).await.unwrap();
+            assert_eq!((counted as usize, counted_active as usize), (read.len(), active), "from {from:?}");
+            // And the servers' botnets, as /cnc reads them in the store.
+            let data = Data::load(&state, &[Kind::Botnet], &view).await.unwrap();
+            let listed = botscope_store::Store::botnet_servers(store, view.start()).await.unwrap();
+            let of: HashMap<(IpAddr, u16), &str> =
+                listed.iter().map(|(serial, ip, port)| ((*ip, *port), serial.as_str())).collect();
+            assert_eq!(of, data.botnet_of_server(), "from {from:?}");
+        }
     }
 
     /// Pages that count hosts from the roll-ups (the overview, /cnc) read no activity or findings
