@@ -45,15 +45,7 @@ pub async fn list(
     let caller = auth.require(&[Role::Isp, Role::Admin])?;
     // A query that does not read is a 400 in the API's JSON body, as every other answer.
     let Query(paging) = paging.map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text())))?;
-    let limit = paging.limit.unwrap_or(super::records::DEFAULT_PAGE);
-    if !(1..=super::records::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit {limit}: between 1 and {}", super::records::MAX_PAGE)));
-    }
-    let after = paging
-        .after
-        .as_deref()
-        .map(|text| text.parse().map_err(|_| ApiError::bad_request(format!("after {text:?}: not a record id"))))
-        .transpose()?;
+    let (limit, after) = super::records::page_bounds(paging.limit, paging.after.as_deref(), "a botnet record id")?;
     let query = RecordQuery { kind: Some(Kind::Botnet), after, limit, ..Default::default() };
     let records = state.store.records(&query).await?;
     let next = (records.len() == limit as usize).then(|| records.last().and_then(botscope_model::Record::id)).flatten();

@@ -71,17 +71,7 @@ pub async fn list(
         params.status.as_deref().map(str::parse).transpose().map_err(ApiError::bad_request)?;
     let (mut found, next) = if params.limit.is_some() || params.after.is_some() {
         // A page, through the (kind, isp) and (kind, status) indexes.
-        let limit = params.limit.unwrap_or(super::records::DEFAULT_PAGE);
-        if !(1..=super::records::MAX_PAGE).contains(&limit) {
-            return Err(ApiError::bad_request(format!("limit {limit}: between 1 and {}", super::records::MAX_PAGE)));
-        }
-        let after = params
-            .after
-            .as_deref()
-            .map(|text| {
-                text.parse().map_err(|_| ApiError::bad_request(format!("after {text:?}: not a notification id")))
-            })
-            .transpose()?;
+        let (limit, after) = super::records::page_bounds(params.limit, params.after.as_deref(), "a notification id")?;
         let query = RecordQuery {
             kind: Some(Kind::Notification),
             isp: isp.clone(),

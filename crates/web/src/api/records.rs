@@ -19,6 +19,23 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// The most a page holds.
 pub const MAX_PAGE: u32 = 1_000;
 
+/// A page's size and start from `limit` and `after` as a request gave them: the default page when
+/// no limit is given, and what is wrong with either (`what` names the records `after` refers to).
+pub(crate) fn page_bounds(
+    limit: Option<u32>,
+    after: Option<&str>,
+    what: &str,
+) -> Result<(u32, Option<uuid::Uuid>), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit {limit}: between 1 and {MAX_PAGE}")));
+    }
+    let after = after
+        .map(|text| text.parse().map_err(|_| ApiError::bad_request(format!("after {text:?}: not {what}"))))
+        .transpose()?;
+    Ok((limit, after))
+}
+
 /// What `GET /api/v1/records` reads from its query string; every filter is optional and they
 /// combine (AND).
 #[derive(Debug, Default, Deserialize)]
@@ -79,10 +96,7 @@ impl SearchParams {
 
     /// The store query these parameters ask for, or what is wrong with them.
     fn query(self) -> Result<RecordQuery, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::bad_request(format!("limit {limit}: between 1 and {MAX_PAGE}")));
-        }
+        let (limit, after) = page_bounds(self.limit, self.after.as_deref(), "a record id")?;
         let kind = self.kind.as_deref().map(str::parse::<Kind>).transpose().map_err(ApiError::bad_request)?;
         let fields = [&self.isp, &self.serial, &self.status, &self.sensor, &self.collection];
         if kind.is_none() && (self.port.is_some() || fields.iter().any(|f| f.is_some())) {
@@ -97,11 +111,6 @@ impl SearchParams {
             .prefix
             .as_deref()
             .map(|text| text.parse().map_err(|e| ApiError::bad_request(format!("prefix {text:?}: {e}"))))
-            .transpose()?;
-        let after = self
-            .after
-            .as_deref()
-            .map(|text| text.parse().map_err(|_| ApiError::bad_request(format!("after {text:?}: not a record id"))))
             .transpose()?;
         let (since, until) = (time("since", self.since.as_deref())?, time("until", self.until.as_deref())?);
         if let (Some(since), Some(until)) = (since, until)
