@@ -132,10 +132,8 @@ pub async fn overview(
     // Hosts and cases come from the daily roll-ups where they can answer the view; the rest is
     // read, bounded by the view's time range.
     let rolled_up = Figures::rolled_up(&view);
-    // Botnets are counted in the store when the view is a start date at most (a botnet is filed
-    // under its last sighting): a national centre's tens of thousands are not read for two
-    // numbers. An end date or a filter needs each botnet's span or members, so they are read.
-    let counted = !Data::filtered(&view) && view.to.is_none();
+    // A national centre's tens of thousands of botnets are not read for two numbers.
+    let counted = Data::botnets_answered_in_store(&view);
     let mut kinds = vec![Kind::DarknetDay, Kind::Liveness];
     if !counted {
         kinds.push(Kind::Botnet);
@@ -407,10 +405,9 @@ pub async fn overview(
 /// `GET /cnc`: every C&C server with its sources and liveness.
 pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
-    // Which botnet each server belongs to comes from the botnets' server lists in the store when
-    // the view is a start date at most (as the overview counts them), not from every botnet read
-    // whole; an end date or a filter needs the botnets themselves.
-    let listed_in_store = !Data::filtered(&view) && view.to.is_none();
+    // Which botnet each server belongs to, from the botnets' server lists rather than every
+    // botnet read whole.
+    let listed_in_store = Data::botnets_answered_in_store(&view);
     let kinds: &[Kind] = if listed_in_store {
         &[Kind::Liveness, Kind::FeedEntry]
     } else {

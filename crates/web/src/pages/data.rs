@@ -355,6 +355,14 @@ impl Data {
         self.feeds.retain(|f| f.port.is_some_and(|port| servers.contains(&(f.ip, port))));
     }
 
+    /// Whether a page may take what it needs of the botnets (how many, which servers each lists)
+    /// from the store instead of reading them: the view is a start date at most. A botnet is filed
+    /// under its last sighting, so the store's time bound is the view's; an end date needs each
+    /// botnet's first sighting, and a filter its members.
+    pub fn botnets_answered_in_store(view: &View) -> bool {
+        !Self::filtered(view) && view.to.is_none()
+    }
+
     /// Whether a filter is set that darknet-wide counts cannot follow.
     pub fn filtered(view: &View) -> bool {
         view.isp.is_some() || view.device_type.is_some() || view.botnet.is_some()
