@@ -53,6 +53,25 @@ fn expected_schema(migrator: &sqlx::migrate::Migrator) -> i64 {
     migrator.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
+/// A column the botnet list is sorted by in the store ([`Store::botnets_page`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotnetColumn {
+    /// The serial number, in number order (`BN-2026-9999` before `BN-2026-10000`).
+    Serial,
+    /// The family, byte by byte (none as empty).
+    Family,
+    /// The status word.
+    Status,
+    /// How many bots.
+    Members,
+    /// The first sighting.
+    FirstSeen,
+    /// The last sighting (the time a botnet is filed under).
+    LastSeen,
+    /// The confidence (none before any).
+    Confidence,
+}
+
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutSummary {
@@ -278,6 +297,18 @@ pub trait Store: Send + Sync {
         &self,
         since: Option<Timestamp>,
     ) -> impl Future<Output = Result<Vec<(String, std::net::IpAddr, u16)>, StoreError>> + Send;
+
+    /// One page of the botnets filed at or after `since`, sorted by `column` (descending when
+    /// asked; ties, and the serial itself, in serial number order), after skipping `offset`: a
+    /// page of a national list without reading every botnet.
+    fn botnets_page(
+        &self,
+        since: Option<Timestamp>,
+        column: BotnetColumn,
+        descending: bool,
+        offset: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
 
     /// One record by id.
     fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
@@ -668,6 +699,41 @@ macro_rules! same_on_every_backend {
                 None => sqlx::query_scalar("SELECT COUNT(*) FROM records").fetch_one(&self.pool).await?,
             };
             Ok(count as u64)
+        }
+
+        async fn botnets_page(
+            &self,
+            since: Option<botscope_model::Timestamp>,
+            column: crate::BotnetColumn,
+            descending: bool,
+            offset: u64,
+            limit: u32,
+        ) -> Result<Vec<Record>, StoreError> {
+            // The page's ids are chosen on the sort keys alone, then only their bodies are read:
+            // sorting whole rows carried every botnet's body through the sort (0.3 s of 48,000).
+            let key = Self::botnet_sort_key(column);
+            let direction = if descending { " DESC" } else { "" };
+            // Serial numbers grow a digit now and then: the shorter one is the older.
+            let order = |select: &mut sqlx::QueryBuilder<_>, key: &str, length: &str, serial: &str| {
+                match key.is_empty() {
+                    true => select.push(length).push(direction).push(", ").push(serial).push(direction),
+                    false => select.push(key).push(direction).push(", ").push(length).push(", ").push(serial),
+                };
+            };
+            let mut select = sqlx::QueryBuilder::new(Self::BOTNET_PAGE);
+            select.push(" JOIN (SELECT id AS page_id, ").push(key.unwrap_or("NULL")).push(" AS page_key,");
+            select.push(" length(serial) AS page_length, serial AS page_serial FROM records WHERE kind = 'botnet'");
+            if let Some(since) = since {
+                select.push(" AND time >= ").push_bind(Self::time(since));
+            }
+            select.push(" ORDER BY ");
+            order(&mut select, key.unwrap_or(""), "length(serial)", "serial");
+            select.push(" LIMIT ").push_bind(i64::from(limit));
+            select.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+            select.push(") AS page ON records.id = page.page_id ORDER BY ");
+            order(&mut select, if key.is_some() { "page_key" } else { "" }, "page_length", "page_serial");
+            let rows = select.build().fetch_all(&self.pool).await?;
+            rows.iter().map(|row| crate::decode_record(row.get(0), row.get(1))).collect()
         }
 
         async fn count_since(
@@ -1240,6 +1306,16 @@ impl Store for AnyStore {
         since: Option<Timestamp>,
     ) -> Result<Vec<(String, std::net::IpAddr, u16)>, StoreError> {
         dispatch!(self, s => s.botnet_servers(since).await)
+    }
+    async fn botnets_page(
+        &self,
+        since: Option<Timestamp>,
+        column: BotnetColumn,
+        descending: bool,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        dispatch!(self, s => s.botnets_page(since, column, descending, offset, limit).await)
     }
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         dispatch!(self, s => s.record(id).await)

@@ -89,6 +89,24 @@ impl PostgresStore {
          THEN body -> 'cnc' ELSE '[]'::jsonb END) WITH ORDINALITY AS server (value, key) \
          WHERE kind = 'botnet' AND jsonb_typeof(server.value -> 'port') = 'number'";
 
+    /// The records of a botnet page, joined to the ids [`Store::botnets_page`] picks.
+    const BOTNET_PAGE: &'static str = "SELECT records.id::text, records.body::text FROM records";
+
+    /// What a botnet page sorts by, before the serial (`None`: the serial alone). Text byte by
+    /// byte (`COLLATE "C"`), as the dashboard sorts a table it holds.
+    fn botnet_sort_key(column: crate::BotnetColumn) -> Option<&'static str> {
+        use crate::BotnetColumn::*;
+        match column {
+            Serial => None,
+            Family => Some("COALESCE(body ->> 'family', '') COLLATE \"C\""),
+            Status => Some("COALESCE(body ->> 'status', '') COLLATE \"C\""),
+            Members => Some("(body ->> 'members')::bigint"),
+            FirstSeen => Some("(body ->> 'first_seen')::timestamptz"),
+            LastSeen => Some("time"),
+            Confidence => Some("COALESCE((body ->> 'confidence')::float8, -1)"),
+        }
+    }
+
     fn now() -> chrono::DateTime<Utc> {
         Utc::now()
     }

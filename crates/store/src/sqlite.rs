@@ -77,6 +77,23 @@ impl SqliteStore {
          json_extract(server.value, '$.port') FROM records, json_each(records.body, '$.cnc') AS server \
          WHERE kind = 'botnet' AND json_type(server.value, '$.port') = 'integer'";
 
+    /// The records of a botnet page, joined to the ids [`Store::botnets_page`] picks.
+    const BOTNET_PAGE: &'static str = "SELECT records.id, records.body FROM records";
+
+    /// What a botnet page sorts by, before the serial (`None`: the serial alone).
+    fn botnet_sort_key(column: crate::BotnetColumn) -> Option<&'static str> {
+        use crate::BotnetColumn::*;
+        match column {
+            Serial => None,
+            Family => Some("COALESCE(json_extract(body, '$.family'), '')"),
+            Status => Some("COALESCE(json_extract(body, '$.status'), '')"),
+            Members => Some("json_extract(body, '$.members')"),
+            FirstSeen => Some("julianday(json_extract(body, '$.first_seen'))"),
+            LastSeen => Some("time"),
+            Confidence => Some("COALESCE(json_extract(body, '$.confidence'), -1)"),
+        }
+    }
+
     fn now() -> String {
         time_text(Utc::now())
     }

@@ -782,6 +782,96 @@ async fn records_are_counted_by_kind_time_and_status(store: impl Store) {
     assert_eq!(store.records(&query).await.unwrap().len(), 2);
 }
 
+/// A page of botnets sorted by any column in the store is the page of the whole list sorted in
+/// Rust: serials in number order (a fifth digit comes after four), ties by serial, no family and
+/// no confidence first, fractional and whole-second times in time order.
+async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) {
+    use botscope_store::BotnetColumn;
+    let mut batch = Vec::new();
+    for n in [7u32, 10_000, 9_999, 3, 12, 10_001, 5, 44, 8, 1] {
+        let family = match n % 3 {
+            0 => String::new(),
+            1 => r#","family":"Mirai""#.to_string(),
+            _ => r#","family":"gafgyt""#.to_string(),
+        };
+        let confidence =
+            if n % 4 == 0 { String::new() } else { format!(r#","confidence":{}"#, f64::from(n % 5) / 5.0) };
+        let status = ["active", "dormant", "dead"][(n % 3) as usize];
+        // Sub-second and whole-second first sightings in one minute, and a member count with ties.
+        let first = if n % 2 == 0 {
+            format!("2026-10-01T00:00:{:02}Z", n % 60)
+        } else {
+            format!("2026-10-01T00:00:{:02}.5Z", n % 60)
+        };
+        let last = format!("2026-11-{:02}T00:00:00Z", 1 + n % 9);
+        let mut r = record(&format!(
+            r#"{{"kind":"botnet","serial":"BN-2026-{n:04}","status":"{status}","first_seen":"{first}","last_seen":"{last}","members":{}{family}{confidence},"cnc":[]}}"#,
+            n % 4
+        ));
+        r.ensure_id();
+        batch.push(r);
+    }
+    store.put_records(&batch).await.unwrap();
+    let botnets: Vec<botscope_model::Botnet> = batch
+        .iter()
+        .map(|r| match r {
+            Record::Botnet(b) => b.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    let serial_order = |b: &botscope_model::Botnet| (b.serial.len(), b.serial.clone());
+    let columns = [
+        BotnetColumn::Serial,
+        BotnetColumn::Family,
+        BotnetColumn::Status,
+        BotnetColumn::Members,
+        BotnetColumn::FirstSeen,
+        BotnetColumn::LastSeen,
+        BotnetColumn::Confidence,
+    ];
+    let since: Option<botscope_model::Timestamp> = Some("2026-11-03T00:00:00Z".parse().unwrap());
+    for column in columns {
+        for descending in [false, true] {
+            for since in [None, since] {
+                let mut expected: Vec<&botscope_model::Botnet> =
+                    botnets.iter().filter(|b| since.is_none_or(|s| b.last_seen >= s)).collect();
+                expected.sort_by_key(|b| serial_order(b));
+                let ordering = |a: &&botscope_model::Botnet, b: &&botscope_model::Botnet| {
+                    let by = match column {
+                        BotnetColumn::Serial => serial_order(a).cmp(&serial_order(b)),
+                        BotnetColumn::Family => {
+                            a.family.clone().unwrap_or_default().cmp(&b.family.clone().unwrap_or_default())
+                        }
+                        BotnetColumn::Status => {
+                            format!("{:?}", a.status).to_lowercase().cmp(&format!("{:?}", b.status).to_lowercase())
+                        }
+                        BotnetColumn::Members => a.members.cmp(&b.members),
+                        BotnetColumn::FirstSeen => a.first_seen.cmp(&b.first_seen),
+                        BotnetColumn::LastSeen => a.last_seen.cmp(&b.last_seen),
+                        BotnetColumn::Confidence => {
+                            a.confidence.unwrap_or(-1.0).total_cmp(&b.confidence.unwrap_or(-1.0))
+                        }
+                    };
+                    if descending { by.reverse() } else { by }
+                };
+                // Stable: ties keep serial order, also when descending (the serial itself excepted).
+                expected.sort_by(ordering);
+                let expected: Vec<&str> = expected.iter().map(|b| b.serial.as_str()).collect();
+                let mut got = Vec::new();
+                for offset in (0..12).step_by(3) {
+                    let page = store.botnets_page(since, column, descending, offset, 3).await.unwrap();
+                    assert!(page.len() <= 3);
+                    got.extend(page.into_iter().map(|r| match r {
+                        Record::Botnet(b) => b.serial,
+                        _ => unreachable!(),
+                    }));
+                }
+                assert_eq!(got, expected, "{column:?}, descending {descending}, since {since:?}");
+            }
+        }
+    }
+}
+
 /// Runs every case, each on a fresh store made by `open(case_name)`.
 async fn run_suite<S, F, Fut>(open: F)
 where
@@ -811,6 +901,7 @@ where
     cnc_servers_are_kept_per_day_and_summed_over_a_range(open("servers").await).await;
     roll_up_rows_are_read_by_the_dimensions_asked_for(open("dims").await).await;
     records_are_counted_by_kind_time_and_status(open("counts").await).await;
+    botnet_pages_are_sorted_by_each_column_in_the_store(open("botnet_pages").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,15 +1,17 @@
 //! Botnets: the list, and one botnet's members over time, C&C timeline, graph and lifecycle.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use botscope_model::Kind;
+use botscope_model::{Botnet, CncEndpoint, Kind, payloads};
+use botscope_store::{BotnetColumn, RecordQuery, Store, records_about_within};
 
 use super::dashboard::{Dashboard, filter_form};
-use super::data::{Data, endpoint, when};
-use super::{Block, Cell, ChartKind, Page, Table, error_page, esc, figure, liveness_word, svg};
+use super::data::{Data, View, endpoint, when};
+use super::{Block, Cell, ChartKind, PAGE_ROWS, Page, Table, error_page, esc, figure, liveness_word, svg};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -17,14 +19,16 @@ use crate::error::ApiError;
 const GRAPH_BOTS: usize = 120;
 
 /// `GET /botnets`.
+///
+/// A view with at most a start date is sorted and paged in the store (the page of a national
+/// list is 100 botnets read, not every one), unless it sorts by a column the store does not hold
+/// (current C&C, its liveness, reporters) or asks for the CSV, which holds every row.
 pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
-    let data = Data::load(&state, &[Kind::Botnet, Kind::Liveness], &view).await?;
     let mut page =
         Page::new("/botnets", "/botnets", lang.pick("Botnets", "ボットネット").into(), lang, view.state.clone());
     viewer.sign(&mut page);
     page.html(filter_form(&state, &view, "/botnets").await?);
-    let latest = data.latest_liveness();
     let mut table = Table::new(
         "botnets",
         lang.pick("Botnets, by serial number", "ボットネット一覧（通し番号順）"),
@@ -41,8 +45,34 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
             lang.pick("reporters", "報告元"),
         ],
     );
-    for botnet in &data.botnets {
-        let current = botnet.cnc.iter().max_by_key(|c| c.last_seen);
+    let (sort, asked_page) = table.asked(&view.state);
+    let (botnets, liveness): (Vec<Botnet>, Data) = match store_order(&view, sort) {
+        Some((column, descending)) => {
+            let since = view.start();
+            let total = state.store.count_since(Kind::Botnet, since, None).await? as usize;
+            let shown = asked_page.clamp(1, total.div_ceil(PAGE_ROWS).max(1));
+            let offset = ((shown - 1) * PAGE_ROWS) as u64;
+            let botnets: Vec<Botnet> =
+                payloads(state.store.botnets_page(since, column, descending, offset, PAGE_ROWS as u32).await?);
+            table.paged_in_store = Some(total);
+            // The liveness of the servers shown only, through the address index.
+            let servers: BTreeSet<IpAddr> = botnets.iter().filter_map(|b| current_cnc(b)).map(|c| c.ip).collect();
+            let query = RecordQuery { kind: Some(Kind::Liveness), ..Default::default() };
+            let mut liveness = Data::default();
+            liveness.liveness = payloads(records_about_within(&state.store, query, &servers).await?);
+            (botnets, liveness)
+        }
+        None => {
+            let mut data = Data::load(&state, &[Kind::Botnet, Kind::Liveness], &view).await?;
+            let mut botnets = std::mem::take(&mut data.botnets);
+            // In serial number order, as the store pages them: a column's ties stay in it.
+            botnets.sort_by(|a, b| (a.serial.len(), &a.serial).cmp(&(b.serial.len(), &b.serial)));
+            (botnets, data)
+        }
+    };
+    let latest = liveness.latest_liveness();
+    for botnet in &botnets {
+        let current = current_cnc(botnet);
         let alive = liveness_word(current.and_then(|c| latest.get(&(c.ip, c.port))).map(|l| l.alive), lang);
         table.row(vec![
             Cell::Link(botnet.serial.clone(), view.state.href(&format!("/botnets/{}", botnet.serial), &[])),
@@ -59,6 +89,38 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
     }
     page.blocks.push(Block::Table(table));
     Ok(page.respond(view.csv()))
+}
+
+/// What the store sorts the list by, per column of its table; `None` where only the rows read
+/// can be sorted (the current C&C, its liveness, the reporters).
+const STORE_COLUMNS: [Option<BotnetColumn>; 10] = [
+    Some(BotnetColumn::Serial),
+    Some(BotnetColumn::Family),
+    Some(BotnetColumn::Status),
+    Some(BotnetColumn::Members),
+    None,
+    None,
+    Some(BotnetColumn::FirstSeen),
+    Some(BotnetColumn::LastSeen),
+    Some(BotnetColumn::Confidence),
+    None,
+];
+
+/// How the store sorts the list the view asks for, or `None` when the botnets must be read and
+/// sorted here (a filter, an end date, the CSV, a column the store does not hold).
+fn store_order(view: &View, sort: Option<(usize, bool)>) -> Option<(BotnetColumn, bool)> {
+    if !Data::botnets_answered_in_store(view) || view.csv().is_some() {
+        return None;
+    }
+    match sort {
+        None => Some((BotnetColumn::Serial, false)),
+        Some((column, descending)) => STORE_COLUMNS.get(column).copied().flatten().map(|c| (c, descending)),
+    }
+}
+
+/// The server a botnet used last.
+fn current_cnc(botnet: &Botnet) -> Option<&CncEndpoint> {
+    botnet.cnc.iter().max_by_key(|c| c.last_seen)
 }
 
 /// `GET /botnets/{serial}`.
@@ -210,4 +272,103 @@ pub async fn show(
     }
     page.blocks.push(Block::Table(events));
     Ok(page.respond(view.csv()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use axum::http::HeaderMap;
+
+    use super::*;
+    use crate::pages::session::Viewer;
+
+    /// The list's table rows and pager as HTML.
+    async fn shown(state: &AppState, query: &[(&str, &str)]) -> (String, String) {
+        let query: HashMap<String, String> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let view = View::parse(&query, &HeaderMap::new()).unwrap();
+        let response = list(State(state.clone()), Dashboard { view, viewer: Viewer(None) }).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.unwrap();
+        let html = String::from_utf8(bytes.to_vec()).unwrap();
+        let table = html.split("id=\"t-botnets\"").nth(1).unwrap();
+        let rows = table.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap().to_string();
+        let pager = table.split("<nav class=\"pager\"").nth(1).map(|p| p.split("</nav>").next().unwrap().to_string());
+        (rows, pager.unwrap_or_default())
+    }
+
+    /// A page of the list sorted and paged in the store shows the rows, liveness and pager that
+    /// sorting and paging every botnet read shows, for every column the store sorts by, both
+    /// ways, on the first, a middle, the last and a too-far page.
+    #[tokio::test]
+    async fn a_page_sorted_in_the_store_is_the_page_of_every_botnet_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("botnets.db"), 1).await.unwrap();
+        let mut lines = Vec::new();
+        for n in 0..250u32 {
+            // Ties in every column, none within a minute that the table shows alike.
+            let family = ["", r#","family":"Mirai""#, r#","family":"gafgyt""#, r#","family":"mozi""#][(n % 4) as usize];
+            let status = ["active", "dormant", "dead"][(n % 3) as usize];
+            let confidence =
+                if n % 5 == 0 { String::new() } else { format!(r#","confidence":{}"#, f64::from(n % 7) / 7.0) };
+            let (first, last) = (format!("2026-10-{:02}T{:02}:00:00Z", 1 + n % 20, n % 24), 1 + n % 9);
+            let server = format!("127.200.{}.{}", n / 200, n % 200);
+            lines.push(format!(
+                r#"{{"kind":"botnet","serial":"BN-2026-{n:04}","status":"{status}","first_seen":"{first}","last_seen":"2026-11-0{last}T00:00:00Z","members":{}{family}{confidence},"reporters":["isp-{}"],"cnc":[{{"ip":"{server}","port":23,"transport":"tcp","first_seen":"{first}","last_seen":"2026-11-0{last}T00:00:00Z"}}]}}"#,
+                n % 17,
+                n % 3
+            ));
+            if n % 3 == 0 {
+                let alive = n % 2 == 0;
+                lines.push(format!(
+                    r#"{{"kind":"liveness","ip":"{server}","port":23,"protocol":"tcp","checked_at":"2026-11-02T10:00:00Z","alive":{alive},"outcome":"connected","sensor":"liveness-1"}}"#
+                ));
+            }
+        }
+        let records: Vec<_> =
+            lines.iter().map(|l| botscope_model::parse_line(l.as_bytes(), None).unwrap().unwrap()).collect();
+        store.put_records(&records).await.unwrap();
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
+        // An end date far ahead keeps every botnet but has the list read and sort them all.
+        let mut compared = 0;
+        for from in ["", "2026-11-05"] {
+            for (column, store_column) in STORE_COLUMNS.iter().enumerate() {
+                if store_column.is_none() {
+                    continue;
+                }
+                for direction in ["asc", "desc"] {
+                    for page in ["1", "2", "3", "9"] {
+                        let sort = format!("botnets.{column}.{direction}");
+                        let page = format!("botnets.{page}");
+                        let query = [("from", from), ("sort", sort.as_str()), ("page", page.as_str())];
+                        let (paged, paged_pager) = shown(&state, &query).await;
+                        let parsed = |query: &[(&str, &str)]| {
+                            let query: HashMap<String, String> =
+                                query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                            View::parse(&query, &HeaderMap::new()).unwrap()
+                        };
+                        let asked = Some((column, direction == "desc"));
+                        assert!(store_order(&parsed(&query), asked).is_some(), "paged in the store");
+                        let query = [("from", from), ("to", "2099-12-31"), ("sort", &sort), ("page", &page)];
+                        let (read, read_pager) = shown(&state, &query).await;
+                        assert!(store_order(&parsed(&query), asked).is_none(), "every botnet read");
+                        // Links carry the view's state, the end date too.
+                        let (read, read_pager) =
+                            (read.replace("&amp;to=2099-12-31", ""), read_pager.replace("&amp;to=2099-12-31", ""));
+                        let differs = paged.split("</tr>").zip(read.split("</tr>")).find(|(a, b)| a != b);
+                        assert!(paged == read, "{from} {sort} {page}: first difference {differs:?}");
+                        assert_eq!(paged_pager, read_pager, "{from} {sort} {page}");
+                        assert!(paged.contains("<tr>"), "{from} {sort} {page}");
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 2 * 7 * 2 * 4);
+        // Unsorted, the list is in serial order, as its caption says.
+        let (rows, pager) = shown(&state, &[]).await;
+        assert!(rows.find("BN-2026-0000").unwrap() < rows.find("BN-2026-0001").unwrap());
+        assert!(pager.contains("Rows 1–100 of 250"), "{pager}");
+        // The liveness of a shown botnet's server is read for the page.
+        assert!(rows.contains("alive") || rows.contains("稼働"), "{rows}");
+    }
 }

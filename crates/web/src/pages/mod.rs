@@ -174,6 +174,9 @@ pub struct Table {
     pub columns: Vec<String>,
     /// Rows, each as long as `columns`.
     pub rows: Vec<Vec<Cell>>,
+    /// When the store sorted and paged the table (`Some(all rows)`): `rows` are the page the view
+    /// asks for, in order, and are shown as they are.
+    pub paged_in_store: Option<usize>,
 }
 
 impl Table {
@@ -184,7 +187,15 @@ impl Table {
             caption: caption.into(),
             columns: columns.iter().map(|c| c.to_string()).collect(),
             rows: Vec::new(),
+            paged_in_store: None,
         }
+    }
+
+    /// The column and direction (descending: `true`) the view asks this table sorted by, if any,
+    /// and the 1-based page it asks for.
+    pub fn asked(&self, view: &ViewState) -> (Option<(usize, bool)>, usize) {
+        let arrangement = Arrangement::of(view, self);
+        (arrangement.sort, arrangement.page.max(1))
     }
 
     /// Adds a row.
@@ -264,12 +275,21 @@ impl Table {
                 lang.pick("Nothing in this range.", "この条件では該当がありません。")
             );
         }
-        let rows = self.sorted_rows(sort);
-        let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+        let (rows, total) = match self.paged_in_store {
+            Some(total) => (self.rows.iter().collect(), total),
+            None => {
+                let rows = self.sorted_rows(sort);
+                let total = rows.len();
+                (rows, total)
+            }
+        };
+        let pages = total.div_ceil(PAGE_ROWS).max(1);
         let page = arrange.map_or(1, |(a, _)| a.page.clamp(1, pages));
         let shown: &[&Vec<Cell>] = match arrange {
-            Some(_) => &rows[(page - 1) * PAGE_ROWS..(page * PAGE_ROWS).min(rows.len())],
-            None => &rows,
+            Some(_) if self.paged_in_store.is_none() => {
+                &rows[(page - 1) * PAGE_ROWS..(page * PAGE_ROWS).min(rows.len())]
+            }
+            _ => &rows,
         };
         for row in shown {
             out.push_str("<tr>");
@@ -293,14 +313,14 @@ impl Table {
             && pages > 1
         {
             let first = (page - 1) * PAGE_ROWS + 1;
-            let last = (page * PAGE_ROWS).min(rows.len());
+            let last = (page * PAGE_ROWS).min(total);
             let _ = write!(
                 out,
                 "<nav class=\"pager\" aria-label=\"{}\"><span>{}</span>",
                 esc(&self.caption),
                 lang.pick(
-                    &format!("Rows {first}–{last} of {}", number(rows.len() as f64)),
-                    &format!("{} 件中 {first}–{last} 件目", number(rows.len() as f64))
+                    &format!("Rows {first}–{last} of {}", number(total as f64)),
+                    &format!("{} 件中 {first}–{last} 件目", number(total as f64))
                 )
             );
             let to = |n: usize| link(&[("page", &format!("{}.{n}", self.id))]);
