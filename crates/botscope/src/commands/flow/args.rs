@@ -106,8 +106,8 @@ them left out, as a telescope would miss some). The features of every scored ser
 window become training rows; linfa's logistic regression (L2 penalty --alpha) fits the weights, \
 and Platt scaling, fitted on each input's rows scored by a model trained without it, calibrates \
 the score (needs two or more inputs with C&C rows). The shipped model: six lab ISPs, --withhold \
-0.4 --alpha 10 --min-seed-clients 2 (bench/detection/run repeats it; trained on every server one \
-bot reached, scan targets swamp the rows and the model ranks web sites above rare pollers). Writes the model as JSON (--out; the shipped one is data/flow-model.json) and prints how it does \
+0.4 --alpha 10 --min-seed-clients 2 (bench/detection/run repeats it; with 1, the rows are mostly \
+scan targets a single bot reached, and the model ranks web sites above rare pollers). Writes the model as JSON (--out; the shipped one is data/flow-model.json) and prints how it does \
 on its own training rows. Judge it with `botscope flow evaluate` on other seeds.";
 
 pub const FLOW_TRAIN_EXAMPLES: &str = "\
