@@ -438,6 +438,17 @@ pub trait Store: Send + Sync {
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
     ) -> impl Future<Output = Result<Vec<ServerRollup>, StoreError>> + Send;
+
+    /// What [`Store::server_rollups`] of the same range would read, in two numbers: the days of
+    /// the range counted, and the sum of the generations they were counted at. A recount raises
+    /// a day's generation and pruning never removes a counted day, so equal versions mean equal
+    /// rows, and a reader may keep the servers it summed until the version moves (one small
+    /// query instead of tens of thousands of rows).
+    fn server_rollup_version(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> impl Future<Output = Result<(u64, i64), StoreError>> + Send;
 }
 
 /// C&C server roll-up rows written per statement (ten values each, well under SQLite's limit of
@@ -714,10 +725,10 @@ macro_rules! same_on_every_backend {
             let key = Self::botnet_sort_key(column);
             let direction = if descending { " DESC" } else { "" };
             // Serial numbers grow a digit now and then: the shorter one is the older.
-            let order = |select: &mut sqlx::QueryBuilder<_>, key: &str, length: &str, serial: &str| {
-                match key.is_empty() {
-                    true => select.push(length).push(direction).push(", ").push(serial).push(direction),
-                    false => select.push(key).push(direction).push(", ").push(length).push(", ").push(serial),
+            let order = |select: &mut sqlx::QueryBuilder<_>, key: Option<&str>, length: &str, serial: &str| {
+                match key {
+                    None => select.push(length).push(direction).push(", ").push(serial).push(direction),
+                    Some(key) => select.push(key).push(direction).push(", ").push(length).push(", ").push(serial),
                 };
             };
             let mut select = sqlx::QueryBuilder::new(Self::BOTNET_PAGE);
@@ -727,11 +738,11 @@ macro_rules! same_on_every_backend {
                 select.push(" AND time >= ").push_bind(Self::time(since));
             }
             select.push(" ORDER BY ");
-            order(&mut select, key.unwrap_or(""), "length(serial)", "serial");
+            order(&mut select, key, "length(serial)", "serial");
             select.push(" LIMIT ").push_bind(i64::from(limit));
             select.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
             select.push(") AS page ON records.id = page.page_id ORDER BY ");
-            order(&mut select, if key.is_some() { "page_key" } else { "" }, "page_length", "page_serial");
+            order(&mut select, key.map(|_| "page_key"), "page_length", "page_serial");
             let rows = select.build().fetch_all(&self.pool).await?;
             rows.iter().map(|row| crate::decode_record(row.get(0), row.get(1))).collect()
         }
@@ -1199,6 +1210,22 @@ macro_rules! same_on_every_backend {
                 .collect()
         }
 
+        async fn server_rollup_version(
+            &self,
+            from: Option<chrono::NaiveDate>,
+            to: Option<chrono::NaiveDate>,
+        ) -> Result<(u64, i64), StoreError> {
+            let (days, generations): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM cnc_server_days \
+                 WHERE day >= $1 AND day <= $2",
+            )
+            .bind(from.map_or_else(|| "0000-00-00".to_string(), |d| d.to_string()))
+            .bind(to.map_or_else(|| "9999-99-99".to_string(), |d| d.to_string()))
+            .fetch_one(&self.pool)
+            .await?;
+            Ok((days.max(0) as u64, generations))
+        }
+
         async fn rollups(
             &self,
             kind: Kind,
@@ -1388,6 +1415,13 @@ impl Store for AnyStore {
         to: Option<NaiveDate>,
     ) -> Result<Vec<ServerRollup>, StoreError> {
         dispatch!(self, s => s.server_rollups(from, to).await)
+    }
+    async fn server_rollup_version(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<(u64, i64), StoreError> {
+        dispatch!(self, s => s.server_rollup_version(from, to).await)
     }
     async fn mark_servers_uncounted(&self) -> Result<u64, StoreError> {
         dispatch!(self, s => s.mark_servers_uncounted().await)

@@ -583,6 +583,13 @@ async fn cnc_servers_are_kept_per_day_and_summed_over_a_range(store: impl Store)
         family: (score > 0.9).then(|| "mirai".to_string()),
     };
     let (first, second) = (&days[0], &days[1]);
+    // The version of a range moves exactly when what `server_rollups` reads of it does.
+    let version = |from: Option<chrono::NaiveDate>, to: Option<chrono::NaiveDate>| {
+        let store = &store;
+        async move { store.server_rollup_version(from, to).await.unwrap() }
+    };
+    let nothing_counted = version(None, None).await;
+    assert_eq!(nothing_counted, (0, 0));
     let v6 = server("2001:db8::64", None, 1, 500, 600, 0.5);
     assert!(
         store
@@ -596,6 +603,11 @@ async fn cnc_servers_are_kept_per_day_and_summed_over_a_range(store: impl Store)
             .await
             .unwrap()
     );
+    let first_day_counted = version(Some(first.day), Some(first.day)).await;
+    let both_counted = version(None, None).await;
+    assert_eq!(first_day_counted.0, 1);
+    assert_eq!(both_counted.0, 2);
+    assert_ne!(version(Some(second.day), None).await, (0, 0));
     let mut all = store.server_rollups(None, None).await.unwrap();
     all.sort_by_key(|s| s.ip);
     assert_eq!(all, [server("127.64.0.10", Some("isp-a"), 5, 100, 90_100, 0.93), v6.clone()], "days summed per server");
@@ -612,6 +624,7 @@ async fn cnc_servers_are_kept_per_day_and_summed_over_a_range(store: impl Store)
         store.dirty_rollups(None, 10).await.unwrap().into_iter().find(|d| d.kind == Kind::Finding).unwrap();
     assert!(store.replace_rollups(&finding_day, &[], &[]).await.unwrap());
     assert_eq!(store.server_rollups(Some(first.day), Some(first.day)).await.unwrap().len(), 2);
+    assert_eq!(version(None, None).await, both_counted, "another kind's count leaves the servers' version");
     let mut again = reports[0].clone();
     if let Record::Cnc(c) = &mut again {
         c.score = 0.95;
@@ -620,6 +633,10 @@ async fn cnc_servers_are_kept_per_day_and_summed_over_a_range(store: impl Store)
     let recount = store.dirty_rollups(None, 10).await.unwrap().into_iter().find(|d| d.kind == Kind::Cnc).unwrap();
     assert!(store.replace_rollups(&recount, &[], std::slice::from_ref(&v6)).await.unwrap());
     assert_eq!(store.server_rollups(Some(first.day), Some(first.day)).await.unwrap(), [v6]);
+    let first_day_recounted = version(Some(first.day), Some(first.day)).await;
+    assert_eq!(first_day_recounted.0, 1);
+    assert!(first_day_recounted.1 > first_day_counted.1, "{first_day_recounted:?} after {first_day_counted:?}");
+    let second_day_counted = version(Some(second.day), Some(second.day)).await;
     // A busy day's servers are written many to a statement: every one arrives.
     let many: Vec<ServerRollup> = (0..1_203u32)
         .map(|n| server(&std::net::Ipv4Addr::from(0x7f40_0000 + n).to_string(), Some("isp-b"), 1, 10, 20, 0.6))
@@ -630,6 +647,8 @@ async fn cnc_servers_are_kept_per_day_and_summed_over_a_range(store: impl Store)
     let mut read = store.server_rollups(Some(busy.day), Some(busy.day)).await.unwrap();
     read.sort_by_key(|s| s.ip);
     assert_eq!(read, many);
+    assert_ne!(version(Some(second.day), Some(second.day)).await, second_day_counted);
+    assert_eq!(version(Some(first.day), Some(first.day)).await, first_day_recounted, "the other day's stays");
 }
 
 async fn roll_up_rows_are_read_by_the_dimensions_asked_for(store: impl Store) {

@@ -45,6 +45,8 @@ pub struct Metrics {
     correlation_last_success: AtomicI64,
     pub(crate) rollup_days: AtomicU64,
     pub(crate) rollup_records: AtomicU64,
+    pub(crate) server_cache_hits: AtomicU64,
+    pub(crate) server_cache_reads: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -66,6 +68,8 @@ impl Default for Metrics {
             correlation_last_success: AtomicI64::new(0),
             rollup_days: AtomicU64::new(0),
             rollup_records: AtomicU64::new(0),
+            server_cache_hits: AtomicU64::new(0),
+            server_cache_reads: AtomicU64::new(0),
         }
     }
 }
@@ -186,7 +190,7 @@ impl Metrics {
             "Ingest batches in hand (parsing or waiting to commit).",
             waiting.to_string(),
         );
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             ("botscope_ingest_lines_total", "Record lines received in ingest batches.", &self.ingest_lines),
             (
                 "botscope_ingest_records_inserted_total",
@@ -221,6 +225,16 @@ impl Metrics {
                 &self.rollup_days,
             ),
             ("botscope_rollup_records_read_total", "Records read to recompute daily roll-ups.", &self.rollup_records),
+            (
+                "botscope_cnc_server_reads_total",
+                "Day ranges of C&C servers this process summed from the store's roll-up.",
+                &self.server_cache_reads,
+            ),
+            (
+                "botscope_cnc_server_reuses_total",
+                "Day ranges of C&C servers answered from this process's copy, the roll-up unchanged.",
+                &self.server_cache_hits,
+            ),
         ];
         for (name, help, value) in counters {
             counter(&mut text, name, help, load(value));

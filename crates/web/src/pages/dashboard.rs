@@ -449,7 +449,7 @@ pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dash
             listed.entry((entry.ip, port)).or_default().push(entry);
         }
     }
-    for (&(ip, port, protocol), server) in &data.servers {
+    for (&(ip, port, protocol), server) in data.servers.iter() {
         let entries = listed.get(&(ip, port)).map(Vec::as_slice).unwrap_or_default();
         let mut sources: BTreeSet<String> = server.reporters.iter().flatten().cloned().collect();
         sources.extend(entries.iter().map(|f| f.source.clone()));

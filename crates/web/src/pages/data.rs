@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use botscope_center::rollup::servers::{self, Servers};
@@ -142,8 +143,9 @@ pub struct Data {
     pub services: Vec<ServiceObservation>,
     /// Flow analysers' C&C reports.
     pub cnc: Vec<CncCandidate>,
-    /// The C&C servers in view, summed over their reports (see [`Data::load_with_servers`]).
-    pub servers: Servers,
+    /// The C&C servers in view, summed over their reports (see [`Data::load_with_servers`]);
+    /// shared with the process's cache of the roll-up when read from it.
+    pub servers: Arc<Servers>,
     /// Botnets.
     pub botnets: Vec<Botnet>,
     /// Botnets per correlation window.
@@ -239,13 +241,13 @@ impl Data {
                 kinds.push(Kind::Cnc);
             }
             let mut data = Data::load(state, &kinds, view).await?;
-            data.servers = servers::of_reports(&data.cnc);
+            data.servers = Arc::new(servers::of_reports(&data.cnc));
             return Ok(data);
         }
         let kinds: Vec<Kind> = kinds.iter().copied().filter(|k| *k != Kind::Cnc).collect();
         let mut data = Data::load(state, &kinds, view).await?;
         state.refresh_rollups().await.map_err(rolled_up)?;
-        data.servers = servers::read(&state.store, view.from, view.to).await.map_err(rolled_up)?;
+        data.servers = state.rolled_up_servers(view.from, view.to).await.map_err(rolled_up)?;
         Ok(data)
     }
 
@@ -521,6 +523,56 @@ mod tests {
     /// and no correlation windows, so an ISP, device-type or botnet filter kept no botnet and no
     /// C&C server at all. With the windows and the bots' own records read for the filter, such a
     /// page keeps what reading everything and filtering keeps.
+    /// The servers a process keeps per day range are those the roll-up holds now: read once while
+    /// nothing changes, read again as soon as a report, a revision or another range asks for it.
+    #[tokio::test]
+    async fn kept_servers_are_read_again_when_the_roll_up_changes() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("kept.db"), 1).await.unwrap();
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
+        let report = |server: &str, day: &str, score: f64| {
+            let line = format!(
+                r#"{{"kind":"cnc","window_start":"{day}T09:00:00Z","window_end":"{day}T10:00:00Z","ip":"{server}","port":6667,"protocol":"tcp","score":{score},"rank":1,"methods":["graph"],"seed_clients":2,"total_clients":5,"flows":40,"first_seen":"{day}T09:00:03Z","last_seen":"{day}T09:59:41Z","sensor":"isp-x"}}"#
+            );
+            botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap()
+        };
+        let servers = |view: &'static [(&'static str, &'static str)]| {
+            let state = state.clone();
+            async move {
+                let query = view.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                let view = View::parse(&query, &HeaderMap::new()).unwrap();
+                let data = Data::load_with_servers(&state, &[Kind::Liveness], &view).await.unwrap();
+                let shown: Vec<(String, f64)> =
+                    data.servers.iter().map(|((ip, _, _), s)| (ip.to_string(), s.seen.best_score)).collect();
+                shown
+            }
+        };
+        let reads = || state.metrics.server_cache_reads.load(Relaxed);
+        botscope_store::Store::put_records(&state.store, &[report("127.200.0.1", "2026-11-02", 0.6)]).await.unwrap();
+        assert_eq!(servers(&[]).await, [("127.200.0.1".to_string(), 0.6)]);
+        assert_eq!(servers(&[]).await, [("127.200.0.1".to_string(), 0.6)]);
+        assert_eq!(reads(), 1, "unchanged, the servers are read once");
+        // A new server on another day.
+        botscope_store::Store::put_records(&state.store, &[report("127.200.0.2", "2026-11-03", 0.7)]).await.unwrap();
+        assert_eq!(servers(&[]).await, [("127.200.0.1".to_string(), 0.6), ("127.200.0.2".to_string(), 0.7)]);
+        assert_eq!(reads(), 2);
+        // A revised report of a day already counted: the same id, later, a better score.
+        let mut better = botscope_model::parse_line(
+            r#"{"kind":"cnc","window_start":"2026-11-02T09:00:00Z","window_end":"2026-11-02T10:00:00Z","ip":"127.200.0.1","port":6667,"protocol":"tcp","score":0.95,"rank":1,"methods":["graph"],"seed_clients":2,"total_clients":5,"flows":40,"first_seen":"2026-11-02T09:00:03Z","last_seen":"2026-11-02T09:59:41Z","sensor":"isp-x","revised_at":"2026-11-02T12:00:00Z"}"#.as_bytes(),
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(better.ensure_id(), report("127.200.0.1", "2026-11-02", 0.6).ensure_id());
+        botscope_store::Store::upsert_records(&state.store, &[better]).await.unwrap();
+        assert_eq!(servers(&[]).await, [("127.200.0.1".to_string(), 0.95), ("127.200.0.2".to_string(), 0.7)]);
+        // Another range is its own.
+        assert_eq!(servers(&[("from", "2026-11-03")]).await, [("127.200.0.2".to_string(), 0.7)]);
+        assert_eq!(servers(&[]).await, [("127.200.0.1".to_string(), 0.95), ("127.200.0.2".to_string(), 0.7)]);
+        assert_eq!(reads(), 4, "three changes and one other range, each read once");
+    }
+
     #[tokio::test]
     async fn a_filter_on_a_page_without_hosts_keeps_the_botnets_with_a_bot_in_view() {
         let dir = tempfile::tempdir().unwrap();

@@ -163,6 +163,43 @@ impl From<f64> for Cell {
     }
 }
 
+/// Text in reading order: runs of digits compare by their value, the rest byte by byte, so that
+/// serial `BN-2026-9999` comes before `BN-2026-10000` and `10.0.0.9` before `10.0.0.10` (as the
+/// store orders serials); the same value written with more leading zeros comes later, so that
+/// no two different texts compare equal.
+pub(crate) fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a_bytes, b_bytes) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let digits_from =
+        |bytes: &[u8], start: usize| start + bytes[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+    while i < a_bytes.len() && j < b_bytes.len() {
+        if a_bytes[i].is_ascii_digit() && b_bytes[j].is_ascii_digit() {
+            let (a_end, b_end) = (digits_from(a_bytes, i), digits_from(b_bytes, j));
+            let a_run = &a_bytes[i..a_end];
+            let b_run = &b_bytes[j..b_end];
+            fn significant(run: &[u8]) -> &[u8] {
+                &run[run.iter().take_while(|c| **c == b'0').count()..]
+            }
+            let (a_value, b_value) = (significant(a_run), significant(b_run));
+            let by_value = a_value.len().cmp(&b_value.len()).then_with(|| a_value.cmp(b_value));
+            if by_value != Ordering::Equal {
+                return by_value;
+            }
+            (i, j) = (a_end, b_end);
+        } else {
+            if a_bytes[i] != b_bytes[j] {
+                return a_bytes[i].cmp(&b_bytes[j]);
+            }
+            (i, j) = (i + 1, j + 1);
+        }
+    }
+    (a_bytes.len() - i)
+        .cmp(&(b_bytes.len() - j))
+        .then_with(|| a_bytes.len().cmp(&b_bytes.len()))
+        .then_with(|| a_bytes.cmp(b_bytes))
+}
+
 /// A table: shown as HTML, downloadable as CSV, and the data of a chart.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -229,7 +266,7 @@ impl Table {
             rows.sort_by(|a, b| {
                 let order = match (a.get(column), b.get(column)) {
                     (Some(Cell::Num(x)), Some(Cell::Num(y))) => x.total_cmp(y),
-                    (Some(x), Some(y)) => x.plain().cmp(&y.plain()),
+                    (Some(x), Some(y)) => natural_order(&x.plain(), &y.plain()),
                     _ => std::cmp::Ordering::Equal,
                 };
                 if descending { order.reverse() } else { order }
@@ -662,6 +699,40 @@ pub async fn stylesheet() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Regression: clicking the serial heading of a filtered view (sorted in memory) put
+    /// `BN-2026-10000` before `BN-2026-9999`, unlike the store's serial order.
+    #[test]
+    fn serials_and_addresses_sort_by_the_numbers_in_them() {
+        let mut texts = vec!["BN-2026-10000", "BN-2026-9999", "BN-2025-10001", "10.0.0.10", "10.0.0.9", "9.1.1.1"];
+        texts.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(texts, ["9.1.1.1", "10.0.0.9", "10.0.0.10", "BN-2025-10001", "BN-2026-9999", "BN-2026-10000"]);
+        assert_eq!(natural_order("mirai", "Mirai"), "mirai".cmp("Mirai"), "letters compare as bytes, as the store's");
+        assert_eq!(natural_order("a007", "a7"), std::cmp::Ordering::Greater, "equal values: the longer text later");
+    }
+
+    proptest! {
+        /// A total order: antisymmetric, equal only for equal texts, transitive,
+        /// byte order where no digits are, and value order on plain numbers.
+        #[test]
+        fn natural_order_is_a_total_order(a in "[a0-9.-]{0,8}", b in "[a0-9.-]{0,8}", c in "[a0-9.-]{0,8}") {
+            use std::cmp::Ordering::*;
+            prop_assert_eq!(natural_order(&a, &b), natural_order(&b, &a).reverse());
+            prop_assert_eq!(natural_order(&a, &b) == Equal, a == b);
+            if natural_order(&a, &b) != Greater && natural_order(&b, &c) != Greater {
+                prop_assert!(natural_order(&a, &c) != Greater);
+            }
+            if !a.bytes().chain(b.bytes()).any(|x| x.is_ascii_digit()) {
+                prop_assert_eq!(natural_order(&a, &b), a.cmp(&b));
+            }
+        }
+
+        #[test]
+        fn plain_numbers_sort_by_value(x in 0u64..1_000_000, y in 0u64..1_000_000) {
+            prop_assert_eq!(natural_order(&x.to_string(), &y.to_string()), x.cmp(&y));
+        }
+    }
 
     #[test]
     fn csv_quotes_separators_and_defuses_formulas() {
