@@ -70,6 +70,9 @@ pub enum BotnetColumn {
     LastSeen,
     /// The confidence (none before any).
     Confidence,
+    /// Who reported it, as the list shows them (in the botnet's order, one space between),
+    /// byte by byte (none as empty).
+    Reporters,
 }
 
 /// What a batch write did.

@@ -104,6 +104,12 @@ impl PostgresStore {
             FirstSeen => Some("(body ->> 'first_seen')::timestamptz"),
             LastSeen => Some("time"),
             Confidence => Some("COALESCE((body ->> 'confidence')::float8, -1)"),
+            Reporters => Some(
+                "COALESCE((SELECT string_agg(reporter.name, ' ' ORDER BY reporter.n) \
+                 FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(body -> 'reporters') = 'array' \
+                 THEN body -> 'reporters' ELSE '[]'::jsonb END) WITH ORDINALITY AS reporter (name, n)), '') \
+                 COLLATE \"C\"",
+            ),
         }
     }
 

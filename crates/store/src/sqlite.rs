@@ -91,6 +91,10 @@ impl SqliteStore {
             FirstSeen => Some("julianday(json_extract(body, '$.first_seen'))"),
             LastSeen => Some("time"),
             Confidence => Some("COALESCE(json_extract(body, '$.confidence'), -1)"),
+            // The aggregate's own ORDER BY (SQLite 3.44 and later; the bundled library is newer).
+            Reporters => {
+                Some("COALESCE((SELECT group_concat(value, ' ' ORDER BY key) FROM json_each(body, '$.reporters')), '')")
+            }
         }
     }
 

@@ -823,8 +823,16 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
             format!("2026-10-01T00:00:{:02}.5Z", n % 60)
         };
         let last = format!("2026-11-{:02}T00:00:00Z", 1 + n % 9);
+        // None, one, and two in either order: the list shows them in the botnet's order.
+        let reporters = [
+            "",
+            r#","reporters":["isp-b"]"#,
+            r#","reporters":["isp-a","isp-b"]"#,
+            r#","reporters":["isp-b","isp-a"]"#,
+            r#","reporters":["isp-a"]"#,
+        ][(n % 5) as usize];
         let mut r = record(&format!(
-            r#"{{"kind":"botnet","serial":"BN-2026-{n:04}","status":"{status}","first_seen":"{first}","last_seen":"{last}","members":{}{family}{confidence},"cnc":[]}}"#,
+            r#"{{"kind":"botnet","serial":"BN-2026-{n:04}","status":"{status}","first_seen":"{first}","last_seen":"{last}","members":{}{family}{confidence}{reporters},"cnc":[]}}"#,
             n % 4
         ));
         r.ensure_id();
@@ -847,6 +855,7 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
         BotnetColumn::FirstSeen,
         BotnetColumn::LastSeen,
         BotnetColumn::Confidence,
+        BotnetColumn::Reporters,
     ];
     let since: Option<botscope_model::Timestamp> = Some("2026-11-03T00:00:00Z".parse().unwrap());
     for column in columns {
@@ -870,6 +879,7 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
                         BotnetColumn::Confidence => {
                             a.confidence.unwrap_or(-1.0).total_cmp(&b.confidence.unwrap_or(-1.0))
                         }
+                        BotnetColumn::Reporters => a.reporters.join(" ").cmp(&b.reporters.join(" ")),
                     };
                     if descending { by.reverse() } else { by }
                 };
