@@ -168,14 +168,17 @@ impl Figures {
         let the_part = Dims::Exactly(vec![part.clone()]);
         let part_and_isps = Dims::Exactly(std::iter::once(part.clone()).chain(isps.iter().cloned()).collect());
         let breakdown = Dims::Within(part.clone());
-        let infected = series(state, view, Kind::Activity, "infected", &part_and_isps).await?;
-        let vulnerable = series(state, view, Kind::Finding, "vulnerable", &part_and_isps).await?;
-        let types = series(state, view, Kind::Finding, "vulnerable_type", &breakdown).await?;
-        let years = series(state, view, Kind::Finding, "vulnerable_year", &breakdown).await?;
-        let notified = series(state, view, Kind::Notification, "notified", &the_part).await?;
-        let fixed = series(state, view, Kind::Notification, "fixed", &the_part).await?;
-        let weak = series(state, view, Kind::Notification, "weak", &the_part).await?;
-        let infected_cases = series(state, view, Kind::Notification, "infected", &the_part).await?;
+        // Asked at once: one after another, a busy centre made each wait its turn for a core.
+        let (infected, vulnerable, types, years, notified, fixed, weak, infected_cases) = tokio::try_join!(
+            series(state, view, Kind::Activity, "infected", &part_and_isps),
+            series(state, view, Kind::Finding, "vulnerable", &part_and_isps),
+            series(state, view, Kind::Finding, "vulnerable_type", &breakdown),
+            series(state, view, Kind::Finding, "vulnerable_year", &breakdown),
+            series(state, view, Kind::Notification, "notified", &the_part),
+            series(state, view, Kind::Notification, "fixed", &the_part),
+            series(state, view, Kind::Notification, "weak", &the_part),
+            series(state, view, Kind::Notification, "infected", &the_part),
+        )?;
         let within = |dim: &str| if part.is_empty() { dim.to_string() } else { format!("{part}/{dim}") };
         let all_vulnerable = vulnerable.hosts(&part);
         let mut figures = Figures {
@@ -301,20 +304,30 @@ impl Coverage {
         let store = &state.store;
         let read = |kind: Kind, metric: &'static str| Series::read(store, kind, metric, view.from, view.to);
         let mut coverage = Coverage::default();
-        let records = read(Kind::Service, "service_records").await.map_err(failed)?;
-        let hosts = read(Kind::Service, "service_hosts").await.map_err(failed)?;
+        // Asked at once, as the overview's (see `Figures::of_rollups`).
+        let sensor = |(kind, _): (Kind, &str)| async move {
+            tokio::try_join!(read(kind, "sensor_records"), read(kind, "sensor_latest"))
+        };
+        let (records, hosts, findings, first, second, third, fourth) = tokio::try_join!(
+            read(Kind::Service, "service_records"),
+            read(Kind::Service, "service_hosts"),
+            read(Kind::Finding, "findings_by_service"),
+            sensor(SENSOR_KINDS[0]),
+            sensor(SENSOR_KINDS[1]),
+            sensor(SENSOR_KINDS[2]),
+            sensor(SENSOR_KINDS[3]),
+        )
+        .map_err(failed)?;
+        let sensors: [_; SENSOR_KINDS.len()] = [first, second, third, fourth];
         for protocol in records.dims() {
             let slot = coverage.protocols.entry(protocol.to_string()).or_default();
             slot.0 = records.total(protocol);
             slot.1 = hosts.hosts(protocol).count();
         }
-        let findings = read(Kind::Finding, "findings_by_service").await.map_err(failed)?;
         for service in findings.dims() {
             coverage.protocols.entry(service.to_string()).or_default().2 = findings.total(service);
         }
-        for (kind, name) in SENSOR_KINDS {
-            let counts = read(kind, "sensor_records").await.map_err(failed)?;
-            let latest = read(kind, "sensor_latest").await.map_err(failed)?;
+        for ((_, name), (counts, latest)) in SENSOR_KINDS.into_iter().zip(sensors) {
             for sensor in counts.dims() {
                 let at = latest.largest(sensor).and_then(|secs| chrono::DateTime::from_timestamp(secs as i64, 0));
                 coverage.sensors.insert((sensor.to_string(), name), (counts.total(sensor), at));
