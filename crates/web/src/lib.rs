@@ -197,7 +197,23 @@ impl AppState {
     pub async fn refresh_rollups(
         &self,
     ) -> Result<botscope_center::rollup::RefreshSummary, botscope_center::CenterError> {
-        let asked = std::time::Instant::now();
+        self.refresh_since(std::time::Instant::now()).await
+    }
+
+    /// [`AppState::refresh_rollups`] for a page: what was written before the page was asked for.
+    /// The reads one page makes at once (the overview's servers and figures) thus share one
+    /// refresh instead of recounting today twice under ingest.
+    pub async fn refresh_rollups_for(
+        &self,
+        view: &pages::data::View,
+    ) -> Result<botscope_center::rollup::RefreshSummary, botscope_center::CenterError> {
+        self.refresh_since(view.asked.unwrap_or_else(std::time::Instant::now)).await
+    }
+
+    async fn refresh_since(
+        &self,
+        asked: std::time::Instant,
+    ) -> Result<botscope_center::rollup::RefreshSummary, botscope_center::CenterError> {
         let mut latest_began = self.rollups.lock().await;
         if latest_began.is_some_and(|began| began >= asked) {
             return Ok(botscope_center::rollup::RefreshSummary::default());

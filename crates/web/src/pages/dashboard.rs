@@ -350,7 +350,7 @@ pub async fn overview(
     let unavailable = |e: botscope_center::CenterError| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
     if Data::filtered(&view) {
         // The lead times read the per-server roll-up, which an unfiltered view brought up to date.
-        state.refresh_rollups().await.map_err(unavailable)?;
+        state.refresh_rollups_for(&view).await.map_err(unavailable)?;
     }
     let leads = botscope_center::feeds::lead_times(&state.store).await.map_err(unavailable)?;
     let mut table = Table::new(

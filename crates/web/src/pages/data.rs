@@ -40,12 +40,15 @@ pub struct View {
     pub botnet: Option<String>,
     /// `format=csv` with `table=ID`.
     pub csv: Option<(String, String)>,
+    /// When the page was asked for: the reads it makes at once share one roll-up refresh that
+    /// began after it (see [`AppState::refresh_rollups_for`]).
+    pub asked: Option<std::time::Instant>,
 }
 
 impl View {
     /// Reads the query; a malformed filter is an error the page shows.
     pub fn parse(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<View, String> {
-        let mut view = View::default();
+        let mut view = View { asked: Some(std::time::Instant::now()), ..View::default() };
         for key in VIEW_KEYS {
             if let Some(value) = query.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
                 if value.len() > 200 {
@@ -246,7 +249,7 @@ impl Data {
         }
         let kinds: Vec<Kind> = kinds.iter().copied().filter(|k| *k != Kind::Cnc).collect();
         let mut data = Data::load(state, &kinds, view).await?;
-        state.refresh_rollups().await.map_err(rolled_up)?;
+        state.refresh_rollups_for(view).await.map_err(rolled_up)?;
         data.servers = state.rolled_up_servers(view.from, view.to).await.map_err(rolled_up)?;
         Ok(data)
     }

@@ -161,7 +161,7 @@ impl Figures {
 
     /// From the daily roll-ups, brought up to date first. Only for views [`Figures::rolled_up`] accepts.
     pub async fn of_rollups(state: &AppState, view: &View, isps: &[String]) -> Result<Figures, ApiError> {
-        state.refresh_rollups().await.map_err(failed)?;
+        state.refresh_rollups_for(view).await.map_err(failed)?;
         // The whole, or one ISP's part of it: only the dimensions shown are read (a centre with
         // many ISPs keeps rows for each, and the overview shows none of them).
         let part = view.isp.clone().unwrap_or_default();
@@ -300,7 +300,7 @@ impl Coverage {
 
     /// From the daily roll-ups, brought up to date first. Only for views [`Coverage::rolled_up`] accepts.
     pub async fn of_rollups(state: &AppState, view: &View) -> Result<Coverage, ApiError> {
-        state.refresh_rollups().await.map_err(failed)?;
+        state.refresh_rollups_for(view).await.map_err(failed)?;
         let store = &state.store;
         let read = |kind: Kind, metric: &'static str| Series::read(store, kind, metric, view.from, view.to);
         let mut coverage = Coverage::default();
@@ -393,6 +393,35 @@ mod tests {
         later.ensure_id();
         state.store.put_records(&[later]).await.unwrap();
         assert!(state.refresh_rollups().await.unwrap().days > 0);
+    }
+
+    /// The reads of one page (the overview's servers and its figures, asked at once) share one
+    /// refresh: the second finds one that began after the page was asked for. A page asked later
+    /// still gets its own.
+    #[tokio::test]
+    async fn the_reads_of_one_page_share_one_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("one.db"), 1).await.unwrap();
+        let write = |seed: u64| {
+            let store = store.clone();
+            async move {
+                let mut record =
+                    botscope_model::parse_line(botscope_testkit::records::week(seed, 1)[0].as_bytes(), None)
+                        .unwrap()
+                        .unwrap();
+                record.ensure_id();
+                store.put_records(&[record]).await.unwrap();
+            }
+        };
+        write(7).await;
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store.clone()), crate::Limits::default());
+        let page = View::parse(&HashMap::new(), &HeaderMap::new()).unwrap();
+        assert!(page.asked.is_some());
+        assert!(state.refresh_rollups_for(&page).await.unwrap().days > 0, "the page's first read recounts");
+        write(8).await;
+        assert_eq!(state.refresh_rollups_for(&page).await.unwrap().days, 0, "its next read shares that refresh");
+        let later = View::parse(&HashMap::new(), &HeaderMap::new()).unwrap();
+        assert!(state.refresh_rollups_for(&later).await.unwrap().days > 0, "a later page counts the new write");
     }
 
     /// The roll-ups give the figures reading every record gives, for every range of days and ISP.
