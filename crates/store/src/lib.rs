@@ -75,6 +75,18 @@ pub enum BotnetColumn {
     Reporters,
 }
 
+/// A botnet and the C&C server it used last, as [`Store::botnet_current_servers`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotnetCurrentServer {
+    /// The botnet record's id (to read the record itself).
+    pub id: Uuid,
+    /// The botnet's serial number.
+    pub serial: String,
+    /// The server with the latest `last_seen`, of equal ones the later in the botnet's list (as
+    /// `Iterator::max_by_key` picks); `None` for a botnet without servers.
+    pub server: Option<(std::net::IpAddr, u16)>,
+}
+
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutSummary {
@@ -300,6 +312,14 @@ pub trait Store: Send + Sync {
         &self,
         since: Option<Timestamp>,
     ) -> impl Future<Output = Result<Vec<(String, std::net::IpAddr, u16)>, StoreError>> + Send;
+
+    /// Every botnet filed at or after `since` with the server it used last, in botnet record id
+    /// order: what the list sorts by the current C&C and its liveness, without decoding every
+    /// botnet whole (0.84 s of CPU for a national year's 48,586).
+    fn botnet_current_servers(
+        &self,
+        since: Option<Timestamp>,
+    ) -> impl Future<Output = Result<Vec<BotnetCurrentServer>, StoreError>> + Send;
 
     /// One page of the botnets filed at or after `since`, sorted by `column` (descending when
     /// asked; ties, and the serial itself, in serial number order), after skipping `offset`: a
@@ -856,6 +876,51 @@ macro_rules! same_on_every_backend {
             Ok(found)
         }
 
+        async fn botnet_current_servers(
+            &self,
+            since: Option<botscope_model::Timestamp>,
+        ) -> Result<Vec<crate::BotnetCurrentServer>, StoreError> {
+            use futures_util::TryStreamExt;
+            let mut select = sqlx::QueryBuilder::new(Self::BOTNET_SERVER_SIGHTINGS);
+            if let Some(since) = since {
+                select.push(" AND time >= ").push_bind(Self::time(since));
+            }
+            select.push(" ORDER BY records.id, server.key");
+            let mut rows = select.build().fetch(&self.pool);
+            let mut found: Vec<crate::BotnetCurrentServer> = Vec::new();
+            // The last sighting of the botnet being read, to compare its next server with.
+            let mut latest: Option<botscope_model::Timestamp> = None;
+            while let Some(row) = rows.try_next().await? {
+                let id: String = row.get(0);
+                let serial: String = row.get(1);
+                let corrupt = |reason: String| StoreError::Corrupt { what: format!("botnet {serial}"), reason };
+                let id: Uuid = id.parse().map_err(|e: uuid::Error| corrupt(format!("id {id:?}: {e}")))?;
+                if found.last().is_none_or(|botnet| botnet.id != id) {
+                    found.push(crate::BotnetCurrentServer { id, serial: serial.clone(), server: None });
+                    latest = None;
+                }
+                let ip: Option<String> = row.get(2);
+                let port: Option<i64> = row.get(3);
+                let last_seen: Option<String> = row.get(4);
+                // No server row: a botnet without servers (the outer join's one empty row).
+                let Some(port) = port else { continue };
+                let ip = ip.ok_or_else(|| corrupt("a C&C server without an address".into()))?;
+                let ip = ip.parse().map_err(|e: std::net::AddrParseError| corrupt(format!("{ip:?}: {e}")))?;
+                let port = u16::try_from(port).map_err(|_| corrupt(format!("C&C port {port}")))?;
+                let last_seen = last_seen.ok_or_else(|| corrupt("a C&C server without a last sighting".into()))?;
+                // The parser the record's own decoding uses, so that both pick the same server.
+                let last_seen: botscope_model::Timestamp =
+                    last_seen.parse().map_err(|e: chrono::ParseError| corrupt(format!("{last_seen:?}: {e}")))?;
+                if latest.is_none_or(|latest| last_seen >= latest) {
+                    latest = Some(last_seen);
+                    if let Some(botnet) = found.last_mut() {
+                        botnet.server = Some((ip, port));
+                    }
+                }
+            }
+            Ok(found)
+        }
+
         async fn put_lease(
             &self,
             lease: &crate::Lease,
@@ -1336,6 +1401,9 @@ impl Store for AnyStore {
         since: Option<Timestamp>,
     ) -> Result<Vec<(String, std::net::IpAddr, u16)>, StoreError> {
         dispatch!(self, s => s.botnet_servers(since).await)
+    }
+    async fn botnet_current_servers(&self, since: Option<Timestamp>) -> Result<Vec<BotnetCurrentServer>, StoreError> {
+        dispatch!(self, s => s.botnet_current_servers(since).await)
     }
     async fn botnets_page(
         &self,

@@ -89,6 +89,14 @@ impl PostgresStore {
          THEN body -> 'cnc' ELSE '[]'::jsonb END) WITH ORDINALITY AS server (value, key) \
          WHERE kind = 'botnet' AND jsonb_typeof(server.value -> 'port') = 'number'";
 
+    /// Every botnet with each of its servers' last sighting, one row per server in the botnet's
+    /// order (`key`), and one row without a server for a botnet that has none.
+    const BOTNET_SERVER_SIGHTINGS: &'static str = "SELECT records.id::text, serial, server.value ->> 'ip', \
+         (server.value ->> 'port')::bigint, server.value ->> 'last_seen' FROM records \
+         LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(body -> 'cnc') = 'array' \
+         THEN body -> 'cnc' ELSE '[]'::jsonb END) WITH ORDINALITY AS server (value, key) \
+         ON jsonb_typeof(server.value -> 'port') = 'number' WHERE kind = 'botnet'";
+
     /// The records of a botnet page, joined to the ids [`Store::botnets_page`] picks.
     const BOTNET_PAGE: &'static str = "SELECT records.id::text, records.body::text FROM records";
 

@@ -77,6 +77,13 @@ impl SqliteStore {
          json_extract(server.value, '$.port') FROM records, json_each(records.body, '$.cnc') AS server \
          WHERE kind = 'botnet' AND json_type(server.value, '$.port') = 'integer'";
 
+    /// Every botnet with each of its servers' last sighting, one row per server in the botnet's
+    /// order (`key`), and one row without a server for a botnet that has none.
+    const BOTNET_SERVER_SIGHTINGS: &'static str = "SELECT records.id, serial, json_extract(server.value, '$.ip'), \
+         json_extract(server.value, '$.port'), json_extract(server.value, '$.last_seen') FROM records \
+         LEFT JOIN json_each(records.body, '$.cnc') AS server ON json_type(server.value, '$.port') = 'integer' \
+         WHERE kind = 'botnet'";
+
     /// The records of a botnet page, joined to the ids [`Store::botnets_page`] picks.
     const BOTNET_PAGE: &'static str = "SELECT records.id, records.body FROM records";
 

@@ -901,6 +901,68 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
     }
 }
 
+/// Each botnet's current server is the one it used last, as the model picks it: of equal last
+/// sightings the later listed, a half second after a whole one later (not as text), none for a
+/// botnet without servers; every botnet filed in range listed once, in record id order.
+async fn each_botnet_s_current_server_is_the_one_it_used_last(store: impl Store) {
+    let server = |ip: &str, port: u16, last: &str| {
+        format!(
+            r#"{{"ip":"{ip}","port":{port},"transport":"tcp","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last}"}}"#
+        )
+    };
+    let servers = [
+        String::new(),
+        server("127.64.0.1", 23, "2026-11-02T10:00:00Z"),
+        [server("127.64.0.1", 23, "2026-11-02T10:00:00Z"), server("2001:db8::7", 6667, "2026-11-02T10:00:00Z")]
+            .join(","),
+        [server("127.64.0.2", 23, "2026-11-02T10:00:00.5Z"), server("127.64.0.3", 23, "2026-11-02T10:00:00Z")]
+            .join(","),
+        [
+            server("127.64.0.4", 2323, "2026-10-20T00:00:00Z"),
+            server("::ffff:127.64.0.5", 23, "2026-11-02T10:00:00.25Z"),
+            server("127.64.0.6", 23, "2026-11-02T10:00:00.125Z"),
+        ]
+        .join(","),
+    ];
+    let mut batch = Vec::new();
+    for (n, cnc) in servers.iter().enumerate() {
+        for filed in ["2026-11-02T10:00:01Z", "2026-11-09T00:00:00Z"] {
+            let mut r = record(&format!(
+                r#"{{"kind":"botnet","serial":"BN-2026-{n}{}","status":"active","first_seen":"2026-10-01T00:00:00Z","last_seen":"{filed}","members":1,"cnc":[{cnc}]}}"#,
+                &filed[9..10]
+            ));
+            r.ensure_id();
+            batch.push(r);
+        }
+    }
+    store.put_records(&batch).await.unwrap();
+    let since: Option<botscope_model::Timestamp> = Some("2026-11-05T00:00:00Z".parse().unwrap());
+    for since in [None, since] {
+        let mut expected: Vec<botscope_store::BotnetCurrentServer> = batch
+            .iter()
+            .filter_map(|r| match r {
+                Record::Botnet(b) if since.is_none_or(|s| b.last_seen >= s) => {
+                    Some(botscope_store::BotnetCurrentServer {
+                        id: r.id().unwrap(),
+                        serial: b.serial.clone(),
+                        server: b.cnc.iter().max_by_key(|c| c.last_seen).map(|c| (c.ip, c.port)),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        expected.sort_by_key(|b| b.id);
+        let got = store.botnet_current_servers(since).await.unwrap();
+        assert_eq!(got, expected, "since {since:?}");
+        assert_eq!(got.len(), if since.is_some() { 5 } else { 10 });
+        let of = |n: usize| got.iter().find(|b| b.serial.starts_with(&format!("BN-2026-{n}"))).unwrap().server;
+        assert_eq!(of(0), None, "no servers");
+        assert_eq!(of(2), Some(("2001:db8::7".parse().unwrap(), 6667)), "the later listed of a tie");
+        assert_eq!(of(3), Some(("127.64.0.2".parse().unwrap(), 23)), "half a second later");
+        assert_eq!(of(4), Some(("::ffff:127.64.0.5".parse().unwrap(), 23)));
+    }
+}
+
 /// Runs every case, each on a fresh store made by `open(case_name)`.
 async fn run_suite<S, F, Fut>(open: F)
 where
@@ -931,6 +993,7 @@ where
     roll_up_rows_are_read_by_the_dimensions_asked_for(open("dims").await).await;
     records_are_counted_by_kind_time_and_status(open("counts").await).await;
     botnet_pages_are_sorted_by_each_column_in_the_store(open("botnet_pages").await).await;
+    each_botnet_s_current_server_is_the_one_it_used_last(open("current_servers").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

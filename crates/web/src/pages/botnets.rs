@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use botscope_model::{Botnet, CncEndpoint, Kind, payloads};
-use botscope_store::{BotnetColumn, RecordQuery, Store, records_about_within};
+use botscope_model::{Botnet, CncEndpoint, Kind, Record, payloads};
+use botscope_store::{BotnetColumn, BotnetCurrentServer, RecordQuery, Store, records_about_within};
+use uuid::Uuid;
 
 use super::dashboard::{Dashboard, filter_form};
 use super::data::{Data, View, endpoint, when};
@@ -21,8 +22,9 @@ const GRAPH_BOTS: usize = 120;
 /// `GET /botnets`.
 ///
 /// A view with at most a start date is sorted and paged in the store (the page of a national
-/// list is 100 botnets read, not every one), unless it sorts by a column the store does not hold
-/// (the current C&C, its liveness) or asks for the CSV, which holds every row.
+/// list is 100 botnets read, not every one). Sorted by the current C&C or its liveness, which the
+/// store does not hold, every botnet's current server is read and sorted, and again only the
+/// page's botnets are read whole. A filter, an end date or the CSV read every botnet.
 pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
     let lang = view.lang();
     let mut page =
@@ -46,8 +48,8 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
         ],
     );
     let (sort, asked_page) = table.asked(&view.state);
-    let (botnets, liveness): (Vec<Botnet>, Data) = match store_order(&view, sort) {
-        Some((column, descending)) => {
+    let (botnets, liveness): (Vec<Botnet>, Data) = match list_order(&view, sort) {
+        Some(ListOrder::InStore(column, descending)) => {
             let since = view.start();
             let total = state.store.count_since(Kind::Botnet, since, None).await? as usize;
             let shown = asked_page.clamp(1, total.div_ceil(PAGE_ROWS).max(1));
@@ -55,18 +57,50 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
             let botnets: Vec<Botnet> =
                 payloads(state.store.botnets_page(since, column, descending, offset, PAGE_ROWS as u32).await?);
             table.paged_in_store = Some(total);
-            // The liveness of the servers shown only, through the address index.
-            let servers: BTreeSet<IpAddr> = botnets.iter().filter_map(|b| current_cnc(b)).map(|c| c.ip).collect();
-            let query = RecordQuery { kind: Some(Kind::Liveness), ..Default::default() };
-            let mut liveness = Data::default();
-            liveness.liveness = payloads(records_about_within(&state.store, query, &servers).await?);
+            let liveness = liveness_of_servers_shown(&state, &botnets).await?;
+            (botnets, liveness)
+        }
+        Some(ListOrder::ByCurrentServer { by_liveness, descending }) => {
+            let mut current = state.store.botnet_current_servers(view.start()).await?;
+            // Added in serial number order, as the table's rows are: ties keep it.
+            current.sort_by(|a, b| serial_order(&a.serial, &b.serial));
+            let liveness =
+                if by_liveness { Data::load(&state, &[Kind::Liveness], &view).await? } else { Data::default() };
+            let page: Vec<Uuid> = {
+                let latest = liveness.latest_liveness();
+                // The cell the table shows, so that the order is the table's own.
+                let cell = |botnet: &BotnetCurrentServer| -> Cell {
+                    match botnet.server {
+                        Some(server) if by_liveness => liveness_word(latest.get(&server).map(|l| l.alive), lang).into(),
+                        None if by_liveness => liveness_word(None, lang).into(),
+                        Some((ip, port)) => endpoint(ip, port).into(),
+                        None => "".into(),
+                    }
+                };
+                let mut keyed: Vec<(Cell, Uuid)> = current.iter().map(|b| (cell(b), b.id)).collect();
+                keyed.sort_by(|a, b| {
+                    let order = a.0.sort_order(&b.0);
+                    if descending { order.reverse() } else { order }
+                });
+                let shown = asked_page.clamp(1, keyed.len().div_ceil(PAGE_ROWS).max(1));
+                keyed.into_iter().skip((shown - 1) * PAGE_ROWS).take(PAGE_ROWS).map(|(_, id)| id).collect()
+            };
+            table.paged_in_store = Some(current.len());
+            let mut botnets = Vec::with_capacity(page.len());
+            for id in page {
+                // One removed since the list was read (retention) is left out of its page.
+                if let Some(Record::Botnet(botnet)) = state.store.record(id).await? {
+                    botnets.push(botnet);
+                }
+            }
+            let liveness = if by_liveness { liveness } else { liveness_of_servers_shown(&state, &botnets).await? };
             (botnets, liveness)
         }
         None => {
             let mut data = Data::load(&state, &[Kind::Botnet, Kind::Liveness], &view).await?;
             let mut botnets = std::mem::take(&mut data.botnets);
             // In serial number order, as the store pages them: a column's ties stay in it.
-            botnets.sort_by(|a, b| (a.serial.len(), &a.serial).cmp(&(b.serial.len(), &b.serial)));
+            botnets.sort_by(|a, b| serial_order(&a.serial, &b.serial));
             (botnets, data)
         }
     };
@@ -91,8 +125,8 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
     Ok(page.respond(view.csv()))
 }
 
-/// What the store sorts the list by, per column of its table; `None` where only the rows read
-/// can be sorted (the current C&C and its liveness).
+/// What the store sorts the list by, per column of its table; `None` where it holds no sort key
+/// (the current C&C and its liveness, [`ListOrder::ByCurrentServer`]).
 const STORE_COLUMNS: [Option<BotnetColumn>; 10] = [
     Some(BotnetColumn::Serial),
     Some(BotnetColumn::Family),
@@ -106,16 +140,49 @@ const STORE_COLUMNS: [Option<BotnetColumn>; 10] = [
     Some(BotnetColumn::Reporters),
 ];
 
-/// How the store sorts the list the view asks for, or `None` when the botnets must be read and
-/// sorted here (a filter, an end date, the CSV, a column the store does not hold).
-fn store_order(view: &View, sort: Option<(usize, bool)>) -> Option<(BotnetColumn, bool)> {
+/// The list's columns of the current C&C and of its liveness.
+const CURRENT_SERVER_COLUMN: usize = 4;
+const LIVENESS_COLUMN: usize = 5;
+
+/// How a page of the list is chosen without reading every botnet whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListOrder {
+    /// Sorted and paged in the store.
+    InStore(BotnetColumn, bool),
+    /// Every botnet's current server read (not the botnets), sorted here by it or, with
+    /// `by_liveness`, by its liveness word; only the page's botnets are read whole.
+    ByCurrentServer { by_liveness: bool, descending: bool },
+}
+
+/// How the list the view asks for is chosen, or `None` when the botnets must be read and sorted
+/// here (a filter, an end date, the CSV).
+fn list_order(view: &View, sort: Option<(usize, bool)>) -> Option<ListOrder> {
     if !Data::botnets_answered_in_store(view) || view.csv().is_some() {
         return None;
     }
     match sort {
-        None => Some((BotnetColumn::Serial, false)),
-        Some((column, descending)) => STORE_COLUMNS.get(column).copied().flatten().map(|c| (c, descending)),
+        None => Some(ListOrder::InStore(BotnetColumn::Serial, false)),
+        Some((column @ (CURRENT_SERVER_COLUMN | LIVENESS_COLUMN), descending)) => {
+            Some(ListOrder::ByCurrentServer { by_liveness: column == LIVENESS_COLUMN, descending })
+        }
+        Some((column, descending)) => {
+            STORE_COLUMNS.get(column).copied().flatten().map(|c| ListOrder::InStore(c, descending))
+        }
     }
+}
+
+/// Serial numbers grow a digit now and then: the shorter one is the older.
+fn serial_order(a: &str, b: &str) -> std::cmp::Ordering {
+    (a.len(), a).cmp(&(b.len(), b))
+}
+
+/// The liveness of the current servers of the botnets shown, through the address index.
+async fn liveness_of_servers_shown(state: &AppState, botnets: &[Botnet]) -> Result<Data, ApiError> {
+    let servers: BTreeSet<IpAddr> = botnets.iter().filter_map(|b| current_cnc(b)).map(|c| c.ip).collect();
+    let query = RecordQuery { kind: Some(Kind::Liveness), ..Default::default() };
+    let mut liveness = Data::default();
+    liveness.liveness = payloads(records_about_within(&state.store, query, &servers).await?);
+    Ok(liveness)
 }
 
 /// The server a botnet used last.
@@ -296,9 +363,10 @@ mod tests {
         (rows, pager.unwrap_or_default())
     }
 
-    /// A page of the list sorted and paged in the store shows the rows, liveness and pager that
-    /// sorting and paging every botnet read shows, for every column the store sorts by, both
-    /// ways, on the first, a middle, the last and a too-far page.
+    /// A page of the list sorted and paged without reading every botnet shows the rows, liveness
+    /// and pager that sorting and paging every botnet read shows, for every column (those the
+    /// store sorts by, the current C&C and its liveness), both ways, on the first, a middle, the
+    /// last and a too-far page.
     #[tokio::test]
     async fn a_page_sorted_in_the_store_is_the_page_of_every_botnet_sorted() {
         let dir = tempfile::tempdir().unwrap();
@@ -311,18 +379,39 @@ mod tests {
             let confidence =
                 if n % 5 == 0 { String::new() } else { format!(r#","confidence":{}"#, f64::from(n % 7) / 7.0) };
             let (first, last) = (format!("2026-10-{:02}T{:02}:00:00Z", 1 + n % 20, n % 24), 1 + n % 9);
-            let server = format!("127.200.{}.{}", n / 200, n % 200);
+            // Servers: none, one, two last seen at once (the later listed is current), two with
+            // the first listed current; IPv4 and IPv6; some shared by two botnets.
+            let server =
+                if n % 11 == 0 { format!("::1:{:x}", n % 40) } else { format!("127.200.{}.{}", n / 200, n % 120) };
+            let cnc = |ip: &str, port: u16, last: &str| {
+                format!(
+                    r#"{{"ip":"{ip}","port":{port},"transport":"tcp","first_seen":"{first}","last_seen":"{last}"}}"#
+                )
+            };
+            let last_seen = format!("2026-11-0{last}T00:00:00Z");
+            let cnc = match n % 7 {
+                0 => String::new(),
+                1 => [cnc("127.9.9.9", 23, &last_seen), cnc(&server, 2323, &last_seen)].join(","),
+                2 => [cnc(&server, 23, &last_seen), cnc("127.9.9.8", 23, "2026-10-25T00:00:00Z")].join(","),
+                _ => cnc(&server, 23, &last_seen),
+            };
             lines.push(format!(
-                r#"{{"kind":"botnet","serial":"BN-2026-{n:04}","status":"{status}","first_seen":"{first}","last_seen":"2026-11-0{last}T00:00:00Z","members":{}{family}{confidence},"reporters":[{}],"cnc":[{{"ip":"{server}","port":23,"transport":"tcp","first_seen":"{first}","last_seen":"2026-11-0{last}T00:00:00Z"}}]}}"#,
+                r#"{{"kind":"botnet","serial":"BN-2026-{n:04}","status":"{status}","first_seen":"{first}","last_seen":"{last_seen}","members":{}{family}{confidence},"reporters":[{}],"cnc":[{cnc}]}}"#,
                 n % 17,
                 // One reporter, or two in either order.
                 ["\"isp-0\"", "\"isp-1\"", "\"isp-2\"", "\"isp-1\",\"isp-0\"", "\"isp-0\",\"isp-2\""][(n % 5) as usize]
             ));
-            if n % 3 == 0 {
-                let alive = n % 2 == 0;
-                lines.push(format!(
-                    r#"{{"kind":"liveness","ip":"{server}","port":23,"protocol":"tcp","checked_at":"2026-11-02T10:00:00Z","alive":{alive},"outcome":"connected","sensor":"liveness-1"}}"#
-                ));
+            if n % 3 == 0 || n % 7 == 1 {
+                let port = if n % 7 == 1 { 2323 } else { 23 };
+                // An older verdict, then the latest; some servers are probed only once.
+                for (checked, alive) in [("2026-11-01T10:00:00Z", n % 2 == 1), ("2026-11-02T10:00:00Z", n % 2 == 0)]
+                    .into_iter()
+                    .skip(usize::from(n % 4 == 0))
+                {
+                    lines.push(format!(
+                        r#"{{"kind":"liveness","ip":"{server}","port":{port},"protocol":"tcp","checked_at":"{checked}","alive":{alive},"outcome":"connected","sensor":"liveness-1"}}"#
+                    ));
+                }
             }
         }
         let records: Vec<_> =
@@ -332,10 +421,7 @@ mod tests {
         // An end date far ahead keeps every botnet but has the list read and sort them all.
         let mut compared = 0;
         for from in ["", "2026-11-05"] {
-            for (column, store_column) in STORE_COLUMNS.iter().enumerate() {
-                if store_column.is_none() {
-                    continue;
-                }
+            for column in 0..STORE_COLUMNS.len() {
                 for direction in ["asc", "desc"] {
                     for page in ["1", "2", "3", "9"] {
                         let sort = format!("botnets.{column}.{direction}");
@@ -348,10 +434,10 @@ mod tests {
                             View::parse(&query, &HeaderMap::new()).unwrap()
                         };
                         let asked = Some((column, direction == "desc"));
-                        assert!(store_order(&parsed(&query), asked).is_some(), "paged in the store");
+                        assert!(list_order(&parsed(&query), asked).is_some(), "paged without reading every botnet");
                         let query = [("from", from), ("to", "2099-12-31"), ("sort", &sort), ("page", &page)];
                         let (read, read_pager) = shown(&state, &query).await;
-                        assert!(store_order(&parsed(&query), asked).is_none(), "every botnet read");
+                        assert!(list_order(&parsed(&query), asked).is_none(), "every botnet read");
                         // Links carry the view's state, the end date too.
                         let (read, read_pager) =
                             (read.replace("&amp;to=2099-12-31", ""), read_pager.replace("&amp;to=2099-12-31", ""));
@@ -364,7 +450,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(compared, 2 * 8 * 2 * 4);
+        assert_eq!(compared, 2 * 10 * 2 * 4);
         // Unsorted, the list is in serial order, as its caption says.
         let (rows, pager) = shown(&state, &[]).await;
         assert!(rows.find("BN-2026-0000").unwrap() < rows.find("BN-2026-0001").unwrap());

@@ -126,6 +126,14 @@ impl Cell {
         }
     }
 
+    /// How a table sorts two cells of one column: numbers by value, text in [`natural_order`].
+    pub(crate) fn sort_order(&self, other: &Cell) -> std::cmp::Ordering {
+        match (self, other) {
+            (Cell::Num(x), Cell::Num(y)) => x.total_cmp(y),
+            _ => natural_order(&self.sort_text(), &other.sort_text()),
+        }
+    }
+
     fn plain(&self) -> String {
         match self {
             Cell::Text(text) | Cell::Link(text, _) => text.clone(),
@@ -274,8 +282,7 @@ impl Table {
         if let Some((column, descending)) = sort {
             rows.sort_by(|a, b| {
                 let order = match (a.get(column), b.get(column)) {
-                    (Some(Cell::Num(x)), Some(Cell::Num(y))) => x.total_cmp(y),
-                    (Some(x), Some(y)) => natural_order(&x.sort_text(), &y.sort_text()),
+                    (Some(x), Some(y)) => x.sort_order(y),
                     _ => std::cmp::Ordering::Equal,
                 };
                 if descending { order.reverse() } else { order }
