@@ -336,6 +336,11 @@ pub trait Store: Send + Sync {
     /// One record by id.
     fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
+    /// The records with these ids, in no particular order; ids not stored are left out. One
+    /// query per [`MAX_ADDRESSES_ANY`] ids, where a page read record by record waited for a
+    /// pooled connection per record under load.
+    fn records_by_id(&self, ids: &[Uuid]) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
+
     /// A page of records in id order.
     fn records(&self, query: &RecordQuery) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
 
@@ -1417,6 +1422,9 @@ impl Store for AnyStore {
     }
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         dispatch!(self, s => s.record(id).await)
+    }
+    async fn records_by_id(&self, ids: &[Uuid]) -> Result<Vec<Record>, StoreError> {
+        dispatch!(self, s => s.records_by_id(ids).await)
     }
     async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
         dispatch!(self, s => s.records(query).await)

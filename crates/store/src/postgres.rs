@@ -296,6 +296,20 @@ impl Store for PostgresStore {
         body.map(|body| crate::decode_record(&id.to_string(), &body)).transpose()
     }
 
+    async fn records_by_id(&self, ids: &[Uuid]) -> Result<Vec<Record>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::MAX_ADDRESSES_ANY) {
+            let rows = sqlx::query("SELECT id::text, body::text FROM records WHERE id = ANY($1::uuid[])")
+                .bind(chunk)
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                found.push(crate::decode_record(row.get(0), row.get(1))?);
+            }
+        }
+        Ok(found)
+    }
+
     async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
         if query.matches_nothing() {
             return Ok(Vec::new());

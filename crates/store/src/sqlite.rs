@@ -248,6 +248,22 @@ impl Store for SqliteStore {
         body.map(|body| crate::decode_record(&id.to_string(), &body)).transpose()
     }
 
+    async fn records_by_id(&self, ids: &[Uuid]) -> Result<Vec<Record>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::MAX_ADDRESSES_ANY) {
+            let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, body FROM records WHERE id IN (");
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.to_string());
+            }
+            list.push_unseparated(")");
+            for row in &select.build().fetch_all(&self.pool).await? {
+                found.push(crate::decode_record(row.get(0), row.get(1))?);
+            }
+        }
+        Ok(found)
+    }
+
     async fn records(&self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
         if query.limit == 0 || query.matches_nothing() {
             return Ok(Vec::new());

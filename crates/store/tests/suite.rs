@@ -904,7 +904,7 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
 /// Each botnet's current server is the one it used last, as the model picks it: of equal last
 /// sightings the later listed, a half second after a whole one later (not as text), none for a
 /// botnet without servers; every botnet filed in range listed once, in record id order.
-async fn each_botnet_s_current_server_is_the_one_it_used_last(store: impl Store) {
+async fn each_botnet_s_current_server_is_the_one_it_used_last_and_botnets_read_back_by_id(store: impl Store) {
     let server = |ip: &str, port: u16, last: &str| {
         format!(
             r#"{{"ip":"{ip}","port":{port},"transport":"tcp","first_seen":"2026-10-01T00:00:00Z","last_seen":"{last}"}}"#
@@ -961,6 +961,15 @@ async fn each_botnet_s_current_server_is_the_one_it_used_last(store: impl Store)
         assert_eq!(of(3), Some(("127.64.0.2".parse().unwrap(), 23)), "half a second later");
         assert_eq!(of(4), Some(("::ffff:127.64.0.5".parse().unwrap(), 23)));
     }
+    // Read back by id, in one query per thousand ids: those stored, whatever else is asked.
+    let mut ids: Vec<uuid::Uuid> = (0..1_500).map(|_| uuid::Uuid::new_v4()).collect();
+    ids.extend(batch.iter().filter_map(Record::id));
+    let mut read = store.records_by_id(&ids).await.unwrap();
+    read.sort_by_key(|r| r.id());
+    let mut expected = batch.clone();
+    expected.sort_by_key(|r| r.id());
+    assert_eq!(read, expected);
+    assert!(store.records_by_id(&[]).await.unwrap().is_empty());
 }
 
 /// Runs every case, each on a fresh store made by `open(case_name)`.
@@ -993,7 +1002,8 @@ where
     roll_up_rows_are_read_by_the_dimensions_asked_for(open("dims").await).await;
     records_are_counted_by_kind_time_and_status(open("counts").await).await;
     botnet_pages_are_sorted_by_each_column_in_the_store(open("botnet_pages").await).await;
-    each_botnet_s_current_server_is_the_one_it_used_last(open("current_servers").await).await;
+    each_botnet_s_current_server_is_the_one_it_used_last_and_botnets_read_back_by_id(open("current_servers").await)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! Botnets: the list, and one botnet's members over time, C&C timeline, graph and lifecycle.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use axum::extract::{Path, State};
@@ -86,13 +86,14 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
                 keyed.into_iter().skip((shown - 1) * PAGE_ROWS).take(PAGE_ROWS).map(|(_, id)| id).collect()
             };
             table.paged_in_store = Some(current.len());
-            let mut botnets = Vec::with_capacity(page.len());
-            for id in page {
-                // One removed since the list was read (retention) is left out of its page.
-                if let Some(Record::Botnet(botnet)) = state.store.record(id).await? {
-                    botnets.push(botnet);
+            let mut read: HashMap<Uuid, Botnet> = HashMap::with_capacity(page.len());
+            for record in state.store.records_by_id(&page).await? {
+                if let (Some(id), Record::Botnet(botnet)) = (record.id(), record) {
+                    read.insert(id, botnet);
                 }
             }
+            // In the page's order; one removed since the list was read (retention) is left out.
+            let botnets: Vec<Botnet> = page.iter().filter_map(|id| read.remove(id)).collect();
             let liveness = if by_liveness { liveness } else { liveness_of_servers_shown(&state, &botnets).await? };
             (botnets, liveness)
         }
