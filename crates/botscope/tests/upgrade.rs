@@ -61,7 +61,7 @@ fn botscope_db(scratch: &Scratch, db: &str, args: &[&str]) -> String {
 async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     let status = botscope_db(scratch, db, &["status"]);
     assert!(status.contains("0004 shared state") && status.contains("pending"), "{status}");
-    assert!(status.contains("0005 typed columns") && status.contains("10 pending"), "{status}");
+    assert!(status.contains("0005 typed columns") && status.contains("11 pending"), "{status}");
     assert!(
         status.contains("0006 rollups")
             && status.contains("0007 kind id index")
@@ -70,14 +70,15 @@ async fn upgrade_and_check(scratch: &Scratch, db: &str) {
             && status.contains("0010 lean indexes")
             && status.contains("0011 cnc servers")
             && status.contains("0012 address btree")
-            && status.contains("0013 analyze by rows"),
+            && status.contains("0013 analyze by rows")
+            && status.contains("0014 record versions"),
         "{status}"
     );
     let dry = botscope_db(scratch, db, &["upgrade", "--dry-run"]);
-    assert!(dry.contains("would apply 10 migration(s)") && dry.contains("nothing changed"), "{dry}");
-    assert!(botscope_db(scratch, db, &["status"]).contains("10 pending"), "a dry run changed the store");
+    assert!(dry.contains("would apply 11 migration(s)") && dry.contains("nothing changed"), "{dry}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("11 pending"), "a dry run changed the store");
     let done = botscope_db(scratch, db, &["upgrade"]);
-    assert!(done.contains("applying 10 migration(s)") && done.contains("done"), "{done}");
+    assert!(done.contains("applying 11 migration(s)") && done.contains("done"), "{done}");
     let status = botscope_db(scratch, db, &["status"]);
     // The older records' days (activity, finding, service and C&C report on 2 November, a case on
     // 3 November) wait to be counted.

@@ -467,6 +467,12 @@ pub trait Store: Send + Sync {
         to: Option<NaiveDate>,
     ) -> impl Future<Output = Result<Vec<ServerRollup>, StoreError>> + Send;
 
+    /// The generation of a kind of [`VERSIONED_KINDS`]: raised in the same transaction as every
+    /// write and prune of the kind, so a reader that finds the generation it kept may keep what it
+    /// read (0 before any write; always 0 for another kind). A replica of a build before this
+    /// writes without raising it: readers bound how long they keep anything.
+    fn record_version(&self, kind: Kind) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     /// What [`Store::server_rollups`] of the same range would read, in two numbers: the days of
     /// the range counted, and the sum of the generations they were counted at. A recount raises
     /// a day's generation and pruning never removes a counted day, so equal versions mean equal
@@ -578,6 +584,21 @@ fn replacing_ids(records: &[&Record], replace: bool) -> Vec<Uuid> {
 
 /// Ids looked up per statement for [`replacing_ids`].
 const IDS_PER_LOOKUP: usize = 1_000;
+
+/// The kinds whose records pages keep read between requests, with a generation every write and
+/// prune of the kind raises ([`Store::record_version`]): correlation's botnets, whose current
+/// servers the botnet list sorts by and `/cnc` names the botnet of each server by.
+pub const VERSIONED_KINDS: [Kind; 1] = [Kind::Botnet];
+
+/// The versioned kinds a batch holds, each once, in [`VERSIONED_KINDS`] order (every writer raises
+/// them in the same order).
+fn versioned_kinds_in(records: &[&Record]) -> Vec<Kind> {
+    VERSIONED_KINDS.into_iter().filter(|kind| records.iter().any(|r| r.kind() == *kind)).collect()
+}
+
+/// Raises a kind's generation (`$1`: the kind), in the writing transaction.
+const RAISE_VERSION: &str = "INSERT INTO record_versions (kind, generation) VALUES ($1, 1) \
+     ON CONFLICT (kind) DO UPDATE SET generation = record_versions.generation + 1";
 
 /// Marks a (kind, day) dirty; the generation counts the writes.
 /// A day before the kind's retention ([`Store::prune`]) is not marked: its roll-ups stay as counted.
@@ -1093,6 +1114,9 @@ macro_rules! same_on_every_backend {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if deleted > 0 && crate::VERSIONED_KINDS.iter().any(|k| k.as_str() == kind) {
+                sqlx::query(crate::RAISE_VERSION).bind(kind).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(deleted)
         }
@@ -1281,6 +1305,14 @@ macro_rules! same_on_every_backend {
                     })
                 })
                 .collect()
+        }
+
+        async fn record_version(&self, kind: Kind) -> Result<i64, StoreError> {
+            let generation: Option<i64> = sqlx::query_scalar("SELECT generation FROM record_versions WHERE kind = $1")
+                .bind(kind.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(generation.unwrap_or(0))
         }
 
         async fn server_rollup_version(
@@ -1487,6 +1519,9 @@ impl Store for AnyStore {
         servers: &[ServerRollup],
     ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.replace_rollups(day, rows, servers).await)
+    }
+    async fn record_version(&self, kind: Kind) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.record_version(kind).await)
     }
     async fn server_rollups(
         &self,
@@ -1766,6 +1801,7 @@ mod tests {
         (10, "23a33be31082ebae0cc0a32b1f7ada46"),
         (11, "a99f84c975ca2c143c0625ef1a82a461"),
         (12, "fd3e3f3693d50099148ef64ef1bacce3"),
+        (13, "cec0a5ee6c560717a1afd392ba184aeb"),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (1, "aa40bcf0564536f0770f65f368608915"),
@@ -1780,6 +1816,7 @@ mod tests {
         (10, "4060382809dcd1b480e95838f1e765b2"),
         (11, "a299498d6299958a04457f7b60a88af9"),
         (12, "afad420354095589028f0abedc2e54d3"),
+        (13, "5f5b6bfb3ba4879a2512e0403de43dd5"),
     ];
 
     fn short(checksum: &[u8]) -> String {

@@ -222,6 +222,10 @@ impl PostgresStore {
         for (kind, day) in &dirty {
             sqlx::query(crate::MARK_DIRTY).bind(kind).bind(day).execute(&mut *tx).await?;
         }
+        // After the marks, as every writer does, so that two cannot wait on each other.
+        for kind in crate::versioned_kinds_in(&distinct) {
+            sqlx::query(crate::RAISE_VERSION).bind(kind.as_str()).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(inserted)
     }

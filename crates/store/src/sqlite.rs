@@ -136,6 +136,7 @@ impl SqliteStore {
         let distinct = crate::distinct_by_id(records, replace)?;
         let mut dirty = crate::rollup_days(&distinct);
         let replacing = crate::replacing_ids(&distinct, replace);
+        let versioned = crate::versioned_kinds_in(&distinct);
         let mut rows = Vec::with_capacity(distinct.len());
         for record in distinct {
             rows.push((
@@ -198,6 +199,10 @@ impl SqliteStore {
         // In day order, so that two writers mark in the same order and cannot deadlock.
         for (kind, day) in &dirty {
             sqlx::query(crate::MARK_DIRTY).bind(kind).bind(day).execute(&mut *tx).await?;
+        }
+        // After the marks, as every writer does, so that two cannot wait on each other.
+        for kind in versioned {
+            sqlx::query(crate::RAISE_VERSION).bind(kind.as_str()).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(written)

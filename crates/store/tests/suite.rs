@@ -903,7 +903,8 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
 
 /// Each botnet's current server is the one it used last, as the model picks it: of equal last
 /// sightings the later listed, a half second after a whole one later (not as text), none for a
-/// botnet without servers; every botnet filed in range listed once, in record id order.
+/// botnet without servers; every botnet filed in range listed once, in record id order. Botnets
+/// read back by id; their generation rises with every write and prune of them.
 async fn each_botnet_s_current_server_is_the_one_it_used_last_and_botnets_read_back_by_id(store: impl Store) {
     let server = |ip: &str, port: u16, last: &str| {
         format!(
@@ -924,6 +925,7 @@ async fn each_botnet_s_current_server_is_the_one_it_used_last_and_botnets_read_b
         ]
         .join(","),
     ];
+    assert_eq!(store.record_version(Kind::Botnet).await.unwrap(), 0, "nothing written yet");
     let mut batch = Vec::new();
     for (n, cnc) in servers.iter().enumerate() {
         for filed in ["2026-11-02T10:00:01Z", "2026-11-09T00:00:00Z"] {
@@ -936,6 +938,15 @@ async fn each_botnet_s_current_server_is_the_one_it_used_last_and_botnets_read_b
         }
     }
     store.put_records(&batch).await.unwrap();
+    // Every write of botnets raises their generation, in its transaction; other kinds' do not.
+    let written = store.record_version(Kind::Botnet).await.unwrap();
+    assert!(written > 0);
+    store.put_records(&[record(FINDING)]).await.unwrap();
+    assert_eq!(store.record_version(Kind::Botnet).await.unwrap(), written, "a finding is no botnet");
+    assert_eq!(store.record_version(Kind::Finding).await.unwrap(), 0, "findings are not versioned");
+    store.upsert_records(&batch[..1]).await.unwrap();
+    let upserted = store.record_version(Kind::Botnet).await.unwrap();
+    assert!(upserted > written, "a botnet rewritten");
     let since: Option<botscope_model::Timestamp> = Some("2026-11-05T00:00:00Z".parse().unwrap());
     for since in [None, since] {
         let mut expected: Vec<botscope_store::BotnetCurrentServer> = batch
@@ -970,6 +981,13 @@ async fn each_botnet_s_current_server_is_the_one_it_used_last_and_botnets_read_b
     expected.sort_by_key(|r| r.id());
     assert_eq!(read, expected);
     assert!(store.records_by_id(&[]).await.unwrap().is_empty());
+    // Pruning raises it when it deletes botnets, and only then.
+    let day = |text: &str| text.parse::<chrono::NaiveDate>().unwrap();
+    assert_eq!(store.prune(Kind::Botnet, day("2026-11-01"), 100).await.unwrap(), 0);
+    assert_eq!(store.record_version(Kind::Botnet).await.unwrap(), upserted, "nothing pruned");
+    assert_eq!(store.prune(Kind::Botnet, day("2026-11-05"), 100).await.unwrap(), 5);
+    assert!(store.record_version(Kind::Botnet).await.unwrap() > upserted, "five botnets pruned");
+    assert_eq!(store.botnet_current_servers(None).await.unwrap().len(), 5);
 }
 
 /// Runs every case, each on a fresh store made by `open(case_name)`.

@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod error;
+mod kept;
 mod metrics;
 pub mod pages;
 pub mod taxii;
@@ -117,21 +118,27 @@ pub struct AppState {
     check_local: pages::check::LocalCheckLimit,
     /// When the latest roll-up refresh of this process began; held while one runs.
     rollups: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
-    /// C&C servers summed from the roll-up per day range, with the version they were read at.
-    servers: Arc<tokio::sync::Mutex<Vec<CachedServers>>>,
+    /// C&C servers summed from the roll-up per day range, with the roll-up version they were read at.
+    servers: Arc<kept::Kept<DayRange, botscope_center::rollup::servers::Servers, (u64, i64)>>,
+    /// Every botnet's current server per start time, with the botnets' generation.
+    current_servers: Arc<kept::Kept<Option<botscope_model::Timestamp>, Vec<botscope_store::BotnetCurrentServer>, i64>>,
+    /// Every botnet's servers per start time, with the botnets' generation.
+    botnet_servers: Arc<kept::Kept<Option<botscope_model::Timestamp>, BotnetServers, i64>>,
 }
 
-/// Day ranges whose C&C servers a process keeps (the default view's, and a few others').
-const SERVER_RANGES_KEPT: usize = 4;
+/// Each botnet's servers as (serial, address, port), [`Store::botnet_servers`].
+type BotnetServers = Vec<(String, std::net::IpAddr, u16)>;
 
-/// The C&C servers of one day range as read from the roll-up.
-#[derive(Debug)]
-struct CachedServers {
-    range: (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>),
-    version: (u64, i64),
-    servers: Arc<botscope_center::rollup::servers::Servers>,
-    used: std::time::Instant,
-}
+/// A range of days, either end open.
+type DayRange = (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>);
+
+/// Day ranges whose C&C servers a process keeps (the default view's, and a few others'), and
+/// start times whose botnet server lists it keeps.
+const RANGES_KEPT: usize = 4;
+
+/// How long a botnet server list is kept at most: a replica of a build before the botnets'
+/// generation (migration 0014) rewrites botnets without raising it.
+const BOTNET_LISTS_KEPT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AppState {
     /// State over a store.
@@ -150,7 +157,9 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             check_local: pages::check::LocalCheckLimit::default(),
             rollups: Arc::new(tokio::sync::Mutex::new(None)),
-            servers: Arc::new(tokio::sync::Mutex::new(Vec::new())),
+            servers: Arc::new(kept::Kept::new(RANGES_KEPT, None)),
+            current_servers: Arc::new(kept::Kept::new(RANGES_KEPT, Some(BOTNET_LISTS_KEPT_AT_MOST))),
+            botnet_servers: Arc::new(kept::Kept::new(RANGES_KEPT, Some(BOTNET_LISTS_KEPT_AT_MOST))),
         }
     }
 
@@ -165,27 +174,47 @@ impl AppState {
         from: Option<chrono::NaiveDate>,
         to: Option<chrono::NaiveDate>,
     ) -> Result<Arc<botscope_center::rollup::servers::Servers>, botscope_center::CenterError> {
-        let mut kept = self.servers.lock().await;
-        // The version first: rows counted after it make the next reader read again, never the
-        // other way round.
-        let version = botscope_store::Store::server_rollup_version(&self.store, from, to)
-            .await
-            .map_err(botscope_center::CenterError::Store)?;
-        let range = (from, to);
-        if let Some(hit) = kept.iter_mut().find(|c| c.range == range && c.version == version) {
-            hit.used = std::time::Instant::now();
-            self.metrics.server_cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Ok(hit.servers.clone());
-        }
-        let servers = Arc::new(botscope_center::rollup::servers::read(&self.store, from, to).await?);
-        self.metrics.server_cache_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        kept.retain(|c| c.range != range);
-        if kept.len() >= SERVER_RANGES_KEPT
-            && let Some(oldest) = kept.iter().enumerate().min_by_key(|(_, c)| c.used).map(|(i, _)| i)
-        {
-            kept.swap_remove(oldest);
-        }
-        kept.push(CachedServers { range, version, servers: servers.clone(), used: std::time::Instant::now() });
+        let store = &self.store;
+        let (servers, answered) = self
+            .servers
+            .get(
+                (from, to),
+                async { store.server_rollup_version(from, to).await.map_err(botscope_center::CenterError::Store) },
+                || botscope_center::rollup::servers::read(store, from, to),
+            )
+            .await?;
+        self.metrics.count_kept(&self.metrics.server_cache_hits, &self.metrics.server_cache_reads, answered);
+        Ok(servers)
+    }
+
+    /// Every botnet filed at or after `since` with the server it used last
+    /// ([`Store::botnet_current_servers`]), read again when the botnets' generation moves
+    /// ([`Store::record_version`]) or after a minute.
+    pub async fn botnet_current_servers(
+        &self,
+        since: Option<botscope_model::Timestamp>,
+    ) -> Result<Arc<Vec<botscope_store::BotnetCurrentServer>>, botscope_store::StoreError> {
+        let store = &self.store;
+        let (current, answered) = self
+            .current_servers
+            .get(since, store.record_version(botscope_model::Kind::Botnet), || store.botnet_current_servers(since))
+            .await?;
+        self.metrics.count_kept(&self.metrics.botnet_list_hits, &self.metrics.botnet_list_reads, answered);
+        Ok(current)
+    }
+
+    /// Every server of the botnets filed at or after `since` ([`Store::botnet_servers`]), kept
+    /// like [`AppState::botnet_current_servers`].
+    pub async fn botnet_servers(
+        &self,
+        since: Option<botscope_model::Timestamp>,
+    ) -> Result<Arc<BotnetServers>, botscope_store::StoreError> {
+        let store = &self.store;
+        let (servers, answered) = self
+            .botnet_servers
+            .get(since, store.record_version(botscope_model::Kind::Botnet), || store.botnet_servers(since))
+            .await?;
+        self.metrics.count_kept(&self.metrics.botnet_list_hits, &self.metrics.botnet_list_reads, answered);
         Ok(servers)
     }
 

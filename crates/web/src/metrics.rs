@@ -47,6 +47,8 @@ pub struct Metrics {
     pub(crate) rollup_records: AtomicU64,
     pub(crate) server_cache_hits: AtomicU64,
     pub(crate) server_cache_reads: AtomicU64,
+    pub(crate) botnet_list_hits: AtomicU64,
+    pub(crate) botnet_list_reads: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -70,6 +72,8 @@ impl Default for Metrics {
             rollup_records: AtomicU64::new(0),
             server_cache_hits: AtomicU64::new(0),
             server_cache_reads: AtomicU64::new(0),
+            botnet_list_hits: AtomicU64::new(0),
+            botnet_list_reads: AtomicU64::new(0),
         }
     }
 }
@@ -114,6 +118,12 @@ impl Metrics {
     }
 
     /// The text exposition; `waiting` is the ingest batches in hand now.
+    /// Counts a kept value's answer: from the copy (`hits`) or read (`reads`).
+    pub(crate) fn count_kept(&self, hits: &AtomicU64, reads: &AtomicU64, answered: crate::kept::Answered) {
+        let counter = if answered == crate::kept::Answered::Kept { hits } else { reads };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn render(&self, waiting: usize) -> String {
         let mut text = String::with_capacity(4096);
         let _ = writeln!(
@@ -190,7 +200,7 @@ impl Metrics {
             "Ingest batches in hand (parsing or waiting to commit).",
             waiting.to_string(),
         );
-        let counters: [(&str, &str, &AtomicU64); 12] = [
+        let counters: [(&str, &str, &AtomicU64); 14] = [
             ("botscope_ingest_lines_total", "Record lines received in ingest batches.", &self.ingest_lines),
             (
                 "botscope_ingest_records_inserted_total",
@@ -234,6 +244,16 @@ impl Metrics {
                 "botscope_cnc_server_reuses_total",
                 "Day ranges of C&C servers answered from this process's copy, the roll-up unchanged.",
                 &self.server_cache_hits,
+            ),
+            (
+                "botscope_botnet_server_list_reads_total",
+                "Botnet server lists (current servers, every server) this process read from the store.",
+                &self.botnet_list_reads,
+            ),
+            (
+                "botscope_botnet_server_list_reuses_total",
+                "Botnet server lists answered from this process's copy, the botnets unchanged.",
+                &self.botnet_list_hits,
             ),
         ];
         for (name, help, value) in counters {

@@ -61,7 +61,9 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
             (botnets, liveness)
         }
         Some(ListOrder::ByCurrentServer { by_liveness, descending }) => {
-            let mut current = state.store.botnet_current_servers(view.start()).await?;
+            let mut current: Vec<&BotnetCurrentServer> = Vec::new();
+            let kept = state.botnet_current_servers(view.start()).await?;
+            current.extend(kept.iter());
             // Added in serial number order, as the table's rows are: ties keep it.
             current.sort_by(|a, b| serial_order(&a.serial, &b.serial));
             let liveness =
@@ -458,5 +460,38 @@ mod tests {
         assert!(pager.contains("Rows 1–100 of 250"), "{pager}");
         // The liveness of a shown botnet's server is read for the page.
         assert!(rows.contains("alive") || rows.contains("稼働"), "{rows}");
+    }
+
+    /// The botnets' current servers are kept between pages and read again as soon as correlation
+    /// rewrites a botnet: a botnet that moved to another server sorts by the new one at once.
+    #[tokio::test]
+    async fn the_kept_current_servers_are_read_again_when_a_botnet_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = botscope_store::SqliteStore::open(&dir.path().join("kept.db"), 1).await.unwrap();
+        let botnet = |serial: &str, server: &str| {
+            let line = format!(
+                r#"{{"kind":"botnet","serial":"{serial}","status":"active","first_seen":"2026-11-01T00:00:00Z","last_seen":"2026-11-02T00:00:00Z","members":1,"cnc":[{{"ip":"{server}","port":23,"transport":"tcp","first_seen":"2026-11-01T00:00:00Z","last_seen":"2026-11-02T00:00:00Z"}}]}}"#
+            );
+            botscope_model::parse_line(line.as_bytes(), None).unwrap().unwrap()
+        };
+        store
+            .put_records(&[botnet("BN-2026-0001", "127.200.0.9"), botnet("BN-2026-0002", "127.200.0.10")])
+            .await
+            .unwrap();
+        let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
+        let order = || async {
+            let (rows, _) = shown(&state, &[("sort", "botnets.4.asc")]).await;
+            let first = rows.find("BN-2026-0001").unwrap();
+            let second = rows.find("BN-2026-0002").unwrap();
+            if first < second { ["0001", "0002"] } else { ["0002", "0001"] }
+        };
+        let reads = || state.metrics.botnet_list_reads.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(order().await, ["0001", "0002"], "127.200.0.9 before 127.200.0.10");
+        assert_eq!(order().await, ["0001", "0002"]);
+        assert_eq!(reads(), 1, "unchanged, read once");
+        // Correlation moves the first botnet to a server that sorts after the second's.
+        botscope_store::Store::upsert_records(&state.store, &[botnet("BN-2026-0001", "127.200.0.11")]).await.unwrap();
+        assert_eq!(order().await, ["0002", "0001"], "the new server at once");
+        assert_eq!(reads(), 2);
     }
 }

@@ -439,7 +439,7 @@ pub async fn cnc(State(state): State<AppState>, Dashboard { view, viewer }: Dash
     let latest = data.latest_liveness();
     let stored_servers;
     let botnet_of: HashMap<(IpAddr, u16), &str> = if listed_in_store {
-        stored_servers = botscope_store::Store::botnet_servers(&state.store, view.start()).await?;
+        stored_servers = state.botnet_servers(view.start()).await?;
         // The last botnet (in record id order) to list a server names it, as below.
         stored_servers.iter().map(|(serial, ip, port)| ((*ip, *port), serial.as_str())).collect()
     } else {
