@@ -61,6 +61,10 @@ pub struct DecodeStats {
     /// milliseconds beyond 64 bits, or a time outside years 0000 to 9999. Read whole, so the
     /// records after them are still decoded.
     pub time_out_of_range: u64,
+    /// Flow records that name no pair of addresses, read and left out: a wireless controller's
+    /// per-station counts (Cisco WLC sends the station's address alone), for instance. nfcapd
+    /// stores them with empty addresses; the analyser has no server to put them under.
+    pub no_addresses: u64,
     /// Records skipped because a number is wider than its field allows (a port above 65535, a
     /// protocol above 255, an integer of more than 64 bits, a count times the sampling rate
     /// beyond 64 bits).
@@ -90,6 +94,7 @@ impl DecodeStats {
             (&mut self.unusable_headers, other.unusable_headers),
             (&mut self.time_out_of_range, other.time_out_of_range),
             (&mut self.value_out_of_range, other.value_out_of_range),
+            (&mut self.no_addresses, other.no_addresses),
         ];
         for (mine, theirs) in pairs {
             *mine = mine.saturating_add(theirs);

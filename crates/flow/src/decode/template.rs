@@ -18,7 +18,7 @@ use crate::flow::{Flow, protocol, time_in_range};
 pub const MAX_TEMPLATES: usize = 16_384;
 /// Fields in one template at most (real templates have a few dozen).
 const MAX_FIELDS: usize = 256;
-/// IPFIX's marker for a variable-length field.
+/// IPFIX's marker for a variable-length field (RFC 7011 section 7), also sent in NetFlow v9.
 const VARIABLE: u16 = 65_535;
 /// Seconds from 1900 (NTP) to 1970 (Unix).
 const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
@@ -273,8 +273,7 @@ fn read_templates(decoder: &mut Decoder, stream: Stream, mut content: &[u8], opt
         }
         content = &content[at.min(content.len())..];
         // At most 257 fields of at most 65535 bytes: far from overflowing.
-        let min_len: usize =
-            fields.iter().map(|f| if ipfix && f.len == VARIABLE { 1 } else { usize::from(f.len) }).sum();
+        let min_len: usize = fields.iter().map(|f| if f.len == VARIABLE { 1 } else { usize::from(f.len) }).sum();
         if id < 256 || fields.len() > MAX_FIELDS || min_len == 0 {
             decoder.stats.templates_refused += 1;
             continue;
@@ -432,7 +431,6 @@ fn read_data(
     clock: Clock,
     out: &mut Vec<Flow>,
 ) -> usize {
-    let ipfix = stream.1 == 10;
     let mut at = 0;
     let mut records = 0;
     while content.len() - at >= template.min_len {
@@ -441,7 +439,10 @@ fn read_data(
         let mut cut = false;
         for field in &template.fields {
             let mut len = usize::from(field.len);
-            if ipfix && field.len == VARIABLE {
+            // RFC 3954 has no variable-length fields, but exporters (H3C NetStream's strings) send
+            // IPFIX's marker in NetFlow v9 too; a fixed field of 65535 bytes could not fit in a
+            // flowset, so the marker can mean nothing else.
+            if field.len == VARIABLE {
                 let Some(&short) = content.get(cursor) else {
                     cut = true;
                     break;
@@ -492,7 +493,7 @@ fn read_data(
         }
         match to_flow(&fields, decoder.templates.streams.get(&stream).copied(), clock) {
             Ok(Some(flow)) => out.push(flow),
-            Ok(None) => {}
+            Ok(None) => decoder.stats.no_addresses += 1,
             Err(why) => decoder.stats.skipped(why),
         }
     }

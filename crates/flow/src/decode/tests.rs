@@ -603,3 +603,133 @@ fn an_exporters_flow_timeouts_are_read_from_its_options_data() {
     // An exporter that announces nothing is not listed.
     assert_eq!(Decoder::new().timeouts().len(), 0);
 }
+
+/// A NetFlow v9 datagram of one template (`fields`) and one data set (`values`, padded to 4).
+fn v9_datagram(template_id: u16, fields: &[(u16, u16)], values: &[u8]) -> Vec<u8> {
+    let mut d = vec![0, 9, 0, 2, 0, 0, 0x27, 0x10, 0x6a, 0xe0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    let mut template = vec![0, 0, 0, 0];
+    template.extend_from_slice(&template_id.to_be_bytes());
+    template.extend_from_slice(&(fields.len() as u16).to_be_bytes());
+    for (id, len) in fields {
+        template.extend_from_slice(&id.to_be_bytes());
+        template.extend_from_slice(&len.to_be_bytes());
+    }
+    let len = template.len() as u16;
+    template[2..4].copy_from_slice(&len.to_be_bytes());
+    d.extend_from_slice(&template);
+    let mut data = template_id.to_be_bytes().to_vec();
+    data.extend_from_slice(&[0, 0]);
+    data.extend_from_slice(values);
+    while !data.len().is_multiple_of(4) {
+        data.push(0);
+    }
+    let len = data.len() as u16;
+    data[2..4].copy_from_slice(&len.to_be_bytes());
+    d.extend_from_slice(&data);
+    d
+}
+
+/// NetFlow v9 has no variable-length fields in RFC 3954, but H3C NetStream sends IPFIX's marker
+/// (length 65535) for its strings: the value is read with IPFIX's length prefix, short or long,
+/// and the fields after it stay in place. Regression: the record was lost (read as 65535 bytes).
+#[test]
+fn regression_a_netflow_v9_field_of_length_65535_is_variable_length() {
+    let fields = [(8, 4), (236, 65535), (12, 4), (2, 4), (4, 1)];
+    for string in [&b"vrf-a"[..], &[b'x'; 300][..], &[][..]] {
+        let mut values = vec![127, 16, 0, 1];
+        if string.len() < 255 {
+            values.push(string.len() as u8);
+        } else {
+            values.push(255);
+            values.extend_from_slice(&(string.len() as u16).to_be_bytes());
+        }
+        values.extend_from_slice(string);
+        values.extend_from_slice(&[127, 200, 0, 1, 0, 0, 0, 9, 17]);
+        let (out, stats) = decode_one(&v9_datagram(300, &fields, &values));
+        assert_eq!(out.len(), 1, "{} bytes: {stats:?}", string.len());
+        assert_eq!(
+            (out[0].src, out[0].dst, out[0].packets, out[0].protocol),
+            (Addr::v4(0x7f10_0001), Addr::v4(0x7fc8_0001), 9, 17)
+        );
+        assert_eq!(stats.malformed, 0);
+    }
+}
+
+/// A record that names no pair of addresses (a wireless controller's per-station counts) gives no
+/// flow and is counted, never an error; the records beside it are decoded.
+#[test]
+fn records_without_addresses_are_counted() {
+    // Two records of a station's address (staIPv4Address, 366) and packets.
+    let station = v9_datagram(300, &[(366, 4), (2, 4)], &[127, 16, 0, 7, 0, 0, 0, 3, 127, 16, 0, 8, 0, 0, 0, 4]);
+    let (out, stats) = decode_one(&station);
+    assert_eq!((out.len(), stats.no_addresses, stats.malformed), (0, 2, 0));
+    // A flow's two addresses: a flow, nothing counted.
+    let flow = v9_datagram(301, &[(8, 4), (12, 4), (2, 4)], &[127, 16, 0, 7, 127, 200, 0, 1, 0, 0, 0, 3]);
+    let (out, stats) = decode_one(&flow);
+    assert_eq!((out.len(), stats.no_addresses), (1, 0));
+}
+
+/// One datagram holding several NetFlow v5 export packets one after another (nfcapd reads them
+/// all): every packet's records, the sequence followed across them; zero padding after the last
+/// is no damage, other bytes are (the records before them kept). Regression: only the first
+/// packet's records were read.
+#[test]
+fn regression_a_datagram_of_several_v5_packets_gives_every_packet_s_records() {
+    let flows = sample_flows(45);
+    let mut packets = Vec::new();
+    Exporter::new(Format::V5).encode(&flows, 1_793_581_200_000, &mut packets);
+    assert_eq!(packets.len(), 2, "30 records and 15");
+    let mut joined = packets.concat();
+    let (out, stats) = decode_one(&joined);
+    assert_eq!(out, flows);
+    assert_eq!((stats.malformed, stats.sequence_lost, stats.sequence_resets), (0, 0, 0));
+    joined.extend_from_slice(&[0; 7]);
+    let (out, stats) = decode_one(&joined);
+    assert_eq!((out.len(), stats.malformed), (45, 0), "zero padding");
+    joined.extend_from_slice(b"junk");
+    let (out, stats) = decode_one(&joined);
+    assert_eq!((out.len(), stats.malformed), (45, 1), "bytes that are no packet");
+}
+
+proptest! {
+    /// However several v5 packets are cut and joined, every whole record before the cut is read,
+    /// in order, and a cut inside a packet is counted as damage.
+    #[test]
+    fn joined_v5_packets_give_every_whole_record(
+        counts in proptest::collection::vec(1usize..=30, 1..5),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut flows_of_packets = Vec::new();
+        let mut joined = Vec::new();
+        let mut offset = 0;
+        for count in &counts {
+            let flows: Vec<Flow> = sample_flows(offset + count).split_off(offset);
+            offset += count;
+            let mut packet = Vec::new();
+            Exporter::new(Format::V5).encode(&flows, 1_793_581_200_000, &mut packet);
+            joined.extend_from_slice(&packet[0]);
+            flows_of_packets.push(flows);
+        }
+        let cut = 1 + cut.index(joined.len());
+        let (out, stats) = decode_one(&joined[..cut]);
+        // Whole packets before the cut, then the whole records of the cut one.
+        let mut expected = Vec::new();
+        let mut at = 0;
+        let mut damaged = false;
+        for flows in &flows_of_packets {
+            let size = 24 + 48 * flows.len();
+            if at + size <= cut {
+                expected.extend_from_slice(flows);
+            } else if at < cut {
+                if cut - at >= 24 {
+                    expected.extend_from_slice(&flows[..(cut - at - 24) / 48]);
+                }
+                // After a whole packet, zeros (a version's first byte) read as padding.
+                damaged = at == 0 || joined[at..cut].iter().any(|b| *b != 0);
+            }
+            at += size;
+        }
+        prop_assert_eq!(out, expected);
+        prop_assert_eq!(stats.malformed, u64::from(damaged));
+    }
+}

@@ -13,12 +13,35 @@ const RECORD: usize = 48;
 /// Cisco's limit; a larger count is a malformed header.
 const MAX_RECORDS: usize = 30;
 
+/// Decodes a datagram of one or more v5 export packets one after another: a packet's records end
+/// where its header's count says, and more bytes than zero padding are the next packet (some
+/// exporters and relays pack several into one datagram, and nfcapd reads them all).
 pub(super) fn decode(
     decoder: &mut Decoder,
     exporter: SocketAddr,
     d: &[u8],
     out: &mut Vec<Flow>,
 ) -> Result<(), DecodeError> {
+    let mut rest = d;
+    loop {
+        let used = decode_packet(decoder, exporter, rest, out)?;
+        rest = &rest[used..];
+        if rest.iter().all(|b| *b == 0) {
+            return Ok(());
+        }
+        if u16_at(rest, 0) != Some(5) {
+            return Err(DecodeError::BadHeader("NetFlow v5 (bytes after the records)"));
+        }
+    }
+}
+
+/// Decodes the export packet at the start of `d`; returns its length.
+fn decode_packet(
+    decoder: &mut Decoder,
+    exporter: SocketAddr,
+    d: &[u8],
+    out: &mut Vec<Flow>,
+) -> Result<usize, DecodeError> {
     if d.len() < HEADER {
         return Err(DecodeError::TooShort(d.len()));
     }
@@ -67,5 +90,5 @@ pub(super) fn decode(
     if available < count {
         return Err(DecodeError::BadHeader("NetFlow v5"));
     }
-    Ok(())
+    Ok(HEADER + count * RECORD)
 }
