@@ -313,10 +313,19 @@ struct Fields {
     bytes: Option<u64>,
     total_packets: Option<u64>,
     total_bytes: Option<u64>,
+    /// A bidirectional record's counts of the other direction: the initiator's and responder's
+    /// (Cisco ASA's NSEL), or RFC 5103's reverse elements (YAF).
+    initiator_packets: Option<u64>,
+    initiator_bytes: Option<u64>,
+    reply_packets: Option<u64>,
+    reply_bytes: Option<u64>,
     start_ms: Option<i64>,
     end_ms: Option<i64>,
     start_uptime: Option<u32>,
     end_uptime: Option<u32>,
+    /// flowStartDeltaMicroseconds and flowEndDeltaMicroseconds: how long before the export time.
+    start_delta_us: Option<u64>,
+    end_delta_us: Option<u64>,
     sampling: Option<u64>,
     packet_interval: Option<u64>,
     packet_space: Option<u64>,
@@ -354,18 +363,38 @@ fn address(bytes: &[u8]) -> Option<Addr> {
     }
 }
 
+/// The private enterprise number RFC 5103 gives reverse information elements: the element of
+/// the same id, for the flow's other direction.
+const REVERSE_PEN: u32 = 29_305;
+
 /// What an options data record is read for; its other fields (v9 scope fields among them, whose
 /// type numbers collide with element ids) are not looked at, so they cannot get it skipped.
 const OPTIONS_ELEMENTS: [u16; 7] = [34, 36, 37, 50, 160, 305, 306];
 
 impl Fields {
     fn set(&mut self, field: Field, value: &[u8], options: bool) {
-        if field.enterprise != 0 || value.is_empty() || (options && !OPTIONS_ELEMENTS.contains(&field.id)) {
+        if value.is_empty() || (options && !OPTIONS_ELEMENTS.contains(&field.id)) {
             return;
         }
-        if let Err(why) = self.read(field.id, value) {
+        let read = match field.enterprise {
+            0 => self.read(field.id, value),
+            REVERSE_PEN if !options => self.read_reverse(field.id, value),
+            _ => Ok(()),
+        };
+        if let Err(why) = read {
             self.skip.get_or_insert(why);
         }
+    }
+
+    /// Reads an RFC 5103 reverse element: the counts of the flow's other direction.
+    fn read_reverse(&mut self, id: u16, value: &[u8]) -> Result<(), Skip> {
+        let n = || uint(value).ok_or(Skip::Value);
+        match id {
+            1 | 85 => self.reply_bytes = Some(n()?),
+            2 | 86 => self.reply_packets = Some(n()?),
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Reads one element. A value that does not fit its element is an error, never cut to fit:
@@ -378,6 +407,12 @@ impl Fields {
             2 => self.packets = Some(n()?),
             85 => self.total_bytes = Some(n()?),
             86 => self.total_packets = Some(n()?),
+            231 => self.initiator_bytes = Some(n()?),
+            232 => self.reply_bytes = Some(n()?),
+            298 => self.initiator_packets = Some(n()?),
+            299 => self.reply_packets = Some(n()?),
+            158 => self.start_delta_us = Some(n()?),
+            159 => self.end_delta_us = Some(n()?),
             4 => self.protocol = u8::try_from(n()?).map_err(|_| Skip::Value)?,
             // tcpControlBits is 16 bits since RFC 7125 (NS and the header length above the eight
             // classic flags); the analyser reads the classic eight.
@@ -518,15 +553,22 @@ fn to_flow(fields: &Fields, info: Option<StreamInfo>, clock: Clock) -> Result<Op
     };
     // An absolute time wins over an uptime stamp; what neither gives falls back to the export
     // time (end) or the end (start).
-    let time = |absolute: Option<i64>, uptime: Option<u32>| -> Result<Option<i64>, Skip> {
-        match (absolute, uptime) {
-            (Some(ms), _) => Ok(Some(ms)),
-            (None, Some(stamp)) => uptime_to_ms(stamp),
-            (None, None) => Ok(None),
+    // A delta before the export time: the export time is at most 2^42 ms, a delta of 64-bit
+    // microseconds at most 2^54 ms, so the difference is in i64; a time before year 0000 is skipped.
+    let before_export = |delta_us: u64| {
+        let ms = clock.export_ms - i64::try_from(delta_us / 1000).unwrap_or(i64::MAX);
+        Some(ms).filter(|ms| time_in_range(*ms)).ok_or(Skip::Time)
+    };
+    let time = |absolute: Option<i64>, uptime: Option<u32>, delta_us: Option<u64>| -> Result<Option<i64>, Skip> {
+        match (absolute, uptime, delta_us) {
+            (Some(ms), _, _) => Ok(Some(ms)),
+            (None, Some(stamp), _) => uptime_to_ms(stamp),
+            (None, None, Some(delta)) => before_export(delta).map(Some),
+            (None, None, None) => Ok(None),
         }
     };
-    let end_ms = time(fields.end_ms, fields.end_uptime)?.unwrap_or(clock.export_ms);
-    let start_ms = time(fields.start_ms, fields.start_uptime)?.unwrap_or(end_ms).min(end_ms);
+    let end_ms = time(fields.end_ms, fields.end_uptime, fields.end_delta_us)?.unwrap_or(clock.export_ms);
+    let start_ms = time(fields.start_ms, fields.start_uptime, fields.start_delta_us)?.unwrap_or(end_ms).min(end_ms);
     let is_icmp = matches!(fields.protocol, protocol::ICMP | protocol::ICMPV6);
     // A count times the sampling rate beyond 2^64 is no real traffic: skipped rather than clamped,
     // so one forged record cannot set a server's totals.
@@ -540,9 +582,9 @@ fn to_flow(fields: &Fields, info: Option<StreamInfo>, clock: Clock) -> Result<Op
         dst_port: if is_icmp && fields.dst_port == 0 { fields.icmp } else { fields.dst_port },
         protocol: fields.protocol,
         tcp_flags: fields.tcp_flags,
-        packets: scaled(fields.packets.or(fields.total_packets))?,
-        bytes: scaled(fields.bytes.or(fields.total_bytes))?,
-        reply_packets: 0,
-        reply_bytes: 0,
+        packets: scaled(fields.packets.or(fields.total_packets).or(fields.initiator_packets))?,
+        bytes: scaled(fields.bytes.or(fields.total_bytes).or(fields.initiator_bytes))?,
+        reply_packets: scaled(fields.reply_packets)?,
+        reply_bytes: scaled(fields.reply_bytes)?,
     }))
 }

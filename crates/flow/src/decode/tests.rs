@@ -733,3 +733,43 @@ proptest! {
         prop_assert_eq!(stats.malformed, u64::from(damaged));
     }
 }
+
+/// A bidirectional record's other direction becomes the flow's reply counts: Cisco ASA's
+/// initiator and responder counts (IANA 231, 232, 298, 299; the initiator's are the flow's own
+/// when the plain counts are absent) and RFC 5103's reverse elements (enterprise 29305, as YAF
+/// sends them), both scaled by the sampling rate like the flow's own.
+#[test]
+fn a_biflow_s_other_direction_becomes_the_reply_counts() {
+    let fields = [(231, 8), (232, 8), (298, 4), (299, 4)];
+    let values = [[0, 0, 0, 0, 0, 0, 0x10, 0].as_slice(), &[0, 0, 0, 0, 0, 0, 0x20, 0], &[0, 0, 0, 7], &[0, 0, 0, 9]];
+    let (out, stats) = decode_one(&ipfix_message(1_793_581_200, None, &fields, &values.concat()));
+    assert_eq!(out.len(), 1, "{stats:?}");
+    let f = &out[0];
+    assert_eq!((f.packets, f.bytes, f.reply_packets, f.reply_bytes), (7, 0x1000, 9, 0x2000));
+
+    // packetDeltaCount, octetDeltaCount, then their reverse elements (the enterprise bit, PEN 29305).
+    let mut m = vec![0, 10, 0, 0, 0x6a, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+    m.extend_from_slice(&[0, 2, 0, 40, 1, 0, 0, 6, 0, 8, 0, 4, 0, 12, 0, 4, 0, 2, 0, 4, 0, 1, 0, 4]);
+    m.extend_from_slice(&[0x80, 2, 0, 4, 0, 0, 0x72, 0x79, 0x80, 1, 0, 4, 0, 0, 0x72, 0x79]);
+    m.extend_from_slice(&[1, 0, 0, 28, 127, 16, 0, 1, 127, 200, 0, 1, 0, 0, 0, 3, 0, 0, 0, 180]);
+    m.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 96]);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    let (out, stats) = decode_one(&m);
+    assert_eq!(out.len(), 1, "{stats:?}");
+    let f = &out[0];
+    assert_eq!((f.packets, f.bytes, f.reply_packets, f.reply_bytes), (3, 180, 2, 96));
+}
+
+/// flowStartDeltaMicroseconds and flowEndDeltaMicroseconds (158, 159) count back from the
+/// export time; a delta reaching before year 0000 is a counted skip.
+#[test]
+fn start_and_end_deltas_count_back_from_the_export_time() {
+    let fields = [(158, 4), (159, 4)];
+    let values = [(2_500_000u32).to_be_bytes(), 500_000u32.to_be_bytes()].concat();
+    let (out, _) = decode_one(&ipfix_message(1_793_581_200, None, &fields, &values));
+    assert_eq!((out[0].start_ms, out[0].end_ms), (1_793_581_200_000 - 2_500, 1_793_581_200_000 - 500));
+    let fields = [(158, 8)];
+    let (out, stats) = decode_one(&ipfix_message(0, None, &fields, &u64::MAX.to_be_bytes()));
+    assert_eq!((out.len(), stats.time_out_of_range), (0, 1));
+}
