@@ -61,9 +61,8 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
             (botnets, liveness)
         }
         Some(ListOrder::ByCurrentServer { by_liveness, descending }) => {
-            let mut current: Vec<&BotnetCurrentServer> = Vec::new();
             let kept = state.botnet_current_servers(view.start()).await?;
-            current.extend(kept.iter());
+            let mut current: Vec<&BotnetCurrentServer> = kept.iter().collect();
             // Added in serial number order, as the table's rows are: ties keep it.
             current.sort_by(|a, b| serial_order(&a.serial, &b.serial));
             let liveness =
