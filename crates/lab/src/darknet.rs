@@ -36,7 +36,31 @@ pub struct DarknetSpec {
     pub start: u64,
     /// Multiplies every source's packet rate (for benchmarks).
     pub intensity: f64,
+    /// How packets are shared among the sources.
+    pub shape: Shape,
 }
+
+/// How packets are shared among the sources.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// Every source of a kind within one range of rates, and at least 16 packets (noise aside),
+    /// so each carries the evidence its truth names: the world tests check a telescope against.
+    #[default]
+    Lab,
+    /// Heavy-tailed, as a real telescope sees it: packets per source follow a Pareto law (shape
+    /// 1.2, at least `2 x --intensity`), so a few scanners send most packets and most bots a
+    /// handful an hour. The truth names what each source is; one of a few packets may carry too
+    /// little evidence for its tags. For benchmarks.
+    HeavyTail,
+}
+
+/// The Pareto law of [`Shape::HeavyTail`]: its shape, and the most one source sends.
+const HEAVY_TAIL_SHAPE: f64 = 1.2;
+const HEAVY_TAIL_MOST: f64 = 5_000_000.0;
+
+/// The blocks sources are drawn from (bots of the lab fleet in 127.16.0.0/12): a darknet must not
+/// overlap them, or sources would scan themselves.
+const SOURCE_BLOCKS: [&str; 4] = ["127.16.0.0/12", "127.80.0.0/16", "127.99.0.0/16", "127.120.0.0/16"];
 
 /// The source classes, with their share of sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -150,6 +174,15 @@ fn plan(spec: &DarknetSpec, bot_pool: &[Ipv4Addr]) -> Result<(Vec<Source>, Sched
     if !loopback.contains(&spec.darknet) {
         return Err(LabError::NotLoopback(spec.darknet.to_string()));
     }
+    for block in SOURCE_BLOCKS {
+        let block: Ipv4Net = block.parse().expect("constant");
+        if block.contains(&spec.darknet.network()) || spec.darknet.contains(&block.network()) {
+            return Err(LabError::Invalid(format!(
+                "the darknet {} overlaps {block}, where sources are drawn from (127.128.0.0/9 is a large one that does not)",
+                spec.darknet
+            )));
+        }
+    }
     if spec.darknet.prefix_len() > 24 {
         return Err(LabError::Invalid("the darknet needs at least a /24 so scans have room".into()));
     }
@@ -226,10 +259,16 @@ fn plan(spec: &DarknetSpec, bot_pool: &[Ipv4Addr]) -> Result<(Vec<Source>, Sched
             SourceKind::Noise => (1, 3),
         };
         let scaled = |n: u64| ((n as f64) * spec.intensity.max(0.0)).round() as u64;
-        let packets = match kind {
-            SourceKind::Noise => rng.range(base_rate.0, base_rate.1),
+        let packets = match (kind, spec.shape) {
+            (SourceKind::Noise, _) => rng.range(base_rate.0, base_rate.1),
             // At least 16, so behaviours with destination thresholds always have their evidence.
-            _ => scaled(rng.range(base_rate.0, base_rate.1)).max(16),
+            (_, Shape::Lab) => scaled(rng.range(base_rate.0, base_rate.1)).max(16),
+            (_, Shape::HeavyTail) => {
+                // Inverse transform: u in (0, 1], x = minimum * u^(-1/shape).
+                let u = (rng.below(1 << 53) + 1) as f64 / (1u64 << 53) as f64;
+                let minimum = 2.0 * spec.intensity.max(0.0);
+                (minimum * u.powf(-1.0 / HEAVY_TAIL_SHAPE)).min(HEAVY_TAIL_MOST).round().max(1.0) as u64
+            }
         };
         let (class, mut tags, ports, udp): (&str, Vec<&str>, Vec<u16>, Vec<u16>) = match kind {
             SourceKind::Mirai => {
@@ -611,6 +650,7 @@ mod tests {
             sources: 100,
             start: 1_793_577_600,
             intensity: 1.0,
+            shape: Shape::Lab,
         }
     }
 
@@ -636,6 +676,36 @@ mod tests {
         assert!(pool.iter().all(|p| bots.contains(p)));
         assert_eq!(summary.darknet_packets, truth.iter().map(|t| t.packets).sum::<u64>());
         assert!(truth.iter().all(|t| t.src.is_loopback()));
+    }
+
+    /// Heavy-tailed: most sources send a handful of packets and a few send most of them, each
+    /// packet to its own random address of a large darknet.
+    #[test]
+    fn a_heavy_tailed_darknet_has_a_few_heavy_sources_and_many_light_ones() {
+        let mut s = spec(5);
+        s.shape = Shape::HeavyTail;
+        s.sources = 5_000;
+        s.darknet = "127.128.0.0/9".parse().unwrap();
+        let (truth, summary) = generate(&s, &[], &mut std::io::sink()).unwrap();
+        let mut packets: Vec<u64> = truth.iter().filter(|t| t.kind != SourceKind::Noise).map(|t| t.packets).collect();
+        packets.sort_unstable();
+        let total: u64 = packets.iter().sum();
+        let median = packets[packets.len() / 2];
+        let top = packets.iter().rev().take(packets.len() / 100).sum::<u64>();
+        assert!((2..=6).contains(&median), "median {median}");
+        assert!(top * 5 > total, "the top 1 % send {top} of {total}");
+        assert_eq!(summary.darknet_packets, truth.iter().map(|t| t.packets).sum::<u64>());
+    }
+
+    /// A darknet over the blocks sources come from would have them scan themselves.
+    #[test]
+    fn a_darknet_over_the_sources_is_refused() {
+        for darknet in ["127.0.0.0/8", "127.16.0.0/16", "127.120.0.0/24"] {
+            let mut s = spec(1);
+            s.darknet = darknet.parse().unwrap();
+            let refused = generate(&s, &[], &mut Vec::new());
+            assert!(matches!(&refused, Err(LabError::Invalid(m)) if m.contains("overlaps")), "{darknet}: {refused:?}");
+        }
     }
 
     #[test]

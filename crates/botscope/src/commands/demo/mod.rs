@@ -160,6 +160,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
             sources: 150,
             start: start as u64,
             intensity: 1.0,
+            shape: botscope_lab::darknet::Shape::Lab,
         };
         let mut out = std::io::BufWriter::new(std::fs::File::create(file("darknet.pcap"))?);
         let (truth, _) = botscope_lab::darknet::generate(&spec, &pool, &mut out)?;

@@ -117,7 +117,17 @@ Every address is inside 127.0.0.0/8.";
 pub const LAB_DARKNET_EXAMPLES: &str = "\
 Examples:
   botscope lab darknet --out darknet.pcap --seed 7 --truth darknet-truth.jsonl
-  botscope lab darknet --out big.pcap --seed 1 --hours 24 --sources 5000 --intensity 20   # benchmark input";
+  botscope lab darknet --out big.pcap --seed 1 --hours 24 --sources 5000 --intensity 20   # benchmark input
+  botscope lab darknet --out real.pcap --shape heavy-tail --sources 100000 --darknet 127.128.0.0/9   # a real telescope's shape";
+
+/// `--shape` of `lab darknet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DarknetShape {
+    /// Every source within its kind's range of rates.
+    Lab,
+    /// Pareto-distributed packets per source.
+    HeavyTail,
+}
 
 #[derive(Debug, Args)]
 pub struct LabDarknetArgs {
@@ -148,6 +158,12 @@ pub struct LabDarknetArgs {
     /// Multiplies every scanner's packet rate (benchmarks use large values)
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub intensity: f64,
+
+    /// How packets are shared among sources: `lab` (every source within its kind's range of
+    /// rates, enough evidence for its truth) or `heavy-tail` (Pareto: a few heavy scanners, many
+    /// bots sending a handful; for benchmarks shaped like a real telescope)
+    #[arg(long, value_enum, value_name = "SHAPE", default_value = "lab")]
+    pub shape: DarknetShape,
 
     /// Size of the lab fleet whose vulnerable devices become the bots
     #[arg(long, value_name = "N", default_value_t = 100)]

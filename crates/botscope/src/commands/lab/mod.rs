@@ -167,6 +167,10 @@ pub fn darknet(args: LabDarknetArgs) -> anyhow::Result<String> {
         sources: args.sources,
         start: start.timestamp() as u64,
         intensity: args.intensity,
+        shape: match args.shape {
+            DarknetShape::Lab => darknet::Shape::Lab,
+            DarknetShape::HeavyTail => darknet::Shape::HeavyTail,
+        },
     };
     let file = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let (truth, summary) = darknet::generate(&spec, &pool, &mut std::io::BufWriter::new(file))?;
