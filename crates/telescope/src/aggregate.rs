@@ -8,6 +8,9 @@ use crate::classify::{Catalogue, rank};
 use crate::packet::Addr;
 use crate::sketch::{Distinct, TopPorts};
 
+/// Signature counts a source keeps in place before it spills to the heap.
+const INLINE_COUNTS: usize = 4;
+
 /// What one source did in one window so far.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SourceState {
@@ -17,8 +20,12 @@ pub(crate) struct SourceState {
     bytes: u64,
     mirai_packets: u64,
     mask: u64,
-    /// (signature index, packets) for each signature the source matched.
-    counts: Vec<(u8, u32)>,
+    /// (signature index, packets) for each signature the source matched: the first few in
+    /// place (a source matches two or three), so that counting a packet follows no pointer; the
+    /// rest in `more`.
+    counts: [(u8, u32); INLINE_COUNTS],
+    counted: u8,
+    more: Vec<(u8, u32)>,
     destinations: Distinct,
     ports: TopPorts,
 }
@@ -47,9 +54,14 @@ impl SourceState {
             while bits != 0 {
                 let i = bits.trailing_zeros() as u8;
                 bits &= bits - 1;
-                match self.counts.iter_mut().find(|(s, _)| *s == i) {
+                let counted = usize::from(self.counted);
+                match self.counts[..counted].iter_mut().chain(self.more.iter_mut()).find(|(s, _)| *s == i) {
                     Some((_, c)) => *c = c.saturating_add(1),
-                    None => self.counts.push((i, 1)),
+                    None if counted < INLINE_COUNTS => {
+                        self.counts[counted] = (i, 1);
+                        self.counted += 1;
+                    }
+                    None => self.more.push((i, 1)),
                 }
             }
         }
@@ -60,7 +72,11 @@ impl SourceState {
     }
 
     fn count_of(&self, signature: usize) -> u64 {
-        self.counts.iter().find(|(s, _)| usize::from(*s) == signature).map_or(0, |(_, c)| u64::from(*c))
+        self.counts[..usize::from(self.counted)]
+            .iter()
+            .chain(&self.more)
+            .find(|(s, _)| usize::from(*s) == signature)
+            .map_or(0, |(_, c)| u64::from(*c))
     }
 }
 
@@ -175,4 +191,25 @@ pub(crate) fn drain_records(
 /// The transport code used by the port sketch.
 pub(crate) fn transport_code(t: Transport) -> u8 {
     crate::sketch::transport_code(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every signature's count is kept, in place for the first few and beyond them.
+    #[test]
+    fn signature_counts_are_exact_past_the_ones_kept_in_place() {
+        let mut state = SourceState::default();
+        for n in 0..200u64 {
+            // Signature i matches every (i + 1)-th packet, for i in 0..12.
+            let mask = (0..12).filter(|i| n % (i + 1) == 0).fold(0u64, |m, i| m | 1 << i);
+            state.add(n, 40, mask, false, n as u32, Some((23, 0)));
+        }
+        for i in 0..12usize {
+            assert_eq!(state.count_of(i), 200u64.div_ceil(i as u64 + 1), "signature {i}");
+        }
+        assert_eq!(state.count_of(40), 0);
+        assert_eq!(state.packets, 200);
+    }
 }
