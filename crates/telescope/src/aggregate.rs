@@ -8,9 +8,6 @@ use crate::classify::{Catalogue, rank};
 use crate::packet::Addr;
 use crate::sketch::{Distinct, TopPorts};
 
-/// Signature counts a source keeps in place before it spills to the heap.
-const INLINE_COUNTS: usize = 4;
-
 /// What one source did in one window so far.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SourceState {
@@ -20,12 +17,8 @@ pub(crate) struct SourceState {
     bytes: u64,
     mirai_packets: u64,
     mask: u64,
-    /// (signature index, packets) for each signature the source matched: the first few in
-    /// place (a source matches two or three), so that counting a packet follows no pointer; the
-    /// rest in `more`.
-    counts: [(u8, u32); INLINE_COUNTS],
-    counted: u8,
-    more: Vec<(u8, u32)>,
+    /// (signature index, packets) for each signature the source matched.
+    counts: Vec<(u8, u32)>,
     destinations: Distinct,
     ports: TopPorts,
 }
@@ -54,14 +47,9 @@ impl SourceState {
             while bits != 0 {
                 let i = bits.trailing_zeros() as u8;
                 bits &= bits - 1;
-                let counted = usize::from(self.counted);
-                match self.counts[..counted].iter_mut().chain(self.more.iter_mut()).find(|(s, _)| *s == i) {
+                match self.counts.iter_mut().find(|(s, _)| *s == i) {
                     Some((_, c)) => *c = c.saturating_add(1),
-                    None if counted < INLINE_COUNTS => {
-                        self.counts[counted] = (i, 1);
-                        self.counted += 1;
-                    }
-                    None => self.more.push((i, 1)),
+                    None => self.counts.push((i, 1)),
                 }
             }
         }
@@ -72,11 +60,7 @@ impl SourceState {
     }
 
     fn count_of(&self, signature: usize) -> u64 {
-        self.counts[..usize::from(self.counted)]
-            .iter()
-            .chain(&self.more)
-            .find(|(s, _)| usize::from(*s) == signature)
-            .map_or(0, |(_, c)| u64::from(*c))
+        self.counts.iter().find(|(s, _)| usize::from(*s) == signature).map_or(0, |(_, c)| u64::from(*c))
     }
 }
 
@@ -197,9 +181,9 @@ pub(crate) fn transport_code(t: Transport) -> u8 {
 mod tests {
     use super::*;
 
-    /// Every signature's count is kept, in place for the first few and beyond them.
+    /// Every signature's count is kept exactly, however many a source matches.
     #[test]
-    fn signature_counts_are_exact_past_the_ones_kept_in_place() {
+    fn signature_counts_are_exact_for_many_signatures() {
         let mut state = SourceState::default();
         for n in 0..200u64 {
             // Signature i matches every (i + 1)-th packet, for i in 0..12.
