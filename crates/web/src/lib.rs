@@ -188,7 +188,8 @@ impl AppState {
     }
 
     /// Every botnet filed at or after `since` with the server it used last
-    /// ([`Store::botnet_current_servers`]), read again when the botnets' generation moves
+    /// ([`Store::botnet_current_servers`]), in serial number order (the shorter serial first),
+    /// sorted once when read; read again when the botnets' generation moves
     /// ([`Store::record_version`]) or after a minute.
     pub async fn botnet_current_servers(
         &self,
@@ -197,7 +198,11 @@ impl AppState {
         let store = &self.store;
         let (current, answered) = self
             .current_servers
-            .get(since, store.record_version(botscope_model::Kind::Botnet), || store.botnet_current_servers(since))
+            .get(since, store.record_version(botscope_model::Kind::Botnet), || async move {
+                let mut current = store.botnet_current_servers(since).await?;
+                current.sort_by(|a, b| (a.serial.len(), &a.serial).cmp(&(b.serial.len(), &b.serial)));
+                Ok(current)
+            })
             .await?;
         self.metrics.count_kept(&self.metrics.botnet_list_hits, &self.metrics.botnet_list_reads, answered);
         Ok(current)

@@ -61,10 +61,8 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
             (botnets, liveness)
         }
         Some(ListOrder::ByCurrentServer { by_liveness, descending }) => {
-            let kept = state.botnet_current_servers(view.start()).await?;
-            let mut current: Vec<&BotnetCurrentServer> = kept.iter().collect();
-            // Added in serial number order, as the table's rows are: ties keep it.
-            current.sort_by(|a, b| serial_order(&a.serial, &b.serial));
+            // In serial number order, as the table's rows are added: ties keep it.
+            let current = state.botnet_current_servers(view.start()).await?;
             let liveness =
                 if by_liveness { Data::load(&state, &[Kind::Liveness], &view).await? } else { Data::default() };
             let page: Vec<Uuid> = {
