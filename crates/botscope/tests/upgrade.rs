@@ -61,7 +61,7 @@ fn botscope_db(scratch: &Scratch, db: &str, args: &[&str]) -> String {
 async fn upgrade_and_check(scratch: &Scratch, db: &str) {
     let status = botscope_db(scratch, db, &["status"]);
     assert!(status.contains("0004 shared state") && status.contains("pending"), "{status}");
-    assert!(status.contains("0005 typed columns") && status.contains("11 pending"), "{status}");
+    assert!(status.contains("0005 typed columns") && status.contains("12 pending"), "{status}");
     assert!(
         status.contains("0006 rollups")
             && status.contains("0007 kind id index")
@@ -71,14 +71,15 @@ async fn upgrade_and_check(scratch: &Scratch, db: &str) {
             && status.contains("0011 cnc servers")
             && status.contains("0012 address btree")
             && status.contains("0013 analyze by rows")
-            && status.contains("0014 record versions"),
+            && status.contains("0014 record versions")
+            && status.contains("0015 monthly partitions"),
         "{status}"
     );
     let dry = botscope_db(scratch, db, &["upgrade", "--dry-run"]);
-    assert!(dry.contains("would apply 11 migration(s)") && dry.contains("nothing changed"), "{dry}");
-    assert!(botscope_db(scratch, db, &["status"]).contains("11 pending"), "a dry run changed the store");
+    assert!(dry.contains("would apply 12 migration(s)") && dry.contains("nothing changed"), "{dry}");
+    assert!(botscope_db(scratch, db, &["status"]).contains("12 pending"), "a dry run changed the store");
     let done = botscope_db(scratch, db, &["upgrade"]);
-    assert!(done.contains("applying 11 migration(s)") && done.contains("done"), "{done}");
+    assert!(done.contains("applying 12 migration(s)") && done.contains("done"), "{done}");
     let status = botscope_db(scratch, db, &["status"]);
     // The older records' days (activity, finding, service and C&C report on 2 November, a case on
     // 3 November) wait to be counted.
@@ -200,6 +201,15 @@ async fn a_postgres_store_an_older_build_made_upgrades_with_a_dry_run_first_and_
         pool.close().await;
     }
     upgrade_and_check(&scratch, &url).await;
+    // Migration 0015 moved every row into the partitioned table and left no copy behind.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT relname::text, relkind::text FROM pg_class WHERE relname IN ('records', 'records_unpartitioned')",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, [("records".to_string(), "p".to_string())], "records is partitioned");
 }
 
 /// A store that applied a migration from another file than this build's (a released migration

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod partitions;
 mod postgres;
 mod sqlite;
 mod url;
@@ -408,7 +409,9 @@ pub trait Store: Send + Sync {
     -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Deletes up to `limit` records of `kind` from days before `before` (UTC) and returns how
-    /// many it deleted: call again until fewer than `limit`. From the first call on, those days
+    /// many it deleted: call again until fewer than `limit`. On PostgreSQL a month of a monthly
+    /// kind (activity, services, findings) wholly before `before` goes at once, however many
+    /// records it held, and counts on top of the batch. From the first call on, those days
     /// keep their daily roll-ups as counted: their marks are dropped and a record written later
     /// for one of them marks nothing (refresh the roll-ups first, or what waits to be counted is
     /// lost).
@@ -1086,39 +1089,47 @@ macro_rules! same_on_every_backend {
         }
 
         async fn prune(&self, kind: Kind, before: chrono::NaiveDate, limit: u32) -> Result<u64, StoreError> {
-            let (kind, day) = (kind.as_str(), before.to_string());
+            let (kind_name, day) = (kind.as_str(), before.to_string());
+            // The cut is recorded before anything goes, so that a late write of a pruned day
+            // marks nothing (the day keeps the roll-ups counted before).
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO retention (kind, before_day) VALUES ($1, $2) \
                  ON CONFLICT (kind) DO UPDATE SET before_day = excluded.before_day \
                  WHERE excluded.before_day > retention.before_day",
             )
-            .bind(kind)
+            .bind(kind_name)
             .bind(&day)
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM rollup_dirty WHERE kind = $1 AND day < $2")
-                .bind(kind)
+                .bind(kind_name)
                 .bind(&day)
                 .execute(&mut *tx)
                 .await?;
-            // Safe: the only interpolation is the backend's constant expression for the day's start.
+            tx.commit().await?;
+            let dropped = self.drop_whole_months(kind, before).await?;
+            let mut tx = self.pool.begin().await?;
+            // By (id, time): PostgreSQL's monthly kinds are keyed so. Safe: the only
+            // interpolation is the backend's constant expression for the day's start.
             let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM records WHERE id IN \
-                 (SELECT id FROM records WHERE kind = $1 AND time < {} LIMIT $3)",
+                "DELETE FROM records WHERE kind = $1 AND (id, time) IN \
+                 (SELECT id, time FROM records WHERE kind = $1 AND time < {} LIMIT $3)",
                 Self::DAY_START
             )))
-            .bind(kind)
+            .bind(kind_name)
             .bind(&day)
             .bind(i64::from(limit))
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if deleted > 0 && crate::VERSIONED_KINDS.iter().any(|k| k.as_str() == kind) {
-                sqlx::query(crate::RAISE_VERSION).bind(kind).execute(&mut *tx).await?;
+            if dropped + deleted > 0 && crate::VERSIONED_KINDS.contains(&kind) {
+                sqlx::query(crate::RAISE_VERSION).bind(kind_name).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(deleted)
+            // Fewer than `limit` only when the rows left before the cut are all gone: a dropped
+            // month counts on top of a full batch.
+            Ok(dropped + deleted)
         }
 
         async fn count_before(&self, kind: Kind, before: chrono::NaiveDate) -> Result<u64, StoreError> {
@@ -1802,6 +1813,7 @@ mod tests {
         (11, "a99f84c975ca2c143c0625ef1a82a461"),
         (12, "fd3e3f3693d50099148ef64ef1bacce3"),
         (13, "cec0a5ee6c560717a1afd392ba184aeb"),
+        (14, "c291df9783fe2493eec6bc1f3917647d"),
     ];
     const POSTGRES: &[(i64, &str)] = &[
         (1, "aa40bcf0564536f0770f65f368608915"),
@@ -1817,6 +1829,7 @@ mod tests {
         (11, "a299498d6299958a04457f7b60a88af9"),
         (12, "afad420354095589028f0abedc2e54d3"),
         (13, "5f5b6bfb3ba4879a2512e0403de43dd5"),
+        (14, "c291df9783fe2493eec6bc1f3917647d"),
     ];
 
     fn short(checksum: &[u8]) -> String {

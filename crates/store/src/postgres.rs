@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
+use crate::partitions::{self, KnownMonths, Month};
 use crate::{PutSummary, RecordQuery, RoutingSnapshot, Store, StoreError, TokenRow};
 
 /// Rows per array-bound INSERT: large enough to amortise round trips, small enough to keep each
@@ -22,6 +23,8 @@ pub struct PostgresStore {
     /// For one direct connection when the pool cannot get one: it says why (refused, no such
     /// host, a password) where the pool can only say it waited.
     options: Box<PgConnectOptions>,
+    /// The monthly partitions this process has seen (see [`partitions`]).
+    known_months: KnownMonths,
 }
 
 /// How long a request waits for a pooled connection. When the server is down the pool keeps
@@ -79,7 +82,55 @@ impl PostgresStore {
             .connect_with(options.clone())
             .await
             .map_err(|source| StoreError::Open { url: shown.clone(), source })?;
-        Ok(PostgresStore { pool, url: shown, options: Box::new(options) })
+        Ok(PostgresStore { pool, url: shown, options: Box::new(options), known_months: KnownMonths::default() })
+    }
+
+    /// Makes `kind`'s monthly partition for the month holding `day`, whatever the month, moving
+    /// into it what the default partition held of that month; returns whether it made one (not
+    /// for a partition that exists, or a kind not kept by month). Writes make the months from five
+    /// years back to next month by themselves; this is for an operator who imports older data.
+    pub async fn make_month_partition(&self, kind: Kind, day: chrono::NaiveDate) -> Result<bool, StoreError> {
+        partitions::make_month(&self.pool, &self.known_months, kind, Month::of_day(day)).await
+    }
+
+    /// The monthly kinds are keyed by (id, time), which holds an id once only because an id is
+    /// derived from a key that holds the time. A record whose id is not the derived one (an
+    /// admin's import of records made elsewhere) is checked by id alone: when writing only what
+    /// is new, its id stored at any time makes it a duplicate (returned, to be left out); when
+    /// replacing, the stored one is deleted first.
+    async fn settle_foreign_ids(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        records: &[&Record],
+        replace: bool,
+    ) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+        let mut stored = std::collections::HashSet::new();
+        for kind in partitions::MONTHLY_KINDS {
+            let foreign: Vec<Uuid> = records
+                .iter()
+                .filter(|record| record.kind() == kind)
+                .filter_map(|record| record.id().filter(|id| *id != record.derived_id()))
+                .collect();
+            for chunk in foreign.chunks(crate::IDS_PER_LOOKUP) {
+                let table = partitions::table_of(kind);
+                // Safe: the table's name is a constant.
+                let statement = if replace {
+                    format!("DELETE FROM {table} WHERE id = ANY($1::uuid[]) RETURNING id")
+                } else {
+                    format!("SELECT id FROM {table} WHERE id = ANY($1::uuid[])")
+                };
+                let found: Vec<Uuid> =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(statement)).bind(chunk).fetch_all(&mut **tx).await?;
+                if !replace {
+                    stored.extend(found);
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Drops `kind`'s monthly partitions wholly before `before` ([`Store::prune`]).
+    async fn drop_whole_months(&self, kind: Kind, before: chrono::NaiveDate) -> Result<u64, StoreError> {
+        partitions::drop_months_before(&self.pool, &self.known_months, kind, before).await
     }
 
     const ADDRESSES: &'static str = "SELECT id::text, ip FROM records WHERE kind = $1 AND ip IS NOT NULL";
@@ -151,9 +202,16 @@ impl PostgresStore {
     /// Writes records in one transaction; `replace` overwrites those already stored.
     async fn write(&self, records: &[Record], replace: bool) -> Result<u64, StoreError> {
         let ingested_at = Utc::now();
+        let distinct = crate::distinct_by_id(records, replace)?;
+        // Before the transaction, which would otherwise hold its rows while the kind's table is
+        // locked to make the month.
+        for (kind, month) in self.known_months.missing(distinct.iter().copied(), ingested_at) {
+            if let Err(error) = partitions::make_month(&self.pool, &self.known_months, kind, month).await {
+                log::warn!("no partition made for {kind} of {month:?} ({error}); its records go to the default one");
+            }
+        }
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
-        let distinct = crate::distinct_by_id(records, replace)?;
         let mut dirty = crate::rollup_days(&distinct);
         for chunk in crate::replacing_ids(&distinct, replace).chunks(crate::IDS_PER_LOOKUP) {
             let rows = sqlx::query(
@@ -169,28 +227,27 @@ impl PostgresStore {
                 dirty.insert((row.get(0), row.get(1)));
             }
         }
-        for chunk in distinct.chunks(ROWS_PER_INSERT) {
-            let mut ids = Vec::with_capacity(chunk.len());
-            let mut kinds = Vec::with_capacity(chunk.len());
-            let mut times: Vec<Option<Timestamp>> = Vec::with_capacity(chunk.len());
-            let mut ips = Vec::with_capacity(chunk.len());
-            let mut bodies = Vec::with_capacity(chunk.len());
-            for record in chunk {
-                ids.push(crate::require_id(record)?);
-                kinds.push(record.kind().as_str().to_string());
-                times.push(record.time());
-                ips.push(record.address().map(|ip| ip.to_string()));
-                bodies.push(record.to_json_line());
-            }
+        let stored_elsewhere = Self::settle_foreign_ids(&mut tx, &distinct, replace).await?;
+        for table in partitions::TABLES {
+            let monthly = table != partitions::OTHER_TABLE;
+            let rows: Vec<&Record> = distinct
+                .iter()
+                .copied()
+                .filter(|record| partitions::table_of(record.kind()) == table)
+                .filter(|record| !record.id().is_some_and(|id| stored_elsewhere.contains(&id)))
+                .collect();
+            let key = if monthly { "(id, time)" } else { "(id)" };
             let on_conflict = if replace {
-                "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, time = excluded.time, ip = excluded.ip, \
+                "DO UPDATE SET kind = excluded.kind, time = excluded.time, ip = excluded.ip, \
                  body = excluded.body, ingested_at = excluded.ingested_at"
+            } else if monthly {
+                "DO NOTHING"
             } else {
                 // A C&C report is revised when its window is scored again (late flows, or the
                 // next window showed its bots back): the later revision replaces the stored one,
                 // and of two made at once the one with more flows (a re-sent or older one does
                 // not). A first report counts as made at its window's end.
-                "ON CONFLICT (id) DO UPDATE SET time = excluded.time, body = excluded.body, \
+                "DO UPDATE SET time = excluded.time, body = excluded.body, \
                  ingested_at = excluded.ingested_at \
                  WHERE records.kind = 'cnc' AND excluded.kind = 'cnc' \
                  AND (COALESCE(excluded.body->>'revised_at', excluded.body->>'window_end')::timestamptz, \
@@ -198,22 +255,36 @@ impl PostgresStore {
                    > (COALESCE(records.body->>'revised_at', records.body->>'window_end')::timestamptz, \
                       (records.body->>'flows')::numeric)"
             };
-            // Safe: the only interpolation is one of the two constant clauses above.
-            inserted += sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO records (id, kind, time, ip, body, ingested_at) \
-                 SELECT id, kind, time, ip, body::jsonb, $6 \
-                 FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) \
-                   AS batch (id, kind, time, ip, body) {on_conflict}"
-            )))
-            .bind(ids)
-            .bind(kinds)
-            .bind(times)
-            .bind(ips)
-            .bind(bodies)
-            .bind(ingested_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                let mut ids = Vec::with_capacity(chunk.len());
+                let mut kinds = Vec::with_capacity(chunk.len());
+                let mut times: Vec<Option<Timestamp>> = Vec::with_capacity(chunk.len());
+                let mut ips = Vec::with_capacity(chunk.len());
+                let mut bodies = Vec::with_capacity(chunk.len());
+                for record in chunk {
+                    ids.push(crate::require_id(record)?);
+                    kinds.push(record.kind().as_str().to_string());
+                    times.push(record.time());
+                    ips.push(record.address().map(|ip| ip.to_string()));
+                    bodies.push(record.to_json_line());
+                }
+                // Safe: the only interpolations are a table name and clauses, all constants above.
+                inserted += sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {table} AS records (id, kind, time, ip, body, ingested_at) \
+                     SELECT id, kind, time, ip, body::jsonb, $6 \
+                     FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) \
+                       AS batch (id, kind, time, ip, body) ON CONFLICT {key} {on_conflict}"
+                )))
+                .bind(ids)
+                .bind(kinds)
+                .bind(times)
+                .bind(ips)
+                .bind(bodies)
+                .bind(ingested_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
         }
         for isp in crate::latest_isps(records) {
             upsert_isp(&mut tx, isp).await?;

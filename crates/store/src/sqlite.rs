@@ -71,6 +71,11 @@ impl SqliteStore {
         Ok(SqliteStore { pool, path: path.to_path_buf() })
     }
 
+    /// SQLite keeps one table: retention deletes row by row ([`Store::prune`]).
+    async fn drop_whole_months(&self, _kind: Kind, _before: chrono::NaiveDate) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     const ADDRESSES: &'static str = "SELECT id, ip FROM records WHERE kind = $1 AND ip IS NOT NULL";
     /// Each botnet's servers, one row each, in the botnet's order (`key`).
     const BOTNET_SERVERS: &'static str = "SELECT serial, json_extract(server.value, '$.ip'), \

@@ -1078,3 +1078,106 @@ async fn a_store_a_newer_build_migrated_opens_in_this_one() {
     let schema = again.schema().await.unwrap();
     assert!(schema.is_current() && schema.applied == 9999, "{schema:?}");
 }
+
+/// An activity record of window `start` (an hour), with its derived id.
+fn activity_from(start: chrono::DateTime<chrono::Utc>) -> Record {
+    let Record::Activity(mut a) = record(ACTIVITY) else { unreachable!() };
+    a.window_start = start;
+    a.window_end = start + chrono::Duration::hours(1);
+    a.id = None;
+    let mut record = Record::Activity(a);
+    record.ensure_id();
+    record
+}
+
+/// How many records each partition of `records` holds, by table name.
+async fn rows_per_partition(pool: &sqlx::PgPool) -> std::collections::BTreeMap<String, i64> {
+    sqlx::query_as::<_, (String, i64)>("SELECT tableoid::regclass::text, COUNT(*) FROM records GROUP BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// PostgreSQL keeps activity, services and findings in monthly partitions (migration 0015): a
+/// month near now gets its own as records arrive, a month far off goes to the default one and
+/// moves out when its partition is made, an id is stored once even when its record is not the
+/// derived one, and retention drops a month wholly before the cut at once and deletes the rest
+/// row by row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_kinds_live_in_month_partitions_and_retention_drops_whole_months() {
+    use chrono::{Datelike, TimeZone};
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("months");
+    let store = PostgresStore::open(&url, 4).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let month_start = |back: i32| {
+        let now = chrono::Utc::now();
+        let ordinal = now.year() * 12 + now.month0() as i32 - back;
+        chrono::Utc.with_ymd_and_hms(ordinal.div_euclid(12), ordinal.rem_euclid(12) as u32 + 1, 1, 0, 0, 0).unwrap()
+    };
+    let table = |at: chrono::DateTime<chrono::Utc>| format!("records_activity_{}", at.format("%Y_%m"));
+    let this_month = month_start(0);
+    let three_back = month_start(3);
+    let far_ahead = month_start(-4);
+    let far_back = month_start(7 * 12);
+    let mut batch: Vec<Record> = (0..5).map(|h| activity_from(this_month + chrono::Duration::hours(h))).collect();
+    batch.extend((0..4).map(|h| activity_from(three_back + chrono::Duration::hours(h))));
+    batch.push(activity_from(far_ahead));
+    batch.push(activity_from(far_back));
+    batch.push(record(CNC));
+    assert_eq!(store.put_records(&batch).await.unwrap().inserted, 12);
+    let held = rows_per_partition(&pool).await;
+    assert_eq!(held.get(&table(this_month)), Some(&5), "{held:?}");
+    assert_eq!(held.get(&table(three_back)), Some(&4), "{held:?}");
+    assert_eq!(held.get("records_activity_default"), Some(&2), "a month far off has no partition: {held:?}");
+    assert_eq!(held.get("records_other"), Some(&1), "{held:?}");
+    assert_eq!(store.put_records(&batch).await.unwrap().duplicates, 12, "written again, stored once");
+
+    // A month's partition made later takes what the default one held of it.
+    assert!(store.make_month_partition(Kind::Activity, far_ahead.date_naive()).await.unwrap());
+    assert!(!store.make_month_partition(Kind::Activity, far_ahead.date_naive()).await.unwrap(), "made once");
+    let held = rows_per_partition(&pool).await;
+    assert_eq!((held.get(&table(far_ahead)), held.get("records_activity_default")), (Some(&1), Some(&1)), "{held:?}");
+    let ahead = &batch[9];
+    assert_eq!(store.record(ahead.id().unwrap()).await.unwrap().as_ref(), Some(ahead));
+
+    // A record whose id is not the derived one is one record, whatever its time.
+    let foreign_id = uuid::Uuid::from_u128(0x0015);
+    let foreign = |at: chrono::DateTime<chrono::Utc>| {
+        let Record::Activity(mut a) = activity_from(at) else { unreachable!() };
+        a.id = Some(foreign_id);
+        Record::Activity(a)
+    };
+    assert_eq!(store.put_records(&[foreign(this_month)]).await.unwrap().inserted, 1);
+    let summary = store.put_records(&[foreign(three_back)]).await.unwrap();
+    assert_eq!((summary.inserted, summary.duplicates), (0, 1), "stored already, in another month");
+    assert_eq!(store.upsert_records(&[foreign(three_back)]).await.unwrap(), 1);
+    let stored = store.records_by_id(&[foreign_id]).await.unwrap();
+    assert_eq!(stored, [foreign(three_back)], "replaced, moved to its month, and only one");
+
+    // Retention: the month three back goes whole; the record seven years back, in the default
+    // partition, goes row by row; this month's stay.
+    let cut = month_start(1).date_naive();
+    assert_eq!(store.count_before(Kind::Activity, cut).await.unwrap(), 6);
+    let mut deleted = Vec::new();
+    loop {
+        let batch = store.prune(Kind::Activity, cut, 1).await.unwrap();
+        deleted.push(batch);
+        if batch < 1 {
+            break;
+        }
+    }
+    assert_eq!(deleted.iter().sum::<u64>(), 6, "{deleted:?}");
+    assert!(deleted[0] >= 5, "the month went in the first call: {deleted:?}");
+    let gone: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass($1)::text").bind(table(three_back)).fetch_one(&pool).await.unwrap();
+    assert_eq!(gone, None, "the month's partition is dropped");
+    assert_eq!(store.count_before(Kind::Activity, cut).await.unwrap(), 0);
+    assert_eq!(store.count_records(Some(Kind::Activity)).await.unwrap(), 6, "this month's five and the one ahead");
+    assert_eq!(store.count_records(Some(Kind::Cnc)).await.unwrap(), 1, "other kinds are kept");
+    // A late record for the dropped month is stored again (in a partition made anew).
+    assert_eq!(store.put_records(&[batch[6].clone()]).await.unwrap().inserted, 1);
+    assert_eq!(rows_per_partition(&pool).await.get(&table(three_back)), Some(&1));
+}
