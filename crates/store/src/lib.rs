@@ -76,6 +76,18 @@ pub enum BotnetColumn {
     Reporters,
 }
 
+/// Which botnets a list holds: those a view's date range overlaps. A botnet is filed under its
+/// last sighting (`since` bounds that, through the time index); an end date keeps those first
+/// seen before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BotnetSpan {
+    /// Only botnets last seen at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only botnets first seen before midnight UTC starting this day (a view's end: the day
+    /// after its last).
+    pub first_seen_before: Option<NaiveDate>,
+}
+
 /// A botnet and the C&C server it used last, as [`Store::botnet_current_servers`] lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotnetCurrentServer {
@@ -86,6 +98,8 @@ pub struct BotnetCurrentServer {
     /// The server with the latest `last_seen`, of equal ones the later in the botnet's list (as
     /// `Iterator::max_by_key` picks); `None` for a botnet without servers.
     pub server: Option<(std::net::IpAddr, u16)>,
+    /// Its first sighting (for a view's end date).
+    pub first_seen: Timestamp,
 }
 
 /// What a batch write did.
@@ -322,12 +336,16 @@ pub trait Store: Send + Sync {
         since: Option<Timestamp>,
     ) -> impl Future<Output = Result<Vec<BotnetCurrentServer>, StoreError>> + Send;
 
-    /// One page of the botnets filed at or after `since`, sorted by `column` (descending when
-    /// asked; ties, and the serial itself, in serial number order), after skipping `offset`: a
-    /// page of a national list without reading every botnet.
+    /// How many botnets `span` holds, through the time index and (for an end date) each one's
+    /// first sighting, without decoding any.
+    fn count_botnets(&self, span: BotnetSpan) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// One page of the botnets `span` holds, sorted by `column` (descending when asked; ties,
+    /// and the serial itself, in serial number order), after skipping `offset`: a page of a
+    /// national list without reading every botnet.
     fn botnets_page(
         &self,
-        since: Option<Timestamp>,
+        span: BotnetSpan,
         column: BotnetColumn,
         descending: bool,
         offset: u64,
@@ -764,9 +782,16 @@ macro_rules! same_on_every_backend {
             Ok(count as u64)
         }
 
+        async fn count_botnets(&self, span: crate::BotnetSpan) -> Result<u64, StoreError> {
+            let mut select = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM records WHERE kind = 'botnet'");
+            Self::push_botnet_span(&mut select, span);
+            let count: i64 = select.build_query_scalar().fetch_one(&self.pool).await?;
+            Ok(count.max(0) as u64)
+        }
+
         async fn botnets_page(
             &self,
-            since: Option<botscope_model::Timestamp>,
+            span: crate::BotnetSpan,
             column: crate::BotnetColumn,
             descending: bool,
             offset: u64,
@@ -786,9 +811,7 @@ macro_rules! same_on_every_backend {
             let mut select = sqlx::QueryBuilder::new(Self::BOTNET_PAGE);
             select.push(" JOIN (SELECT id AS page_id, ").push(key.unwrap_or("NULL")).push(" AS page_key,");
             select.push(" length(serial) AS page_length, serial AS page_serial FROM records WHERE kind = 'botnet'");
-            if let Some(since) = since {
-                select.push(" AND time >= ").push_bind(Self::time(since));
-            }
+            Self::push_botnet_span(&mut select, span);
             select.push(" ORDER BY ");
             order(&mut select, key, "length(serial)", "serial");
             select.push(" LIMIT ").push_bind(i64::from(limit));
@@ -925,7 +948,12 @@ macro_rules! same_on_every_backend {
                 let corrupt = |reason: String| StoreError::Corrupt { what: format!("botnet {serial}"), reason };
                 let id: Uuid = id.parse().map_err(|e: uuid::Error| corrupt(format!("id {id:?}: {e}")))?;
                 if found.last().is_none_or(|botnet| botnet.id != id) {
-                    found.push(crate::BotnetCurrentServer { id, serial: serial.clone(), server: None });
+                    let first_seen: Option<String> = row.get(5);
+                    let first_seen = first_seen.ok_or_else(|| corrupt("no first sighting".into()))?;
+                    let first_seen = first_seen
+                        .parse()
+                        .map_err(|e: chrono::ParseError| corrupt(format!("first seen {first_seen:?}: {e}")))?;
+                    found.push(crate::BotnetCurrentServer { id, serial: serial.clone(), server: None, first_seen });
                     latest = None;
                 }
                 let ip: Option<String> = row.get(2);
@@ -1453,15 +1481,18 @@ impl Store for AnyStore {
     async fn botnet_current_servers(&self, since: Option<Timestamp>) -> Result<Vec<BotnetCurrentServer>, StoreError> {
         dispatch!(self, s => s.botnet_current_servers(since).await)
     }
+    async fn count_botnets(&self, span: BotnetSpan) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_botnets(span).await)
+    }
     async fn botnets_page(
         &self,
-        since: Option<Timestamp>,
+        span: BotnetSpan,
         column: BotnetColumn,
         descending: bool,
         offset: u64,
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
-        dispatch!(self, s => s.botnets_page(since, column, descending, offset, limit).await)
+        dispatch!(self, s => s.botnets_page(span, column, descending, offset, limit).await)
     }
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
         dispatch!(self, s => s.record(id).await)

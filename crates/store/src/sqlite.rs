@@ -85,9 +85,26 @@ impl SqliteStore {
     /// Every botnet with each of its servers' last sighting, one row per server in the botnet's
     /// order (`key`), and one row without a server for a botnet that has none.
     const BOTNET_SERVER_SIGHTINGS: &'static str = "SELECT records.id, serial, json_extract(server.value, '$.ip'), \
-         json_extract(server.value, '$.port'), json_extract(server.value, '$.last_seen') FROM records \
+         json_extract(server.value, '$.port'), json_extract(server.value, '$.last_seen'), \
+         json_extract(records.body, '$.first_seen') FROM records \
          LEFT JOIN json_each(records.body, '$.cnc') AS server ON json_type(server.value, '$.port') = 'integer' \
          WHERE kind = 'botnet'";
+
+    /// The botnets of `span` (see [`crate::BotnetSpan`]), after a `WHERE`. The first sighting is
+    /// compared as a Julian day: its text may carry any number of fraction digits, which sort
+    /// unlike the times they mean; the bound is a midnight, and `julianday` reads milliseconds
+    /// exactly enough to tell a sighting before it from one at it.
+    fn push_botnet_span(select: &mut QueryBuilder<Sqlite>, span: crate::BotnetSpan) {
+        if let Some(since) = span.since {
+            select.push(" AND time >= ").push_bind(Self::time(since));
+        }
+        if let Some(day) = span.first_seen_before {
+            select
+                .push(" AND julianday(json_extract(body, '$.first_seen')) < julianday(")
+                .push_bind(day.to_string())
+                .push(")");
+        }
+    }
 
     /// The records of a botnet page, joined to the ids [`Store::botnets_page`] picks.
     const BOTNET_PAGE: &'static str = "SELECT records.id, records.body FROM records";

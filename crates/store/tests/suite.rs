@@ -8,8 +8,8 @@ use std::future::Future;
 
 use botscope_model::{Isp, Kind, Record, RoutedPrefix, parse_line};
 use botscope_store::{
-    Dims, Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, RollupRow, ServerRollup, SqliteStore, Store,
-    StoreError, TokenRow,
+    BotnetSpan, Dims, Lease, LeaseBounds, LeaseKind, PostgresStore, RecordQuery, RollupRow, ServerRollup, SqliteStore,
+    Store, StoreError, TokenRow,
 };
 use botscope_testkit::PgCluster;
 
@@ -817,10 +817,12 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
             if n % 4 == 0 { String::new() } else { format!(r#","confidence":{}"#, f64::from(n % 5) / 5.0) };
         let status = ["active", "dormant", "dead"][(n % 3) as usize];
         // Sub-second and whole-second first sightings in one minute, and a member count with ties.
-        let first = if n % 2 == 0 {
-            format!("2026-10-01T00:00:{:02}Z", n % 60)
-        } else {
-            format!("2026-10-01T00:00:{:02}.5Z", n % 60)
+        // Around the midnights an end date falls on: a hair before one (more fraction digits than
+        // a millisecond), one exactly at it, and later days with half seconds.
+        let first = match n % 3 {
+            0 => "2026-09-30T23:59:59.9999Z".to_string(),
+            1 => "2026-10-01T00:00:00Z".to_string(),
+            _ => format!("2026-10-{:02}T00:00:{:02}.5Z", 2 + n % 5, n % 60),
         };
         let last = format!("2026-11-{:02}T00:00:00Z", 1 + n % 9);
         // None, one, and two in either order: the list shows them in the botnet's order.
@@ -858,11 +860,32 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
         BotnetColumn::Reporters,
     ];
     let since: Option<botscope_model::Timestamp> = Some("2026-11-03T00:00:00Z".parse().unwrap());
+    let day = |text: &str| Some(text.parse::<chrono::NaiveDate>().unwrap());
+    let spans = [
+        BotnetSpan::default(),
+        BotnetSpan { since, first_seen_before: None },
+        BotnetSpan { since: None, first_seen_before: day("2026-10-01") },
+        BotnetSpan { since, first_seen_before: day("2026-10-04") },
+    ];
+    for span in spans {
+        let first_seen_before = span.first_seen_before.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+        let held = botnets
+            .iter()
+            .filter(|b| span.since.is_none_or(|s| b.last_seen >= s))
+            .filter(|b| first_seen_before.is_none_or(|before| b.first_seen < before))
+            .count();
+        assert_eq!(store.count_botnets(span).await.unwrap(), held as u64, "{span:?}");
+        assert!(held > 0 && held < botnets.len() || span == BotnetSpan::default(), "{span:?} holds {held}");
+    }
     for column in columns {
         for descending in [false, true] {
-            for since in [None, since] {
-                let mut expected: Vec<&botscope_model::Botnet> =
-                    botnets.iter().filter(|b| since.is_none_or(|s| b.last_seen >= s)).collect();
+            for span in spans {
+                let first_seen_before = span.first_seen_before.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+                let mut expected: Vec<&botscope_model::Botnet> = botnets
+                    .iter()
+                    .filter(|b| span.since.is_none_or(|s| b.last_seen >= s))
+                    .filter(|b| first_seen_before.is_none_or(|before| b.first_seen < before))
+                    .collect();
                 expected.sort_by_key(|b| serial_order(b));
                 let ordering = |a: &&botscope_model::Botnet, b: &&botscope_model::Botnet| {
                     let by = match column {
@@ -888,14 +911,14 @@ async fn botnet_pages_are_sorted_by_each_column_in_the_store(store: impl Store) 
                 let expected: Vec<&str> = expected.iter().map(|b| b.serial.as_str()).collect();
                 let mut got = Vec::new();
                 for offset in (0..12).step_by(3) {
-                    let page = store.botnets_page(since, column, descending, offset, 3).await.unwrap();
+                    let page = store.botnets_page(span, column, descending, offset, 3).await.unwrap();
                     assert!(page.len() <= 3);
                     got.extend(page.into_iter().map(|r| match r {
                         Record::Botnet(b) => b.serial,
                         _ => unreachable!(),
                     }));
                 }
-                assert_eq!(got, expected, "{column:?}, descending {descending}, since {since:?}");
+                assert_eq!(got, expected, "{column:?}, descending {descending}, {span:?}");
             }
         }
     }
@@ -957,6 +980,7 @@ async fn each_botnet_s_current_server_is_the_one_it_used_last_and_botnets_read_b
                         id: r.id().unwrap(),
                         serial: b.serial.clone(),
                         server: b.cnc.iter().max_by_key(|c| c.last_seen).map(|c| (c.ip, c.port)),
+                        first_seen: b.first_seen,
                     })
                 }
                 _ => None,
@@ -1102,8 +1126,8 @@ async fn rows_per_partition(pool: &sqlx::PgPool) -> std::collections::BTreeMap<S
 
 /// PostgreSQL keeps activity, services and findings in monthly partitions (migration 0015): a
 /// month near now gets its own as records arrive, a month far off goes to the default one and
-/// moves out when its partition is made, an id is stored once even when its record is not the
-/// derived one, and retention drops a month wholly before the cut at once and deletes the rest
+/// moves out when its partition is made, a record whose id is not the derived one replaces every
+/// row of its id, and retention drops a month wholly before the cut at once and deletes the rest
 /// row by row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monthly_kinds_live_in_month_partitions_and_retention_drops_whole_months() {
@@ -1143,7 +1167,8 @@ async fn monthly_kinds_live_in_month_partitions_and_retention_drops_whole_months
     let ahead = &batch[9];
     assert_eq!(store.record(ahead.id().unwrap()).await.unwrap().as_ref(), Some(ahead));
 
-    // A record whose id is not the derived one is one record, whatever its time.
+    // A record whose id is not the derived one is keyed by id and time when written only if new
+    // (as documented: ids botscope derives hold the time), and replaces every row of its id.
     let foreign_id = uuid::Uuid::from_u128(0x0015);
     let foreign = |at: chrono::DateTime<chrono::Utc>| {
         let Record::Activity(mut a) = activity_from(at) else { unreachable!() };
@@ -1151,11 +1176,12 @@ async fn monthly_kinds_live_in_month_partitions_and_retention_drops_whole_months
         Record::Activity(a)
     };
     assert_eq!(store.put_records(&[foreign(this_month)]).await.unwrap().inserted, 1);
-    let summary = store.put_records(&[foreign(three_back)]).await.unwrap();
-    assert_eq!((summary.inserted, summary.duplicates), (0, 1), "stored already, in another month");
+    assert_eq!(store.put_records(&[foreign(this_month)]).await.unwrap().duplicates, 1, "same id and time");
+    assert_eq!(store.put_records(&[foreign(three_back)]).await.unwrap().inserted, 1, "same id, another time");
+    assert_eq!(store.records_by_id(&[foreign_id]).await.unwrap().len(), 2);
     assert_eq!(store.upsert_records(&[foreign(three_back)]).await.unwrap(), 1);
     let stored = store.records_by_id(&[foreign_id]).await.unwrap();
-    assert_eq!(stored, [foreign(three_back)], "replaced, moved to its month, and only one");
+    assert_eq!(stored, [foreign(three_back)], "replaced, in its month, and only one");
 
     // Retention: the month three back goes whole; the record seven years back, in the default
     // partition, goes row by row; this month's stay.

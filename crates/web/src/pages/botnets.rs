@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use botscope_model::{Botnet, CncEndpoint, Kind, Record, payloads};
-use botscope_store::{BotnetColumn, BotnetCurrentServer, RecordQuery, Store, records_about_within};
+use botscope_store::{BotnetColumn, BotnetCurrentServer, BotnetSpan, RecordQuery, Store, records_about_within};
 use uuid::Uuid;
 
 use super::dashboard::{Dashboard, filter_form};
@@ -21,11 +21,22 @@ const GRAPH_BOTS: usize = 120;
 
 /// `GET /botnets`.
 ///
-/// A view with at most a start date is sorted and paged in the store (the page of a national
-/// list is 100 botnets read, not every one). Sorted by the current C&C or its liveness, which the
-/// store does not hold, every botnet's current server is read and sorted, and again only the
-/// page's botnets are read whole. A filter, an end date or the CSV read every botnet.
-pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Dashboard) -> Result<Response, ApiError> {
+/// A view of a date range is sorted and paged in the store (the page of a national list is 100
+/// botnets read, not every one). Sorted by the current C&C or its liveness, which the store does
+/// not hold, every botnet's current server is read and sorted, and again only the page's botnets
+/// are read whole. A filter (which needs the botnets' members) or the CSV reads every botnet.
+pub async fn list(State(state): State<AppState>, dashboard: Dashboard) -> Result<Response, ApiError> {
+    list_read(&state, dashboard, false).await
+}
+
+/// The list, chosen in the store where [`list_order`] can, or from every botnet read when
+/// `read_every_botnet` (what the store's answers are tested against).
+async fn list_read(
+    state: &AppState,
+    Dashboard { view, viewer }: Dashboard,
+    read_every_botnet: bool,
+) -> Result<Response, ApiError> {
+    let state = state.clone();
     let lang = view.lang();
     let mut page =
         Page::new("/botnets", "/botnets", lang.pick("Botnets", "ボットネット").into(), lang, view.state.clone());
@@ -48,14 +59,15 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
         ],
     );
     let (sort, asked_page) = table.asked(&view.state);
-    let (botnets, liveness): (Vec<Botnet>, Data) = match list_order(&view, sort) {
+    let order = if read_every_botnet { None } else { list_order(&view, sort) };
+    let (botnets, liveness): (Vec<Botnet>, Data) = match order {
         Some(ListOrder::InStore(column, descending)) => {
-            let since = view.start();
-            let total = state.store.count_since(Kind::Botnet, since, None).await? as usize;
+            let span = BotnetSpan { since: view.start(), first_seen_before: view.end_day() };
+            let total = state.store.count_botnets(span).await? as usize;
             let shown = asked_page.clamp(1, total.div_ceil(PAGE_ROWS).max(1));
             let offset = ((shown - 1) * PAGE_ROWS) as u64;
             let botnets: Vec<Botnet> =
-                payloads(state.store.botnets_page(since, column, descending, offset, PAGE_ROWS as u32).await?);
+                payloads(state.store.botnets_page(span, column, descending, offset, PAGE_ROWS as u32).await?);
             table.paged_in_store = Some(total);
             let liveness = liveness_of_servers_shown(&state, &botnets).await?;
             (botnets, liveness)
@@ -65,7 +77,7 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
             let current = state.botnet_current_servers(view.start()).await?;
             let liveness =
                 if by_liveness { Data::load(&state, &[Kind::Liveness], &view).await? } else { Data::default() };
-            let page: Vec<Uuid> = {
+            let (page, listed): (Vec<Uuid>, usize) = {
                 let latest = liveness.latest_liveness();
                 // The cell the table shows, so that the order is the table's own.
                 let cell = |botnet: &BotnetCurrentServer| -> Cell {
@@ -76,15 +88,22 @@ pub async fn list(State(state): State<AppState>, Dashboard { view, viewer }: Das
                         None => "".into(),
                     }
                 };
-                let mut keyed: Vec<(Cell, Uuid)> = current.iter().map(|b| (cell(b), b.id)).collect();
+                // An end date keeps the botnets first seen before it, as reading them would.
+                let end = view.end();
+                let mut keyed: Vec<(Cell, Uuid)> = current
+                    .iter()
+                    .filter(|b| end.is_none_or(|end| b.first_seen < end))
+                    .map(|b| (cell(b), b.id))
+                    .collect();
                 keyed.sort_by(|a, b| {
                     let order = a.0.sort_order(&b.0);
                     if descending { order.reverse() } else { order }
                 });
-                let shown = asked_page.clamp(1, keyed.len().div_ceil(PAGE_ROWS).max(1));
-                keyed.into_iter().skip((shown - 1) * PAGE_ROWS).take(PAGE_ROWS).map(|(_, id)| id).collect()
+                let listed = keyed.len();
+                let shown = asked_page.clamp(1, listed.div_ceil(PAGE_ROWS).max(1));
+                (keyed.into_iter().skip((shown - 1) * PAGE_ROWS).take(PAGE_ROWS).map(|(_, id)| id).collect(), listed)
             };
-            table.paged_in_store = Some(current.len());
+            table.paged_in_store = Some(listed);
             let mut read: HashMap<Uuid, Botnet> = HashMap::with_capacity(page.len());
             for record in state.store.records_by_id(&page).await? {
                 if let (Some(id), Record::Botnet(botnet)) = (record.id(), record) {
@@ -155,9 +174,9 @@ enum ListOrder {
 }
 
 /// How the list the view asks for is chosen, or `None` when the botnets must be read and sorted
-/// here (a filter, an end date, the CSV).
+/// here (a filter, the CSV).
 fn list_order(view: &View, sort: Option<(usize, bool)>) -> Option<ListOrder> {
-    if !Data::botnets_answered_in_store(view) || view.csv().is_some() {
+    if Data::filtered(view) || view.csv().is_some() {
         return None;
     }
     match sort {
@@ -352,9 +371,15 @@ mod tests {
 
     /// The list's table rows and pager as HTML.
     async fn shown(state: &AppState, query: &[(&str, &str)]) -> (String, String) {
+        shown_read(state, query, false).await
+    }
+
+    /// The list's table rows and pager as HTML, from every botnet read when `read_every_botnet`.
+    async fn shown_read(state: &AppState, query: &[(&str, &str)], read_every_botnet: bool) -> (String, String) {
         let query: HashMap<String, String> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let view = View::parse(&query, &HeaderMap::new()).unwrap();
-        let response = list(State(state.clone()), Dashboard { view, viewer: Viewer(None) }).await.unwrap();
+        let dashboard = Dashboard { view, viewer: Viewer(None) };
+        let response = list_read(state, dashboard, read_every_botnet).await.unwrap();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.unwrap();
         let html = String::from_utf8(bytes.to_vec()).unwrap();
         let table = html.split("id=\"t-botnets\"").nth(1).unwrap();
@@ -366,7 +391,7 @@ mod tests {
     /// A page of the list sorted and paged without reading every botnet shows the rows, liveness
     /// and pager that sorting and paging every botnet read shows, for every column (those the
     /// store sorts by, the current C&C and its liveness), both ways, on the first, a middle, the
-    /// last and a too-far page.
+    /// last and a too-far page, with and without a start and an end date.
     #[tokio::test]
     async fn a_page_sorted_in_the_store_is_the_page_of_every_botnet_sorted() {
         let dir = tempfile::tempdir().unwrap();
@@ -418,39 +443,37 @@ mod tests {
             lines.iter().map(|l| botscope_model::parse_line(l.as_bytes(), None).unwrap().unwrap()).collect();
         store.put_records(&records).await.unwrap();
         let state = AppState::new(botscope_store::AnyStore::Sqlite(store), crate::Limits::default());
-        // An end date far ahead keeps every botnet but has the list read and sort them all.
+        // First sightings run from 1 to 20 October: an end date of 10 October keeps half.
         let mut compared = 0;
-        for from in ["", "2026-11-05"] {
+        for (from, to) in [("", ""), ("2026-11-05", ""), ("", "2026-10-10"), ("2026-10-05", "2026-10-10")] {
             for column in 0..STORE_COLUMNS.len() {
                 for direction in ["asc", "desc"] {
                     for page in ["1", "2", "3", "9"] {
                         let sort = format!("botnets.{column}.{direction}");
                         let page = format!("botnets.{page}");
-                        let query = [("from", from), ("sort", sort.as_str()), ("page", page.as_str())];
+                        let query = [("from", from), ("to", to), ("sort", sort.as_str()), ("page", page.as_str())];
+                        let query: Vec<(&str, &str)> = query.into_iter().filter(|(_, v)| !v.is_empty()).collect();
                         let (paged, paged_pager) = shown(&state, &query).await;
-                        let parsed = |query: &[(&str, &str)]| {
-                            let query: HashMap<String, String> =
-                                query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                            View::parse(&query, &HeaderMap::new()).unwrap()
-                        };
+                        let parsed: HashMap<String, String> =
+                            query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                        let view = View::parse(&parsed, &HeaderMap::new()).unwrap();
                         let asked = Some((column, direction == "desc"));
-                        assert!(list_order(&parsed(&query), asked).is_some(), "paged without reading every botnet");
-                        let query = [("from", from), ("to", "2099-12-31"), ("sort", &sort), ("page", &page)];
-                        let (read, read_pager) = shown(&state, &query).await;
-                        assert!(list_order(&parsed(&query), asked).is_none(), "every botnet read");
-                        // Links carry the view's state, the end date too.
-                        let (read, read_pager) =
-                            (read.replace("&amp;to=2099-12-31", ""), read_pager.replace("&amp;to=2099-12-31", ""));
+                        assert!(list_order(&view, asked).is_some(), "paged without reading every botnet");
+                        let (read, read_pager) = shown_read(&state, &query, true).await;
                         let differs = paged.split("</tr>").zip(read.split("</tr>")).find(|(a, b)| a != b);
-                        assert!(paged == read, "{from} {sort} {page}: first difference {differs:?}");
-                        assert_eq!(paged_pager, read_pager, "{from} {sort} {page}");
-                        assert!(paged.contains("<tr>"), "{from} {sort} {page}");
+                        let asked = format!("{from}..{to} {sort} {page}");
+                        assert!(paged == read, "{asked}: first difference {differs:?}");
+                        assert_eq!(paged_pager, read_pager, "{asked}");
+                        assert!(paged.contains("<tr>"), "{asked}");
                         compared += 1;
                     }
                 }
             }
         }
-        assert_eq!(compared, 2 * 10 * 2 * 4);
+        assert_eq!(compared, 4 * 10 * 2 * 4);
+        // A filter still reads every botnet (it needs their members).
+        let filtered: HashMap<String, String> = [("isp".to_string(), "isp-0".to_string())].into();
+        assert!(list_order(&View::parse(&filtered, &HeaderMap::new()).unwrap(), None).is_none());
         // Unsorted, the list is in serial order, as its caption says.
         let (rows, pager) = shown(&state, &[]).await;
         assert!(rows.find("BN-2026-0000").unwrap() < rows.find("BN-2026-0001").unwrap());

@@ -97,8 +97,13 @@ impl View {
         self.from.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
     }
 
-    fn end(&self) -> Option<Timestamp> {
-        self.to.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+    pub(crate) fn end(&self) -> Option<Timestamp> {
+        self.end_day().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+    }
+
+    /// The day after the view's last: its end is that day's midnight (UTC).
+    pub(crate) fn end_day(&self) -> Option<chrono::NaiveDate> {
+        self.to.and_then(|d| d.succ_opt())
     }
 
     /// Whether a moment is inside the time range.
