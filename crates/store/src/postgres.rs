@@ -364,22 +364,33 @@ impl Store for PostgresStore {
     }
 
     async fn record(&self, id: Uuid) -> Result<Option<Record>, StoreError> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body::text FROM records WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        body.map(|body| crate::decode_record(&id.to_string(), &body)).transpose()
+        Ok(self.records_by_id(&[id]).await?.pop())
     }
 
+    /// Looked for among the kinds not kept by month first (botnets, cases: what pages read by
+    /// id), then, for the ids not found there, in the monthly kinds' partitions: an id alone on
+    /// the partitioned table is looked for in every month of every kind.
     async fn records_by_id(&self, ids: &[Uuid]) -> Result<Vec<Record>, StoreError> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(crate::MAX_ADDRESSES_ANY) {
-            let rows = sqlx::query("SELECT id::text, body::text FROM records WHERE id = ANY($1::uuid[])")
-                .bind(chunk)
+            let mut rest: std::collections::HashSet<Uuid> = chunk.iter().copied().collect();
+            // Safe: the table names are constants.
+            for table in [partitions::OTHER_TABLE, "records"] {
+                if rest.is_empty() {
+                    break;
+                }
+                let asked: Vec<Uuid> = rest.iter().copied().collect();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, body::text FROM {table} WHERE id = ANY($1::uuid[])"
+                )))
+                .bind(asked)
                 .fetch_all(&self.pool)
                 .await?;
-            for row in &rows {
-                found.push(crate::decode_record(row.get(0), row.get(1))?);
+                for row in &rows {
+                    let id: Uuid = row.get(0);
+                    rest.remove(&id);
+                    found.push(crate::decode_record(&id.to_string(), row.get(1))?);
+                }
             }
         }
         Ok(found)
