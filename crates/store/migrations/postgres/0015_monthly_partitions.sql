@@ -55,6 +55,7 @@ CREATE INDEX records_other_addr ON records_other (addr) WHERE addr IS NOT NULL;
 DO $$
 DECLARE
     monthly TEXT;
+    field TEXT;
 BEGIN
     FOREACH monthly IN ARRAY ARRAY['activity', 'service', 'finding'] LOOP
         EXECUTE format('CREATE TABLE %I PARTITION OF records (PRIMARY KEY (id, time)) FOR VALUES IN (%L) '
@@ -62,18 +63,10 @@ BEGIN
         EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT',
                        'records_' || monthly || '_default', 'records_' || monthly);
         EXECUTE format('CREATE INDEX %I ON %I (kind, time)', 'records_' || monthly || '_kind_time', 'records_' || monthly);
-        EXECUTE format('CREATE INDEX %I ON %I (kind, isp, time) WHERE isp IS NOT NULL',
-                       'records_' || monthly || '_kind_isp', 'records_' || monthly);
-        EXECUTE format('CREATE INDEX %I ON %I (kind, port, time) WHERE port IS NOT NULL',
-                       'records_' || monthly || '_kind_port', 'records_' || monthly);
-        EXECUTE format('CREATE INDEX %I ON %I (kind, serial, time) WHERE serial IS NOT NULL',
-                       'records_' || monthly || '_kind_serial', 'records_' || monthly);
-        EXECUTE format('CREATE INDEX %I ON %I (kind, status, time) WHERE status IS NOT NULL',
-                       'records_' || monthly || '_kind_status', 'records_' || monthly);
-        EXECUTE format('CREATE INDEX %I ON %I (kind, sensor, time) WHERE sensor IS NOT NULL',
-                       'records_' || monthly || '_kind_sensor', 'records_' || monthly);
-        EXECUTE format('CREATE INDEX %I ON %I (kind, collection, time) WHERE collection IS NOT NULL',
-                       'records_' || monthly || '_kind_collection', 'records_' || monthly);
+        FOREACH field IN ARRAY ARRAY['isp', 'port', 'serial', 'status', 'sensor', 'collection'] LOOP
+            EXECUTE format('CREATE INDEX %I ON %I (kind, %I, time) WHERE %I IS NOT NULL',
+                           'records_' || monthly || '_kind_' || field, 'records_' || monthly, field, field);
+        END LOOP;
         EXECUTE format('CREATE INDEX %I ON %I (addr) WHERE addr IS NOT NULL',
                        'records_' || monthly || '_addr', 'records_' || monthly);
     END LOOP;
